@@ -1,0 +1,40 @@
+"""Exception families raised by trdnet.
+
+Every error a user can cause derives from :class:`TrdnetError`; the command
+line turns these into one line on stderr and a non-zero exit. Messages name
+the offending file or value and what would be accepted.
+"""
+
+from __future__ import annotations
+
+
+class TrdnetError(Exception):
+    """Base class of every error caused by input or settings, not by a bug."""
+
+
+class InputError(TrdnetError):
+    """An input folder, image, confounds file or sidecar is missing or invalid."""
+
+
+class SettingsError(TrdnetError):
+    """A setting has a value outside the accepted ones."""
+
+
+class DenoiseError(TrdnetError):
+    """A run cannot be cleaned (e.g. every volume censored, too few left)."""
+
+
+class TargetingError(TrdnetError):
+    """A target cannot be computed (e.g. empty search region)."""
+
+
+class ExportError(TrdnetError):
+    """A target cannot be exported (missing T1w, wrong transform, ...)."""
+
+
+class DatasetError(TrdnetError):
+    """A public dataset cannot be fetched or read."""
+
+
+class NotImplementedFeatureError(TrdnetError):
+    """A documented option that this version of trdnet does not implement yet."""
