@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .grid import VoxelSpace
 
@@ -31,6 +32,9 @@ class CleanedRun:
         Quality measures (``mean_fd``, ``n_censored``, ``minutes_retained``, ...).
     simulated : bool
         Whether the data are simulated.
+    volume_qc : pandas.DataFrame or None
+        One row per original volume: ``framewise_displacement``,
+        ``std_dvars`` (when known) and ``retained`` (1/0).
     """
 
     data: np.ndarray
@@ -40,6 +44,7 @@ class CleanedRun:
     n_volumes: int
     qc: dict = field(default_factory=dict)
     simulated: bool = False
+    volume_qc: "pd.DataFrame | None" = None
 
     @property
     def n_timepoints(self) -> int:

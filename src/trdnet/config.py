@@ -70,7 +70,7 @@ class DenoiseSettings:
 class NetworkSettings:
     """Which ROIs define the networks and how the ROI graph is built."""
 
-    atlas: str = "seitzman2018"  # seitzman2018 | dosenbach2010 | raichle_nodes
+    atlas: str = "seitzman2018"  # seitzman2018 | dosenbach2010 | raichle_nodes | labels
     #: trdnet network name -> atlas label(s)
     networks: dict[str, list[str]] = field(
         default_factory=lambda: {
@@ -82,6 +82,11 @@ class NetworkSettings:
     roi_radius_mm: float | None = None  # None: the atlas's own radius
     graph_density: float = 0.15  # proportional threshold of positive edges
     connectivity: str = "PearsonCorrelation"
+    #: atlas "labels": a 3D integer labels image in the run's space (parcels are the ROIs)
+    labels_img: str | None = None
+    #: atlas "labels": TSV with columns ``index`` (label value), ``name`` and
+    #: ``network`` (an atlas network label mapped through ``networks``, or DMN/SN/ECN)
+    labels_table: str | None = None
 
 
 @dataclass
@@ -105,6 +110,18 @@ class TargetSettings:
     reference_targets: tuple[str, ...] = ("5cm", "f3_beam", "ba9", "ba46")
     n_bootstrap: int = 100
     reliability: bool = True
+    # Radius of the sphere averaged for the sgACC r reported at each reference site.
+    reference_radius_mm: float = 5.0
+    # Split-half needs at least this many retained volumes in each half.
+    min_half_volumes: int = 50
+    # Block length of the circular block bootstrap; None: one period of the
+    # high-pass cut-off (1 / 0.01 Hz = 100 s), see trdnet.targeting.reliability.
+    bootstrap_block_s: float | None = None
+    # Reliability word thresholds (mm): good needs both r95 and split-half under
+    # their limits, fair needs r95 under its limit; otherwise poor.
+    good_r95_mm: float = 5.0
+    good_split_half_mm: float = 10.0
+    fair_r95_mm: float = 10.0
 
 
 @dataclass

@@ -1,0 +1,28 @@
+# make demo: simulate a small cohort and process it, offline.  make test: the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test examples bench validate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/trdnet demo trdnet_demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+examples: $(STAMP)
+	$(BIN)/python examples/run_all.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf trdnet_demo examples/output

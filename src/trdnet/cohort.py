@@ -1,0 +1,146 @@
+"""Map :func:`trdnet.pipeline.process_run` over many runs: serially, with
+joblib worker processes, or on a Dask cluster. One failing run never stops the
+cohort; it is written to ``failures.tsv`` with its one-line reason."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import pandas as pd
+
+from .config import Settings
+from .errors import TrdnetError
+from .inputs.runs import Run
+from .outputs import write_dataset_description, write_tsv
+from .pipeline import RunResult, process_run
+
+
+def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, group_map, blas_threads: int | None):
+    """Worker entry point: never raises for a run-level failure."""
+    from threadpoolctl import threadpool_limits
+
+    try:
+        if blas_threads is None:
+            return process_run(run, Path(out_dir), settings, overwrite, group_map)
+        with threadpool_limits(limits=blas_threads):
+            return process_run(run, Path(out_dir), settings, overwrite, group_map)
+    except TrdnetError as exc:
+        return RunResult(run.prefix, run.subject, "failed", error=str(exc))
+    except Exception as exc:  # a bug: keep the cohort going but keep the evidence
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return RunResult(run.prefix, run.subject, "failed", error=f"internal error: {last}")
+
+
+def run_cohort(
+    runs: list[Run],
+    out_dir: Path,
+    settings: Settings,
+    n_jobs: int = 1,
+    dask: str | None = None,
+    overwrite: bool = False,
+    group_map=None,
+    progress: bool | None = None,
+) -> list[RunResult]:
+    """Process every run and record the failures.
+
+    Parameters
+    ----------
+    runs : list of Run
+    out_dir : Path
+        Root of the trdnet derivatives folder.
+    settings : Settings
+    n_jobs : int
+        Worker processes on this machine (joblib). BLAS is pinned to
+        ``cores // n_jobs`` threads per worker so workers do not oversubscribe.
+    dask : str, optional
+        ``local:N`` for a local Dask cluster of N single-threaded workers, or the
+        address of a running scheduler (``tcp://host:8786``).
+    overwrite : bool
+        Recompute finished runs.
+    group_map : optional
+        Group sgACC map for the ``seedmap`` method.
+    progress : bool, optional
+        Progress bar; default: only when stderr is a terminal.
+
+    Returns
+    -------
+    list of RunResult
+        In the order of ``runs``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_dataset_description(out_dir, simulated=any(r.simulated for r in runs))
+    args = (str(out_dir), settings, overwrite, group_map)
+    if dask:
+        results = _run_dask(runs, args, dask)
+    elif n_jobs and n_jobs != 1 and len(runs) > 1:
+        results = _run_joblib(runs, args, n_jobs)
+    else:
+        results = []
+        for index, run in enumerate(runs, 1):
+            results.append(_safe_process(run, *args, None))
+            _log_progress(index, len(runs), results[-1], progress)
+    write_failures(out_dir, results)
+    return results
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _run_joblib(runs, args, n_jobs):
+    from joblib import Parallel, delayed
+
+    workers = _cpu_count() if n_jobs < 0 else n_jobs
+    blas = max(1, _cpu_count() // workers)
+    return Parallel(n_jobs=workers, backend="loky", verbose=0)(
+        delayed(_safe_process)(run, *args, blas) for run in runs
+    )
+
+
+def _run_dask(runs, args, address: str):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise TrdnetError("--dask needs dask.distributed: pip install 'trdnet[dask]'") from None
+    if address.startswith("local"):
+        n_workers = int(address.split(":", 1)[1]) if ":" in address else _cpu_count()
+        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            return _submit(client, runs, args)
+    with Client(address) as client:
+        return _submit(client, runs, args)
+
+
+def _submit(client, runs, args):
+    futures = client.map(_safe_process, runs, *[[a] * len(runs) for a in args], [1] * len(runs), pure=False)
+    return client.gather(futures)
+
+
+def _log_progress(index: int, total: int, result: RunResult, progress: bool | None) -> None:
+    terminal = sys.stderr.isatty() if progress is None else progress
+    status = result.status if not result.error else f"failed: {result.error}"
+    line = f"[{index}/{total}] {result.prefix}: {status}"
+    if terminal:
+        bar = "#" * int(20 * index / total)
+        print(f"\r{bar:<20} {line[:100]:<100}", end="\n" if index == total else "", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+def write_failures(out_dir: Path, results: list[RunResult]) -> Path | None:
+    """Write ``failures.tsv`` (participant, run, reason); remove a stale one when all succeeded."""
+    path = Path(out_dir) / "failures.tsv"
+    failed = [r for r in results if r.status == "failed"]
+    if not failed:
+        path.unlink(missing_ok=True)
+        return None
+    table = pd.DataFrame(
+        {"participant_id": [f"sub-{r.subject}" for r in failed], "run": [r.prefix for r in failed],
+         "reason": [r.error for r in failed]}
+    )
+    return write_tsv(path, table)

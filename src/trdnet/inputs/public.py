@@ -1,0 +1,620 @@
+"""Public datasets through nilearn's fetchers, turned into :class:`Run` records.
+
+Three datasets are supported: ``development_fmri`` (fMRIPrep-preprocessed
+movie watching), ``adhd`` (ADHD-200 resting state, 40 participants) and
+``abide_pcp`` (ABIDE resting state preprocessed by the Preprocessed
+Connectomes Project, as images or as ROI time series).
+
+nilearn's fetchers look in their cache folder first and only download what is
+missing, so a filled cache is used without any network access. Every nilearn
+argument is passed explicitly and recorded in :attr:`PublicDataset.fetch_arguments`.
+When files are missing and the network is unreachable, one
+:class:`~trdnet.errors.DatasetError` says which dataset, which folder nilearn
+caches into and which files to put there by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import pandas as pd
+import requests
+from nilearn import datasets as nl_datasets
+
+from ..errors import DatasetError
+from .runs import Run
+from .timeseries import RoiTimeseriesRun, read_labels_table
+
+#: Names accepted by :func:`fetch_dataset`.
+DATASETS = ("development_fmri", "adhd", "abide_pcp")
+
+#: Folder name nilearn gives each dataset inside its data directory.
+NILEARN_FOLDERS = {"development_fmri": "development_fmri", "adhd": "adhd", "abide_pcp": "ABIDE_pcp"}
+
+#: Repetition time (s) of each ABIDE I site, keyed by the phenotype's SITE_ID.
+#: (unverified: compiled from the ABIDE I scan-parameter pages, not checked
+#: against each site's protocol PDF; override with ``abide_site_tr``.)
+ABIDE_SITE_TR = {
+    "CALTECH": 2.0,
+    "CMU": 2.0,
+    "KKI": 2.5,
+    "LEUVEN_1": 1.656,
+    "LEUVEN_2": 1.656,
+    "MAX_MUN": 3.0,
+    "NYU": 2.0,
+    "OHSU": 2.5,
+    "OLIN": 1.5,
+    "PITT": 1.5,
+    "SBL": 2.2,
+    "SDSU": 2.0,
+    "STANFORD": 2.0,
+    "TRINITY": 2.0,
+    "UCLA_1": 3.0,
+    "UCLA_2": 3.0,
+    "UM_1": 2.0,
+    "UM_2": 2.0,
+    "USM": 2.0,
+    "YALE": 2.0,
+}
+
+ABIDE_PIPELINES = ("cpac", "css", "dparsf", "niak")
+ABIDE_STRATEGIES = ("nofilt_noglobal", "nofilt_global", "filt_noglobal", "filt_global")
+ABIDE_ROI_DERIVATIVES = (
+    "rois_aal",
+    "rois_cc200",
+    "rois_cc400",
+    "rois_dosenbach160",
+    "rois_ez",
+    "rois_ho",
+    "rois_tt",
+)
+
+#: Template labels written into the runs' ``space`` entity. development_fmri is
+#: fMRIPrep output named with its space; the other two are documented only as
+#: "MNI" (unverified: FSL's MNI152 template, i.e. MNI152NLin6Asym, assumed).
+DATASET_SPACE = {
+    "development_fmri": "MNI152NLin2009cAsym",
+    "adhd": "MNI152NLin6Asym",
+    "abide_pcp": "MNI152NLin6Asym",
+}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What a dataset's files already had done, and what trdnet may still do.
+
+    Attributes
+    ----------
+    band_passed : bool
+        The images are already band-pass filtered: do not filter again.
+    gsr_applied : bool
+        Global signal regression is already applied: it cannot be switched off.
+    nuisance_regressed : bool
+        Motion / tissue regressors are already removed from the images.
+    confounds_format : str
+        ``"fmriprep"`` (usable by :func:`nilearn.interfaces.fmriprep.load_confounds`),
+        ``"adhd_csv"`` (read with :func:`read_dataset_confounds`) or ``"none"``.
+    can_scrub : bool
+        Framewise displacement is available, so motion censoring is possible.
+    resting_state : bool
+        False when the runs are a task (e.g. movie watching), not rest.
+    notes : tuple of str
+        Human-readable statements for the outputs and the methods text.
+    """
+
+    band_passed: bool
+    gsr_applied: bool
+    nuisance_regressed: bool
+    confounds_format: str
+    can_scrub: bool
+    resting_state: bool
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form for output sidecars."""
+        return {
+            "band_passed": self.band_passed,
+            "gsr_applied": self.gsr_applied,
+            "nuisance_regressed": self.nuisance_regressed,
+            "confounds_format": self.confounds_format,
+            "can_scrub": self.can_scrub,
+            "resting_state": self.resting_state,
+            "notes": list(self.notes),
+        }
+
+    def conflicts(self, denoise) -> list[str]:
+        """Requested cleaning steps these data cannot honour.
+
+        Parameters
+        ----------
+        denoise : trdnet.config.DenoiseSettings
+            The cleaning the user asked for.
+
+        Returns
+        -------
+        list of str
+            One sentence per conflict (empty when the settings fit the data).
+        """
+        problems = []
+        if self.band_passed and (denoise.high_pass or denoise.low_pass):
+            problems.append(
+                "images are already band-passed: filtering again is skipped "
+                "(set high_pass/low_pass to none)"
+            )
+        if self.gsr_applied and not denoise.gsr:
+            problems.append("global signal regression is already applied and cannot be undone")
+        if self.confounds_format == "none" and (denoise.wm_csf != "none" or denoise.motion):
+            problems.append(
+                "no confounds table: motion and WM/CSF regressors cannot be regressed "
+                "(the provider already regressed its own)"
+                if self.nuisance_regressed
+                else "no confounds table: motion and WM/CSF regressors cannot be regressed"
+            )
+        if denoise.scrub and not self.can_scrub:
+            problems.append("no framewise displacement: motion censoring (scrubbing) is not possible")
+        return problems
+
+
+@dataclass(frozen=True)
+class PublicDataset:
+    """A public dataset read from nilearn's cache.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    runs : list of Run
+        One record per functional image (empty for ABIDE ROI time series).
+    roi_runs : list of RoiTimeseriesRun
+        ABIDE ROI time-series derivatives (``rois_*``), when requested.
+    description : str
+        nilearn's description of the dataset.
+    preprocessing : Preprocessing
+        What was already done to the data and what the pipeline will not do.
+    cache_dir : Path
+        The folder nilearn read the files from.
+    phenotypic : pandas.DataFrame
+        The dataset's participant table, restricted to the fetched participants.
+    fetch_arguments : dict
+        The arguments passed to the nilearn fetcher.
+    notes : tuple of str
+        Per-dataset remarks found while reading (e.g. TR disagreements).
+    """
+
+    name: str
+    runs: list[Run]
+    description: str
+    preprocessing: Preprocessing
+    cache_dir: Path
+    phenotypic: pd.DataFrame
+    fetch_arguments: dict = field(default_factory=dict)
+    roi_runs: list[RoiTimeseriesRun] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
+
+
+def nilearn_cache_dir(name: str, data_dir: str | Path | None = None) -> Path:
+    """Folder nilearn uses for a dataset, without creating it.
+
+    Follows :func:`nilearn.datasets.get_data_dirs`: the first existing
+    ``<dir>/<dataset folder>`` among ``data_dir`` (or ``NILEARN_SHARED_DATA``,
+    ``NILEARN_DATA``, ``~/nilearn_data``), else the first candidate.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    data_dir : str or Path, optional
+        Root folder passed to nilearn.
+
+    Returns
+    -------
+    Path
+    """
+    _check_name(name)
+    candidates = [
+        Path(d) / NILEARN_FOLDERS[name]
+        for d in nl_datasets.get_data_dirs(None if data_dir is None else str(data_dir))
+    ]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate.resolve()
+    return candidates[0]
+
+
+def fetch_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    n_subjects: int | None = None,
+    *,
+    abide_pipeline: str = "cpac",
+    abide_strategy: str = "nofilt_noglobal",
+    abide_derivative: str = "func_preproc",
+    abide_site_tr: dict[str, float] | None = None,
+    abide_quality_checked: bool = True,
+    roi_labels=None,
+    verbose: int = 0,
+) -> PublicDataset:
+    """Read a public dataset from nilearn's cache (downloading what is missing).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    data_dir : str or Path, optional
+        Root folder of nilearn's data (the dataset lives in a subfolder).
+        Default: nilearn's own logic (``NILEARN_DATA``, ``~/nilearn_data``).
+    n_subjects : int, optional
+        Keep the first ``n_subjects`` participants (nilearn's order). Default: all.
+    abide_pipeline : str
+        ABIDE preprocessing pipeline: ``cpac``, ``css``, ``dparsf`` or ``niak``.
+    abide_strategy : str
+        ABIDE denoising variant: ``nofilt_noglobal`` (default, leaves filtering
+        and GSR to trdnet), ``nofilt_global``, ``filt_noglobal``, ``filt_global``.
+    abide_derivative : str
+        ``func_preproc`` (images -> :attr:`PublicDataset.runs`) or one of
+        :data:`ABIDE_ROI_DERIVATIVES` (ROI time series ->
+        :attr:`PublicDataset.roi_runs`, which then need ``roi_labels``).
+    abide_site_tr : dict, optional
+        SITE_ID -> TR in seconds, overriding :data:`ABIDE_SITE_TR`.
+    abide_quality_checked : bool
+        Keep only the participants that passed ABIDE's quality control.
+    roi_labels : str, Path, DataFrame or mapping, optional
+        Labels table for ABIDE ROI time series (see
+        :func:`trdnet.inputs.timeseries.read_labels_table`).
+    verbose : int
+        nilearn's verbosity.
+
+    Returns
+    -------
+    PublicDataset
+
+    Raises
+    ------
+    DatasetError
+        Unknown name or option, or files missing while the network is unreachable.
+    """
+    _check_name(name)
+    if n_subjects is not None and (not isinstance(n_subjects, int) or n_subjects < 1):
+        raise DatasetError(f"{name}: n_subjects={n_subjects!r} is invalid; accepted: a positive integer or None")
+    cache = nilearn_cache_dir(name, data_dir)
+    if name == "development_fmri":
+        return _fetch_development(data_dir, n_subjects, cache, verbose)
+    if name == "adhd":
+        return _fetch_adhd(data_dir, n_subjects, cache, verbose)
+    return _fetch_abide(
+        data_dir,
+        n_subjects,
+        cache,
+        verbose,
+        pipeline=abide_pipeline,
+        strategy=abide_strategy,
+        derivative=abide_derivative,
+        site_tr={**ABIDE_SITE_TR, **(abide_site_tr or {})},
+        quality_checked=abide_quality_checked,
+        roi_labels=roi_labels,
+    )
+
+
+def read_dataset_confounds(run: Run) -> pd.DataFrame:
+    """Read a public run's confounds with fMRIPrep column names.
+
+    ADHD-200 ``*_regressors.csv`` files (tab-separated despite the name) are
+    renamed: ``motion-x/y/z`` -> ``trans_x/y/z``, ``motion-pitch/roll/yaw`` ->
+    ``rot_x/y/z``, ``wm`` -> ``white_matter``, ``global`` -> ``global_signal``,
+    ``compcorN`` -> ``a_comp_cor_0{N-1}``; other columns keep their names.
+    fMRIPrep tables are returned as read.
+
+    Parameters
+    ----------
+    run : Run
+        A run from :func:`fetch_dataset` with a confounds file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per volume.
+    """
+    if run.confounds is None:
+        raise DatasetError(f"{run.bold}: this run has no confounds table ({run.source})")
+    path = Path(run.confounds)
+    try:
+        table = pd.read_csv(path, sep=None, engine="python")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DatasetError(f"{path}: cannot read confounds table ({exc})") from None
+    if run.source != "adhd":
+        return table
+    rename = {
+        "motion-x": "trans_x",
+        "motion-y": "trans_y",
+        "motion-z": "trans_z",
+        "motion-pitch": "rot_x",
+        "motion-roll": "rot_y",
+        "motion-yaw": "rot_z",
+        "wm": "white_matter",
+        "global": "global_signal",
+    }
+    rename.update({f"compcor{i}": f"a_comp_cor_{i - 1:02d}" for i in range(1, 10)})
+    return table.rename(columns=rename)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; accepted: {', '.join(DATASETS)}")
+
+
+def _call_fetcher(name: str, cache: Path, fill_hint: str, fetcher, **kwargs):
+    """Call a nilearn fetcher; turn a download failure into one DatasetError."""
+    before = _dirs_under(cache)
+    try:
+        return fetcher(**kwargs)
+    except (requests.RequestException, OSError, ValueError) as exc:
+        _remove_new_empty_dirs(cache, before)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatasetError(
+            f"cannot fetch dataset {name!r}: files are missing from {cache} and the download "
+            f"failed ({type(exc).__name__}: {reason}). Fill that folder by hand: {fill_hint}; "
+            f"or pass --data-dir to a folder that holds a '{NILEARN_FOLDERS[name]}' cache"
+        ) from exc
+
+
+def _dirs_under(folder: Path) -> set[Path]:
+    if not folder.is_dir():
+        return set()
+    return {folder, *(p for p in folder.rglob("*") if p.is_dir())}
+
+
+def _remove_new_empty_dirs(folder: Path, before: set[Path]) -> None:
+    """Remove the empty folders a failed fetch left behind (nilearn's download
+    sandbox, or the dataset folder itself); nothing that existed before."""
+    for path in sorted(_dirs_under(folder) - before, key=lambda p: len(p.parts), reverse=True):
+        try:
+            path.rmdir()
+        except OSError:  # not empty: keep it
+            pass
+
+
+def _header_tr(path: Path) -> float | None:
+    """TR stored in a NIfTI header (seconds), or None when absent."""
+    header = nib.load(path).header
+    zooms = header.get_zooms()
+    if len(zooms) < 4 or zooms[3] <= 0:
+        return None
+    unit = header.get_xyzt_units()[1]
+    return float(zooms[3]) / 1000.0 if unit == "msec" else float(zooms[3])
+
+
+def _tr_note(run: Run) -> str | None:
+    header = _header_tr(run.bold)
+    if header is not None and run.tr is not None and abs(header - run.tr) > 1e-3:
+        return (
+            f"{run.bold.name}: header TR {header:g} s differs from the dataset TR "
+            f"{run.tr:g} s; the dataset TR is used"
+        )
+    return None
+
+
+def _fetch_development(data_dir, n_subjects, cache, verbose) -> PublicDataset:
+    args = {
+        "n_subjects": n_subjects,
+        "reduce_confounds": False,  # full fMRIPrep table; nothing extra written into the cache
+        "data_dir": None if data_dir is None else str(data_dir),
+        "resume": True,
+        "verbose": verbose,
+        "age_group": "both",
+    }
+    hint = (
+        "participants.tsv and, per participant, sub-<id>_task-pixar_space-MNI152NLin2009cAsym_"
+        "desc-preproc_bold.nii.gz and sub-<id>_task-pixar_desc-confounds_regressors.tsv "
+        "(from https://osf.io/5hju4/files/)"
+    )
+    bunch = _call_fetcher("development_fmri", cache, hint, nl_datasets.fetch_development_fmri, **args)
+    tr = float(bunch.t_r)
+    space = DATASET_SPACE["development_fmri"]
+    runs = []
+    for bold, confounds in zip(bunch.func, bunch.confounds, strict=True):
+        bold = Path(bold)
+        sub = bold.name.split("_")[0].removeprefix("sub-")
+        runs.append(
+            Run(
+                bold=bold,
+                entities={"sub": sub, "task": "pixar", "space": space},
+                confounds=Path(confounds),
+                tr=tr,
+                source="development_fmri",
+            )
+        )
+    prep = Preprocessing(
+        band_passed=False,
+        gsr_applied=False,
+        nuisance_regressed=False,
+        confounds_format="fmriprep",
+        can_scrub=True,
+        resting_state=False,
+        notes=(
+            "development_fmri: movie watching (Pixar short 'Partly Cloudy'), not resting state",
+            "fMRIPrep-preprocessed, resampled by nilearn's maintainers to 4 mm in MNI152NLin2009cAsym",
+            f"TR {tr:g} s from nilearn's fetcher",
+            "fMRIPrep 1.x confounds table (desc-confounds_regressors.tsv); no brain mask, "
+            "no T1w and no transforms shipped: mask computed from the data, native-space export impossible",
+        ),
+    )
+    return PublicDataset(
+        name="development_fmri",
+        runs=runs,
+        description=str(bunch.description),
+        preprocessing=prep,
+        cache_dir=cache,
+        phenotypic=bunch.phenotypic.reset_index(drop=True),
+        fetch_arguments=args,
+        notes=tuple(n for n in map(_tr_note, runs) if n),
+    )
+
+
+def _fetch_adhd(data_dir, n_subjects, cache, verbose) -> PublicDataset:
+    max_subjects = len(nl_datasets.func.adhd_ids())
+    args = {
+        "n_subjects": max_subjects if n_subjects is None else min(n_subjects, max_subjects),
+        "data_dir": None if data_dir is None else str(data_dir),
+        "resume": True,
+        "verbose": verbose,
+    }
+    hint = (
+        "ADHD200_40subs_motion_parameters_and_phenotypics.csv and, per participant, "
+        "data/<id>/<id>_rest_tshift_RPI_voreg_mni.nii.gz and data/<id>/<id>_regressors.csv "
+        "(unpacked from https://www.nitrc.org/frs/download.php/7781/adhd40_metadata.tgz "
+        "and adhd40_<id>.tgz)"
+    )
+    bunch = _call_fetcher("adhd", cache, hint, nl_datasets.fetch_adhd, **args)
+    tr = float(bunch.t_r)
+    space = DATASET_SPACE["adhd"]
+    runs = []
+    for bold, confounds in zip(bunch.func, bunch.confounds, strict=True):
+        bold = Path(bold)
+        runs.append(
+            Run(
+                bold=bold,
+                entities={"sub": bold.parent.name, "task": "rest", "space": space},
+                confounds=Path(confounds),
+                tr=tr,
+                source="adhd",
+            )
+        )
+    prep = Preprocessing(
+        band_passed=False,
+        gsr_applied=False,
+        nuisance_regressed=False,
+        confounds_format="adhd_csv",
+        can_scrub=False,
+        resting_state=True,
+        notes=(
+            "adhd: ADHD-200 resting state, slice-timing corrected, realigned and normalised to MNI "
+            "(template variant not documented; labelled MNI152NLin6Asym, unverified)",
+            f"TR {tr:g} s as given by nilearn's fetcher for all participants (ADHD-200 sites differ; "
+            "compare the header TR notes)",
+            "confounds: the dataset's own regressors.csv (motion, WM, CSF, global, CompCor), read by "
+            "trdnet.inputs.public.read_dataset_confounds; motion units unverified, no framewise "
+            "displacement column, so no FD-based scrubbing",
+        ),
+    )
+    phenotypic = bunch.phenotypic.reset_index(drop=True)
+    return PublicDataset(
+        name="adhd",
+        runs=runs,
+        description=str(bunch.description),
+        preprocessing=prep,
+        cache_dir=cache,
+        phenotypic=phenotypic,
+        fetch_arguments=args,
+        notes=tuple(n for n in map(_tr_note, runs) if n),
+    )
+
+
+def _fetch_abide(
+    data_dir, n_subjects, cache, verbose, *, pipeline, strategy, derivative, site_tr, quality_checked, roi_labels
+) -> PublicDataset:
+    if pipeline not in ABIDE_PIPELINES:
+        raise DatasetError(f"abide_pcp: unknown pipeline {pipeline!r}; accepted: {', '.join(ABIDE_PIPELINES)}")
+    if strategy not in ABIDE_STRATEGIES:
+        raise DatasetError(f"abide_pcp: unknown strategy {strategy!r}; accepted: {', '.join(ABIDE_STRATEGIES)}")
+    if derivative != "func_preproc" and derivative not in ABIDE_ROI_DERIVATIVES:
+        raise DatasetError(
+            f"abide_pcp: derivative {derivative!r} is not supported; accepted: func_preproc, "
+            f"{', '.join(ABIDE_ROI_DERIVATIVES)}"
+        )
+    if derivative != "func_preproc" and roi_labels is None:
+        raise DatasetError(
+            f"abide_pcp: derivative {derivative!r} needs a labels table giving each ROI's network (roi_labels)"
+        )
+    args = {
+        "data_dir": None if data_dir is None else str(data_dir),
+        "n_subjects": n_subjects,
+        "pipeline": pipeline,
+        "band_pass_filtering": strategy.startswith("filt"),
+        "global_signal_regression": strategy.endswith("_global"),
+        "derivatives": [derivative],
+        "quality_checked": quality_checked,
+        "verbose": verbose,
+    }
+    ext = ".1D" if derivative.startswith("rois") else ".nii.gz"
+    hint = (
+        f"Phenotypic_V1_0b_preprocessed1.csv and, per participant, "
+        f"{pipeline}/{strategy}/<FILE_ID>_{derivative}{ext} (from "
+        f"https://s3.amazonaws.com/fcp-indi/data/Projects/ABIDE_Initiative/Outputs/{pipeline}/"
+        f"{strategy}/{derivative}/)"
+    )
+    bunch = _call_fetcher("abide_pcp", cache, hint, nl_datasets.fetch_abide_pcp, **args)
+    pheno = bunch.phenotypic.reset_index(drop=True)
+    folder = cache / pipeline / strategy
+    space = DATASET_SPACE["abide_pcp"]
+    runs: list[Run] = []
+    roi_runs: list[RoiTimeseriesRun] = []
+    labels = None
+    if derivative != "func_preproc":
+        labels = read_labels_table(roi_labels)
+    for _, row in pheno.iterrows():
+        site = str(row["SITE_ID"])
+        if site not in site_tr:
+            raise DatasetError(
+                f"abide_pcp: no TR known for site {site!r}; pass abide_site_tr={{'{site}': <seconds>}}"
+            )
+        entities = {"sub": str(int(row["SUB_ID"])), "task": "rest", "space": space}
+        path = folder / f"{row['FILE_ID']}_{derivative}{ext}"
+        if derivative == "func_preproc":
+            runs.append(Run(bold=path, entities=entities, tr=float(site_tr[site]), source="abide_pcp"))
+        else:
+            roi_runs.append(
+                RoiTimeseriesRun(
+                    path=path,
+                    labels=labels,
+                    tr=float(site_tr[site]),
+                    entities=entities | {"seg": derivative.removeprefix("rois_")},
+                    source="abide_pcp",
+                )
+            )
+    prep = _abide_preprocessing(pipeline, strategy)
+    return PublicDataset(
+        name="abide_pcp",
+        runs=runs,
+        roi_runs=roi_runs,
+        description=str(bunch.description),
+        preprocessing=prep,
+        cache_dir=cache,
+        phenotypic=pheno,
+        fetch_arguments=args,
+        notes=tuple(n for n in map(_tr_note, runs) if n),
+    )
+
+
+def _abide_preprocessing(pipeline: str, strategy: str) -> Preprocessing:
+    band_passed = strategy.startswith("filt")
+    gsr = strategy.endswith("_global")
+    notes = [
+        f"abide_pcp: ABIDE I resting state preprocessed by the PCP {pipeline.upper()} pipeline, "
+        f"strategy {strategy}; nuisance regression (motion, tissue signals, trends) already applied "
+        "by the provider (per PCP documentation, unverified here)",
+        "TR per acquisition site from trdnet's ABIDE_SITE_TR table (unverified, overridable)",
+        "no confounds table is distributed: trdnet cannot regress motion/WM/CSF or scrub by FD",
+        "template labelled MNI152NLin6Asym (FSL MNI152, unverified)",
+    ]
+    if band_passed:
+        notes.append("already band-passed (0.01-0.1 Hz): trdnet must not filter again")
+    if gsr:
+        notes.append("global signal already regressed: a no-GSR analysis is impossible")
+    else:
+        notes.append("no GSR applied by the provider: trdnet may compute the global signal from the data")
+    return Preprocessing(
+        band_passed=band_passed,
+        gsr_applied=gsr,
+        nuisance_regressed=True,
+        confounds_format="none",
+        can_scrub=False,
+        resting_state=True,
+        notes=tuple(notes),
+    )
+

@@ -1,0 +1,393 @@
+"""ROI time series as input: tables of T volumes x R regions plus a labels
+table giving each region's network.
+
+Files are BIDS-derivative ``*_timeseries.tsv`` tables (one column per ROI,
+header = ROI names) or the ``.1D`` text files of the ABIDE Preprocessed
+Connectomes Project (whitespace-separated, optional ``#``-prefixed header).
+Network names are normalised to ``DMN``, ``SN`` and ``ECN`` where an alias is
+recognised (``DefaultMode``, ``Salience``, ``FrontoParietal``, Yeo's
+``Default``/``SalVentAttn``/``Cont``, ...); other networks keep their name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+#: trdnet network name -> accepted spellings (compared lower-case, letters and digits only).
+NETWORK_ALIASES = {
+    "DMN": ("dmn", "defaultmode", "default", "defaultmodenetwork"),
+    "SN": ("sn", "salience", "saliencenetwork", "salventattn"),
+    "ECN": (
+        "ecn",
+        "frontoparietal",
+        "cont",
+        "control",
+        "executivecontrol",
+        "executivecontrolnetwork",
+        "fpn",
+        "fpcn",
+        "cen",
+    ),
+}
+CORE_NETWORKS = tuple(NETWORK_ALIASES)
+
+_ROI_COLUMNS = ("roi", "name", "label", "region", "index")
+_NETWORK_COLUMNS = ("network", "networks", "net")
+_ALIAS_LOOKUP = {alias: net for net, aliases in NETWORK_ALIASES.items() for alias in aliases}
+
+
+@dataclass(frozen=True)
+class RoiTimeseriesRun:
+    """One ROI time-series file and what is needed to analyse it.
+
+    Attributes
+    ----------
+    path : Path
+        ``*_timeseries.tsv`` (T x R, header = ROI names) or ABIDE ``.1D`` file.
+    labels : pandas.DataFrame
+        Columns ``roi`` and ``network`` (see :func:`read_labels_table`).
+    tr : float or None
+        Repetition time in seconds (``None``: read from the JSON sidecar).
+    entities : dict
+        BIDS entities (``sub``, ``ses``, ``task``, ``run``, ``space``, ``seg``, ...).
+    source : str
+        Where the file came from (``timeseries``, ``abide_pcp``).
+    simulated : bool
+        Whether the signals are simulated.
+    """
+
+    path: Path
+    labels: pd.DataFrame = field(repr=False)
+    tr: float | None = None
+    entities: dict = field(default_factory=dict)
+    source: str = "timeseries"
+    simulated: bool = False
+
+    @property
+    def subject(self) -> str:
+        """Participant label without ``sub-``."""
+        return self.entities["sub"]
+
+    @property
+    def prefix(self) -> str:
+        """BIDS prefix of the outputs: ``sub-<l>[_ses-<l>][_task-<l>][_run-<l>][_space-<l>][_seg-<l>]``."""
+        keep = ("sub", "ses", "task", "acq", "dir", "run", "echo", "space", "seg")
+        return "_".join(f"{k}-{self.entities[k]}" for k in keep if self.entities.get(k))
+
+    def load(self) -> tuple[np.ndarray, pd.DataFrame]:
+        """Read the signals and ROI table (see :func:`read_roi_timeseries`)."""
+        return read_roi_timeseries(self.path, self.labels, tr=self.tr)
+
+
+def normalise_network(name) -> str:
+    """trdnet's name of a network label (``DMN``/``SN``/``ECN``), or the label itself.
+
+    Parameters
+    ----------
+    name : str or None
+        Network label from a labels table or atlas.
+
+    Returns
+    -------
+    str
+        ``""`` for a missing label.
+    """
+    if name is None or (isinstance(name, float) and np.isnan(name)):
+        return ""
+    text = str(name).strip()
+    key = re.sub(r"[^a-z0-9]", "", text.lower())
+    return _ALIAS_LOOKUP.get(key, text)
+
+
+def read_labels_table(labels_table, source: str | None = None) -> pd.DataFrame:
+    """Read a table giving each ROI's network.
+
+    Parameters
+    ----------
+    labels_table : str, Path, pandas.DataFrame or mapping
+        A TSV/CSV file or DataFrame with an ROI column (``roi``, ``name``,
+        ``label``, ``region`` or ``index``) and a ``network`` column; or a
+        mapping ``{roi: network}`` or ``{network: [roi, ...]}``.
+    source : str, optional
+        Name used in error messages (default: the file name or ``labels table``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``roi`` (str) and ``network`` (normalised, see :func:`normalise_network`).
+
+    Raises
+    ------
+    InputError
+        Unreadable file, no ROI or network column, duplicated ROIs.
+    """
+    if isinstance(labels_table, pd.DataFrame):
+        table = labels_table
+        name = source or "labels table"
+    elif isinstance(labels_table, Mapping):
+        return _labels_from_mapping(labels_table, source or "labels mapping")
+    else:
+        path = Path(labels_table)
+        name = source or str(path)
+        try:
+            sep = "\t" if path.suffix.lower() == ".tsv" else None
+            table = pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise InputError(f"{name}: cannot read labels table ({exc})") from None
+    lower = {str(c).strip().lower(): c for c in table.columns}
+    roi_col = next((lower[c] for c in _ROI_COLUMNS if c in lower), None)
+    net_col = next((lower[c] for c in _NETWORK_COLUMNS if c in lower), None)
+    if roi_col is None:
+        raise InputError(
+            f"{name}: no ROI column; found {list(table.columns)}, accepted names: {', '.join(_ROI_COLUMNS)}"
+        )
+    if net_col is None:
+        raise InputError(
+            f"{name}: no network column; found {list(table.columns)}, accepted names: "
+            f"{', '.join(_NETWORK_COLUMNS)}"
+        )
+    out = pd.DataFrame(
+        {
+            "roi": table[roi_col].map(_roi_name).astype(str),
+            "network": table[net_col].map(normalise_network),
+        }
+    )
+    _check_unique(out, name)
+    return out.reset_index(drop=True)
+
+
+def read_roi_timeseries(path, labels_table, tr: float | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read a T x R ROI time-series file and match its columns to networks.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``*_timeseries.tsv`` with a header of ROI names, or ABIDE ``.1D`` file.
+    labels_table : str, Path, pandas.DataFrame or mapping
+        Each ROI's network (see :func:`read_labels_table`). Every column of
+        the file must be listed; extra rows are ignored.
+    tr : float, optional
+        Repetition time in seconds; default: ``RepetitionTime`` (or
+        ``1 / SamplingFrequency``) of the JSON sidecar, else unknown.
+
+    Returns
+    -------
+    signals : numpy.ndarray, float64, shape (T, R)
+    rois : pandas.DataFrame
+        One row per column of ``signals``: ``roi``, ``network``. ``rois.attrs``
+        holds ``tr`` (float or None) and ``source`` (the file).
+
+    Raises
+    ------
+    InputError
+        Unreadable file, non-numeric or missing values, fewer than 3 volumes,
+        labels not matching the columns, no ROI in DMN/SN/ECN.
+    """
+    path = Path(path)
+    signals, columns = _read_signals(path)
+    labels = read_labels_table(labels_table)
+    by_roi = dict(zip(labels["roi"], labels["network"], strict=True))
+    missing = [c for c in columns if c not in by_roi]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputError(
+            f"{path}: {len(missing)} of {len(columns)} columns are not in the labels table "
+            f"({shown}); the table must list every column name in its ROI column"
+        )
+    rois = pd.DataFrame({"roi": columns, "network": [by_roi[c] for c in columns]})
+    if not rois["network"].isin(CORE_NETWORKS).any():
+        found = sorted(set(rois["network"]) - {""})
+        raise InputError(
+            f"{path}: the labels table puts no column in DMN, SN or ECN (networks found: {found}); "
+            "name them DMN/SN/ECN or a recognised alias (DefaultMode, Salience, FrontoParietal, ...)"
+        )
+    rois.attrs["tr"] = _resolve_tr(path, tr)
+    rois.attrs["source"] = str(path)
+    return signals, rois
+
+
+def parse_entities(filename: str) -> dict[str, str]:
+    """BIDS entities (``key-value`` pairs) in a file name, suffix and extension dropped.
+
+    Parameters
+    ----------
+    filename : str
+        e.g. ``sub-01_ses-1_task-rest_seg-Schaefer100_timeseries.tsv``.
+
+    Returns
+    -------
+    dict
+    """
+    stem = Path(filename).name.split(".")[0]
+    entities = {}
+    for part in stem.split("_"):
+        key, sep, value = part.partition("-")
+        if sep and key and value:
+            entities[key] = value
+    return entities
+
+
+def find_roi_timeseries_runs(folder, labels_table, pattern: str = "*_timeseries.tsv") -> list[RoiTimeseriesRun]:
+    """Find a user's ROI time-series files named with BIDS entities.
+
+    Every file's header is checked against the labels table now, so a
+    mismatch is reported before any analysis starts.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Searched recursively.
+    labels_table : str, Path, pandas.DataFrame or mapping
+        Each ROI's network (see :func:`read_labels_table`).
+    pattern : str
+        Glob pattern of the files.
+
+    Returns
+    -------
+    list of RoiTimeseriesRun
+        Sorted by path; ``tr`` from each file's JSON sidecar when present.
+
+    Raises
+    ------
+    InputError
+        Missing folder, no matching file, a file without ``sub-``, or a
+        header not matching the labels table.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder; expected a folder of {pattern} files")
+    paths = sorted(folder.rglob(pattern))
+    if not paths:
+        raise InputError(f"{folder}: no {pattern} file found (names like sub-01_task-rest_timeseries.tsv)")
+    labels = read_labels_table(labels_table)
+    known = set(labels["roi"])
+    runs = []
+    for path in paths:
+        entities = parse_entities(path.name)
+        if "sub" not in entities:
+            raise InputError(f"{path}: file name has no sub-<label> entity; expected e.g. sub-01_task-rest_timeseries.tsv")
+        try:
+            header = [str(c) for c in pd.read_csv(path, sep="\t", nrows=0).columns]
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise InputError(f"{path}: cannot read ROI time series ({exc})") from None
+        missing = [c for c in header if c not in known]
+        if missing:
+            raise InputError(
+                f"{path}: {len(missing)} of {len(header)} columns are not in the labels table "
+                f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})"
+            )
+        runs.append(RoiTimeseriesRun(path=path, labels=labels, tr=_sidecar_tr(path), entities=entities))
+    return runs
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _roi_name(value) -> str:
+    text = str(value).strip()
+    # "12.0" read from a float column names the same ROI as "12"
+    if re.fullmatch(r"-?\d+\.0+", text):
+        text = text.split(".")[0]
+    return text.lstrip("#")
+
+
+def _labels_from_mapping(mapping: Mapping, name: str) -> pd.DataFrame:
+    rows = []
+    for key, value in mapping.items():
+        if isinstance(value, str):
+            rows.append((_roi_name(key), normalise_network(value)))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            rows.extend((_roi_name(roi), normalise_network(key)) for roi in value)
+        else:
+            raise InputError(
+                f"{name}: value for {key!r} is {type(value).__name__}; accepted: "
+                "{roi: network name} or {network: [roi, ...]}"
+            )
+    out = pd.DataFrame(rows, columns=["roi", "network"])
+    _check_unique(out, name)
+    return out
+
+
+def _check_unique(labels: pd.DataFrame, name: str) -> None:
+    dup = labels["roi"][labels["roi"].duplicated()].unique()
+    if len(dup):
+        raise InputError(f"{name}: ROI(s) listed more than once: {', '.join(map(str, dup[:5]))}")
+
+
+def _read_signals(path: Path) -> tuple[np.ndarray, list[str]]:
+    if not path.is_file():
+        raise InputError(f"{path}: ROI time-series file not found")
+    try:
+        if path.suffix.lower() == ".1d":
+            table = _read_1d(path)
+        else:
+            table = pd.read_csv(path, sep="\t")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: cannot read ROI time series ({exc})") from None
+    non_numeric = [str(c) for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if non_numeric:
+        raise InputError(
+            f"{path}: non-numeric values in column(s) {', '.join(non_numeric[:5])}; "
+            "expected a T x R table of numbers with ROI names as header"
+        )
+    signals = table.to_numpy(dtype=np.float64)
+    if signals.ndim != 2 or signals.shape[0] < 3 or signals.shape[1] < 1:
+        raise InputError(f"{path}: {signals.shape} table; expected at least 3 volumes x 1 ROI")
+    bad = ~np.isfinite(signals)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        raise InputError(
+            f"{path}: {int(bad.sum())} missing or infinite value(s), first at volume {int(rows[0])} "
+            f"column {table.columns[cols[0]]!s}; expected finite numbers everywhere"
+        )
+    return signals, [_roi_name(c) for c in table.columns]
+
+
+def _read_1d(path: Path) -> pd.DataFrame:
+    with path.open() as handle:
+        first = handle.readline()
+    data = np.loadtxt(path, comments="#", ndmin=2)
+    names = first.lstrip("#").split() if first.startswith("#") else []
+    if len(names) != data.shape[1]:
+        names = [str(i + 1) for i in range(data.shape[1])]
+    return pd.DataFrame(data, columns=[n.lstrip("#") for n in names])
+
+
+def _sidecar_tr(path: Path) -> float | None:
+    sidecar = path.with_name(path.name.split(".")[0] + ".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{sidecar}: cannot read JSON sidecar ({exc})") from None
+    if "RepetitionTime" in meta:
+        return _positive_tr(meta["RepetitionTime"], sidecar)
+    if "SamplingFrequency" in meta:
+        return 1.0 / _positive_tr(meta["SamplingFrequency"], sidecar)
+    return None
+
+
+def _resolve_tr(path: Path, tr: float | None) -> float | None:
+    if tr is not None:
+        return _positive_tr(tr, path)
+    return _sidecar_tr(path)
+
+
+def _positive_tr(value, where) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number) or number <= 0:
+        raise InputError(f"{where}: TR/sampling value {value!r} is invalid; expected a positive number of seconds")
+    return number

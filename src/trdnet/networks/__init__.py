@@ -1,0 +1,35 @@
+"""DMN / SN / ECN definitions, ROI signals, within/between connectivity and
+graph measures.
+
+Typical use on one cleaned run::
+
+    rois = network_rois(settings.networks)
+    signals, kept, dropped = roi_signals(cleaned, rois)
+    matrix = connectivity_matrix(signals)
+    summary = network_table(matrix, kept["network"])
+    roi_graph, run_graph = graph_measures(
+        matrix, kept["network"], settings.networks.graph_density, rois=kept["roi"]
+    )
+"""
+
+from __future__ import annotations
+
+from .connectivity import connectivity_matrix, fisher_z, network_table
+from .graph import graph_long_table, graph_measures, participation_coefficient, threshold_graph
+from .rois import NETWORK_ORDER, ROI_COLUMNS, network_rois
+from .signals import RoiSignals, roi_signals
+
+__all__ = [
+    "NETWORK_ORDER",
+    "ROI_COLUMNS",
+    "RoiSignals",
+    "connectivity_matrix",
+    "fisher_z",
+    "graph_long_table",
+    "graph_measures",
+    "network_rois",
+    "network_table",
+    "participation_coefficient",
+    "roi_signals",
+    "threshold_graph",
+]

@@ -1,0 +1,118 @@
+"""Mean time series of each ROI, taken from the cleaned run's columns."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from nilearn import image
+
+from ..cleaned import CleanedRun
+from ..errors import InputError
+from ..grid import VoxelSpace
+
+
+class RoiSignals(NamedTuple):
+    """Result of :func:`roi_signals`.
+
+    Attributes
+    ----------
+    signals : numpy.ndarray, float64, shape (T, R)
+        Mean cleaned signal of each kept ROI, columns in ``rois`` order.
+    rois : pandas.DataFrame
+        The kept ROIs (input columns plus ``n_voxels``).
+    dropped : pandas.DataFrame
+        ROIs with no in-mask voxel (input columns plus ``n_voxels`` = 0 and
+        ``reason``), to be listed in the output sidecar.
+    """
+
+    signals: np.ndarray
+    rois: pd.DataFrame
+    dropped: pd.DataFrame
+
+
+def roi_signals(cleaned: CleanedRun, rois: pd.DataFrame) -> RoiSignals:
+    """Average the cleaned columns inside each ROI.
+
+    Spheres (rows with a ``radius_mm``) use
+    :meth:`~trdnet.grid.VoxelSpace.sphere_columns`; parcels (rows with a
+    ``label_value``) use the ``labels_img`` resampled to the run's grid with
+    nearest-neighbour interpolation.
+
+    Parameters
+    ----------
+    cleaned : CleanedRun
+        The cleaned run (z-scored columns).
+    rois : pandas.DataFrame
+        As returned by :func:`trdnet.networks.network_rois`.
+
+    Returns
+    -------
+    RoiSignals
+        ``(signals, rois, dropped)``; ROIs without any in-mask voxel are in
+        ``dropped``, never silently lost.
+
+    Raises
+    ------
+    InputError
+        Sphere coordinates (template mm) used on a run that is not in a
+        template space, or a labels image that cannot be read.
+    """
+    space = cleaned.space
+    columns = _roi_columns(space, rois)
+    counts = np.array([c.size for c in columns], dtype=np.int64)
+    table = rois.copy()
+    table["n_voxels"] = counts
+    keep = counts > 0
+    signals = np.empty((cleaned.n_timepoints, int(keep.sum())), dtype=np.float64)
+    for out, cols in enumerate(c for c, k in zip(columns, keep) if k):
+        signals[:, out] = cleaned.mean_signal(cols)
+    dropped = table.loc[~keep].copy()
+    dropped["reason"] = "no voxel of the ROI inside the run's brain mask"
+    return RoiSignals(signals, table.loc[keep].reset_index(drop=True), dropped.reset_index(drop=True))
+
+
+def _roi_columns(space: VoxelSpace, rois: pd.DataFrame) -> list[np.ndarray]:
+    is_parcel = rois["label_value"].notna().to_numpy() if "label_value" in rois else np.zeros(len(rois), bool)
+    if (~is_parcel).any() and not space.space.startswith("MNI"):
+        raise InputError(
+            f"ROI spheres are MNI152 coordinates but the run is in space {space.space!r}; "
+            "analyse a run in MNI space or give a labels image in the run's space"
+        )
+    columns: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(rois)
+    for pos in np.flatnonzero(~is_parcel):
+        row = rois.iloc[pos]
+        columns[pos] = space.sphere_columns((row["x"], row["y"], row["z"]), float(row["radius_mm"]))
+    grids: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for pos in np.flatnonzero(is_parcel):
+        row = rois.iloc[pos]
+        path = str(row["labels_img"])
+        if path not in grids:
+            labels = _labels_on_grid(space, path)
+            order = np.argsort(labels, kind="stable")
+            grids[path] = (labels[order], order)
+        sorted_labels, order = grids[path]
+        value = int(row["label_value"])
+        lo, hi = np.searchsorted(sorted_labels, [value, value + 1])
+        columns[pos] = np.sort(order[lo:hi])
+    return columns
+
+
+def _labels_on_grid(space: VoxelSpace, path) -> np.ndarray:
+    """Label value of every in-mask column (nearest-neighbour resampling)."""
+    try:
+        img = image.load_img(path)
+    except Exception as exc:  # nilearn raises several types for unreadable images
+        raise InputError(f"{path}: cannot read the labels image ({exc})") from None
+    if img.shape[:3] != space.shape or not np.allclose(img.affine, space.affine, atol=1e-3):
+        img = image.resample_img(
+            img,
+            target_affine=space.affine,
+            target_shape=space.shape,
+            interpolation="nearest",
+            force_resample=True,
+            copy_header=True,
+        )
+    data = np.round(np.asarray(img.dataobj)).astype(np.int64)
+    return data[space.mask]

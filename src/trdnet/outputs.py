@@ -1,0 +1,129 @@
+"""Writing outputs: BIDS-derivative names, atomic writes, JSON sidecars.
+
+Every file is written to a temporary name in its destination folder and
+renamed into place, so a crash never leaves a half-written output that a
+re-run would mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ._version import __version__
+
+#: Decimal places of floats in TSV outputs (fixed so re-runs are byte-identical).
+TSV_FLOAT_FORMAT = "%.6f"
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write UTF-8 text atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    """Write a JSON file atomically (sorted keys, NaN written as null)."""
+    return atomic_write_text(path, json.dumps(_jsonable(payload), indent=2, sort_keys=True) + "\n")
+
+
+def write_tsv(path: Path, table: pd.DataFrame) -> Path:
+    """Write a table as BIDS TSV atomically (``n/a`` for missing values)."""
+    text = table.to_csv(sep="\t", index=False, na_rep="n/a", float_format=TSV_FLOAT_FORMAT, lineterminator="\n")
+    return atomic_write_text(path, text)
+
+
+def read_tsv(path: Path) -> pd.DataFrame:
+    """Read a TSV written by :func:`write_tsv`."""
+    return pd.read_csv(path, sep="\t", na_values="n/a", keep_default_na=False)
+
+
+def write_nifti(path: Path, img: nib.Nifti1Image) -> Path:
+    """Save a NIfTI image atomically (the temporary name keeps the extension)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        nib.save(img, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of trdnet and the libraries whose behaviour shapes the numbers."""
+    import networkx
+    import nilearn
+    import scipy
+
+    return {
+        "trdnet": __version__,
+        "nilearn": nilearn.__version__,
+        "nibabel": nib.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "networkx": networkx.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def write_dataset_description(out_dir: Path, simulated: bool, source: str | None = None) -> Path:
+    """Write the derivative dataset's ``dataset_description.json``."""
+    name = "trdnet network connectivity and TMS targets"
+    if simulated:
+        name += " (SIMULATED DATA)"
+    description = {
+        "Name": name,
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "trdnet", "Version": __version__}],
+        "Simulated": bool(simulated),
+    }
+    if source:
+        description["SourceDatasets"] = [{"URL": Path(source).name}]
+    return write_json(Path(out_dir) / "dataset_description.json", description)
+
+
+def _jsonable(value: Any):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value

@@ -1,0 +1,202 @@
+"""Run one functional run end to end: clean once, then networks, targets,
+export, each written with its sidecar. A re-run skips finished runs."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import denoise
+from .cleaned import CleanedRun
+from .config import Settings
+from .errors import SettingsError
+from .inputs.runs import Run
+from .outputs import write_json, write_nifti, write_tsv
+from .sidecars import SIMULATED_NOTE, sidecar
+
+
+@dataclass
+class RunResult:
+    """What happened to one run."""
+
+    prefix: str
+    subject: str
+    status: str  # done | skipped | failed
+    files: list[str] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    error: str = ""
+    seconds: float = 0.0
+
+
+def output_dir_for(run: Run, out_dir: Path) -> Path:
+    """Folder of a run's outputs: ``<out>/sub-<l>[/ses-<l>]/func``."""
+    return Path(out_dir) / run.subject_dir
+
+
+def completion_record(run: Run, out_dir: Path) -> Path:
+    """Path of the record written last, when every output of a run is in place."""
+    return Path(out_dir) / "logs" / f"{run.prefix}_done.json"
+
+
+def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = False) -> bool:
+    """Whether a run's outputs exist with the same settings.
+
+    Raises
+    ------
+    SettingsError
+        If they exist with other settings and ``overwrite`` is false.
+    """
+    record_path = completion_record(run, out_dir)
+    if overwrite or not record_path.is_file():
+        return False
+    record = json.loads(record_path.read_text())
+    if record.get("SettingsDigest") != settings.digest():
+        raise SettingsError(
+            f"{record_path}: {run.prefix} was processed with other settings "
+            f"(digest {record.get('SettingsDigest')} != {settings.digest()}); "
+            "use --overwrite or another output folder"
+        )
+    return all((Path(out_dir) / f).is_file() for f in record.get("Files", []))
+
+
+def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = False, group_map=None) -> RunResult:
+    """Process one run and write all its outputs.
+
+    Parameters
+    ----------
+    run : Run
+    out_dir : Path
+        Root of the trdnet derivatives folder.
+    settings : Settings
+    overwrite : bool
+        Recompute even when finished outputs exist.
+    group_map : str, Path or numpy.ndarray, optional
+        Group sgACC map for the ``seedmap`` targeting method.
+
+    Returns
+    -------
+    RunResult
+    """
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    if is_finished(run, out_dir, settings, overwrite):
+        record = json.loads(completion_record(run, out_dir).read_text())
+        return RunResult(run.prefix, run.subject, "skipped", record["Files"], record.get("Summary", {}))
+
+    cleaned = denoise.clean_run(run, settings.denoise)
+    written = []
+    written += write_qc(run, cleaned, out_dir, settings)
+    written += write_networks(run, cleaned, out_dir, settings)
+    targets_summary, target_files = write_targets(run, cleaned, out_dir, settings, group_map)
+    written += target_files
+
+    relative = sorted(str(Path(p).relative_to(out_dir)) for p in written)
+    summary = {"minutes_retained": cleaned.qc["minutes_retained"], "mean_fd": cleaned.qc["mean_fd"], **targets_summary}
+    write_json(
+        completion_record(run, out_dir),
+        {"Run": run.prefix, "SettingsDigest": settings.digest(), "Files": relative, "Summary": summary,
+         "Simulated": run.simulated},
+    )
+    return RunResult(run.prefix, run.subject, "done", relative, summary, seconds=time.perf_counter() - start)
+
+
+def _paths(run: Run, out_dir: Path, name: str) -> tuple[Path, Path]:
+    folder = output_dir_for(run, out_dir)
+    data = folder / f"{run.prefix}_{name}"
+    stem = data.name.split(".")[0]
+    return data, folder / f"{stem}.json"
+
+
+def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -> list[Path]:
+    """Write ``<prefix>_qc.tsv`` and the per-volume censoring table."""
+    qc_keys = ["n_volumes", "n_retained", "n_censored", "minutes_total", "minutes_retained", "mean_fd", "max_fd",
+               "median_tsnr", "n_voxels", "tr", "n_confounds"]
+    table = pd.DataFrame([{"participant_id": f"sub-{run.subject}", **{k: cleaned.qc[k] for k in qc_keys}}])
+    qc_tsv, qc_json = _paths(run, out_dir, "qc.tsv")
+    files = [write_tsv(qc_tsv, table)]
+    extra = {"Denoising": denoise.describe(settings.denoise, cleaned.tr)}
+    files.append(write_json(qc_json, sidecar("qc", "Run-level quality control", run, settings, extra=extra)))
+    if cleaned.volume_qc is not None:
+        cen_tsv, cen_json = _paths(run, out_dir, "desc-censoring_timeseries.tsv")
+        files.append(write_tsv(cen_tsv, cleaned.volume_qc))
+        files.append(write_json(cen_json, sidecar("censoring", "Per-volume motion and censoring", run, settings)))
+    return files
+
+
+def write_networks(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -> list[Path]:
+    """Network stage: ROI time series, ROI-by-ROI matrix, within/between table, graph measures."""
+    from . import networks
+
+    result = networks.analyse(cleaned, settings.networks)
+    seg = result.seg_label
+    files = []
+    extra = {"Atlas": result.atlas_description, "DroppedROIs": result.dropped, "QC": cleaned.qc}
+
+    ts_tsv, ts_json = _paths(run, out_dir, f"seg-{seg}_timeseries.tsv")
+    files.append(write_tsv(ts_tsv, result.timeseries))
+    files.append(write_json(ts_json, sidecar(
+        "timeseries", "Mean cleaned signal of each ROI over the retained volumes (z-scored voxels)", run, settings,
+        extra={**extra, "RepetitionTime": cleaned.tr, "ROIs": result.rois.to_dict(orient="list")})))
+
+    mat_tsv, mat_json = _paths(run, out_dir, f"seg-{seg}_meas-{settings.networks.connectivity}_relmat.tsv")
+    files.append(write_tsv(mat_tsv, result.relmat))
+    files.append(write_json(mat_json, sidecar(
+        "relmat", "ROI-by-ROI Pearson correlation of the cleaned ROI signals; rows/columns ordered by network",
+        run, settings, extra={**extra, "ROIs": result.rois.to_dict(orient="list")})))
+
+    net_tsv, net_json = _paths(run, out_dir, "networks.tsv")
+    files.append(write_tsv(net_tsv, result.network_table))
+    files.append(write_json(net_json, sidecar(
+        "networks", "Within- (network_a == network_b) and between-network connectivity", run, settings, extra=extra)))
+
+    graph_tsv, graph_json = _paths(run, out_dir, "graph.tsv")
+    files.append(write_tsv(graph_tsv, result.graph_table))
+    files.append(write_json(graph_json, sidecar(
+        "graph", result.graph_description, run, settings, extra={**extra, "Graph": result.graph_settings})))
+    return files
+
+
+def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings, group_map=None):
+    """Targeting stage: sgACC seed map, targets with reliability, bootstrap cloud."""
+    from . import targeting
+
+    result = targeting.compute_targets(cleaned, settings.targeting, settings.random_state, group_map=group_map)
+    files = []
+    extra = {"Targeting": result.details, "QC": cleaned.qc}
+    if cleaned.simulated:
+        extra["Note"] = SIMULATED_NOTE
+
+    map_path, map_json = _paths(run, out_dir, "desc-sgacc_stat-r_boldmap.nii.gz")
+    files.append(write_nifti(map_path, cleaned.space.to_img(result.seed_map)))
+    files.append(write_json(map_json, sidecar(
+        "boldmap", "Pearson r of every in-mask voxel with the mean sgACC seed signal", run, settings, extra=extra)))
+
+    tgt_tsv, tgt_json = _paths(run, out_dir, "targets.tsv")
+    table = result.table.copy()
+    table.insert(0, "participant_id", f"sub-{run.subject}")
+    files.append(write_tsv(tgt_tsv, table))
+    files.append(write_json(tgt_json, sidecar(
+        "targets", "Personalised and reference DLPFC TMS targets with their sgACC correlation and reliability",
+        run, settings, extra=extra)))
+
+    if result.bootstrap_cloud is not None and len(result.bootstrap_cloud):
+        cloud_tsv, cloud_json = _paths(run, out_dir, "desc-bootstrap_targets.tsv")
+        files.append(write_tsv(cloud_tsv, result.bootstrap_cloud))
+        files.append(write_json(cloud_json, sidecar(
+            "bootstrap", "Targets from circular block-bootstrap resamples of the retained volumes", run, settings,
+            extra=extra)))
+
+    primary = table[table["primary"].astype(bool)].iloc[0] if "primary" in table else table.iloc[0]
+    summary = {
+        "target_space": str(primary["space"]),
+        "target_x": float(primary["x"]),
+        "target_y": float(primary["y"]),
+        "target_z": float(primary["z"]),
+        "r_sgacc": float(primary["r_sgacc"]),
+        "reliability": str(primary.get("reliability", "")),
+    }
+    return summary, files

@@ -1,0 +1,89 @@
+"""JSON sidecar content: what each output column means, and the provenance
+block (settings, software, inputs, QC) that every sidecar carries."""
+
+from __future__ import annotations
+
+from .config import Settings
+from .inputs.runs import Run
+from .outputs import software_versions
+
+SIMULATED_NOTE = (
+    "SIMULATED DATA: produced from trdnet's built-in simulated cohort, not from a real scan. "
+    "Not for clinical use."
+)
+
+COORDINATE_CONVENTION = "RAS world coordinates in millimetres of the named space"
+
+COLUMNS = {
+    "networks": {
+        "network_a": "First network (DMN default mode, SN salience, ECN executive control / fronto-parietal)",
+        "network_b": "Second network; equal to network_a for within-network rows",
+        "mean_z": "Mean Fisher z (arctanh of Pearson r) over ROI pairs",
+        "mean_r": "Mean Pearson r over ROI pairs",
+        "n_pairs": "Number of ROI pairs averaged",
+    },
+    "qc": {
+        "n_volumes": "Volumes in the input run",
+        "n_retained": "Volumes kept after censoring (high motion, non-steady-state)",
+        "n_censored": "Volumes removed by censoring",
+        "minutes_total": "Scan length in minutes",
+        "minutes_retained": "Minutes of data analysed",
+        "mean_fd": "Mean framewise displacement (mm, Power 2012), all volumes",
+        "max_fd": "Maximum framewise displacement (mm)",
+        "median_tsnr": "Median temporal SNR of in-mask voxels before cleaning",
+        "n_voxels": "In-mask voxels analysed",
+        "tr": "Repetition time (s)",
+        "n_confounds": "Confound regressors used",
+    },
+    "censoring": {
+        "volume": "Volume index (0-based)",
+        "framewise_displacement": "Framewise displacement (mm) from the confounds file",
+        "std_dvars": "Standardised DVARS from the confounds file",
+        "retained": "1 if the volume was analysed, 0 if censored",
+    },
+    "targets": {
+        "target": "Target name: personalised (primary method), personalised_<method>, or a reference site",
+        "method": "How the coordinate was obtained (a targeting method, or 'reference' for literature sites)",
+        "primary": "True for the target a TMS team should use",
+        "space": "Space of x, y, z",
+        "x": "x (mm, RAS world coordinates of the named space)",
+        "y": "y (mm, RAS)",
+        "z": "z (mm, RAS)",
+        "r_sgacc": "Pearson r between the sgACC seed and the target (voxel or 5 mm sphere)",
+        "split_half_mm": "Distance between targets from the first and second half of the data (mm)",
+        "bootstrap_median_mm": "Median distance of block-bootstrap targets to this target (mm)",
+        "bootstrap_r95_mm": "Radius holding 95% of block-bootstrap targets (mm)",
+        "minutes_retained": "Minutes of data behind the target",
+        "reliability": "good / fair / poor from documented thresholds on the reliability columns",
+        "note": "Anything the user must know about this row",
+    },
+}
+
+
+def provenance(run: Run, settings: Settings, qc: dict | None = None, extra: dict | None = None) -> dict:
+    """The provenance block common to every sidecar of one run."""
+    block = {
+        "Simulated": run.simulated,
+        "Sources": [str(p) for p in (run.bold, run.mask, run.confounds) if p is not None],
+        "Space": run.space,
+        "CoordinateConvention": COORDINATE_CONVENTION,
+        "Settings": settings.to_dict(),
+        "SettingsDigest": settings.digest(),
+        "Software": software_versions(),
+    }
+    if run.simulated:
+        block["Note"] = SIMULATED_NOTE
+    if qc:
+        block["QC"] = qc
+    if extra:
+        block.update(extra)
+    return block
+
+
+def sidecar(kind: str, description: str, run: Run, settings: Settings, qc=None, extra=None) -> dict:
+    """A full sidecar: description, column meanings (when known) and provenance."""
+    content = {"Description": description}
+    if kind in COLUMNS:
+        content["Columns"] = COLUMNS[kind]
+    content.update(provenance(run, settings, qc, extra))
+    return content

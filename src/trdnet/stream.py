@@ -1,0 +1,134 @@
+"""Read the in-mask voxels of a 4D NIfTI in one streamed pass.
+
+The image is decompressed once, volume block by volume block, and only the
+in-mask voxels of each volume are kept, as float32. This is the memory floor of
+the analysis (the masked T x V matrix) plus one block of volumes. ``.nii.gz``
+files are decompressed with ISA-L (``isal``) when it is installed, otherwise
+with the standard library's ``gzip``.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from .errors import InputError
+
+try:  # ISA-L decompresses gzip several times faster than zlib.
+    from isal import igzip_threaded as _fast_gzip
+except ImportError:  # pragma: no cover - exercised only without the optional dependency
+    _fast_gzip = None
+
+
+def decompressor_name() -> str:
+    """Which gzip implementation :func:`open_image_stream` uses (``isal`` or ``gzip``)."""
+    return "isal" if _fast_gzip is not None else "gzip"
+
+
+def open_image_stream(path: Path):
+    """Open a NIfTI file for sequential binary reading, decompressing if needed."""
+    path = Path(path)
+    if path.name.endswith(".gz"):
+        if _fast_gzip is not None:
+            return _fast_gzip.open(path, "rb", threads=1, block_size=4 << 20)
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def read_header(path: Path) -> nib.Nifti1Header:
+    """Read the NIfTI-1 or NIfTI-2 header of ``path`` without reading the data.
+
+    The returned header carries the file's data offset as ``header.file_offset``
+    and its scaling as ``file_slope`` / ``file_inter`` (nibabel resets
+    ``vox_offset`` and ``scl_slope`` in the header copy it keeps).
+    """
+    path = Path(path)
+    try:
+        img = nib.load(path)
+    except Exception as exc:  # nibabel raises several types for bad files
+        raise InputError(f"{path}: cannot read as NIfTI ({exc})") from None
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise InputError(f"{path}: not a NIfTI image ({type(img).__name__})")
+    header = img.header
+    header.file_offset = int(img.dataobj.offset)
+    header.file_slope = float(img.dataobj.slope)
+    header.file_inter = float(img.dataobj.inter)
+    return header
+
+
+def read_masked_volumes(path: Path, mask: np.ndarray, block_volumes: int = 32) -> np.ndarray:
+    """Read the in-mask voxels of every volume of a 4D NIfTI image.
+
+    Parameters
+    ----------
+    path : Path
+        ``.nii`` or ``.nii.gz`` 4D image.
+    mask : numpy.ndarray of bool, shape (X, Y, Z)
+        Voxels to keep; must match the image's first three dimensions.
+        Columns of the result follow ``numpy.argwhere(mask)`` order.
+    block_volumes : int
+        Volumes decoded per block (memory: one block of full volumes).
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (T, V)
+        Scaled values (``scl_slope`` / ``scl_inter`` applied).
+
+    Raises
+    ------
+    InputError
+        If the image is not 4D, its grid does not match ``mask``, it is
+        truncated, or it holds NaN or infinite values inside the mask.
+    """
+    path = Path(path)
+    header = read_header(path)
+    shape = header.get_data_shape()
+    if len(shape) != 4 or shape[3] < 2:
+        raise InputError(
+            f"{path}: expected a 4D BOLD image (x, y, z, time), got shape {tuple(shape)}"
+        )
+    if tuple(shape[:3]) != tuple(mask.shape):
+        raise InputError(
+            f"{path}: grid {tuple(shape[:3])} does not match the brain mask grid {tuple(mask.shape)}"
+        )
+    n_volumes = int(shape[3])
+    dtype = header.get_data_dtype()
+    slope, inter = header.file_slope, header.file_inter
+    voxels_per_volume = int(np.prod(shape[:3]))
+    volume_bytes = voxels_per_volume * dtype.itemsize
+    # NIfTI stores x fastest: a volume's flat index is Fortran order.
+    gather = np.ravel_multi_index(np.nonzero(mask), mask.shape, order="F")
+
+    out = np.empty((n_volumes, gather.size), dtype=np.float32)
+    with open_image_stream(path) as stream:
+        _skip(stream, header.file_offset, path)
+        for start in range(0, n_volumes, block_volumes):
+            count = min(block_volumes, n_volumes - start)
+            raw = stream.read(count * volume_bytes)
+            if len(raw) != count * volume_bytes:
+                raise InputError(f"{path}: file is truncated (ends inside volume {start + len(raw) // volume_bytes})")
+            block = np.frombuffer(raw, dtype=dtype).reshape(count, voxels_per_volume)
+            target = out[start : start + count]
+            if block.dtype == np.float32:
+                np.take(block, gather, axis=1, out=target)
+            else:
+                target[:] = block[:, gather]
+            if slope != 1.0 or inter != 0.0:
+                target *= np.float32(slope)
+                target += np.float32(inter)
+    if not np.isfinite(out).all():
+        bad = int((~np.isfinite(out)).any(axis=0).sum())
+        raise InputError(f"{path}: {bad} in-mask voxels hold NaN or infinite values")
+    return out
+
+
+def _skip(stream, n_bytes: int, path: Path) -> None:
+    remaining = n_bytes
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise InputError(f"{path}: file ends before its image data")
+        remaining -= len(chunk)

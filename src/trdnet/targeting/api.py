@@ -1,0 +1,165 @@
+"""One call for the pipeline: regions, seed map, targets, reliability, table."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..cleaned import CleanedRun
+from ..config import TargetSettings
+from ..errors import TargetingError
+from .regions import search_columns, seed_columns
+from .reliability import target_reliability
+from .seedmap import group_map_values, reference_signal, seed_map
+from .select import check_methods, reference_rows, run_method
+
+#: Column order of :attr:`TargetingOutput.table`.
+TABLE_COLUMNS = (
+    "target", "method", "primary", "space", "x", "y", "z", "r_sgacc", "n_voxels",
+    "split_half_mm", "bootstrap_median_mm", "bootstrap_r95_mm", "minutes_retained",
+    "reliability", "note",
+)
+
+
+@dataclass
+class TargetingOutput:
+    """Everything targeting produces for one run.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per target (personalised methods, then reference sites), in
+        :data:`TABLE_COLUMNS` order; x, y, z are world RAS mm of ``space``.
+    seed_map : numpy.ndarray, float32, shape (V,)
+        sgACC seed map (Pearson r per column).
+    search_columns, seed_columns : numpy.ndarray of int
+    bootstrap_cloud : pandas.DataFrame
+        Columns ``method, resample, x, y, z`` (NaN where a resample found no target).
+    details : dict
+        Every parameter used, per-method details and reliability reasons.
+    """
+
+    table: pd.DataFrame
+    seed_map: np.ndarray
+    search_columns: np.ndarray
+    seed_columns: np.ndarray
+    bootstrap_cloud: pd.DataFrame
+    details: dict = field(default_factory=dict)
+
+
+def compute_targets(
+    cleaned: CleanedRun,
+    settings: TargetSettings,
+    random_state: int | None = 0,
+    group_map=None,
+    *,
+    high_pass_hz: float | None = None,
+) -> TargetingOutput:
+    """Personalised DLPFC targets, their reliability and the reference sites.
+
+    Parameters
+    ----------
+    cleaned : CleanedRun
+    settings : TargetSettings
+        ``methods[0]`` is the primary target (row ``personalised``); other
+        methods give rows ``personalised_<method>``.
+    random_state : int or None
+        Seed of the bootstrap.
+    group_map : optional
+        Group sgACC map (array per column or image) for ``seedmap``.
+    high_pass_hz : float, optional
+        High-pass cut-off used in cleaning; sets the bootstrap block length.
+
+    Returns
+    -------
+    TargetingOutput
+    """
+    check_methods(settings)
+    space = cleaned.space
+    seeds = seed_columns(space, settings)
+    search = search_columns(space, settings)
+    seed_r = seed_map(cleaned, seeds)
+    reference = None
+    if "seedmap" in settings.methods:
+        source = group_map if group_map is not None else settings.group_map
+        if source is None:
+            raise TargetingError(
+                "method 'seedmap' needs a group sgACC map: pass group_map or set targeting.group_map"
+            )
+        group_map = source
+        weights = group_map_values(space, source)
+        reference = reference_signal(cleaned, weights, search, settings.grey_matter_threshold)
+
+    rows, clouds, method_details = [], [], {}
+    for i, method in enumerate(settings.methods):
+        result = run_method(
+            method, cleaned, seeds, search, settings, seed_r,
+            reference=reference if method == "seedmap" else None,
+        )
+        rel = {
+            "split_half_mm": np.nan, "bootstrap_median_mm": np.nan,
+            "bootstrap_r95_mm": np.nan, "reliability": "not computed",
+        }
+        if settings.reliability:
+            rel = target_reliability(
+                cleaned, method, settings, random_state, full_target=result,
+                group_map=group_map, high_pass_hz=high_pass_hz,
+                seed_cols=seeds, search_cols=search,
+            )
+            cloud = rel.pop("bootstrap_cloud")
+            clouds.append(pd.DataFrame({
+                "method": method, "resample": np.arange(cloud.shape[0]),
+                "x": cloud[:, 0], "y": cloud[:, 1], "z": cloud[:, 2],
+            }))
+        rows.append({
+            "target": "personalised" if i == 0 else f"personalised_{method}",
+            "method": method,
+            "primary": i == 0,
+            "x": float(result.xyz[0]), "y": float(result.xyz[1]), "z": float(result.xyz[2]),
+            "r_sgacc": result.r_sgacc,
+            "n_voxels": result.n_voxels,
+            "split_half_mm": rel["split_half_mm"],
+            "bootstrap_median_mm": rel["bootstrap_median_mm"],
+            "bootstrap_r95_mm": rel["bootstrap_r95_mm"],
+            "reliability": rel["reliability"],
+            "note": result.note,
+        })
+        method_details[method] = {
+            **result.details,
+            "column": result.column,
+            "moved_to_grey_matter": result.moved_to_grey_matter,
+            "reliability": {k: v for k, v in rel.items() if not isinstance(v, np.ndarray)},
+        }
+
+    refs = reference_rows(cleaned, seed_r, settings)
+    refs["primary"] = False
+    table = pd.concat([pd.DataFrame(rows), refs], ignore_index=True)
+    table["space"] = space.space
+    table["minutes_retained"] = cleaned.minutes
+    for col in ("split_half_mm", "bootstrap_median_mm", "bootstrap_r95_mm"):
+        table[col] = table[col].astype(float)
+    table["reliability"] = table["reliability"].fillna("")
+    table["note"] = table["note"].fillna("")
+    table = table[list(TABLE_COLUMNS)]
+    cloud = (
+        pd.concat(clouds, ignore_index=True) if clouds
+        else pd.DataFrame(columns=["method", "resample", "x", "y", "z"])
+    )
+    details = {
+        "settings": dataclasses.asdict(settings),
+        "space": space.space,
+        "coordinates": "world RAS mm",
+        "n_seed_voxels": int(seeds.size),
+        "n_search_voxels": int(search.size),
+        "voxel_volume_mm3": space.voxel_volume_mm3,
+        "random_state": random_state,
+        "group_map": None if group_map is None else (
+            str(group_map) if not hasattr(group_map, "shape") else "array per column"
+        ),
+        "simulated": bool(cleaned.simulated),
+        "methods": method_details,
+    }
+    return TargetingOutput(table, seed_r, search, seeds, cloud, details)

@@ -1,0 +1,193 @@
+"""sgACC seed and DLPFC search region as columns of a :class:`~trdnet.grid.VoxelSpace`."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import nibabel as nib
+import numpy as np
+from nilearn import datasets, image
+
+from ..config import TargetSettings
+from ..errors import InputError, NotImplementedFeatureError, TargetingError
+from ..grid import VoxelSpace
+from ..resources import read_table
+
+
+def is_mni(space: VoxelSpace) -> bool:
+    """Whether the grid is in an MNI152 template space (shipped coordinates apply)."""
+    return space.space.upper().startswith("MNI")
+
+
+def reference_sites() -> dict[str, tuple[float, float, float]]:
+    """Reference DLPFC sites shipped in ``data/reference_targets.tsv``.
+
+    Returns
+    -------
+    dict
+        Site name -> (x, y, z), MNI152 world RAS mm.
+    """
+    table = read_table("reference_targets.tsv")
+    return {
+        str(row.name): (float(row.x), float(row.y), float(row.z))
+        for row in table.itertuples(index=False)
+    }
+
+
+def site_coordinates(names) -> dict[str, tuple[float, float, float]]:
+    """Look up reference sites by name, failing with the accepted names."""
+    sites = reference_sites()
+    unknown = [n for n in names if n not in sites]
+    if unknown:
+        raise TargetingError(
+            f"unknown reference site(s) {unknown}; accepted: {sorted(sites)} "
+            "(data/reference_targets.tsv)"
+        )
+    return {n: sites[n] for n in names}
+
+
+def _mask_image_columns(space: VoxelSpace, path, what: str) -> np.ndarray:
+    try:
+        img = image.load_img(path)
+    except Exception as exc:  # nibabel raises several types for unreadable files
+        raise InputError(f"{path}: cannot read {what} image ({exc})") from None
+    if img.ndim != 3:
+        raise InputError(f"{path}: {what} must be a 3D image, got {img.ndim}D")
+    if img.shape[:3] != space.shape or not np.allclose(img.affine, space.affine, atol=1e-3):
+        warnings.warn(
+            f"{path}: {what} is on another grid; resampled to the data grid",
+            stacklevel=3,
+        )
+    cols = space.mask_columns(img, threshold=0.5, name=str(path))
+    if cols.size == 0:
+        raise TargetingError(
+            f"{path}: {what} does not overlap the brain mask of the data; "
+            f"give a mask in {space.space} covering in-brain voxels"
+        )
+    return cols
+
+
+def seed_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
+    """Columns of the sgACC seed.
+
+    A sphere of ``settings.seed_radius_mm`` at ``settings.seed_center_mm``
+    (MNI152, default Fox 2012 (6, 16, -10)); ``seed_bilateral`` adds the mirror
+    sphere at (-x, y, z). ``settings.seed_mask`` (an image path) overrides the
+    spheres and is resampled to the grid with a warning if needed.
+
+    Parameters
+    ----------
+    space : VoxelSpace
+    settings : TargetSettings
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Sorted column numbers.
+
+    Raises
+    ------
+    TargetingError
+        When the seed has no voxel in the brain mask.
+    NotImplementedFeatureError
+        When the space is not MNI-like and no seed mask is given.
+    """
+    if settings.seed_mask:
+        return _mask_image_columns(space, settings.seed_mask, "sgACC seed mask")
+    if not is_mni(space):
+        raise NotImplementedFeatureError(
+            f"sgACC seed coordinates are MNI152 but the data are in {space.space!r}; "
+            "give targeting.seed_mask in the data space"
+        )
+    center = np.asarray(settings.seed_center_mm, dtype=float)
+    centers = [center]
+    if settings.seed_bilateral:
+        centers.append(center * np.array([-1.0, 1.0, 1.0]))
+    cols = np.unique(
+        np.concatenate([space.sphere_columns(c, settings.seed_radius_mm) for c in centers])
+    )
+    if cols.size == 0:
+        raise TargetingError(
+            f"sgACC seed sphere at {tuple(center)} (r={settings.seed_radius_mm} mm, "
+            f"{space.space}) has no voxel inside the brain mask; give targeting.seed_mask"
+        )
+    return cols
+
+
+@functools.lru_cache(maxsize=8)
+def _grey_matter_on_grid(shape: tuple, affine_bytes: bytes) -> np.ndarray:
+    template = datasets.load_mni152_gm_template(resolution=2)
+    # The template's header says uint8 while its values are probabilities;
+    # a float image makes resampling linear instead of nearest-neighbour.
+    template = nib.Nifti1Image(template.get_fdata(dtype=np.float32), template.affine)
+    affine = np.frombuffer(affine_bytes, dtype=float).reshape(4, 4)
+    grid = VoxelSpace(np.ones(shape, dtype=bool), affine, "MNI152NLin2009cAsym")
+    return grid.resample_values(template)
+
+
+def grey_matter_probability(space: VoxelSpace) -> np.ndarray:
+    """MNI152 grey-matter probability (nilearn's template) at every column.
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (V,)
+    """
+    if not is_mni(space):
+        raise NotImplementedFeatureError(
+            f"the grey-matter template is MNI152 but the data are in {space.space!r}"
+        )
+    volume = _grey_matter_on_grid(space.shape, np.asarray(space.affine, dtype=float).tobytes())
+    return volume[space.mask]
+
+
+def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
+    """Columns of the DLPFC search region.
+
+    Union of ``settings.search_radius_mm`` spheres at ``settings.search_sites``
+    (names in ``data/reference_targets.tsv``; contarg's "DLPFCspheres"),
+    restricted to grey matter (template probability above
+    ``settings.grey_matter_threshold``) when ``restrict_to_grey_matter``.
+    ``settings.search_mask`` overrides the spheres and is used as given (no
+    grey-matter restriction: the user's mask is taken to be what they want).
+
+    Parameters
+    ----------
+    space : VoxelSpace
+    settings : TargetSettings
+
+    Returns
+    -------
+    numpy.ndarray of int
+
+    Raises
+    ------
+    TargetingError
+        When the region is empty.
+    NotImplementedFeatureError
+        When the space is not MNI-like and no search mask is given.
+    """
+    if settings.search_mask:
+        return _mask_image_columns(space, settings.search_mask, "DLPFC search mask")
+    if not is_mni(space):
+        raise NotImplementedFeatureError(
+            f"DLPFC search sites are MNI152 but the data are in {space.space!r}; "
+            "give targeting.search_mask in the data space"
+        )
+    sites = site_coordinates(settings.search_sites)
+    cols = np.unique(
+        np.concatenate(
+            [np.empty(0, dtype=np.int64)]
+            + [space.sphere_columns(xyz, settings.search_radius_mm) for xyz in sites.values()]
+        )
+    )
+    if cols.size and settings.restrict_to_grey_matter:
+        gm = grey_matter_probability(space)
+        cols = cols[gm[cols] > settings.grey_matter_threshold]
+    if cols.size == 0:
+        raise TargetingError(
+            f"DLPFC search region (sites {list(settings.search_sites)}, "
+            f"r={settings.search_radius_mm} mm, grey matter > {settings.grey_matter_threshold}) "
+            "has no voxel inside the brain mask; check the data's space or give targeting.search_mask"
+        )
+    return cols

@@ -1,0 +1,213 @@
+"""How stable a personalised target is: split-half and circular block bootstrap.
+
+Only the columns a method needs (sgACC seed + DLPFC search region) are
+resampled; the ``seedmap`` reference signal is a fixed linear combination of
+whole-brain columns, so it is computed once and its rows are resampled with
+the others (re-z-scoring each of its thousands of source columns inside a
+resample is neglected).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..cleaned import CleanedRun, correlate_with, zscore_columns
+from ..config import TargetSettings
+from ..errors import TargetingError
+from ..grid import VoxelSpace
+from .regions import search_columns, seed_columns
+from .result import TargetResult
+from .seedmap import group_map_values, reference_signal, seed_map
+from .select import run_method
+
+#: High-pass cut-off assumed when neither the caller nor the run's QC gives one.
+DEFAULT_HIGH_PASS_HZ = 0.01
+
+
+class _Subset:
+    """The seed and search columns of a run, ready to be resampled by rows."""
+
+    def __init__(self, cleaned: CleanedRun, seed_cols, search_cols, reference):
+        self.columns = np.union1d(seed_cols, search_cols)
+        self.seed = np.searchsorted(self.columns, seed_cols)
+        self.search = np.searchsorted(self.columns, search_cols)
+        mask = np.zeros(cleaned.space.shape, dtype=bool)
+        mask[tuple(cleaned.space.ijk[self.columns].T)] = True
+        self.space = VoxelSpace(mask, cleaned.space.affine, cleaned.space.space)
+        self.data = np.ascontiguousarray(cleaned.data[:, self.columns])
+        self.reference = reference
+        self.cleaned = cleaned
+
+    def target(self, rows: np.ndarray, method: str, settings: TargetSettings) -> TargetResult:
+        data = zscore_columns(self.data[rows])
+        run = CleanedRun(
+            data=data,
+            space=self.space,
+            tr=self.cleaned.tr,
+            retained=self.cleaned.retained[rows],
+            n_volumes=self.cleaned.n_volumes,
+            simulated=self.cleaned.simulated,
+        )
+        seed_r = correlate_with(data, data[:, self.seed].mean(axis=1, dtype=np.float64))
+        reference = None if self.reference is None else self.reference[rows]
+        return run_method(
+            method, run, self.seed, self.search, settings, seed_r, reference=reference
+        )
+
+
+def block_length(n_rows: int, tr: float, settings: TargetSettings, high_pass_hz: float | None) -> int:
+    """Block length (volumes) of the circular block bootstrap.
+
+    One period of the high-pass cut-off (1 / 0.01 Hz = 100 s by default), or
+    ``settings.bootstrap_block_s``. After band-pass filtering the signal is
+    autocorrelated over about the period of its slowest retained frequency;
+    blocks at least that long keep that structure, so the bootstrap does not
+    treat neighbouring volumes as independent and understate the spread.
+    Capped at half the rows so that a resample mixes at least two blocks.
+    """
+    seconds = settings.bootstrap_block_s
+    if seconds is None:
+        seconds = 1.0 / (high_pass_hz or DEFAULT_HIGH_PASS_HZ)
+    return int(max(1, min(math.ceil(seconds / tr), n_rows // 2)))
+
+
+def circular_block_rows(n_rows: int, block: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of one circular block-bootstrap resample of ``n_rows`` rows."""
+    n_blocks = math.ceil(n_rows / block)
+    starts = rng.integers(0, n_rows, size=n_blocks)
+    return ((starts[:, None] + np.arange(block)) % n_rows).ravel()[:n_rows]
+
+
+def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettings) -> tuple[str, str]:
+    """Word and reason from the documented thresholds.
+
+    ``good``: bootstrap r95 <= ``good_r95_mm`` and split-half <=
+    ``good_split_half_mm``; ``fair``: r95 <= ``fair_r95_mm`` (also the best
+    word when the split-half could not be computed); ``poor`` otherwise;
+    ``unknown`` without a bootstrap.
+    """
+    if not np.isfinite(r95_mm):
+        return "unknown", "no bootstrap estimate"
+    if r95_mm <= settings.good_r95_mm and np.isfinite(split_half_mm) and (
+        split_half_mm <= settings.good_split_half_mm
+    ):
+        return "good", (
+            f"r95 {r95_mm:.1f} <= {settings.good_r95_mm:g} mm and split-half "
+            f"{split_half_mm:.1f} <= {settings.good_split_half_mm:g} mm"
+        )
+    if r95_mm <= settings.fair_r95_mm:
+        extra = "" if np.isfinite(split_half_mm) else "; split-half unavailable, so at most fair"
+        return "fair", f"r95 {r95_mm:.1f} <= {settings.fair_r95_mm:g} mm{extra}"
+    return "poor", f"r95 {r95_mm:.1f} > {settings.fair_r95_mm:g} mm"
+
+
+def target_reliability(
+    cleaned: CleanedRun,
+    method: str,
+    settings: TargetSettings,
+    random_state: int | None = 0,
+    *,
+    full_target: TargetResult | None = None,
+    group_map=None,
+    high_pass_hz: float | None = None,
+    seed_cols: np.ndarray | None = None,
+    search_cols: np.ndarray | None = None,
+) -> dict:
+    """Split-half distance and bootstrap cloud of one method's target.
+
+    Parameters
+    ----------
+    cleaned : CleanedRun
+    method : str
+        ``peak``, ``cluster``, ``seedmap`` or ``hierarchical``.
+    settings : TargetSettings
+        Uses ``n_bootstrap``, ``min_half_volumes``, ``bootstrap_block_s`` and
+        the reliability thresholds.
+    random_state : int or None
+        Seed of :func:`numpy.random.default_rng`; same seed, same cloud.
+    full_target : TargetResult, optional
+        Target on all the data (computed when absent).
+    group_map : optional
+        Group sgACC map for ``seedmap`` (default ``settings.group_map``).
+    high_pass_hz : float, optional
+        High-pass cut-off used in cleaning (default ``cleaned.qc['high_pass']``
+        or 0.01 Hz), sets the block length (see :func:`block_length`).
+    seed_cols, search_cols : numpy.ndarray of int, optional
+        Regions (computed from ``settings`` when absent).
+
+    Returns
+    -------
+    dict
+        ``split_half_mm`` (NaN if too short) and ``split_half_reason``;
+        ``bootstrap_cloud`` (n x 3 world RAS mm, NaN rows where a resample
+        found no target), ``bootstrap_median_mm``, ``bootstrap_r95_mm``,
+        ``n_bootstrap``, ``n_failed``, ``block_length_volumes``,
+        ``block_length_s``, ``reliability``, ``reliability_reason``,
+        ``random_state``.
+    """
+    seed_cols = seed_columns(cleaned.space, settings) if seed_cols is None else seed_cols
+    search_cols = search_columns(cleaned.space, settings) if search_cols is None else search_cols
+    reference = None
+    if method == "seedmap":
+        source = group_map if group_map is not None else settings.group_map
+        if source is None:
+            raise TargetingError(
+                "method 'seedmap' needs a group sgACC map: pass group_map or set targeting.group_map"
+            )
+        weights = group_map_values(cleaned.space, source)
+        reference = reference_signal(cleaned, weights, search_cols, settings.grey_matter_threshold)
+    if full_target is None:
+        full_target = run_method(
+            method, cleaned, seed_cols, search_cols, settings,
+            seed_map(cleaned, seed_cols), reference=reference,
+        )
+    subset = _Subset(cleaned, seed_cols, search_cols, reference)
+    n_rows = cleaned.n_timepoints
+    out: dict = {"method": method, "random_state": random_state}
+
+    half = n_rows // 2
+    if half < settings.min_half_volumes:
+        out["split_half_mm"] = float("nan")
+        out["split_half_reason"] = (
+            f"{n_rows} retained volumes: each half needs >= {settings.min_half_volumes}"
+        )
+    else:
+        try:
+            first = subset.target(np.arange(half), method, settings)
+            second = subset.target(np.arange(half, n_rows), method, settings)
+            out["split_half_mm"] = float(np.linalg.norm(first.xyz - second.xyz))
+            out["split_half_reason"] = ""
+        except TargetingError as exc:
+            out["split_half_mm"] = float("nan")
+            out["split_half_reason"] = f"a half found no target ({exc})"
+
+    if high_pass_hz is None:
+        high_pass_hz = cleaned.qc.get("high_pass")
+    block = block_length(n_rows, cleaned.tr, settings, high_pass_hz)
+    rng = np.random.default_rng(random_state)
+    cloud = np.full((settings.n_bootstrap, 3), np.nan)
+    for b in range(settings.n_bootstrap):
+        rows = circular_block_rows(n_rows, block, rng)
+        try:
+            cloud[b] = subset.target(rows, method, settings).xyz
+        except TargetingError:
+            continue
+    dist = np.linalg.norm(cloud - np.asarray(full_target.xyz, dtype=float), axis=1)
+    ok = np.isfinite(dist)
+    median = float(np.median(dist[ok])) if ok.any() else float("nan")
+    r95 = float(np.percentile(dist[ok], 95)) if ok.any() else float("nan")
+    word, reason = reliability_word(r95, out["split_half_mm"], settings)
+    out.update(
+        bootstrap_cloud=cloud,
+        bootstrap_median_mm=median,
+        bootstrap_r95_mm=r95,
+        n_bootstrap=int(settings.n_bootstrap),
+        n_failed=int((~ok).sum()),
+        block_length_volumes=block,
+        block_length_s=float(block * cleaned.tr),
+        reliability=word,
+        reliability_reason=reason,
+    )
+    return out

@@ -1,0 +1,142 @@
+"""sgACC seed maps, Fisher z, group maps and the seedmap reference signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..cleaned import CleanedRun, correlate_with
+from ..errors import InputError, TargetingError
+from ..grid import VoxelSpace
+from .regions import grey_matter_probability, is_mni
+
+#: |r| is clipped to this before arctanh so that r = +-1 stays finite.
+_R_CLIP = 1.0 - 1e-6
+
+
+def fisher_z(r: np.ndarray) -> np.ndarray:
+    """Fisher z-transform ``arctanh(r)``, with r clipped just inside (-1, 1).
+
+    Returns
+    -------
+    numpy.ndarray, float32
+    """
+    r = np.clip(np.asarray(r, dtype=np.float64), -_R_CLIP, _R_CLIP)
+    return np.arctanh(r).astype(np.float32)
+
+
+def seed_map(cleaned: CleanedRun, seed_cols: np.ndarray) -> np.ndarray:
+    """Pearson r of every column with the mean signal of the seed columns.
+
+    Parameters
+    ----------
+    cleaned : CleanedRun
+    seed_cols : numpy.ndarray of int
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (V,)
+    """
+    seed_cols = np.asarray(seed_cols)
+    if seed_cols.size == 0:
+        raise TargetingError("the sgACC seed has no voxel; cannot compute a seed map")
+    return correlate_with(cleaned.data, cleaned.mean_signal(seed_cols))
+
+
+def group_mean_map(maps, exclude=None) -> np.ndarray:
+    """Mean Fisher-z map of a cohort, optionally leaving some runs out.
+
+    Parameters
+    ----------
+    maps : array-like, shape (n_runs, V)
+        Per-run seed maps as Pearson r (all on the same grid and mask).
+    exclude : int or sequence of int, optional
+        Rows to leave out (leave-one-out group maps for a cohort).
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (V,)
+        Mean of ``arctanh(r)``; apply ``numpy.tanh`` to read it as r. Used
+        as weights the scale does not matter.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 2:
+        raise InputError(f"group maps: expected an (n_runs, n_voxels) array, got shape {maps.shape}")
+    keep = np.ones(maps.shape[0], dtype=bool)
+    if exclude is not None:
+        keep[np.atleast_1d(np.asarray(exclude, dtype=int))] = False
+    if not keep.any():
+        raise InputError("group maps: every run was excluded; nothing to average")
+    return fisher_z(maps[keep]).mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+def group_map_values(space: VoxelSpace, group_map) -> np.ndarray:
+    """A group sgACC map as one value per column.
+
+    Parameters
+    ----------
+    space : VoxelSpace
+    group_map : array-like of shape (V,), or str / Path / nibabel image
+        Values per column, or a 3D image resampled to the grid.
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (V,)
+    """
+    if isinstance(group_map, (str, Path)) or hasattr(group_map, "affine"):
+        try:
+            volume = space.resample_values(group_map)
+        except Exception as exc:
+            raise InputError(f"{group_map}: cannot read the group sgACC map ({exc})") from None
+        values = volume[space.mask]
+    else:
+        values = np.asarray(group_map, dtype=np.float32)
+        if values.shape != (space.n_voxels,):
+            raise InputError(
+                f"group sgACC map: expected one value per voxel, shape ({space.n_voxels},), "
+                f"got {values.shape}; or give a 3D NIfTI image"
+            )
+    values = np.nan_to_num(values.astype(np.float32), nan=0.0)
+    if not np.any(values):
+        raise TargetingError("group sgACC map is zero everywhere inside the brain mask")
+    return values
+
+
+def reference_signal(
+    cleaned: CleanedRun,
+    weights: np.ndarray,
+    search_cols: np.ndarray,
+    grey_matter_threshold: float = 0.2,
+) -> np.ndarray:
+    """Seedmap reference signal (Fox 2013; Cash 2021).
+
+    The weighted mean of all grey-matter columns with the group sgACC map as
+    weights, the search region's weights set to zero so that the DLPFC does
+    not correlate with itself. Sign convention: weights are the group map
+    values as given (positive where the group correlates positively with the
+    sgACC), so the reference signal is sgACC-like and the target is where the
+    search region is most *negatively* correlated with it.
+
+    Parameters
+    ----------
+    cleaned : CleanedRun
+    weights : numpy.ndarray, shape (V,)
+        Group map per column (see :func:`group_map_values`).
+    search_cols : numpy.ndarray of int
+    grey_matter_threshold : float
+        Template probability above which a column counts as grey matter
+        (MNI spaces only; elsewhere every in-mask column is used).
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape (T,)
+    """
+    w = np.asarray(weights, dtype=np.float32).copy()
+    w[np.asarray(search_cols)] = 0.0
+    if is_mni(cleaned.space):
+        w[grey_matter_probability(cleaned.space) <= grey_matter_threshold] = 0.0
+    total = float(np.abs(w).sum())
+    if total == 0.0:
+        raise TargetingError("group sgACC map has no weight outside the search region")
+    return (cleaned.data @ w).astype(np.float64) / total

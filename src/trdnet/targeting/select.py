@@ -1,0 +1,143 @@
+"""Run the configured target methods and read the seed map at reference sites."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..cleaned import CleanedRun
+from ..config import TargetSettings
+from ..errors import SettingsError
+from .hierarchical import hierarchical_target
+from .methods import cluster_target, peak_target, seedmap_target
+from .regions import is_mni, search_columns, seed_columns, site_coordinates
+from .result import TargetResult
+from .seedmap import seed_map
+
+#: Names accepted in ``TargetSettings.methods``.
+METHODS = ("peak", "cluster", "seedmap", "hierarchical")
+
+
+def check_methods(settings: TargetSettings) -> None:
+    """Fail early, naming the accepted methods, if a method name is unknown."""
+    if not settings.methods:
+        raise SettingsError(f"targeting.methods is empty; accepted: {list(METHODS)}")
+    unknown = [m for m in settings.methods if m not in METHODS]
+    if unknown:
+        raise SettingsError(f"unknown targeting method(s) {unknown}; accepted: {list(METHODS)}")
+
+
+def run_method(
+    method: str,
+    cleaned: CleanedRun,
+    seed_cols: np.ndarray,
+    search_cols: np.ndarray,
+    settings: TargetSettings,
+    seed_r: np.ndarray,
+    *,
+    group_map=None,
+    reference: np.ndarray | None = None,
+) -> TargetResult:
+    """Run one method by name with the inputs every method may need.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    cleaned : CleanedRun
+    seed_cols, search_cols : numpy.ndarray of int
+    settings : TargetSettings
+    seed_r : numpy.ndarray, shape (V,)
+        sgACC seed map of ``cleaned``.
+    group_map : optional
+        Group sgACC map for ``seedmap``.
+    reference : numpy.ndarray, optional
+        Precomputed ``seedmap`` reference signal.
+
+    Returns
+    -------
+    TargetResult
+    """
+    if method == "peak":
+        return peak_target(seed_r, search_cols, settings, cleaned.space)
+    if method == "cluster":
+        return cluster_target(seed_r, search_cols, settings, cleaned.space)
+    if method == "seedmap":
+        return seedmap_target(
+            cleaned, search_cols, settings, group_map, seed_r=seed_r, reference=reference
+        )
+    if method == "hierarchical":
+        return hierarchical_target(cleaned, search_cols, settings, seed_cols, seed_r=seed_r)
+    raise SettingsError(f"unknown targeting method {method!r}; accepted: {list(METHODS)}")
+
+
+def select_targets(
+    cleaned: CleanedRun, settings: TargetSettings, group_map=None
+) -> list[TargetResult]:
+    """Targets of every method in ``settings.methods`` (the first is primary).
+
+    Parameters
+    ----------
+    cleaned : CleanedRun
+    settings : TargetSettings
+    group_map : optional
+        Group sgACC map for the ``seedmap`` method (array per column or image).
+
+    Returns
+    -------
+    list of TargetResult
+        In the order of ``settings.methods``.
+    """
+    check_methods(settings)
+    seeds = seed_columns(cleaned.space, settings)
+    search = search_columns(cleaned.space, settings)
+    seed_r = seed_map(cleaned, seeds)
+    return [
+        run_method(m, cleaned, seeds, search, settings, seed_r, group_map=group_map)
+        for m in settings.methods
+    ]
+
+
+def reference_rows(cleaned: CleanedRun, seed_r: np.ndarray, settings: TargetSettings) -> pd.DataFrame:
+    """sgACC seed-map r at each reference site of ``settings.reference_targets``.
+
+    r is the mean over a ``settings.reference_radius_mm`` sphere around the
+    site; the coordinate reported is the site itself (MNI152 world RAS mm).
+
+    Parameters
+    ----------
+    cleaned : CleanedRun
+    seed_r : numpy.ndarray, shape (V,)
+    settings : TargetSettings
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``target, method, x, y, z, r_sgacc, n_voxels, note``.
+    """
+    rows = []
+    sites = site_coordinates(settings.reference_targets)
+    for name, xyz in sites.items():
+        note = ""
+        if not is_mni(cleaned.space):
+            r, n = np.nan, 0
+            note = f"reference site is MNI152; data are in {cleaned.space.space}"
+        else:
+            cols = cleaned.space.sphere_columns(xyz, settings.reference_radius_mm)
+            n = int(cols.size)
+            r = float(np.mean(seed_r[cols])) if n else np.nan
+            if not n:
+                note = "no brain voxel within the reference sphere"
+        rows.append(
+            {
+                "target": name,
+                "method": "reference",
+                "x": xyz[0],
+                "y": xyz[1],
+                "z": xyz[2],
+                "r_sgacc": r,
+                "n_voxels": n,
+                "note": note,
+            }
+        )
+    return pd.DataFrame(rows)

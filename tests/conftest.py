@@ -1,0 +1,99 @@
+"""Small synthetic fMRIPrep derivatives, laid out exactly as fMRIPrep writes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+MOTION = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+
+
+def confounds_table(n_volumes: int, rng: np.random.Generator, spikes=()) -> pd.DataFrame:
+    """A confounds table with fMRIPrep's column names."""
+    table = {}
+    motion = np.cumsum(rng.normal(0, 0.02, size=(n_volumes, 6)), axis=0)
+    motion[:, 3:] *= 0.01  # rotations in radians
+    for spike in spikes:
+        motion[spike:, :3] += 0.8
+    for name, column in zip(MOTION, motion.T):
+        derivative = np.r_[np.nan, np.diff(column)]
+        table[name] = column
+        table[f"{name}_derivative1"] = derivative
+        table[f"{name}_power2"] = column**2
+        table[f"{name}_derivative1_power2"] = derivative**2
+    for name in ("global_signal", "white_matter", "csf"):
+        column = rng.normal(0, 1, n_volumes)
+        table[name] = column
+        table[f"{name}_derivative1"] = np.r_[np.nan, np.diff(column)]
+        table[f"{name}_power2"] = column**2
+        table[f"{name}_derivative1_power2"] = table[f"{name}_derivative1"] ** 2
+    diffs = np.abs(np.diff(motion, axis=0))
+    fd = diffs[:, :3].sum(axis=1) + 50 * diffs[:, 3:].sum(axis=1)
+    table["framewise_displacement"] = np.r_[np.nan, fd]
+    table["std_dvars"] = np.r_[np.nan, 1 + np.abs(rng.normal(0, 0.1, n_volumes - 1))]
+    table["dvars"] = table["std_dvars"] * 10
+    return pd.DataFrame(table)
+
+
+def write_fmriprep_run(
+    root: Path,
+    sub: str = "01",
+    ses: str | None = None,
+    task: str = "rest",
+    run: str | None = None,
+    space: str = "MNI152NLin2009cAsym",
+    shape=(10, 12, 10),
+    voxel_mm: float = 4.0,
+    n_volumes: int = 80,
+    tr: float = 2.0,
+    confounds_suffix: str = "timeseries",
+    seed: int = 0,
+    spikes=(),
+    data=None,
+    write_tr_json: bool = True,
+    dtype=np.float32,
+) -> dict:
+    """Write one run (BOLD, mask, confounds, sidecars) and return its paths."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    description = root / "dataset_description.json"
+    if not description.exists():
+        description.write_text(json.dumps({"Name": "fMRIPrep - test", "BIDSVersion": "1.4.0",
+                                           "DatasetType": "derivative",
+                                           "GeneratedBy": [{"Name": "fMRIPrep", "Version": "23.2.0"}]}))
+    func = root / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "func"
+    func.mkdir(parents=True, exist_ok=True)
+    stem = "_".join(p for p in (f"sub-{sub}", f"ses-{ses}" if ses else "", f"task-{task}",
+                                f"run-{run}" if run else "") if p)
+    affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
+    affine[:3, 3] = -np.array(shape) * voxel_mm / 2
+    if data is None:
+        data = 1000 + rng.normal(0, 10, size=(*shape, n_volumes))
+    bold_img = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
+    bold_img.header.set_xyzt_units("mm", "sec")
+    bold_img.header["pixdim"][4] = tr
+    bold = func / f"{stem}_space-{space}_desc-preproc_bold.nii.gz"
+    nib.save(bold_img, bold)
+    if write_tr_json:
+        bold.with_name(bold.name.replace(".nii.gz", ".json")).write_text(
+            json.dumps({"RepetitionTime": tr, "TaskName": task, "SkullStripped": False}))
+    mask_data = np.zeros(shape, dtype=np.uint8)
+    mask_data[1:-1, 1:-1, 1:-1] = 1
+    mask = func / f"{stem}_space-{space}_desc-brain_mask.nii.gz"
+    nib.save(nib.Nifti1Image(mask_data, affine), mask)
+    confounds = func / f"{stem}_desc-confounds_{confounds_suffix}.tsv"
+    confounds_table(data.shape[-1], rng, spikes).to_csv(confounds, sep="\t", index=False, na_rep="n/a")
+    confounds.with_suffix(".json").write_text("{}")
+    return {"bold": bold, "mask": mask, "confounds": confounds, "root": root, "affine": affine}
+
+
+@pytest.fixture
+def fmriprep_run(tmp_path):
+    """One small run in an fMRIPrep derivatives folder."""
+    return write_fmriprep_run(tmp_path / "fmriprep")

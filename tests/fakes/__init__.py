@@ -1,0 +1,1 @@
+"""Functions that lay out small fake inputs on disk for the tests."""

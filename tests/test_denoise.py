@@ -1,0 +1,137 @@
+import json
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from nilearn import signal
+from nilearn.interfaces.fmriprep import load_confounds
+
+from trdnet.config import DenoiseSettings
+from trdnet.denoise import clean_arguments, clean_run, confound_arguments
+from trdnet.errors import DenoiseError, InputError
+from trdnet.inputs.bids import find_runs
+from trdnet.stream import read_masked_volumes
+
+from conftest import write_fmriprep_run
+
+
+def _nilearn_reference(paths, settings):
+    """The plain nilearn way: load everything, clean with signal.clean."""
+    img = nib.load(paths["bold"])
+    mask = np.asanyarray(nib.load(paths["mask"]).dataobj) > 0
+    data = img.get_fdata()[mask].T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        confounds, sample_mask = load_confounds(str(paths["bold"]), **confound_arguments(settings))
+        cleaned = signal.clean(data, confounds=confounds.to_numpy(), sample_mask=sample_mask,
+                               **clean_arguments(settings, 2.0))
+    cleaned = (cleaned - cleaned.mean(0)) / cleaned.std(0)
+    return cleaned, sample_mask
+
+
+@pytest.mark.parametrize("gsr", ["basic", "none"])
+def test_cleaning_matches_nilearn_signal_clean(tmp_path, gsr):
+    rng = np.random.default_rng(1)
+    shape, n = (8, 9, 7), 120
+    t = np.arange(n)
+    drift = 5 * t / n
+    data = 1000 + rng.normal(0, 5, size=(*shape, n)) + drift + 3 * np.sin(2 * np.pi * 0.05 * 2 * t)
+    paths = write_fmriprep_run(tmp_path / "d", shape=shape, n_volumes=n, data=data, spikes=(40, 90))
+    settings = DenoiseSettings(global_signal=gsr, min_volumes=20, min_minutes=0.5)
+    run = find_runs(paths["root"])[0]
+    cleaned = clean_run(run, settings)
+    reference, sample_mask = _nilearn_reference(paths, settings)
+    assert cleaned.data.dtype == np.float32
+    assert cleaned.n_timepoints == len(sample_mask) < n  # the spikes were censored
+    np.testing.assert_array_equal(cleaned.retained, sample_mask)
+    assert np.max(np.abs(cleaned.data - reference)) < 1e-3
+    assert cleaned.qc["n_censored"] == n - len(sample_mask)
+    assert cleaned.volume_qc["retained"].sum() == len(sample_mask)
+
+
+def test_stream_reader_matches_nibabel_for_scaled_int16(tmp_path):
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 100, size=(6, 7, 5, 30))
+    img = nib.Nifti1Image(data.astype(np.float32), np.eye(4))
+    img.set_data_dtype(np.int16)
+    path = tmp_path / "bold.nii.gz"
+    nib.save(img, path)
+    mask = rng.random((6, 7, 5)) > 0.3
+    got = read_masked_volumes(path, mask, block_volumes=7)
+    expected = nib.load(path).get_fdata()[mask].T
+    assert nib.load(path).dataobj.slope != 1.0
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-4)
+
+
+def test_stream_reader_uncompressed(tmp_path):
+    data = np.arange(4 * 5 * 6 * 3, dtype=np.float32).reshape(4, 5, 6, 3)
+    path = tmp_path / "bold.nii"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    mask = np.zeros((4, 5, 6), bool)
+    mask[1, 2, 3] = mask[3, 0, 5] = True
+    np.testing.assert_array_equal(read_masked_volumes(path, mask), data[mask].T)
+
+
+def _one_run(tmp_path, **kwargs):
+    paths = write_fmriprep_run(tmp_path / "d", **kwargs)
+    return paths, find_runs(paths["root"])[0]
+
+
+def test_3d_image_is_refused(tmp_path):
+    paths, run = _one_run(tmp_path)
+    img = nib.load(paths["bold"])
+    nib.save(nib.Nifti1Image(img.get_fdata()[..., 0], img.affine), paths["bold"])
+    with pytest.raises(InputError, match="expected a 4D BOLD image"):
+        clean_run(run, DenoiseSettings(min_volumes=10, min_minutes=0.1))
+
+
+def test_confounds_row_count_mismatch(tmp_path):
+    paths, run = _one_run(tmp_path)
+    table = pd.read_csv(paths["confounds"], sep="\t")
+    table.iloc[:-3].to_csv(paths["confounds"], sep="\t", index=False, na_rep="n/a")
+    with pytest.raises(InputError, match="77 rows but the BOLD image"):
+        clean_run(run, DenoiseSettings(min_volumes=10, min_minutes=0.1))
+
+
+def test_missing_tr_is_refused(tmp_path):
+    paths, run = _one_run(tmp_path, write_tr_json=False)
+    img = nib.load(paths["bold"])
+    img.header["pixdim"][4] = 0
+    nib.save(img, paths["bold"])
+    with pytest.raises(InputError, match="no repetition time"):
+        clean_run(run, DenoiseSettings(min_volumes=10, min_minutes=0.1))
+
+
+def test_tr_falls_back_to_header(tmp_path):
+    paths, run = _one_run(tmp_path, write_tr_json=False, tr=1.5)
+    assert run.tr is None
+    cleaned = clean_run(run, DenoiseSettings(min_volumes=10, min_minutes=0.1))
+    assert cleaned.tr == 1.5
+
+
+def test_too_few_volumes_after_censoring(tmp_path):
+    paths, run = _one_run(tmp_path)
+    with pytest.raises(DenoiseError, match="at least 200 volumes"):
+        clean_run(run, DenoiseSettings(min_volumes=200))
+    table = pd.read_csv(paths["confounds"], sep="\t")
+    table["framewise_displacement"] = 5.0
+    table.to_csv(paths["confounds"], sep="\t", index=False, na_rep="n/a")
+    with pytest.raises((DenoiseError, InputError)):
+        clean_run(run, DenoiseSettings(min_volumes=10, min_minutes=0.1))
+
+
+def test_nans_in_image_are_refused(tmp_path):
+    data = 1000 + np.random.default_rng(0).normal(size=(10, 12, 10, 80))
+    data[5, 5, 5, 3] = np.nan
+    paths, run = _one_run(tmp_path, data=data)
+    with pytest.raises(InputError, match="NaN"):
+        clean_run(run, DenoiseSettings(min_volumes=10, min_minutes=0.1))
+
+
+def test_inputs_are_not_modified(tmp_path):
+    paths, run = _one_run(tmp_path)
+    before = {k: paths[k].read_bytes() for k in ("bold", "mask", "confounds")}
+    clean_run(run, DenoiseSettings(min_volumes=10, min_minutes=0.1))
+    assert all(paths[k].read_bytes() == v for k, v in before.items())
