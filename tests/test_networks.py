@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import nibabel as nib
 import numpy as np
@@ -15,6 +16,7 @@ from trdnet.errors import InputError, SettingsError
 from trdnet.grid import VoxelSpace
 from trdnet.networks import (
     ROI_COLUMNS,
+    analyse_networks,
     connectivity_matrix,
     graph_long_table,
     graph_measures,
@@ -348,3 +350,25 @@ def test_graph_without_positive_edges():
     assert run_table["n_edges"].item() == 0 and np.isnan(run_table["modularity"].item())
     assert np.isnan(run_table["threshold_r"].item())
     assert roi_table["participation_coefficient"].isna().all()
+
+
+# ---------------------------------------------------------------- one call per run
+
+
+def test_analyse_networks_end_to_end(raichle):
+    mask = np.ones(SHAPE, dtype=bool)
+    mask[PCC_BOX] = False
+    run = _planted_run(raichle, _space(mask))
+    result = analyse_networks(run, NetworkSettings(atlas="raichle_nodes", graph_density=0.3))
+    assert result.timeseries_frame().shape == (200, 11)
+    relmat = result.relmat_frame()
+    assert relmat.index.tolist() == relmat.columns.tolist() == result.rois["roi"].tolist()
+    assert "DMN_001" not in relmat.columns  # the PCC node was dropped
+    meta = json.loads(json.dumps(result.metadata))
+    assert meta["simulated"] is True and meta["space"] == MNI_SPACE
+    assert [d["roi"] for d in meta["dropped_rois"]] == ["DMN_001"]
+    assert meta["rois_per_network"] == {"DMN": 3, "SN": 3, "ECN": 5}
+    assert result.graph_run["n_edges"].item() == round(0.3 * 55)
+    assert set(result.graph_frame()["level"]) == {"roi", "run"}
+    with pytest.raises(SettingsError, match="PartialCorrelation"):
+        analyse_networks(run, NetworkSettings(atlas="raichle_nodes", connectivity="PartialCorrelation"))

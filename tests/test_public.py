@@ -74,8 +74,8 @@ def test_adhd_runs_tr_and_confounds(tmp_path):
     assert list(ds.phenotypic["Subject"]) == ["0010042", "0010064"]
     table = read_dataset_confounds(ds.runs[0])
     assert table.shape == (30, 17)
-    for column in ("trans_x", "rot_z", "white_matter", "csf", "global_signal", "a_comp_cor_00", "a_comp_cor_04"):
-        assert column in table.columns
+    renamed = ("trans_x", "rot_z", "white_matter", "csf", "global_signal", "a_comp_cor_00", "a_comp_cor_04")
+    assert set(renamed) <= set(table.columns)
     assert ds.notes == ()
 
 

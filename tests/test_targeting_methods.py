@@ -182,8 +182,8 @@ def test_cluster_centre_moves_into_region_with_note():
     search = np.setdiff1d(np.arange(space.n_voxels), [centre])
     values = np.full(space.n_voxels, 0.1, np.float32)
     values[columns_of(space, shell)] = -0.6
-    values[search[:300]] = np.minimum(values[search[:300]], -0.001)
-    settings = TargetSettings(smoothing_fwhm_mm=None, top_fraction=0.05)
+    values[search[:234]] = -0.001  # 26 + 234 negatives -> top 10 % = the 26 shell voxels
+    settings = TargetSettings(smoothing_fwhm_mm=None)
     result = cluster_target(values, search, settings, space)
     assert result.moved_to_grey_matter
     assert "moved" in result.note
@@ -269,3 +269,20 @@ def test_hierarchical_finds_planted_anticorrelated_block(voxel):
     assert result.n_voxels == anti.size
     assert result.r_sgacc < -0.5
     assert result.details["min_cluster_voxels"] == pytest.approx(400.0 / voxel**3)
+
+
+def test_spatial_constraint_splits_distant_look_alike_voxels():
+    from trdnet.targeting.hierarchical import _ranked, spatial_clusters
+
+    rng = np.random.default_rng(4)
+    space = box_space((12, 4, 4))
+    s = rng.standard_normal(150)
+    data = 0.3 * rng.standard_normal((150, space.n_voxels))
+    left = columns_of(space, cube((0, 0, 0), 2))
+    right = columns_of(space, cube((10, 0, 0), 2))
+    data[:, left] += s[:, None]
+    data[:, right] += s[:, None]
+    cols = np.arange(space.n_voxels)
+    labels = spatial_clusters(_ranked(data.astype(np.float32)), Region.from_columns(space, cols))
+    assert len(set(labels[left])) == 1 and len(set(labels[right])) == 1
+    assert labels[left[0]] != labels[right[0]]  # same signal, not adjacent: two clusters

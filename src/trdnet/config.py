@@ -71,14 +71,9 @@ class NetworkSettings:
     """Which ROIs define the networks and how the ROI graph is built."""
 
     atlas: str = "seitzman2018"  # seitzman2018 | dosenbach2010 | raichle_nodes | labels
-    #: trdnet network name -> atlas label(s)
-    networks: dict[str, list[str]] = field(
-        default_factory=lambda: {
-            "DMN": ["DefaultMode"],
-            "SN": ["Salience"],
-            "ECN": ["FrontoParietal"],
-        }
-    )
+    #: trdnet network name -> atlas label(s); None: the preset's own mapping
+    #: (seitzman2018: DefaultMode, Salience, FrontoParietal)
+    networks: dict[str, list[str]] | None = None
     roi_radius_mm: float | None = None  # None: the atlas's own radius
     graph_density: float = 0.15  # proportional threshold of positive edges
     connectivity: str = "PearsonCorrelation"
@@ -131,6 +126,17 @@ class ExportSettings:
     formats: tuple[str, ...] = ("brainsight", "localite", "nifti")
     sphere_radius_mm: float = 5.0  # radius of the marker spheres in the NIfTI export
     native: bool = True  # map targets to the participant's T1w when transforms exist
+    # coil orientation written to Brainsight/Localite: identity | scalp_normal
+    coil_orientation: str = "identity"
+    grey_matter_threshold: float = 0.5  # GM probability at or above which a point is in grey matter
+    brain_mask_threshold: float = 0.5  # mask value above which a point is in the brain
+    # label of grey matter in fMRIPrep's tissue dseg (used only without a GM probseg; unverified)
+    dseg_grey_matter_label: int = 1
+    electrode_kind: str = "cortical_projection"  # Okamoto 2004 positions: cortical_projection | scalp
+    # head/brain volume ratio under which the T1w is taken as skull-stripped (template head used)
+    min_head_to_brain_ratio: float = 1.5
+    shear_tolerance: float = 1e-3  # largest |cosine| between voxel axes before flagging shear
+    qform_sform_tolerance_mm: float = 0.01  # largest qform/sform disagreement before flagging
 
 
 @dataclass

@@ -8,6 +8,7 @@ re-reads or re-masks the 4D image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import nibabel as nib
 import numpy as np
@@ -39,12 +40,12 @@ class VoxelSpace:
         """Grid shape."""
         return tuple(self.mask.shape)
 
-    @property
+    @cached_property
     def ijk(self) -> np.ndarray:
         """Voxel indices of the columns, shape (V, 3), in column order."""
         return np.argwhere(self.mask)
 
-    @property
+    @cached_property
     def xyz(self) -> np.ndarray:
         """World RAS mm coordinates of the columns, shape (V, 3)."""
         return nib.affines.apply_affine(self.affine, self.ijk)
@@ -66,6 +67,10 @@ class VoxelSpace:
 
     def column_index(self) -> np.ndarray:
         """3D array giving each in-mask voxel's column number (-1 outside)."""
+        return self._column_index
+
+    @cached_property
+    def _column_index(self) -> np.ndarray:
         index = np.full(self.mask.shape, -1, dtype=np.int64)
         index[self.mask] = np.arange(self.n_voxels)
         return index

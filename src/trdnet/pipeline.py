@@ -127,36 +127,44 @@ def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -
     return files
 
 
+SEG_LABELS = {"seitzman2018": "Seitzman2018", "dosenbach2010": "Dosenbach2010", "raichle_nodes": "RaichleNodes",
+              "labels": "UserAtlas"}
+
+
 def write_networks(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -> list[Path]:
     """Network stage: ROI time series, ROI-by-ROI matrix, within/between table, graph measures."""
     from . import networks
 
-    result = networks.analyse(cleaned, settings.networks)
-    seg = result.seg_label
+    net = settings.networks
+    rois = networks.network_rois(net)
+    signals, kept, dropped = networks.roi_signals(cleaned, rois)
+    matrix = networks.connectivity_matrix(signals)
+    names = kept["roi"].tolist()
+    roi_graph, run_graph = networks.graph_measures(matrix, kept["network"], net.graph_density, rois=names)
+
+    seg = SEG_LABELS.get(net.atlas, net.atlas)
+    extra = {
+        "Atlas": net.atlas,
+        "ROIs": kept.to_dict(orient="list"),
+        "DroppedROIs": dropped.to_dict(orient="records"),
+        "RepetitionTime": cleaned.tr,
+    }
+    outputs = [
+        (f"seg-{seg}_timeseries.tsv", pd.DataFrame(signals, columns=names), "timeseries",
+         "Mean cleaned signal of each network ROI over the retained volumes (columns = ROIs, see ROIs)"),
+        (f"seg-{seg}_meas-{net.connectivity}_relmat.tsv", pd.DataFrame(matrix, columns=names), "relmat",
+         "ROI-by-ROI Pearson correlation; rows are in the same order as the columns"),
+        ("networks.tsv", networks.network_table(matrix, kept["network"]), "networks",
+         "Within- (network_a == network_b) and between-network connectivity"),
+        ("graph.tsv", networks.graph_long_table(roi_graph, run_graph), "graph",
+         f"Graph measures of the ROI graph keeping the strongest {net.graph_density:.0%} of positive edges "
+         "(level roi: per ROI; level run: whole graph); networkx"),
+    ]
     files = []
-    extra = {"Atlas": result.atlas_description, "DroppedROIs": result.dropped, "QC": cleaned.qc}
-
-    ts_tsv, ts_json = _paths(run, out_dir, f"seg-{seg}_timeseries.tsv")
-    files.append(write_tsv(ts_tsv, result.timeseries))
-    files.append(write_json(ts_json, sidecar(
-        "timeseries", "Mean cleaned signal of each ROI over the retained volumes (z-scored voxels)", run, settings,
-        extra={**extra, "RepetitionTime": cleaned.tr, "ROIs": result.rois.to_dict(orient="list")})))
-
-    mat_tsv, mat_json = _paths(run, out_dir, f"seg-{seg}_meas-{settings.networks.connectivity}_relmat.tsv")
-    files.append(write_tsv(mat_tsv, result.relmat))
-    files.append(write_json(mat_json, sidecar(
-        "relmat", "ROI-by-ROI Pearson correlation of the cleaned ROI signals; rows/columns ordered by network",
-        run, settings, extra={**extra, "ROIs": result.rois.to_dict(orient="list")})))
-
-    net_tsv, net_json = _paths(run, out_dir, "networks.tsv")
-    files.append(write_tsv(net_tsv, result.network_table))
-    files.append(write_json(net_json, sidecar(
-        "networks", "Within- (network_a == network_b) and between-network connectivity", run, settings, extra=extra)))
-
-    graph_tsv, graph_json = _paths(run, out_dir, "graph.tsv")
-    files.append(write_tsv(graph_tsv, result.graph_table))
-    files.append(write_json(graph_json, sidecar(
-        "graph", result.graph_description, run, settings, extra={**extra, "Graph": result.graph_settings})))
+    for name, table, kind, description in outputs:
+        tsv, json_path = _paths(run, out_dir, name)
+        files.append(write_tsv(tsv, table))
+        files.append(write_json(json_path, sidecar(kind, description, run, settings, qc=cleaned.qc, extra=extra)))
     return files
 
 

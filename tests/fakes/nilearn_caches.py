@@ -52,7 +52,10 @@ def write_bold(path: Path, tr: float, n_volumes: int = N_VOLUMES, seed: int = 0)
     return path
 
 
-def make_development_fmri_cache(root: Path, participants=(("sub-pixar001", "adult"), ("sub-pixar002", "adult"), ("sub-pixar123", "child")), tr: float = 2.0) -> Path:
+DEVELOPMENT_PARTICIPANTS = (("sub-pixar001", "adult"), ("sub-pixar002", "adult"), ("sub-pixar123", "child"))
+
+
+def make_development_fmri_cache(root: Path, participants=DEVELOPMENT_PARTICIPANTS, tr: float = 2.0) -> Path:
     """Lay out ``root/development_fmri`` for ``(participant_id, 'adult'|'child')`` pairs."""
     folder = Path(root) / "development_fmri"
     folder.mkdir(parents=True, exist_ok=True)
@@ -72,12 +75,15 @@ def make_development_fmri_cache(root: Path, participants=(("sub-pixar001", "adul
     rng = np.random.default_rng(1)
     for i, (pid, _) in enumerate(participants):
         write_bold(folder / f"{pid}_task-pixar_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz", tr, seed=i)
-        table = pd.DataFrame(rng.standard_normal((N_VOLUMES, len(FMRIPREP1_CONFOUNDS))), columns=FMRIPREP1_CONFOUNDS)
+        values = rng.standard_normal((N_VOLUMES, len(FMRIPREP1_CONFOUNDS)))
+        table = pd.DataFrame(values, columns=FMRIPREP1_CONFOUNDS)
         table[["framewise_displacement", "std_dvars", "dvars"]] = table[
             ["framewise_displacement", "std_dvars", "dvars"]
         ].abs()
+        table["framewise_displacement"] *= 0.1  # mostly below the usual 0.5 mm censoring threshold
         table.loc[0, ["framewise_displacement", "std_dvars", "dvars"]] = np.nan
-        table.to_csv(folder / f"{pid}_task-pixar_desc-confounds_regressors.tsv", sep="\t", index=False, na_rep="n/a")
+        confounds = folder / f"{pid}_task-pixar_desc-confounds_regressors.tsv"
+        table.to_csv(confounds, sep="\t", index=False, na_rep="n/a")
     return folder
 
 

@@ -278,7 +278,9 @@ def fetch_dataset(
     """
     _check_name(name)
     if n_subjects is not None and (not isinstance(n_subjects, int) or n_subjects < 1):
-        raise DatasetError(f"{name}: n_subjects={n_subjects!r} is invalid; accepted: a positive integer or None")
+        raise DatasetError(
+            f"{name}: n_subjects={n_subjects!r} is invalid; accepted: a positive integer or None"
+        )
     cache = nilearn_cache_dir(name, data_dir)
     if name == "development_fmri":
         return _fetch_development(data_dir, n_subjects, cache, verbose)
@@ -516,12 +518,26 @@ def _fetch_adhd(data_dir, n_subjects, cache, verbose) -> PublicDataset:
 
 
 def _fetch_abide(
-    data_dir, n_subjects, cache, verbose, *, pipeline, strategy, derivative, site_tr, quality_checked, roi_labels
+    data_dir,
+    n_subjects,
+    cache,
+    verbose,
+    *,
+    pipeline,
+    strategy,
+    derivative,
+    site_tr,
+    quality_checked,
+    roi_labels,
 ) -> PublicDataset:
     if pipeline not in ABIDE_PIPELINES:
-        raise DatasetError(f"abide_pcp: unknown pipeline {pipeline!r}; accepted: {', '.join(ABIDE_PIPELINES)}")
+        raise DatasetError(
+            f"abide_pcp: unknown pipeline {pipeline!r}; accepted: {', '.join(ABIDE_PIPELINES)}"
+        )
     if strategy not in ABIDE_STRATEGIES:
-        raise DatasetError(f"abide_pcp: unknown strategy {strategy!r}; accepted: {', '.join(ABIDE_STRATEGIES)}")
+        raise DatasetError(
+            f"abide_pcp: unknown strategy {strategy!r}; accepted: {', '.join(ABIDE_STRATEGIES)}"
+        )
     if derivative != "func_preproc" and derivative not in ABIDE_ROI_DERIVATIVES:
         raise DatasetError(
             f"abide_pcp: derivative {derivative!r} is not supported; accepted: func_preproc, "
@@ -529,7 +545,8 @@ def _fetch_abide(
         )
     if derivative != "func_preproc" and roi_labels is None:
         raise DatasetError(
-            f"abide_pcp: derivative {derivative!r} needs a labels table giving each ROI's network (roi_labels)"
+            f"abide_pcp: derivative {derivative!r} needs a labels table giving each ROI's "
+            "network (roi_labels)"
         )
     args = {
         "data_dir": None if data_dir is None else str(data_dir),

@@ -236,7 +236,9 @@ def parse_entities(filename: str) -> dict[str, str]:
     return entities
 
 
-def find_roi_timeseries_runs(folder, labels_table, pattern: str = "*_timeseries.tsv") -> list[RoiTimeseriesRun]:
+def find_roi_timeseries_runs(
+    folder, labels_table, pattern: str = "*_timeseries.tsv"
+) -> list[RoiTimeseriesRun]:
     """Find a user's ROI time-series files named with BIDS entities.
 
     Every file's header is checked against the labels table now, so a
@@ -274,7 +276,10 @@ def find_roi_timeseries_runs(folder, labels_table, pattern: str = "*_timeseries.
     for path in paths:
         entities = parse_entities(path.name)
         if "sub" not in entities:
-            raise InputError(f"{path}: file name has no sub-<label> entity; expected e.g. sub-01_task-rest_timeseries.tsv")
+            raise InputError(
+                f"{path}: file name has no sub-<label> entity; "
+                "expected e.g. sub-01_task-rest_timeseries.tsv"
+            )
         try:
             header = [str(c) for c in pd.read_csv(path, sep="\t", nrows=0).columns]
         except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -389,5 +394,7 @@ def _positive_tr(value, where) -> float:
     except (TypeError, ValueError):
         number = float("nan")
     if not np.isfinite(number) or number <= 0:
-        raise InputError(f"{where}: TR/sampling value {value!r} is invalid; expected a positive number of seconds")
+        raise InputError(
+            f"{where}: TR/sampling value {value!r} is invalid; expected a positive number of seconds"
+        )
     return number

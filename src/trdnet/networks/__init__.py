@@ -1,7 +1,8 @@
 """DMN / SN / ECN definitions, ROI signals, within/between connectivity and
 graph measures.
 
-Typical use on one cleaned run::
+Typical use on one cleaned run: ``analyse_networks(cleaned, settings.networks)``,
+or step by step::
 
     rois = network_rois(settings.networks)
     signals, kept, dropped = roi_signals(cleaned, rois)
@@ -14,6 +15,7 @@ Typical use on one cleaned run::
 
 from __future__ import annotations
 
+from .analysis import NetworkResult, analyse_networks
 from .connectivity import connectivity_matrix, fisher_z, network_table
 from .graph import graph_long_table, graph_measures, participation_coefficient, threshold_graph
 from .rois import NETWORK_ORDER, ROI_COLUMNS, network_rois
@@ -22,7 +24,9 @@ from .signals import RoiSignals, roi_signals
 __all__ = [
     "NETWORK_ORDER",
     "ROI_COLUMNS",
+    "NetworkResult",
     "RoiSignals",
+    "analyse_networks",
     "connectivity_matrix",
     "fisher_z",
     "graph_long_table",

@@ -120,11 +120,12 @@ def network_rois(settings: NetworkSettings) -> pd.DataFrame:
 
 def _effective_mapping(settings: NetworkSettings) -> dict[str, list[str]]:
     """trdnet network -> atlas labels actually used for this atlas."""
-    default = NetworkSettings().networks
-    if settings.atlas in _PRESET_NETWORKS and settings.networks == default:
-        mapping = _PRESET_NETWORKS[settings.atlas]
-    else:
+    if settings.networks is not None:
         mapping = settings.networks
+    elif settings.atlas in _PRESET_NETWORKS:
+        mapping = _PRESET_NETWORKS[settings.atlas]
+    else:  # a user atlas whose table names DMN / SN / ECN directly
+        mapping = {"DMN": [], "SN": [], "ECN": []}
     if not mapping:
         raise SettingsError("networks.networks is empty; give at least one of DMN, SN, ECN")
     return {name: [*labels, name] for name, labels in mapping.items()}

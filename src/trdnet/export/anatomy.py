@@ -1,0 +1,137 @@
+"""The participant's native anatomy as fMRIPrep lays it out in ``anat/``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import MNI_SPACE
+from .transforms import file_entities
+
+
+@dataclass(frozen=True)
+class NativeAnatomy:
+    """Files of one participant's T1w space.
+
+    Attributes
+    ----------
+    subject : str
+        Participant label without ``sub-``.
+    t1w : Path
+        ``desc-preproc_T1w`` image: the image to load in the navigator.
+    brain_mask, gm_probseg, dseg : Path or None
+        ``desc-brain_mask``, ``label-GM_probseg`` and tissue ``dseg`` on the T1w grid.
+    xfm_t1w_to_template : Path or None
+        ``from-T1w_to-<template>_mode-image_xfm``: maps *points* template -> T1w.
+    xfm_template_to_t1w : Path or None
+        ``from-<template>_to-T1w_mode-image_xfm``: maps *points* T1w -> template.
+    session : str or None
+        Session label when the anatomy is per session.
+    template : str
+        Template space the transforms connect to.
+    simulated : bool
+        True for anatomy made by :mod:`trdnet.inputs.simulate_anat`.
+    """
+
+    subject: str
+    t1w: Path
+    brain_mask: Path | None = None
+    gm_probseg: Path | None = None
+    dseg: Path | None = None
+    xfm_t1w_to_template: Path | None = None
+    xfm_template_to_t1w: Path | None = None
+    session: str | None = None
+    template: str = MNI_SPACE
+    simulated: bool = False
+
+
+def find_native_anatomy(
+    fmriprep_dir: str | Path,
+    subject: str,
+    session: str | None = None,
+    template: str = MNI_SPACE,
+) -> NativeAnatomy | None:
+    """Find a participant's native T1w files in fMRIPrep derivatives.
+
+    fMRIPrep writes anatomy to ``sub-<l>/anat`` (one T1w across sessions) or
+    ``sub-<l>/ses-<l>/anat``. With ``session`` given, the session folder is
+    searched first, then the subject folder; without it, the subject folder,
+    then the first session folder (sorted) that holds a T1w.
+
+    Parameters
+    ----------
+    fmriprep_dir : str or Path
+        Root of the fMRIPrep derivatives.
+    subject : str
+        Participant label, with or without ``sub-``.
+    session : str, optional
+        Session label, with or without ``ses-``.
+    template : str
+        Template the transforms must connect to.
+
+    Returns
+    -------
+    NativeAnatomy or None
+        None when no native ``desc-preproc_T1w`` exists.
+    """
+    root = Path(fmriprep_dir)
+    subject = subject.removeprefix("sub-")
+    session = session.removeprefix("ses-") if session else None
+    sub_dir = root / f"sub-{subject}"
+    folders = []
+    if session:
+        folders.append(sub_dir / f"ses-{session}" / "anat")
+    folders.append(sub_dir / "anat")
+    if not session:
+        folders += sorted(sub_dir.glob("ses-*/anat"))
+    for folder in folders:
+        found = _scan(folder, subject, template)
+        if found is not None:
+            return found
+    return None
+
+
+def _scan(folder: Path, subject: str, template: str) -> NativeAnatomy | None:
+    if not folder.is_dir():
+        return None
+    files = sorted(p for p in folder.iterdir() if p.name.startswith(f"sub-{subject}_"))
+
+    def pick(suffix: str, **want) -> Path | None:
+        for path in files:
+            if not (path.name.endswith(suffix + ".nii.gz") or path.name.endswith(suffix + ".nii")
+                    or path.name.endswith(suffix + ".h5")):
+                continue
+            ents = file_entities(path)
+            if "space" in ents:
+                continue  # template-space copies are not native
+            if suffix == "_dseg" and "desc" in ents:
+                continue  # FreeSurfer aseg/aparcaseg, not the tissue classes
+            if all(ents.get(k) == v for k, v in want.items()):
+                return path
+        return None
+
+    t1w = pick("_T1w", desc="preproc")
+    if t1w is None:
+        return None
+    ents = file_entities(t1w)
+    return NativeAnatomy(
+        subject=subject,
+        session=ents.get("ses"),
+        t1w=t1w,
+        brain_mask=pick("_mask", desc="brain"),
+        gm_probseg=pick("_probseg", label="GM"),
+        dseg=pick("_dseg"),
+        xfm_t1w_to_template=pick("_xfm", **{"from": "T1w", "to": template, "mode": "image"}),
+        xfm_template_to_t1w=pick("_xfm", **{"from": template, "to": "T1w", "mode": "image"}),
+        template=template,
+        simulated=_is_simulated(t1w),
+    )
+
+
+def _is_simulated(t1w: Path) -> bool:
+    sidecar = Path(str(t1w).replace(".nii.gz", ".json").replace(".nii", ".json"))
+    try:
+        return bool(json.loads(sidecar.read_text()).get("Simulated", False))
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,124 @@
+"""Checks on a native T1w and on points placed in it: header sanity, field of
+view, brain mask, grey matter (with the nearest grey-matter point)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from ..errors import ExportError
+
+
+def load_image(path: str | Path, what: str) -> nib.spatialimages.SpatialImage:
+    """Load a 3D image or raise :class:`ExportError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: {what} not found")
+    try:
+        img = nib.load(path)
+        img.header.get_data_shape()
+    except Exception as exc:
+        raise ExportError(f"{path}: cannot read {what} ({exc}); accepted: NIfTI") from None
+    if len(img.shape) < 3 or (len(img.shape) > 3 and int(np.prod(img.shape[3:])) != 1):
+        raise ExportError(f"{path}: {what} must be a 3D image, got shape {img.shape}")
+    return img
+
+
+def header_checks(img, shear_tol: float = 1e-3, qs_tol_mm: float = 0.01) -> dict:
+    """Shear in the voxel axes and qform/sform disagreement of a NIfTI header.
+
+    Parameters
+    ----------
+    img : nibabel image
+        The T1w.
+    shear_tol : float
+        Largest accepted |cosine| between two voxel axes.
+    qs_tol_mm : float
+        Largest accepted distance (mm) between qform and sform positions of
+        the grid corners.
+
+    Returns
+    -------
+    dict
+        ``shear`` (bool), ``max_axis_cosine``, ``qform_sform_mismatch``
+        (bool), ``qform_sform_max_mm`` and ``notes`` (list of str).
+    """
+    affine = img.affine
+    axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    cosines = np.abs(axes.T @ axes - np.eye(3)).max()
+    out = {"shear": bool(cosines > shear_tol), "max_axis_cosine": float(cosines),
+           "qform_sform_mismatch": False, "qform_sform_max_mm": 0.0, "notes": []}
+    if out["shear"]:
+        out["notes"].append(
+            f"T1w header has sheared voxel axes (max axis cosine {cosines:.4f}); "
+            "navigators may drop the shear: check the T1w loads aligned"
+        )
+    header = img.header
+    if isinstance(header, nib.Nifti1Header):
+        qform, qcode = header.get_qform(coded=True)
+        sform, scode = header.get_sform(coded=True)
+        if qform is not None and sform is not None and qcode > 0 and scode > 0:
+            shape = np.asarray(img.shape[:3]) - 1
+            corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]) * shape
+            diff = np.linalg.norm(
+                nib.affines.apply_affine(qform, corners) - nib.affines.apply_affine(sform, corners),
+                axis=1,
+            ).max()
+            out["qform_sform_max_mm"] = float(diff)
+            if diff > qs_tol_mm:
+                out["qform_sform_mismatch"] = True
+                out["notes"].append(
+                    f"T1w qform and sform disagree by up to {diff:.2f} mm; coordinates use "
+                    "the sform (nibabel's choice): make sure the navigator does too"
+                )
+    return out
+
+
+def world_to_voxel(img, points_ras) -> tuple[np.ndarray, np.ndarray]:
+    """Voxel coordinates of world points and whether each lies in the field of view.
+
+    Returns
+    -------
+    ijk : numpy.ndarray, shape (N, 3), float
+        Continuous voxel coordinates.
+    in_fov : numpy.ndarray of bool
+        True where the nearest voxel exists.
+    """
+    ijk = nib.affines.apply_affine(np.linalg.inv(img.affine), np.atleast_2d(points_ras))
+    shape = np.asarray(img.shape[:3])
+    rounded = np.rint(ijk)
+    in_fov = np.all((rounded >= 0) & (rounded <= shape - 1), axis=1)
+    return ijk, in_fov
+
+
+def values_at(img, points_ras) -> np.ndarray:
+    """Values of a 3D image at the nearest voxel of each point (NaN outside)."""
+    ijk, in_fov = world_to_voxel(img, points_ras)
+    out = np.full(len(ijk), np.nan)
+    idx = np.rint(ijk[in_fov]).astype(int)
+    data = np.asanyarray(img.dataobj)
+    out[in_fov] = data[idx[:, 0], idx[:, 1], idx[:, 2]]
+    return out
+
+
+def nearest_in_mask(img, mask: np.ndarray, points_ras) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest voxel centre of ``mask`` to each point.
+
+    Returns
+    -------
+    nearest : numpy.ndarray, shape (N, 3)
+        World coordinates (NaN if the mask is empty).
+    distance : numpy.ndarray, shape (N,)
+        Distances in mm.
+    """
+    from scipy.spatial import cKDTree
+
+    points = np.atleast_2d(points_ras)
+    voxels = np.argwhere(mask)
+    if voxels.size == 0:
+        return np.full(points.shape, np.nan), np.full(len(points), np.nan)
+    world = nib.affines.apply_affine(img.affine, voxels)
+    dist, idx = cKDTree(world).query(points)
+    return world[idx], dist

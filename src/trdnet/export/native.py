@@ -1,0 +1,418 @@
+"""Bring targets to the participant's T1w, check them, project them to the
+scalp and write the files a TMS team loads in its navigator."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from ..config import MNI_SPACE, ExportSettings
+from ..errors import ExportError, SettingsError
+from . import checks, scalp, writers
+from .anatomy import NativeAnatomy
+from .transforms import PointTransform, load_point_transform
+
+COIL_ORIENTATIONS = ("identity", "scalp_normal")
+FORMATS = ("brainsight", "localite", "nifti")
+TEMPLATE_IMAGE = "nilearn MNI152 template (ICBM 2009 nonlinear symmetric, 2 mm)"
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_targets` produced.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per target: source and output coordinates, voxel indices,
+        check flags, scalp point, depth, nearest electrode and a note.
+    files : list of Path
+        Every written file.
+    space : str
+        Space of the output coordinates (``T1w`` or the template).
+    notes : list of str
+        Notes that apply to the whole export.
+    """
+
+    table: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+    space: str = "T1w"
+    notes: list[str] = field(default_factory=list)
+
+
+def export_targets(
+    targets: pd.DataFrame,
+    anat: NativeAnatomy | None,
+    out_dir: str | Path,
+    prefix: str,
+    settings: ExportSettings | None = None,
+    simulated: bool = False,
+) -> ExportResult:
+    """Map targets to native T1w space, check them and write navigator files.
+
+    Parameters
+    ----------
+    targets : pandas.DataFrame
+        Columns ``x``, ``y``, ``z`` (world RAS mm); optional ``name`` and
+        ``space`` (``MNI152NLin2009cAsym`` when absent, or ``T1w`` for targets
+        already found in native space).
+    anat : NativeAnatomy or None
+        The participant's T1w files; None keeps the template space and uses
+        the template head (labelled in every output).
+    out_dir : str or Path
+        Folder receiving the files.
+    prefix : str
+        BIDS prefix (``sub-<l>[_ses-<l>]_task-...``); a ``space-`` entity in it
+        is replaced by the output space.
+    settings : ExportSettings, optional
+    simulated : bool
+        Mark every output as simulated.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    ExportError
+        Missing T1w, missing / corrupt / other participant's transform,
+        malformed target table.
+    """
+    settings = settings or ExportSettings()
+    _validate(settings)
+    table = _normalise(targets)
+    simulated = bool(simulated or (anat is not None and anat.simulated))
+    if anat is not None and settings.native:
+        ctx = _native_context(table, anat, settings)
+    else:
+        if (table["space"] == "T1w").any():
+            raise ExportError(
+                "targets in space T1w need the participant's anatomy; pass a NativeAnatomy "
+                "(see find_native_anatomy)"
+            )
+        ctx = _template_context()
+    out = _evaluate(table, ctx, settings)
+    participant = _participant(prefix, anat)
+    meta = writers.ExportMeta(
+        participant=participant,
+        source_image=ctx["image_name"],
+        space=ctx["space"],
+        simulated=simulated,
+        notes=list(ctx["notes"]),
+    )
+    files = _write(out, ctx, meta, Path(out_dir), prefix, settings)
+    return ExportResult(table=out, files=files, space=ctx["space"], notes=list(ctx["notes"]))
+
+
+def _validate(settings: ExportSettings) -> None:
+    if settings.coil_orientation not in COIL_ORIENTATIONS:
+        raise SettingsError(
+            f"export.coil_orientation={settings.coil_orientation!r}; accepted: {COIL_ORIENTATIONS}"
+        )
+    unknown = set(settings.formats) - set(FORMATS)
+    if unknown:
+        raise SettingsError(f"export.formats {sorted(unknown)} unknown; accepted: {FORMATS}")
+
+
+def _normalise(targets: pd.DataFrame) -> pd.DataFrame:
+    missing = {"x", "y", "z"} - set(targets.columns)
+    if missing:
+        raise ExportError(
+            f"target table lacks columns {sorted(missing)}; needs x, y, z (world RAS mm) "
+            "and optionally name, space"
+        )
+    table = pd.DataFrame(
+        {
+            "name": targets["name"].astype(str).to_numpy()
+            if "name" in targets
+            else [f"target{n + 1}" for n in range(len(targets))],
+            "source_space": targets["space"].astype(str).to_numpy()
+            if "space" in targets
+            else MNI_SPACE,
+            "source_x": targets["x"].astype(float).to_numpy(),
+            "source_y": targets["y"].astype(float).to_numpy(),
+            "source_z": targets["z"].astype(float).to_numpy(),
+        }
+    )
+    table["space"] = table["source_space"]
+    bad = set(table["source_space"]) - {MNI_SPACE, "T1w"}
+    if bad:
+        raise ExportError(f"target space(s) {sorted(bad)} not supported; accepted: {MNI_SPACE}, T1w")
+    return table
+
+
+def _native_context(table: pd.DataFrame, anat: NativeAnatomy, settings: ExportSettings) -> dict:
+    if anat.t1w is None or not Path(anat.t1w).is_file():
+        raise ExportError(f"{anat.t1w}: the participant's desc-preproc_T1w is missing")
+    t1w = checks.load_image(anat.t1w, "T1w")
+    notes: list[str] = []
+    header = checks.header_checks(t1w, settings.shear_tolerance, settings.qform_sform_tolerance_mm)
+    notes += header["notes"]
+    needs_xfm = (table["source_space"] != "T1w").any()
+    xfm = None
+    if anat.xfm_t1w_to_template is not None:
+        xfm = load_point_transform(anat.xfm_t1w_to_template, anat.template, "T1w", anat.subject)
+    elif needs_xfm:
+        raise ExportError(
+            f"sub-{anat.subject}: transform from-T1w_to-{anat.template}_mode-image_xfm is missing; "
+            "it is needed to map template targets to T1w"
+        )
+    mask = checks.load_image(anat.brain_mask, "brain mask") if anat.brain_mask else None
+    gm, gm_kind = None, None
+    if anat.gm_probseg:
+        gm, gm_kind = checks.load_image(anat.gm_probseg, "GM probseg"), "probseg"
+    elif anat.dseg:
+        gm, gm_kind = checks.load_image(anat.dseg, "dseg"), "dseg"
+    for img, what in ((mask, "brain mask"), (gm, "GM map")):
+        if img is not None and (img.shape[:3] != t1w.shape[:3] or not np.allclose(img.affine, t1w.affine, atol=1e-3)):
+            raise ExportError(f"{what} is not on the T1w grid of {Path(anat.t1w).name}")
+    if mask is None:
+        notes.append("no desc-brain_mask found: brain-mask check not done")
+    if gm is None:
+        notes.append("no label-GM_probseg or dseg found: grey-matter check not done")
+    head = _native_head(t1w, mask, xfm, settings, notes)
+    return {
+        "space": "T1w",
+        "image": t1w,
+        "image_name": Path(anat.t1w).name,
+        "header": header,
+        "xfm": xfm,
+        "mask": mask,
+        "gm": gm,
+        "gm_kind": gm_kind,
+        "head": head,
+        "notes": notes,
+    }
+
+
+def _native_head(t1w, mask, xfm: PointTransform | None, settings, notes) -> dict:
+    head = scalp.head_mask(t1w)
+    voxel = abs(np.linalg.det(t1w.affine[:3, :3]))
+    brain_volume = None
+    if mask is not None:
+        brain_volume = float((np.asanyarray(mask.dataobj) > settings.brain_mask_threshold).sum() * voxel)
+    head_volume = float(head.sum() * voxel)
+    if brain_volume and head_volume < settings.min_head_to_brain_ratio * brain_volume:
+        if xfm is None:
+            notes.append("T1w looks skull-stripped and no transform: scalp projection not done")
+            return {"surface": None, "center": None, "source": "none"}
+        surface, center, _ = scalp.template_scalp()
+        notes.append(f"T1w looks skull-stripped: scalp from the {scalp.TEMPLATE_HEAD}, mapped to T1w")
+        mapped, _ = xfm.map(np.vstack([surface, center]))
+        return {"surface": mapped[:-1], "center": mapped[-1], "source": "template"}
+    center = nib.affines.apply_affine(t1w.affine, np.argwhere(head).mean(axis=0))
+    return {"surface": scalp.surface_points(t1w, head), "center": center, "source": "T1w"}
+
+
+def _template_context() -> dict:
+    from nilearn import datasets
+
+    template = datasets.load_mni152_template(resolution=2)
+    surface, center, _ = scalp.template_scalp()
+    notes = [
+        f"no native anatomy: coordinates stay in {MNI_SPACE}; load the template in the navigator "
+        "or map them to the participant before use",
+        f"scalp from the {scalp.TEMPLATE_HEAD}",
+    ]
+    return {
+        "space": MNI_SPACE,
+        "image": template,
+        "image_name": TEMPLATE_IMAGE,
+        "header": {"shear": False, "qform_sform_mismatch": False},
+        "xfm": None,
+        "mask": datasets.load_mni152_brain_mask(resolution=2),
+        "gm": datasets.load_mni152_gm_template(resolution=2),
+        "gm_kind": "probseg",
+        "head": {"surface": surface, "center": center, "source": "template"},
+        "notes": notes,
+    }
+
+
+def _evaluate(table: pd.DataFrame, ctx: dict, settings: ExportSettings) -> pd.DataFrame:
+    out = table.copy()
+    n = len(out)
+    src = out[["source_x", "source_y", "source_z"]].to_numpy()
+    xyz = src.copy()
+    covered = np.ones(n, dtype=bool)
+    row_notes: list[list[str]] = [[] for _ in range(n)]
+    to_map = (out["source_space"] != ctx["space"]).to_numpy()
+    if to_map.any():
+        xyz[to_map], covered[to_map] = ctx["xfm"].map(src[to_map])
+    for i in np.flatnonzero(~covered):
+        row_notes[i].append("outside the transform's displacement field: nonlinear part not applied")
+    out["space"] = ctx["space"]
+    out[["x", "y", "z"]] = xyz
+    img = ctx["image"]
+    ijk, in_fov = checks.world_to_voxel(img, xyz)
+    out[["i", "j", "k"]] = np.rint(ijk).astype(int)
+    out["image"] = ctx["image_name"]
+    out["in_fov"] = in_fov
+    out["in_transform_field"] = covered
+    for i in np.flatnonzero(~in_fov):
+        row_notes[i].append(f"outside the field of view of {ctx['image_name']}")
+
+    if ctx["mask"] is not None:
+        inside = checks.values_at(ctx["mask"], xyz) > settings.brain_mask_threshold
+        out["in_brain_mask"] = inside
+        for i in np.flatnonzero(in_fov & ~inside):
+            row_notes[i].append("outside the brain mask")
+    else:
+        out["in_brain_mask"] = pd.NA
+    _grey_matter(out, ctx, settings, xyz, in_fov, row_notes)
+
+    out["header_shear"] = bool(ctx["header"]["shear"])
+    out["qform_sform_mismatch"] = bool(ctx["header"]["qform_sform_mismatch"])
+    _scalp(out, ctx, settings, xyz, in_fov, row_notes)
+    _electrodes(out, ctx, settings, row_notes)
+    flags = ["in_fov", "in_transform_field", "in_brain_mask", "in_grey_matter"]
+    out["ok"] = (
+        out[flags].fillna(True).astype(bool).all(axis=1)
+        & ~out["header_shear"]
+        & ~out["qform_sform_mismatch"]
+    )
+    out["note"] = ["; ".join(notes) for notes in row_notes]
+    return out
+
+
+def _grey_matter(out, ctx, settings, xyz, in_fov, row_notes) -> None:
+    gm_img = ctx["gm"]
+    cols = ["nearest_gm_x", "nearest_gm_y", "nearest_gm_z"]
+    if gm_img is None:
+        out["gm_probability"] = np.nan
+        out["in_grey_matter"] = pd.NA
+        out[cols] = np.nan
+        out["nearest_gm_distance_mm"] = np.nan
+        return
+    data = np.asanyarray(gm_img.dataobj)
+    if ctx["gm_kind"] == "probseg":
+        prob = checks.values_at(gm_img, xyz)
+        gm_mask = data >= settings.grey_matter_threshold
+        out["gm_probability"] = prob
+        in_gm = prob >= settings.grey_matter_threshold
+    else:
+        labels = checks.values_at(gm_img, xyz)
+        gm_mask = data == settings.dseg_grey_matter_label
+        out["gm_probability"] = np.nan
+        in_gm = labels == settings.dseg_grey_matter_label
+    out["in_grey_matter"] = in_gm
+    nearest = np.full((len(out), 3), np.nan)
+    dist = np.zeros(len(out))
+    off = np.flatnonzero(~in_gm)
+    if off.size:
+        nearest[off], dist[off] = checks.nearest_in_mask(gm_img, gm_mask, xyz[off])
+    nearest[in_gm] = xyz[in_gm]
+    out[cols] = nearest
+    out["nearest_gm_distance_mm"] = dist
+    for i in off:
+        if in_fov[i]:
+            row_notes[i].append(
+                f"not in grey matter; nearest grey matter {dist[i]:.1f} mm away at "
+                f"({nearest[i, 0]:.1f}, {nearest[i, 1]:.1f}, {nearest[i, 2]:.1f})"
+            )
+
+
+def _scalp(out, ctx, settings, xyz, in_fov, row_notes) -> None:
+    head = ctx["head"]
+    scalp_xyz = np.full(xyz.shape, np.nan)
+    depth = np.full(len(xyz), np.nan)
+    if head["surface"] is not None and in_fov.any():
+        scalp_xyz[in_fov], depth[in_fov] = scalp.project_to_scalp(
+            xyz[in_fov], head["surface"], head["center"]
+        )
+    out[["scalp_x", "scalp_y", "scalp_z"]] = scalp_xyz
+    out["scalp_depth_mm"] = depth
+    out["head_source"] = {"T1w": "T1w", "template": "template head", "none": "none"}[head["source"]]
+    rotations = []
+    for target, point in zip(xyz, scalp_xyz):
+        if settings.coil_orientation == "scalp_normal" and np.all(np.isfinite(point)):
+            rotations.append(scalp.scalp_frame(target, point))
+        else:
+            rotations.append(np.eye(3))
+    ctx["rotations"] = np.asarray(rotations)
+    if settings.coil_orientation == "scalp_normal":
+        for i in np.flatnonzero(~np.isfinite(depth)):
+            row_notes[i].append("no scalp point: identity coil orientation written")
+
+
+def _electrodes(out, ctx, settings, row_notes) -> None:
+    table = scalp.electrode_table(settings.electrode_kind)
+    positions = table[["x", "y", "z"]].to_numpy(float)
+    if ctx["space"] != MNI_SPACE:
+        if ctx["xfm"] is None:
+            out["nearest_electrode"] = ""
+            out["electrode_distance_mm"] = np.nan
+            for notes in row_notes:
+                notes.append("no transform: nearest 10-20 electrode not computed")
+            return
+        positions, _ = ctx["xfm"].map(positions)
+    # cortical projections are compared with the target, scalp positions with the scalp point
+    if settings.electrode_kind == "scalp":
+        ref = out[["scalp_x", "scalp_y", "scalp_z"]].to_numpy(float)
+    else:
+        ref = out[["x", "y", "z"]].to_numpy(float)
+    names, dist = scalp.nearest_electrode(ref, positions, list(table["label"]))
+    out["nearest_electrode"] = names
+    out["electrode_distance_mm"] = dist
+    out["electrode_kind"] = settings.electrode_kind
+    out["electrode_verified"] = [
+        str(table.loc[table["label"] == name, "verified"].iloc[0]) if name else ""
+        for name in names
+    ]
+
+
+def _participant(prefix: str, anat: NativeAnatomy | None) -> str:
+    if anat is not None:
+        return f"sub-{anat.subject}" + (f"_ses-{anat.session}" if anat.session else "")
+    ents = dict(re.findall(r"(sub|ses)-([a-zA-Z0-9]+)", prefix))
+    if "sub" not in ents:
+        return "unknown participant"
+    return f"sub-{ents['sub']}" + (f"_ses-{ents['ses']}" if "ses" in ents else "")
+
+
+def _write(out, ctx, meta, out_dir: Path, prefix: str, settings) -> list[Path]:
+    stem = re.sub(r"_space-[a-zA-Z0-9]+", "", prefix) + f"_space-{ctx['space']}_desc-navtargets"
+    names = list(out["name"])
+    xyz = out[["x", "y", "z"]].to_numpy(float)
+    rotations = ctx["rotations"]
+    keep = out["in_fov"].to_numpy(bool)
+    files = list(
+        writers.write_table(
+            out_dir / f"{stem}_coords.tsv",
+            out,
+            meta,
+            {
+                "CoilOrientation": settings.coil_orientation,
+                "ElectrodeTable": scalp.ELECTRODES_TABLE,
+                "ElectrodeKind": settings.electrode_kind,
+                "TransformFile": str(Path(ctx["xfm"].path).name) if ctx["xfm"] else None,
+                "Header": {k: v for k, v in ctx["header"].items() if k != "notes"},
+                "ExportSettings": vars(settings),
+                "TrdnetVersion": __version__,
+            },
+        )
+    )
+    if keep.any():
+        sel_names = [n for n, k in zip(names, keep) if k]
+        if "brainsight" in settings.formats:
+            files.append(
+                writers.write_brainsight(
+                    out_dir / f"{stem}_brainsight.txt", sel_names, xyz[keep], rotations[keep], meta
+                )
+            )
+        if "localite" in settings.formats:
+            files.append(
+                writers.write_localite(
+                    out_dir / f"{stem}_localite.xml", sel_names, xyz[keep], rotations[keep], meta
+                )
+            )
+    if "nifti" in settings.formats:
+        files += writers.write_sphere_nifti(
+            out_dir / f"{stem}_dseg.nii.gz", names, xyz, ctx["image"], settings.sphere_radius_mm, meta
+        )
+    return files

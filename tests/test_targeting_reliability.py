@@ -1,0 +1,130 @@
+"""Reliability (split-half, block bootstrap) and the compute_targets table, on simulated data."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from nilearn import datasets
+
+from trdnet.cleaned import CleanedRun, zscore_columns
+from trdnet.config import TargetSettings
+from trdnet.errors import SettingsError
+from trdnet.grid import VoxelSpace
+from trdnet.targeting import TABLE_COLUMNS, compute_targets, select_targets, target_reliability
+from trdnet.targeting.reliability import block_length, circular_block_rows, reliability_word
+
+PLANTED = np.array([-40.0, 30.0, 40.0])  # MNI152 mm, inside the default search region
+
+
+def box_run(t, effect, seed=0, shape=(12, 12, 12)):
+    """Simulated run on a 3 mm box: a seed cube and a weakly anticorrelated DLPFC block."""
+    rng = np.random.default_rng(seed)
+    space = VoxelSpace(np.ones(shape, bool), np.diag([3.0, 3.0, 3.0, 1.0]), "synthetic")
+    s = rng.standard_normal(t)
+    data = rng.standard_normal((t, space.n_voxels)).astype(np.float32)
+    index = space.column_index()
+    seed_cols = np.sort(index[:3, :3, :3].ravel())
+    search_cols = np.sort(index[4:, 4:, 4:].ravel())
+    block = index[6:9, 6:9, 6:9].ravel()
+    data[:, seed_cols] += s[:, None]
+    data[:, block] -= effect * s[:, None]
+    run = CleanedRun(zscore_columns(data), space, 2.0, np.arange(t), t, simulated=True)
+    return run, seed_cols, search_cols
+
+
+def test_split_half_is_nan_with_reason_for_short_runs():
+    run, seeds, search = box_run(60, 1.0)
+    settings = TargetSettings(n_bootstrap=3, min_half_volumes=50)
+    rel = target_reliability(run, "cluster", settings, 0, seed_cols=seeds, search_cols=search)
+    assert np.isnan(rel["split_half_mm"])
+    assert "60 retained volumes" in rel["split_half_reason"]
+    assert rel["bootstrap_cloud"].shape == (3, 3)
+    assert rel["reliability"] in ("fair", "poor")  # never "good" without a split-half
+
+
+def test_bootstrap_is_deterministic_and_tightens_with_more_data():
+    settings = TargetSettings(n_bootstrap=40, min_half_volumes=20)
+    r95 = {}
+    for t in (120, 1200):
+        run, seeds, search = box_run(t, 0.35, seed=5)
+        a = target_reliability(run, "cluster", settings, 7, seed_cols=seeds, search_cols=search)
+        r95[t] = a["bootstrap_r95_mm"]
+        if t == 120:
+            b = target_reliability(run, "cluster", settings, 7, seed_cols=seeds, search_cols=search)
+            c = target_reliability(run, "cluster", settings, 8, seed_cols=seeds, search_cols=search)
+            assert np.array_equal(a["bootstrap_cloud"], b["bootstrap_cloud"], equal_nan=True)
+            assert not np.array_equal(a["bootstrap_cloud"], c["bootstrap_cloud"], equal_nan=True)
+            assert np.isfinite(a["split_half_mm"])
+    assert r95[1200] < r95[120]
+
+
+def test_block_bootstrap_rows_and_length():
+    settings = TargetSettings()
+    assert block_length(1000, 2.0, settings, 0.01) == 50  # 100 s at TR 2 s
+    assert block_length(60, 2.0, settings, 0.01) == 30  # capped at half the rows
+    assert block_length(1000, 2.0, dataclasses.replace(settings, bootstrap_block_s=20), None) == 10
+    rows = circular_block_rows(100, 10, np.random.default_rng(0))
+    assert rows.shape == (100,) and rows.min() >= 0 and rows.max() < 100
+    steps = np.diff(rows) % 100
+    assert (steps == 1).sum() >= 80  # mostly consecutive runs inside blocks
+
+
+def test_reliability_words_follow_thresholds():
+    s = TargetSettings()
+    assert reliability_word(4.0, 8.0, s)[0] == "good"
+    assert reliability_word(4.0, 12.0, s)[0] == "fair"
+    assert reliability_word(4.0, np.nan, s)[0] == "fair"
+    assert reliability_word(12.0, 1.0, s)[0] == "poor"
+    assert reliability_word(np.nan, 1.0, s)[0] == "unknown"
+
+
+@pytest.fixture(scope="module")
+def mni_run():
+    """Simulated 3 mm MNI run: sgACC signal, anticorrelated 8 mm blob at PLANTED."""
+    mask = datasets.load_mni152_brain_mask(resolution=3)
+    space = VoxelSpace(np.asarray(mask.dataobj) > 0, mask.affine, "MNI152NLin2009cAsym")
+    rng = np.random.default_rng(11)
+    t = 200
+    s = rng.standard_normal(t)
+    data = rng.standard_normal((t, space.n_voxels)).astype(np.float32)
+    seed = space.sphere_columns((6, 16, -10), 10)
+    blob = space.sphere_columns(PLANTED, 8)
+    data[:, seed] += s[:, None]
+    data[:, blob] -= s[:, None]
+    run = CleanedRun(zscore_columns(data), space, 2.0, np.arange(t), t, simulated=True)
+    group = np.zeros(space.n_voxels, np.float32)
+    group[seed] = 1.0
+    return run, group
+
+
+def test_compute_targets_table(mni_run):
+    run, group = mni_run
+    settings = TargetSettings(methods=("cluster", "peak", "seedmap"), n_bootstrap=5)
+    out = compute_targets(run, settings, random_state=0, group_map=group)
+    table = out.table
+    assert list(table.columns) == list(TABLE_COLUMNS)
+    assert list(table.target[:3]) == ["personalised", "personalised_peak", "personalised_seedmap"]
+    assert table.primary.tolist().count(True) == 1 and table.primary[0]
+    assert {"5cm", "f3_beam", "ba9", "ba46"} <= set(table.target)
+    assert (table.space == "MNI152NLin2009cAsym").all()
+    for i in range(3):
+        xyz = table.loc[i, ["x", "y", "z"]].to_numpy(float)
+        assert np.linalg.norm(xyz - PLANTED) <= 6.0, table.loc[i, "method"]
+        assert table.loc[i, "r_sgacc"] < -0.4
+    assert table.loc[0, "minutes_retained"] == pytest.approx(200 * 2.0 / 60)
+    assert np.isfinite(table.loc[0, "bootstrap_r95_mm"])
+    assert set(out.bootstrap_cloud.method) == {"cluster", "peak", "seedmap"}
+    assert len(out.bootstrap_cloud) == 15
+    assert out.seed_map.dtype == np.float32 and out.seed_map.shape == (run.space.n_voxels,)
+    assert out.details["settings"]["methods"] == ["cluster", "peak", "seedmap"] or \
+        tuple(out.details["settings"]["methods"]) == ("cluster", "peak", "seedmap")
+    again = compute_targets(run, settings, random_state=0, group_map=group)
+    assert again.table.equals(table)
+
+
+def test_select_targets_rejects_unknown_method(mni_run):
+    run, _ = mni_run
+    with pytest.raises(SettingsError, match="accepted"):
+        select_targets(run, TargetSettings(methods=("best",)))

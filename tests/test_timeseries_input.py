@@ -1,0 +1,191 @@
+"""ROI time-series input: reading, network labels, folder discovery and errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trdnet.errors import InputError
+from trdnet.inputs.timeseries import (
+    RoiTimeseriesRun,
+    find_roi_timeseries_runs,
+    normalise_network,
+    parse_entities,
+    read_labels_table,
+    read_roi_timeseries,
+)
+
+ROIS = ["PCC", "mPFC", "dACC", "lIns", "lDLPFC", "V1"]
+NETWORKS = ["DefaultMode", "Default", "Salience", "SalVentAttn", "FrontoParietal", "Visual"]
+
+
+def write_tsv(path, n_volumes=20, rois=ROIS, seed=0):
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal((n_volumes, len(rois)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(data, columns=rois).to_csv(path, sep="\t", index=False)
+    return data
+
+
+@pytest.fixture
+def labels_file(tmp_path):
+    path = tmp_path / "labels.tsv"
+    table = pd.DataFrame({"index": range(1, 7), "name": ROIS, "network": NETWORKS})
+    table.to_csv(path, sep="\t", index=False)
+    return path
+
+
+def test_read_values_and_networks(tmp_path, labels_file):
+    path = tmp_path / "sub-01_task-rest_timeseries.tsv"
+    data = write_tsv(path)
+    signals, rois = read_roi_timeseries(path, labels_file, tr=2.0)
+    assert signals.dtype == np.float64
+    np.testing.assert_allclose(signals, data, rtol=1e-12)
+    assert list(rois["roi"]) == ROIS
+    assert list(rois["network"]) == ["DMN", "DMN", "SN", "SN", "ECN", "Visual"]
+    assert rois.attrs["tr"] == 2.0
+
+
+def test_columns_follow_file_order_not_table_order(tmp_path):
+    path = tmp_path / "sub-01_timeseries.tsv"
+    data = write_tsv(path, rois=["b", "a"])
+    signals, rois = read_roi_timeseries(path, {"a": "DMN", "b": "ECN", "unused": "SN"})
+    assert list(rois["roi"]) == ["b", "a"] and list(rois["network"]) == ["ECN", "DMN"]
+    np.testing.assert_allclose(signals[:, 1], data[:, 1])
+
+
+def test_mapping_network_to_rois(tmp_path):
+    path = tmp_path / "sub-01_timeseries.tsv"
+    write_tsv(path)
+    mapping = {"DMN": ["PCC", "mPFC"], "SN": ["dACC", "lIns"], "ECN": ["lDLPFC"], "Visual": ["V1"]}
+    _, rois = read_roi_timeseries(path, mapping)
+    assert list(rois["network"]) == ["DMN", "DMN", "SN", "SN", "ECN", "Visual"]
+
+
+def test_tr_from_sidecar(tmp_path, labels_file):
+    path = tmp_path / "sub-01_task-rest_timeseries.tsv"
+    write_tsv(path)
+    assert read_roi_timeseries(path, labels_file)[1].attrs["tr"] is None
+    (tmp_path / "sub-01_task-rest_timeseries.json").write_text(json.dumps({"SamplingFrequency": 0.5}))
+    assert read_roi_timeseries(path, labels_file)[1].attrs["tr"] == pytest.approx(2.0)
+    with pytest.raises(InputError, match="positive"):
+        read_roi_timeseries(path, labels_file, tr=-1)
+
+
+def test_nan_is_refused_naming_the_file(tmp_path, labels_file):
+    path = tmp_path / "sub-01_timeseries.tsv"
+    write_tsv(path)
+    table = pd.read_csv(path, sep="\t")
+    table.loc[4, "dACC"] = np.nan
+    table.to_csv(path, sep="\t", index=False)
+    with pytest.raises(InputError) as info:
+        read_roi_timeseries(path, labels_file)
+    message = str(info.value)
+    assert str(path) in message and "volume 4" in message and "dACC" in message and "\n" not in message
+
+
+def test_text_values_are_refused(tmp_path, labels_file):
+    path = tmp_path / "sub-01_timeseries.tsv"
+    write_tsv(path)
+    table = pd.read_csv(path, sep="\t").astype(object)
+    table.loc[2, "PCC"] = "oops"
+    table.to_csv(path, sep="\t", index=False)
+    with pytest.raises(InputError, match="non-numeric.*PCC"):
+        read_roi_timeseries(path, labels_file)
+
+
+def test_labels_not_matching_columns(tmp_path, labels_file):
+    path = tmp_path / "sub-01_timeseries.tsv"
+    write_tsv(path, rois=[*ROIS, "Amygdala"])
+    with pytest.raises(InputError, match=r"1 of 7 columns are not in the labels table \(Amygdala\)") as info:
+        read_roi_timeseries(path, labels_file)
+    assert str(path) in str(info.value)
+
+
+def test_labels_without_network_column(tmp_path):
+    path = tmp_path / "sub-01_timeseries.tsv"
+    write_tsv(path)
+    labels = tmp_path / "atlas_labels.tsv"
+    pd.DataFrame({"name": ROIS, "hemisphere": ["L"] * 6}).to_csv(labels, sep="\t", index=False)
+    with pytest.raises(InputError, match="atlas_labels.tsv: no network column"):
+        read_roi_timeseries(path, labels)
+
+
+def test_labels_without_core_networks(tmp_path):
+    path = tmp_path / "sub-01_timeseries.tsv"
+    write_tsv(path, rois=["a", "b"])
+    with pytest.raises(InputError, match="no column in DMN, SN or ECN"):
+        read_roi_timeseries(path, {"a": "Visual", "b": "Motor"})
+
+
+def test_duplicate_and_bad_mapping(tmp_path):
+    with pytest.raises(InputError, match="more than once: a"):
+        read_labels_table(pd.DataFrame({"roi": ["a", "a"], "network": ["DMN", "SN"]}))
+    with pytest.raises(InputError, match="accepted"):
+        read_labels_table({"a": 3})
+
+
+def test_abide_1d_file(tmp_path):
+    path = tmp_path / "Pitt_0050003_rois_cc200.1D"
+    data = np.arange(30, dtype=float).reshape(10, 3)
+    np.savetxt(path, data, header="#1\t#2\t#3", comments="")
+    labels = pd.DataFrame({"roi": [1.0, 2.0, 3.0], "network": ["DMN", "SN", "ECN"]})
+    signals, rois = read_roi_timeseries(path, labels)
+    np.testing.assert_array_equal(signals, data)
+    assert list(rois["roi"]) == ["1", "2", "3"]
+
+
+def test_normalise_network_aliases():
+    assert normalise_network("Default Mode") == "DMN"
+    assert normalise_network("fronto-parietal") == "ECN"
+    assert normalise_network("Cont") == "ECN"
+    assert normalise_network("salience") == "SN"
+    assert normalise_network("CinguloOpercular") == "CinguloOpercular"
+    assert normalise_network(float("nan")) == ""
+
+
+def test_parse_entities():
+    assert parse_entities("sub-01_ses-2_task-rest_run-1_seg-Schaefer100_timeseries.tsv") == {
+        "sub": "01",
+        "ses": "2",
+        "task": "rest",
+        "run": "1",
+        "seg": "Schaefer100",
+    }
+
+
+def test_find_runs_in_a_folder(tmp_path, labels_file):
+    root = tmp_path / "derivs"
+    write_tsv(root / "sub-02" / "func" / "sub-02_task-rest_seg-demo_timeseries.tsv", seed=2)
+    data1 = write_tsv(root / "sub-01" / "ses-a" / "func" / "sub-01_ses-a_task-rest_timeseries.tsv", seed=1)
+    (root / "sub-01" / "ses-a" / "func" / "sub-01_ses-a_task-rest_timeseries.json").write_text(
+        json.dumps({"RepetitionTime": 0.8})
+    )
+    (root / "sub-01" / "notes.tsv").write_text("ignored\n")
+    runs = find_roi_timeseries_runs(root, labels_file)
+    assert [r.subject for r in runs] == ["01", "02"]
+    assert all(isinstance(r, RoiTimeseriesRun) for r in runs)
+    assert runs[0].tr == 0.8 and runs[1].tr is None
+    assert runs[0].prefix == "sub-01_ses-a_task-rest"
+    assert runs[1].prefix == "sub-02_task-rest_seg-demo"
+    signals, rois = runs[0].load()
+    np.testing.assert_allclose(signals, data1)
+    assert rois.attrs["tr"] == 0.8
+
+
+def test_find_runs_errors(tmp_path, labels_file):
+    with pytest.raises(InputError, match="not a folder"):
+        find_roi_timeseries_runs(tmp_path / "missing", labels_file)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no \\*_timeseries.tsv file"):
+        find_roi_timeseries_runs(tmp_path / "empty", labels_file)
+    write_tsv(tmp_path / "nosub" / "task-rest_timeseries.tsv")
+    with pytest.raises(InputError, match="no sub-<label>"):
+        find_roi_timeseries_runs(tmp_path / "nosub", labels_file)
+    bad = tmp_path / "bad" / "sub-03_task-rest_timeseries.tsv"
+    write_tsv(bad, rois=["PCC", "Thalamus"])
+    with pytest.raises(InputError, match="sub-03_task-rest_timeseries.tsv: 1 of 2 columns.*Thalamus"):
+        find_roi_timeseries_runs(tmp_path / "bad", labels_file)
