@@ -239,6 +239,19 @@ def test_seedmap_uses_group_map_weights():
         seedmap_target(run, search, TargetSettings())
 
 
+def test_group_map_image_is_resampled_to_the_grid(tmp_path):
+    from trdnet.targeting import group_map_values
+
+    space = box_space((10, 10, 10), voxel=2.0)
+    fine = VoxelSpace(np.ones((20, 20, 20), bool), np.diag([1.0, 1.0, 1.0, 1.0]), "synthetic")
+    values = fine.xyz[:, 0].astype(np.float32)  # map = world x coordinate
+    path = tmp_path / "group.nii.gz"
+    nib.save(fine.to_img(values), path)
+    on_grid = group_map_values(space, str(path))
+    inside = space.xyz[:, 0] <= 19
+    assert np.allclose(on_grid[inside], space.xyz[inside, 0], atol=1e-3)
+
+
 # ---------------------------------------------------------------- hierarchical
 
 

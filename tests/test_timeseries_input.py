@@ -170,7 +170,8 @@ def test_find_runs_in_a_folder(tmp_path, labels_file):
     assert all(isinstance(r, RoiTimeseriesRun) for r in runs)
     assert runs[0].tr == 0.8 and runs[1].tr is None
     assert runs[0].prefix == "sub-01_ses-a_task-rest"
-    assert runs[1].prefix == "sub-02_task-rest_seg-demo"
+    assert runs[1].prefix == "sub-02_task-rest"
+    assert runs[1].entities["seg"] == "demo"
     signals, rois = runs[0].load()
     np.testing.assert_allclose(signals, data1)
     assert rois.attrs["tr"] == 0.8

@@ -35,6 +35,9 @@ class CleanedRun:
     volume_qc : pandas.DataFrame or None
         One row per original volume: ``framewise_displacement``,
         ``std_dvars`` (when known) and ``retained`` (1/0).
+    carpet : dict or None
+        A sample of voxels for carpet plots: ``columns`` (int), ``raw``
+        (all volumes, before cleaning) and ``clean`` (retained volumes).
     """
 
     data: np.ndarray
@@ -45,6 +48,7 @@ class CleanedRun:
     qc: dict = field(default_factory=dict)
     simulated: bool = False
     volume_qc: "pd.DataFrame | None" = None
+    carpet: dict | None = None
 
     @property
     def n_timepoints(self) -> int:

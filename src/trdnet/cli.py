@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from ._version import __version__
-from .errors import TrdnetError
+from .errors import SettingsError, TrdnetError
+
+DATASETS = ("development_fmri", "adhd", "abide_pcp")
 
 METHODS = ("cluster", "peak", "seedmap", "hierarchical")
 
@@ -26,15 +28,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"trdnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="process fMRIPrep derivatives (BIDS-Apps form)",
-                         description="Process an fMRIPrep derivatives folder: networks, targets, reliability.")
-    run.add_argument("fmriprep_dir", type=Path, help="fMRIPrep output folder (holds dataset_description.json)")
-    run.add_argument("output_dir", type=Path, help="where trdnet writes its derivatives")
-    run.add_argument("analysis_level", choices=["participant"], help="'participant' (group step: see issues)")
+    run = sub.add_parser(
+        "run", help="process fMRIPrep derivatives or a public dataset (BIDS-Apps form)",
+        description="Process an fMRIPrep derivatives folder (trdnet run FMRIPREP_DIR OUTPUT_DIR participant), "
+        "a public dataset (trdnet run --dataset NAME OUTPUT_DIR participant), or ROI time series "
+        "(trdnet run --roi-timeseries FOLDER --labels TABLE OUTPUT_DIR participant). "
+        "'group' collects the participants' outputs into cohort tables and statistics.")
+    run.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
+                     help="FMRIPREP_DIR OUTPUT_DIR (or only OUTPUT_DIR with --dataset / --roi-timeseries)")
+    run.add_argument("analysis_level", choices=["participant", "group"], help="participant or group")
     run.add_argument("--participant-label", nargs="+", metavar="L", help="participants to process (without sub-)")
     run.add_argument("--session-label", nargs="+", metavar="L", help="sessions to process (without ses-)")
     run.add_argument("--task", help="task to process (default: every task)")
+    run.add_argument("--dataset", choices=DATASETS, help="a public dataset read through nilearn's fetchers")
+    run.add_argument("--data-dir", type=Path, help="nilearn data folder for --dataset (default: nilearn's)")
+    run.add_argument("--n-subjects", type=int, help="participants to take from --dataset")
+    run.add_argument("--roi-timeseries", type=Path, metavar="FOLDER",
+                     help="folder of *_timeseries.tsv ROI signals (networks only, no targeting)")
+    run.add_argument("--labels", type=Path, help="TSV naming each ROI's network, for --roi-timeseries")
+    run.add_argument("--participants-tsv", type=Path, help="group: participants.tsv with a group column")
+    run.add_argument("--group-column", default="group", help="group: column of participants.tsv (default: group)")
+    run.add_argument("--exclude-fd", type=float, help="group: exclude runs with mean FD above this (mm)")
+    run.add_argument("--exclude-minutes", type=float, help="group: exclude runs with fewer minutes retained")
+    run.add_argument("--group-map", type=Path, help="group sgACC map (NIfTI) for --target-method seedmap")
     _add_common(run)
+
+    fetch = sub.add_parser("fetch", help="download (or find in the cache) a public dataset through nilearn",
+                           description="Fetch a public dataset with nilearn's fetchers, or use the filled cache.")
+    fetch.add_argument("dataset", choices=DATASETS)
+    fetch.add_argument("--data-dir", type=Path, help="nilearn data folder (default: nilearn's)")
+    fetch.add_argument("--n-subjects", type=int, help="participants to fetch")
 
     demo = sub.add_parser("demo", help="simulate a small cohort and run trdnet on it, offline",
                           description="Simulate a small cohort (SIMULATED DATA) in fMRIPrep's layout, "
@@ -86,13 +109,71 @@ def settings_from_args(args):
 def cmd_run(args) -> int:
     """``trdnet run``."""
     from .cohort import run_cohort
+
+    expected = 1 if (args.dataset or args.roi_timeseries) else 2
+    if len(args.dirs) != expected:
+        form = "OUTPUT_DIR" if expected == 1 else "FMRIPREP_DIR OUTPUT_DIR"
+        raise SettingsError(f"expected {form} before the analysis level, got {len(args.dirs)} folder(s)")
+    output_dir = args.dirs[-1]
+    if args.analysis_level == "group":
+        return cmd_group(args, output_dir)
+    settings = settings_from_args(args)
+    runs, settings = collect_runs(args, settings)
+    results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
+                         overwrite=args.overwrite, group_map=args.group_map)
+    return report_results(results, output_dir)
+
+
+def collect_runs(args, settings):
+    """The runs named on the command line, and settings adapted to them."""
+    if args.dataset:
+        from .inputs.dataset_runs import adapt_settings, dataset_runs
+        from .inputs.public import fetch_dataset
+
+        dataset = fetch_dataset(args.dataset, data_dir=args.data_dir, n_subjects=args.n_subjects)
+        settings, changes = adapt_settings(settings, dataset)
+        for change in changes:
+            print(f"{args.dataset}: {change}")
+        runs = dataset_runs(dataset, changes) + list(dataset.roi_runs)
+        if args.participant_label:
+            runs = [r for r in runs if r.subject in {p.removeprefix("sub-") for p in args.participant_label}]
+        return runs, settings
+    if args.roi_timeseries:
+        from .inputs.timeseries import find_roi_timeseries_runs
+
+        if not args.labels:
+            raise SettingsError("--roi-timeseries needs --labels TABLE (each ROI's network)")
+        return find_roi_timeseries_runs(args.roi_timeseries, args.labels), settings
     from .inputs.bids import find_runs
 
-    settings = settings_from_args(args)
-    runs = find_runs(args.fmriprep_dir, args.participant_label, args.space, args.task, args.session_label)
-    results = run_cohort(runs, args.output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
-                         overwrite=args.overwrite)
-    return report_results(results, args.output_dir)
+    runs = find_runs(args.dirs[0], args.participant_label, args.space, args.task, args.session_label)
+    return runs, settings
+
+
+def cmd_group(args, output_dir: Path) -> int:
+    """``trdnet run ... group``."""
+    from .group import QcThresholds, run_group
+
+    exclude = None
+    if args.exclude_fd is not None or args.exclude_minutes is not None:
+        exclude = QcThresholds(max_mean_fd=args.exclude_fd, min_minutes=args.exclude_minutes)
+    result = run_group(output_dir, participants_tsv=args.participants_tsv, group_column=args.group_column,
+                       exclude=exclude)
+    for path in result.files:
+        print(path)
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    """``trdnet fetch``."""
+    from .inputs.public import fetch_dataset
+
+    dataset = fetch_dataset(args.dataset, data_dir=args.data_dir, n_subjects=args.n_subjects)
+    print(f"{dataset.name}: {len(dataset.runs)} image runs, {len(dataset.roi_runs)} ROI time-series runs "
+          f"in {dataset.cache_dir}")
+    for note in (*dataset.preprocessing.notes, *dataset.notes):
+        print(f"  note: {note}")
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -124,7 +205,7 @@ def report_results(results, output_dir: Path) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "fetch": cmd_fetch}
 
 
 def main(argv=None) -> int:

@@ -14,18 +14,23 @@ from .config import Settings
 from .errors import TrdnetError
 from .inputs.runs import Run
 from .outputs import write_dataset_description, write_tsv
-from .pipeline import RunResult, process_run
+from .pipeline import RunResult, process_roi_run, process_run
 
 
 def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, group_map, blas_threads: int | None):
     """Worker entry point: never raises for a run-level failure."""
     from threadpoolctl import threadpool_limits
 
+    def work():
+        if isinstance(run, Run):
+            return process_run(run, Path(out_dir), settings, overwrite, group_map)
+        return process_roi_run(run, Path(out_dir), settings, overwrite)
+
     try:
         if blas_threads is None:
-            return process_run(run, Path(out_dir), settings, overwrite, group_map)
+            return work()
         with threadpool_limits(limits=blas_threads):
-            return process_run(run, Path(out_dir), settings, overwrite, group_map)
+            return work()
     except TrdnetError as exc:
         return RunResult(run.prefix, run.subject, "failed", error=str(exc))
     except Exception as exc:  # a bug: keep the cohort going but keep the evidence

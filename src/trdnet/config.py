@@ -36,8 +36,8 @@ class DenoiseSettings:
     scrub_min_segment: int = 5  # nilearn's ``scrub``: drop retained segments shorter than this
     fd_threshold: float = 0.5  # mm (Power 2014 uses 0.2-0.5)
     std_dvars_threshold: float = 1.5
-    high_pass: float = 0.01  # Hz
-    low_pass: float = 0.1  # Hz
+    high_pass: float | None = 0.01  # Hz; None: no high-pass
+    low_pass: float | None = 0.1  # Hz; None: no low-pass
     detrend: bool = True
     filter: str = "butterworth"
     butterworth_order: int = 5
@@ -135,6 +135,8 @@ class ExportSettings:
     electrode_kind: str = "cortical_projection"  # Okamoto 2004 positions: cortical_projection | scalp
     # head/brain volume ratio under which the T1w is taken as skull-stripped (template head used)
     min_head_to_brain_ratio: float = 1.5
+    # fallback head = MNI brain mask dilated by this scalp-to-cortex distance (mm; unverified typical value)
+    template_scalp_offset_mm: float = 16.0
     shear_tolerance: float = 1e-3  # largest |cosine| between voxel axes before flagging shear
     qform_sform_tolerance_mm: float = 0.01  # largest qform/sform disagreement before flagging
 

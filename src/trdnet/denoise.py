@@ -90,13 +90,22 @@ def load_run_confounds(run: Run, n_volumes: int, settings: DenoiseSettings):
     raw : pandas.DataFrame or None
         The full confounds file (for QC).
     """
-    if run.confounds is None:
-        if run.source in ("fmriprep", "simulated"):
+    if run.confounds is None or run.confounds_format == "none":
+        if run.confounds_format == "fmriprep":
             raise InputError(
                 f"{run.bold}: no confounds file beside it (expected *_desc-confounds_timeseries.tsv "
                 "or the older *_desc-confounds_regressors.tsv)"
             )
         return None, np.arange(n_volumes), None
+    if run.confounds_format == "table":
+        from .inputs.public import read_dataset_confounds
+
+        raw = read_dataset_confounds(run)
+        if len(raw) != n_volumes:
+            raise InputError(
+                f"{run.confounds}: {len(raw)} rows but the BOLD image {run.bold.name} has {n_volumes} volumes"
+            )
+        return provider_confounds(raw, settings), np.arange(n_volumes), raw
     try:
         raw = pd.read_csv(run.confounds, sep="\t")
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -115,6 +124,24 @@ def load_run_confounds(run: Run, n_volumes: int, settings: DenoiseSettings):
     if sample_mask is None:
         sample_mask = np.arange(n_volumes)
     return confounds, np.asarray(sample_mask, dtype=int), raw
+
+
+def provider_confounds(raw: pd.DataFrame, settings: DenoiseSettings) -> pd.DataFrame | None:
+    """Select regressors by fMRIPrep column name from a provider's own table.
+
+    Only the basic terms exist in such tables: six motion parameters, white
+    matter and CSF, global signal; no censoring is possible without FD.
+    """
+    wanted = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+    if settings.wm_csf != "none":
+        wanted += ["white_matter", "csf"]
+    if settings.gsr:
+        wanted.append("global_signal")
+    present = [c for c in wanted if c in raw]
+    if not present:
+        return None
+    selected = raw[present].apply(pd.to_numeric, errors="coerce").fillna(0.0)
+    return selected - selected.mean()
 
 
 def confound_arguments(settings: DenoiseSettings) -> dict:
@@ -235,6 +262,8 @@ def clean_run(run: Run, settings: DenoiseSettings) -> CleanedRun:
 
     data = read_masked_volumes(run.bold, space.mask)
     tsnr = _median_tsnr(data)
+    carpet_columns = carpet_sample(space.n_voxels)
+    carpet_raw = data[:, carpet_columns].copy()
     operator = cleaning_operator(n_volumes, tr, confounds, sample_mask, settings)
     data = zscore_columns(apply_operator(operator, data))
 
@@ -262,7 +291,13 @@ def clean_run(run: Run, settings: DenoiseSettings) -> CleanedRun:
         qc=qc,
         simulated=run.simulated,
         volume_qc=volume_qc_table(raw, n_volumes, sample_mask),
+        carpet={"columns": carpet_columns, "raw": carpet_raw, "clean": data[:, carpet_columns].copy()},
     )
+
+
+def carpet_sample(n_voxels: int, n_samples: int = 1000) -> np.ndarray:
+    """Evenly spaced columns for carpet plots (deterministic, in column order)."""
+    return np.unique(np.linspace(0, n_voxels - 1, min(n_samples, n_voxels)).astype(int))
 
 
 def volume_qc_table(raw: pd.DataFrame | None, n_volumes: int, sample_mask) -> pd.DataFrame:
@@ -277,9 +312,15 @@ def volume_qc_table(raw: pd.DataFrame | None, n_volumes: int, sample_mask) -> pd
     return table
 
 
-def _median_tsnr(data: np.ndarray) -> float:
-    mean = data.mean(axis=0, dtype=np.float64)
-    std = data.std(axis=0, dtype=np.float64)
+def _median_tsnr(data: np.ndarray, block_columns: int = 16384) -> float:
+    # Column blocks: ``data.std(dtype=float64)`` would allocate a float64 copy
+    # of the whole T x V matrix (twice the masked data).
+    mean = np.empty(data.shape[1], dtype=np.float64)
+    std = np.empty(data.shape[1], dtype=np.float64)
+    for start in range(0, data.shape[1], block_columns):
+        block = data[:, start : start + block_columns].astype(np.float64)
+        mean[start : start + block.shape[1]] = block.mean(axis=0)
+        std[start : start + block.shape[1]] = block.std(axis=0)
     ok = std > 0
     return float(np.median(mean[ok] / std[ok])) if ok.any() else float("nan")
 

@@ -20,6 +20,15 @@ import pandas as pd
 
 from ._version import __version__
 
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+#: Permission bits of written files (mkstemp would make them private).
+FILE_MODE = _default_mode()
+
 #: Decimal places of floats in TSV outputs (fixed so re-runs are byte-identical).
 TSV_FLOAT_FORMAT = "%.6f"
 
@@ -32,6 +41,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -69,6 +79,7 @@ def write_nifti(path: Path, img: nib.Nifti1Image) -> Path:
     os.close(fd)
     try:
         nib.save(img, tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -3,11 +3,13 @@ export, each written with its sidecar. A re-run skips finished runs."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import denoise
@@ -15,7 +17,7 @@ from .cleaned import CleanedRun
 from .config import Settings
 from .errors import SettingsError
 from .inputs.runs import Run
-from .outputs import write_json, write_nifti, write_tsv
+from .outputs import atomic_write_bytes, write_json, write_nifti, write_tsv
 from .sidecars import SIMULATED_NOTE, sidecar
 
 
@@ -124,6 +126,16 @@ def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -
         cen_tsv, cen_json = _paths(run, out_dir, "desc-censoring_timeseries.tsv")
         files.append(write_tsv(cen_tsv, cleaned.volume_qc))
         files.append(write_json(cen_json, sidecar("censoring", "Per-volume motion and censoring", run, settings)))
+    if cleaned.carpet is not None:
+        carpet_path, carpet_json = _paths(run, out_dir, "desc-carpet_samples.npz")
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, columns=cleaned.carpet["columns"], raw=cleaned.carpet["raw"],
+                            clean=cleaned.carpet["clean"], retained=cleaned.retained)
+        files.append(atomic_write_bytes(carpet_path, buffer.getvalue()))
+        files.append(write_json(carpet_json, sidecar(
+            "carpet", "Voxel sample for carpet plots (numpy .npz): 'raw' T x K signals before cleaning, 'clean' "
+            "retained-volumes x K after cleaning, 'columns' the sampled in-mask voxel numbers, 'retained' the "
+            "retained volume indices", run, settings)))
     return files
 
 
@@ -135,19 +147,26 @@ def write_networks(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Setti
     """Network stage: ROI time series, ROI-by-ROI matrix, within/between table, graph measures."""
     from . import networks
 
-    net = settings.networks
-    rois = networks.network_rois(net)
+    rois = networks.network_rois(settings.networks)
     signals, kept, dropped = networks.roi_signals(cleaned, rois)
+    seg = SEG_LABELS.get(settings.networks.atlas, settings.networks.atlas)
+    return write_network_tables(run, signals, kept, dropped, seg, cleaned.tr, out_dir, settings, cleaned.qc)
+
+
+def write_network_tables(run, signals, kept, dropped, seg: str, tr, out_dir: Path, settings: Settings,
+                         qc: dict | None = None) -> list[Path]:
+    """Write the four network tables of one run from its ROI signals."""
+    from . import networks
+
+    net = settings.networks
     matrix = networks.connectivity_matrix(signals)
     names = kept["roi"].tolist()
     roi_graph, run_graph = networks.graph_measures(matrix, kept["network"], net.graph_density, rois=names)
-
-    seg = SEG_LABELS.get(net.atlas, net.atlas)
     extra = {
-        "Atlas": net.atlas,
+        "Atlas": seg,
         "ROIs": kept.to_dict(orient="list"),
         "DroppedROIs": dropped.to_dict(orient="records"),
-        "RepetitionTime": cleaned.tr,
+        "RepetitionTime": tr,
     }
     outputs = [
         (f"seg-{seg}_timeseries.tsv", pd.DataFrame(signals, columns=names), "timeseries",
@@ -164,15 +183,41 @@ def write_networks(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Setti
     for name, table, kind, description in outputs:
         tsv, json_path = _paths(run, out_dir, name)
         files.append(write_tsv(tsv, table))
-        files.append(write_json(json_path, sidecar(kind, description, run, settings, qc=cleaned.qc, extra=extra)))
+        files.append(write_json(json_path, sidecar(kind, description, run, settings, qc=qc, extra=extra)))
     return files
+
+
+def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = False) -> RunResult:
+    """Network stage only, for a run given as ROI time series (no images).
+
+    Targeting needs voxel data, so it is skipped; the completion record says why.
+    """
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    if is_finished(run, out_dir, settings, overwrite):
+        record = json.loads(completion_record(run, out_dir).read_text())
+        return RunResult(run.prefix, run.subject, "skipped", record["Files"], record.get("Summary", {}))
+    signals, rois = run.load()
+    dropped = rois.iloc[0:0].copy()
+    seg = run.entities.get("seg", "UserROIs")
+    files = write_network_tables(run, signals, rois, dropped, seg, run.tr, out_dir, settings)
+    relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
+    summary = {"targeting": TARGETING_SKIPPED_ROI}
+    write_json(completion_record(run, out_dir), {"Run": run.prefix, "SettingsDigest": settings.digest(),
+                                                  "Files": relative, "Summary": summary,
+                                                  "Simulated": run.simulated})
+    return RunResult(run.prefix, run.subject, "done", relative, summary, seconds=time.perf_counter() - start)
+
+
+TARGETING_SKIPPED_ROI = "skipped: the input is ROI time series, and targeting needs voxel-wise data"
 
 
 def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings, group_map=None):
     """Targeting stage: sgACC seed map, targets with reliability, bootstrap cloud."""
     from . import targeting
 
-    result = targeting.compute_targets(cleaned, settings.targeting, settings.random_state, group_map=group_map)
+    result = targeting.compute_targets(cleaned, settings.targeting, settings.random_state, group_map=group_map,
+                                       high_pass_hz=settings.denoise.high_pass)
     files = []
     extra = {"Targeting": result.details, "QC": cleaned.qc}
     if cleaned.simulated:
@@ -182,6 +227,16 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
     files.append(write_nifti(map_path, cleaned.space.to_img(result.seed_map)))
     files.append(write_json(map_json, sidecar(
         "boldmap", "Pearson r of every in-mask voxel with the mean sgACC seed signal", run, settings, extra=extra)))
+
+    for name, columns, description in (
+        ("desc-searchregion_mask.nii.gz", result.search_columns, "DLPFC search region (1 inside)"),
+        ("desc-sgacc_mask.nii.gz", result.seed_columns, "sgACC seed region (1 inside)"),
+    ):
+        indicator = np.zeros(cleaned.space.n_voxels, dtype=np.uint8)
+        indicator[columns] = 1
+        mask_path, mask_json = _paths(run, out_dir, name)
+        files.append(write_nifti(mask_path, cleaned.space.to_img(indicator, dtype=np.uint8)))
+        files.append(write_json(mask_json, sidecar("mask", description, run, settings, extra=extra)))
 
     tgt_tsv, tgt_json = _paths(run, out_dir, "targets.tsv")
     table = result.table.copy()

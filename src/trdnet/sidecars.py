@@ -64,13 +64,17 @@ def provenance(run: Run, settings: Settings, qc: dict | None = None, extra: dict
     """The provenance block common to every sidecar of one run."""
     block = {
         "Simulated": run.simulated,
-        "Sources": [str(p) for p in (run.bold, run.mask, run.confounds) if p is not None],
-        "Space": run.space,
+        "Sources": [str(p) for p in (getattr(run, k, None) for k in ("bold", "path", "mask", "confounds"))
+                    if p is not None],
+        "Space": getattr(run, "space", run.entities.get("space", "")),
+        "InputSource": run.source,
         "CoordinateConvention": COORDINATE_CONVENTION,
         "Settings": settings.to_dict(),
         "SettingsDigest": settings.digest(),
         "Software": software_versions(),
     }
+    if getattr(run, "notes", ()):
+        block["InputNotes"] = list(run.notes)
     if run.simulated:
         block["Note"] = SIMULATED_NOTE
     if qc:

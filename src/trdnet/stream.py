@@ -119,9 +119,11 @@ def read_masked_volumes(path: Path, mask: np.ndarray, block_volumes: int = 32) -
             if slope != 1.0 or inter != 0.0:
                 target *= np.float32(slope)
                 target += np.float32(inter)
-    if not np.isfinite(out).all():
-        bad = int((~np.isfinite(out)).any(axis=0).sum())
-        raise InputError(f"{path}: {bad} in-mask voxels hold NaN or infinite values")
+            # Checked per block: a whole-matrix isfinite would add a T x V bool array.
+            if not np.isfinite(target).all():
+                finite = np.isfinite(out[:start + count]).all(axis=0)
+                bad = int(finite.size - np.count_nonzero(finite))
+                raise InputError(f"{path}: {bad} in-mask voxels hold NaN or infinite values")
     return out
 
 

@@ -96,7 +96,7 @@ def export_targets(
                 "targets in space T1w need the participant's anatomy; pass a NativeAnatomy "
                 "(see find_native_anatomy)"
             )
-        ctx = _template_context()
+        ctx = _template_context(settings)
     out = _evaluate(table, ctx, settings)
     participant = _participant(prefix, anat)
     meta = writers.ExportMeta(
@@ -202,23 +202,24 @@ def _native_head(t1w, mask, xfm: PointTransform | None, settings, notes) -> dict
         if xfm is None:
             notes.append("T1w looks skull-stripped and no transform: scalp projection not done")
             return {"surface": None, "center": None, "source": "none"}
-        surface, center, _ = scalp.template_scalp()
-        notes.append(f"T1w looks skull-stripped: scalp from the {scalp.TEMPLATE_HEAD}, mapped to T1w")
+        surface, center = scalp.template_scalp(settings.template_scalp_offset_mm)
+        label = scalp.TEMPLATE_HEAD.format(offset=settings.template_scalp_offset_mm)
+        notes.append(f"T1w looks skull-stripped: scalp from the {label}, mapped to T1w")
         mapped, _ = xfm.map(np.vstack([surface, center]))
         return {"surface": mapped[:-1], "center": mapped[-1], "source": "template"}
     center = nib.affines.apply_affine(t1w.affine, np.argwhere(head).mean(axis=0))
     return {"surface": scalp.surface_points(t1w, head), "center": center, "source": "T1w"}
 
 
-def _template_context() -> dict:
+def _template_context(settings: ExportSettings) -> dict:
     from nilearn import datasets
 
     template = datasets.load_mni152_template(resolution=2)
-    surface, center, _ = scalp.template_scalp()
+    surface, center = scalp.template_scalp(settings.template_scalp_offset_mm)
     notes = [
         f"no native anatomy: coordinates stay in {MNI_SPACE}; load the template in the navigator "
         "or map them to the participant before use",
-        f"scalp from the {scalp.TEMPLATE_HEAD}",
+        "scalp from the " + scalp.TEMPLATE_HEAD.format(offset=settings.template_scalp_offset_mm),
     ]
     return {
         "space": MNI_SPACE,

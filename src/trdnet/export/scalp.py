@@ -14,7 +14,10 @@ from ..errors import ExportError
 from ..resources import read_table
 
 #: Label of the fallback head in every output that uses it.
-TEMPLATE_HEAD = "template head (nilearn MNI152 ICBM2009 template), not the participant's"
+TEMPLATE_HEAD = (
+    "approximate template head (nilearn MNI152 brain mask dilated by {offset:g} mm), "
+    "not the participant's scalp"
+)
 ELECTRODES_TABLE = "okamoto2004_1020_mni.tsv"
 
 
@@ -33,8 +36,8 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
 
 
 def head_mask(img) -> np.ndarray:
-    """Filled head of a T1w: intensity above Otsu's threshold, largest
-    component, holes (skull, sinuses) filled in 3D and per axial slice.
+    """Filled head of a T1w: intensity above Otsu's threshold, large
+    components, holes (skull, sinuses) filled in 3D and per axial slice.
 
     Parameters
     ----------
@@ -52,7 +55,9 @@ def head_mask(img) -> np.ndarray:
         raise ExportError("T1w has no voxel above Otsu's threshold; cannot find the head")
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    mask = labels == np.argmax(sizes)
+    # scalp and brain are separate components when the skull is dark: keep
+    # every large component, drop specks of noise
+    mask = (sizes >= 0.05 * sizes.max())[labels]
     mask = ndimage.binary_closing(mask, iterations=2, border_value=0) | mask
     mask = ndimage.binary_fill_holes(mask)
     # A head cut by the field of view is open at the bottom: fill each axial slice.
@@ -70,16 +75,34 @@ def surface_points(img, mask: np.ndarray) -> np.ndarray:
     return nib.affines.apply_affine(img.affine, np.argwhere(shell))
 
 
-@functools.lru_cache(maxsize=1)
-def template_scalp() -> tuple[np.ndarray, np.ndarray, float]:
-    """Scalp surface points, head centre and head volume of nilearn's MNI template."""
+def dilated_brain_head(brain_img, offset_mm: float) -> np.ndarray:
+    """Approximate head: voxels within ``offset_mm`` of a brain mask."""
+    brain = np.asanyarray(brain_img.dataobj) > 0.5
+    zooms = np.sqrt((brain_img.affine[:3, :3] ** 2).sum(axis=0))
+    dist = ndimage.distance_transform_edt(~brain, sampling=zooms)
+    return dist <= offset_mm
+
+
+@functools.lru_cache(maxsize=4)
+def template_scalp(offset_mm: float = 16.0) -> tuple[np.ndarray, np.ndarray]:
+    """Scalp surface points and head centre of the approximate template head (MNI, RAS mm).
+
+    nilearn's MNI152 template is skull-stripped, so the fallback head is its
+    brain mask dilated by ``offset_mm`` (a typical scalp-to-cortex distance;
+    configurable, unverified). Outputs that use it say so.
+    """
     from nilearn import datasets
 
-    template = datasets.load_mni152_template(resolution=2)
-    mask = head_mask(template)
-    center = nib.affines.apply_affine(template.affine, np.argwhere(mask).mean(axis=0))
-    volume = mask.sum() * abs(np.linalg.det(template.affine[:3, :3]))
-    return surface_points(template, mask), center, float(volume)
+    brain = datasets.load_mni152_brain_mask(resolution=2)
+    # pad so the dilated head is not cut by the template's field of view
+    pad = int(np.ceil(offset_mm / 2.0)) + 2
+    data = np.pad(np.asanyarray(brain.dataobj) > 0, pad).astype(np.uint8)
+    affine = brain.affine.copy()
+    affine[:3, 3] -= affine[:3, :3] @ np.full(3, pad)
+    padded = nib.Nifti1Image(data, affine)
+    mask = dilated_brain_head(padded, offset_mm)
+    center = nib.affines.apply_affine(affine, np.argwhere(mask).mean(axis=0))
+    return surface_points(padded, mask), center
 
 
 def project_to_scalp(points, surface: np.ndarray, center) -> tuple[np.ndarray, np.ndarray]:

@@ -485,6 +485,7 @@ def _fetch_adhd(data_dir, n_subjects, cache, verbose) -> PublicDataset:
                 confounds=Path(confounds),
                 tr=tr,
                 source="adhd",
+                confounds_format="table",
             )
         )
     prep = Preprocessing(
@@ -583,7 +584,9 @@ def _fetch_abide(
         entities = {"sub": str(int(row["SUB_ID"])), "task": "rest", "space": space}
         path = folder / f"{row['FILE_ID']}_{derivative}{ext}"
         if derivative == "func_preproc":
-            runs.append(Run(bold=path, entities=entities, tr=float(site_tr[site]), source="abide_pcp"))
+            runs.append(
+                Run(bold=path, entities=entities, tr=float(site_tr[site]), source="abide_pcp", confounds_format="none")
+            )
         else:
             roi_runs.append(
                 RoiTimeseriesRun(

@@ -50,6 +50,8 @@ class Run:
     t1w_dseg: Path | None = None
     xfm_t1w_to_template: Path | None = None
     xfm_template_to_t1w: Path | None = None
+    confounds_format: str = "fmriprep"
+    notes: tuple[str, ...] = ()
 
     @property
     def subject(self) -> str:

@@ -28,6 +28,9 @@ from ..export.itk_h5 import write_itk_composite_h5
 #: The template nilearn ships (ICBM 2009a symmetric), standing in for MNI152NLin2009cAsym.
 TEMPLATE_NOTE = "nilearn MNI152 template (ICBM 2009 nonlinear symmetric), used as MNI152NLin2009cAsym"
 _FIELD_SPACING_MM = 4.0
+#: The simulated head: brain, then CSF, skull (dark) and scalp (bright) shells.
+SCALP_OUTER_MM = 16.0
+_SHELLS = ((3.0, 0.10), (11.0, 0.03), (SCALP_OUTER_MM, 0.70))  # (outer distance mm, intensity)
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ def write_simulated_anat(
         out = ndimage.map_coordinates(data, ijk, order=1, mode="constant", cval=0.0)
         return out.reshape(shape)
 
-    t1w = sample(template)
+    t1w = sample(_headed(template, mask))
     brain = sample(mask) > 0.5
     gm_prob = np.clip(sample(gm), 0, 1) * brain
     wm_prob = np.clip(sample(wm), 0, 1) * brain
@@ -165,7 +168,8 @@ def write_simulated_anat(
     note = {
         "Simulated": True,
         "Description": "SIMULATED anatomy made by trdnet from " + TEMPLATE_NOTE
-        + " through a known per-participant affine + smooth displacement",
+        + f" with a simulated scalp (brain mask dilated by {SCALP_OUTER_MM:g} mm) through a "
+        "known per-participant affine + smooth displacement",
     }
     paths = {
         "t1w": _save(t1w, t1w_affine, anat / f"{prefix}_desc-preproc_T1w.nii.gz", note),
@@ -208,6 +212,19 @@ def write_simulated_anat(
 def _apply(affine, points) -> np.ndarray:
     """Affine applied to (N, 3) points (faster than nibabel's on millions of points)."""
     return points @ affine[:3, :3].T + affine[:3, 3]
+
+
+def _headed(template, mask):
+    """The (skull-stripped) template with simulated CSF, skull and scalp shells."""
+    brain = np.asanyarray(mask.dataobj) > 0.5
+    zooms = np.sqrt((mask.affine[:3, :3] ** 2).sum(axis=0))
+    dist = ndimage.distance_transform_edt(~brain, sampling=zooms)
+    data = np.asarray(template.dataobj, dtype=np.float32).copy()
+    inner = 0.0
+    for outer, value in _SHELLS:
+        data[(dist > inner) & (dist <= outer)] = value
+        inner = outer
+    return nib.Nifti1Image(data, template.affine)
 
 
 @functools.lru_cache(maxsize=2)

@@ -79,9 +79,25 @@ class RoiTimeseriesRun:
 
     @property
     def prefix(self) -> str:
-        """BIDS prefix of the outputs: ``sub-<l>[_ses-<l>][_task-<l>][_run-<l>][_space-<l>][_seg-<l>]``."""
-        keep = ("sub", "ses", "task", "acq", "dir", "run", "echo", "space", "seg")
+        """BIDS prefix of the outputs: ``sub-<l>[_ses-<l>][_task-<l>][_run-<l>][_space-<l>]``.
+
+        The atlas (``seg``) is added by each output's own name.
+        """
+        keep = ("sub", "ses", "task", "acq", "dir", "run", "echo", "space")
         return "_".join(f"{k}-{self.entities[k]}" for k in keep if self.entities.get(k))
+
+    @property
+    def space(self) -> str:
+        """Space of the parcellation the signals come from ('' when unknown)."""
+        return self.entities.get("space", "")
+
+    @property
+    def subject_dir(self) -> str:
+        """Relative output folder: ``sub-<l>[/ses-<l>]/func``."""
+        parts = [f"sub-{self.subject}"]
+        if self.entities.get("ses"):
+            parts.append(f"ses-{self.entities['ses']}")
+        return "/".join(parts + ["func"])
 
     def load(self) -> tuple[np.ndarray, pd.DataFrame]:
         """Read the signals and ROI table (see :func:`read_roi_timeseries`)."""

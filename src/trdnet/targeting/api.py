@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -156,10 +157,19 @@ def compute_targets(
         "n_search_voxels": int(search.size),
         "voxel_volume_mm3": space.voxel_volume_mm3,
         "random_state": random_state,
-        "group_map": None if group_map is None else (
-            str(group_map) if not hasattr(group_map, "shape") else "array per column"
-        ),
+        "group_map": _describe_group_map(group_map),
+        "high_pass_hz": high_pass_hz,
         "simulated": bool(cleaned.simulated),
         "methods": method_details,
     }
     return TargetingOutput(table, seed_r, search, seeds, cloud, details)
+
+
+def _describe_group_map(group_map) -> str | None:
+    if group_map is None:
+        return None
+    if isinstance(group_map, (str, Path)):
+        return str(group_map)
+    if hasattr(group_map, "affine"):
+        return "image given in memory"
+    return "array with one value per column"

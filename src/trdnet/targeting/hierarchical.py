@@ -49,8 +49,11 @@ def spatial_clusters(ranked: np.ndarray, region: Region) -> np.ndarray:
     n = ranked.shape[1]
     if n == 1:
         return np.ones(1, dtype=np.int64)
-    rho = (ranked.T @ ranked) / ranked.shape[0]
-    dist = 1.0 - rho.astype(np.float64)
+    # Distances are built in place in float32 (S x S can be ~5000^2 at 2 mm);
+    # only the condensed form is handed to scipy, which works in float64.
+    dist = ranked.T @ ranked
+    dist *= -1.0 / ranked.shape[0]
+    dist += 1.0
     np.fill_diagonal(dist, 0.0)
     np.clip(dist, 0.0, 2.0, out=dist)
     tree = hierarchy.linkage(squareform(dist, checks=False), method=LINKAGE)

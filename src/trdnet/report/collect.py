@@ -1,0 +1,177 @@
+"""Read the per-run outputs the pipeline wrote (tables, sidecars, masks);
+never the BOLD data. Everything the report shows comes from these files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..outputs import read_tsv
+
+#: Export files shown beside a run (written by the export stage).
+EXPORT_PATTERNS = ("*_brainsight.txt", "*_localite.xml", "*space-T1w*", "*_desc-navtargets*")
+
+
+@dataclass
+class RunOutputs:
+    """The files of one processed run.
+
+    Attributes
+    ----------
+    folder : Path
+        The run's output folder (``sub-<l>[/ses-<l>]/func``).
+    prefix : str
+        BIDS prefix shared by the run's files, e.g. ``sub-01_task-rest_space-MNI152NLin2009cAsym``.
+    """
+
+    folder: Path
+    prefix: str
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def path(self, suffix: str) -> Path:
+        """Path of ``<prefix>_<suffix>`` in the run folder."""
+        return self.folder / f"{self.prefix}_{suffix}"
+
+    def find(self, pattern: str) -> Path | None:
+        """First file matching ``<prefix>_<pattern>`` (glob), or None."""
+        hits = sorted(self.folder.glob(f"{self.prefix}_{pattern}"))
+        return hits[0] if hits else None
+
+    def table(self, suffix: str) -> pd.DataFrame | None:
+        """A TSV output read once, or None if it was not written."""
+        if suffix not in self._cache:
+            path = self.find(suffix)
+            self._cache[suffix] = read_tsv(path) if path is not None else None
+        return self._cache[suffix]
+
+    def sidecar(self, suffix: str) -> dict:
+        """The JSON sidecar of an output (``{}`` if missing)."""
+        key = f"json:{suffix}"
+        if key not in self._cache:
+            path = self.find(suffix)
+            self._cache[key] = json.loads(path.read_text()) if path is not None else {}
+        return self._cache[key]
+
+    @property
+    def subject(self) -> str:
+        """Participant label without ``sub-``."""
+        return _entities(self.prefix).get("sub", "")
+
+    @property
+    def entities(self) -> dict[str, str]:
+        """BIDS entities of the prefix."""
+        return _entities(self.prefix)
+
+    @cached_property
+    def qc(self) -> dict:
+        """First row of ``qc.tsv`` as a dict (empty if missing)."""
+        table = self.table("qc.tsv")
+        return {} if table is None or not len(table) else table.iloc[0].to_dict()
+
+    @cached_property
+    def provenance(self) -> dict:
+        """Provenance block (settings, software, simulated) from the first sidecar found."""
+        for suffix in ("targets.json", "networks.json", "qc.json"):
+            block = self.sidecar(suffix)
+            if block:
+                return block
+        return {}
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the run was simulated (from its sidecars)."""
+        return bool(self.provenance.get("Simulated", False))
+
+    @cached_property
+    def targets(self) -> pd.DataFrame | None:
+        """``targets.tsv`` (None if targeting did not run)."""
+        return self.table("targets.tsv")
+
+    @property
+    def primary(self) -> dict | None:
+        """The primary (personalised) target row, or None."""
+        table = self.targets
+        if table is None or not len(table):
+            return None
+        if "primary" in table:
+            flags = table["primary"].astype(str).str.lower().isin(["true", "1"])
+            if flags.any():
+                return table[flags].iloc[0].to_dict()
+        return table.iloc[0].to_dict()
+
+    def carpet(self) -> dict | None:
+        """Carpet samples (``raw``, ``clean``, ``retained``) or None."""
+        path = self.find("desc-carpet_samples.npz")
+        if path is None:
+            return None
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+
+    def export_files(self) -> list[Path]:
+        """Files written for neuronavigation next to this run (may be empty)."""
+        entities = self.entities
+        stem = f"sub-{entities.get('sub', '')}"
+        if "ses" in entities:
+            stem += f"_ses-{entities['ses']}"
+        found: set[Path] = set()
+        folders = {self.folder, self.folder.parent}
+        for folder in folders:
+            for pattern in EXPORT_PATTERNS:
+                found.update(p for p in folder.glob(f"{stem}_{pattern}") if p.is_file() and
+                             not p.name.endswith(".json") and _same_run(p.name, entities))
+        return sorted(found)
+
+
+def _entities(name: str) -> dict[str, str]:
+    out = {}
+    for part in name.split("_"):
+        if "-" in part:
+            key, value = part.split("-", 1)
+            out.setdefault(key, value)
+    return out
+
+
+def _same_run(filename: str, entities: dict[str, str]) -> bool:
+    """A file belongs to a run if its task/run entities (when present) agree."""
+    found = _entities(filename.split(".")[0])
+    return all(found.get(k, entities.get(k)) == entities.get(k) for k in ("task", "run", "ses") if k in entities)
+
+
+def find_runs(out_dir: Path, subject: str | None = None) -> list[RunOutputs]:
+    """Every processed run under a trdnet output folder (those with a ``qc.tsv``).
+
+    Parameters
+    ----------
+    out_dir : Path
+        Root of the trdnet derivatives.
+    subject : str, optional
+        Only this participant (label with or without ``sub-``).
+
+    Returns
+    -------
+    list of RunOutputs
+        Sorted by prefix.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise InputError(f"{out_dir}: trdnet output folder not found; give the folder 'trdnet run' wrote")
+    label = subject[4:] if subject and subject.startswith("sub-") else subject
+    pattern = f"sub-{label}" if label else "sub-*"
+    runs = []
+    for qc in sorted(out_dir.glob(f"{pattern}/**/{pattern}_*_qc.tsv")):
+        runs.append(RunOutputs(qc.parent, qc.name[: -len("_qc.tsv")]))
+    return runs
+
+
+def failures(out_dir: Path) -> pd.DataFrame:
+    """``failures.tsv`` of the cohort (empty table if none failed)."""
+    path = Path(out_dir) / "failures.tsv"
+    if path.is_file():
+        return read_tsv(path)
+    return pd.DataFrame(columns=["participant_id", "run", "reason"])

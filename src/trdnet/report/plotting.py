@@ -1,0 +1,38 @@
+"""Shared figure plumbing: the Agg backend, PNG data URIs, colours."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+
+#: Resolution of embedded figures; modest so a 20-participant cohort stays fast.
+DPI = 72
+
+NETWORK_COLORS = {"DMN": "#d62728", "SN": "#2ca02c", "ECN": "#1f77b4"}
+RELIABILITY_COLORS = {"good": "#1b7f3b", "fair": "#e08a00", "poor": "#b3261e"}
+#: Colour used for a reliability word outside good/fair/poor (e.g. missing).
+UNKNOWN_COLOR = "#7f7f7f"
+#: Marker colours of reference sites, in the order they appear.
+SITE_COLORS = ("#17becf", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#1f77b4", "#ff7f0e",
+               "#2ca02c", "#d62728")
+TARGET_COLOR = "#ffd700"
+
+
+def to_data_uri(fig, dpi: int = DPI) -> str:
+    """Render a matplotlib figure (or a nilearn display) to a PNG data URI and close it."""
+    figure = getattr(fig, "frame_axes", None)
+    figure = figure.figure if figure is not None else fig
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, facecolor=figure.get_facecolor())
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def new_figure(width: float, height: float):
+    """A figure not registered with pyplot's global state beyond this call."""
+    return plt.figure(figsize=(width, height))
