@@ -97,3 +97,37 @@ def write_fmriprep_run(
 def fmriprep_run(tmp_path):
     """One small run in an fMRIPrep derivatives folder."""
     return write_fmriprep_run(tmp_path / "fmriprep")
+
+
+def mni_grid(voxel_mm: int = 4):
+    """nilearn's MNI152 brain mask on a ``voxel_mm`` grid: (mask array, affine)."""
+    from nilearn import datasets, image
+
+    template = datasets.load_mni152_brain_mask(resolution=2)
+    target = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
+    target[:3, 3] = template.affine[:3, 3]
+    shape = tuple(int(np.ceil(s * 2 / voxel_mm)) for s in template.shape)
+    mask = image.resample_img(template, target_affine=target, target_shape=shape, interpolation="nearest",
+                              force_resample=True, copy_header=True)
+    return np.asanyarray(mask.dataobj) > 0, target
+
+
+def write_mni_run(root: Path, sub: str, voxel_mm: int = 4, n_volumes: int = 120, seed: int = 0, **kwargs) -> dict:
+    """A run on an MNI grid whose signal has a few large-scale components (not the simulator)."""
+    rng = np.random.default_rng(seed)
+    mask, affine = mni_grid(voxel_mm)
+    n_vox = int(mask.sum())
+    components = rng.normal(size=(n_volumes, 6)).cumsum(axis=0)
+    loadings = rng.normal(size=(6, n_vox))
+    values = 1000 + components @ loadings * 0.5 + rng.normal(0, 3, size=(n_volumes, n_vox))
+    data = np.zeros((*mask.shape, n_volumes), dtype=np.float32)
+    data[mask] = values.T
+    paths = write_fmriprep_run(root, sub=sub, shape=mask.shape, n_volumes=n_volumes, data=data, seed=seed, **kwargs)
+    for key in ("bold", "mask"):
+        img = nib.load(paths[key])
+        fixed = nib.Nifti1Image(np.asanyarray(img.dataobj), affine, img.header)
+        if key == "mask":
+            fixed = nib.Nifti1Image(mask.astype(np.uint8), affine)
+        nib.save(fixed, paths[key])
+    paths["affine"] = affine
+    return paths

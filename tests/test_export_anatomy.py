@@ -68,3 +68,16 @@ def test_no_native_t1w_gives_none(tmp_path, files):
     _touch(tmp_path / "sub-01" / "anat", *files)
     assert find_native_anatomy(tmp_path, "01") is None
     assert find_native_anatomy(tmp_path, "99") is None
+
+
+def test_from_run(tmp_path):
+    from trdnet.export import NativeAnatomy
+    from trdnet.inputs.runs import Run
+
+    run = Run(bold=tmp_path / "b.nii.gz", entities={"sub": "01", "ses": "a"},
+              t1w=tmp_path / "t1.nii.gz", t1w_dseg=tmp_path / "sub-01_label-GM_probseg.nii.gz",
+              xfm_t1w_to_template=tmp_path / "x.h5", simulated=True)
+    anat = NativeAnatomy.from_run(run)
+    assert anat.subject == "01" and anat.session == "a" and anat.simulated
+    assert anat.gm_probseg.name == "sub-01_label-GM_probseg.nii.gz" and anat.dseg is None
+    assert NativeAnatomy.from_run(Run(bold=tmp_path / "b.nii.gz", entities={"sub": "01"})) is None

@@ -45,6 +45,29 @@ class NativeAnatomy:
     template: str = MNI_SPACE
     simulated: bool = False
 
+    @classmethod
+    def from_run(cls, run, template: str = MNI_SPACE) -> "NativeAnatomy | None":
+        """Native anatomy recorded on a :class:`~trdnet.inputs.runs.Run` (None without a T1w).
+
+        A ``t1w_dseg`` ending in ``_probseg`` is used as the GM probability map.
+        """
+        if run.t1w is None:
+            return None
+        dseg = Path(run.t1w_dseg) if run.t1w_dseg else None
+        probseg = dseg if dseg is not None and "_probseg" in dseg.name else None
+        return cls(
+            subject=run.subject,
+            session=run.entities.get("ses"),
+            t1w=Path(run.t1w),
+            brain_mask=Path(run.t1w_mask) if run.t1w_mask else None,
+            gm_probseg=probseg,
+            dseg=None if probseg is not None else dseg,
+            xfm_t1w_to_template=Path(run.xfm_t1w_to_template) if run.xfm_t1w_to_template else None,
+            xfm_template_to_t1w=Path(run.xfm_template_to_t1w) if run.xfm_template_to_t1w else None,
+            template=template,
+            simulated=run.simulated,
+        )
+
 
 def find_native_anatomy(
     fmriprep_dir: str | Path,

@@ -10,6 +10,7 @@ participant. nitransforms reads the ITK files (LPS inside) and maps RAS points.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,12 +73,15 @@ class PointTransform:
         """
         x = np.atleast_2d(np.asarray(points_ras, dtype=float))
         covered = np.ones(len(x), dtype=bool)
-        for xfm in self.chain.transforms:
-            if isinstance(xfm, DenseFieldTransform):
-                ijk = xfm.reference.index(x)
-                shape = np.asarray(xfm.reference.shape[:3])
-                covered &= np.all((ijk >= 0) & (ijk <= shape - 1), axis=1)
-            x = np.asarray(xfm.map(x), dtype=float)
+        with warnings.catch_warnings():
+            # point mapping needs no reference grid; nitransforms warns anyway
+            warnings.filterwarnings("ignore", message="Reference space not set")
+            for xfm in self.chain.transforms:
+                if isinstance(xfm, DenseFieldTransform):
+                    ijk = xfm.reference.index(x)
+                    shape = np.asarray(xfm.reference.shape[:3])
+                    covered &= np.all((ijk >= 0) & (ijk <= shape - 1), axis=1)
+                x = np.asarray(xfm.map(x), dtype=float)
         return x, covered
 
 

@@ -1,0 +1,222 @@
+"""Brain figures drawn with nilearn: seed map through the target, DLPFC zoom,
+bootstrap cloud, network connectome, cohort targets."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from matplotlib.lines import Line2D
+from nilearn import datasets, plotting
+
+from .plotting import NETWORK_COLORS, SITE_COLORS, TARGET_COLOR, new_figure
+
+#: Half-width (mm) of the zoomed DLPFC views.
+ZOOM_MM = 28.0
+#: Axis pairs shown by each ortho cut: cut direction -> (horizontal, vertical) world axes.
+_CUT_AXES = {"x": (1, 2), "y": (0, 2), "z": (0, 1)}
+
+
+@functools.lru_cache(maxsize=2)
+def template(resolution: int = 2):
+    """nilearn's bundled MNI152 (2009) template, the background of MNI figures."""
+    return datasets.load_mni152_template(resolution=resolution)
+
+
+def _markers(names, xyz):
+    """Marker styles: the personalised target(s) first in gold stars, reference sites in colours."""
+    styles = []
+    site = 0
+    for name, point in zip(names, xyz):
+        if str(name).startswith("personalised"):
+            styles.append((name, point, TARGET_COLOR, "*", 220))
+        else:
+            styles.append((name, point, SITE_COLORS[site % len(SITE_COLORS)], "o", 60))
+            site += 1
+    return styles
+
+
+def _add_points(display, styles, label_near_mm: float | None = None):
+    for name, point, color, marker, size in styles:
+        display.add_markers([point], marker_color=color, marker_size=size, marker=marker,
+                            edgecolors="black", linewidths=0.6)
+    if label_near_mm is None:
+        return
+    for cut, cut_axes in display.axes.items():
+        if cut not in _CUT_AXES:
+            continue
+        h, v = _CUT_AXES[cut]
+        depth = "xyz".index(cut)
+        for name, point, color, _, _ in styles:
+            if abs(point[depth] - cut_axes.coord) <= label_near_mm:
+                cut_axes.ax.text(point[h] + 1.5, point[v] + 1.5, str(name), color="white", fontsize=7,
+                                 bbox={"facecolor": "black", "alpha": 0.55, "pad": 1, "lw": 0})
+
+
+def _legend(fig, styles, extra=()):
+    handles = [Line2D([], [], ls="", marker=m, color=c, markeredgecolor="black", ms=9 if m == "*" else 6,
+                      label=str(n)) for n, _, c, m, _ in styles]
+    handles += list(extra)
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
+
+
+def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, threshold: float = 0.05):
+    """The sgACC seed map on orthogonal slices through the target.
+
+    Parameters
+    ----------
+    seed_img : Niimg-like
+        ``desc-sgacc_stat-r_boldmap`` (Pearson r).
+    search_img : Niimg-like or None
+        Search-region mask, outlined.
+    names, xyz : sequences
+        Target names and coordinates (world RAS mm of the map's space).
+    cut_coords : sequence of 3 floats
+        Where the slices cut (the personalised target).
+    title : str
+    threshold : float
+        |r| below which the map is transparent.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(9.5, 3.9)
+    display = plotting.plot_stat_map(seed_img, bg_img=template(), cut_coords=cut_coords, display_mode="ortho",
+                                     threshold=threshold, cmap="RdBu_r", symmetric_cbar=True, figure=fig,
+                                     axes=[0.0, 0.12, 1.0, 0.86], title=title, annotate=True,
+                                     draw_cross=False, black_bg=True)
+    if search_img is not None:
+        display.add_contours(search_img, levels=[0.5], colors="lime", linewidths=1.2)
+    styles = _markers(names, xyz)
+    _add_points(display, styles)
+    _legend(fig, styles, [Line2D([], [], color="lime", label="search region")])
+    fig.set_facecolor("white")
+    return fig
+
+
+def dlpfc_zoom(seed_img, search_img, names, xyz, cut_coords, half_width: float = ZOOM_MM):
+    """Zoomed DLPFC view around the target with labelled sites.
+
+    Parameters are as :func:`seed_map_slices`; ``half_width`` is the zoom in mm.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(9.5, 3.6)
+    display = plotting.plot_stat_map(seed_img, bg_img=template(), cut_coords=cut_coords, display_mode="ortho",
+                                     threshold=0.05, cmap="RdBu_r", symmetric_cbar=True, figure=fig,
+                                     axes=[0.0, 0.12, 1.0, 0.86], colorbar=False, annotate=False,
+                                     draw_cross=False, black_bg=True)
+    if search_img is not None:
+        display.add_contours(search_img, levels=[0.5], colors="lime", linewidths=1.2)
+    styles = _markers(names, xyz)
+    _add_points(display, styles, label_near_mm=half_width)
+    _zoom(display, cut_coords, half_width)
+    _legend(fig, styles)
+    fig.set_facecolor("white")
+    return fig
+
+
+def _zoom(display, center, half_width: float) -> None:
+    for cut, cut_axes in display.axes.items():
+        if cut in _CUT_AXES:
+            h, v = _CUT_AXES[cut]
+            cut_axes.ax.set_xlim(center[h] - half_width, center[h] + half_width)
+            cut_axes.ax.set_ylim(center[v] - half_width, center[v] + half_width)
+
+
+def bootstrap_cloud(cloud_xyz, target_xyz, split_xyz=None, half_width: float = 15.0):
+    """Bootstrap targets (and split-half targets) around the personalised target.
+
+    Parameters
+    ----------
+    cloud_xyz : array, shape (B, 3)
+        Bootstrap targets, world RAS mm.
+    target_xyz : sequence of 3 floats
+    split_xyz : array, shape (2, 3), optional
+        Targets of the first and second half of the data.
+    half_width : float
+        Zoom in mm.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(9.5, 3.4)
+    display = plotting.plot_anat(template(), cut_coords=target_xyz, display_mode="ortho", figure=fig,
+                                 axes=[0.0, 0.12, 1.0, 0.86], annotate=False, draw_cross=False,
+                                 black_bg=True, dim=-0.3)
+    cloud = np.asarray(cloud_xyz, dtype=float).reshape(-1, 3)
+    handles = []
+    if len(cloud):
+        display.add_markers(cloud, marker_color="#00e5ff", marker_size=14, alpha=0.6, edgecolors="none")
+        handles.append(Line2D([], [], ls="", marker="o", color="#00e5ff", label=f"bootstrap ({len(cloud)})"))
+    if split_xyz is not None and len(split_xyz):
+        display.add_markers(np.asarray(split_xyz, dtype=float), marker_color="#ff4fd8", marker_size=70,
+                            marker="D", edgecolors="black")
+        handles.append(Line2D([], [], ls="", marker="D", color="#ff4fd8", label="split-half targets"))
+    display.add_markers([target_xyz], marker_color=TARGET_COLOR, marker_size=220, marker="*", edgecolors="black")
+    handles.append(Line2D([], [], ls="", marker="*", color=TARGET_COLOR, markeredgecolor="black", ms=10,
+                          label="personalised"))
+    _zoom(display, target_xyz, half_width)
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.set_facecolor("white")
+    return fig
+
+
+def connectome(matrix, coords, networks, edge_threshold: str = "97%"):
+    """Glass-brain connectome of the network ROIs coloured by network.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray, shape (R, R)
+    coords : numpy.ndarray, shape (R, 3)
+        ROI centres, MNI152 RAS mm.
+    networks : sequence of str
+    edge_threshold : str
+        Strongest edges drawn (nilearn percentile string).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(9.5, 3.4)
+    matrix = np.nan_to_num(np.asarray(matrix, dtype=np.float32))
+    np.fill_diagonal(matrix, 0)
+    colors = [NETWORK_COLORS.get(n, "#7f7f7f") for n in networks]
+    plotting.plot_connectome(matrix, coords, node_color=colors, node_size=14, edge_threshold=edge_threshold,
+                             edge_cmap="RdBu_r", edge_vmin=-1, edge_vmax=1, display_mode="lzr", figure=fig,
+                             axes=[0.0, 0.1, 1.0, 0.9], colorbar=False, annotate=False)
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=n) for n, c in NETWORK_COLORS.items()
+               if n in set(networks)]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    return fig
+
+
+def cohort_targets(xyz, colors, labels_colors: dict):
+    """All personalised targets of a cohort on one glass brain.
+
+    Parameters
+    ----------
+    xyz : array, shape (N, 3)
+        Targets, MNI152 RAS mm.
+    colors : sequence of N colours
+    labels_colors : dict
+        Legend entries (label -> colour).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(9.5, 3.4)
+    display = plotting.plot_glass_brain(None, display_mode="lzr", figure=fig, axes=[0.0, 0.1, 1.0, 0.9],
+                                        annotate=False)
+    points = np.asarray(xyz, dtype=float).reshape(-1, 3)
+    for point, color in zip(points, colors):
+        display.add_markers([point], marker_color=color, marker_size=40, edgecolors="black", linewidths=0.5)
+    handles = [Line2D([], [], ls="", marker="o", color=c, markeredgecolor="black", label=k)
+               for k, c in labels_colors.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=max(1, len(handles)), fontsize=8, frameon=False)
+    return fig

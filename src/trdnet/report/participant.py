@@ -1,0 +1,293 @@
+"""Per-participant HTML report ``<output>/sub-<l>.html``: every run of the
+participant on one self-contained page, built only from written outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..outputs import atomic_write_text, read_tsv
+from . import figures_brain, figures_qc
+from .collect import RunOutputs, find_runs
+from .html import esc, figure, fmt, note, number, page, section, table
+from .methods_text import methods_paragraph, references_html, software_html
+from .plotting import to_data_uri
+
+
+def write_participant_report(out_dir, subject: str) -> Path:
+    """Write ``<out_dir>/sub-<label>.html`` from the participant's outputs.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Root of the trdnet derivatives (the folder ``trdnet run`` wrote).
+    subject : str
+        Participant label, with or without ``sub-``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written report.
+
+    Raises
+    ------
+    InputError
+        If the participant has no processed run in ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    label = subject[4:] if subject.startswith("sub-") else subject
+    runs = find_runs(out_dir, label)
+    if not runs:
+        raise InputError(f"{out_dir}: no processed run of sub-{label} (no sub-{label}*_qc.tsv); "
+                         "run 'trdnet run' first or give a processed participant")
+    html = participant_html(runs, label)
+    return atomic_write_text(out_dir / f"sub-{label}.html", html)
+
+
+def participant_html(runs: list[RunOutputs], label: str) -> str:
+    """The page of one participant (all runs)."""
+    simulated = any(r.simulated for r in runs)
+    body = [summary_box(runs, label, simulated)]
+    nav = [("summary", "Summary")]
+    for index, run in enumerate(runs, 1):
+        anchor = f"run{index}"
+        nav.append((anchor, run_title(run)))
+        body.append(run_section(run, anchor))
+    body.append(methods_section(runs[0]))
+    nav.append(("methods", "Methods"))
+    return page(f"trdnet report: sub-{label}", "".join(body), simulated, nav)
+
+
+def run_title(run: RunOutputs) -> str:
+    """Short name of a run (its entities other than sub and space)."""
+    parts = [f"{k}-{v}" for k, v in run.entities.items() if k not in ("sub", "space")]
+    return " ".join(parts) or run.prefix
+
+
+def summary_box(runs: list[RunOutputs], label: str, simulated: bool) -> str:
+    """The summary at the top: one box group per run."""
+    rows = []
+    for run in runs:
+        qc = run.qc
+        primary = run.primary or {}
+        space = primary.get("space", "")
+        word = str(primary.get("reliability", "") or "n/a")
+        if word == "nan":
+            word = "n/a"
+        native = native_target(run, primary)
+        mni = (f"({number(primary.get('x'), 'target_x', 1, run.prefix)}, "
+               f"{number(primary.get('y'), 'target_y', 1, run.prefix)}, "
+               f"{number(primary.get('z'), 'target_z', 1, run.prefix)}) mm" if primary else "not computed")
+        t1w = (f"({fmt(native[0], 1)}, {fmt(native[1], 1)}, {fmt(native[2], 1)}) mm" if native is not None
+               else "not exported")
+        cells = [
+            ("Participant", esc(f"sub-{label}")),
+            ("Run", esc(run_title(run))),
+            ("Data", '<span data-name="data">SIMULATED</span>' if run.simulated
+             else '<span data-name="data">real</span>'),
+            ("Minutes retained", number(qc.get("minutes_retained"), "minutes_retained", 2, run.prefix)),
+            ("Mean FD (mm)", number(qc.get("mean_fd"), "mean_fd", 3, run.prefix)),
+            (f"Target ({esc(space)})", mni),
+            ("Target (T1w)", f'<span data-name="target_t1w" data-run="{esc(run.prefix)}">{t1w}</span>'),
+            ("r with sgACC", number(primary.get("r_sgacc"), "r_sgacc", 2, run.prefix)),
+            ("Reliability", f'<span class="{esc(word)}" data-name="reliability" '
+                            f'data-run="{esc(run.prefix)}">{esc(word)}</span>'),
+        ]
+        boxes = "".join(f'<div><div class="k">{k}</div><div class="v">{v}</div></div>' for k, v in cells)
+        rows.append(f'<div class="summary" data-run="{esc(run.prefix)}">{boxes}</div>')
+    return section("summary", "Summary", "".join(rows)
+                   + note("Coordinates are RAS world millimetres of the named space."))
+
+
+def native_target(run: RunOutputs, primary: dict) -> np.ndarray | None:
+    """The primary target in T1w from the export table, if one was written."""
+    for path in run.export_files():
+        if "space-T1w" in path.name and path.name.endswith("_coords.tsv"):
+            coords = read_tsv(path)
+            key = "name" if "name" in coords else "target" if "target" in coords else None
+            if key is None or not len(coords):
+                continue
+            hit = coords[coords[key].astype(str) == str(primary.get("target", "personalised"))]
+            row = hit.iloc[0] if len(hit) else coords.iloc[0]
+            return row[["x", "y", "z"]].to_numpy(float)
+    return None
+
+
+def run_section(run: RunOutputs, anchor: str) -> str:
+    """All sections of one run."""
+    parts = [qc_block(run), networks_block(run), target_block(run), export_block(run)]
+    return section(anchor, f"Run: {run_title(run)}", "".join(parts))
+
+
+def qc_block(run: RunOutputs) -> str:
+    """FD trace, carpet plots and the QC table."""
+    settings = run.provenance.get("Settings", {})
+    tr = run.qc.get("tr")
+    out = ["<h3>Quality control</h3>"]
+    censoring = run.table("desc-censoring_timeseries.tsv")
+    if censoring is not None:
+        threshold = float(settings.get("denoise", {}).get("fd_threshold", np.nan))
+        out.append(figure(to_data_uri(figures_qc.fd_trace(censoring, threshold, tr)),
+                          "Framewise displacement; dashed line: censoring threshold; red: censored volumes."))
+    samples = run.carpet()
+    if samples is not None:
+        out.append(figure(to_data_uri(figures_qc.carpet(samples, tr)),
+                          f"Carpet plot of {samples['raw'].shape[1]} sampled in-mask voxels (each z-scored) "
+                          "before and after cleaning."))
+    qc = run.table("qc.tsv")
+    if qc is not None:
+        out.append(table(qc.drop(columns=["participant_id"], errors="ignore"), digits=3, name="qc",
+                         numeric_names=True))
+    return "".join(out)
+
+
+def networks_block(run: RunOutputs) -> str:
+    """3 x 3 network matrix, ROI matrix and connectome."""
+    out = ["<h3>Networks</h3>"]
+    nets = run.table("networks.tsv")
+    if nets is None:
+        return "".join(out) + note("No network outputs were written for this run.")
+    out.append(figure(to_data_uri(figures_qc.network_matrix(nets)),
+                      "Mean within- (diagonal) and between-network connectivity, Fisher z.", "half"))
+    relmat_path = run.find("*_relmat.tsv")
+    if relmat_path is not None:
+        matrix = read_tsv(relmat_path)
+        rois = run.sidecar("*_relmat.json").get("ROIs", {})
+        names = list(matrix.columns)
+        networks = rois.get("network") or [n.split("_")[0] for n in names]
+        out.append(figure(to_data_uri(figures_qc.roi_matrix(matrix.to_numpy(np.float32), networks)),
+                          "ROI-by-ROI correlations ordered by network.", "half"))
+        if {"x", "y", "z"} <= set(rois):
+            coords = np.column_stack([rois["x"], rois["y"], rois["z"]]).astype(float)
+            out.append(figure(to_data_uri(figures_brain.connectome(matrix.to_numpy(np.float32), coords, networks)),
+                              "Glass-brain connectome: ROIs coloured by network, the strongest 3% of edges "
+                              "(red positive, blue negative)."))
+    out.append(table(nets, digits=3, name="networks", numeric_names=True))
+    return "".join(out)
+
+
+def target_block(run: RunOutputs) -> str:
+    """Seed map through the target, DLPFC zoom, bootstrap cloud and the target table."""
+    out = ["<h3>TMS target</h3>"]
+    targets = run.targets
+    primary = run.primary
+    map_path = run.find("desc-sgacc_stat-r_boldmap.nii.gz")
+    if targets is None or primary is None or map_path is None:
+        return "".join(out) + note("No targeting outputs were written for this run.")
+    space = str(primary.get("space", ""))
+    seed_img = nib.load(map_path)
+    search_img = search_region(run, seed_img)
+    names = targets["target"].astype(str).tolist()
+    xyz = targets[["x", "y", "z"]].to_numpy(float)
+    center = np.array([primary["x"], primary["y"], primary["z"]], dtype=float)
+    if not space.upper().startswith("MNI"):
+        out.append(note(f"Targets are in {space}; the background is the MNI template only for orientation.",
+                        "warn"))
+    out.append(figure(to_data_uri(figures_brain.seed_map_slices(
+        seed_img, search_img, names, xyz, center, "sgACC seed map (r)")),
+        f"Correlation with the sgACC seed on slices through the personalised target ({space}); green outline: "
+        "DLPFC search region; gold star: personalised target; circles: reference sites."))
+    out.append(figure(to_data_uri(figures_brain.dlpfc_zoom(seed_img, search_img, names, xyz, center)),
+                      "Zoomed DLPFC view (sites within the zoom are labelled)."))
+    cloud = run.table("desc-bootstrap_targets.tsv")
+    split = split_half_targets(run)
+    if cloud is not None and len(cloud) or split is not None:
+        method = str(primary.get("method", ""))
+        points = np.empty((0, 3))
+        if cloud is not None:
+            rows = cloud[cloud["method"].astype(str) == method] if "method" in cloud else cloud
+            points = rows[["x", "y", "z"]].to_numpy(float)
+        out.append(figure(to_data_uri(figures_brain.bootstrap_cloud(points, center, split)),
+                          f"Targets of {len(points)} block-bootstrap resamples"
+                          + (" and of the two split halves" if split is not None else "")
+                          + " around the personalised target."))
+    shown = targets.copy()
+    shown.insert(shown.columns.get_loc("x"), "distance_mm", np.linalg.norm(xyz - center, axis=1))
+    keep = [c for c in ("target", "method", "space", "x", "y", "z", "r_sgacc", "distance_mm", "split_half_mm",
+                        "bootstrap_r95_mm", "reliability", "note") if c in shown]
+    out.append(table(shown[keep], digits=2, name="targets", numeric_names=True))
+    out.append(note("distance_mm: distance to the personalised target. Reference sites are literature "
+                    "coordinates (see trdnet's reference table for sources and which are unverified)."))
+    return "".join(out)
+
+
+def search_region(run: RunOutputs, seed_img):
+    """The search-region mask written by the pipeline, or recomputed from the settings."""
+    path = run.find("desc-searchregion_mask.nii.gz")
+    if path is not None:
+        return nib.load(path)
+    try:
+        from ..config import TargetSettings
+        from ..grid import VoxelSpace
+        from ..targeting.regions import search_columns
+
+        tgt = run.provenance.get("Settings", {}).get("targeting", {})
+        known = {k: tuple(v) if isinstance(v, list) else v for k, v in tgt.items()
+                 if k in TargetSettings.__dataclass_fields__}
+        data = np.asarray(seed_img.dataobj)
+        space = VoxelSpace(data != 0, seed_img.affine, str(run.provenance.get("Space", "")))
+        indicator = np.zeros(space.n_voxels, dtype=np.uint8)
+        indicator[search_columns(space, TargetSettings(**known))] = 1
+        return space.to_img(indicator, dtype=np.uint8)
+    except Exception:  # the outline is a nicety: the report must not fail without it
+        return None
+
+
+def split_half_targets(run: RunOutputs) -> np.ndarray | None:
+    """Split-half target coordinates (2 x 3) when the pipeline wrote them."""
+    table_ = run.table("desc-splithalf_targets.tsv")
+    if table_ is not None and len(table_):
+        return table_[["x", "y", "z"]].to_numpy(float)
+    cloud = run.table("desc-bootstrap_targets.tsv")
+    if cloud is not None and "resample" in cloud:
+        halves = cloud[cloud["resample"].astype(str).str.startswith("half")]
+        if len(halves):
+            return halves[["x", "y", "z"]].to_numpy(float)
+    return None
+
+
+def export_block(run: RunOutputs) -> str:
+    """Which files were written for the navigator, and in which coordinates."""
+    files = run.export_files()
+    out = ["<h3>Export for neuronavigation</h3>"]
+    if not files:
+        return "".join(out) + '<p data-name="export">none written</p>'
+    rows = pd.DataFrame({"file": [p.name for p in files], "format": [export_format(p) for p in files],
+                         "coordinates": [export_space(p) for p in files]})
+    out.append(table(rows, name="export"))
+    out.append(note("Load the navigator file with the T1w image it names; coordinates are RAS world mm of "
+                    "that image (Brainsight: NIfTI:Aligned)."))
+    return "".join(out)
+
+
+def export_format(path: Path) -> str:
+    """Navigator format of an export file."""
+    name = path.name
+    for suffix, kind in (("_brainsight.txt", "Brainsight"), ("_localite.xml", "Localite"),
+                         ("_coords.tsv", "TSV table"), (".nii.gz", "NIfTI spheres")):
+        if name.endswith(suffix):
+            return kind
+    return path.suffix.lstrip(".") or "file"
+
+
+def export_space(path: Path) -> str:
+    """Space of an export file from its ``space-`` entity."""
+    for part in path.name.split("_"):
+        if part.startswith("space-"):
+            return part[len("space-"):] + " (RAS mm)"
+    return "see file"
+
+
+def methods_section(run: RunOutputs) -> str:
+    """Methods paragraph, references and software versions."""
+    prov = run.provenance
+    paragraph, cited = methods_paragraph(prov.get("Settings", {}), prov.get("Software", {}), run.simulated,
+                                         run.qc.get("tr"))
+    body = (f'<p class="methods">{paragraph}</p>' + references_html(cited) + software_html(prov.get("Software", {}))
+            + note(f"Settings digest {prov.get('SettingsDigest', 'n/a')}; the full settings are in every "
+                   "output's JSON sidecar."))
+    return section("methods", "Methods", body)

@@ -1,0 +1,110 @@
+"""End to end on derivatives folders trdnet did not write."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trdnet.cli import main
+from trdnet.config import Settings
+from trdnet.errors import SettingsError
+from trdnet.inputs.bids import find_runs
+from trdnet.outputs import read_tsv
+from trdnet.pipeline import process_run
+
+from conftest import write_mni_run
+
+FAST = ["--n-bootstrap", "5"]
+
+
+@pytest.fixture(scope="module")
+def foreign_derivatives(tmp_path_factory):
+    """4 mm MNI grid, two sessions, two runs, the old confounds name, TR 1.5 s."""
+    root = tmp_path_factory.mktemp("foreign") / "fmriprep"
+    write_mni_run(root, "A01", ses="pre", run="1", tr=1.5, seed=1, confounds_suffix="regressors")
+    write_mni_run(root, "A01", ses="post", run="2", tr=1.5, seed=2)
+    write_mni_run(root, "B02", tr=1.5, seed=3, confounds_suffix="regressors")
+    return root
+
+
+def test_cli_runs_a_foreign_folder_and_resumes(foreign_derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
+    args = [str(foreign_derivatives), str(out), "participant", "--settings", str(settings_file), *FAST]
+    assert main(["run", *args]) == 0
+    first = capsys.readouterr().out
+    assert first.count(": done;") == 3
+    prefix = "sub-A01_ses-pre_task-rest_run-1_space-MNI152NLin2009cAsym"
+    func = out / "sub-A01" / "ses-pre" / "func"
+    for suffix in ("_seg-Seitzman2018_timeseries.tsv", "_seg-Seitzman2018_meas-PearsonCorrelation_relmat.tsv",
+                   "_networks.tsv", "_graph.tsv", "_desc-sgacc_stat-r_boldmap.nii.gz", "_targets.tsv", "_qc.tsv"):
+        assert (func / f"{prefix}{suffix}").is_file(), suffix
+        sidecar = json.loads((func / f"{prefix}{suffix.split('.')[0]}.json").read_text())
+        assert sidecar["Simulated"] is False and sidecar["Settings"]["denoise"]["min_volumes"] == 40
+    targets = read_tsv(func / f"{prefix}_targets.tsv")
+    assert {"personalised", "5cm", "f3_beam", "ba9", "ba46"} <= set(targets["target"])
+    assert set(targets["space"]) == {"MNI152NLin2009cAsym"}
+    networks = read_tsv(func / f"{prefix}_networks.tsv")
+    assert len(networks) == 6 and networks["n_pairs"].gt(0).all()
+    qc = read_tsv(func / f"{prefix}_qc.tsv")
+    assert qc.loc[0, "tr"] == 1.5
+    before = (func / f"{prefix}_targets.tsv").stat().st_mtime_ns
+
+    assert main(["run", *args]) == 0
+    assert capsys.readouterr().out.count(": skipped;") == 3
+    assert (func / f"{prefix}_targets.tsv").stat().st_mtime_ns == before
+
+    # other settings must not be mixed into the same folder silently
+    assert main(["run", *args, "--no-gsr"]) == 1
+    failures = pd.read_csv(out / "failures.tsv", sep="\t")
+    assert failures["reason"].str.contains("other settings").all()
+    assert main(["run", *args, "--no-gsr", "--overwrite"]) == 0
+    assert not (out / "failures.tsv").exists()
+
+
+def test_same_inputs_give_byte_identical_tables(foreign_derivatives, tmp_path):
+    settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
+                                   "targeting": {"n_bootstrap": 5}})
+    run = find_runs(foreign_derivatives, participant_labels=["B02"])[0]
+    a = process_run(run, tmp_path / "a", settings)
+    b = process_run(run, tmp_path / "b", settings)
+    assert a.files == b.files
+    for name in a.files:
+        if name.endswith(".tsv"):
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing"), str(tmp_path / "out"), "participant"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("trdnet: error:") and "\n" not in err and "missing" in err
+
+
+def test_failed_run_is_recorded_and_others_continue(tmp_path, capsys):
+    root = tmp_path / "fmriprep"
+    write_mni_run(root, "01", seed=1)
+    broken = write_mni_run(root, "02", seed=2)
+    table = pd.read_csv(broken["confounds"], sep="\t")
+    table.iloc[:-5].to_csv(broken["confounds"], sep="\t", index=False, na_rep="n/a")
+    settings_file = tmp_path / "s.json"
+    settings_file.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
+    code = main(["run", str(root), str(tmp_path / "out"), "participant", "--settings", str(settings_file), *FAST])
+    assert code == 1
+    failures = pd.read_csv(tmp_path / "out" / "failures.tsv", sep="\t")
+    assert failures["participant_id"].tolist() == ["sub-02"]
+    assert "115 rows" in failures.loc[0, "reason"]
+    assert (tmp_path / "out" / "logs" / "sub-01_task-rest_space-MNI152NLin2009cAsym_done.json").is_file()
+
+
+def test_settings_mismatch_error_names_the_record(foreign_derivatives, tmp_path):
+    settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
+                                   "targeting": {"n_bootstrap": 5}})
+    run = find_runs(foreign_derivatives, participant_labels=["B02"])[0]
+    process_run(run, tmp_path, settings)
+    other = Settings.from_dict({"denoise": {"min_volumes": 41, "min_minutes": 1.0},
+                                "targeting": {"n_bootstrap": 5}})
+    with pytest.raises(SettingsError, match="_done.json"):
+        process_run(run, tmp_path, other)
+    assert np.isfinite(process_run(run, tmp_path, other, overwrite=True).summary["target_x"])
