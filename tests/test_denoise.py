@@ -135,3 +135,43 @@ def test_inputs_are_not_modified(tmp_path):
     before = {k: paths[k].read_bytes() for k in ("bold", "mask", "confounds")}
     clean_run(run, DenoiseSettings(min_volumes=10, min_minutes=0.1))
     assert all(paths[k].read_bytes() == v for k, v in before.items())
+
+
+def test_butterworth_order_setting_reaches_the_filter():
+    from trdnet.denoise import cleaning_operator
+
+    n = 100
+    impulses_order5 = cleaning_operator(n, 2.0, None, np.arange(n), DenoiseSettings())
+    impulses_order2 = cleaning_operator(n, 2.0, None, np.arange(n), DenoiseSettings(butterworth_order=2))
+    assert np.max(np.abs(impulses_order5 - impulses_order2)) > 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = signal.clean(np.eye(n), detrend=True, standardize=False, filter="butterworth",
+                                low_pass=0.1, high_pass=0.01, t_r=2.0, butterworth__order=2)
+    np.testing.assert_allclose(impulses_order2, expected, atol=1e-10)
+
+
+def test_median_tsnr_matches_float64(tmp_path):
+    from trdnet.denoise import _median_tsnr
+
+    rng = np.random.default_rng(3)
+    data = (1000 + rng.normal(size=(200, 3000)) * rng.uniform(1, 40, 3000)).astype(np.float32)
+    data[:, 7] = 5.0  # a constant column is left out
+    as64 = np.delete(data.astype(np.float64), 7, axis=1)
+    expected = np.median(as64.mean(axis=0) / as64.std(axis=0))
+    assert abs(_median_tsnr(data, block_columns=128) - expected) < 1e-4 * expected
+
+
+def test_stream_reader_truncated_and_late_nan(tmp_path):
+    rng = np.random.default_rng(4)
+    data = rng.normal(size=(5, 6, 4, 20)).astype(np.float32)
+    data[2, 3, 1, 17] = np.nan  # in the last block of volumes
+    path = tmp_path / "bold.nii"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    mask = np.ones((5, 6, 4), bool)
+    with pytest.raises(InputError, match="1 in-mask voxels hold NaN"):
+        read_masked_volumes(path, mask, block_volumes=6)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 3 * 5 * 6 * 4 * 4])
+    with pytest.raises(InputError, match="truncated"):
+        read_masked_volumes(path, mask, block_volumes=6)

@@ -93,6 +93,8 @@ def test_sphere_nifti(tmp_path, meta):
     img = nib.load(img_path)
     data = np.asanyarray(img.dataobj)
     assert np.allclose(img.affine, affine)
+    descrip = img.header["descrip"].item().decode()
+    assert "SIMULATED" in descrip and "sub-01" in descrip and __version__ in descrip
     for value, point in enumerate(XYZ, start=1):
         ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(affine), point)).astype(int)
         assert data[tuple(ijk)] == value

@@ -181,7 +181,7 @@ def test_qc_exclusions_and_broken_runs_are_written_down(tmp_path, cohort):
     make_run(out, "09", [0.1, 0.1, 0.1], done=False)  # outputs but no completion record
     pd.DataFrame({"participant_id": ["sub-10"], "run": ["sub-10_task-rest_space-X"], "reason": ["boom"]}).to_csv(
         out / "failures.tsv", sep="\t", index=False)
-    result = run_group(out, participants, exclude=QcThresholds(max_mean_fd=0.5, min_minutes_retained=5.0))
+    result = run_group(out, participants, exclude=QcThresholds(max_mean_fd=0.5, min_minutes=5.0))
     exclusions = read_tsv(result.files["exclusions"]).set_index("participant_id")
     assert "mean FD 0.900 mm > 0.5 mm" in exclusions.loc["sub-07", "reason"]
     assert "3.00 min retained < 5 min" in exclusions.loc["sub-08", "reason"]
@@ -195,7 +195,16 @@ def test_qc_exclusions_and_broken_runs_are_written_down(tmp_path, cohort):
     stats_table = read_tsv(result.files["statistics"])
     assert (stats_table["n_a"] + stats_table["n_b"] == 6).all()
     sidecar = json.loads((out / "group" / "statistics.json").read_text())
-    assert sidecar["QcThresholds"] == {"max_mean_fd": 0.5, "min_minutes_retained": 5.0}
+    assert sidecar["QcThresholds"] == {"max_mean_fd": 0.5, "min_minutes": 5.0}
+
+
+def test_every_run_excluded_still_writes_the_tables(cohort):
+    out, participants = cohort
+    result = run_group(out, participants, exclude=QcThresholds(max_mean_fd=0.01, min_minutes=None))
+    assert result.n_runs_included == 0 and "seedmap" not in result.files and "statistics" not in result.files
+    assert len(read_tsv(result.files["exclusions"])) == len(COHORT)
+    assert read_tsv(result.files["qcfc"]).empty
+    assert any("every run broke" in note for note in result.notes)
 
 
 def test_participants_without_label_are_left_out_of_statistics_only(tmp_path, cohort):
@@ -232,6 +241,7 @@ def test_participants_file_found_in_the_raw_bids_root(tmp_path):
     for sub, (z, fd, _) in COHORT.items():
         bold = fmriprep / f"sub-{sub}" / "func" / f"sub-{sub}_task-rest_bold.nii.gz"
         make_run(out, sub, z, mean_fd=fd, sources=[str(bold)])
+    bids.mkdir()
     write_participants(bids / "participants.tsv", {s: g for s, (_, _, g) in COHORT.items()}, column="dx")
     result = run_group(out, group_column="dx")
     assert "statistics" in result.files
@@ -332,7 +342,7 @@ def test_reads_what_the_pipeline_writes(tmp_path):
     assert all(r.status == "done" for r in results), [r.error for r in results]
     write_participants(tmp_path / "sim" / "participants.tsv", {"01": "patient", "02": "control", "03": "control"})
 
-    result = run_group(out, exclude=QcThresholds(max_mean_fd=None, min_minutes_retained=1.0))
+    result = run_group(out, exclude=QcThresholds(max_mean_fd=None, min_minutes=1.0))
     networks = read_tsv(result.files["networks"])
     run_tables = sorted(out.glob("sub-*/func/*_networks.tsv"))
     assert len(run_tables) == 3

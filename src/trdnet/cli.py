@@ -48,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--labels", type=Path, help="TSV naming each ROI's network, for --roi-timeseries")
     run.add_argument("--participants-tsv", type=Path, help="group: participants.tsv with a group column")
     run.add_argument("--group-column", default="group", help="group: column of participants.tsv (default: group)")
-    run.add_argument("--exclude-fd", type=float, help="group: exclude runs with mean FD above this (mm)")
-    run.add_argument("--exclude-minutes", type=float, help="group: exclude runs with fewer minutes retained")
-    run.add_argument("--group-map", type=Path, help="group sgACC map (NIfTI) for --target-method seedmap")
+    run.add_argument("--exclude-fd", type=float, help="group: exclude runs with mean FD above this (mm); no exclusion unless given")
+    run.add_argument("--exclude-minutes", type=float, help="group: exclude runs with fewer minutes retained; no exclusion unless given")
+    run.add_argument("--group-map", help="group sgACC map for --target-method seedmap: a NIfTI file, or 'loo' "
+                     "for the leave-one-out mean of the other participants already in OUTPUT_DIR")
     _add_common(run)
 
     fetch = sub.add_parser("fetch", help="download (or find in the cache) a public dataset through nilearn",
@@ -111,12 +112,12 @@ def cmd_run(args) -> int:
     from .cohort import run_cohort
 
     expected = 1 if (args.dataset or args.roi_timeseries) else 2
+    if args.analysis_level == "group" and len(args.dirs) in (1, 2):
+        return cmd_group(args, args.dirs[-1])
     if len(args.dirs) != expected:
         form = "OUTPUT_DIR" if expected == 1 else "FMRIPREP_DIR OUTPUT_DIR"
         raise SettingsError(f"expected {form} before the analysis level, got {len(args.dirs)} folder(s)")
     output_dir = args.dirs[-1]
-    if args.analysis_level == "group":
-        return cmd_group(args, output_dir)
     settings = settings_from_args(args)
     runs, settings = collect_runs(args, settings)
     results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
@@ -159,8 +160,10 @@ def cmd_group(args, output_dir: Path) -> int:
         exclude = QcThresholds(max_mean_fd=args.exclude_fd, min_minutes=args.exclude_minutes)
     result = run_group(output_dir, participants_tsv=args.participants_tsv, group_column=args.group_column,
                        exclude=exclude)
-    for path in result.files:
+    for path in result.files.values():
         print(path)
+    for note in result.notes:
+        print(f"note: {note}")
     return 0
 
 

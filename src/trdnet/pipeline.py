@@ -15,7 +15,7 @@ import pandas as pd
 from . import denoise
 from .cleaned import CleanedRun
 from .config import Settings
-from .errors import SettingsError
+from .errors import SettingsError, TrdnetError
 from .inputs.runs import Run
 from .outputs import atomic_write_bytes, write_json, write_nifti, write_tsv
 from .sidecars import SIMULATED_NOTE, sidecar
@@ -89,6 +89,8 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
         record = json.loads(completion_record(run, out_dir).read_text())
         return RunResult(run.prefix, run.subject, "skipped", record["Files"], record.get("Summary", {}))
 
+    if isinstance(group_map, str) and group_map == LEAVE_ONE_OUT:
+        group_map = leave_one_out_group_map(out_dir, run.subject)
     cleaned = denoise.clean_run(run, settings.denoise)
     written = []
     written += write_qc(run, cleaned, out_dir, settings)
@@ -104,6 +106,29 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
          "Simulated": run.simulated},
     )
     return RunResult(run.prefix, run.subject, "done", relative, summary, seconds=time.perf_counter() - start)
+
+
+#: ``group_map`` value asking for the cohort's own leave-one-out group sgACC map.
+LEAVE_ONE_OUT = "loo"
+
+
+def leave_one_out_group_map(out_dir: Path, subject: str):
+    """Mean Fisher-z sgACC map of every other participant already in ``out_dir``.
+
+    Raises
+    ------
+    SettingsError
+        If no other participant's map exists yet (run the cohort once first).
+    """
+    from .group import group_seed_map
+
+    try:
+        return group_seed_map(out_dir, exclude_subject=subject)
+    except TrdnetError as exc:
+        raise SettingsError(
+            f"{out_dir}: no leave-one-out group sgACC map for sub-{subject} ({exc}); process the cohort once "
+            "with any other method first, then re-run with --target-method seedmap --group-map loo --overwrite"
+        ) from None
 
 
 def _paths(run: Run, out_dir: Path, name: str) -> tuple[Path, Path]:

@@ -103,14 +103,18 @@ def read_masked_volumes(path: Path, mask: np.ndarray, block_volumes: int = 32) -
     gather = np.ravel_multi_index(np.nonzero(mask), mask.shape, order="F")
 
     out = np.empty((n_volumes, gather.size), dtype=np.float32)
+    # One reused buffer: a fresh ``read()`` per block would allocate (and
+    # page-fault) a new block-sized bytes object every time.
+    buffer = bytearray(min(block_volumes, n_volumes) * volume_bytes)
     with open_image_stream(path) as stream:
         _skip(stream, header.file_offset, path)
         for start in range(0, n_volumes, block_volumes):
             count = min(block_volumes, n_volumes - start)
-            raw = stream.read(count * volume_bytes)
-            if len(raw) != count * volume_bytes:
-                raise InputError(f"{path}: file is truncated (ends inside volume {start + len(raw) // volume_bytes})")
-            block = np.frombuffer(raw, dtype=dtype).reshape(count, voxels_per_volume)
+            got = _read_into(stream, memoryview(buffer)[: count * volume_bytes])
+            if got != count * volume_bytes:
+                raise InputError(f"{path}: file is truncated (ends inside volume {start + got // volume_bytes})")
+            block = np.frombuffer(buffer, dtype=dtype, count=count * voxels_per_volume)
+            block = block.reshape(count, voxels_per_volume)
             target = out[start : start + count]
             if block.dtype == np.float32:
                 np.take(block, gather, axis=1, out=target)
@@ -125,6 +129,17 @@ def read_masked_volumes(path: Path, mask: np.ndarray, block_volumes: int = 32) -
                 bad = int(finite.size - np.count_nonzero(finite))
                 raise InputError(f"{path}: {bad} in-mask voxels hold NaN or infinite values")
     return out
+
+
+def _read_into(stream, view: memoryview) -> int:
+    """Fill ``view`` from ``stream``; return the bytes read (short only at end of file)."""
+    filled = 0
+    while filled < len(view):
+        n = stream.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
 
 
 def _skip(stream, n_bytes: int, path: Path) -> None:

@@ -131,17 +131,18 @@ def load_point_transform(
                 f"{source_space} -> {target_space} needs the file named "
                 f"from-{target_space}_to-{source_space}"
             )
+    if path.suffix not in (".h5", ".txt", ".tfm", ".mat"):
+        raise ExportError(
+            f"{path.name}: unsupported transform format; accepted: ITK .h5, .txt, .tfm, .mat"
+        )
     try:
-        if path.suffix == ".h5":
-            chain = manip.load(path, fmt="itk")
-        elif path.suffix in (".txt", ".tfm", ".mat"):
-            chain = manip.TransformChain([nitl.load(path, fmt="itk")])
-        else:
-            raise ExportError(
-                f"{path.name}: unsupported transform format; accepted: ITK .h5, .txt, .tfm, .mat"
-            )
-    except ExportError:
-        raise
+        with warnings.catch_warnings():
+            # point mapping needs no reference grid; nitransforms warns anyway
+            warnings.filterwarnings("ignore", message="Reference space not set")
+            if path.suffix == ".h5":
+                chain = manip.load(path, fmt="itk")
+            else:
+                chain = manip.TransformChain([nitl.load(path, fmt="itk")])
     except Exception as exc:  # nitransforms/h5py raise many types on bad files
         raise ExportError(
             f"{path}: cannot read transform ({type(exc).__name__}: {exc}); "

@@ -201,7 +201,8 @@ def write_sphere_nifti(
     img = nib.Nifti1Image(data, affine)
     img.set_sform(affine, code=2 if meta.space == "T1w" else 4)
     img.set_qform(affine, code=2 if meta.space == "T1w" else 4)
-    img.header["descrip"] = f"trdnet {__version__} targets{' SIMULATED' if meta.simulated else ''}"[:79]
+    descrip = f"{'SIMULATED ' if meta.simulated else ''}trdnet {__version__} {meta.participant} space-{meta.space}"
+    img.header["descrip"] = descrip[:79]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nii.gz", dir=path.parent)
     os.close(fd)

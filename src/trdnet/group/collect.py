@@ -47,15 +47,15 @@ class QcThresholds:
     ----------
     max_mean_fd : float or None
         Largest accepted mean framewise displacement (mm, all volumes).
-    min_minutes_retained : float or None
-        Fewest accepted minutes of data left after censoring.
+    min_minutes : float or None
+        Fewest accepted minutes of data left after censoring (QC column ``minutes_retained``).
     """
 
     max_mean_fd: float | None = 0.5
-    min_minutes_retained: float | None = 5.0
+    min_minutes: float | None = 5.0
 
     def __post_init__(self):
-        for name in ("max_mean_fd", "min_minutes_retained"):
+        for name in ("max_mean_fd", "min_minutes"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -89,8 +89,8 @@ class QcThresholds:
         if self.max_mean_fd is not None and not mean_fd <= self.max_mean_fd:
             reasons.append(f"mean FD {mean_fd:.3f} mm > {self.max_mean_fd:g} mm" if math.isfinite(mean_fd)
                            else "mean FD unknown")
-        if self.min_minutes_retained is not None and not minutes >= self.min_minutes_retained:
-            reasons.append(f"{minutes:.2f} min retained < {self.min_minutes_retained:g} min" if math.isfinite(minutes)
+        if self.min_minutes is not None and not minutes >= self.min_minutes:
+            reasons.append(f"{minutes:.2f} min retained < {self.min_minutes:g} min" if math.isfinite(minutes)
                            else "minutes retained unknown")
         return "; ".join(reasons)
 

@@ -150,6 +150,8 @@ def run_group(
         table.insert(len(ID_COLUMNS), "included", ~table["run"].isin(excluded_runs))
     kept = [r for r in records if r.prefix not in excluded_runs]
     result.n_runs_included = len(kept)
+    if not kept:
+        result.notes.append(f"every run broke the QC thresholds {exclude.to_dict()}: no statistics, no group map")
     exclusions = [dict(p, applies_to="all") for p in problems]
     exclusions += [{"participant_id": row.participant_id, "run": row.run, "reason": f"QC: {row.excluded_reason}",
                     "applies_to": "all"} for row in qc[~qc["included"]].itertuples()]

@@ -14,6 +14,9 @@ from scipy import stats
 
 PAIR = ["network_a", "network_b"]
 
+TWO_SAMPLE_COLUMNS = ["network_a", "network_b", "group_a", "group_b", "n_a", "n_b", "mean_a", "mean_b", "sd_a",
+                      "sd_b", "t", "p", "hedges_g", "p_fdr"]
+
 
 def participant_means(networks: pd.DataFrame, value: str = "mean_z") -> pd.DataFrame:
     """One connectivity value per participant and network pair.
@@ -113,8 +116,8 @@ def two_sample_table(wide: pd.DataFrame, groups: pd.Series, contrast: tuple[str,
             "sd_a": a.std(ddof=1) if a.size > 1 else np.nan, "sd_b": b.std(ddof=1) if b.size > 1 else np.nan,
             "t": float(t), "p": float(p), "hedges_g": hedges_g(a, b),
         })
-    table = pd.DataFrame(rows)
-    table["p_fdr"] = fdr_bh(table["p"]) if len(table) else []
+    table = pd.DataFrame(rows, columns=TWO_SAMPLE_COLUMNS[:-1])
+    table["p_fdr"] = fdr_bh(table["p"])
     return table
 
 
@@ -146,6 +149,6 @@ def qcfc_table(wide: pd.DataFrame, mean_fd: pd.Series) -> pd.DataFrame:
         else:
             r, p = float("nan"), float("nan")
         rows.append({"network_a": pair[0], "network_b": pair[1], "r": float(r), "p": float(p), "n": len(joined)})
-    table = pd.DataFrame(rows)
-    table["p_fdr"] = fdr_bh(table["p"]) if len(table) else []
+    table = pd.DataFrame(rows, columns=["network_a", "network_b", "r", "p", "n"])
+    table["p_fdr"] = fdr_bh(table["p"])
     return table[["network_a", "network_b", "r", "p", "p_fdr", "n"]]

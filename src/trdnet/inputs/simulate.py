@@ -250,10 +250,13 @@ def _load_anatomy(resolution_mm: int, params: SignalParameters) -> _Anatomy:
         on = labels[nearest] == label
         loadings[names.index(name), on] = falloff[on]
 
-    sgacc = _sphere_taper(xyz, params.sgacc_center_mm, params.sgacc_radius_mm)
+    sgacc = _sphere_taper(xyz, params.sgacc_center_mm, params.sgacc_radius_mm, plateau=0.5)
     if params.sgacc_bilateral:
         mirror = (-params.sgacc_center_mm[0], *params.sgacc_center_mm[1:])
-        sgacc = np.maximum(sgacc, _sphere_taper(xyz, mirror, params.sgacc_radius_mm))
+        sgacc = np.maximum(sgacc, _sphere_taper(xyz, mirror, params.sgacc_radius_mm, plateau=0.5))
+    # The sgACC is its own region: network signals fade out inside it, so the
+    # seed's coupling to the DLPFC is the one specified, not DMN-ECN leakage.
+    loadings *= (1.0 - sgacc)[None]
 
     sites = np.asarray(params.search_sites, dtype=float).reshape(-1, 3)
     site_dist = np.min(np.linalg.norm(xyz[:, None, :] - sites[None], axis=2), axis=1)
@@ -275,10 +278,12 @@ def _load_anatomy(resolution_mm: int, params: SignalParameters) -> _Anatomy:
     )
 
 
-def _sphere_taper(xyz: np.ndarray, center, radius: float) -> np.ndarray:
-    """1 at the centre falling as a raised cosine to 0 at ``radius``."""
+def _sphere_taper(xyz: np.ndarray, center, radius: float, plateau: float = 0.0) -> np.ndarray:
+    """1 within ``plateau * radius`` of the centre, then a raised cosine to 0 at ``radius``."""
     d = np.linalg.norm(xyz - np.asarray(center, dtype=float), axis=1)
-    return np.where(d < radius, 0.5 * (1 + np.cos(np.pi * d / radius)), 0.0)
+    inner = plateau * radius
+    phase = np.clip((d - inner) / (radius - inner), 0.0, 1.0)
+    return 0.5 * (1 + np.cos(np.pi * phase))
 
 
 def _depth_in_union(shape, ijk, in_union, affine) -> np.ndarray:

@@ -61,7 +61,7 @@ class AnatomyTruth:
     def displacement(self, points) -> np.ndarray:
         """``u`` at T1w points (RAS mm), shape (N, 3)."""
         p = np.atleast_2d(np.asarray(points, dtype=float))
-        arg = 2 * np.pi * (p @ self.directions.T) / self.wavelength_mm + self.phase
+        arg = 2 * np.pi * _matmul(p, self.directions.T) / self.wavelength_mm + self.phase
         return self.amplitude_mm * np.sin(arg)
 
     def t1w_to_mni(self, points) -> np.ndarray:
@@ -209,9 +209,14 @@ def write_simulated_anat(
     return paths
 
 
+def _matmul(points, matrix) -> np.ndarray:
+    """(N, 3) @ (3, 3) without BLAS (threaded BLAS is slow for this shape on busy machines)."""
+    return sum(points[:, i, None] * matrix[i] for i in range(3))
+
+
 def _apply(affine, points) -> np.ndarray:
-    """Affine applied to (N, 3) points (faster than nibabel's on millions of points)."""
-    return points @ affine[:3, :3].T + affine[:3, 3]
+    """Affine applied to (N, 3) points."""
+    return _matmul(points, affine[:3, :3].T) + affine[:3, 3]
 
 
 def _headed(template, mask):

@@ -60,7 +60,7 @@ def _legend(fig, styles, extra=()):
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
 
 
-def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, threshold: float = 0.05):
+def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, threshold: float = 0.1):
     """The sgACC seed map on orthogonal slices through the target.
 
     Parameters
@@ -106,7 +106,7 @@ def dlpfc_zoom(seed_img, search_img, names, xyz, cut_coords, half_width: float =
     """
     fig = new_figure(9.5, 3.6)
     display = plotting.plot_stat_map(seed_img, bg_img=template(), cut_coords=cut_coords, display_mode="ortho",
-                                     threshold=0.05, cmap="RdBu_r", symmetric_cbar=True, figure=fig,
+                                     threshold=0.1, cmap="RdBu_r", symmetric_cbar=True, figure=fig,
                                      axes=[0.0, 0.12, 1.0, 0.86], colorbar=False, annotate=False,
                                      draw_cross=False, black_bg=True)
     if search_img is not None:
@@ -166,7 +166,7 @@ def bootstrap_cloud(cloud_xyz, target_xyz, split_xyz=None, half_width: float = 1
     return fig
 
 
-def connectome(matrix, coords, networks, edge_threshold: str = "97%"):
+def connectome(matrix, coords, networks, edge_threshold: str = "98%"):
     """Glass-brain connectome of the network ROIs coloured by network.
 
     Parameters

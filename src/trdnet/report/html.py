@@ -81,15 +81,19 @@ def table(frame: pd.DataFrame, digits: int = 2, css_class: str = "tbl", name: st
     """
     table_attr = f' data-table="{esc(name)}"' if name else ""
     head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
+    kinds = [frame[c].dtype.kind for c in frame.columns]
     rows = []
-    for _, row in frame.iterrows():
+    for values in frame.itertuples(index=False, name=None):
         cells = []
-        for column, value in row.items():
-            if isinstance(value, float) or (hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "f"):
+        for column, kind, value in zip(frame.columns, kinds, values):
+            if kind == "f":
                 text = number(value, str(column), digits) if numeric_names else esc(fmt(value, digits))
                 cells.append(f'<td class="r">{text}</td>')
+            elif kind in "iu":
+                cells.append(f'<td class="r">{esc(value)}</td>')
             else:
-                cells.append(f"<td>{esc('n/a' if value is None else value)}</td>")
+                missing = value is None or (isinstance(value, float) and math.isnan(value))
+                cells.append(f"<td>{esc('n/a' if missing else value)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<table class="{esc(css_class)}"{table_attr}><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, TrdnetError
 from ..outputs import atomic_write_text, read_tsv
 from . import figures_brain, figures_qc
 from .collect import RunOutputs, find_runs
@@ -46,6 +46,32 @@ def write_participant_report(out_dir, subject: str) -> Path:
                          "run 'trdnet run' first or give a processed participant")
     html = participant_html(runs, label)
     return atomic_write_text(out_dir / f"sub-{label}.html", html)
+
+
+def write_participant_reports(out_dir, subjects=None, n_jobs: int = 1) -> list[Path]:
+    """Write the report of several participants, optionally in parallel (joblib).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Root of the trdnet derivatives.
+    subjects : sequence of str, optional
+        Participant labels; default: every processed participant.
+    n_jobs : int
+        Worker processes (joblib convention: -1 uses every core).
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    from joblib import Parallel, delayed
+
+    out_dir = Path(out_dir)
+    if subjects is None:
+        subjects = sorted({run.subject for run in find_runs(out_dir)})
+    if n_jobs == 1 or len(subjects) < 2:
+        return [write_participant_report(out_dir, s) for s in subjects]
+    return Parallel(n_jobs=n_jobs, backend="loky")(delayed(write_participant_report)(out_dir, s) for s in subjects)
 
 
 def participant_html(runs: list[RunOutputs], label: str) -> str:
@@ -164,7 +190,7 @@ def networks_block(run: RunOutputs) -> str:
         if {"x", "y", "z"} <= set(rois):
             coords = np.column_stack([rois["x"], rois["y"], rois["z"]]).astype(float)
             out.append(figure(to_data_uri(figures_brain.connectome(matrix.to_numpy(np.float32), coords, networks)),
-                              "Glass-brain connectome: ROIs coloured by network, the strongest 3% of edges "
+                              "Glass-brain connectome: ROIs coloured by network, the strongest 2% of edges "
                               "(red positive, blue negative)."))
     out.append(table(nets, digits=3, name="networks", numeric_names=True))
     return "".join(out)
@@ -233,7 +259,7 @@ def search_region(run: RunOutputs, seed_img):
         indicator = np.zeros(space.n_voxels, dtype=np.uint8)
         indicator[search_columns(space, TargetSettings(**known))] = 1
         return space.to_img(indicator, dtype=np.uint8)
-    except Exception:  # the outline is a nicety: the report must not fail without it
+    except (TrdnetError, ValueError):  # the outline is a nicety: the report must not fail without it
         return None
 
 

@@ -1,0 +1,21 @@
+"""``make bench``: the per-run core benchmark, then the cohort throughput benchmark."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_cohort  # noqa: E402
+import bench_core  # noqa: E402
+
+
+def main() -> None:
+    """Run every benchmark with its default settings; results go to ``benchmarks/results``."""
+    print(bench_core.main([]).to_string(index=False))
+    print(bench_cohort.main([]).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

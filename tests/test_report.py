@@ -1,0 +1,224 @@
+"""HTML reports: built from a small SIMULATED cohort processed by the real
+pipeline, opened in headless Chromium, numbers checked against the TSVs."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from trdnet.config import Settings
+from trdnet.errors import InputError
+from trdnet.outputs import read_tsv
+from trdnet.report import write_group_report, write_participant_report
+from trdnet.report import collect, figures_qc, group, html, methods_text, participant
+
+sys.path.insert(0, str(Path(__file__).parent))
+import browser  # noqa: E402
+
+needs_chromium = pytest.mark.skipif(browser.find_chromium() is None,
+                                    reason="chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def cohort_out(tmp_path_factory):
+    """Two simulated participants with two sessions each, processed by trdnet."""
+    from trdnet.cohort import run_cohort
+    from trdnet.inputs.bids import find_runs
+    from trdnet.inputs.simulate import simulate_cohort
+
+    root = tmp_path_factory.mktemp("report")
+    cohort = simulate_cohort(root / "sim", n_subjects=2, n_volumes=120, resolution_mm=4, sessions=["1", "2"],
+                             random_state=3)
+    settings = Settings()
+    settings = dataclasses.replace(settings, targeting=dataclasses.replace(settings.targeting, n_bootstrap=5))
+    results = run_cohort(find_runs(cohort.fmriprep_dir, space=settings.space), root / "out", settings)
+    assert all(r.status == "done" for r in results), [r.error for r in results]
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def reports(cohort_out):
+    return {"participant": write_participant_report(cohort_out, "sub-01"), "group": write_group_report(cohort_out)}
+
+
+def _values(dom: str) -> list[dict]:
+    return browser.tagged_values(dom)
+
+
+def _primary(targets: pd.DataFrame) -> pd.Series:
+    return targets[targets["primary"].astype(str) == "True"].iloc[0]
+
+
+def test_participant_report_is_self_contained(reports):
+    text = reports["participant"].read_text()
+    assert reports["participant"].name == "sub-01.html"
+    assert 'id="simulated-banner"' in text
+    assert "<script" not in text and "<link" not in text
+    sources = re.findall(r'src="([^"]*)"', text)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    # one section per run (two sessions), each with QC, networks and target figures
+    assert text.count('class="summary" data-run=') == 2
+    assert text.count("<section id=\"run") == 2
+
+
+@needs_chromium
+def test_participant_report_in_browser(reports, cohort_out, tmp_path):
+    shot = tmp_path / "participant.png"
+    check = browser.check_page(reports["participant"], shot, height=3000)
+    assert check.screenshot is not None and check.screenshot.stat().st_size > 10_000
+    assert len(check.images) >= 14  # 7+ figures per run, two runs
+    assert check.broken_images == []
+    assert check.errors == [] and check.console == []
+
+    values = _values(check.dom)
+    runs = collect.find_runs(cohort_out, "01")
+    assert len(runs) == 2
+    for run in runs:
+        qc = read_tsv(run.path("qc.tsv")).iloc[0]
+        primary = _primary(read_tsv(run.path("targets.tsv")))
+        shown = {v["data-name"]: v for v in values if v.get("data-run") == run.prefix}
+        for name, expected, digits in (("minutes_retained", qc["minutes_retained"], 2),
+                                       ("mean_fd", qc["mean_fd"], 3), ("target_x", primary["x"], 1),
+                                       ("target_y", primary["y"], 1), ("target_z", primary["z"], 1),
+                                       ("r_sgacc", primary["r_sgacc"], 2)):
+            assert float(shown[name]["data-value"]) == pytest.approx(float(expected), abs=1e-9), name
+            assert shown[name]["text"] == f"{float(expected):.{digits}f}", name
+        assert shown["reliability"]["text"] == str(primary["reliability"])
+        assert shown["target_t1w"]["text"] == "not exported"
+    assert [v["text"] for v in values if v["data-name"] == "data"] == ["SIMULATED", "SIMULATED"]
+
+
+@needs_chromium
+def test_group_report_in_browser(reports, cohort_out, tmp_path):
+    check = browser.check_page(reports["group"], tmp_path / "group.png", height=3000)
+    assert check.images and check.broken_images == []
+    assert check.errors == [] and check.console == []
+    values = _values(check.dom)
+    qc_files = sorted(cohort_out.glob("sub-*/**/*_qc.tsv"))
+    qc = pd.concat([read_tsv(p) for p in qc_files])
+    single = {v["data-name"]: v for v in values if v["data-name"] in ("n_runs", "n_participants", "n_failed",
+                                                                       "median_minutes_retained")}
+    assert float(single["n_runs"]["data-value"]) == len(qc_files) == 4
+    assert float(single["n_participants"]["data-value"]) == 2
+    assert float(single["n_failed"]["data-value"]) == 0
+    assert float(single["median_minutes_retained"]["data-value"]) == pytest.approx(qc["minutes_retained"].median())
+    # the cohort target table lists each run's primary target, in run order
+    shown_x = [float(v["data-value"]) for v in values if v["data-name"] == "x"]
+    expected_x = [_primary(read_tsv(p.with_name(p.name.replace("_qc.tsv", "_targets.tsv"))))["x"] for p in qc_files]
+    assert shown_x == pytest.approx(expected_x, abs=1e-9)
+
+
+@needs_chromium
+def test_browser_check_detects_broken_pages(tmp_path):
+    page = tmp_path / "broken.html"
+    page.write_text('<html><head></head><body><img src="missing.png" alt="gone">'
+                    '<img src="data:image/png;base64,AAAA" alt="bad"><script>console.error("boom")</script>'
+                    "</body></html>")
+    check = browser.check_page(page)
+    assert len(check.broken_images) == 2
+    assert any("boom" in e for e in check.errors)
+    assert any("boom" in line for line in check.console)
+
+
+def test_missing_participant_is_a_clear_error(cohort_out):
+    with pytest.raises(InputError, match="sub-99"):
+        write_participant_report(cohort_out, "99")
+    with pytest.raises(InputError, match="not found"):
+        write_group_report(cohort_out / "nope")
+
+
+def test_export_files_and_native_target_are_shown(cohort_out, tmp_path):
+    run = collect.find_runs(cohort_out, "02")[0]
+    copy = tmp_path / "func"
+    shutil.copytree(run.folder, copy)
+    copied = collect.RunOutputs(copy, run.prefix)
+    stem = f"sub-02_ses-{run.entities['ses']}_task-rest_space-T1w_desc-navtargets"
+    pd.DataFrame({"name": ["personalised", "5cm"], "x": [-30.5, -40.0], "y": [20.3, 16.0], "z": [50.0, 54.0],
+                  "space": ["T1w", "T1w"]}).to_csv(copy / f"{stem}_coords.tsv", sep="\t", index=False)
+    (copy / f"{stem}_brainsight.txt").write_text("# Version: 12\n")
+    (copy / f"{stem}_localite.xml").write_text("<InstrumentMarkerList/>")
+    other_session = "sub-02_ses-zz_task-rest_space-T1w_desc-navtargets_brainsight.txt"
+    (copy / other_session).write_text("# Version: 12\n")
+
+    block = participant.export_block(copied)
+    assert "Brainsight" in block and "Localite" in block and "T1w (RAS mm)" in block
+    assert other_session not in block
+    summary = participant.summary_box([copied], "02", simulated=True)
+    assert "(-30.5, 20.3, 50.0) mm" in summary
+    assert participant.export_block(run).endswith('<p data-name="export">none written</p>')
+
+
+def test_search_region_recomputed_when_mask_missing(cohort_out, tmp_path):
+    run = collect.find_runs(cohort_out, "01")[0]
+    written = np.asarray(nib.load(run.path("desc-searchregion_mask.nii.gz")).dataobj) > 0
+    copy = tmp_path / "func"
+    shutil.copytree(run.folder, copy)
+    (copy / f"{run.prefix}_desc-searchregion_mask.nii.gz").unlink()
+    copied = collect.RunOutputs(copy, run.prefix)
+    seed_img = nib.load(copied.path("desc-sgacc_stat-r_boldmap.nii.gz"))
+    recomputed = np.asarray(participant.search_region(copied, seed_img).dataobj) > 0
+    overlap = (written & recomputed).sum() / max(written.sum(), recomputed.sum())
+    assert written.sum() > 0 and overlap > 0.95
+
+
+def test_group_statistics_tables_are_shown(cohort_out, tmp_path):
+    out = tmp_path / "out"
+    (out / "group").mkdir(parents=True)
+    pd.DataFrame({"contrast": ["DMN-SN"], "t": [2.5], "p": [0.03]}).to_csv(out / "group" / "stats_ttest.tsv",
+                                                                           sep="\t", index=False)
+    block = group.statistics(out)
+    assert "stats_ttest.tsv" in block and "DMN-SN" in block and "2.500" in block
+    assert "No group statistics" in group.statistics(tmp_path / "empty")
+
+
+def test_cohort_tables_collect_every_run(cohort_out):
+    runs = collect.find_runs(cohort_out)
+    tables = group.cohort_tables(runs)
+    assert len(tables["qc"]) == len(runs) == 4
+    assert len(tables["networks"]) == 6 * len(runs)
+    assert set(tables["targets"]["reliability"]) <= {"good", "fair", "poor"}
+
+
+def test_banner_only_for_simulated_data():
+    assert "simulated-banner" in html.page("t", "<p>x</p>", simulated=True)
+    assert "simulated-banner" not in html.page("t", "<p>x</p>", simulated=False)
+    assert "&lt;b&gt;" in html.page("<b>", "", simulated=False)
+
+
+def test_methods_text_follows_settings():
+    settings = Settings().to_dict()
+    text, cited = methods_text.methods_paragraph(settings, {"trdnet": "9.9", "nilearn": "0.14"}, simulated=True)
+    assert "simulated" in text and "global signal regression" in text and "fmriprep" not in cited
+    assert f"{settings['denoise']['fd_threshold']} mm" in text
+    assert all(f"[{i}]" in text for i in range(1, len(cited) + 1))
+
+    settings["denoise"]["global_signal"] = "none"
+    settings["targeting"]["methods"] = ["hierarchical", "peak"]
+    text, cited = methods_text.methods_paragraph(settings, {}, simulated=False)
+    assert "no global signal regression" in text and "fMRIPrep" in text
+    assert {"cole2020", "fox2012", "fmriprep"} <= set(cited)
+    assert methods_text.references_html(cited).count("<li>") == len(cited)
+
+
+def test_network_square_places_values():
+    table = pd.DataFrame({"network_a": ["DMN", "DMN", "SN", "ECN", "DMN", "SN"],
+                          "network_b": ["DMN", "SN", "SN", "ECN", "ECN", "ECN"],
+                          "mean_z": [0.5, -0.2, 0.7, 0.9, 0.1, 0.3]})
+    matrix, names = figures_qc.network_square(table)
+    assert names == ["DMN", "SN", "ECN"]
+    np.testing.assert_allclose(matrix, [[0.5, -0.2, 0.1], [-0.2, 0.7, 0.3], [0.1, 0.3, 0.9]])
+
+
+def test_number_tags_exact_value_and_rounded_text():
+    tag = html.number(0.123456, "mean_fd", 3, run="sub-01")
+    parsed = browser.tagged_values(tag)[0]
+    assert parsed["data-value"] == "0.123456" and parsed["text"] == "0.123" and parsed["data-run"] == "sub-01"
+    assert browser.tagged_values(html.number(float("nan"), "x"))[0]["text"] == "n/a"
