@@ -93,7 +93,7 @@ def test_participant_report_in_browser(reports, cohort_out, tmp_path):
             assert shown[name]["text"] == f"{float(expected):.{digits}f}", name
         assert shown["reliability"]["text"] == str(primary["reliability"])
         assert shown["target_t1w"]["text"] == "not exported"
-    assert [v["text"] for v in values if v["data-name"] == "data"] == ["SIMULATED", "SIMULATED"]
+    assert [v["text"] for v in values if v["data-name"] == "data"] == ["SIMULATED"]
 
 
 @needs_chromium

@@ -54,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
                      "for the leave-one-out mean of the other participants already in OUTPUT_DIR")
     _add_common(run)
 
+    export = sub.add_parser(
+        "export", help="(re)write neuronavigation files for targets already computed",
+        description="Map each run's targets to the participant's T1w (fMRIPrep transforms) and write Brainsight, "
+        "Localite, TSV and NIfTI marker files beside the run's outputs. Runs after 'run' automatically.")
+    export.add_argument("fmriprep_dir", type=Path, help="fMRIPrep output folder (anat/ T1w and transforms)")
+    export.add_argument("output_dir", type=Path, help="trdnet output folder holding *_targets.tsv")
+    export.add_argument("--participant-label", nargs="+", metavar="L", help="participants (without sub-)")
+    export.add_argument("--space", default="MNI152NLin2009cAsym", help="space of the processed BOLD runs")
+    export.add_argument("--coil-orientation", choices=("identity", "scalp_normal"),
+                        help="rotation written for each marker (default: identity)")
+
     fetch = sub.add_parser("fetch", help="download (or find in the cache) a public dataset through nilearn",
                            description="Fetch a public dataset with nilearn's fetchers, or use the filled cache.")
     fetch.add_argument("dataset", choices=DATASETS)
@@ -167,6 +178,33 @@ def cmd_group(args, output_dir: Path) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """``trdnet export``."""
+    import dataclasses
+
+    from .config import Settings
+    from .inputs.bids import find_runs
+    from .outputs import read_tsv
+    from .pipeline import output_dir_for, write_navigation
+
+    settings = Settings()
+    if args.coil_orientation:
+        settings = dataclasses.replace(
+            settings, export=dataclasses.replace(settings.export, coil_orientation=args.coil_orientation))
+    exported = 0
+    for run in find_runs(args.fmriprep_dir, args.participant_label, args.space):
+        targets_file = output_dir_for(run, args.output_dir) / f"{run.prefix}_targets.tsv"
+        if not targets_file.is_file():
+            print(f"{run.prefix}: no {targets_file.name}; run 'trdnet run' first")
+            continue
+        summary, files = write_navigation(run, read_tsv(targets_file), args.output_dir, settings)
+        exported += 1
+        print(f"{run.prefix}: {summary.get('navigation_space')} target ({summary.get('navigation_x', 0):.1f}, "
+              f"{summary.get('navigation_y', 0):.1f}, {summary.get('navigation_z', 0):.1f}) mm; "
+              f"{len(files)} files")
+    return 0 if exported else 1
+
+
 def cmd_fetch(args) -> int:
     """``trdnet fetch``."""
     from .inputs.public import fetch_dataset
@@ -208,7 +246,7 @@ def report_results(results, output_dir: Path) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "fetch": cmd_fetch}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "fetch": cmd_fetch, "export": cmd_export}
 
 
 def main(argv=None) -> int:

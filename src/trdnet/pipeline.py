@@ -95,8 +95,11 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     written = []
     written += write_qc(run, cleaned, out_dir, settings)
     written += write_networks(run, cleaned, out_dir, settings)
-    targets_summary, target_files = write_targets(run, cleaned, out_dir, settings, group_map)
+    targets_summary, target_files, targets_table = write_targets(run, cleaned, out_dir, settings, group_map)
     written += target_files
+    navigation_summary, navigation_files = write_navigation(run, targets_table, out_dir, settings)
+    targets_summary.update(navigation_summary)
+    written += navigation_files
 
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in written)
     summary = {"minutes_retained": cleaned.qc["minutes_retained"], "mean_fd": cleaned.qc["mean_fd"], **targets_summary}
@@ -287,4 +290,32 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
         "r_sgacc": float(primary["r_sgacc"]),
         "reliability": str(primary.get("reliability", "")),
     }
-    return summary, files
+    return summary, files, table
+
+
+def fmriprep_root(run: Run) -> Path:
+    """The derivatives folder a run was found in (``<root>/sub-<l>[/ses-<l>]/func/<file>``)."""
+    return run.bold.parents[3] if run.entities.get("ses") else run.bold.parents[2]
+
+
+def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: Settings):
+    """Export the targets for neuronavigation, in the participant's T1w space when possible.
+
+    Without the participant's T1w and fMRIPrep transforms the files stay in
+    the template space, and every file says so.
+    """
+    from .export import export_targets, find_native_anatomy
+
+    if not settings.export.formats:
+        return {}, []
+    anat = None
+    if settings.export.native and run.source in ("fmriprep", "simulated"):
+        anat = find_native_anatomy(fmriprep_root(run), run.subject, run.entities.get("ses"))
+    table = targets.rename(columns={"target": "name"})[["name", "x", "y", "z", "space"]]
+    result = export_targets(table, anat, output_dir_for(run, out_dir), run.prefix, settings.export,
+                            simulated=run.simulated)
+    first = result.table.iloc[0]
+    summary = {"navigation_space": result.space, "navigation_x": float(first["x"]),
+               "navigation_y": float(first["y"]), "navigation_z": float(first["z"]),
+               "navigation_ok": bool(first["ok"])}
+    return summary, list(result.files)

@@ -99,7 +99,8 @@ class SignalParameters:
     background_smoothness_mm : float
         FWHM of that random field.
     global_weight : float
-        Amplitude of the positive global signal added to every brain voxel.
+        Amplitude of the positive global signal in grey matter (20 % of it
+        in white matter and CSF), added to every brain voxel.
     noise : float
         Standard deviation of white noise.
     drift_linear, drift_quadratic : float
@@ -159,7 +160,7 @@ class SignalParameters:
     patch_min_depth_mm: float = 6.0
     background_coupling: float = 0.15
     background_smoothness_mm: float = 12.0
-    global_weight: float = 1.0
+    global_weight: float = 2.0
     noise: float = 1.0
     drift_linear: float = 1.0
     drift_quadratic: float = 0.5
@@ -423,7 +424,9 @@ def _simulate_run(anat, params, person, n_volumes, tr, rng) -> dict:
         [params.network_weight * anat.network_loadings, person["sgacc_row"][None]], axis=0
     )
     signal = latents.astype(np.float32) @ loadings
-    signal += params.global_weight * global_sig.astype(np.float32)
+    # Mostly grey matter, so regressing white matter and CSF means leaves most of it.
+    global_map = params.global_weight * (0.2 + 0.8 * anat.gm)
+    signal += global_sig.astype(np.float32) @ global_map[None].astype(np.float32)
     regional = _band_limited(rng, n_volumes, anat.n_rois, tr, params.band_hz).astype(np.float32)
     signal += params.regional_weight * regional[:, anat.roi_index] * anat.roi_loading
     time = np.linspace(-1, 1, n_volumes, dtype=np.float32)
@@ -667,6 +670,7 @@ def simulate_cohort(
     if unknown:
         raise SettingsError(f"unknown signal parameter(s) {unknown}; accepted: {sorted(known)}")
     params = SignalParameters(**signal_parameters)
+    _target_correlation(params, [*dict.fromkeys(params.networks.values()), "sgACC"])
     sessions = None if sessions is None else [str(s) for s in sessions]
     out_dir = Path(out_dir)
     fmriprep_dir, truth_dir = out_dir / "fmriprep", out_dir / "truth"

@@ -95,8 +95,10 @@ def run_title(run: RunOutputs) -> str:
 
 
 def summary_box(runs: list[RunOutputs], label: str, simulated: bool) -> str:
-    """The summary at the top: one box group per run."""
-    rows = []
+    """The summary at the top: participant and data once, then one row of boxes per run."""
+    data = ('<span data-name="data">SIMULATED</span>' if simulated else '<span data-name="data">real</span>')
+    head = _boxes([("Participant", esc(f"sub-{label}")), ("Data", data), ("Runs", number(len(runs), "n_runs", 0))])
+    rows = [head]
     for run in runs:
         qc = run.qc
         primary = run.primary or {}
@@ -111,22 +113,24 @@ def summary_box(runs: list[RunOutputs], label: str, simulated: bool) -> str:
         t1w = (f"({fmt(native[0], 1)}, {fmt(native[1], 1)}, {fmt(native[2], 1)}) mm" if native is not None
                else "not exported")
         cells = [
-            ("Participant", esc(f"sub-{label}")),
-            ("Run", esc(run_title(run))),
-            ("Data", '<span data-name="data">SIMULATED</span>' if run.simulated
-             else '<span data-name="data">real</span>'),
             ("Minutes retained", number(qc.get("minutes_retained"), "minutes_retained", 2, run.prefix)),
             ("Mean FD (mm)", number(qc.get("mean_fd"), "mean_fd", 3, run.prefix)),
-            (f"Target ({esc(space)})", mni),
-            ("Target (T1w)", f'<span data-name="target_t1w" data-run="{esc(run.prefix)}">{t1w}</span>'),
+            (f"Target, {esc(space)}", mni),
+            ("Target, T1w", f'<span data-name="target_t1w" data-run="{esc(run.prefix)}">{t1w}</span>'),
             ("r with sgACC", number(primary.get("r_sgacc"), "r_sgacc", 2, run.prefix)),
             ("Reliability", f'<span class="{esc(word)}" data-name="reliability" '
                             f'data-run="{esc(run.prefix)}">{esc(word)}</span>'),
         ]
-        boxes = "".join(f'<div><div class="k">{k}</div><div class="v">{v}</div></div>' for k, v in cells)
-        rows.append(f'<div class="summary" data-run="{esc(run.prefix)}">{boxes}</div>')
+        rows.append(f'<h3>{esc(run_title(run))}</h3>' + _boxes(cells, run.prefix))
     return section("summary", "Summary", "".join(rows)
-                   + note("Coordinates are RAS world millimetres of the named space."))
+                   + note("Coordinates are RAS world millimetres of the named space. Reliability: good / fair / "
+                          "poor from the bootstrap and split-half spread of the target (see Methods)."))
+
+
+def _boxes(cells, run: str | None = None) -> str:
+    attr = f' data-run="{esc(run)}"' if run else ""
+    boxes = "".join(f'<div><div class="k">{k}</div><div class="v">{v}</div></div>' for k, v in cells)
+    return f'<div class="summary"{attr}>{boxes}</div>'
 
 
 def native_target(run: RunOutputs, primary: dict) -> np.ndarray | None:

@@ -1,0 +1,243 @@
+"""Tests of the simulated cohort (small 4 mm runs)."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from nilearn import datasets
+from nilearn.interfaces.fmriprep import load_confounds
+
+from trdnet.errors import InputError, SettingsError
+from trdnet.grid import VoxelSpace
+from trdnet.inputs.simulate import (
+    DLPFC_SITES,
+    SignalParameters,
+    cosine_basis,
+    framewise_displacement,
+    simulate_cohort,
+)
+
+SPACE = "MNI152NLin2009cAsym"
+SMALL = dict(n_subjects=2, n_volumes=60, resolution_mm=4)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return simulate_cohort(tmp_path_factory.mktemp("sim"), **SMALL, random_state=3)
+
+
+@pytest.fixture(scope="module")
+def sessions_cohort(tmp_path_factory):
+    return simulate_cohort(
+        tmp_path_factory.mktemp("sim_ses"), n_subjects=1, n_volumes=40, resolution_mm=4,
+        sessions=["1", "2"], runs=2, confounds_suffix="regressors", random_state=5,
+    )
+
+
+def _bold(cohort, subject="01"):
+    return cohort.fmriprep_dir / f"sub-{subject}" / "func" / (
+        f"sub-{subject}_task-rest_space-{SPACE}_desc-preproc_bold.nii.gz"
+    )
+
+
+def test_layout_and_names(cohort):
+    root = cohort.fmriprep_dir
+    description = json.loads((root / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "trdnet-simulator"
+    assert "SIMULATED" in description["Name"]
+    assert cohort.subjects == ["01", "02"]
+    for sub in cohort.subjects:
+        func = root / f"sub-{sub}" / "func"
+        stem = f"sub-{sub}_task-rest"
+        expected = {
+            f"{stem}_space-{SPACE}_desc-preproc_bold.nii.gz",
+            f"{stem}_space-{SPACE}_desc-preproc_bold.json",
+            f"{stem}_space-{SPACE}_desc-brain_mask.nii.gz",
+            f"{stem}_space-{SPACE}_desc-brain_mask.json",
+            f"{stem}_desc-confounds_timeseries.tsv",
+            f"{stem}_desc-confounds_timeseries.json",
+        }
+        assert {p.name for p in func.iterdir()} == expected
+        sidecar = json.loads((func / f"{stem}_space-{SPACE}_desc-preproc_bold.json").read_text())
+        assert sidecar["RepetitionTime"] == 2.0 and sidecar["TaskName"] == "rest"
+        assert "SkullStripped" in sidecar and sidecar["Simulated"] is True
+    img = nib.load(_bold(cohort))
+    assert img.shape[3] == 60
+    assert img.header["sform_code"] == 4 and img.header["qform_code"] == 4
+    assert img.header.get_zooms()[3] == pytest.approx(2.0)
+    mask = nib.load(str(_bold(cohort)).replace("desc-preproc_bold", "desc-brain_mask"))
+    assert np.allclose(mask.affine, img.affine)
+    reference = datasets.load_mni152_brain_mask(resolution=4)
+    assert mask.shape == reference.shape and np.allclose(mask.affine, reference.affine)
+    assert (cohort.fmriprep_dir.parent / "SIMULATED_DATA.txt").is_file()
+
+
+def test_sessions_and_runs_share_the_target(sessions_cohort):
+    func = sessions_cohort.fmriprep_dir / "sub-01"
+    bolds = sorted(func.glob("ses-*/func/*_desc-preproc_bold.nii.gz"))
+    assert [b.name.split(f"_space")[0] for b in bolds] == [
+        "sub-01_ses-1_task-rest_run-1", "sub-01_ses-1_task-rest_run-2",
+        "sub-01_ses-2_task-rest_run-1", "sub-01_ses-2_task-rest_run-2",
+    ]
+    truth = sessions_cohort.truth_table
+    assert len(truth) == 4 and list(truth["session"]) == ["1", "1", "2", "2"]
+    assert truth[["x", "y", "z"]].drop_duplicates().shape[0] == 1
+    data = [np.asanyarray(nib.load(b).dataobj[..., 10]) for b in bolds[:2]]
+    assert not np.array_equal(data[0], data[1])
+
+
+@pytest.mark.parametrize("which", ["cohort", "sessions_cohort"])
+def test_nilearn_load_confounds_reads_both_suffixes(which, request):
+    sim = request.getfixturevalue(which)
+    bold = next(sim.fmriprep_dir.rglob("*_desc-preproc_bold.nii.gz"))
+    confounds, sample_mask = load_confounds(
+        str(bold), strategy=("motion", "wm_csf", "global_signal", "scrub"), motion="full",
+        wm_csf="basic", global_signal="basic", scrub=0, fd_threshold=0.5,
+        std_dvars_threshold=1.5,
+    )
+    n_volumes = nib.load(bold).shape[3]
+    assert confounds.shape == (n_volumes, 24 + 2 + 1)
+    assert sample_mask is not None and len(sample_mask) < n_volumes
+    assert not confounds.isna().any().any()
+
+
+def test_spikes_exceed_fd_threshold(cohort):
+    record = json.loads((cohort.truth_dir / "simulation.json").read_text())
+    for run in record["runs_detail"]:
+        table = pd.read_csv(cohort.fmriprep_dir.parent / run["bold"].replace(
+            f"_space-{SPACE}_desc-preproc_bold.nii.gz", "_desc-confounds_timeseries.tsv"
+        ), sep="\t", na_values="n/a")
+        fd = table["framewise_displacement"].to_numpy()
+        spikes = np.asarray(run["spike_volumes"])
+        assert spikes.size >= 2 and np.isnan(fd[0]) and np.isnan(table["std_dvars"][0])
+        assert np.all(fd[spikes] > 0.5)
+        quiet = np.setdiff1d(np.arange(1, len(fd)), np.concatenate([spikes, spikes + 1]))
+        assert np.median(fd[quiet]) < 0.3
+        # the spikes leave a trace in the data: std_dvars is higher at spike volumes
+        dvars = table["std_dvars"].to_numpy()
+        assert np.median(dvars[spikes]) > np.median(dvars[quiet])
+
+
+def test_confound_columns_match_fmriprep(cohort):
+    table = pd.read_csv(next(cohort.fmriprep_dir.rglob("*confounds_timeseries.tsv")), sep="\t",
+                        na_values="n/a")
+    for base in ("global_signal", "csf", "white_matter", "trans_x", "rot_z"):
+        for suffix in ("", "_derivative1", "_power2", "_derivative1_power2"):
+            assert base + suffix in table.columns
+    np.testing.assert_allclose(table["trans_x_power2"], table["trans_x"] ** 2, rtol=1e-6)
+    assert table["cosine00"].notna().all()
+    n_cos = sum(c.startswith("cosine") for c in table.columns)
+    assert n_cos == int(np.floor(2 * 60 * 2.0 / 128))
+    # global_signal is the mean of the image over the brain mask
+    bold = _bold(cohort)
+    mask = np.asanyarray(nib.load(str(bold).replace("desc-preproc_bold", "desc-brain_mask")).dataobj) > 0
+    data = nib.load(bold).get_fdata()[mask]
+    np.testing.assert_allclose(table["global_signal"], data.mean(axis=0), rtol=1e-4)
+
+
+def test_framewise_displacement_and_cosines_by_hand():
+    motion = np.zeros((3, 6))
+    motion[1, 0] = 0.3
+    motion[2, 5] = 0.01  # radians -> 0.5 mm arc
+    fd = framewise_displacement(motion)
+    assert np.isnan(fd[0]) and fd[1] == pytest.approx(0.3) and fd[2] == pytest.approx(0.8)
+    basis = cosine_basis(200, 2.0)
+    assert basis.shape == (200, 6)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(6), atol=1e-10)
+
+
+def test_patch_in_search_region_and_grey_matter(cohort):
+    gm_img = datasets.load_mni152_gm_template(resolution=4)
+    gm = gm_img.get_fdata()
+    sites = np.array(list(DLPFC_SITES.values()))
+    for _, row in cohort.truth_table.iterrows():
+        centre = row[["x", "y", "z"]].to_numpy(float)
+        assert row["space"] == SPACE and row["note"] == "simulated"
+        assert np.min(np.linalg.norm(sites - centre, axis=1)) <= 20 - 6 + 1e-6
+        ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(gm_img.affine), centre)).astype(int)
+        assert gm[tuple(ijk)] > 0.5
+
+
+def test_truth_outside_derivatives(cohort):
+    assert not list(cohort.fmriprep_dir.rglob("*truth*"))
+    assert cohort.truth_dir.parent == cohort.fmriprep_dir.parent
+    assert (cohort.truth_dir / "targets_truth.tsv").is_file()
+    record = json.loads((cohort.truth_dir / "simulation.json").read_text())
+    assert record["random_state"] == 3 and "trdnet" in record["software"]
+    assert record["signal_parameters"]["effect_size"] == SignalParameters().effect_size
+
+
+def test_every_json_says_simulated(cohort, sessions_cohort):
+    for sim in (cohort, sessions_cohort):
+        files = list(sim.fmriprep_dir.parent.rglob("*.json"))
+        assert len(files) > 5
+        for path in files:
+            content = json.loads(path.read_text())
+            assert content.get("Simulated") is True or all(
+                value.get("Simulated") is True for value in content.values()
+            ), path
+
+
+def _roi_signals(cohort, coords):
+    bold = _bold(cohort)
+    img = nib.load(bold)
+    mask = np.asanyarray(nib.load(str(bold).replace("desc-preproc_bold", "desc-brain_mask")).dataobj) > 0
+    space = VoxelSpace(mask, img.affine, SPACE)
+    data = np.asarray(img.dataobj, dtype=np.float32)[mask].T
+    data = data - data.mean(axis=0)
+    gs = data.mean(axis=1, keepdims=True)
+    data = data - gs @ np.linalg.lstsq(gs, data, rcond=None)[0]  # simple GSR
+    signals = [data[:, space.sphere_columns(c, 5.0)].mean(axis=1) for c in coords]
+    return np.corrcoef(np.array(signals))
+
+
+def test_dmn_rois_correlate_more_within_than_with_ecn(cohort):
+    rois = datasets.fetch_coords_seitzman_2018()
+    labels = np.asarray(rois.networks)
+    xyz = rois.rois[["x", "y", "z"]].to_numpy(float)
+    dmn = np.flatnonzero(labels == "DefaultMode")[:15]
+    ecn = np.flatnonzero(labels == "FrontoParietal")[:15]
+    corr = _roi_signals(cohort, xyz[np.concatenate([dmn, ecn])])
+    within = corr[:15, :15][~np.eye(15, dtype=bool)].mean()
+    between = corr[:15, 15:].mean()
+    assert within > between + 0.2
+
+
+def test_same_seed_same_tables_other_seed_other_targets(cohort, tmp_path):
+    again = simulate_cohort(tmp_path / "again", **SMALL, random_state=3)
+    for name in ("sub-01/func/sub-01_task-rest_desc-confounds_timeseries.tsv",
+                 "sub-02/func/sub-02_task-rest_desc-confounds_timeseries.tsv"):
+        assert (again.fmriprep_dir / name).read_bytes() == (cohort.fmriprep_dir / name).read_bytes()
+    assert (again.truth_dir / "targets_truth.tsv").read_bytes() == (
+        cohort.truth_dir / "targets_truth.tsv").read_bytes()
+    other = simulate_cohort(tmp_path / "other", **SMALL, random_state=4)
+    assert not np.allclose(other.truth_table[["x", "y", "z"]], cohort.truth_table[["x", "y", "z"]])
+
+
+def test_rerun_reuses_or_refuses(cohort):
+    out = cohort.fmriprep_dir.parent
+    before = (cohort.truth_dir / "simulation.json").stat().st_mtime_ns
+    same = simulate_cohort(out, **SMALL, random_state=3)
+    assert (cohort.truth_dir / "simulation.json").stat().st_mtime_ns == before
+    pd.testing.assert_frame_equal(same.truth_table, cohort.truth_table)
+    with pytest.raises(InputError, match="overwrite"):
+        simulate_cohort(out, **SMALL, random_state=99)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"resolution_mm": 5}, "resolution_mm"),
+        ({"confounds_suffix": "confounds"}, "confounds_suffix"),
+        ({"effect_sise": 1.0}, "effect_sise"),
+        ({"network_correlations": {"DMN|ECN": -0.99, "SN|ECN": 0.99, "DMN|SN": 0.99}}, "positive"),
+    ],
+)
+def test_bad_arguments_raise(tmp_path, kwargs, match):
+    with pytest.raises(SettingsError, match=match):
+        simulate_cohort(tmp_path, n_subjects=1, n_volumes=30, **{"resolution_mm": 4, **kwargs})
