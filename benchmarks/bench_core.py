@@ -105,10 +105,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for i, n in enumerate(args.volumes):
             ref_repeats = args.reference_repeats[min(i, len(args.reference_repeats) - 1)]
             rows += bench_length(Path(tmp), n, args.repeats, ref_repeats, log)
-    table = pd.DataFrame(rows)
-    notes = _notes(table)
-    write_tables(table, args.results / "core.tsv", args.results / "core.md",
-                 "Per-run core: trdnet vs plain nilearn (SIMULATED data)", notes)
+            # Written after every run length, so a long run leaves partial results.
+            table = pd.DataFrame(rows)
+            write_tables(table, args.results / "core.tsv", args.results / "core.md",
+                         "Per-run core: trdnet vs plain nilearn (SIMULATED data)", _notes(table))
     return table
 
 

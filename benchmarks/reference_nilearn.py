@@ -54,7 +54,7 @@ def main(root: str, out: str) -> None:
     seed_map = (brain.T @ seed[:, 0]) / (seed.shape[0] - 1)
     t_seed = time.perf_counter()
 
-    node_masker = NiftiSpheresMasker(NODES, radius=6.0, mask_img=mask, **clean)
+    node_masker = NiftiSpheresMasker(NODES, radius=6.0, mask_img=mask, allow_overlap=True, **clean)
     nodes = node_masker.fit_transform(bold, confounds=confounds, sample_mask=sample_mask)
     matrix = ConnectivityMeasure(kind="correlation").fit_transform([nodes])[0]
     t_nodes = time.perf_counter()

@@ -340,7 +340,8 @@ def test_reads_what_the_pipeline_writes(tmp_path):
     out = tmp_path / "trdnet"
     results = run_cohort(find_runs(sim.fmriprep_dir, space=settings.space), out, settings)
     assert all(r.status == "done" for r in results), [r.error for r in results]
-    write_participants(tmp_path / "sim" / "participants.tsv", {"01": "patient", "02": "control", "03": "control"})
+    # replaces the simulator's own (arbitrary) participants.tsv
+    write_participants(sim.fmriprep_dir / "participants.tsv", {"01": "patient", "02": "control", "03": "control"})
 
     result = run_group(out, exclude=QcThresholds(max_mean_fd=None, min_minutes=1.0))
     networks = read_tsv(result.files["networks"])

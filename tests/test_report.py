@@ -92,7 +92,12 @@ def test_participant_report_in_browser(reports, cohort_out, tmp_path):
             assert float(shown[name]["data-value"]) == pytest.approx(float(expected), abs=1e-9), name
             assert shown[name]["text"] == f"{float(expected):.{digits}f}", name
         assert shown["reliability"]["text"] == str(primary["reliability"])
-        assert shown["target_t1w"]["text"] == "not exported"
+        native = sorted(run.folder.glob(f"sub-01_ses-{run.entities['ses']}_*space-T1w*_coords.tsv"))
+        if native:
+            row = read_tsv(native[0]).iloc[0]
+            assert shown["target_t1w"]["text"] == f"({row['x']:.1f}, {row['y']:.1f}, {row['z']:.1f}) mm"
+        else:
+            assert shown["target_t1w"]["text"].startswith("not exported")
     assert [v["text"] for v in values if v["data-name"] == "data"] == ["SIMULATED"]
 
 
@@ -139,7 +144,10 @@ def test_export_files_and_native_target_are_shown(cohort_out, tmp_path):
     run = collect.find_runs(cohort_out, "02")[0]
     copy = tmp_path / "func"
     shutil.copytree(run.folder, copy)
+    for written in copy.glob("*desc-navtargets*"):  # start from a run without exports
+        written.unlink()
     copied = collect.RunOutputs(copy, run.prefix)
+    assert participant.export_block(copied).endswith('<p data-name="export">none written</p>')
     stem = f"sub-02_ses-{run.entities['ses']}_task-rest_space-T1w_desc-navtargets"
     pd.DataFrame({"name": ["personalised", "5cm"], "x": [-30.5, -40.0], "y": [20.3, 16.0], "z": [50.0, 54.0],
                   "space": ["T1w", "T1w"]}).to_csv(copy / f"{stem}_coords.tsv", sep="\t", index=False)
@@ -153,7 +161,6 @@ def test_export_files_and_native_target_are_shown(cohort_out, tmp_path):
     assert other_session not in block
     summary = participant.summary_box([copied], "02", simulated=True)
     assert "(-30.5, 20.3, 50.0) mm" in summary
-    assert participant.export_block(run).endswith('<p data-name="export">none written</p>')
 
 
 def test_search_region_recomputed_when_mask_missing(cohort_out, tmp_path):

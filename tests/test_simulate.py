@@ -22,7 +22,7 @@ from trdnet.inputs.simulate import (
 )
 
 SPACE = "MNI152NLin2009cAsym"
-SMALL = dict(n_subjects=2, n_volumes=60, resolution_mm=4)
+SMALL = dict(n_subjects=2, n_volumes=50, resolution_mm=4)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_layout_and_names(cohort):
         assert sidecar["RepetitionTime"] == 2.0 and sidecar["TaskName"] == "rest"
         assert "SkullStripped" in sidecar and sidecar["Simulated"] is True
     img = nib.load(_bold(cohort))
-    assert img.shape[3] == 60
+    assert img.shape[3] == 50
     assert img.header["sform_code"] == 4 and img.header["qform_code"] == 4
     assert img.header.get_zooms()[3] == pytest.approx(2.0)
     mask = nib.load(str(_bold(cohort)).replace("desc-preproc_bold", "desc-brain_mask"))
@@ -124,7 +124,8 @@ def test_spikes_exceed_fd_threshold(cohort):
 
 
 def test_confound_columns_match_fmriprep(cohort):
-    table = pd.read_csv(next(cohort.fmriprep_dir.rglob("*confounds_timeseries.tsv")), sep="\t",
+    confounds = cohort.fmriprep_dir / "sub-01/func/sub-01_task-rest_desc-confounds_timeseries.tsv"
+    table = pd.read_csv(confounds, sep="\t",
                         na_values="n/a")
     for base in ("global_signal", "csf", "white_matter", "trans_x", "rot_z"):
         for suffix in ("", "_derivative1", "_power2", "_derivative1_power2"):
@@ -132,7 +133,7 @@ def test_confound_columns_match_fmriprep(cohort):
     np.testing.assert_allclose(table["trans_x_power2"], table["trans_x"] ** 2, rtol=1e-6)
     assert table["cosine00"].notna().all()
     n_cos = sum(c.startswith("cosine") for c in table.columns)
-    assert n_cos == int(np.floor(2 * 60 * 2.0 / 128))
+    assert n_cos == int(np.floor(2 * 50 * 2.0 / 128))
     # global_signal is the mean of the image over the brain mask
     bold = _bold(cohort)
     mask = np.asanyarray(nib.load(str(bold).replace("desc-preproc_bold", "desc-brain_mask")).dataobj) > 0

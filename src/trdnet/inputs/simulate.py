@@ -19,6 +19,7 @@ patch and a weaker smooth random coupling over the rest of the search region.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -91,6 +92,9 @@ class SignalParameters:
         Radius of the planted DLPFC patch.
     effect_size : float
         Negative sgACC loading at the patch centre (tapering to 0 at its rim).
+    patch_plateau : float
+        Fraction of the radius over which the loading is at full strength
+        before tapering (a patch, not a single peak voxel).
     patch_min_depth_mm : float
         The patch centre lies at least this far inside the sphere union.
     background_coupling : float
@@ -155,7 +159,8 @@ class SignalParameters:
     sgacc_weight: float = 1.0
     search_sites: tuple[tuple[float, float, float], ...] = tuple(DLPFC_SITES.values())
     search_radius_mm: float = 20.0
-    patch_radius_mm: float = 8.0
+    patch_radius_mm: float = 10.0
+    patch_plateau: float = 0.5
     effect_size: float = 0.8
     patch_min_depth_mm: float = 6.0
     background_coupling: float = 0.15
@@ -224,14 +229,29 @@ class _Anatomy:
     resolution_mm: int
 
 
-def _load_anatomy(resolution_mm: int, params: SignalParameters) -> _Anatomy:
+@functools.lru_cache(maxsize=3)
+def _templates(resolution_mm: int):
+    """nilearn's MNI152 2009 brain mask, grey and white matter on one grid.
+
+    Cached: nilearn resamples its 1 mm templates on every call, which takes
+    seconds.
+    """
     from nilearn import datasets
 
     mask_img = datasets.load_mni152_brain_mask(resolution=resolution_mm)
     mask = np.asanyarray(mask_img.dataobj) > 0
-    affine = mask_img.affine.copy()
-    gm_full = datasets.load_mni152_gm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
-    wm_full = datasets.load_mni152_wm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
+    gm = datasets.load_mni152_gm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
+    wm = datasets.load_mni152_wm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
+    for array in (mask, gm, wm):
+        array.flags.writeable = False
+    return mask, mask_img.affine.copy(), gm, wm
+
+
+def _load_anatomy(resolution_mm: int, params: SignalParameters) -> _Anatomy:
+    from nilearn import datasets
+
+    mask, affine, gm_full, wm_full = _templates(resolution_mm)
+    affine = affine.copy()
     ijk = np.argwhere(mask)
     xyz = nib.affines.apply_affine(affine, ijk)
     gm, wm = gm_full[mask], wm_full[mask]
@@ -263,7 +283,8 @@ def _load_anatomy(resolution_mm: int, params: SignalParameters) -> _Anatomy:
     site_dist = np.min(np.linalg.norm(xyz[:, None, :] - sites[None], axis=2), axis=1)
     in_union = site_dist <= params.search_radius_mm
     search_cols = np.flatnonzero(in_union & (gm > params.grey_matter_threshold))
-    depth = _depth_in_union(mask.shape, ijk, in_union, affine)
+    # Depth inside the nearest sphere: a lower bound of the depth in the union.
+    depth = params.search_radius_mm - site_dist
     candidates = np.flatnonzero(in_union & (gm > 0.5) & (depth >= params.patch_min_depth_mm))
     if candidates.size == 0:
         raise SettingsError(
@@ -287,15 +308,6 @@ def _sphere_taper(xyz: np.ndarray, center, radius: float, plateau: float = 0.0) 
     return 0.5 * (1 + np.cos(np.pi * phase))
 
 
-def _depth_in_union(shape, ijk, in_union, affine) -> np.ndarray:
-    """Distance (mm) from each in-mask voxel to the nearest voxel outside the sphere union."""
-    volume = np.zeros(shape, dtype=bool)
-    volume[tuple(ijk[in_union].T)] = True
-    voxel = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    depth = ndimage.distance_transform_edt(volume, sampling=voxel)
-    return depth[tuple(ijk.T)]
-
-
 # ----------------------------------------------------------------------------
 # Per participant and per run
 # ----------------------------------------------------------------------------
@@ -305,7 +317,7 @@ def _participant(anat: _Anatomy, params: SignalParameters, rng: np.random.Genera
     """Planted patch and background coupling of one participant."""
     centre_col = int(rng.choice(anat.patch_candidates))
     centre = anat.xyz[centre_col]
-    patch = _sphere_taper(anat.xyz, centre, params.patch_radius_mm)
+    patch = _sphere_taper(anat.xyz, centre, params.patch_radius_mm, plateau=params.patch_plateau)
     field3d = rng.standard_normal(anat.mask.shape)
     sigma = params.background_smoothness_mm / 2.3548 / anat.resolution_mm
     field3d = ndimage.gaussian_filter(field3d, sigma)
@@ -558,7 +570,8 @@ def _bold_image(anat: _Anatomy, data: np.ndarray, tr: float):
     """
     slope = float(np.abs(data).max()) / 32000.0 or 1.0
     quantised = np.rint(data / slope).astype(np.int16)
-    volume = np.zeros((*anat.mask.shape, data.shape[0]), dtype=np.int16)
+    # Fortran order is what NIfTI stores: nibabel then writes without a transposed copy.
+    volume = np.zeros((*anat.mask.shape, data.shape[0]), dtype=np.int16, order="F")
     volume[anat.mask] = quantised.T
     img = nib.Nifti1Image(volume, anat.affine)
     _mni_header(img, anat.affine)
@@ -620,6 +633,7 @@ def simulate_cohort(
     confounds_suffix: str = "timeseries",
     random_state: int = 0,
     overwrite: bool = False,
+    anatomy: bool = True,
     **signal_parameters,
 ) -> SimulatedCohort:
     """Write a SIMULATED resting-state cohort as fMRIPrep derivatives plus its ground truth.
@@ -638,6 +652,9 @@ def simulate_cohort(
         Grid of nilearn's bundled MNI152 2009 templates.
     sessions : list of str or None
         Session labels; ``None`` writes no ``ses-`` level.
+    anatomy : bool
+        Also write a simulated T1w, masks, tissue maps and fMRIPrep transforms
+        per participant (``anat/``, see :mod:`trdnet.inputs.simulate_anat`).
     runs : int or None
         Runs per session; ``None`` writes no ``run-`` entity.
     confounds_suffix : {"timeseries", "regressors"}
@@ -684,6 +701,7 @@ def simulate_cohort(
         "signal_parameters": params.to_dict(),
         "space": MNI_SPACE, "coordinate_convention": "RAS world millimetres",
         "grid": GRID_NOTE,
+        "anatomy": bool(anatomy),
     }
     record_path = truth_dir / "simulation.json"
     truth_path = truth_dir / "targets_truth.tsv"
@@ -709,6 +727,10 @@ def simulate_cohort(
         prefixes = _run_prefixes(subject, sessions, None if runs is None else int(runs))
         person_seed, *run_seeds = seed.spawn(1 + len(prefixes))
         person = _participant(anat, params, np.random.default_rng(person_seed))
+        if anatomy:
+            from .simulate_anat import write_simulated_anat
+
+            write_simulated_anat(fmriprep_dir, subject, np.random.default_rng(person_seed.spawn(1)[0]))
         for (ses, run, prefix), run_seed in zip(prefixes, run_seeds):
             func = fmriprep_dir / f"sub-{subject}" / (f"ses-{ses}" if ses else "") / "func"
             func.mkdir(parents=True, exist_ok=True)
@@ -727,6 +749,7 @@ def simulate_cohort(
                 "spike_volumes": [int(t) for t in result["spikes"]],
             })
     table = pd.DataFrame(rows)
+    _write_participants(fmriprep_dir, subjects)
     _write_text(truth_path, table.to_csv(sep="\t", index=False, float_format="%.2f"))
     _write_json(record_path, {**record, "runs_detail": details, "software": _software()})
     _write_text(out_dir / "SIMULATED_DATA.txt",
@@ -734,6 +757,14 @@ def simulate_cohort(
                 "ground truth in truth/, derivatives in fmriprep/.\n")
     table = _read_truth(truth_path)
     return SimulatedCohort(fmriprep_dir, truth_dir, table, subjects)
+
+
+def _write_participants(fmriprep_dir: Path, subjects: list[str]) -> None:
+    """participants.tsv with an alternating (arbitrary, simulated) patient / control label."""
+    groups = ["patient" if i % 2 == 0 else "control" for i in range(len(subjects))]
+    table = pd.DataFrame({"participant_id": [f"sub-{s}" for s in subjects], "group": groups,
+                          "note": "simulated; group label arbitrary"})
+    _write_text(fmriprep_dir / "participants.tsv", table.to_csv(sep="\t", index=False))
 
 
 def _software() -> dict[str, str]:

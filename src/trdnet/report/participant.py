@@ -112,6 +112,9 @@ def summary_box(runs: list[RunOutputs], label: str, simulated: bool) -> str:
                f"{number(primary.get('z'), 'target_z', 1, run.prefix)}) mm" if primary else "not computed")
         t1w = (f"({fmt(native[0], 1)}, {fmt(native[1], 1)}, {fmt(native[2], 1)}) mm" if native is not None
                else "not exported")
+        other = sorted({export_space(p) for p in run.export_files()} - {"see file"})
+        if native is None and other:
+            t1w += f" (navigator files in {', '.join(s.split(' ')[0] for s in other)})"
         cells = [
             ("Minutes retained", number(qc.get("minutes_retained"), "minutes_retained", 2, run.prefix)),
             ("Mean FD (mm)", number(qc.get("mean_fd"), "mean_fd", 3, run.prefix)),
@@ -289,7 +292,7 @@ def export_block(run: RunOutputs) -> str:
     rows = pd.DataFrame({"file": [p.name for p in files], "format": [export_format(p) for p in files],
                          "coordinates": [export_space(p) for p in files]})
     out.append(table(rows, name="export"))
-    out.append(note("Load the navigator file with the T1w image it names; coordinates are RAS world mm of "
+    out.append(note("Load the navigator file with the image it names; coordinates are RAS world mm of "
                     "that image (Brainsight: NIfTI:Aligned)."))
     return "".join(out)
 

@@ -7,7 +7,7 @@ import io
 
 import matplotlib
 
-matplotlib.use("Agg", force=False)
+matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 #: Resolution of embedded figures; modest so a 20-participant cohort stays fast.
@@ -24,15 +24,13 @@ TARGET_COLOR = "#ffd700"
 
 
 def to_data_uri(fig, dpi: int = DPI) -> str:
-    """Render a matplotlib figure (or a nilearn display) to a PNG data URI and close it."""
-    figure = getattr(fig, "frame_axes", None)
-    figure = figure.figure if figure is not None else fig
+    """Render a matplotlib figure to a PNG data URI and close it."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, facecolor=figure.get_facecolor())
-    plt.close(figure)
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor=fig.get_facecolor())
+    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def new_figure(width: float, height: float):
-    """A figure not registered with pyplot's global state beyond this call."""
+    """A new figure (inches); :func:`to_data_uri` closes it."""
     return plt.figure(figsize=(width, height))
