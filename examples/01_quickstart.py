@@ -80,7 +80,8 @@ for result in results:
 # literature reference sites (5 cm rule, F3 Beam, BA9, BA46) with their sgACC
 # correlation in this participant. Coordinates are world RAS mm of
 # ``space`` (MNI152NLin2009cAsym here).
-tables = [pd.read_csv(p, sep="\t") for p in sorted((OUT / "trdnet").glob("sub-*/func/*_targets.tsv"))]
+paths = sorted(p for p in (OUT / "trdnet").glob("sub-*/func/*_targets.tsv") if "_desc-" not in p.name)
+tables = [pd.read_csv(p, sep="\t") for p in paths]  # _desc-bootstrap_targets.tsv holds the resamples
 targets = pd.concat(tables, ignore_index=True)
 personal = targets[targets["target"] == "personalised"]
 print(personal[["participant_id", "method", "space", "x", "y", "z", "r_sgacc", "reliability"]].to_string(index=False))

@@ -37,6 +37,19 @@ def test_summarise_known_values(validation):
     assert row["median_split_half_mm"] == 3.0
     # covered: 0<=0 yes, 1<=0.5 no, 2<=5 yes, NaN r95 not counted, 10<=20 yes
     assert row["r95_coverage"] == pytest.approx(3 / 4)
+    assert row["n_no_target"] == 0
+
+
+def test_summarise_counts_runs_without_target(validation):
+    rows = pd.DataFrame({
+        "minutes": 5.0, "noise": 2.0, "effect_size": 0.5, "method": "hierarchical",
+        "error_mm": [4.0, np.nan, 6.0], "split_half_mm": [1.0, np.nan, 3.0],
+        "bootstrap_r95_mm": [5.0, np.nan, 5.0],
+    })
+    row = validation.summarise(rows).iloc[0]
+    assert row["n"] == 3 and row["n_no_target"] == 1
+    assert row["median_error_mm"] == 5.0
+    assert row["r95_coverage"] == pytest.approx(0.5)
 
 
 def test_quick_study_writes_results(validation, tmp_path):

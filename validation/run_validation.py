@@ -35,6 +35,7 @@ import pandas as pd
 
 from trdnet.config import MNI_SPACE, Settings
 from trdnet.denoise import clean_run
+from trdnet.errors import TargetingError
 from trdnet.inputs.bids import find_runs
 from trdnet.inputs.simulate import simulate_cohort
 from trdnet.targeting import compute_targets, group_mean_map, seed_columns, seed_map
@@ -109,21 +110,30 @@ def run_cell(cell: dict, grid: StudyGrid, methods: tuple[str, ...], workdir: Pat
         group = group_mean_map(maps, exclude=i) if "seedmap" in methods else None
         for method in methods:
             started = time.perf_counter()
-            out = compute_targets(clean, dataclasses.replace(targeting, methods=(method,)),
-                                  random_state=cell["random_state"] * 100 + i,
-                                  group_map=group, high_pass_hz=settings.denoise.high_pass)
+            base = {
+                **{k: cell[k] for k in ("minutes", "noise", "effect_size")},
+                "participant_id": f"sub-{run.subject}", "method": method,
+                "minutes_retained": clean.minutes,
+                "true_x": planted[0], "true_y": planted[1], "true_z": planted[2],
+            }
+            try:
+                out = compute_targets(clean, dataclasses.replace(targeting, methods=(method,)),
+                                      random_state=cell["random_state"] * 100 + i,
+                                      group_map=group, high_pass_hz=settings.denoise.high_pass)
+            except TargetingError as error:
+                # A method that finds no target is a result of the study, not a crash.
+                rows.append({**base, "x": np.nan, "y": np.nan, "z": np.nan, "error_mm": np.nan,
+                             "split_half_mm": np.nan, "bootstrap_r95_mm": np.nan,
+                             "failed": str(error), "seconds": time.perf_counter() - started})
+                continue
             row = out.table.iloc[0]
             found = row[["x", "y", "z"]].to_numpy(float)
             rows.append({
-                **{k: cell[k] for k in ("minutes", "noise", "effect_size")},
-                "participant_id": f"sub-{run.subject}", "method": method,
-                "minutes_retained": float(row["minutes_retained"]),
-                "true_x": planted[0], "true_y": planted[1], "true_z": planted[2],
-                "x": found[0], "y": found[1], "z": found[2],
+                **base, "x": found[0], "y": found[1], "z": found[2],
                 "error_mm": float(np.linalg.norm(found - planted)),
                 "split_half_mm": float(row["split_half_mm"]),
                 "bootstrap_r95_mm": float(row["bootstrap_r95_mm"]),
-                "seconds": time.perf_counter() - started,
+                "failed": "", "seconds": time.perf_counter() - started,
             })
     return pd.DataFrame(rows)
 
@@ -146,8 +156,9 @@ def summarise(participants: pd.DataFrame) -> pd.DataFrame:
     grouped = data.groupby(keys, sort=True)
     table = grouped.agg(
         n=("error_mm", "size"),
+        n_no_target=("error_mm", lambda e: int(e.isna().sum())),
         median_error_mm=("error_mm", "median"),
-        p90_error_mm=("error_mm", lambda e: float(np.percentile(e, 90))),
+        p90_error_mm=("error_mm", lambda e: float(np.nanpercentile(e, 90)) if e.notna().any() else np.nan),
         median_split_half_mm=("split_half_mm", "median"),
         median_r95_mm=("bootstrap_r95_mm", "median"),
         r95_coverage=("covered", "mean"),
@@ -159,11 +170,12 @@ def summarise(participants: pd.DataFrame) -> pd.DataFrame:
 
 def markdown_table(table: pd.DataFrame) -> str:
     """The summary as a GitHub markdown table (distances in mm, 1 decimal)."""
-    header = ["minutes", "noise", "effect size", "method", "n", "median error", "p90 error",
+    header = ["minutes", "noise", "effect size", "method", "n", "no target", "median error", "p90 error",
               "median split-half", "median r95", "r95 coverage"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in table.iterrows():
-        cells = [f"{r.minutes:g}", f"{r.noise:g}", f"{r.effect_size:g}", r.method, str(int(r.n)),
+        cells = [f"{r.minutes:g}", f"{r.noise:g}", f"{r.effect_size:g}", r.method,
+                 str(int(r.n)), str(int(r.n_no_target)),
                  f"{r.median_error_mm:.1f}", f"{r.p90_error_mm:.1f}", f"{r.median_split_half_mm:.1f}",
                  f"{r.median_r95_mm:.1f}", f"{r.r95_coverage:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -250,6 +262,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--quick", action="store_true", help="one tiny cell (for tests)")
     parser.add_argument("--no-hierarchical", action="store_true", help="skip the slow hierarchical method")
+    parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=None,
+                        help="methods to run (default: all)")
+    parser.add_argument("--minutes", nargs="+", type=float, default=None, help="scan lengths (min)")
     parser.add_argument("--participants", type=int, default=None, help="participants per cell")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--workdir", default=None, help="keep the simulated cohorts here")
@@ -257,7 +272,9 @@ def main(argv=None) -> int:
     grid = QUICK_GRID if args.quick else StudyGrid()
     if args.participants is not None:
         grid = dataclasses.replace(grid, n_participants=args.participants)
-    methods = tuple(m for m in ALL_METHODS if not (args.no_hierarchical and m == "hierarchical"))
+    if args.minutes is not None:
+        grid = dataclasses.replace(grid, minutes=tuple(args.minutes))
+    methods = tuple(m for m in (args.methods or ALL_METHODS) if not (args.no_hierarchical and m == "hierarchical"))
     table = run_study(args.out, grid, methods, n_jobs=args.n_jobs, workdir=args.workdir)
     print(markdown_table(table))
     return 0

@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--coil-orientation", choices=("identity", "scalp_normal"),
                         help="rotation written for each marker (default: identity)")
 
+    report = sub.add_parser("report", help="(re)write the HTML reports from an output folder",
+                            description="Write <OUTPUT_DIR>/sub-<l>.html per participant and <OUTPUT_DIR>/group.html "
+                            "from the tables and maps already written (nothing is recomputed).")
+    report.add_argument("output_dir", type=Path, help="trdnet output folder")
+    report.add_argument("--participant-label", nargs="+", metavar="L", help="participants (default: all)")
+    report.add_argument("--n-jobs", type=int, default=1, help="parallel worker processes (default: 1)")
+
     fetch = sub.add_parser("fetch", help="download (or find in the cache) a public dataset through nilearn",
                            description="Fetch a public dataset with nilearn's fetchers, or use the filled cache.")
     fetch.add_argument("dataset", choices=DATASETS)
@@ -95,6 +102,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask", metavar="ADDRESS", help="run on Dask: 'local:N' or a scheduler address")
     parser.add_argument("--overwrite", action="store_true", help="recompute runs that are already finished")
     parser.add_argument("--random-state", type=int, help="seed of every random choice (default: 0)")
+    parser.add_argument("--no-report", action="store_true", help="do not write the HTML reports")
 
 
 def settings_from_args(args):
@@ -133,7 +141,29 @@ def cmd_run(args) -> int:
     runs, settings = collect_runs(args, settings)
     results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
                          overwrite=args.overwrite, group_map=args.group_map)
-    return report_results(results, output_dir)
+    code = report_results(results, output_dir)
+    if not args.no_report:
+        write_html_reports(output_dir, sorted({r.subject for r in results if r.status != "failed"}), args.n_jobs)
+    return code
+
+
+def write_html_reports(output_dir: Path, subjects, n_jobs: int = 1) -> None:
+    """Write participant and cohort HTML reports and say where they are."""
+    from .report import write_reports
+
+    if not subjects:
+        return
+    paths = write_reports(output_dir, subjects, n_jobs=max(1, n_jobs))
+    print(f"reports: {len(paths) - 1} participant report(s) and {paths[-1]}")
+
+
+def cmd_report(args) -> int:
+    """``trdnet report``."""
+    from .report import write_reports
+
+    for path in write_reports(args.output_dir, args.participant_label, n_jobs=max(1, args.n_jobs)):
+        print(path)
+    return 0
 
 
 def collect_runs(args, settings):
@@ -175,6 +205,10 @@ def cmd_group(args, output_dir: Path) -> int:
         print(path)
     for note in result.notes:
         print(f"note: {note}")
+    if not args.no_report:
+        from .report import write_group_report
+
+        print(write_group_report(output_dir))
     return 0
 
 
@@ -224,7 +258,7 @@ def cmd_demo(args) -> int:
     settings = settings_from_args(args)
     return run_demo(args.output_dir, settings, n_subjects=args.n_subjects, n_volumes=args.n_volumes,
                     resolution_mm=args.resolution, seed=args.seed, n_jobs=args.n_jobs, dask=args.dask,
-                    overwrite=args.overwrite)
+                    overwrite=args.overwrite, no_report=args.no_report)
 
 
 def report_results(results, output_dir: Path) -> int:
@@ -239,6 +273,9 @@ def report_results(results, output_dir: Path) -> int:
                   f"{s.get('target_y', float('nan')):.1f}, {s.get('target_z', float('nan')):.1f}) mm "
                   f"{s.get('target_space', '')}, r_sgacc {s.get('r_sgacc', float('nan')):.2f}, "
                   f"reliability {s.get('reliability', '?')}")
+            if s.get("navigation_space") and s.get("navigation_space") != s.get("target_space"):
+                print(f"    for navigation: ({s['navigation_x']:.1f}, {s['navigation_y']:.1f}, "
+                      f"{s['navigation_z']:.1f}) mm {s['navigation_space']} (world RAS of the participant's T1w)")
     print(f"outputs: {output_dir}")
     if failed:
         print(f"{len(failed)} of {len(results)} runs failed; see {Path(output_dir) / 'failures.tsv'}", file=sys.stderr)
@@ -246,7 +283,7 @@ def report_results(results, output_dir: Path) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "fetch": cmd_fetch, "export": cmd_export}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "fetch": cmd_fetch, "export": cmd_export, "report": cmd_report}
 
 
 def main(argv=None) -> int:

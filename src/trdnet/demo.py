@@ -22,6 +22,7 @@ def run_demo(
     n_jobs: int = 1,
     dask: str | None = None,
     overwrite: bool = False,
+    no_report: bool = False,
 ) -> int:
     """Simulate a cohort (SIMULATED DATA), run the pipeline, print a summary.
 
@@ -51,6 +52,15 @@ def run_demo(
     runs = find_runs(cohort.fmriprep_dir, space=settings.space)
     results = run_cohort(runs, out, settings, n_jobs=n_jobs, dask=dask, overwrite=overwrite)
     code = report_results(results, out)
+    if any(r.status != "failed" for r in results):
+        from .group import run_group
+
+        group = run_group(out)
+        print(f"cohort tables and statistics (SIMULATED groups): {group.group_dir}")
+    if not no_report:
+        from .cli import write_html_reports
+
+        write_html_reports(out, sorted({r.subject for r in results if r.status != "failed"}), n_jobs)
     accuracy = accuracy_table(results, cohort.truth_table)
     if len(accuracy):
         write_tsv(out / "demo_accuracy.tsv", accuracy)
