@@ -15,7 +15,7 @@ from trdnet.pipeline import process_run
 
 from conftest import write_mni_run
 
-FAST = ["--n-bootstrap", "5"]
+FAST = ["--n-bootstrap", "5", "--no-report"]
 
 
 @pytest.fixture(scope="module")
