@@ -33,20 +33,25 @@ FILE_MODE = _default_mode()
 TSV_FLOAT_FORMAT = "%.6f"
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` through a temporary file and a rename."""
+def _atomic(path: Path, write, suffix: str = ".tmp") -> Path:
+    """Call ``write(temporary_path)`` in the destination folder, then rename into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+        write(tmp)
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file and a rename."""
+    return _atomic(path, lambda tmp: Path(tmp).write_bytes(payload))
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
@@ -72,19 +77,8 @@ def read_tsv(path: Path) -> pd.DataFrame:
 
 def write_nifti(path: Path, img: nib.Nifti1Image) -> Path:
     """Save a NIfTI image atomically (the temporary name keeps the extension)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    suffix = ".nii.gz" if str(path).endswith(".nii.gz") else ".nii"
+    return _atomic(path, lambda tmp: nib.save(img, tmp), suffix)
 
 
 def software_versions() -> dict[str, str]:

@@ -72,7 +72,12 @@ class Run:
     @property
     def subject_dir(self) -> str:
         """Relative output folder: ``sub-<l>[/ses-<l>]/func``."""
-        parts = [f"sub-{self.subject}"]
-        if self.entities.get("ses"):
-            parts.append(f"ses-{self.entities['ses']}")
-        return "/".join(parts + ["func"])
+        return subject_folder(self.entities)
+
+
+def subject_folder(entities: dict) -> str:
+    """Relative BIDS output folder of a run: ``sub-<l>[/ses-<l>]/func``."""
+    parts = [f"sub-{entities['sub']}"]
+    if entities.get("ses"):
+        parts.append(f"ses-{entities['ses']}")
+    return "/".join(parts + ["func"])

@@ -94,10 +94,9 @@ class RoiTimeseriesRun:
     @property
     def subject_dir(self) -> str:
         """Relative output folder: ``sub-<l>[/ses-<l>]/func``."""
-        parts = [f"sub-{self.subject}"]
-        if self.entities.get("ses"):
-            parts.append(f"ses-{self.entities['ses']}")
-        return "/".join(parts + ["func"])
+        from .runs import subject_folder
+
+        return subject_folder(self.entities)
 
     def load(self) -> tuple[np.ndarray, pd.DataFrame]:
         """Read the signals and ROI table (see :func:`read_roi_timeseries`)."""
