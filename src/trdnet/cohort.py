@@ -115,7 +115,7 @@ def _run_dask(runs, args, address: str):
     if address.startswith("local"):
         n_workers = int(address.split(":", 1)[1]) if ":" in address else _cpu_count()
         with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             return _submit(client, runs, args)
     with Client(address) as client:
         return _submit(client, runs, args)
