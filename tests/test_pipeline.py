@@ -108,3 +108,18 @@ def test_settings_mismatch_error_names_the_record(foreign_derivatives, tmp_path)
     with pytest.raises(SettingsError, match="_done.json"):
         process_run(run, tmp_path, other)
     assert np.isfinite(process_run(run, tmp_path, other, overwrite=True).summary["target_x"])
+
+
+def test_gsr_both_reports_the_distance_between_targets(foreign_derivatives, tmp_path):
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
+    out = tmp_path / "out"
+    assert main(["run", str(foreign_derivatives), str(out), "participant", "--participant-label", "B02",
+                 "--settings", str(settings_file), "--gsr", "both", *FAST]) == 0
+    table = read_tsv(next(out.glob("sub-B02/func/*_space-MNI152NLin2009cAsym_targets.tsv")))
+    personalised = table[table["target"] == "personalised"].iloc[0]
+    assert personalised["other_gsr"] == "off"
+    expected = np.linalg.norm(personalised[["x", "y", "z"]].to_numpy(float)
+                              - personalised[["other_gsr_x", "other_gsr_y", "other_gsr_z"]].to_numpy(float))
+    assert personalised["gsr_distance_mm"] == pytest.approx(expected, abs=1e-5)
+    assert table.loc[table["target"] == "5cm", "gsr_distance_mm"].isna().all()

@@ -93,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="MNI152NLin2009cAsym", help="space of the BOLD images to use")
-    parser.add_argument("--no-gsr", action="store_true", help="do not regress the global signal")
+    parser.add_argument("--gsr", choices=("on", "off", "both"), default="on",
+                        help="global signal regression; 'both' also computes the personalised targets without "
+                        "it and reports their distance (default: on)")
+    parser.add_argument("--no-gsr", action="store_true", help="same as --gsr off")
     parser.add_argument("--target-method", nargs="+", choices=METHODS, metavar="METHOD",
                         help=f"targeting method(s), first is primary; one or more of {', '.join(METHODS)}")
     parser.add_argument("--n-bootstrap", type=int, help="block-bootstrap resamples for target reliability")
@@ -113,9 +116,11 @@ def settings_from_args(args):
 
     settings = Settings.from_json(args.settings) if args.settings else Settings()
     settings = dataclasses.replace(settings, space=args.space)
-    if args.no_gsr:
+    if args.no_gsr or args.gsr == "off":
         settings = with_gsr(settings, False)
     targeting = settings.targeting
+    if args.gsr == "both":
+        targeting = dataclasses.replace(targeting, compare_gsr=True)
     if args.target_method:
         targeting = dataclasses.replace(targeting, methods=tuple(dict.fromkeys(args.target_method)))
     if args.n_bootstrap is not None:

@@ -105,6 +105,9 @@ class TargetSettings:
     reference_targets: tuple[str, ...] = ("5cm", "f3_beam", "ba9", "ba46")
     n_bootstrap: int = 100
     reliability: bool = True
+    #: also compute the primary target with global signal regression switched the other way and report
+    #: the distance (``--gsr both``); costs a second cleaning of the run
+    compare_gsr: bool = False
     # Radius of the sphere averaged for the sgACC r reported at each reference site.
     reference_radius_mm: float = 5.0
     # Split-half needs at least this many retained volumes in each half.

@@ -268,6 +268,8 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
 
     tgt_tsv, tgt_json = _paths(run, out_dir, "targets.tsv")
     table = result.table.copy()
+    if settings.targeting.compare_gsr:
+        table = add_gsr_comparison(run, table, settings, group_map)
     table.insert(0, "participant_id", f"sub-{run.subject}")
     files.append(write_tsv(tgt_tsv, table))
     files.append(write_json(tgt_json, sidecar(
@@ -291,6 +293,33 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
         "reliability": str(primary.get("reliability", "")),
     }
     return summary, files, table
+
+
+def add_gsr_comparison(run: Run, table: pd.DataFrame, settings: Settings, group_map=None) -> pd.DataFrame:
+    """Recompute the personalised targets with GSR switched the other way; add their distance.
+
+    Global signal regression changes anticorrelations (and so targets); the
+    columns ``other_gsr_x/y/z`` hold the target of the other choice and
+    ``gsr_distance_mm`` how far it is (personalised rows only).
+    """
+    import dataclasses
+
+    from . import targeting
+    from .config import with_gsr
+
+    other = with_gsr(settings, not settings.denoise.gsr)
+    cleaned = denoise.clean_run(run, other.denoise)
+    quick = dataclasses.replace(settings.targeting, reliability=False, compare_gsr=False)
+    other_table = targeting.compute_targets(cleaned, quick, settings.random_state, group_map=group_map,
+                                            high_pass_hz=settings.denoise.high_pass).table.set_index("target")
+    table = table.copy()
+    for axis in ("x", "y", "z"):
+        table[f"other_gsr_{axis}"] = table["target"].map(
+            lambda name: other_table[axis].get(name, np.nan) if name.startswith("personalised") else np.nan)
+    delta = table[["x", "y", "z"]].to_numpy(float) - table[["other_gsr_x", "other_gsr_y", "other_gsr_z"]].to_numpy(float)
+    table["gsr_distance_mm"] = np.linalg.norm(delta, axis=1)
+    table["other_gsr"] = "off" if settings.denoise.gsr else "on"
+    return table
 
 
 def fmriprep_root(run: Run) -> Path:

@@ -56,6 +56,11 @@ COLUMNS = {
         "minutes_retained": "Minutes of data behind the target",
         "reliability": "good / fair / poor from documented thresholds on the reliability columns",
         "note": "Anything the user must know about this row",
+        "other_gsr_x": "With --gsr both: x of the target computed with GSR switched the other way (mm, RAS)",
+        "other_gsr_y": "With --gsr both: y of that target",
+        "other_gsr_z": "With --gsr both: z of that target",
+        "gsr_distance_mm": "With --gsr both: distance between the targets with and without GSR (mm)",
+        "other_gsr": "With --gsr both: whether the comparison target used GSR (on) or not (off)",
     },
 }
 
