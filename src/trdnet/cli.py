@@ -158,7 +158,11 @@ def write_html_reports(output_dir: Path, subjects, n_jobs: int = 1) -> None:
 
     if not subjects:
         return
-    paths = write_reports(output_dir, subjects, n_jobs=max(1, n_jobs))
+    try:
+        paths = write_reports(output_dir, subjects, n_jobs=max(1, n_jobs))
+    except TrdnetError as exc:  # a report must never fail a finished analysis
+        print(f"trdnet: warning: reports not written ({exc}); retry with 'trdnet report'", file=sys.stderr)
+        return
     print(f"reports: {len(paths) - 1} participant report(s) and {paths[-1]}")
 
 

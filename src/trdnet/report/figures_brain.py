@@ -127,7 +127,7 @@ def _zoom(display, center, half_width: float) -> None:
             cut_axes.ax.set_ylim(center[v] - half_width, center[v] + half_width)
 
 
-def bootstrap_cloud(cloud_xyz, target_xyz, split_xyz=None, half_width: float = 15.0):
+def bootstrap_cloud(cloud_xyz, target_xyz, split_xyz=None, half_width: float = 20.0):
     """Bootstrap targets (and split-half targets) around the personalised target.
 
     Parameters
@@ -147,19 +147,19 @@ def bootstrap_cloud(cloud_xyz, target_xyz, split_xyz=None, half_width: float = 1
     fig = new_figure(9.5, 3.4)
     display = plotting.plot_anat(template(), cut_coords=target_xyz, display_mode="ortho", figure=fig,
                                  axes=[0.0, 0.12, 1.0, 0.86], annotate=False, draw_cross=False,
-                                 black_bg=True, dim=-0.3)
+                                 black_bg=True, dim=-0.3, colorbar=False)
     cloud = np.asarray(cloud_xyz, dtype=float).reshape(-1, 3)
-    handles = []
+    # the personalised target first, so a tight cloud stays visible on top of it
+    display.add_markers([target_xyz], marker_color=TARGET_COLOR, marker_size=160, marker="*", edgecolors="black")
+    handles = [Line2D([], [], ls="", marker="*", color=TARGET_COLOR, markeredgecolor="black", ms=10,
+                      label="personalised")]
     if len(cloud):
-        display.add_markers(cloud, marker_color="#00e5ff", marker_size=14, alpha=0.6, edgecolors="none")
+        display.add_markers(cloud, marker_color="#00e5ff", marker_size=12, alpha=0.7, edgecolors="none")
         handles.append(Line2D([], [], ls="", marker="o", color="#00e5ff", label=f"bootstrap ({len(cloud)})"))
     if split_xyz is not None and len(split_xyz):
-        display.add_markers(np.asarray(split_xyz, dtype=float), marker_color="#ff4fd8", marker_size=70,
+        display.add_markers(np.asarray(split_xyz, dtype=float), marker_color="#ff4fd8", marker_size=60,
                             marker="D", edgecolors="black")
         handles.append(Line2D([], [], ls="", marker="D", color="#ff4fd8", label="split-half targets"))
-    display.add_markers([target_xyz], marker_color=TARGET_COLOR, marker_size=220, marker="*", edgecolors="black")
-    handles.append(Line2D([], [], ls="", marker="*", color=TARGET_COLOR, markeredgecolor="black", ms=10,
-                          label="personalised"))
     _zoom(display, target_xyz, half_width)
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.set_facecolor("white")

@@ -114,7 +114,7 @@ def summary_box(runs: list[RunOutputs], label: str, simulated: bool) -> str:
                else "not exported")
         other = sorted({export_space(p) for p in run.export_files()} - {"see file"})
         if native is None and other:
-            t1w += f" (navigator files in {', '.join(s.split(' ')[0] for s in other)})"
+            t1w += f" (navigator files: {', '.join(s.split(' ')[0][:3] for s in other)} only)"
         cells = [
             ("Minutes retained", number(qc.get("minutes_retained"), "minutes_retained", 2, run.prefix)),
             ("Mean FD (mm)", number(qc.get("mean_fd"), "mean_fd", 3, run.prefix)),
