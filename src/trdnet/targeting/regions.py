@@ -93,13 +93,9 @@ def seed_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
     NotImplementedFeatureError
         When the space is not MNI-like and no seed mask is given.
     """
-    if settings.seed_mask:
-        return _mask_image_columns(space, settings.seed_mask, "sgACC seed mask")
-    if not is_mni(space):
-        raise NotImplementedFeatureError(
-            f"sgACC seed coordinates are MNI152 but the data are in {space.space!r}; "
-            "give targeting.seed_mask in the data space"
-        )
+    user = _user_mask_or_mni(space, settings.seed_mask, "sgACC seed", "seed_mask")
+    if user is not None:
+        return user
     center = np.asarray(settings.seed_center_mm, dtype=float)
     centers = [center]
     if settings.seed_bilateral:
@@ -167,13 +163,9 @@ def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
     NotImplementedFeatureError
         When the space is not MNI-like and no search mask is given.
     """
-    if settings.search_mask:
-        return _mask_image_columns(space, settings.search_mask, "DLPFC search mask")
-    if not is_mni(space):
-        raise NotImplementedFeatureError(
-            f"DLPFC search sites are MNI152 but the data are in {space.space!r}; "
-            "give targeting.search_mask in the data space"
-        )
+    user = _user_mask_or_mni(space, settings.search_mask, "DLPFC search", "search_mask")
+    if user is not None:
+        return user
     sites = site_coordinates(settings.search_sites)
     cols = np.unique(
         np.concatenate(
@@ -191,3 +183,15 @@ def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
             "has no voxel inside the brain mask; check the data's space or give targeting.search_mask"
         )
     return cols
+
+
+def _user_mask_or_mni(space: VoxelSpace, mask, what: str, setting: str):
+    """Columns of a user mask when given; otherwise check that MNI coordinates apply (None)."""
+    if mask:
+        return _mask_image_columns(space, mask, f"{what} mask")
+    if not is_mni(space):
+        raise NotImplementedFeatureError(
+            f"{what} coordinates are MNI152 but the data are in {space.space!r}; "
+            f"give targeting.{setting} in the data space"
+        )
+    return None
