@@ -54,7 +54,7 @@ def _motion(rng: np.random.Generator, n_times: int, spike_fraction: float = 0.04
     """Six motion parameters (mm, radians) with spikes, and framewise displacement."""
     motion = np.cumsum(rng.normal(0, 0.02, size=(n_times, 6)), axis=0)
     motion[:, 3:] *= 0.01
-    n_spikes = max(1, int(spike_fraction * n_times))
+    n_spikes = int(spike_fraction * n_times)
     for t in rng.choice(np.arange(10, n_times - 10), size=n_spikes, replace=False):
         motion[t:, :3] += rng.choice([-1, 1], size=3) * rng.uniform(0.3, 0.8, size=3)
     diffs = np.abs(np.diff(motion, axis=0))
@@ -93,7 +93,8 @@ def _open_gzip_writer(path: Path):
         return gzip.open(path, "wb", compresslevel=1)
 
 
-def write_run(root: Path, n_volumes: int, tr: float, seed: int = 0, block: int = 50) -> dict:
+def write_run(root: Path, n_volumes: int, tr: float, seed: int = 0, block: int = 50,
+              censoring: bool = True) -> dict:
     """Write one simulated run in fMRIPrep layout under ``root``.
 
     Parameters
@@ -107,6 +108,9 @@ def write_run(root: Path, n_volumes: int, tr: float, seed: int = 0, block: int =
         Random seed (same inputs -> same files).
     block : int
         Volumes generated and written per block (bounds the writer's memory).
+    censoring : bool
+        Motion spikes in 4% of the volumes so that FD censoring happens; without
+        them no volume exceeds the FD and DVARS thresholds.
 
     Returns
     -------
@@ -137,7 +141,7 @@ def write_run(root: Path, n_volumes: int, tr: float, seed: int = 0, block: int =
     grid_size = int(np.prod(mask.shape))
 
     latents = _band_limited(rng, n_volumes, len(LATENTS), tr)
-    motion, fd = _motion(rng, n_volumes)
+    motion, fd = _motion(rng, n_volumes, spike_fraction=0.04 if censoring else 0.0)
     loadings = (0.3 * rng.standard_normal((len(LATENTS), n_vox))).astype(np.float32)
     loadings[LATENTS.index("global")] = 0.5
     for name, centers in NETWORK_NODES.items():

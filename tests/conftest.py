@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Keep trdnet's on-disk template cache inside the test session (children inherit it)."""
+    previous = os.environ.get("TRDNET_CACHE_DIR")
+    os.environ["TRDNET_CACHE_DIR"] = str(tmp_path_factory.mktemp("trdnet-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TRDNET_CACHE_DIR", None)
+    else:
+        os.environ["TRDNET_CACHE_DIR"] = previous
+
 
 MOTION = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
 

@@ -46,6 +46,13 @@ def test_cli_runs_a_foreign_folder_and_resumes(foreign_derivatives, tmp_path, ca
     targets = read_tsv(func / f"{prefix}_targets.tsv")
     assert {"personalised", "5cm", "f3_beam", "ba9", "ba46"} <= set(targets["target"])
     assert set(targets["space"]) == {"MNI152NLin2009cAsym"}
+    halves = read_tsv(func / f"{prefix}_desc-splithalf_targets.tsv")
+    assert list(halves["half"]) == ["first", "second"]
+    assert halves["n_volumes"].sum() == read_tsv(func / f"{prefix}_qc.tsv").loc[0, "n_retained"]
+    personalised = targets[targets["target"] == "personalised"].iloc[0]
+    between_halves = np.linalg.norm(np.diff(halves[["x", "y", "z"]].to_numpy(float), axis=0))
+    assert between_halves == pytest.approx(personalised["split_half_mm"], abs=1e-4)
+    assert "half" in json.loads((func / f"{prefix}_desc-splithalf_targets.json").read_text())["Columns"]
     networks = read_tsv(func / f"{prefix}_networks.tsv")
     assert len(networks) == 6 and networks["n_pairs"].gt(0).all()
     qc = read_tsv(func / f"{prefix}_qc.tsv")

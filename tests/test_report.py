@@ -67,6 +67,8 @@ def test_participant_report_is_self_contained(reports):
     # one section per run (two sessions), each with QC, networks and target figures
     assert text.count('class="summary" data-run=') == 2
     assert text.count("<section id=\"run") == 2
+    # the split-half targets the pipeline wrote are drawn with the bootstrap cloud
+    assert len(re.findall(r"<figcaption>[^<]*and of the two split halves", text)) == 2
 
 
 @needs_chromium

@@ -276,12 +276,16 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
         "targets", "Personalised and reference DLPFC TMS targets with their sgACC correlation and reliability",
         run, settings, extra=extra)))
 
-    if result.bootstrap_cloud is not None and len(result.bootstrap_cloud):
-        cloud_tsv, cloud_json = _paths(run, out_dir, "desc-bootstrap_targets.tsv")
-        files.append(write_tsv(cloud_tsv, result.bootstrap_cloud))
-        files.append(write_json(cloud_json, sidecar(
-            "bootstrap", "Targets from circular block-bootstrap resamples of the retained volumes", run, settings,
-            extra=extra)))
+    for name, kind, values, description in (
+        ("desc-bootstrap_targets.tsv", "bootstrap", result.bootstrap_cloud,
+         "Targets from circular block-bootstrap resamples of the retained volumes"),
+        ("desc-splithalf_targets.tsv", "splithalf", result.split_half_targets,
+         "Targets from the first and the second half of the retained volumes"),
+    ):
+        if values is not None and len(values):
+            values_tsv, values_json = _paths(run, out_dir, name)
+            files.append(write_tsv(values_tsv, values))
+            files.append(write_json(values_json, sidecar(kind, description, run, settings, extra=extra)))
 
     primary = table[table["primary"].astype(bool)].iloc[0] if "primary" in table else table.iloc[0]
     summary = {

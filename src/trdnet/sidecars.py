@@ -62,6 +62,22 @@ COLUMNS = {
         "gsr_distance_mm": "With --gsr both: distance between the targets with and without GSR (mm)",
         "other_gsr": "With --gsr both: whether the comparison target used GSR (on) or not (off)",
     },
+    "bootstrap": {
+        "method": "Targeting method resampled",
+        "resample": "Resample number (0-based; the bootstrap is seeded, see Targeting.random_state)",
+        "x": "x of the resample's target (mm, RAS world coordinates of the run's space); n/a if none was found",
+        "y": "y (mm, RAS)",
+        "z": "z (mm, RAS)",
+    },
+    "splithalf": {
+        "method": "Targeting method",
+        "half": "first or second half of the retained volumes (in time order)",
+        "first_volume": "Index of the half's first volume among the retained volumes (0-based)",
+        "n_volumes": "Retained volumes in the half",
+        "x": "x of the half's target (mm, RAS world coordinates of the run's space); n/a if none was found",
+        "y": "y (mm, RAS)",
+        "z": "z (mm, RAS)",
+    },
 }
 
 

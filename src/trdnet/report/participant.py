@@ -227,9 +227,9 @@ def target_block(run: RunOutputs) -> str:
     out.append(figure(to_data_uri(figures_brain.dlpfc_zoom(seed_img, search_img, names, xyz, center)),
                       "Zoomed DLPFC view (sites within the zoom are labelled)."))
     cloud = run.table("desc-bootstrap_targets.tsv")
-    split = split_half_targets(run)
+    method = str(primary.get("method", ""))
+    split = split_half_targets(run, method)
     if cloud is not None and len(cloud) or split is not None:
-        method = str(primary.get("method", ""))
         points = np.empty((0, 3))
         if cloud is not None:
             rows = cloud[cloud["method"].astype(str) == method] if "method" in cloud else cloud
@@ -270,17 +270,15 @@ def search_region(run: RunOutputs, seed_img):
         return None
 
 
-def split_half_targets(run: RunOutputs) -> np.ndarray | None:
-    """Split-half target coordinates (2 x 3) when the pipeline wrote them."""
-    table_ = run.table("desc-splithalf_targets.tsv")
-    if table_ is not None and len(table_):
-        return table_[["x", "y", "z"]].to_numpy(float)
-    cloud = run.table("desc-bootstrap_targets.tsv")
-    if cloud is not None and "resample" in cloud:
-        halves = cloud[cloud["resample"].astype(str).str.startswith("half")]
-        if len(halves):
-            return halves[["x", "y", "z"]].to_numpy(float)
-    return None
+def split_half_targets(run: RunOutputs, method: str) -> np.ndarray | None:
+    """Targets of the two split halves (2 x 3) for ``method``, when the pipeline found both."""
+    halves = run.table("desc-splithalf_targets.tsv")
+    if halves is None or not len(halves):
+        return None
+    if "method" in halves:
+        halves = halves[halves["method"].astype(str) == method]
+    points = halves[["x", "y", "z"]].to_numpy(float)
+    return points if len(points) == 2 and np.isfinite(points).all() else None
 
 
 def export_block(run: RunOutputs) -> str:

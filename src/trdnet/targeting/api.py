@@ -24,6 +24,9 @@ TABLE_COLUMNS = (
     "reliability", "note",
 )
 
+#: Columns of :attr:`TargetingOutput.split_half_targets`.
+SPLIT_HALF_COLUMNS = ("method", "half", "first_volume", "n_volumes", "x", "y", "z")
+
 
 @dataclass
 class TargetingOutput:
@@ -39,6 +42,9 @@ class TargetingOutput:
     search_columns, seed_columns : numpy.ndarray of int
     bootstrap_cloud : pandas.DataFrame
         Columns ``method, resample, x, y, z`` (NaN where a resample found no target).
+    split_half_targets : pandas.DataFrame
+        Columns ``method, half, first_volume, n_volumes, x, y, z``: the target
+        of each half of the retained volumes (NaN where a half found none).
     details : dict
         Every parameter used, per-method details and reliability reasons.
     """
@@ -48,6 +54,7 @@ class TargetingOutput:
     search_columns: np.ndarray
     seed_columns: np.ndarray
     bootstrap_cloud: pd.DataFrame
+    split_half_targets: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SPLIT_HALF_COLUMNS))
     details: dict = field(default_factory=dict)
 
 
@@ -94,7 +101,7 @@ def compute_targets(
         weights = group_map_values(space, source)
         reference = reference_signal(cleaned, weights, search, settings.grey_matter_threshold)
 
-    rows, clouds, method_details = [], [], {}
+    rows, clouds, halves, method_details = [], [], [], {}
     for i, method in enumerate(settings.methods):
         result = run_method(
             method, cleaned, seeds, search, settings, seed_r,
@@ -111,6 +118,7 @@ def compute_targets(
                 seed_cols=seeds, search_cols=search,
             )
             cloud = rel.pop("bootstrap_cloud")
+            halves.append(_split_half_rows(method, rel.pop("split_half_targets"), rel["split_half_volumes"]))
             clouds.append(pd.DataFrame({
                 "method": method, "resample": np.arange(cloud.shape[0]),
                 "x": cloud[:, 0], "y": cloud[:, 1], "z": cloud[:, 2],
@@ -162,7 +170,22 @@ def compute_targets(
         "simulated": bool(cleaned.simulated),
         "methods": method_details,
     }
-    return TargetingOutput(table, seed_r, search, seeds, cloud, details)
+    split = (
+        pd.concat(halves, ignore_index=True) if halves
+        else pd.DataFrame(columns=list(SPLIT_HALF_COLUMNS))
+    )
+    return TargetingOutput(table, seed_r, search, seeds, cloud, split, details)
+
+
+def _split_half_rows(method: str, xyz: np.ndarray, volumes: tuple[int, int]) -> pd.DataFrame:
+    """The two split-half targets of one method as table rows."""
+    return pd.DataFrame({
+        "method": method,
+        "half": ["first", "second"],
+        "first_volume": [0, volumes[0]],
+        "n_volumes": list(volumes),
+        "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2],
+    })
 
 
 def _describe_group_map(group_map) -> str | None:

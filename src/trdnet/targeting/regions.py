@@ -6,9 +6,12 @@ import functools
 import warnings
 
 import nibabel as nib
+import nilearn
 import numpy as np
 from nilearn import datasets, image
+from scipy import ndimage
 
+from ..cache import cached_array
 from ..config import TargetSettings
 from ..errors import InputError, NotImplementedFeatureError, TargetingError
 from ..grid import VoxelSpace
@@ -111,30 +114,43 @@ def seed_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
     return cols
 
 
-@functools.lru_cache(maxsize=8)
-def _grey_matter_on_grid(shape: tuple, affine_bytes: bytes) -> np.ndarray:
-    template = datasets.load_mni152_gm_template(resolution=2)
-    # The template's header says uint8 while its values are probabilities;
-    # a float image makes resampling linear instead of nearest-neighbour.
-    template = nib.Nifti1Image(template.get_fdata(dtype=np.float32), template.affine)
-    affine = np.frombuffer(affine_bytes, dtype=float).reshape(4, 4)
-    grid = VoxelSpace(np.ones(shape, dtype=bool), affine, "MNI152NLin2009cAsym")
-    return grid.resample_values(template)
+@functools.lru_cache(maxsize=1)
+def _grey_matter_template() -> tuple[np.ndarray, np.ndarray]:
+    # nilearn resamples its 1 mm file at every load (~1 s); a one-run process
+    # (a cluster array job) would pay that each time, so the result is cached.
+    template = functools.cache(lambda: datasets.load_mni152_gm_template(resolution=2))
+    key = f"mni152_gm_2mm_nilearn-{nilearn.__version__}"
+    # The template's header says uint8 while its values are probabilities.
+    values = cached_array(key, lambda: template().get_fdata(dtype=np.float32))
+    affine = cached_array(f"{key}_affine", lambda: np.asarray(template().affine, dtype=float))
+    return values, affine
 
 
-def grey_matter_probability(space: VoxelSpace) -> np.ndarray:
-    """MNI152 grey-matter probability (nilearn's template) at every column.
+def grey_matter_probability(space: VoxelSpace, columns: np.ndarray | None = None) -> np.ndarray:
+    """MNI152 grey-matter probability (nilearn's template) at columns of the grid.
+
+    Trilinear interpolation of the template at the voxel centres, the same
+    values nilearn's linear ``resample_img`` gives, but only where asked: the
+    DLPFC search region needs a few thousand voxels, not the whole grid.
+
+    Parameters
+    ----------
+    space : VoxelSpace
+    columns : numpy.ndarray of int, optional
+        Columns to evaluate; default every column.
 
     Returns
     -------
-    numpy.ndarray, float32, shape (V,)
+    numpy.ndarray, float32, shape (len(columns),) or (V,)
     """
     if not is_mni(space):
         raise NotImplementedFeatureError(
             f"the grey-matter template is MNI152 but the data are in {space.space!r}"
         )
-    volume = _grey_matter_on_grid(space.shape, np.asarray(space.affine, dtype=float).tobytes())
-    return volume[space.mask]
+    values, affine = _grey_matter_template()
+    xyz = space.xyz if columns is None else space.xyz[np.asarray(columns)]
+    ijk = nib.affines.apply_affine(np.linalg.inv(affine), xyz)
+    return ndimage.map_coordinates(values, ijk.T, order=1, mode="constant", cval=0.0).astype(np.float32)
 
 
 def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
@@ -174,8 +190,7 @@ def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
         )
     )
     if cols.size and settings.restrict_to_grey_matter:
-        gm = grey_matter_probability(space)
-        cols = cols[gm[cols] > settings.grey_matter_threshold]
+        cols = cols[grey_matter_probability(space, cols) > settings.grey_matter_threshold]
     if cols.size == 0:
         raise TargetingError(
             f"DLPFC search region (sites {list(settings.search_sites)}, "

@@ -141,6 +141,8 @@ def target_reliability(
     -------
     dict
         ``split_half_mm`` (NaN if too short) and ``split_half_reason``;
+        ``split_half_targets`` (2 x 3 world RAS mm: first half, second half;
+        NaN when unavailable) and ``split_half_volumes`` (volumes per half);
         ``bootstrap_cloud`` (n x 3 world RAS mm, NaN rows where a resample
         found no target), ``bootstrap_median_mm``, ``bootstrap_r95_mm``,
         ``n_bootstrap``, ``n_failed``, ``block_length_volumes``,
@@ -168,6 +170,8 @@ def target_reliability(
     out: dict = {"method": method, "random_state": random_state}
 
     half = n_rows // 2
+    out["split_half_targets"] = np.full((2, 3), np.nan)
+    out["split_half_volumes"] = (half, n_rows - half)
     if half < settings.min_half_volumes:
         out["split_half_mm"] = float("nan")
         out["split_half_reason"] = (
@@ -178,6 +182,7 @@ def target_reliability(
             first = subset.target(np.arange(half), method, settings)
             second = subset.target(np.arange(half, n_rows), method, settings)
             out["split_half_mm"] = float(np.linalg.norm(first.xyz - second.xyz))
+            out["split_half_targets"] = np.vstack([first.xyz, second.xyz]).astype(float)
             out["split_half_reason"] = ""
         except TargetingError as exc:
             out["split_half_mm"] = float("nan")
