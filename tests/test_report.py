@@ -231,3 +231,42 @@ def test_number_tags_exact_value_and_rounded_text():
     parsed = browser.tagged_values(tag)[0]
     assert parsed["data-value"] == "0.123456" and parsed["text"] == "0.123" and parsed["data-run"] == "sub-01"
     assert browser.tagged_values(html.number(float("nan"), "x"))[0]["text"] == "n/a"
+
+
+def _pixels(data_uri: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1]))))
+
+
+def test_reused_glass_brain_draws_what_nilearn_draws_and_leaves_nothing_behind():
+    import matplotlib.pyplot as plt
+    from nilearn import plotting
+
+    from trdnet.report import figures_brain
+    from trdnet.report.plotting import to_data_uri
+
+    rng = np.random.default_rng(0)
+    coords = rng.uniform(-60, 60, size=(12, 3))
+    first, second = (np.corrcoef(rng.standard_normal((12, 40))) for _ in range(2))
+    networks = ["DMN"] * 4 + ["SN"] * 4 + ["ECN"] * 4
+    uri_first = figures_brain.connectome(first, coords, networks)
+    figures_brain.connectome(second, coords, networks)
+    figures_brain.cohort_targets(coords[:3], ["red"] * 3, {"good": "red"})
+    # nothing of the second connectome or of the cohort targets is left on the shared drawing
+    np.testing.assert_array_equal(_pixels(figures_brain.connectome(first, coords, networks)), _pixels(uri_first))
+
+    fig = plt.figure(figsize=(9.5, 3.4))
+    matrix = first.astype(np.float32)
+    np.fill_diagonal(matrix, 0)
+    colors = [figures_brain.NETWORK_COLORS[n] for n in networks]
+    plotting.plot_connectome(matrix, coords, node_color=colors, node_size=14, edge_threshold="98%",
+                             edge_cmap="RdBu_r", edge_vmin=-1, edge_vmax=1, display_mode="lzr", figure=fig,
+                             axes=[0.0, 0.1, 1.0, 0.9], colorbar=False, annotate=False)
+    fig.legend(handles=[plt.Line2D([], [], ls="", marker="o", color=c, label=n)
+                        for n, c in figures_brain.NETWORK_COLORS.items()],
+               loc="lower center", ncol=3, fontsize=8, frameon=False)
+    np.testing.assert_array_equal(_pixels(to_data_uri(fig)), _pixels(uri_first))

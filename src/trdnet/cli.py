@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "from the tables and maps already written (nothing is recomputed).")
     report.add_argument("output_dir", type=Path, help="trdnet output folder")
     report.add_argument("--participant-label", nargs="+", metavar="L", help="participants (default: all)")
-    report.add_argument("--n-jobs", type=int, default=1, help="parallel worker processes (default: 1)")
+    report.add_argument("--n-jobs", type=int, help="parallel worker processes (default: every available core)")
 
     fetch = sub.add_parser("fetch", help="download (or find in the cache) a public dataset through nilearn",
                            description="Fetch a public dataset with nilearn's fetchers, or use the filled cache.")
@@ -148,18 +148,22 @@ def cmd_run(args) -> int:
                          overwrite=args.overwrite, group_map=args.group_map)
     code = report_results(results, output_dir)
     if not args.no_report:
-        write_html_reports(output_dir, sorted({r.subject for r in results if r.status != "failed"}), args.n_jobs)
+        write_html_reports(output_dir, sorted({r.subject for r in results if r.status != "failed"}))
     return code
 
 
-def write_html_reports(output_dir: Path, subjects, n_jobs: int = 1) -> None:
-    """Write participant and cohort HTML reports and say where they are."""
+def write_html_reports(output_dir: Path, subjects, n_jobs: int | None = None) -> None:
+    """Write participant and cohort HTML reports and say where they are.
+
+    Reports use every available core by default: they need little memory,
+    unlike the runs, whose worker count ``--n-jobs`` bounds.
+    """
     from .report import write_reports
 
     if not subjects:
         return
     try:
-        paths = write_reports(output_dir, subjects, n_jobs=max(1, n_jobs))
+        paths = write_reports(output_dir, subjects, n_jobs=n_jobs)
     except TrdnetError as exc:  # a report must never fail a finished analysis
         print(f"trdnet: warning: reports not written ({exc}); retry with 'trdnet report'", file=sys.stderr)
         return
@@ -170,7 +174,7 @@ def cmd_report(args) -> int:
     """``trdnet report``."""
     from .report import write_reports
 
-    for path in write_reports(args.output_dir, args.participant_label, n_jobs=max(1, args.n_jobs)):
+    for path in write_reports(args.output_dir, args.participant_label, n_jobs=args.n_jobs):
         print(path)
     return 0
 

@@ -14,6 +14,7 @@ from .config import Settings
 from .errors import TrdnetError
 from .inputs.runs import Run
 from .outputs import write_dataset_description, write_tsv
+from .parallel import available_cores, worker_count
 from .pipeline import RunResult, process_roi_run, process_run
 
 
@@ -91,17 +92,11 @@ def run_cohort(
     return results
 
 
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def _run_joblib(runs, args, n_jobs):
     from joblib import Parallel, delayed
 
-    workers = _cpu_count() if n_jobs < 0 else n_jobs
-    blas = max(1, _cpu_count() // workers)
+    workers = worker_count(n_jobs, len(runs))
+    blas = max(1, available_cores() // workers)
     return Parallel(n_jobs=workers, backend="loky", verbose=0)(
         delayed(_safe_process)(run, *args, blas) for run in runs
     )
@@ -113,7 +108,7 @@ def _run_dask(runs, args, address: str):
     except ImportError:
         raise TrdnetError("--dask needs dask.distributed: pip install 'trdnet[dask]'") from None
     if address.startswith("local"):
-        n_workers = int(address.split(":", 1)[1]) if ":" in address else _cpu_count()
+        n_workers = int(address.split(":", 1)[1]) if ":" in address else available_cores()
         with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                           dashboard_address=":0") as cluster, Client(cluster) as client:
             return _submit(client, runs, args)

@@ -60,7 +60,7 @@ def run_demo(
     if not no_report:
         from .cli import write_html_reports
 
-        write_html_reports(out, sorted({r.subject for r in results if r.status != "failed"}), n_jobs)
+        write_html_reports(out, sorted({r.subject for r in results if r.status != "failed"}))
     accuracy = accuracy_table(results, cohort.truth_table)
     if len(accuracy):
         write_tsv(out / "demo_accuracy.tsv", accuracy)

@@ -15,7 +15,7 @@ from .participant import write_participant_report, write_participant_reports
 __all__ = ["write_group_report", "write_participant_report", "write_participant_reports", "write_reports"]
 
 
-def write_reports(out_dir, subjects=None, n_jobs: int = 1, group: bool = True) -> list[Path]:
+def write_reports(out_dir, subjects=None, n_jobs: int | None = None, group: bool = True) -> list[Path]:
     """Write the participant reports and (optionally) the cohort report.
 
     Parameters
@@ -24,8 +24,9 @@ def write_reports(out_dir, subjects=None, n_jobs: int = 1, group: bool = True) -
         Root of the trdnet derivatives.
     subjects : sequence of str, optional
         Participant labels; default: every processed participant.
-    n_jobs : int
-        Worker processes for the participant reports.
+    n_jobs : int, optional
+        Worker processes for the participant reports (default: every
+        available core, at most one per participant).
     group : bool
         Also write ``group.html``.
 

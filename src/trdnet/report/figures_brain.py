@@ -3,13 +3,16 @@ bootstrap cloud, network connectome, cohort targets."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from nilearn import datasets, plotting
 
-from .plotting import NETWORK_COLORS, SITE_COLORS, TARGET_COLOR, new_figure
+from .plotting import NETWORK_COLORS, SITE_COLORS, TARGET_COLOR, new_figure, to_data_uri
 
 #: Half-width (mm) of the zoomed DLPFC views.
 ZOOM_MM = 28.0
@@ -166,8 +169,41 @@ def bootstrap_cloud(cloud_xyz, target_xyz, split_xyz=None, half_width: float = 2
     return fig
 
 
-def connectome(matrix, coords, networks, edge_threshold: str = "98%"):
-    """Glass-brain connectome of the network ROIs coloured by network.
+@functools.lru_cache(maxsize=1)
+def _glass_brain_canvas():
+    fig = Figure(figsize=(9.5, 3.4))
+    FigureCanvasAgg(fig)
+    display = plotting.plot_glass_brain(None, display_mode="lzr", figure=fig, axes=[0.0, 0.1, 1.0, 0.9],
+                                        annotate=False)
+    return fig, display
+
+
+@contextlib.contextmanager
+def _glass_brain():
+    """nilearn's empty glass brain, drawn once per process and cleaned after each use.
+
+    Drawing the brain outlines is most of the cost of a glass-brain figure
+    (about 0.7 s); every participant's connectome goes onto the same drawing,
+    and whatever was added (edges, nodes, markers, legend) is removed after.
+    """
+    fig, display = _glass_brain_canvas()
+    axes = list(fig.axes)
+    children = {ax: set(ax.get_children()) for ax in axes}
+    legends = list(fig.legends)
+    try:
+        yield fig, display
+    finally:
+        for ax in list(fig.axes):
+            if ax not in children:
+                ax.remove()
+                continue
+            for artist in set(ax.get_children()) - children[ax]:
+                artist.remove()
+        fig.legends[:] = legends
+
+
+def connectome(matrix, coords, networks, edge_threshold: str = "98%") -> str:
+    """Glass-brain connectome of the network ROIs coloured by network, as a PNG data URI.
 
     Parameters
     ----------
@@ -180,22 +216,22 @@ def connectome(matrix, coords, networks, edge_threshold: str = "98%"):
 
     Returns
     -------
-    matplotlib.figure.Figure
+    str
     """
-    fig = new_figure(9.5, 3.4)
     matrix = np.nan_to_num(np.asarray(matrix, dtype=np.float32))
     np.fill_diagonal(matrix, 0)
     colors = [NETWORK_COLORS.get(n, "#7f7f7f") for n in networks]
-    plotting.plot_connectome(matrix, coords, node_color=colors, node_size=14, edge_threshold=edge_threshold,
-                             edge_cmap="RdBu_r", edge_vmin=-1, edge_vmax=1, display_mode="lzr", figure=fig,
-                             axes=[0.0, 0.1, 1.0, 0.9], colorbar=False, annotate=False)
     handles = [Line2D([], [], ls="", marker="o", color=c, label=n) for n, c in NETWORK_COLORS.items()
                if n in set(networks)]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
-    return fig
+    with _glass_brain() as (fig, display):
+        # what nilearn's plot_connectome does after drawing the glass brain
+        display.add_graph(matrix, coords, node_color=colors, node_size=14, edge_threshold=edge_threshold,
+                          edge_cmap="RdBu_r", edge_vmin=-1, edge_vmax=1, colorbar=False)
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+        return to_data_uri(fig, close=False)
 
 
-def cohort_targets(xyz, colors, labels_colors: dict):
+def cohort_targets(xyz, colors, labels_colors: dict) -> str:
     """All personalised targets of a cohort on one glass brain.
 
     Parameters
@@ -208,15 +244,14 @@ def cohort_targets(xyz, colors, labels_colors: dict):
 
     Returns
     -------
-    matplotlib.figure.Figure
+    str
+        PNG data URI.
     """
-    fig = new_figure(9.5, 3.4)
-    display = plotting.plot_glass_brain(None, display_mode="lzr", figure=fig, axes=[0.0, 0.1, 1.0, 0.9],
-                                        annotate=False)
     points = np.asarray(xyz, dtype=float).reshape(-1, 3)
-    for point, color in zip(points, colors):
-        display.add_markers([point], marker_color=color, marker_size=40, edgecolors="black", linewidths=0.5)
     handles = [Line2D([], [], ls="", marker="o", color=c, markeredgecolor="black", label=k)
                for k, c in labels_colors.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=max(1, len(handles)), fontsize=8, frameon=False)
-    return fig
+    with _glass_brain() as (fig, display):
+        for point, color in zip(points, colors):
+            display.add_markers([point], marker_color=color, marker_size=40, edgecolors="black", linewidths=0.5)
+        fig.legend(handles=handles, loc="lower center", ncol=max(1, len(handles)), fontsize=8, frameon=False)
+        return to_data_uri(fig, close=False)

@@ -124,8 +124,8 @@ def targets(tab: pd.DataFrame, out_dir: Path) -> str:
         body += note(f"Targets are in several or non-template spaces ({', '.join(spaces)}); only MNI targets are "
                      "comparable on one brain.", "warn")
     mni = tab["space"].astype(str).str.upper().str.startswith("MNI").to_numpy()
-    body += figure(to_data_uri(figures_brain.cohort_targets(tab.loc[mni, ["x", "y", "z"]].to_numpy(float),
-                                                            [c for c, m in zip(colors, mni) if m], legend)),
+    body += figure(figures_brain.cohort_targets(tab.loc[mni, ["x", "y", "z"]].to_numpy(float),
+                                                [c for c, m in zip(colors, mni) if m], legend),
                    f"Personalised (primary) targets of every run, {', '.join(spaces)}, coloured by reliability.")
     body += table(tab.drop(columns=["run"]), digits=2, name="group_targets", numeric_names=True)
     return section("targets", "Targets", body)

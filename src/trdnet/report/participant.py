@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import InputError, TrdnetError
 from ..outputs import atomic_write_text, read_tsv
+from ..parallel import worker_count
 from . import figures_brain, figures_qc
 from .collect import RunOutputs, find_runs
 from .html import esc, figure, fmt, note, number, page, section, table
@@ -48,7 +49,7 @@ def write_participant_report(out_dir, subject: str) -> Path:
     return atomic_write_text(out_dir / f"sub-{label}.html", html)
 
 
-def write_participant_reports(out_dir, subjects=None, n_jobs: int = 1) -> list[Path]:
+def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None) -> list[Path]:
     """Write the report of several participants, optionally in parallel (joblib).
 
     Parameters
@@ -57,8 +58,9 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int = 1) -> list[P
         Root of the trdnet derivatives.
     subjects : sequence of str, optional
         Participant labels; default: every processed participant.
-    n_jobs : int
-        Worker processes (joblib convention: -1 uses every core).
+    n_jobs : int, optional
+        Worker processes; default (``None``, or below 1): every available core,
+        never more than there are participants.
 
     Returns
     -------
@@ -69,9 +71,10 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int = 1) -> list[P
     out_dir = Path(out_dir)
     if subjects is None:
         subjects = sorted({run.subject for run in find_runs(out_dir)})
-    if n_jobs == 1 or len(subjects) < 2:
+    workers = worker_count(n_jobs, len(subjects))
+    if workers == 1:
         return [write_participant_report(out_dir, s) for s in subjects]
-    return Parallel(n_jobs=n_jobs, backend="loky")(delayed(write_participant_report)(out_dir, s) for s in subjects)
+    return Parallel(n_jobs=workers, backend="loky")(delayed(write_participant_report)(out_dir, s) for s in subjects)
 
 
 def participant_html(runs: list[RunOutputs], label: str) -> str:
@@ -196,7 +199,7 @@ def networks_block(run: RunOutputs) -> str:
                           "ROI-by-ROI correlations ordered by network.", "half"))
         if {"x", "y", "z"} <= set(rois):
             coords = np.column_stack([rois["x"], rois["y"], rois["z"]]).astype(float)
-            out.append(figure(to_data_uri(figures_brain.connectome(matrix.to_numpy(np.float32), coords, networks)),
+            out.append(figure(figures_brain.connectome(matrix.to_numpy(np.float32), coords, networks),
                               "Glass-brain connectome: ROIs coloured by network, the strongest 2% of edges "
                               "(red positive, blue negative)."))
     out.append(table(nets, digits=3, name="networks", numeric_names=True))

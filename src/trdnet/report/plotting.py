@@ -23,11 +23,12 @@ SITE_COLORS = ("#17becf", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f",
 TARGET_COLOR = "#ffd700"
 
 
-def to_data_uri(fig, dpi: int = DPI) -> str:
-    """Render a matplotlib figure to a PNG data URI and close it."""
+def to_data_uri(fig, dpi: int = DPI, close: bool = True) -> str:
+    """Render a matplotlib figure to a PNG data URI (and close it, unless ``close`` is False)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, facecolor=fig.get_facecolor())
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
