@@ -1,6 +1,8 @@
 """Many participants: joblib and a real Dask LocalCluster give the same tables as a serial run."""
 
 import dataclasses
+import gzip
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -71,3 +73,44 @@ def test_interrupted_cohort_resumes_only_unfinished_runs(small_cohort):
     next(out.glob("logs/sub-02_*_done.json")).unlink()
     results = run_cohort(runs, out, settings)
     assert [r.status for r in results] == ["skipped", "done", "skipped"]
+
+
+def test_prefetching_gives_the_same_bytes_and_the_same_errors(small_cohort, tmp_path):
+    runs, settings, root = small_cohort
+    plain = run_cohort(runs, tmp_path / "plain", settings, prefetch=False)
+    ahead = run_cohort(runs, tmp_path / "ahead", settings, prefetch=True)
+    assert [r.status for r in ahead] == [r.status for r in plain] == ["done"] * 3
+    assert _bytes(tmp_path / "ahead") == _bytes(tmp_path / "plain")
+
+    # a truncated image in the middle: the same one-line reason, the others continue
+    broken_root = tmp_path / "broken"
+    shutil.copytree(root / "sim" / "fmriprep", broken_root)
+    broken_runs = find_runs(broken_root)
+    data = broken_runs[1].bold.read_bytes()
+    broken_runs[1].bold.write_bytes(gzip.compress(gzip.decompress(data)[: len(gzip.decompress(data)) // 2]))
+    reasons = {}
+    for prefetch in (False, True):
+        results = run_cohort(broken_runs, tmp_path / f"out-{prefetch}", settings, prefetch=prefetch)
+        assert [r.status for r in results] == ["done", "failed", "done"]
+        reasons[prefetch] = results[1].error
+    assert reasons[True] == reasons[False]
+    assert "truncated" in reasons[True] and str(broken_runs[1].bold) in reasons[True]
+
+
+def test_prefetched_data_is_used_only_for_the_same_mask(small_cohort):
+    from trdnet.denoise import load_brain_space
+    from trdnet.prefetch import RunPrefetcher
+    from trdnet.stream import read_header
+
+    runs, _, _ = small_cohort
+    mask = load_brain_space(runs[0], read_header(runs[0].bold)).mask
+    with RunPrefetcher() as prefetcher:
+        prefetcher.prefetch(runs[0])
+        data = prefetcher.reader(runs[0])(runs[0].bold, mask)
+        assert data.shape == (100, int(mask.sum())) and data.dtype == np.float32
+        prefetcher.prefetch(runs[0])
+        smaller = mask.copy()
+        smaller[np.argwhere(mask)[0][0]] = False  # drop one slab of the mask: the prefetch no longer applies
+        again = prefetcher.reader(runs[0])(runs[0].bold, smaller)
+    assert again.shape == (100, int(smaller.sum()))
+    np.testing.assert_array_equal(again, data[:, smaller[mask]])

@@ -15,16 +15,18 @@ from .errors import TrdnetError
 from .inputs.runs import Run
 from .outputs import write_dataset_description, write_tsv
 from .parallel import available_cores, worker_count
-from .pipeline import RunResult, process_roi_run, process_run
+from .pipeline import RunResult, is_finished, process_roi_run, process_run
+from .prefetch import RunPrefetcher
 
 
-def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, group_map, blas_threads: int | None):
+def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, group_map, blas_threads: int | None,
+                  reader=None):
     """Worker entry point: never raises for a run-level failure."""
     from threadpoolctl import threadpool_limits
 
     def work():
         if isinstance(run, Run):
-            return process_run(run, Path(out_dir), settings, overwrite, group_map)
+            return process_run(run, Path(out_dir), settings, overwrite, group_map, reader=reader)
         return process_roi_run(run, Path(out_dir), settings, overwrite)
 
     try:
@@ -48,6 +50,7 @@ def run_cohort(
     overwrite: bool = False,
     group_map=None,
     progress: bool | None = None,
+    prefetch: bool = True,
 ) -> list[RunResult]:
     """Process every run and record the failures.
 
@@ -69,6 +72,9 @@ def run_cohort(
         Group sgACC map for the ``seedmap`` method.
     progress : bool, optional
         Progress bar; default: only when stderr is a terminal.
+    prefetch : bool
+        Serial runs only: read the next run in a background thread while the
+        current one computes (one extra masked matrix in memory).
 
     Returns
     -------
@@ -84,12 +90,33 @@ def run_cohort(
     elif n_jobs and n_jobs != 1 and len(runs) > 1:
         results = _run_joblib(runs, args, n_jobs)
     else:
-        results = []
-        for index, run in enumerate(runs, 1):
-            results.append(_safe_process(run, *args, None))
-            _log_progress(index, len(runs), results[-1], progress)
+        results = _run_serial(runs, args, progress, prefetch)
     write_failures(out_dir, results)
     return results
+
+
+def _run_serial(runs, args, progress, prefetch: bool) -> list[RunResult]:
+    """One run after the other; with ``prefetch``, the next unfinished run is read meanwhile."""
+    out_dir, settings, overwrite, _ = args
+    todo = [run for run in runs if prefetch and _needs_processing(run, Path(out_dir), settings, overwrite)]
+    following = dict(zip(map(id, todo), todo[1:]))
+    results = []
+    with RunPrefetcher() as prefetcher:
+        if todo:
+            prefetcher.prefetch(todo[0])
+        for index, run in enumerate(runs, 1):
+            if id(run) in following:
+                prefetcher.prefetch(following[id(run)])
+            results.append(_safe_process(run, *args, None, reader=prefetcher.reader(run)))
+            _log_progress(index, len(runs), results[-1], progress)
+    return results
+
+
+def _needs_processing(run, out_dir: Path, settings: Settings, overwrite: bool) -> bool:
+    try:
+        return not is_finished(run, out_dir, settings, overwrite)
+    except TrdnetError:
+        return False  # the run reports its own problem when processed; nothing to read ahead
 
 
 def _run_joblib(runs, args, n_jobs):

@@ -228,13 +228,17 @@ def framewise_displacement(raw: pd.DataFrame | None) -> np.ndarray | None:
     return pd.to_numeric(raw["framewise_displacement"], errors="coerce").to_numpy(dtype=float)
 
 
-def clean_run(run: Run, settings: DenoiseSettings) -> CleanedRun:
+def clean_run(run: Run, settings: DenoiseSettings, reader=None) -> CleanedRun:
     """Load, mask and clean one run, reading the 4D image exactly once.
 
     Parameters
     ----------
     run : Run
     settings : DenoiseSettings
+    reader : callable, optional
+        ``reader(bold_path, mask)`` returning the in-mask voxels (T x V
+        float32); default :func:`trdnet.stream.read_masked_volumes`. A serial
+        cohort passes data read ahead (:mod:`trdnet.prefetch`).
 
     Returns
     -------
@@ -265,7 +269,7 @@ def clean_run(run: Run, settings: DenoiseSettings) -> CleanedRun:
             f"at least {settings.min_volumes} volumes and {settings.min_minutes} min are required"
         )
 
-    data = read_masked_volumes(run.bold, space.mask)
+    data = (reader or read_masked_volumes)(run.bold, space.mask)
     tsnr = _median_tsnr(data)
     carpet_columns = carpet_sample(space.n_voxels)
     carpet_raw = data[:, carpet_columns].copy()

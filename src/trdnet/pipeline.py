@@ -65,7 +65,8 @@ def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     return all((Path(out_dir) / f).is_file() for f in record.get("Files", []))
 
 
-def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = False, group_map=None) -> RunResult:
+def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = False, group_map=None,
+                reader=None) -> RunResult:
     """Process one run and write all its outputs.
 
     Parameters
@@ -78,6 +79,8 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
         Recompute even when finished outputs exist.
     group_map : str, Path or numpy.ndarray, optional
         Group sgACC map for the ``seedmap`` targeting method.
+    reader : callable, optional
+        Reads the run's in-mask voxels (see :func:`trdnet.denoise.clean_run`).
 
     Returns
     -------
@@ -91,7 +94,7 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
 
     if isinstance(group_map, str) and group_map == LEAVE_ONE_OUT:
         group_map = leave_one_out_group_map(out_dir, run.subject)
-    cleaned = denoise.clean_run(run, settings.denoise)
+    cleaned = denoise.clean_run(run, settings.denoise, reader=reader)
     written = []
     written += write_qc(run, cleaned, out_dir, settings)
     written += write_networks(run, cleaned, out_dir, settings)
