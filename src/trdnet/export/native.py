@@ -14,6 +14,7 @@ import pandas as pd
 from .._version import __version__
 from ..config import MNI_SPACE, ExportSettings
 from ..errors import ExportError, SettingsError
+from ..templates import mni152_2mm
 from . import checks, scalp, writers
 from .anatomy import NativeAnatomy
 from .transforms import PointTransform, load_point_transform
@@ -212,9 +213,7 @@ def _native_head(t1w, mask, xfm: PointTransform | None, settings, notes) -> dict
 
 
 def _template_context(settings: ExportSettings) -> dict:
-    from nilearn import datasets
-
-    template = datasets.load_mni152_template(resolution=2)
+    template = mni152_2mm("T1w")
     surface, center = scalp.template_scalp(settings.template_scalp_offset_mm)
     notes = [
         f"no native anatomy: coordinates stay in {MNI_SPACE}; load the template in the navigator "
@@ -227,8 +226,8 @@ def _template_context(settings: ExportSettings) -> dict:
         "image_name": TEMPLATE_IMAGE,
         "header": {"shear": False, "qform_sform_mismatch": False},
         "xfm": None,
-        "mask": datasets.load_mni152_brain_mask(resolution=2),
-        "gm": datasets.load_mni152_gm_template(resolution=2),
+        "mask": mni152_2mm("brain_mask"),
+        "gm": mni152_2mm("GM"),
         "gm_kind": "probseg",
         "head": {"surface": surface, "center": center, "source": "template"},
         "notes": notes,

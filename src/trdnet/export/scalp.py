@@ -91,9 +91,9 @@ def template_scalp(offset_mm: float = 16.0) -> tuple[np.ndarray, np.ndarray]:
     brain mask dilated by ``offset_mm`` (a typical scalp-to-cortex distance;
     configurable, unverified). Outputs that use it say so.
     """
-    from nilearn import datasets
+    from ..templates import mni152_2mm
 
-    brain = datasets.load_mni152_brain_mask(resolution=2)
+    brain = mni152_2mm("brain_mask")
     # pad so the dilated head is not cut by the template's field of view
     pad = int(np.ceil(offset_mm / 2.0)) + 2
     data = np.pad(np.asanyarray(brain.dataobj) > 0, pad).astype(np.uint8)

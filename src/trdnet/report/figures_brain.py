@@ -10,8 +10,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from nilearn import datasets, plotting
+from nilearn import plotting
 
+from ..templates import mni152_2mm
 from .plotting import NETWORK_COLORS, SITE_COLORS, TARGET_COLOR, new_figure, to_data_uri
 
 #: Half-width (mm) of the zoomed DLPFC views.
@@ -20,10 +21,9 @@ ZOOM_MM = 28.0
 _CUT_AXES = {"x": (1, 2), "y": (0, 2), "z": (0, 1)}
 
 
-@functools.lru_cache(maxsize=2)
-def template(resolution: int = 2):
-    """nilearn's bundled MNI152 (2009) template, the background of MNI figures."""
-    return datasets.load_mni152_template(resolution=resolution)
+def template():
+    """nilearn's bundled MNI152 (2009) template at 2 mm, the background of MNI figures."""
+    return mni152_2mm("T1w")
 
 
 def _markers(names, xyz):

@@ -6,16 +6,15 @@ import functools
 import warnings
 
 import nibabel as nib
-import nilearn
 import numpy as np
-from nilearn import datasets, image
+from nilearn import image
 from scipy import ndimage
 
-from ..cache import cached_array
 from ..config import TargetSettings
 from ..errors import InputError, NotImplementedFeatureError, TargetingError
 from ..grid import VoxelSpace
 from ..resources import read_table
+from ..templates import mni152_2mm
 
 
 def is_mni(space: VoxelSpace) -> bool:
@@ -116,14 +115,9 @@ def seed_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _grey_matter_template() -> tuple[np.ndarray, np.ndarray]:
-    # nilearn resamples its 1 mm file at every load (~1 s); a one-run process
-    # (a cluster array job) would pay that each time, so the result is cached.
-    template = functools.cache(lambda: datasets.load_mni152_gm_template(resolution=2))
-    key = f"mni152_gm_2mm_nilearn-{nilearn.__version__}"
+    template = mni152_2mm("GM")
     # The template's header says uint8 while its values are probabilities.
-    values = cached_array(key, lambda: template().get_fdata(dtype=np.float32))
-    affine = cached_array(f"{key}_affine", lambda: np.asarray(template().affine, dtype=float))
-    return values, affine
+    return template.get_fdata(dtype=np.float32), template.affine
 
 
 def grey_matter_probability(space: VoxelSpace, columns: np.ndarray | None = None) -> np.ndarray:
