@@ -1,4 +1,4 @@
-"""``make bench``: the per-run core benchmark, then the cohort throughput benchmark."""
+"""``make bench``: the per-run core benchmark, the cohort throughput and the report writing time."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cohort  # noqa: E402
 import bench_core  # noqa: E402
+import bench_reports  # noqa: E402
 
 
 def main() -> None:
     """Run every benchmark with its default settings; results go to ``benchmarks/results``."""
     print(bench_core.main([]).to_string(index=False))
     print(bench_cohort.main([]).to_string(index=False))
+    print(bench_reports.main([]).to_string(index=False))
 
 
 if __name__ == "__main__":
