@@ -80,7 +80,7 @@ def test_layout_and_names(cohort):
 def test_sessions_and_runs_share_the_target(sessions_cohort):
     func = sessions_cohort.fmriprep_dir / "sub-01"
     bolds = sorted(func.glob("ses-*/func/*_desc-preproc_bold.nii.gz"))
-    assert [b.name.split(f"_space")[0] for b in bolds] == [
+    assert [b.name.split("_space")[0] for b in bolds] == [
         "sub-01_ses-1_task-rest_run-1", "sub-01_ses-1_task-rest_run-2",
         "sub-01_ses-2_task-rest_run-1", "sub-01_ses-2_task-rest_run-2",
     ]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np

@@ -13,7 +13,6 @@ with an exactly known answer (:class:`AnatomyTruth`).
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from nilearn import datasets
 from scipy import ndimage
 
 from ..config import MNI_SPACE
+from ..outputs import write_json
 from ..export.itk_h5 import write_itk_composite_h5
 
 #: The template nilearn ships (ICBM 2009a symmetric), standing in for MNI152NLin2009cAsym.
@@ -202,7 +202,7 @@ def write_simulated_anat(
     inv = anat / f"{prefix}_from-T1w_to-{MNI_SPACE}_mode-image_xfm.h5"
     write_itk_composite_h5(inv, np.linalg.inv(truth.affine), v, field_affine)
     for xfm in (fwd, inv):
-        _write_json(xfm.with_suffix("").with_suffix(".json"), note)
+        write_json(xfm.with_suffix("").with_suffix(".json"), note)
     paths["xfm_template_to_t1w"] = fwd
     paths["xfm_t1w_to_template"] = inv
     paths["truth"] = truth
@@ -270,18 +270,14 @@ def _save(data, affine, path: Path, sidecar: dict) -> Path:
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
     nib.save(img, path)
-    _write_json(Path(str(path).replace(".nii.gz", ".json")), sidecar)
+    write_json(Path(str(path).replace(".nii.gz", ".json")), sidecar)
     return path
-
-
-def _write_json(path: Path, values: dict) -> None:
-    path.write_text(json.dumps(values, indent=2) + "\n")
 
 
 def _write_description(root: Path) -> None:
     desc = root / "dataset_description.json"
     if not desc.exists():
-        _write_json(
+        write_json(
             desc,
             {
                 "Name": "trdnet SIMULATED fMRIPrep derivatives",

@@ -31,6 +31,7 @@ __all__ = [
     "search_columns",
     "seed_columns",
     "seed_map",
+    "seedmap_target",
     "select_targets",
     "target_reliability",
 ]

@@ -1,0 +1,136 @@
+"""Anatomy shared by every simulated participant, and each participant's planted patch."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage, spatial
+
+from ...errors import SettingsError
+from .parameters import SignalParameters
+
+
+@dataclass
+class _Anatomy:
+    mask: np.ndarray  # (X, Y, Z) bool
+    affine: np.ndarray
+    xyz: np.ndarray  # (V, 3) world mm of in-mask voxels
+    gm: np.ndarray  # (V,) probabilities
+    wm: np.ndarray
+    wm_cols: np.ndarray
+    csf_cols: np.ndarray
+    network_names: list[str]
+    network_loadings: np.ndarray  # (n_networks, V)
+    roi_index: np.ndarray  # (V,) nearest ROI
+    roi_loading: np.ndarray  # (V,) regional loading
+    n_rois: int
+    sgacc_loading: np.ndarray  # (V,)
+    search_cols: np.ndarray  # columns in the grey-matter search region
+    patch_candidates: np.ndarray  # columns allowed as patch centre
+    resolution_mm: int
+
+
+@functools.lru_cache(maxsize=3)
+def _templates(resolution_mm: int):
+    """nilearn's MNI152 2009 brain mask, grey and white matter on one grid.
+
+    Cached: nilearn resamples its 1 mm templates on every call, which takes
+    seconds.
+    """
+    from nilearn import datasets
+
+    mask_img = datasets.load_mni152_brain_mask(resolution=resolution_mm)
+    mask = np.asanyarray(mask_img.dataobj) > 0
+    gm = datasets.load_mni152_gm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
+    wm = datasets.load_mni152_wm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
+    for array in (mask, gm, wm):
+        array.flags.writeable = False
+    return mask, mask_img.affine.copy(), gm, wm
+
+
+def _load_anatomy(resolution_mm: int, params: SignalParameters) -> _Anatomy:
+    from nilearn import datasets
+
+    mask, affine, gm_full, wm_full = _templates(resolution_mm)
+    affine = affine.copy()
+    ijk = np.argwhere(mask)
+    xyz = nib.affines.apply_affine(affine, ijk)
+    gm, wm = gm_full[mask], wm_full[mask]
+    wm_cols = np.flatnonzero(wm > 0.5)
+    csf_cols = np.flatnonzero((gm < 0.2) & (wm < 0.2))
+
+    rois = datasets.fetch_coords_seitzman_2018()
+    roi_xyz = rois.rois[["x", "y", "z"]].to_numpy(dtype=float)
+    labels = np.asarray(rois.networks)
+    dist, nearest = spatial.cKDTree(roi_xyz).query(xyz)
+    beyond = np.maximum(dist - params.roi_radius_mm, 0.0)
+    falloff = np.exp(-0.5 * (beyond / params.loading_decay_mm) ** 2)
+    falloff *= np.where(gm > params.grey_matter_threshold, gm, 0.0)
+    names = list(dict.fromkeys(params.networks.values()))
+    loadings = np.zeros((len(names), xyz.shape[0]), dtype=np.float32)
+    for label, name in params.networks.items():
+        on = labels[nearest] == label
+        loadings[names.index(name), on] = falloff[on]
+
+    sgacc = _sphere_taper(xyz, params.sgacc_center_mm, params.sgacc_radius_mm, plateau=0.5)
+    if params.sgacc_bilateral:
+        mirror = (-params.sgacc_center_mm[0], *params.sgacc_center_mm[1:])
+        sgacc = np.maximum(sgacc, _sphere_taper(xyz, mirror, params.sgacc_radius_mm, plateau=0.5))
+    # The sgACC is its own region: network signals fade out inside it, so the
+    # seed's coupling to the DLPFC is the one specified, not DMN-ECN leakage.
+    loadings *= (1.0 - sgacc)[None]
+
+    sites = np.asarray(params.search_sites, dtype=float).reshape(-1, 3)
+    site_dist = np.min(np.linalg.norm(xyz[:, None, :] - sites[None], axis=2), axis=1)
+    in_union = site_dist <= params.search_radius_mm
+    search_cols = np.flatnonzero(in_union & (gm > params.grey_matter_threshold))
+    # Depth inside the nearest sphere: a lower bound of the depth in the union.
+    depth = params.search_radius_mm - site_dist
+    candidates = np.flatnonzero(in_union & (gm > 0.5) & (depth >= params.patch_min_depth_mm))
+    if candidates.size == 0:
+        raise SettingsError(
+            f"no grey-matter voxel lies {params.patch_min_depth_mm} mm inside the DLPFC search "
+            f"region at {resolution_mm} mm; lower patch_min_depth_mm or enlarge search_radius_mm"
+        )
+    return _Anatomy(
+        mask=mask, affine=affine, xyz=xyz, gm=gm, wm=wm, wm_cols=wm_cols, csf_cols=csf_cols,
+        network_names=names, network_loadings=loadings, roi_index=nearest,
+        roi_loading=falloff.astype(np.float32), n_rois=len(roi_xyz),
+        sgacc_loading=sgacc.astype(np.float32), search_cols=search_cols,
+        patch_candidates=candidates, resolution_mm=resolution_mm,
+    )
+
+
+def _sphere_taper(xyz: np.ndarray, center, radius: float, plateau: float = 0.0) -> np.ndarray:
+    """1 within ``plateau * radius`` of the centre, then a raised cosine to 0 at ``radius``."""
+    d = np.linalg.norm(xyz - np.asarray(center, dtype=float), axis=1)
+    inner = plateau * radius
+    phase = np.clip((d - inner) / (radius - inner), 0.0, 1.0)
+    return 0.5 * (1 + np.cos(np.pi * phase))
+
+
+def _participant(anat: _Anatomy, params: SignalParameters, rng: np.random.Generator) -> dict:
+    """Planted patch and background coupling of one participant."""
+    centre_col = int(rng.choice(anat.patch_candidates))
+    centre = anat.xyz[centre_col]
+    patch = _sphere_taper(anat.xyz, centre, params.patch_radius_mm, plateau=params.patch_plateau)
+    field3d = rng.standard_normal(anat.mask.shape)
+    sigma = params.background_smoothness_mm / 2.3548 / anat.resolution_mm
+    field3d = ndimage.gaussian_filter(field3d, sigma)
+    background = np.zeros(anat.xyz.shape[0])
+    values = field3d[anat.mask][anat.search_cols]
+    background[anat.search_cols] = (values - values.mean()) / values.std() * params.background_coupling
+    coupling = -params.effect_size * patch + background * (1.0 - patch)
+    sgacc_row = params.sgacc_weight * anat.sgacc_loading + coupling
+    baseline_field = ndimage.gaussian_filter(rng.standard_normal(anat.mask.shape), 15 / anat.resolution_mm)
+    baseline_field = baseline_field[anat.mask] / baseline_field[anat.mask].std()
+    tissue = 1.0 * anat.gm + 0.85 * anat.wm + 1.2 * np.clip(1 - anat.gm - anat.wm, 0, 1)
+    baseline = params.baseline * tissue * (1 + params.baseline_variation * baseline_field)
+    return {
+        "centre": centre,
+        "sgacc_row": sgacc_row.astype(np.float32),
+        "baseline": baseline.astype(np.float32),
+    }
