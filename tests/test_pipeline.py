@@ -130,3 +130,40 @@ def test_gsr_both_reports_the_distance_between_targets(foreign_derivatives, tmp_
                               - personalised[["other_gsr_x", "other_gsr_y", "other_gsr_z"]].to_numpy(float))
     assert personalised["gsr_distance_mm"] == pytest.approx(expected, abs=1e-5)
     assert table.loc[table["target"] == "5cm", "gsr_distance_mm"].isna().all()
+
+
+def test_group_map_is_a_setting_checked_on_resume(foreign_derivatives, tmp_path, capsys):
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
+    out = tmp_path / "out"
+    base = ["run", str(foreign_derivatives), str(out), "participant", "--settings", str(settings_file), *FAST]
+    assert main(base) == 0
+    loo = [*base, "--target-method", "cluster", "seedmap", "--group-map", "loo"]
+    assert main(loo) == 1  # a different group map is a different analysis: not skipped silently
+    assert pd.read_csv(out / "failures.tsv", sep="\t")["reason"].str.contains("other settings").all()
+    assert main([*loo, "--overwrite"]) == 0
+    capsys.readouterr()
+    targets = next(out.glob("sub-B02/func/*_targets.tsv"))
+    table = read_tsv(targets)
+    assert set(table["method"].dropna()) >= {"cluster", "seedmap"}
+    sidecar = json.loads(targets.with_suffix(".json").read_text())
+    assert sidecar["Settings"]["targeting"]["group_map"] == "loo"
+    assert main(loo) == 0
+    assert capsys.readouterr().out.count(": skipped;") == 3
+
+
+def test_export_reads_the_run_settings_file(foreign_derivatives, tmp_path):
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
+                                         "export": {"formats": ["localite"]}}))
+    out = tmp_path / "out"
+    assert main(["run", str(foreign_derivatives), str(out), "participant", "--participant-label", "B02",
+                 "--settings", str(settings_file), *FAST]) == 0
+    func = out / "sub-B02" / "func"
+    for written in func.glob("*desc-navtargets*"):
+        written.unlink()
+    assert main(["export", str(foreign_derivatives), str(out), "--participant-label", "B02",
+                 "--settings", str(settings_file)]) == 0
+    formats = {p.name.split("desc-navtargets_")[1] for p in func.glob("*desc-navtargets*")}
+    assert any(name.startswith("localite") for name in formats)
+    assert not any(name.startswith(("brainsight", "dseg")) for name in formats)

@@ -211,7 +211,9 @@ def test_methods_text_follows_settings():
 
     settings["denoise"]["global_signal"] = "none"
     settings["targeting"]["methods"] = ["hierarchical", "peak"]
+    settings["targeting"]["hierarchical_linkage"] = "complete"
     text, cited = methods_text.methods_paragraph(settings, {}, simulated=False)
+    assert "complete linkage on 1 - Spearman rho cut at 0.5" in text
     assert "no global signal regression" in text and "fMRIPrep" in text
     assert {"cole2020", "fox2012", "fmriprep"} <= set(cited)
     assert methods_text.references_html(cited).count("<li>") == len(cited)

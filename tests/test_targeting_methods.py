@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import nibabel as nib
 import numpy as np
@@ -11,7 +12,7 @@ from nilearn import datasets
 
 from trdnet.cleaned import CleanedRun, zscore_columns
 from trdnet.config import TargetSettings
-from trdnet.errors import InputError, NotImplementedFeatureError, TargetingError
+from trdnet.errors import InputError, NotImplementedFeatureError, SettingsError, TargetingError
 from trdnet.grid import VoxelSpace
 from trdnet.targeting import (
     cluster_target,
@@ -299,3 +300,30 @@ def test_spatial_constraint_splits_distant_look_alike_voxels():
     labels = spatial_clusters(_ranked(data.astype(np.float32)), Region.from_columns(space, cols))
     assert len(set(labels[left])) == 1 and len(set(labels[right])) == 1
     assert labels[left[0]] != labels[right[0]]  # same signal, not adjacent: two clusters
+
+
+def test_hierarchical_cut_is_a_setting():
+    from trdnet.targeting.hierarchical import _ranked, spatial_clusters
+
+    rng = np.random.default_rng(5)
+    space = box_space((6, 4, 4))
+    s = rng.standard_normal(150)
+    data = 0.3 * rng.standard_normal((150, space.n_voxels))
+    data += s[:, None]  # every voxel shares one signal (rho ~ 0.9)
+    ranked = _ranked(data.astype(np.float32))
+    region = Region.from_columns(space, np.arange(space.n_voxels))
+    assert np.unique(spatial_clusters(ranked, region, 0.5, "average")).size == 1
+    # A cut below the shared signal's distance leaves every voxel alone.
+    assert np.unique(spatial_clusters(ranked, region, 0.01, "average")).size == space.n_voxels
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"hierarchical_linkage": "ward"}, "hierarchical_linkage='ward' is unknown"),
+    ({"hierarchical_distance_threshold": 0.0}, "must be in (0, 2]"),
+])
+def test_hierarchical_refuses_bad_cut_settings(change, message):
+    space = box_space((8, 8, 6))
+    data = np.random.default_rng(6).standard_normal((100, space.n_voxels))
+    settings = TargetSettings(**change)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        hierarchical_target(cleaned_from(space, data), np.arange(20, 60), settings, np.arange(5))

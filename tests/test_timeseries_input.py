@@ -190,3 +190,24 @@ def test_find_runs_errors(tmp_path, labels_file):
     write_tsv(bad, rois=["PCC", "Thalamus"])
     with pytest.raises(InputError, match="sub-03_task-rest_timeseries.tsv: 1 of 2 columns.*Thalamus"):
         find_roi_timeseries_runs(tmp_path / "bad", labels_file)
+
+
+def test_cli_runs_roi_timeseries_through_the_network_stage(tmp_path, labels_file, capsys):
+    from trdnet.cli import main
+
+    root = tmp_path / "derivs"
+    write_tsv(root / "sub-01" / "func" / "sub-01_task-rest_timeseries.tsv", n_volumes=120, seed=1)
+    (root / "sub-01" / "func" / "sub-01_task-rest_timeseries.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    out = tmp_path / "out"
+    args = ["run", "--roi-timeseries", str(root), "--labels", str(labels_file), str(out), "participant",
+            "--no-report"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "sub-01_task-rest: done; no target (skipped: the input is ROI time series" in printed
+    assert "nan" not in printed
+    networks = pd.read_csv(next(out.glob("sub-01/func/sub-01_task-rest*_networks.tsv")), sep="\t")
+    assert {"DMN", "SN", "ECN"} <= set(networks["network_a"])
+    record = json.loads((out / "logs" / "sub-01_task-rest_done.json").read_text())
+    assert record["Summary"]["targeting"].startswith("skipped")
+    assert main(args) == 0
+    assert "sub-01_task-rest: skipped; no target" in capsys.readouterr().out

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--space", default="MNI152NLin2009cAsym", help="space of the processed BOLD runs")
     export.add_argument("--coil-orientation", choices=("identity", "scalp_normal"),
                         help="rotation written for each marker (default: identity)")
+    export.add_argument("--settings", type=Path,
+                        help="the JSON settings file given to 'trdnet run' (its export section is used)")
 
     report = sub.add_parser("report", help="(re)write the HTML reports from an output folder",
                             description="Write <OUTPUT_DIR>/sub-<l>.html per participant and <OUTPUT_DIR>/group.html "
@@ -125,6 +127,13 @@ def settings_from_args(args):
         targeting = dataclasses.replace(targeting, methods=tuple(dict.fromkeys(args.target_method)))
     if args.n_bootstrap is not None:
         targeting = dataclasses.replace(targeting, n_bootstrap=args.n_bootstrap)
+    group_map = getattr(args, "group_map", None)
+    if group_map:
+        from .pipeline import LEAVE_ONE_OUT
+
+        # In the settings, so it is recorded in every sidecar and part of the digest a re-run checks.
+        group_map = group_map if group_map == LEAVE_ONE_OUT else str(Path(group_map).resolve())
+        targeting = dataclasses.replace(targeting, group_map=group_map)
     settings = dataclasses.replace(settings, targeting=targeting)
     if args.random_state is not None:
         settings = dataclasses.replace(settings, random_state=args.random_state)
@@ -145,7 +154,7 @@ def cmd_run(args) -> int:
     settings = settings_from_args(args)
     runs, settings = collect_runs(args, settings)
     results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
-                         overwrite=args.overwrite, group_map=args.group_map)
+                         overwrite=args.overwrite)
     code = report_results(results, output_dir)
     if not args.no_report:
         write_html_reports(output_dir, sorted({r.subject for r in results if r.status != "failed"}))
@@ -234,7 +243,8 @@ def cmd_export(args) -> int:
     from .outputs import read_tsv
     from .pipeline import output_dir_for, write_navigation
 
-    settings = Settings()
+    settings = Settings.from_json(args.settings) if args.settings else Settings()
+    settings = dataclasses.replace(settings, space=args.space)
     if args.coil_orientation:
         settings = dataclasses.replace(
             settings, export=dataclasses.replace(settings.export, coil_orientation=args.coil_orientation))
@@ -282,6 +292,9 @@ def report_results(results, output_dir: Path) -> int:
             print(f"{r.prefix}: FAILED: {r.error}")
         else:
             s = r.summary
+            if "target_x" not in s:
+                print(f"{r.prefix}: {r.status}; no target ({s.get('targeting', 'targeting skipped')})")
+                continue
             print(f"{r.prefix}: {r.status}; target ({s.get('target_x', float('nan')):.1f}, "
                   f"{s.get('target_y', float('nan')):.1f}, {s.get('target_z', float('nan')):.1f}) mm "
                   f"{s.get('target_space', '')}, r_sgacc {s.get('r_sgacc', float('nan')):.2f}, "

@@ -101,7 +101,11 @@ class TargetSettings:
     top_fraction: float = 0.10  # most negative fraction of negative voxels
     smoothing_fwhm_mm: float | None = 4.0
     min_cluster_mm3: float = 400.0  # hierarchical: 50 voxels at 2 mm
-    group_map: str | None = None
+    # hierarchical: dendrogram cut on 1 - Spearman rho and its linkage (Cole 2020 as described in public code;
+    # unverified against the original supplement)
+    hierarchical_distance_threshold: float = 0.5
+    hierarchical_linkage: str = "average"
+    group_map: str | None = None  # seedmap: NIfTI path, or "loo" (other participants in the output folder)
     reference_targets: tuple[str, ...] = ("5cm", "f3_beam", "ba9", "ba46")
     n_bootstrap: int = 100
     reliability: bool = True

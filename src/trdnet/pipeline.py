@@ -78,7 +78,9 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     overwrite : bool
         Recompute even when finished outputs exist.
     group_map : str, Path or numpy.ndarray, optional
-        Group sgACC map for the ``seedmap`` targeting method.
+        Group sgACC map for the ``seedmap`` targeting method (default:
+        ``settings.targeting.group_map``; ``"loo"`` for the leave-one-out
+        mean of the other participants already in ``out_dir``).
     reader : callable, optional
         Reads the run's in-mask voxels (see :func:`trdnet.denoise.clean_run`).
 
@@ -92,7 +94,9 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
         record = json.loads(completion_record(run, out_dir).read_text())
         return RunResult(run.prefix, run.subject, "skipped", record["Files"], record.get("Summary", {}))
 
-    if isinstance(group_map, str) and group_map == LEAVE_ONE_OUT:
+    if group_map is None and settings.targeting.group_map == LEAVE_ONE_OUT:
+        group_map = LEAVE_ONE_OUT
+    if isinstance(group_map, str) and group_map == LEAVE_ONE_OUT and "seedmap" in settings.targeting.methods:
         group_map = leave_one_out_group_map(out_dir, run.subject)
     cleaned = denoise.clean_run(run, settings.denoise, reader=reader)
     written = []

@@ -47,7 +47,8 @@ _METHOD = {
                 "seed-map voxels after {fwhm} smoothing", "fox2013"),
     "seedmap": ("a seedmap-weighted reference signal correlated with the search region, smoothed and "
                 "clustered", "cash2021"),
-    "hierarchical": ("hierarchical clustering of DLPFC and sgACC signals (minimum cluster {mincl:.0f} mm3; "
+    "hierarchical": ("hierarchical clustering of DLPFC and sgACC signals ({linkage} linkage on 1 - Spearman rho cut "
+                     "at {cut:g}; minimum cluster {mincl:.0f} mm3; "
                      "from public code, unverified against the original supplement)", "cole2020"),
 }
 
@@ -138,7 +139,9 @@ def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float
         described.append(f"{m} ("
                          + template.format(top=float(tgt.get("top_fraction", 0)),
                                            fwhm=f"{fwhm} mm FWHM" if fwhm else "no",
-                                           mincl=float(tgt.get("min_cluster_mm3", 0)))
+                                           mincl=float(tgt.get("min_cluster_mm3", 0)),
+                                           linkage=tgt.get("hierarchical_linkage", "average"),
+                                           cut=float(tgt.get("hierarchical_distance_threshold", 0.5)))
                          + f") {cite(key)}")
     if described:
         parts.append("Personalised targets were selected by " + "; ".join(described)

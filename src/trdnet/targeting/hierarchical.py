@@ -10,13 +10,12 @@ from scipy.stats import rankdata
 
 from ..cleaned import CleanedRun, zscore_columns
 from ..config import TargetSettings
-from ..errors import TargetingError
+from ..errors import SettingsError, TargetingError
 from ._geometry import Region, split_by_adjacency
 from .result import TargetResult
 
-#: Clustering parameters of the published description (1 - Spearman rho, average linkage).
-DISTANCE_THRESHOLD = 0.5
-LINKAGE = "average"
+#: Linkages scipy offers that work on a precomputed distance matrix.
+LINKAGES = ("single", "complete", "average", "weighted")
 
 
 def _ranked(data: np.ndarray) -> np.ndarray:
@@ -25,10 +24,12 @@ def _ranked(data: np.ndarray) -> np.ndarray:
     return zscore_columns(ranks)
 
 
-def spatial_clusters(ranked: np.ndarray, region: Region) -> np.ndarray:
+def spatial_clusters(ranked: np.ndarray, region: Region, distance_threshold: float = 0.5,
+                     linkage: str = "average") -> np.ndarray:
     """Agglomerative clusters of voxels, each split into 26-connected pieces.
 
-    Average linkage on 1 - Spearman rho, cut at distance 0.5. Functional
+    Agglomerative clustering on 1 - Spearman rho (default: average linkage
+    cut at distance 0.5, the published description's values). Functional
     clusters alone ignore space: voxels far apart with similar signals join
     the same cluster, clusters then span the whole region and their
     representative voxel drifts towards the region's centre. Splitting every
@@ -40,6 +41,10 @@ def spatial_clusters(ranked: np.ndarray, region: Region) -> np.ndarray:
     ranked : numpy.ndarray, shape (T, S)
         Z-scored ranks of the region's columns.
     region : Region
+    distance_threshold : float
+        Height at which the dendrogram is cut (in 1 - rho units).
+    linkage : str
+        One of :data:`LINKAGES`.
 
     Returns
     -------
@@ -56,9 +61,20 @@ def spatial_clusters(ranked: np.ndarray, region: Region) -> np.ndarray:
     dist += 1.0
     np.fill_diagonal(dist, 0.0)
     np.clip(dist, 0.0, 2.0, out=dist)
-    tree = hierarchy.linkage(squareform(dist, checks=False), method=LINKAGE)
-    labels = hierarchy.fcluster(tree, t=DISTANCE_THRESHOLD, criterion="distance")
+    tree = hierarchy.linkage(squareform(dist, checks=False), method=linkage)
+    labels = hierarchy.fcluster(tree, t=distance_threshold, criterion="distance")
     return split_by_adjacency(region, labels)
+
+
+def _checked_cut(settings: TargetSettings) -> tuple[float, str]:
+    threshold, linkage = settings.hierarchical_distance_threshold, settings.hierarchical_linkage
+    if linkage not in LINKAGES:
+        raise SettingsError(f"targeting.hierarchical_linkage={linkage!r} is unknown; accepted: {list(LINKAGES)}")
+    if not 0.0 < threshold <= 2.0:
+        raise SettingsError(
+            f"targeting.hierarchical_distance_threshold={threshold!r} must be in (0, 2] (1 - rho units)"
+        )
+    return float(threshold), linkage
 
 
 def _cluster_means(ranked: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +131,9 @@ def hierarchical_target(
     sg_region = Region.from_columns(space, seed_cols)
     dl_ranked = _ranked(cleaned.data[:, search_cols].copy())
     sg_ranked = _ranked(cleaned.data[:, seed_cols].copy())
-    dl_labels = spatial_clusters(dl_ranked, dl_region)
-    sg_labels = spatial_clusters(sg_ranked, sg_region)
+    cut = _checked_cut(settings)
+    dl_labels = spatial_clusters(dl_ranked, dl_region, *cut)
+    sg_labels = spatial_clusters(sg_ranked, sg_region, *cut)
     dl_means, dl_sizes = _cluster_means(dl_ranked, dl_labels)
     sg_means, sg_sizes = _cluster_means(sg_ranked, sg_labels)
     # Spearman rho between cluster mean signals: rank the means themselves.
@@ -156,9 +173,9 @@ def hierarchical_target(
         n_voxels=int(members.size),
         details={
             "correlation": "spearman",
-            "linkage": LINKAGE,
+            "linkage": settings.hierarchical_linkage,
             "distance": "1 - rho",
-            "distance_threshold": DISTANCE_THRESHOLD,
+            "distance_threshold": settings.hierarchical_distance_threshold,
             "spatial_constraint": "clusters split into 26-connected components",
             "min_cluster_mm3": settings.min_cluster_mm3,
             "min_cluster_voxels": float(min_voxels),
