@@ -24,5 +24,9 @@ examples: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# SIMULATED validation grid of peak, cluster and seedmap (validation/results/); hierarchical: see validation/README.md
+validate: $(STAMP)
+	$(BIN)/python validation/run_validation.py --no-hierarchical
+
 clean:
 	rm -rf trdnet_demo examples/output
