@@ -13,7 +13,6 @@ Reports runs per minute and parallel efficiency (speed-up / workers). Writes
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tables import write_tables  # noqa: E402
+from tables import machine_note, write_tables  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -85,7 +84,6 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             for r in failed:
                 print(f"  {r.prefix}: {r.error}", file=sys.stderr)
     table = pd.DataFrame(rows)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     notes = [
         f"{args.subjects} SIMULATED runs (trdnet.inputs.simulate.simulate_cohort), {args.volumes} volumes, "
         "2 mm MNI152 grid, default trdnet Settings (full per-run pipeline incl. reliability bootstrap).",
@@ -94,7 +92,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "imported); worker processes import it once each, inside the measured time. median_run_s: one run's "
         "processing time inside its worker (without start-up): equal values in the serial and parallel rows mean "
         "the workers do not slow each other down, and the gap to 2x is the workers' one-off start-up.",
-        f"Machine: {os.cpu_count()} cores; 1-min load average at the end {load:.1f}.",
+        machine_note(),
     ]
     write_tables(table, args.results / "cohort.tsv", args.results / "cohort.md",
                  "Cohort throughput (SIMULATED data)", notes)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import run_child  # noqa: E402
 from synthetic import write_run  # noqa: E402
-from tables import write_tables  # noqa: E402
+from tables import load_average, write_tables  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TR = {300: 2.0, 1200: 0.72}  # a 10-minute scan and an HCP-length run
@@ -161,7 +161,6 @@ def _notes(table: pd.DataFrame, memory_limit_gib: float) -> list[str]:
         decompressor = decompressor_name()
     except ImportError:
         decompressor = "unknown"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return [
         "SIMULATED float32 runs on nilearn's MNI152 2 mm brain-mask grid (99 x 117 x 95, 235,375 in-brain voxels); "
         "TR 2.0 s at 300 volumes, 0.72 s at 1,200; 24 motion + WM + CSF + GS; censoring 'FD > 0.5 mm': motion "
@@ -178,7 +177,7 @@ def _notes(table: pd.DataFrame, memory_limit_gib: float) -> list[str]:
         "trdnet's mean of z-scored voxels coincide. ROI correlation difference is informational "
         "(nilearn averages raw voxels, trdnet z-scored ones).",
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-        f"gzip via {decompressor}, 1-min load average at the end {load:.1f}.",
+        f"gzip via {decompressor}, 1-min load average at the end {load_average():.1f}.",
     ]
 
 

@@ -11,7 +11,6 @@ seconds per participant and parallel efficiency. Writes
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tables import write_tables  # noqa: E402
+from tables import machine_note, write_tables  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -87,12 +86,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             "parallel_efficiency": single / wall / n_jobs * min(args.jobs),
         })
     table = pd.DataFrame(rows)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     notes = [
         f"{args.subjects} SIMULATED participants, one {args.volumes}-volume run each on the 2 mm MNI152 grid, "
         "processed once with default settings; then `trdnet report OUT --n-jobs N` (participant reports and "
         "group.html) in a fresh process, wall time including interpreter start and imports.",
-        f"Machine: {os.cpu_count()} cores; 1-min load average at the end {load:.1f}.",
+        machine_note(),
     ]
     write_tables(table, args.results / "reports.tsv", args.results / "reports.md",
                  "Report writing (SIMULATED data)", notes)

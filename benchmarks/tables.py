@@ -20,6 +20,16 @@ def write_tables(table: pd.DataFrame, tsv: Path, markdown: Path, title: str, not
     os.replace(tmp, markdown)
 
 
+def load_average() -> float:
+    """The machine's 1-minute load average (NaN where the system has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def machine_note() -> str:
+    """Note on the machine: core count and the load average now (call it at the end)."""
+    return f"Machine: {os.cpu_count()} cores; 1-min load average at the end {load_average():.1f}."
+
+
 def _markdown(table: pd.DataFrame) -> str:
     def fmt(value):
         if isinstance(value, float):

@@ -282,12 +282,13 @@ def fetch_dataset(
             f"{name}: n_subjects={n_subjects!r} is invalid; accepted: a positive integer or None"
         )
     cache = nilearn_cache_dir(name, data_dir)
+    nilearn_dir = None if data_dir is None else str(data_dir)
     if name == "development_fmri":
-        return _fetch_development(data_dir, n_subjects, cache, verbose)
+        return _fetch_development(nilearn_dir, n_subjects, cache, verbose)
     if name == "adhd":
-        return _fetch_adhd(data_dir, n_subjects, cache, verbose)
+        return _fetch_adhd(nilearn_dir, n_subjects, cache, verbose)
     return _fetch_abide(
-        data_dir,
+        nilearn_dir,
         n_subjects,
         cache,
         verbose,
@@ -401,11 +402,52 @@ def _tr_note(run: Run) -> str | None:
     return None
 
 
+def _fetch_images(
+    name, cache, hint, fetcher, args, *, task, subject, confounds_format, preprocessing
+) -> PublicDataset:
+    """Fetch a dataset whose bunch lists images with their confounds tables and one TR.
+
+    One :class:`Run` per image (``bunch.func``, ``bunch.confounds``, ``bunch.t_r``).
+    ``subject`` maps an image path to its participant label and
+    ``preprocessing`` maps the TR to the dataset's :class:`Preprocessing`.
+    """
+    bunch = _call_fetcher(name, cache, hint, fetcher, **args)
+    tr = float(bunch.t_r)
+    space = DATASET_SPACE[name]
+    runs = [
+        Run(
+            bold=Path(bold),
+            entities={"sub": subject(Path(bold)), "task": task, "space": space},
+            confounds=Path(confounds),
+            tr=tr,
+            source=name,
+            confounds_format=confounds_format,
+        )
+        for bold, confounds in zip(bunch.func, bunch.confounds, strict=True)
+    ]
+    return _public_dataset(name, bunch, cache, args, preprocessing(tr), runs)
+
+
+def _public_dataset(name, bunch, cache, args, prep, runs, roi_runs=()) -> PublicDataset:
+    """The :class:`PublicDataset` of a fetch; header TRs that disagree become notes."""
+    return PublicDataset(
+        name=name,
+        runs=runs,
+        roi_runs=list(roi_runs),
+        description=str(bunch.description),
+        preprocessing=prep,
+        cache_dir=cache,
+        phenotypic=bunch.phenotypic.reset_index(drop=True),
+        fetch_arguments=args,
+        notes=tuple(n for n in map(_tr_note, runs) if n),
+    )
+
+
 def _fetch_development(data_dir, n_subjects, cache, verbose) -> PublicDataset:
     args = {
         "n_subjects": n_subjects,
         "reduce_confounds": False,  # full fMRIPrep table; nothing extra written into the cache
-        "data_dir": None if data_dir is None else str(data_dir),
+        "data_dir": data_dir,
         "resume": True,
         "verbose": verbose,
         "age_group": "both",
@@ -415,23 +457,15 @@ def _fetch_development(data_dir, n_subjects, cache, verbose) -> PublicDataset:
         "desc-preproc_bold.nii.gz and sub-<id>_task-pixar_desc-confounds_regressors.tsv "
         "(from https://osf.io/5hju4/files/)"
     )
-    bunch = _call_fetcher("development_fmri", cache, hint, nl_datasets.fetch_development_fmri, **args)
-    tr = float(bunch.t_r)
-    space = DATASET_SPACE["development_fmri"]
-    runs = []
-    for bold, confounds in zip(bunch.func, bunch.confounds, strict=True):
-        bold = Path(bold)
-        sub = bold.name.split("_")[0].removeprefix("sub-")
-        runs.append(
-            Run(
-                bold=bold,
-                entities={"sub": sub, "task": "pixar", "space": space},
-                confounds=Path(confounds),
-                tr=tr,
-                source="development_fmri",
-            )
-        )
-    prep = Preprocessing(
+    return _fetch_images(
+        "development_fmri", cache, hint, nl_datasets.fetch_development_fmri, args,
+        task="pixar", subject=lambda bold: bold.name.split("_")[0].removeprefix("sub-"),
+        confounds_format="fmriprep", preprocessing=_development_preprocessing,
+    )
+
+
+def _development_preprocessing(tr: float) -> Preprocessing:
+    return Preprocessing(
         band_passed=False,
         gsr_applied=False,
         nuisance_regressed=False,
@@ -446,23 +480,13 @@ def _fetch_development(data_dir, n_subjects, cache, verbose) -> PublicDataset:
             "no T1w and no transforms shipped: mask computed from the data, native-space export impossible",
         ),
     )
-    return PublicDataset(
-        name="development_fmri",
-        runs=runs,
-        description=str(bunch.description),
-        preprocessing=prep,
-        cache_dir=cache,
-        phenotypic=bunch.phenotypic.reset_index(drop=True),
-        fetch_arguments=args,
-        notes=tuple(n for n in map(_tr_note, runs) if n),
-    )
 
 
 def _fetch_adhd(data_dir, n_subjects, cache, verbose) -> PublicDataset:
     max_subjects = len(nl_datasets.func.adhd_ids())
     args = {
         "n_subjects": max_subjects if n_subjects is None else min(n_subjects, max_subjects),
-        "data_dir": None if data_dir is None else str(data_dir),
+        "data_dir": data_dir,
         "resume": True,
         "verbose": verbose,
     }
@@ -472,23 +496,15 @@ def _fetch_adhd(data_dir, n_subjects, cache, verbose) -> PublicDataset:
         "(unpacked from https://www.nitrc.org/frs/download.php/7781/adhd40_metadata.tgz "
         "and adhd40_<id>.tgz)"
     )
-    bunch = _call_fetcher("adhd", cache, hint, nl_datasets.fetch_adhd, **args)
-    tr = float(bunch.t_r)
-    space = DATASET_SPACE["adhd"]
-    runs = []
-    for bold, confounds in zip(bunch.func, bunch.confounds, strict=True):
-        bold = Path(bold)
-        runs.append(
-            Run(
-                bold=bold,
-                entities={"sub": bold.parent.name, "task": "rest", "space": space},
-                confounds=Path(confounds),
-                tr=tr,
-                source="adhd",
-                confounds_format="table",
-            )
-        )
-    prep = Preprocessing(
+    return _fetch_images(
+        "adhd", cache, hint, nl_datasets.fetch_adhd, args,
+        task="rest", subject=lambda bold: bold.parent.name,
+        confounds_format="table", preprocessing=_adhd_preprocessing,
+    )
+
+
+def _adhd_preprocessing(tr: float) -> Preprocessing:
+    return Preprocessing(
         band_passed=False,
         gsr_applied=False,
         nuisance_regressed=False,
@@ -504,17 +520,6 @@ def _fetch_adhd(data_dir, n_subjects, cache, verbose) -> PublicDataset:
             "trdnet.inputs.public.read_dataset_confounds; motion units unverified, no framewise "
             "displacement column, so no FD-based scrubbing",
         ),
-    )
-    phenotypic = bunch.phenotypic.reset_index(drop=True)
-    return PublicDataset(
-        name="adhd",
-        runs=runs,
-        description=str(bunch.description),
-        preprocessing=prep,
-        cache_dir=cache,
-        phenotypic=phenotypic,
-        fetch_arguments=args,
-        notes=tuple(n for n in map(_tr_note, runs) if n),
     )
 
 
@@ -550,7 +555,7 @@ def _fetch_abide(
             "network (roi_labels)"
         )
     args = {
-        "data_dir": None if data_dir is None else str(data_dir),
+        "data_dir": data_dir,
         "n_subjects": n_subjects,
         "pipeline": pipeline,
         "band_pass_filtering": strategy.startswith("filt"),
@@ -567,7 +572,6 @@ def _fetch_abide(
         f"{strategy}/{derivative}/)"
     )
     bunch = _call_fetcher("abide_pcp", cache, hint, nl_datasets.fetch_abide_pcp, **args)
-    pheno = bunch.phenotypic.reset_index(drop=True)
     folder = cache / pipeline / strategy
     space = DATASET_SPACE["abide_pcp"]
     runs: list[Run] = []
@@ -575,7 +579,7 @@ def _fetch_abide(
     labels = None
     if derivative != "func_preproc":
         labels = read_labels_table(roi_labels)
-    for _, row in pheno.iterrows():
+    for _, row in bunch.phenotypic.iterrows():
         site = str(row["SITE_ID"])
         if site not in site_tr:
             raise DatasetError(
@@ -598,17 +602,7 @@ def _fetch_abide(
                 )
             )
     prep = _abide_preprocessing(pipeline, strategy)
-    return PublicDataset(
-        name="abide_pcp",
-        runs=runs,
-        roi_runs=roi_runs,
-        description=str(bunch.description),
-        preprocessing=prep,
-        cache_dir=cache,
-        phenotypic=pheno,
-        fetch_arguments=args,
-        notes=tuple(n for n in map(_tr_note, runs) if n),
-    )
+    return _public_dataset("abide_pcp", bunch, cache, args, prep, runs, roi_runs)
 
 
 def _abide_preprocessing(pipeline: str, strategy: str) -> Preprocessing:

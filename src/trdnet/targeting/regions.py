@@ -102,9 +102,7 @@ def seed_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
     centers = [center]
     if settings.seed_bilateral:
         centers.append(center * np.array([-1.0, 1.0, 1.0]))
-    cols = np.unique(
-        np.concatenate([space.sphere_columns(c, settings.seed_radius_mm) for c in centers])
-    )
+    cols = _sphere_union(space, centers, settings.seed_radius_mm)
     if cols.size == 0:
         raise TargetingError(
             f"sgACC seed sphere at {tuple(center)} (r={settings.seed_radius_mm} mm, "
@@ -177,12 +175,7 @@ def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
     if user is not None:
         return user
     sites = site_coordinates(settings.search_sites)
-    cols = np.unique(
-        np.concatenate(
-            [np.empty(0, dtype=np.int64)]
-            + [space.sphere_columns(xyz, settings.search_radius_mm) for xyz in sites.values()]
-        )
-    )
+    cols = _sphere_union(space, sites.values(), settings.search_radius_mm)
     if cols.size and settings.restrict_to_grey_matter:
         cols = cols[grey_matter_probability(space, cols) > settings.grey_matter_threshold]
     if cols.size == 0:
@@ -192,6 +185,13 @@ def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
             "has no voxel inside the brain mask; check the data's space or give targeting.search_mask"
         )
     return cols
+
+
+def _sphere_union(space: VoxelSpace, centers, radius_mm: float) -> np.ndarray:
+    """Sorted columns within ``radius_mm`` of any of ``centers`` (empty when there are none)."""
+    return np.unique(
+        np.concatenate([np.empty(0, dtype=np.int64)] + [space.sphere_columns(c, radius_mm) for c in centers])
+    )
 
 
 def _user_mask_or_mni(space: VoxelSpace, mask, what: str, setting: str):
