@@ -31,6 +31,8 @@ def test_finds_sessions_runs_and_old_confounds_name(tmp_path):
     assert [r.subject for r in find_runs(root, participant_labels=["sub-02"])] == ["02"]
     assert [r.entities["ses"] for r in find_runs(root, sessions=["2"])] == ["2"]
     assert [r.subject for r in find_runs(root, space="T1w")] == ["03"]
+    assert [r.subject for r in find_runs(root, task="nback")] == ["02"]
+    assert [r.subject for r in find_runs(root, task="task-rest")] == ["01", "01"]
 
 
 def test_no_match_says_what_exists(tmp_path):

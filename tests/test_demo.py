@@ -35,6 +35,13 @@ def test_default_demo_recovers_planted_targets_and_network_signs(tmp_path, capsy
     assert set(pd.read_csv(coords[0], sep="\t")["space"]) == {"T1w"}
     assert (out / "group" / "networks.tsv").is_file()
 
+    # A second `make demo` reuses the simulated data and skips the finished participants.
+    targets = sorted(out.glob("sub-*/func/*_targets.tsv"))
+    mtimes = [p.stat().st_mtime_ns for p in targets]
+    assert main(["demo", str(tmp_path), "--n-bootstrap", "5", "--no-report"]) == 0
+    assert capsys.readouterr().out.count(": skipped") >= 4
+    assert [p.stat().st_mtime_ns for p in targets] == mtimes
+
 
 def _check_readme_numbers(distances, within_dmn, dmn_ecn):
     """The demo numbers the README states are the ones the demo gives (to the README's rounding)."""

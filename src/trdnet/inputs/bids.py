@@ -71,7 +71,7 @@ def find_runs(
     space : str
         Template or native space of the BOLD images (``space-`` entity).
     task : str, optional
-        Keep only this task.
+        Keep only this task (with or without ``task-``).
     sessions : list of str, optional
         Keep only these sessions (with or without ``ses-``).
 
@@ -90,6 +90,7 @@ def find_runs(
     simulated = bool(description.get("Simulated", False)) or "SIMULATED" in description.get("Name", "").upper()
     labels = _strip(participant_labels, "sub-")
     wanted_sessions = _strip(sessions, "ses-")
+    task = task.removeprefix("task-") if task else task
     candidates = sorted(root.glob(f"sub-*/**/func/*{BOLD_SUFFIX}")) + sorted(root.glob(f"sub-*/func/*{BOLD_SUFFIX}"))
     candidates = sorted(set(candidates))
     if not candidates:
