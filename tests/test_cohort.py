@@ -114,3 +114,19 @@ def test_prefetched_data_is_used_only_for_the_same_mask(small_cohort):
         again = prefetcher.reader(runs[0])(runs[0].bold, smaller)
     assert again.shape == (100, int(smaller.sum()))
     np.testing.assert_array_equal(again, data[:, smaller[mask]])
+
+
+def test_dask_scheduler_address_and_unreachable_scheduler(small_cohort):
+    import dask
+    from dask.distributed import LocalCluster
+
+    from trdnet.errors import TrdnetError
+
+    runs, settings, root = small_cohort
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        results = run_cohort(runs[:1], root / "address", settings, dask=cluster.scheduler_address)
+    assert [r.status for r in results] == ["done"], [r.error for r in results]
+    assert (root / "address" / "logs" / f"{runs[0].prefix}_done.json").is_file()
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(TrdnetError, match="tcp://127.0.0.1:9: cannot reach a Dask scheduler"):
+            run_cohort(runs[:1], root / "unreachable", settings, dask="tcp://127.0.0.1:9")

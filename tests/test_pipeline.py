@@ -167,3 +167,23 @@ def test_export_reads_the_run_settings_file(foreign_derivatives, tmp_path):
     formats = {p.name.split("desc-navtargets_")[1] for p in func.glob("*desc-navtargets*")}
     assert any(name.startswith("localite") for name in formats)
     assert not any(name.startswith(("brainsight", "dseg")) for name in formats)
+
+
+def test_cli_group_and_report_commands(foreign_derivatives, tmp_path, capsys):
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
+    out = tmp_path / "out"
+    assert main(["run", str(foreign_derivatives), str(out), "participant", "--settings", str(settings_file),
+                 *FAST]) == 0
+    participants = tmp_path / "participants.tsv"
+    participants.write_text("participant_id\tdiagnosis\nsub-A01\tTRD\nsub-B02\tcontrol\n")
+    assert main(["run", str(foreign_derivatives), str(out), "group", "--participants-tsv", str(participants),
+                 "--group-column", "diagnosis", "--exclude-fd", "10", "--no-report"]) == 0
+    networks = read_tsv(out / "group" / "networks.tsv")
+    assert sorted(networks["participant_id"].unique()) == ["sub-A01", "sub-B02"]
+    assert not (out / "group.html").exists()
+    capsys.readouterr()
+    assert main(["report", str(out), "--participant-label", "B02", "--n-jobs", "1"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert any(p.endswith("sub-B02.html") for p in printed) and any(p.endswith("group.html") for p in printed)
+    assert not (out / "sub-A01.html").exists() and (out / "sub-B02.html").is_file()

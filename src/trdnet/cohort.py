@@ -143,7 +143,11 @@ def _run_dask(runs, args, address: str):
                 LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                              dashboard_address=":0") as cluster, Client(cluster) as client:
             return _submit(client, runs, args)
-    with Client(address) as client:
+    try:
+        client = Client(address)
+    except (OSError, ValueError, TypeError) as exc:
+        raise TrdnetError(f"--dask {address}: cannot reach a Dask scheduler there ({exc})") from None
+    with client:
         return _submit(client, runs, args)
 
 
