@@ -2,6 +2,7 @@
 
 import json
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -187,3 +188,52 @@ def test_cli_group_and_report_commands(foreign_derivatives, tmp_path, capsys):
     printed = capsys.readouterr().out.split()
     assert any(p.endswith("sub-B02.html") for p in printed) and any(p.endswith("group.html") for p in printed)
     assert not (out / "sub-A01.html").exists() and (out / "sub-B02.html").is_file()
+
+
+def _mask_like(reference_img, xyz_center, radius_mm, path):
+    """A sphere mask on ``reference_img``'s grid, inside its non-zero voxels."""
+    inside = np.asanyarray(reference_img.dataobj) > 0
+    ijk = np.argwhere(inside)
+    xyz = nib.affines.apply_affine(reference_img.affine, ijk)
+    mask = np.zeros(inside.shape, np.uint8)
+    mask[tuple(ijk[np.linalg.norm(xyz - xyz_center, axis=1) < radius_mm].T)] = 1
+    nib.save(nib.Nifti1Image(mask, reference_img.affine), path)
+    return str(path)
+
+
+def test_t1w_space_run_with_user_regions(tmp_path, capsys):
+    """A run in the participant's T1w space: user masks and atlas, targets and sites keep their own spaces."""
+    root = tmp_path / "fmriprep"
+    paths = write_mni_run(root, "01", space="T1w", seed=1)
+    brain = nib.load(paths["mask"])
+    labels = np.zeros(brain.shape, np.int16)
+    networks = {1: ((0, -52, 26), "DMN"), 2: ((0, 50, -5), "DMN"), 3: ((38, 20, 0), "SN"),
+                4: ((-38, 20, 0), "SN"), 5: ((44, 30, 30), "ECN"), 6: ((-44, 30, 30), "ECN")}
+    for value, (center, _) in networks.items():
+        sphere = nib.load(_mask_like(brain, center, 10, tmp_path / "tmp.nii.gz"))
+        labels[np.asanyarray(sphere.dataobj) > 0] = value
+    nib.save(nib.Nifti1Image(labels, brain.affine), tmp_path / "atlas.nii.gz")
+    pd.DataFrame({"index": list(networks), "name": [f"roi{v}" for v in networks],
+                  "network": [n for _, n in networks.values()]}).to_csv(tmp_path / "atlas.tsv", sep="\t", index=False)
+    settings = {
+        "denoise": {"min_volumes": 40, "min_minutes": 1.0},
+        "networks": {"atlas": "labels", "labels_img": str(tmp_path / "atlas.nii.gz"),
+                     "labels_table": str(tmp_path / "atlas.tsv")},
+        "targeting": {"seed_mask": _mask_like(brain, (6, 16, -10), 12, tmp_path / "seed.nii.gz"),
+                      "search_mask": _mask_like(brain, (-40, 30, 40), 22, tmp_path / "search.nii.gz"),
+                      "restrict_to_grey_matter": False},
+    }
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
+    out = tmp_path / "out"
+    assert main(["run", str(root), str(out), "participant", "--space", "T1w", "--settings",
+                 str(tmp_path / "settings.json"), "--n-bootstrap", "5", "--n-jobs", "1"]) == 0
+    assert "mm T1w" in capsys.readouterr().out
+    table = read_tsv(next(out.glob("sub-01/func/*_space-T1w_targets.tsv")))
+    personalised = table[table["target"] == "personalised"].iloc[0]
+    assert personalised["space"] == "T1w"
+    sites = table[table["method"] == "reference"]
+    assert set(sites["space"]) == {"MNI152NLin2009cAsym"} and sites["r_sgacc"].isna().all()
+    record = json.loads(next((out / "logs").glob("*_done.json")).read_text())
+    assert "no navigator files" in record["Summary"]["navigation_note"]
+    page = (out / "sub-01.html").read_text()
+    assert "sites given in another space are listed but not drawn" in page

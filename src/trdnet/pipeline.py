@@ -342,7 +342,8 @@ def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: S
     """Export the targets for neuronavigation, in the participant's T1w space when possible.
 
     Without the participant's T1w and fMRIPrep transforms the files stay in
-    the template space, and every file says so.
+    the template space, and every file says so. Targets of a T1w-space run
+    without the T1w image get no navigator files (the summary says why).
     """
     from .export import export_targets, find_native_anatomy
 
@@ -351,6 +352,11 @@ def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: S
     anat = None
     if settings.export.native and run.source in ("fmriprep", "simulated"):
         anat = find_native_anatomy(fmriprep_root(run), run.subject, run.entities.get("ses"))
+    if anat is None and (targets["space"] == "T1w").any():
+        # Targets found in a T1w-space run are already native coordinates (in _targets.tsv); the
+        # navigator files need the T1w image itself for voxel indices and the scalp.
+        return {"navigation_note": f"no navigator files: the targets are in T1w space and "
+                                   f"{fmriprep_root(run)} has no sub-{run.subject} desc-preproc_T1w"}, []
     table = targets.rename(columns={"target": "name"})[["name", "x", "y", "z", "space"]]
     result = export_targets(table, anat, output_dir_for(run, out_dir), run.prefix, settings.export,
                             simulated=run.simulated)

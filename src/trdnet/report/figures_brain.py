@@ -26,6 +26,10 @@ def template():
     return mni152_2mm("T1w")
 
 
+def _background(background):
+    return template() if isinstance(background, str) and background == "template" else background
+
+
 def _markers(names, xyz):
     """Marker styles: the personalised target(s) first in gold stars, reference sites in colours."""
     styles = []
@@ -63,7 +67,8 @@ def _legend(fig, styles, extra=()):
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
 
 
-def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, threshold: float = 0.1):
+def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, threshold: float = 0.1,
+                    background="template"):
     """The sgACC seed map on orthogonal slices through the target.
 
     Parameters
@@ -79,13 +84,17 @@ def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, th
     title : str
     threshold : float
         |r| below which the map is transparent.
+    background : Niimg-like, "template" or None
+        Anatomy under the map: the MNI template (for MNI maps), an image in
+        the map's space, or None for none (a map in another space must not be
+        drawn on the template).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     fig = new_figure(9.5, 3.9)
-    display = plotting.plot_stat_map(seed_img, bg_img=template(), cut_coords=cut_coords, display_mode="ortho",
+    display = plotting.plot_stat_map(seed_img, bg_img=_background(background), cut_coords=cut_coords, display_mode="ortho",
                                      threshold=threshold, cmap="RdBu_r", symmetric_cbar=True, figure=fig,
                                      axes=[0.0, 0.12, 1.0, 0.86], title=title, annotate=True,
                                      draw_cross=False, black_bg=True)
@@ -98,7 +107,7 @@ def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, th
     return fig
 
 
-def dlpfc_zoom(seed_img, search_img, names, xyz, cut_coords, half_width: float = ZOOM_MM):
+def dlpfc_zoom(seed_img, search_img, names, xyz, cut_coords, half_width: float = ZOOM_MM, background="template"):
     """Zoomed DLPFC view around the target with labelled sites.
 
     Parameters are as :func:`seed_map_slices`; ``half_width`` is the zoom in mm.
@@ -108,7 +117,7 @@ def dlpfc_zoom(seed_img, search_img, names, xyz, cut_coords, half_width: float =
     matplotlib.figure.Figure
     """
     fig = new_figure(9.5, 3.6)
-    display = plotting.plot_stat_map(seed_img, bg_img=template(), cut_coords=cut_coords, display_mode="ortho",
+    display = plotting.plot_stat_map(seed_img, bg_img=_background(background), cut_coords=cut_coords, display_mode="ortho",
                                      threshold=0.1, cmap="RdBu_r", symmetric_cbar=True, figure=fig,
                                      axes=[0.0, 0.12, 1.0, 0.86], colorbar=False, annotate=False,
                                      draw_cross=False, black_bg=True)

@@ -217,17 +217,23 @@ def target_block(run: RunOutputs) -> str:
     space = str(primary.get("space", ""))
     seed_img = nib.load(map_path)
     search_img = search_region(run, seed_img)
-    names = targets["target"].astype(str).tolist()
-    xyz = targets[["x", "y", "z"]].to_numpy(float)
+    # Only points in the map's space can be drawn on it or measured against the target.
+    in_space = (targets["space"].astype(str) == space).to_numpy()
+    names = targets.loc[in_space, "target"].astype(str).tolist()
+    xyz_all = targets[["x", "y", "z"]].to_numpy(float)
+    xyz = xyz_all[in_space]
     center = np.array([primary["x"], primary["y"], primary["z"]], dtype=float)
+    background = "template"
     if not space.upper().startswith("MNI"):
-        out.append(note(f"Targets are in {space}; the background is the MNI template only for orientation.",
-                        "warn"))
+        background = None
+        out.append(note(f"Targets are in {space}: the map is drawn without the MNI template underneath, and "
+                        "sites given in another space are listed but not drawn.", "warn"))
     out.append(figure(to_data_uri(figures_brain.seed_map_slices(
-        seed_img, search_img, names, xyz, center, "sgACC seed map (r)")),
+        seed_img, search_img, names, xyz, center, "sgACC seed map (r)", background=background)),
         f"Correlation with the sgACC seed on slices through the personalised target ({space}); green outline: "
         "DLPFC search region; gold star: personalised target; circles: reference sites."))
-    out.append(figure(to_data_uri(figures_brain.dlpfc_zoom(seed_img, search_img, names, xyz, center)),
+    out.append(figure(to_data_uri(figures_brain.dlpfc_zoom(seed_img, search_img, names, xyz, center,
+                                                           background=background)),
                       "Zoomed DLPFC view (sites within the zoom are labelled)."))
     cloud = run.table("desc-bootstrap_targets.tsv")
     method = str(primary.get("method", ""))
@@ -242,11 +248,12 @@ def target_block(run: RunOutputs) -> str:
                           + (" and of the two split halves" if split is not None else "")
                           + " around the personalised target."))
     shown = targets.copy()
-    shown.insert(shown.columns.get_loc("x"), "distance_mm", np.linalg.norm(xyz - center, axis=1))
+    distance = np.where(in_space, np.linalg.norm(xyz_all - center, axis=1), np.nan)
+    shown.insert(shown.columns.get_loc("x"), "distance_mm", distance)
     keep = [c for c in ("target", "method", "space", "x", "y", "z", "r_sgacc", "distance_mm", "split_half_mm",
                         "bootstrap_r95_mm", "reliability", "note") if c in shown]
     out.append(table(shown[keep], digits=2, name="targets", numeric_names=True))
-    out.append(note("distance_mm: distance to the personalised target. Reference sites are literature "
+    out.append(note("distance_mm: distance to the personalised target (n/a across spaces). Reference sites are literature "
                     "coordinates (see trdnet's reference table for sources and which are unverified)."))
     return "".join(out)
 

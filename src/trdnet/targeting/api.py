@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ..cleaned import CleanedRun
-from ..config import TargetSettings
+from ..config import MNI_SPACE, TargetSettings
 from ..errors import TargetingError
-from .regions import search_columns, seed_columns
+from .regions import is_mni, search_columns, seed_columns
 from .reliability import target_reliability
 from .seedmap import group_map_values, reference_signal, seed_map
 from .select import check_methods, reference_rows, run_method
@@ -145,8 +145,11 @@ def compute_targets(
 
     refs = reference_rows(cleaned, seed_r, settings)
     refs["primary"] = False
-    table = pd.concat([pd.DataFrame(rows), refs], ignore_index=True)
-    table["space"] = space.space
+    personalised = pd.DataFrame(rows)
+    personalised["space"] = space.space
+    # Reference sites are literature MNI coordinates: in a run in another space they keep their own space.
+    refs["space"] = space.space if is_mni(space) else MNI_SPACE
+    table = pd.concat([personalised, refs], ignore_index=True)
     table["minutes_retained"] = cleaned.minutes
     for col in ("split_half_mm", "bootstrap_median_mm", "bootstrap_r95_mm"):
         table[col] = table[col].astype(float)

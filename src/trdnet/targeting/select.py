@@ -121,7 +121,7 @@ def reference_rows(cleaned: CleanedRun, seed_r: np.ndarray, settings: TargetSett
         note = ""
         if not is_mni(cleaned.space):
             r, n = np.nan, 0
-            note = f"reference site is MNI152; data are in {cleaned.space.space}"
+            note = f"MNI152 literature site, not sampled: the data are in {cleaned.space.space}"
         else:
             cols = cleaned.space.sphere_columns(xyz, settings.reference_radius_mm)
             n = int(cols.size)
