@@ -220,11 +220,21 @@ def test_t1w_space_run_with_user_regions(tmp_path, capsys):
         "networks": {"atlas": "labels", "labels_img": str(tmp_path / "atlas.nii.gz"),
                      "labels_table": str(tmp_path / "atlas.tsv")},
         "targeting": {"seed_mask": _mask_like(brain, (6, 16, -10), 12, tmp_path / "seed.nii.gz"),
-                      "search_mask": _mask_like(brain, (-40, 30, 40), 22, tmp_path / "search.nii.gz"),
-                      "restrict_to_grey_matter": False},
+                      "search_mask": _mask_like(brain, (-40, 30, 40), 22, tmp_path / "search.nii.gz")},
     }
-    (tmp_path / "settings.json").write_text(json.dumps(settings))
     out = tmp_path / "out"
+    # Each missing region gets a reason naming what to set.
+    for missing, reason in (("networks", "give a labels image in the run's space"),
+                            ("seed_mask", "give targeting.seed_mask in the data space"),
+                            ("search_mask", "give targeting.search_mask in the data space")):
+        partial = json.loads(json.dumps(settings))
+        partial.pop(missing, None)
+        partial["targeting"].pop(missing, None)
+        (tmp_path / "partial.json").write_text(json.dumps(partial))
+        assert main(["run", str(root), str(tmp_path / "refused"), "participant", "--space", "T1w", "--settings",
+                     str(tmp_path / "partial.json"), "--no-report"]) == 1
+        assert reason in pd.read_csv(tmp_path / "refused" / "failures.tsv", sep="\t").loc[0, "reason"]
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
     assert main(["run", str(root), str(out), "participant", "--space", "T1w", "--settings",
                  str(tmp_path / "settings.json"), "--n-bootstrap", "5", "--n-jobs", "1"]) == 0
     assert "mm T1w" in capsys.readouterr().out

@@ -137,7 +137,8 @@ def grey_matter_probability(space: VoxelSpace, columns: np.ndarray | None = None
     """
     if not is_mni(space):
         raise NotImplementedFeatureError(
-            f"the grey-matter template is MNI152 but the data are in {space.space!r}"
+            f"the grey-matter template is MNI152 but the data are in {space.space!r}; "
+            "set targeting.restrict_to_grey_matter=false (and give targeting.search_mask in the data space)"
         )
     values, affine = _grey_matter_template()
     xyz = space.xyz if columns is None else space.xyz[np.asarray(columns)]
