@@ -224,7 +224,7 @@ def test_t1w_space_run_with_user_regions(tmp_path, capsys):
     }
     out = tmp_path / "out"
     # Each missing region gets a reason naming what to set.
-    for missing, reason in (("networks", "give a labels image in the run's space"),
+    for missing, reason in (("networks", "or a labels image in the run's space"),
                             ("seed_mask", "give targeting.seed_mask in the data space"),
                             ("search_mask", "give targeting.search_mask in the data space")):
         partial = json.loads(json.dumps(settings))
@@ -247,3 +247,52 @@ def test_t1w_space_run_with_user_regions(tmp_path, capsys):
     assert "no navigator files" in record["Summary"]["navigation_note"]
     page = (out / "sub-01.html").read_text()
     assert "sites given in another space are listed but not drawn" in page
+
+
+def test_t1w_space_run_finds_mni_regions_through_the_fmriprep_transform(tmp_path, capsys):
+    """A T1w-space run with fMRIPrep's anat/ transforms: regions are looked up at each voxel's MNI position."""
+    from trdnet.denoise import clean_run
+    from trdnet.inputs.simulate_anat import write_simulated_anat
+    from trdnet.targeting import search_columns, seed_columns
+    from trdnet.template_lookup import with_template_coordinates
+
+    root = tmp_path / "fmriprep"
+    write_mni_run(root, "01", space="T1w", seed=1)
+    anat = write_simulated_anat(root, "01", 5)
+    settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
+                                   "targeting": {"n_bootstrap": 5}})
+    run = find_runs(root, space="T1w")[0]
+    native, transform = with_template_coordinates(clean_run(run, settings.denoise), root, "01")
+    assert transform.name.endswith("_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5")
+    truth = anat["truth"].t1w_to_mni(native.space.xyz)  # the simulator's own formula, not nitransforms
+    np.testing.assert_allclose(native.space.template_xyz, truth, atol=1e-3)
+    near_seed = np.linalg.norm(truth - np.array(settings.targeting.seed_center_mm), axis=1)
+    np.testing.assert_array_equal(seed_columns(native.space, settings.targeting),
+                                  np.flatnonzero(near_seed <= settings.targeting.seed_radius_mm))
+    assert search_columns(native.space, settings.targeting).size > 0
+
+    (tmp_path / "settings.json").write_text(json.dumps(settings.to_dict() | {"space": "T1w"}))
+    out = tmp_path / "out"
+    assert main(["run", str(root), str(out), "participant", "--space", "T1w", "--settings",
+                 str(tmp_path / "settings.json"), "--no-report"]) == 0
+    assert "mm T1w" in capsys.readouterr().out
+    func = out / "sub-01" / "func"
+    table = read_tsv(next(func.glob("*_space-T1w_targets.tsv")))
+    personalised = table[table["target"] == "personalised"].iloc[0]
+    assert personalised["space"] == "T1w" and np.isfinite(personalised["r_sgacc"])
+    sites = table[table["method"] == "reference"]
+    assert set(sites["space"]) == {"MNI152NLin2009cAsym"} and np.isfinite(sites["r_sgacc"]).all()
+    sidecar = json.loads(next(func.glob("*_space-T1w_targets.json")).read_text())
+    assert sidecar["QC"]["template_transform"].endswith("_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5")
+    assert "fMRIPrep transform" in sidecar["Targeting"]["regions_located_by"]
+    networks = read_tsv(next(func.glob("*_networks.tsv")))
+    assert networks["n_pairs"].gt(0).all()
+    # navigator files: the T1w target as is, the MNI reference sites mapped to T1w
+    coords = read_tsv(next(func.glob("*_space-T1w_desc-navtargets_coords.tsv")))
+    assert set(coords["space"]) == {"T1w"}
+    row = coords[coords["name"] == "personalised"].iloc[0]
+    np.testing.assert_allclose(row[["x", "y", "z"]].to_numpy(float),
+                               personalised[["x", "y", "z"]].to_numpy(float), atol=1e-4)
+    site = coords[coords["name"] == "5cm"].iloc[0]
+    np.testing.assert_allclose(site[["x", "y", "z"]].to_numpy(float),
+                               anat["truth"].mni_to_t1w([(-41.0, 16.0, 54.0)])[0], atol=0.05)

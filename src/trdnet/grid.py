@@ -7,7 +7,7 @@ re-reads or re-masks the 4D image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import nibabel as nib
@@ -29,11 +29,17 @@ class VoxelSpace:
         Voxel-to-world (RAS mm) affine of the grid.
     space : str
         Name of the template or native space (``MNI152NLin2009cAsym``, ``T1w``).
+    template_xyz : numpy.ndarray, shape (V, 3), optional
+        For a native grid: where each column's voxel centre lies in the MNI
+        template (RAS mm; NaN where the transform does not reach), so that
+        template coordinates (seed, search sites, network ROIs) can be looked
+        up without resampling the data. None when unknown.
     """
 
     mask: np.ndarray
     affine: np.ndarray
     space: str
+    template_xyz: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -107,6 +113,39 @@ class VoxelSpace:
         box = box[dist <= radius_mm]
         cols = self.column_index()[box[:, 0], box[:, 1], box[:, 2]]
         return np.sort(cols[cols >= 0])
+
+    @property
+    def is_template(self) -> bool:
+        """Whether the grid itself is in an MNI152 template space."""
+        return self.space.upper().startswith("MNI")
+
+    @property
+    def template_coordinates(self) -> np.ndarray | None:
+        """MNI template coordinates of the columns: the grid's own, the pulled-back ones, or None."""
+        return self.xyz if self.is_template else self.template_xyz
+
+    def template_sphere_columns(self, center_mm, radius_mm: float) -> np.ndarray:
+        """Columns within ``radius_mm`` of an MNI template point (see :attr:`template_coordinates`).
+
+        Raises
+        ------
+        ValueError
+            If the grid has no template coordinates.
+        """
+        if self.is_template:
+            return self.sphere_columns(center_mm, radius_mm)
+        if self.template_xyz is None:
+            raise ValueError(f"grid in {self.space!r} has no template coordinates")
+        dist = np.linalg.norm(self.template_xyz - np.asarray(center_mm, dtype=float), axis=1)
+        return np.flatnonzero(dist <= radius_mm)
+
+    def subset(self, columns: np.ndarray) -> "VoxelSpace":
+        """The grid restricted to ``columns`` (sorted), keeping template coordinates."""
+        columns = np.asarray(columns)
+        mask = np.zeros(self.shape, dtype=bool)
+        mask[tuple(self.ijk[columns].T)] = True
+        template = None if self.template_xyz is None else self.template_xyz[columns]
+        return VoxelSpace(mask, self.affine, self.space, template)
 
     def mask_columns(self, mask_img, threshold: float = 0.5, name: str = "mask") -> np.ndarray:
         """Columns inside a mask image given on any grid of the same space.

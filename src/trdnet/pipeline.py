@@ -19,6 +19,7 @@ from .errors import SettingsError, TrdnetError
 from .inputs.runs import Run
 from .outputs import atomic_write_bytes, write_json, write_nifti, write_tsv
 from .sidecars import SIMULATED_NOTE, sidecar
+from .template_lookup import with_template_coordinates
 
 
 @dataclass
@@ -98,7 +99,7 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
         group_map = LEAVE_ONE_OUT
     if isinstance(group_map, str) and group_map == LEAVE_ONE_OUT and "seedmap" in settings.targeting.methods:
         group_map = leave_one_out_group_map(out_dir, run.subject)
-    cleaned = denoise.clean_run(run, settings.denoise, reader=reader)
+    cleaned = clean(run, settings.denoise, reader=reader)
     written = []
     written += write_qc(run, cleaned, out_dir, settings)
     written += write_networks(run, cleaned, out_dir, settings)
@@ -116,6 +117,20 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
          "Simulated": run.simulated},
     )
     return RunResult(run.prefix, run.subject, "done", relative, summary, seconds=time.perf_counter() - start)
+
+
+def clean(run: Run, denoise_settings, reader=None) -> CleanedRun:
+    """Clean a run; for a T1w-space run, also find its voxels' MNI positions (see :mod:`trdnet.template_lookup`).
+
+    The transform used is recorded as ``qc["template_transform"]`` (in every sidecar's QC).
+    """
+    cleaned = denoise.clean_run(run, denoise_settings, reader=reader)
+    if run.source in ("fmriprep", "simulated"):
+        cleaned, transform = with_template_coordinates(cleaned, fmriprep_root(run), run.subject,
+                                                       run.entities.get("ses"))
+        if transform is not None:
+            cleaned.qc["template_transform"] = str(transform)
+    return cleaned
 
 
 #: ``group_map`` value asking for the cohort's own leave-one-out group sgACC map.
@@ -319,7 +334,7 @@ def add_gsr_comparison(run: Run, table: pd.DataFrame, settings: Settings, group_
     from .config import with_gsr
 
     other = with_gsr(settings, not settings.denoise.gsr)
-    cleaned = denoise.clean_run(run, other.denoise)
+    cleaned = clean(run, other.denoise)
     quick = dataclasses.replace(settings.targeting, reliability=False, compare_gsr=False)
     other_table = targeting.compute_targets(cleaned, quick, settings.random_state, group_map=group_map,
                                             high_pass_hz=settings.denoise.high_pass).table.set_index("target")

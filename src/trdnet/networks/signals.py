@@ -75,15 +75,16 @@ def roi_signals(cleaned: CleanedRun, rois: pd.DataFrame) -> RoiSignals:
 
 def _roi_columns(space: VoxelSpace, rois: pd.DataFrame) -> list[np.ndarray]:
     is_parcel = rois["label_value"].notna().to_numpy() if "label_value" in rois else np.zeros(len(rois), bool)
-    if (~is_parcel).any() and not space.space.startswith("MNI"):
+    if (~is_parcel).any() and space.template_coordinates is None:
         raise InputError(
-            f"ROI spheres are MNI152 coordinates but the run is in space {space.space!r}; "
-            "analyse a run in MNI space or give a labels image in the run's space"
+            f"ROI spheres are MNI152 coordinates but the run is in space {space.space!r} without a transform "
+            "to MNI; analyse a run in MNI space, give fMRIPrep's anat transforms, or a labels image in the "
+            "run's space"
         )
     columns: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(rois)
     for pos in np.flatnonzero(~is_parcel):
         row = rois.iloc[pos]
-        columns[pos] = space.sphere_columns((row["x"], row["y"], row["z"]), float(row["radius_mm"]))
+        columns[pos] = space.template_sphere_columns((row["x"], row["y"], row["z"]), float(row["radius_mm"]))
     grids: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for pos in np.flatnonzero(is_parcel):
         row = rois.iloc[pos]

@@ -164,6 +164,12 @@ def compute_targets(
         "settings": dataclasses.asdict(settings),
         "space": space.space,
         "coordinates": "world RAS mm",
+        "regions_located_by": (
+            "the grid's own MNI coordinates" if is_mni(space)
+            else "each voxel's MNI position through the participant's fMRIPrep transform (QC template_transform)"
+            if space.template_xyz is not None
+            else "masks given in the data space"
+        ),
         "n_seed_voxels": int(seeds.size),
         "n_search_voxels": int(search.size),
         "voxel_volume_mm3": space.voxel_volume_mm3,

@@ -19,7 +19,12 @@ from ..templates import mni152_2mm
 
 def is_mni(space: VoxelSpace) -> bool:
     """Whether the grid is in an MNI152 template space (shipped coordinates apply)."""
-    return space.space.upper().startswith("MNI")
+    return space.is_template
+
+
+def has_template_coordinates(space: VoxelSpace) -> bool:
+    """Whether MNI coordinates can be looked up: an MNI grid, or a native one pulled back to MNI."""
+    return space.template_coordinates is not None
 
 
 def reference_sites() -> dict[str, tuple[float, float, float]]:
@@ -135,14 +140,34 @@ def grey_matter_probability(space: VoxelSpace, columns: np.ndarray | None = None
     -------
     numpy.ndarray, float32, shape (len(columns),) or (V,)
     """
-    if not is_mni(space):
+    if not has_template_coordinates(space):
         raise NotImplementedFeatureError(
-            f"the grey-matter template is MNI152 but the data are in {space.space!r}; "
-            "set targeting.restrict_to_grey_matter=false (and give targeting.search_mask in the data space)"
+            f"the grey-matter template is MNI152 but the data are in {space.space!r} without a transform to "
+            "MNI; set targeting.restrict_to_grey_matter=false (and give targeting.search_mask in the data space)"
         )
-    values, affine = _grey_matter_template()
-    xyz = space.xyz if columns is None else space.xyz[np.asarray(columns)]
-    ijk = nib.affines.apply_affine(np.linalg.inv(affine), xyz)
+    return sample_template_image(_grey_matter_template(), space, columns)
+
+
+def sample_template_image(volume_and_affine, space: VoxelSpace, columns: np.ndarray | None = None) -> np.ndarray:
+    """Trilinear values of an MNI-space volume at the template coordinates of columns (0 outside).
+
+    Parameters
+    ----------
+    volume_and_affine : tuple of (numpy.ndarray, numpy.ndarray)
+        3D values and their voxel-to-MNI affine.
+    space : VoxelSpace
+        A grid with template coordinates (see :func:`has_template_coordinates`).
+    columns : numpy.ndarray of int, optional
+        Columns to evaluate; default every column.
+
+    Returns
+    -------
+    numpy.ndarray, float32
+    """
+    values, affine = volume_and_affine
+    xyz = space.template_coordinates
+    xyz = xyz if columns is None else xyz[np.asarray(columns)]
+    ijk = nib.affines.apply_affine(np.linalg.inv(affine), np.nan_to_num(xyz, nan=-1e6))
     return ndimage.map_coordinates(values, ijk.T, order=1, mode="constant", cval=0.0).astype(np.float32)
 
 
@@ -191,7 +216,8 @@ def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
 def _sphere_union(space: VoxelSpace, centers, radius_mm: float) -> np.ndarray:
     """Sorted columns within ``radius_mm`` of any of ``centers`` (empty when there are none)."""
     return np.unique(
-        np.concatenate([np.empty(0, dtype=np.int64)] + [space.sphere_columns(c, radius_mm) for c in centers])
+        np.concatenate([np.empty(0, dtype=np.int64)]
+                       + [space.template_sphere_columns(c, radius_mm) for c in centers])
     )
 
 
@@ -199,9 +225,10 @@ def _user_mask_or_mni(space: VoxelSpace, mask, what: str, setting: str):
     """Columns of a user mask when given; otherwise check that MNI coordinates apply (None)."""
     if mask:
         return _mask_image_columns(space, mask, f"{what} mask")
-    if not is_mni(space):
+    if not has_template_coordinates(space):
         raise NotImplementedFeatureError(
-            f"{what} coordinates are MNI152 but the data are in {space.space!r}; "
+            f"{what} coordinates are MNI152 but the data are in {space.space!r} without a transform to MNI "
+            f"(fMRIPrep's anat/*_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5); "
             f"give targeting.{setting} in the data space"
         )
     return None

@@ -16,7 +16,6 @@ import numpy as np
 from ..cleaned import CleanedRun, correlate_with, zscore_columns
 from ..config import TargetSettings
 from ..errors import TargetingError
-from ..grid import VoxelSpace
 from .regions import search_columns, seed_columns
 from .result import TargetResult
 from .seedmap import group_map_values, reference_signal, seed_map
@@ -33,9 +32,7 @@ class _Subset:
         self.columns = np.union1d(seed_cols, search_cols)
         self.seed = np.searchsorted(self.columns, seed_cols)
         self.search = np.searchsorted(self.columns, search_cols)
-        mask = np.zeros(cleaned.space.shape, dtype=bool)
-        mask[tuple(cleaned.space.ijk[self.columns].T)] = True
-        self.space = VoxelSpace(mask, cleaned.space.affine, cleaned.space.space)
+        self.space = cleaned.space.subset(self.columns)
         self.data = np.ascontiguousarray(cleaned.data[:, self.columns])
         self.reference = reference
         self.cleaned = cleaned

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from ..cleaned import CleanedRun, correlate_with
 from ..errors import InputError, TargetingError
 from ..grid import VoxelSpace
-from .regions import grey_matter_probability, is_mni
+from .regions import grey_matter_probability, has_template_coordinates, is_mni, sample_template_image
 
 #: |r| is clipped to this before arctanh so that r = +-1 stays finite.
 _R_CLIP = 1.0 - 1e-6
@@ -78,7 +79,9 @@ def group_map_values(space: VoxelSpace, group_map) -> np.ndarray:
     ----------
     space : VoxelSpace
     group_map : array-like of shape (V,), or str / Path / nibabel image
-        Values per column, or a 3D image resampled to the grid.
+        Values per column, or a 3D image: an MNI map read at each voxel's MNI
+        position for a native grid with template coordinates, otherwise
+        resampled to the grid (taken to be in the data's space).
 
     Returns
     -------
@@ -86,10 +89,13 @@ def group_map_values(space: VoxelSpace, group_map) -> np.ndarray:
     """
     if isinstance(group_map, (str, Path)) or hasattr(group_map, "affine"):
         try:
-            volume = space.resample_values(group_map)
+            if is_mni(space) or not has_template_coordinates(space):  # the map is taken to be in the data's space
+                values = space.resample_values(group_map)[space.mask]
+            else:  # a native grid: read the MNI map at each voxel's pulled-back MNI position
+                img = nib.load(group_map) if isinstance(group_map, (str, Path)) else group_map
+                values = sample_template_image((img.get_fdata(dtype=np.float32), img.affine), space)
         except Exception as exc:
             raise InputError(f"{group_map}: cannot read the group sgACC map ({exc})") from None
-        values = volume[space.mask]
     else:
         values = np.asarray(group_map, dtype=np.float32)
         if values.shape != (space.n_voxels,):
@@ -126,7 +132,7 @@ def reference_signal(
     search_cols : numpy.ndarray of int
     grey_matter_threshold : float
         Template probability above which a column counts as grey matter
-        (MNI spaces only; elsewhere every in-mask column is used).
+        (grids with MNI coordinates only; elsewhere every in-mask column is used).
 
     Returns
     -------
@@ -134,7 +140,7 @@ def reference_signal(
     """
     w = np.asarray(weights, dtype=np.float32).copy()
     w[np.asarray(search_cols)] = 0.0
-    if is_mni(cleaned.space):
+    if has_template_coordinates(cleaned.space):
         w[grey_matter_probability(cleaned.space) <= grey_matter_threshold] = 0.0
     total = float(np.abs(w).sum())
     if total == 0.0:

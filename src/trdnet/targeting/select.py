@@ -10,7 +10,7 @@ from ..config import TargetSettings
 from ..errors import SettingsError
 from .hierarchical import hierarchical_target
 from .methods import cluster_target, peak_target, seedmap_target
-from .regions import is_mni, search_columns, seed_columns, site_coordinates
+from .regions import has_template_coordinates, search_columns, seed_columns, site_coordinates
 from .result import TargetResult
 from .seedmap import seed_map
 
@@ -119,11 +119,11 @@ def reference_rows(cleaned: CleanedRun, seed_r: np.ndarray, settings: TargetSett
     sites = site_coordinates(settings.reference_targets)
     for name, xyz in sites.items():
         note = ""
-        if not is_mni(cleaned.space):
+        if not has_template_coordinates(cleaned.space):
             r, n = np.nan, 0
             note = f"MNI152 literature site, not sampled: the data are in {cleaned.space.space}"
         else:
-            cols = cleaned.space.sphere_columns(xyz, settings.reference_radius_mm)
+            cols = cleaned.space.template_sphere_columns(xyz, settings.reference_radius_mm)
             n = int(cols.size)
             r = float(np.mean(seed_r[cols])) if n else np.nan
             if not n:
