@@ -350,7 +350,9 @@ def add_gsr_comparison(run: Run, table: pd.DataFrame, settings: Settings, group_
 
 def fmriprep_root(run: Run) -> Path:
     """The derivatives folder a run was found in (``<root>/sub-<l>[/ses-<l>]/func/<file>``)."""
-    return run.bold.parents[3] if run.entities.get("ses") else run.bold.parents[2]
+    from .inputs.bids import derivatives_root
+
+    return derivatives_root(run.bold)
 
 
 def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: Settings):

@@ -24,6 +24,12 @@ def parse_entities(filename: str) -> dict[str, str]:
     return entities
 
 
+def derivatives_root(bold: Path) -> Path:
+    """The derivatives folder of a functional file (``<root>/sub-<l>[/ses-<l>]/func/<file>``)."""
+    bold = Path(bold)
+    return bold.parents[3] if parse_entities(bold.name).get("ses") else bold.parents[2]
+
+
 def check_derivatives_folder(root: Path) -> dict:
     """Check that ``root`` is a BIDS derivatives folder and return its description.
 

@@ -225,8 +225,10 @@ def target_block(run: RunOutputs) -> str:
     center = np.array([primary["x"], primary["y"], primary["z"]], dtype=float)
     background = "template"
     if not space.upper().startswith("MNI"):
-        background = None
-        out.append(note(f"Targets are in {space}: the map is drawn without the MNI template underneath, and "
+        background = native_background(run) if space == "T1w" else None
+        under = (f"on the participant's T1w ({Path(background).name})" if background
+                 else "without an anatomical image underneath")
+        out.append(note(f"Targets are in {space}: the map is drawn {under}, and "
                         "sites given in another space are listed but not drawn.", "warn"))
     out.append(figure(to_data_uri(figures_brain.seed_map_slices(
         seed_img, search_img, names, xyz, center, "sgACC seed map (r)", background=background)),
@@ -256,6 +258,21 @@ def target_block(run: RunOutputs) -> str:
     out.append(note("distance_mm: distance to the personalised target (n/a across spaces). Reference sites are literature "
                     "coordinates (see trdnet's reference table for sources and which are unverified)."))
     return "".join(out)
+
+
+def native_background(run: RunOutputs) -> str | None:
+    """The participant's fMRIPrep ``desc-preproc_T1w`` for a T1w-space run, when its folder is still there."""
+    from ..export.anatomy import find_native_anatomy
+    from ..inputs.bids import derivatives_root, parse_entities
+
+    sources = [Path(p) for p in run.provenance.get("Sources", [])]
+    if not sources or not sources[0].is_file():
+        return None
+    entities = parse_entities(sources[0].name)
+    if "sub" not in entities:
+        return None
+    anat = find_native_anatomy(derivatives_root(sources[0]), entities["sub"], entities.get("ses"))
+    return None if anat is None else str(anat.t1w)
 
 
 def search_region(run: RunOutputs, seed_img):
