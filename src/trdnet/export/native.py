@@ -3,7 +3,6 @@ scalp and write the files a TMS team loads in its navigator."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import MNI_SPACE, ExportSettings
+from ..entities import parse_entities, participant_session, replace_entities
 from ..errors import ExportError, SettingsError
 from ..templates import mni152_2mm
 from . import checks, scalp, writers
@@ -369,14 +369,14 @@ def _electrodes(out, ctx, settings, row_notes) -> None:
 def _participant(prefix: str, anat: NativeAnatomy | None) -> str:
     if anat is not None:
         return f"sub-{anat.subject}" + (f"_ses-{anat.session}" if anat.session else "")
-    ents = dict(re.findall(r"(sub|ses)-([a-zA-Z0-9]+)", prefix))
+    ents = parse_entities(prefix)
     if "sub" not in ents:
         return "unknown participant"
-    return f"sub-{ents['sub']}" + (f"_ses-{ents['ses']}" if "ses" in ents else "")
+    return participant_session(ents)
 
 
 def _write(out, ctx, meta, out_dir: Path, prefix: str, settings) -> list[Path]:
-    stem = re.sub(r"_space-[a-zA-Z0-9]+", "", prefix) + f"_space-{ctx['space']}_desc-navtargets"
+    stem = replace_entities(prefix, space=ctx["space"], desc="navtargets")
     names = list(out["name"])
     xyz = out[["x", "y", "z"]].to_numpy(float)
     rotations = ctx["rotations"]

@@ -9,7 +9,6 @@ participant. nitransforms reads the ITK files (LPS inside) and maps RAS points.
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +18,14 @@ from nitransforms import linear as nitl
 from nitransforms import manip
 from nitransforms.nonlinear import DenseFieldTransform
 
+from ..entities import parse_entities
 from ..errors import ExportError
 
-_ENTITY = re.compile(r"(?:^|_)([a-zA-Z0-9]+)-([a-zA-Z0-9.+]+)")
 
 
 def file_entities(path: str | Path) -> dict[str, str]:
     """BIDS entities (``sub``, ``ses``, ``from``, ``to``, ...) of a file name."""
-    name = Path(path).name.split(".")[0]
-    return {key: value for key, value in _ENTITY.findall(name)}
+    return parse_entities(path)
 
 
 @dataclass

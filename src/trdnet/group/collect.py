@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..entities import parse_entities
 from ..errors import InputError, SettingsError
 from ..outputs import read_tsv
 
@@ -108,12 +109,7 @@ class RunRecord:
 
 def parse_prefix(prefix: str) -> dict[str, str]:
     """BIDS entities of a run prefix (``sub-01_ses-a_task-rest`` -> ``{'sub': '01', ...}``)."""
-    entities = {}
-    for part in prefix.split("_"):
-        key, sep, value = part.partition("-")
-        if sep and value:
-            entities[key] = value
-    return entities
+    return parse_entities(prefix)
 
 
 def _run_folder(out_dir: Path, entities: dict) -> Path:

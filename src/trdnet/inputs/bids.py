@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+from ..entities import ENTITY_ORDER, build_name, parse_entities
 from ..errors import InputError
-from .runs import ENTITY_ORDER, Run
+from .runs import Run
 
-_ENTITY = re.compile(r"^([a-zA-Z]+)-([a-zA-Z0-9]+)$")
+__all__ = ["BOLD_SUFFIX", "check_derivatives_folder", "derivatives_root", "find_runs", "parse_entities"]
+
 BOLD_SUFFIX = "_desc-preproc_bold.nii.gz"
-
-
-def parse_entities(filename: str) -> dict[str, str]:
-    """BIDS entities of a file name (``sub-01_task-rest_bold.nii.gz`` -> {sub: 01, task: rest})."""
-    stem = filename.split(".")[0]
-    entities = {}
-    for part in stem.split("_"):
-        match = _ENTITY.match(part)
-        if match:
-            entities[match.group(1)] = match.group(2)
-    return entities
 
 
 def derivatives_root(bold: Path) -> Path:
@@ -159,10 +149,9 @@ def _make_run(bold: Path, entities: dict, simulated: bool) -> Run:
 
 
 def _find_confounds(bold: Path, entities: dict) -> Path | None:
-    keep = [k for k in ("sub", "ses", "task", "acq", "rec", "dir", "run", "echo") if entities.get(k)]
-    stem = "_".join(f"{k}-{entities[k]}" for k in keep)
+    keep = ("sub", "ses", "task", "acq", "rec", "dir", "run", "echo")
     for suffix in ("timeseries", "regressors"):
-        path = bold.parent / f"{stem}_desc-confounds_{suffix}.tsv"
+        path = bold.parent / build_name({**{k: entities.get(k) for k in keep}, "desc": "confounds"}, suffix, ".tsv")
         if path.is_file():
             return path
     return None

@@ -24,6 +24,7 @@ import pandas as pd
 import requests
 from nilearn import datasets as nl_datasets
 
+from ..entities import parse_entities
 from ..errors import DatasetError
 from .runs import Run
 from .timeseries import RoiTimeseriesRun, read_labels_table
@@ -459,7 +460,7 @@ def _fetch_development(data_dir, n_subjects, cache, verbose) -> PublicDataset:
     )
     return _fetch_images(
         "development_fmri", cache, hint, nl_datasets.fetch_development_fmri, args,
-        task="pixar", subject=lambda bold: bold.name.split("_")[0].removeprefix("sub-"),
+        task="pixar", subject=lambda bold: parse_entities(bold).get("sub", ""),
         confounds_format="fmriprep", preprocessing=_development_preprocessing,
     )
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: BIDS entities in the order they appear in file names.
-ENTITY_ORDER = ("sub", "ses", "task", "acq", "rec", "dir", "run", "echo", "space", "res")
+from ..entities import ENTITY_ORDER, output_prefix, subject_folder
+
+__all__ = ["ENTITY_ORDER", "Run", "subject_folder"]
 
 
 @dataclass(frozen=True)
@@ -66,18 +67,10 @@ class Run:
     @property
     def prefix(self) -> str:
         """BIDS prefix of the outputs: ``sub-<l>[_ses-<l>]_task-<l>[_run-<l>]_space-<l>``."""
-        keep = ("sub", "ses", "task", "acq", "dir", "run", "echo", "space")
-        return "_".join(f"{k}-{self.entities[k]}" for k in keep if self.entities.get(k))
+        return output_prefix(self.entities, keep=("sub", "ses", "task", "acq", "dir", "run", "echo", "space"))
 
     @property
     def subject_dir(self) -> str:
         """Relative output folder: ``sub-<l>[/ses-<l>]/func``."""
         return subject_folder(self.entities)
 
-
-def subject_folder(entities: dict) -> str:
-    """Relative BIDS output folder of a run: ``sub-<l>[/ses-<l>]/func``."""
-    parts = [f"sub-{entities['sub']}"]
-    if entities.get("ses"):
-        parts.append(f"ses-{entities['ses']}")
-    return "/".join(parts + ["func"])

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..entities import output_prefix, parse_entities, subject_folder
 from ..errors import InputError
 
 #: trdnet network name -> accepted spellings (compared lower-case, letters and digits only).
@@ -83,8 +84,7 @@ class RoiTimeseriesRun:
 
         The atlas (``seg``) is added by each output's own name.
         """
-        keep = ("sub", "ses", "task", "acq", "dir", "run", "echo", "space")
-        return "_".join(f"{k}-{self.entities[k]}" for k in keep if self.entities.get(k))
+        return output_prefix(self.entities, keep=("sub", "ses", "task", "acq", "dir", "run", "echo", "space"))
 
     @property
     def space(self) -> str:
@@ -94,8 +94,6 @@ class RoiTimeseriesRun:
     @property
     def subject_dir(self) -> str:
         """Relative output folder: ``sub-<l>[/ses-<l>]/func``."""
-        from .runs import subject_folder
-
         return subject_folder(self.entities)
 
     def load(self) -> tuple[np.ndarray, pd.DataFrame]:
@@ -228,27 +226,6 @@ def read_roi_timeseries(path, labels_table, tr: float | None = None) -> tuple[np
     rois.attrs["tr"] = _resolve_tr(path, tr)
     rois.attrs["source"] = str(path)
     return signals, rois
-
-
-def parse_entities(filename: str) -> dict[str, str]:
-    """BIDS entities (``key-value`` pairs) in a file name, suffix and extension dropped.
-
-    Parameters
-    ----------
-    filename : str
-        e.g. ``sub-01_ses-1_task-rest_seg-Schaefer100_timeseries.tsv``.
-
-    Returns
-    -------
-    dict
-    """
-    stem = Path(filename).name.split(".")[0]
-    entities = {}
-    for part in stem.split("_"):
-        key, sep, value = part.partition("-")
-        if sep and key and value:
-            entities[key] = value
-    return entities
 
 
 def find_roi_timeseries_runs(

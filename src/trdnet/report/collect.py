@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..entities import parse_entities, participant_session
 from ..errors import InputError
 from ..outputs import read_tsv
 
@@ -61,12 +62,12 @@ class RunOutputs:
     @property
     def subject(self) -> str:
         """Participant label without ``sub-``."""
-        return _entities(self.prefix).get("sub", "")
+        return parse_entities(self.prefix).get("sub", "")
 
     @property
     def entities(self) -> dict[str, str]:
         """BIDS entities of the prefix."""
-        return _entities(self.prefix)
+        return parse_entities(self.prefix)
 
     @cached_property
     def qc(self) -> dict:
@@ -116,9 +117,7 @@ class RunOutputs:
     def export_files(self) -> list[Path]:
         """Files written for neuronavigation next to this run (may be empty)."""
         entities = self.entities
-        stem = f"sub-{entities.get('sub', '')}"
-        if "ses" in entities:
-            stem += f"_ses-{entities['ses']}"
+        stem = participant_session(entities)
         found: set[Path] = set()
         folders = {self.folder, self.folder.parent}
         for folder in folders:
@@ -128,18 +127,9 @@ class RunOutputs:
         return sorted(found)
 
 
-def _entities(name: str) -> dict[str, str]:
-    out = {}
-    for part in name.split("_"):
-        if "-" in part:
-            key, value = part.split("-", 1)
-            out.setdefault(key, value)
-    return out
-
-
 def _same_run(filename: str, entities: dict[str, str]) -> bool:
     """A file belongs to a run if its task/run entities (when present) agree."""
-    found = _entities(filename.split(".")[0])
+    found = parse_entities(filename)
     return all(found.get(k, entities.get(k)) == entities.get(k) for k in ("task", "run", "ses") if k in entities)
 
 

@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from ..entities import parse_entities
 from ..errors import InputError, TrdnetError
 from ..outputs import atomic_write_text, read_tsv
 from ..parallel import worker_count
@@ -263,7 +264,7 @@ def target_block(run: RunOutputs) -> str:
 def native_background(run: RunOutputs) -> str | None:
     """The participant's fMRIPrep ``desc-preproc_T1w`` for a T1w-space run, when its folder is still there."""
     from ..export.anatomy import find_native_anatomy
-    from ..inputs.bids import derivatives_root, parse_entities
+    from ..inputs.bids import derivatives_root
 
     sources = [Path(p) for p in run.provenance.get("Sources", [])]
     if not sources or not sources[0].is_file():
@@ -334,10 +335,8 @@ def export_format(path: Path) -> str:
 
 def export_space(path: Path) -> str:
     """Space of an export file from its ``space-`` entity."""
-    for part in path.name.split("_"):
-        if part.startswith("space-"):
-            return part[len("space-"):] + " (RAS mm)"
-    return "see file"
+    space = parse_entities(path).get("space")
+    return f"{space} (RAS mm)" if space else "see file"
 
 
 def methods_section(run: RunOutputs) -> str:
