@@ -1,9 +1,13 @@
+import dataclasses
 import json
+import re
 
 import pytest
 
-from trdnet.config import Settings, with_gsr
+from trdnet.config import DenoiseSettings, Settings, TargetSettings, with_gsr
+from trdnet.denoise import confound_arguments
 from trdnet.errors import SettingsError
+from trdnet.strategies import apply_strategy, strategies, strategy_name
 
 
 def test_settings_round_trip_through_json(tmp_path):
@@ -28,3 +32,75 @@ def test_gsr_switch_changes_confound_strategy():
     assert "global_signal" in on.denoise.confound_strategy()
     assert "global_signal" not in off.denoise.confound_strategy()
     assert on.digest() != off.digest()
+
+
+# Digests earlier versions recorded for the default settings and for --no-gsr: output folders processed before
+# resume only while these stay the same (new fields at their defaults are left out of the digest).
+DEFAULT_DIGEST = "00a86ad098eb"
+NO_GSR_DIGEST = "e6ccbaa93d69"
+
+
+def test_digest_of_unchanged_settings_is_the_one_earlier_versions_recorded():
+    assert Settings().digest() == DEFAULT_DIGEST
+    assert with_gsr(Settings(), False).digest() == NO_GSR_DIGEST
+    # a new field changes the digest only when it is used
+    assert Settings.from_dict({"denoise": {"n_compcor": 5}}).digest() != DEFAULT_DIGEST
+
+
+def test_values_are_checked_when_built_and_when_assigned():
+    with pytest.raises(SettingsError, match=r"targeting\.top_fraction = 2 .*\(0, 1\]"):
+        TargetSettings(top_fraction=2)
+    with pytest.raises(SettingsError, match=r"denoise\.scrub = 1 .*true or false"):
+        DenoiseSettings(scrub=1)
+    settings = Settings()
+    with pytest.raises(SettingsError, match=r"targeting\.n_bootstrap"):
+        settings.targeting.n_bootstrap = -1
+    assert settings.targeting.n_bootstrap == 100  # a refused assignment leaves the old value
+    with pytest.raises(SettingsError, match=r"denoise\.low_pass = 0.005"):
+        settings.denoise.low_pass = 0.005
+    assert settings.denoise.low_pass == 0.1
+    with pytest.raises(SettingsError, match=r"targeting\.methods"):
+        dataclasses.replace(settings.targeting, methods=("cluster", "cluster"))
+    settings.denoise.low_pass = None  # None switches the low-pass off
+    assert settings.targeting.seed_center_mm == (6.0, 16.0, -10.0)
+    assert Settings.from_dict({"targeting": {"seed_center_mm": [1, 2, 3]}}).targeting.seed_center_mm == (1, 2, 3)
+
+
+def test_nyquist_check_names_the_file():
+    denoise = DenoiseSettings(low_pass=0.2)
+    denoise.check_sampling(2.0, "run.nii.gz")  # Nyquist 0.25 Hz
+    with pytest.raises(SettingsError, match=r"^run\.nii\.gz: denoise\.low_pass = 0.2 Hz .*0\.1667"):
+        denoise.check_sampling(3.0, "run.nii.gz")
+
+
+def test_every_strategy_file_is_valid_distinct_and_named_back():
+    presets = strategies()
+    expected = {"simple", "simple+gsr", "scrubbing.5", "scrubbing.5+gsr", "scrubbing.2", "compcor", "default"}
+    assert expected <= set(presets)
+    for name in presets:
+        settings = apply_strategy(Settings(), name)
+        assert strategy_name(settings.denoise) == name
+        assert Settings.from_dict(settings.to_dict()) == settings
+    assert strategy_name(Settings().denoise) == "default"
+    assert strategy_name(with_gsr(apply_strategy(Settings(), "simple"), True).denoise) == "simple+gsr"
+    assert strategy_name(dataclasses.replace(Settings().denoise, fd_threshold=0.3)) is None
+
+
+def test_strategies_set_what_nilearn_is_given():
+    scrub = apply_strategy(Settings(), "scrubbing.2").denoise
+    arguments = confound_arguments(scrub)
+    assert arguments["fd_threshold"] == 0.2 and arguments["wm_csf"] == "full"
+    assert "global_signal" not in arguments["strategy"] and "scrub" in arguments["strategy"]
+    compcor = confound_arguments(apply_strategy(Settings(), "compcor").denoise)
+    assert compcor["compcor"] == "anat_combined" and compcor["n_compcor"] == "all"
+    assert {"compcor", "high_pass"} <= set(compcor["strategy"]) and "wm_csf" not in compcor["strategy"]
+    assert "compcor" not in confound_arguments(Settings().denoise)
+
+
+def test_settings_file_forms_are_refused_with_the_file_named(tmp_path):
+    path = tmp_path / "s.json"
+    for content, words in (("[]", "got a list"), ('{"denoise": 2}', "'denoise' must be an object"),
+                           ('{"denoise": {"strategy": "simple", "motion": "x"}}', "denoise.motion")):
+        path.write_text(content)
+        with pytest.raises(SettingsError, match=f"^{re.escape(str(path))}: .*{re.escape(words)}"):
+            Settings.from_json(path)

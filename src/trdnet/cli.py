@@ -7,15 +7,24 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 from ._version import __version__
+from .config import TARGET_METHODS as METHODS
+from .console import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, report_results, write_html_reports
 from .errors import SettingsError, TrdnetError
 
+# Names of trdnet.inputs.public.DATASETS, kept here so that `trdnet --help` does not import nilearn's fetchers.
 DATASETS = ("development_fmri", "adhd", "abide_pcp")
 
-METHODS = ("cluster", "peak", "seedmap", "hierarchical")
+EXIT_CODES = (
+    f"exit codes: {EXIT_OK} every run finished (or was already finished); {EXIT_RUN_FAILED} at least one run "
+    f"failed (listed in failures.tsv, the others went on) or nothing could be exported; {EXIT_REFUSED} the request "
+    "was refused before any work (bad option, settings file, input or output folder: one line says why); "
+    f"{EXIT_INTERRUPTED} interrupted (finished runs are kept; re-run to resume)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,12 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trdnet",
         description="Brain-network connectivity (DMN, SN, ECN) and personalised sgACC-anticorrelated "
         "left-DLPFC TMS targets from resting-state fMRI. Not a medical device.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"trdnet {__version__}")
+    _add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser(
-        "run", help="process fMRIPrep derivatives or a public dataset (BIDS-Apps form)",
+    run = _command(
+        sub, "run", help="process fMRIPrep derivatives or a public dataset (BIDS-Apps form)",
         description="Process an fMRIPrep derivatives folder (trdnet run FMRIPREP_DIR OUTPUT_DIR participant), "
         "a public dataset (trdnet run --dataset NAME OUTPUT_DIR participant), or ROI time series "
         "(trdnet run --roi-timeseries FOLDER --labels TABLE OUTPUT_DIR participant). "
@@ -37,9 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
                      help="FMRIPREP_DIR OUTPUT_DIR (or only OUTPUT_DIR with --dataset / --roi-timeseries)")
     run.add_argument("analysis_level", choices=["participant", "group"], help="participant or group")
-    run.add_argument("--participant-label", nargs="+", metavar="L", help="participants to process (without sub-)")
-    run.add_argument("--session-label", nargs="+", metavar="L", help="sessions to process (without ses-)")
+    run.add_argument("--participant-label", "--participant_label", dest="participant_label", nargs="+",
+                     metavar="L", help="participants to process (without sub-)")
+    run.add_argument("--session-label", "--session_label", dest="session_label", nargs="+", metavar="L",
+                     help="sessions to process (without ses-)")
     run.add_argument("--task", help="task to process (default: every task)")
+    run.add_argument("--bids-filter-file", "--bids_filter_file", dest="bids_filter_file", type=Path,
+                     metavar="FILE", help="JSON file selecting runs, in fMRIPrep's form: "
+                     '{"bold": {"session": "01", "task": "rest", "run": [1, 2]}} (null: entity absent)')
     run.add_argument("--dataset", choices=DATASETS, help="a public dataset read through nilearn's fetchers")
     run.add_argument("--data-dir", type=Path, help="nilearn data folder for --dataset (default: nilearn's)")
     run.add_argument("--n-subjects", type=int, help="participants to take from --dataset")
@@ -54,35 +70,40 @@ def build_parser() -> argparse.ArgumentParser:
                      "for the leave-one-out mean of the other participants already in OUTPUT_DIR")
     _add_common(run)
 
-    export = sub.add_parser(
-        "export", help="(re)write neuronavigation files for targets already computed",
+    export = _command(
+        sub, "export", help="(re)write neuronavigation files for targets already computed",
         description="Map each run's targets to the participant's T1w (fMRIPrep transforms) and write Brainsight, "
         "Localite, TSV and NIfTI marker files beside the run's outputs. Runs after 'run' automatically.")
     export.add_argument("fmriprep_dir", type=Path, help="fMRIPrep output folder (anat/ T1w and transforms)")
     export.add_argument("output_dir", type=Path, help="trdnet output folder holding *_targets.tsv")
-    export.add_argument("--participant-label", nargs="+", metavar="L", help="participants (without sub-)")
+    export.add_argument("--participant-label", "--participant_label", dest="participant_label", nargs="+",
+                        metavar="L", help="participants (without sub-)")
     export.add_argument("--space", default="MNI152NLin2009cAsym", help="space of the processed BOLD runs")
     export.add_argument("--coil-orientation", choices=("identity", "scalp_normal"),
                         help="rotation written for each marker (default: identity)")
     export.add_argument("--settings", type=Path,
                         help="the JSON settings file given to 'trdnet run' (its export section is used)")
 
-    report = sub.add_parser("report", help="(re)write the HTML reports from an output folder",
-                            description="Write <OUTPUT_DIR>/sub-<l>.html per participant and <OUTPUT_DIR>/group.html "
-                            "from the tables and maps already written (nothing is recomputed).")
+    report = _command(
+        sub, "report", help="(re)write the HTML reports from an output folder",
+        description="Write <OUTPUT_DIR>/sub-<l>.html per participant and <OUTPUT_DIR>/group.html "
+        "from the tables and maps already written (nothing is recomputed).")
     report.add_argument("output_dir", type=Path, help="trdnet output folder")
-    report.add_argument("--participant-label", nargs="+", metavar="L", help="participants (default: all)")
+    report.add_argument("--participant-label", "--participant_label", dest="participant_label", nargs="+",
+                        metavar="L", help="participants (default: all)")
     report.add_argument("--n-jobs", type=int, help="parallel worker processes (default: every available core)")
 
-    fetch = sub.add_parser("fetch", help="download (or find in the cache) a public dataset through nilearn",
-                           description="Fetch a public dataset with nilearn's fetchers, or use the filled cache.")
+    fetch = _command(
+        sub, "fetch", help="download (or find in the cache) a public dataset through nilearn",
+        description="Fetch a public dataset with nilearn's fetchers, or use the filled cache.")
     fetch.add_argument("dataset", choices=DATASETS)
     fetch.add_argument("--data-dir", type=Path, help="nilearn data folder (default: nilearn's)")
     fetch.add_argument("--n-subjects", type=int, help="participants to fetch")
 
-    demo = sub.add_parser("demo", help="simulate a small cohort and run trdnet on it, offline",
-                          description="Simulate a small cohort (SIMULATED DATA) in fMRIPrep's layout, "
-                          "process it, and print each participant's target and its distance to the planted one.")
+    demo = _command(
+        sub, "demo", help="simulate a small cohort and run trdnet on it, offline",
+        description="Simulate a small cohort (SIMULATED DATA) in fMRIPrep's layout, "
+        "process it, and print each participant's target and its distance to the planted one.")
     demo.add_argument("output_dir", type=Path, nargs="?", default=Path("trdnet_demo"),
                       help="folder for the simulated data and the outputs (default: ./trdnet_demo)")
     demo.add_argument("--n-subjects", type=int, default=4, help="participants to simulate (default: 4)")
@@ -90,14 +111,44 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--resolution", type=int, choices=(2, 3, 4), default=3, help="grid in mm (default: 3)")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the simulation (default: 0)")
     _add_common(demo)
+
+    settings = _command(
+        sub, "settings", help="print a complete settings file (defaults, a denoising strategy, or a checked file)",
+        description="Print the full settings as JSON, ready to edit and pass to 'trdnet run --settings'. "
+        "Every value is checked; a bad one is named in one line.")
+    shown = settings.add_mutually_exclusive_group()
+    shown.add_argument("--defaults", action="store_true",
+                       help="the default settings (also what is printed when nothing is given)")
+    shown.add_argument("--strategy", metavar="NAME", help="the defaults with a named denoising strategy")
+    shown.add_argument("--strategies", action="store_true", help="list the denoising strategies and what each does")
+    settings.add_argument("--settings", type=Path,
+                          help="start from this settings file (checked) instead of the defaults")
     return parser
+
+
+def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A sub-command parser listing the exit codes and accepting -v/-q."""
+    command = sub.add_parser(name, epilog=EXIT_CODES, **kwargs)
+    _add_verbosity(command)
+    return command
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: -v/-q are accepted before or after the command without one position resetting the other
+    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more messages (-v: debugging detail)")
+    parser.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
+                        help="fewer messages (-q: warnings and errors only, -qq: errors only)")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="MNI152NLin2009cAsym", help="space of the BOLD images to use")
-    parser.add_argument("--gsr", choices=("on", "off", "both"), default="on",
-                        help="global signal regression; 'both' also computes the personalised targets without "
-                        "it and reports their distance (default: on)")
+    parser.add_argument("--denoise-strategy", metavar="NAME",
+                        help="named denoising strategy (nilearn's load_confounds_strategy names, e.g. simple+gsr, "
+                        "scrubbing.5+gsr, compcor; 'trdnet settings --strategies' lists them; default: default)")
+    parser.add_argument("--gsr", choices=("on", "off", "both"),
+                        help="global signal regression; 'both' also computes the personalised targets with it "
+                        "switched the other way and reports their distance (default: as the settings say: on)")
     parser.add_argument("--no-gsr", action="store_true", help="same as --gsr off")
     parser.add_argument("--target-method", nargs="+", choices=METHODS, metavar="METHOD",
                         help=f"targeting method(s), first is primary; one or more of {', '.join(METHODS)}")
@@ -111,17 +162,32 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args):
-    """Build :class:`trdnet.config.Settings` from parsed arguments."""
+    """Build :class:`trdnet.config.Settings` from parsed arguments.
+
+    Order: the ``--settings`` file (or the defaults), then
+    ``--denoise-strategy``, then the single-value options. Contradictory
+    requests are refused with :class:`~trdnet.errors.SettingsError`.
+    """
     import dataclasses
 
-    from .config import Settings, with_gsr
+    from .config import Settings, read_settings_file, with_gsr
 
     settings = Settings.from_json(args.settings) if args.settings else Settings()
+    strategy = getattr(args, "denoise_strategy", None)
+    if strategy:
+        settings = _with_strategy(settings, strategy, args.settings and read_settings_file(args.settings))
     settings = dataclasses.replace(settings, space=args.space)
-    if args.no_gsr or args.gsr == "off":
-        settings = with_gsr(settings, False)
+    if args.no_gsr and args.gsr in ("on", "both"):
+        raise SettingsError(f"--no-gsr contradicts --gsr {args.gsr}; give one of them")
+    gsr = "off" if args.no_gsr else args.gsr
+    if gsr in ("on", "off") and settings.denoise.gsr != (gsr == "on"):
+        if strategy:
+            raise SettingsError(
+                f"--gsr {gsr} contradicts --denoise-strategy {strategy}, which has global signal regression "
+                f"{'on' if settings.denoise.gsr else 'off'}; choose the strategy with or without '+gsr' instead")
+        settings = with_gsr(settings, gsr == "on")
     targeting = settings.targeting
-    if args.gsr == "both":
+    if gsr == "both":
         targeting = dataclasses.replace(targeting, compare_gsr=True)
     if args.target_method:
         targeting = dataclasses.replace(targeting, methods=tuple(dict.fromkeys(args.target_method)))
@@ -138,6 +204,19 @@ def settings_from_args(args):
     if args.random_state is not None:
         settings = dataclasses.replace(settings, random_state=args.random_state)
     return settings
+
+
+def _with_strategy(settings, strategy: str, file_values):
+    """Settings with a named denoising strategy, refusing a settings file that also sets its keys."""
+    from .strategies import STRATEGY_KEYS, apply_strategy
+
+    denoise = (file_values or {}).get("denoise", {})
+    both = sorted(k for k in denoise if k in (*STRATEGY_KEYS, "strategy"))
+    if both:
+        raise SettingsError(
+            f"denoise.{', denoise.'.join(both)} set both by the settings file and by --denoise-strategy {strategy}; "
+            f'drop the option, or write "strategy": "{strategy}" in the file\'s denoise section')
+    return apply_strategy(settings, strategy)
 
 
 def cmd_run(args) -> int:
@@ -161,24 +240,6 @@ def cmd_run(args) -> int:
     return code
 
 
-def write_html_reports(output_dir: Path, subjects, n_jobs: int | None = None) -> None:
-    """Write participant and cohort HTML reports and say where they are.
-
-    Reports use every available core by default: they need little memory,
-    unlike the runs, whose worker count ``--n-jobs`` bounds.
-    """
-    from .report import write_reports
-
-    if not subjects:
-        return
-    try:
-        paths = write_reports(output_dir, subjects, n_jobs=n_jobs)
-    except TrdnetError as exc:  # a report must never fail a finished analysis
-        print(f"trdnet: warning: reports not written ({exc}); retry with 'trdnet report'", file=sys.stderr)
-        return
-    print(f"reports: {len(paths) - 1} participant report(s) and {paths[-1]}")
-
-
 def cmd_report(args) -> int:
     """``trdnet report``."""
     from .report import write_reports
@@ -189,28 +250,56 @@ def cmd_report(args) -> int:
 
 
 def collect_runs(args, settings):
-    """The runs named on the command line, and settings adapted to them."""
+    """The runs named on the command line, and settings adapted to them.
+
+    Everything that can be refused is refused here, before any work: a bad
+    BIDS filter file, a denoising strategy the inputs cannot honour, a
+    band-pass the runs' sampling rate cannot carry.
+    """
+    from .preflight import check_denoise_fits
+    from .strategies import strategy_name
+
+    strategy = getattr(args, "denoise_strategy", None)
+    selection = None
+    if args.bids_filter_file:
+        if args.dataset or args.roi_timeseries:
+            raise SettingsError("--bids-filter-file selects runs of an fMRIPrep folder; it cannot be used with "
+                                "--dataset or --roi-timeseries")
+        from .inputs.bids_filter import read_bids_filter
+
+        selection = read_bids_filter(args.bids_filter_file)
+    if args.roi_timeseries:
+        from .inputs.timeseries import find_roi_timeseries_runs
+
+        if not args.labels:
+            raise SettingsError("--roi-timeseries needs --labels TABLE (each ROI's network)")
+        if strategy:
+            raise SettingsError("--denoise-strategy does not apply to --roi-timeseries: ROI time series are "
+                                "analysed as given (already cleaned)")
+        return find_roi_timeseries_runs(args.roi_timeseries, args.labels), settings
     if args.dataset:
         from .inputs.dataset_runs import adapt_settings, dataset_runs
         from .inputs.public import fetch_dataset
 
         dataset = fetch_dataset(args.dataset, data_dir=args.data_dir, n_subjects=args.n_subjects)
         settings, changes = adapt_settings(settings, dataset)
+        if strategy and strategy_name(settings.denoise) != strategy:
+            raise SettingsError(f"{args.dataset}: --denoise-strategy {strategy} cannot be honoured on these files "
+                                f"({'; '.join(changes)}); choose another strategy")
         for change in changes:
             print(f"{args.dataset}: {change}")
         runs = dataset_runs(dataset, changes) + list(dataset.roi_runs)
         if args.participant_label:
             runs = [r for r in runs if r.subject in {p.removeprefix("sub-") for p in args.participant_label}]
-        return runs, settings
-    if args.roi_timeseries:
-        from .inputs.timeseries import find_roi_timeseries_runs
+    else:
+        from .inputs.bids import find_runs
 
-        if not args.labels:
-            raise SettingsError("--roi-timeseries needs --labels TABLE (each ROI's network)")
-        return find_roi_timeseries_runs(args.roi_timeseries, args.labels), settings
-    from .inputs.bids import find_runs
+        runs = find_runs(args.dirs[0], args.participant_label, args.space, args.task, args.session_label)
+        if selection is not None:
+            from .inputs.bids_filter import select_runs
 
-    runs = find_runs(args.dirs[0], args.participant_label, args.space, args.task, args.session_label)
+            runs = select_runs(runs, selection, args.bids_filter_file)
+    check_denoise_fits(settings.denoise, runs)
     return runs, settings
 
 
@@ -284,46 +373,78 @@ def cmd_demo(args) -> int:
                     overwrite=args.overwrite, no_report=args.no_report)
 
 
-def report_results(results, output_dir: Path) -> int:
-    """Print one line per run and return the exit code (1 if any run failed)."""
-    failed = [r for r in results if r.status == "failed"]
-    for r in results:
-        if r.status == "failed":
-            print(f"{r.prefix}: FAILED: {r.error}")
-        else:
-            s = r.summary
-            if "target_x" not in s:
-                print(f"{r.prefix}: {r.status}; no target ({s.get('targeting', 'targeting skipped')})")
-                continue
-            print(f"{r.prefix}: {r.status}; target ({s.get('target_x', float('nan')):.1f}, "
-                  f"{s.get('target_y', float('nan')):.1f}, {s.get('target_z', float('nan')):.1f}) mm "
-                  f"{s.get('target_space', '')}, r_sgacc {s.get('r_sgacc', float('nan')):.2f}, "
-                  f"reliability {s.get('reliability', '?')}")
-            if s.get("navigation_space") and s.get("navigation_space") != s.get("target_space"):
-                print(f"    for navigation: ({s['navigation_x']:.1f}, {s['navigation_y']:.1f}, "
-                      f"{s['navigation_z']:.1f}) mm {s['navigation_space']} (world RAS of the participant's T1w)")
-    print(f"outputs: {output_dir}")
-    if failed:
-        print(f"{len(failed)} of {len(results)} runs failed; see {Path(output_dir) / 'failures.tsv'}", file=sys.stderr)
-        return 1
-    return 0
+def cmd_settings(args) -> int:
+    """``trdnet settings``: print a complete settings file, or the strategies."""
+    import json
+
+    from .config import Settings, read_settings_file
+    from .strategies import strategies
+
+    if args.strategies:
+        for name, preset in strategies().items():
+            print(f"{name}: {preset['description']}\n    source: {preset['source']}")
+        return EXIT_OK
+    settings = Settings.from_json(args.settings) if args.settings else Settings()
+    if args.strategy:
+        settings = _with_strategy(settings, args.strategy, args.settings and read_settings_file(args.settings))
+    print(json.dumps(settings.to_dict(), indent=2))
+    return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "fetch": cmd_fetch, "export": cmd_export, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "fetch": cmd_fetch, "export": cmd_export, "report": cmd_report,
+            "settings": cmd_settings}
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is at the time of the message."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+class _OneLine(logging.Formatter):
+    """``trdnet: warning: message``, the form of the command's error lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"trdnet: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def configure_logging(verbose: int = 0, quiet: int = 0) -> None:
+    """Send the ``trdnet`` loggers to stderr at the level ``-v``/``-q`` ask for.
+
+    Library modules only log (``logging.getLogger("trdnet...")``); the
+    command line alone decides where messages go. Default level INFO;
+    ``-v`` DEBUG; ``-q`` WARNING; ``-qq`` ERROR.
+    """
+    level = logging.INFO + 10 * (quiet - verbose)
+    logger = logging.getLogger("trdnet")
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(_OneLine())
+    logger.addHandler(handler)
+    logger.setLevel(min(max(level, logging.DEBUG), logging.CRITICAL))
+    logger.propagate = False
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``trdnet`` command; returns the exit code."""
+    """Entry point of the ``trdnet`` command; returns the exit code (listed in ``trdnet --help``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging(getattr(args, "verbose", 0), getattr(args, "quiet", 0))
     try:
         return COMMANDS[args.command](args)
     except TrdnetError as exc:
         print(f"trdnet: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
     except KeyboardInterrupt:
         print("trdnet: interrupted; finished runs are kept, re-run to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,14 @@
-"""Typed settings for every stage, with presets and JSON round-trip.
+"""Typed settings for every stage, checked when built, with JSON round-trip.
 
 One :class:`Settings` object travels through the pipeline; nothing reads a
-global. Every output sidecar records ``Settings.to_dict()`` and the hash of it,
-so a re-run knows whether finished outputs were made with the same settings.
+global. Every value is checked against its type and accepted range when a
+section is built or a field is assigned, so a bad value stops before any work
+with one line naming the key, the value and what is accepted. Every output
+sidecar records ``Settings.to_dict()`` and :meth:`Settings.digest`, so a
+re-run knows whether finished outputs were made with the same settings.
+
+Named denoising strategies (nilearn's ``load_confounds_strategy`` names) are
+data files; see :mod:`trdnet.strategies`.
 """
 
 from __future__ import annotations
@@ -10,23 +16,201 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import SettingsError
+from .strategies import strategy_name, strategy_values
 
 #: Template space of the embedded default and of the shipped coordinates.
 MNI_SPACE = "MNI152NLin2009cAsym"
 
+#: Targeting methods accepted in ``TargetSettings.methods`` (see :mod:`trdnet.targeting.select`).
+TARGET_METHODS = ("peak", "cluster", "seedmap", "hierarchical")
+
+#: nilearn ``load_confounds`` choices for motion, tissue and global-signal regressors.
+CONFOUND_DEGREES = ("basic", "power2", "derivatives", "full")
+#: nilearn ``load_confounds`` CompCor choices (``none``: no CompCor).
+COMPCOR_KINDS = ("none", "anat_combined", "anat_separated", "temporal", "temporal_anat_combined",
+                 "temporal_anat_separated")
+
+#: Largest accepted ``targeting.n_bootstrap``: every resample re-runs targeting on a T x V resampled
+#: copy of the run; 10,000 resamples already pin a 95% radius far below a voxel.
+MAX_BOOTSTRAP = 10_000
+
+#: Fields added after output folders already recorded digests: at their default they are left out of
+#: :meth:`Settings.digest`, so folders processed before keep their digest and resume.
+_DIGEST_SKIPS_DEFAULT = "digest_skips_default"
+
+
+# -- checks -------------------------------------------------------------------------------------------------
+
+def _fail(key: str, value: Any, accepted: str) -> typing.NoReturn:
+    raise SettingsError(f"{key} = {json.dumps(value, default=str)} is not accepted; accepted: {accepted}")
+
+
+def _number(low: float | None = None, high: float | None = None, low_open: bool = False,
+            high_open: bool = False, integer: bool = False):
+    """Rule: a finite number in a range (``low_open``: ``low`` itself excluded)."""
+    kind = "an integer" if integer else "a number"
+    if high is None:
+        text = f"{kind} {'>' if low_open else '>='} {low}"
+    else:
+        text = f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+    def rule(key: str, value: Any) -> None:
+        if value is None:
+            return
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if not math.isfinite(value) or too_low or too_high:
+            _fail(key, value, text)
+
+    return rule
+
+
+def _one_of(*accepted):
+    """Rule: one of the listed values (each element of a tuple value, when the value is a tuple)."""
+    text = ", ".join(repr(a) for a in accepted)
+
+    def rule(key: str, value: Any) -> None:
+        values = value if isinstance(value, tuple) else (value,)
+        bad = [v for v in values if v is not None and v not in accepted]
+        if bad:
+            _fail(key, value, text)
+
+    return rule
+
+
+def _not_empty_unique(key: str, value: tuple) -> None:
+    if not value:
+        _fail(key, list(value), "at least one name")
+    if len(set(value)) != len(value):
+        _fail(key, list(value), "each name once")
+
+
+def _type_ok(value: Any, annotation) -> bool:
+    """Whether a value fits a field annotation (JSON lists accepted for tuples)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return True
+    if annotation is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in args)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_type_ok(v, a) for v, a in zip(value, args))
+    if origin is list:
+        return isinstance(value, (list, tuple)) and all(_type_ok(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _type_ok(k, args[0]) and _type_ok(v, args[1]) for k, v in value.items())
+    return isinstance(value, annotation)
+
+
+def _type_text(annotation) -> str:
+    """Plain words for an annotation, as a settings-file author reads them."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_text(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_type_text(args[0]).removeprefix('a ').removeprefix('an ')}s"
+        return f"a list of {len(args)} numbers" if all(a is float for a in args) else f"a list of {len(args)} values"
+    if origin is dict:
+        return "an object mapping names to lists of names"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            type(None): "null"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+class _Checked:
+    """Check every field's type and range when built and when assigned.
+
+    Subclasses set ``_section`` (the key prefix in messages), ``_rules``
+    (field -> ``rule(key, value)``) and may override ``_check_together``
+    for conditions between fields.
+    """
+
+    _section: ClassVar[str] = ""
+    _rules: ClassVar[dict] = {}
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, self._checked_value(f.name, getattr(self, f.name)))
+        self._check_together()
+        object.__setattr__(self, "_built", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not getattr(self, "_built", False) or name not in _field_names(type(self)):
+            object.__setattr__(self, name, value)
+            return
+        previous = getattr(self, name)
+        object.__setattr__(self, name, self._checked_value(name, value))
+        try:
+            self._check_together()
+        except SettingsError:
+            object.__setattr__(self, name, previous)
+            raise
+
+    def _key(self, name: str) -> str:
+        return f"{self._section}.{name}" if self._section else name
+
+    def _checked_value(self, name: str, value: Any) -> Any:
+        annotation = _hints(type(self))[name]
+        if not _type_ok(value, annotation):
+            _fail(self._key(name), value, _type_text(annotation))
+        if isinstance(value, list) and typing.get_origin(annotation) is not dict and "tuple" in str(annotation):
+            value = tuple(value)
+        rule = self._rules.get(name)
+        if rule is not None:
+            rule(self._key(name), value)
+        return value
+
+    def _check_together(self) -> None:
+        """Conditions between fields (none by default)."""
+
+
+def _hints(cls) -> dict:
+    cached = cls.__dict__.get("_hints_cache")
+    if cached is None:
+        cached = typing.get_type_hints(cls)
+        cls._hints_cache = cached
+    return cached
+
+
+def _field_names(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+# -- sections -----------------------------------------------------------------------------------------------
 
 @dataclass
-class DenoiseSettings:
+class DenoiseSettings(_Checked):
     """How a run is cleaned.
 
     Confound choices are passed verbatim to
     :func:`nilearn.interfaces.fmriprep.load_confounds`; filtering and
-    detrending follow :func:`nilearn.signal.clean`.
+    detrending follow :func:`nilearn.signal.clean`. Named combinations of
+    the confound choices are the strategies of :mod:`trdnet.strategies`.
     """
 
     motion: str = "full"  # basic | power2 | derivatives | full
@@ -43,6 +227,37 @@ class DenoiseSettings:
     butterworth_order: int = 5
     min_volumes: int = 50  # refuse to analyse fewer retained volumes than this
     min_minutes: float = 2.0  # ... or less retained time than this
+    #: aCompCor / tCompCor components of fMRIPrep's confounds (nilearn's ``compcor``); none: not used
+    compcor: str = field(default="none", metadata={_DIGEST_SKIPS_DEFAULT: True})
+    #: number of CompCor components, or "all" (those fMRIPrep kept: 50% of the variance)
+    n_compcor: int | str = field(default="all", metadata={_DIGEST_SKIPS_DEFAULT: True})
+
+    _section: ClassVar[str] = "denoise"
+    _rules: ClassVar[dict] = {
+        "motion": _one_of(*CONFOUND_DEGREES),
+        "wm_csf": _one_of(*CONFOUND_DEGREES, "none"),
+        "global_signal": _one_of(*CONFOUND_DEGREES, "none"),
+        "scrub_min_segment": _number(0, 1000, integer=True),
+        "fd_threshold": _number(0, low_open=True),
+        "std_dvars_threshold": _number(0, low_open=True),
+        "high_pass": _number(0, low_open=True),
+        "low_pass": _number(0, low_open=True),
+        "filter": _one_of("butterworth"),
+        "butterworth_order": _number(1, 10, integer=True),
+        "min_volumes": _number(2, integer=True),
+        "min_minutes": _number(0),
+        "compcor": _one_of(*COMPCOR_KINDS),
+    }
+
+    def _check_together(self) -> None:
+        if self.high_pass is not None and self.low_pass is not None and self.high_pass >= self.low_pass:
+            raise SettingsError(
+                f"denoise.high_pass = {self.high_pass} Hz is not below denoise.low_pass = {self.low_pass} Hz; "
+                "accepted: high_pass < low_pass (or null for either)")
+        if isinstance(self.n_compcor, str) and self.n_compcor != "all":
+            _fail("denoise.n_compcor", self.n_compcor, "'all' or an integer >= 1")
+        if isinstance(self.n_compcor, int) and self.n_compcor < 1:
+            _fail("denoise.n_compcor", self.n_compcor, "'all' or an integer >= 1")
 
     @property
     def gsr(self) -> bool:
@@ -54,20 +269,48 @@ class DenoiseSettings:
 
         ``high_pass`` (cosine regressors) is not requested: the band-pass
         filter already removes those frequencies and regressing cosines as
-        well would be redundant.
+        well would be redundant. CompCor is the exception: fMRIPrep computes
+        its components after removing the cosines, and nilearn requires them
+        together.
         """
         strategy = ["motion"]
         if self.wm_csf != "none":
             strategy.append("wm_csf")
         if self.gsr:
             strategy.append("global_signal")
+        if self.compcor != "none":
+            strategy += ["high_pass", "compcor"]
         if self.scrub:
             strategy.append("scrub")
         return tuple(strategy)
 
+    def check_sampling(self, tr: float, source: str | Path) -> None:
+        """Check the band-pass against a run's sampling rate.
+
+        Parameters
+        ----------
+        tr : float
+            Repetition time of the run, seconds.
+        source : str or Path
+            The file the TR comes from, named in the error.
+
+        Raises
+        ------
+        SettingsError
+            If a cut-off is at or above the Nyquist frequency ``1 / (2 TR)``:
+            nilearn would otherwise lower it silently.
+        """
+        nyquist = 0.5 / tr
+        for name in ("high_pass", "low_pass"):
+            value = getattr(self, name)
+            if value is not None and value >= nyquist:
+                raise SettingsError(
+                    f"{source}: denoise.{name} = {value} Hz is not below the Nyquist frequency {nyquist:.4g} Hz "
+                    f"of this run (TR {tr} s); accepted: a cut-off below {nyquist:.4g} Hz, or null")
+
 
 @dataclass
-class NetworkSettings:
+class NetworkSettings(_Checked):
     """Which ROIs define the networks and how the ROI graph is built."""
 
     atlas: str = "seitzman2018"  # seitzman2018 | dosenbach2010 | raichle_nodes | labels
@@ -83,9 +326,23 @@ class NetworkSettings:
     #: ``network`` (an atlas network label mapped through ``networks``, or DMN/SN/ECN)
     labels_table: str | None = None
 
+    _section: ClassVar[str] = "networks"
+    _rules: ClassVar[dict] = {
+        "atlas": _one_of("seitzman2018", "dosenbach2010", "raichle_nodes", "labels"),
+        "roi_radius_mm": _number(0, 50, low_open=True),
+        "graph_density": _number(0, 1, low_open=True),
+        "connectivity": _one_of("PearsonCorrelation"),
+    }
+
+    def _check_together(self) -> None:
+        if self.atlas == "labels" and not (self.labels_img and self.labels_table):
+            raise SettingsError(
+                "networks.atlas = \"labels\" needs both networks.labels_img (a labels image) and "
+                "networks.labels_table (each label's network)")
+
 
 @dataclass
-class TargetSettings:
+class TargetSettings(_Checked):
     """sgACC seed, DLPFC search region and target selection."""
 
     seed_center_mm: tuple[float, float, float] = (6.0, 16.0, -10.0)  # Fox 2012
@@ -125,9 +382,38 @@ class TargetSettings:
     good_split_half_mm: float = 10.0
     fair_r95_mm: float = 10.0
 
+    _section: ClassVar[str] = "targeting"
+    _rules: ClassVar[dict] = {
+        "seed_center_mm": lambda key, value: [_number(-200, 200)(key, v) for v in value],
+        "seed_radius_mm": _number(0, 50, low_open=True),
+        "search_sites": _not_empty_unique,
+        "search_radius_mm": _number(0, 100, low_open=True),
+        "grey_matter_threshold": _number(0, 1, high_open=True),
+        "methods": lambda key, value: (_not_empty_unique(key, value), _one_of(*TARGET_METHODS)(key, value)),
+        "top_fraction": _number(0, 1, low_open=True),
+        "smoothing_fwhm_mm": _number(0, 50),
+        "min_cluster_mm3": _number(0),
+        "hierarchical_distance_threshold": _number(0, 2, low_open=True),
+        # linkages that work on a precomputed 1 - rho distance (ward, centroid and median need Euclidean data)
+        "hierarchical_linkage": _one_of("average", "complete", "single", "weighted"),
+        "n_bootstrap": _number(0, MAX_BOOTSTRAP, integer=True),
+        "reference_radius_mm": _number(0, 50, low_open=True),
+        "min_half_volumes": _number(2, integer=True),
+        "bootstrap_block_s": _number(0, low_open=True),
+        "good_r95_mm": _number(0, low_open=True),
+        "good_split_half_mm": _number(0, low_open=True),
+        "fair_r95_mm": _number(0, low_open=True),
+    }
+
+    def _check_together(self) -> None:
+        if self.fair_r95_mm < self.good_r95_mm:
+            raise SettingsError(
+                f"targeting.fair_r95_mm = {self.fair_r95_mm} is below targeting.good_r95_mm = {self.good_r95_mm}; "
+                "accepted: fair_r95_mm >= good_r95_mm")
+
 
 @dataclass
-class ExportSettings:
+class ExportSettings(_Checked):
     """What is written for neuronavigation systems."""
 
     formats: tuple[str, ...] = ("brainsight", "localite", "nifti")
@@ -147,9 +433,37 @@ class ExportSettings:
     shear_tolerance: float = 1e-3  # largest |cosine| between voxel axes before flagging shear
     qform_sform_tolerance_mm: float = 0.01  # largest qform/sform disagreement before flagging
 
+    _section: ClassVar[str] = "export"
+    _rules: ClassVar[dict] = {
+        "formats": _one_of("brainsight", "localite", "nifti"),
+        "sphere_radius_mm": _number(0, 50, low_open=True),
+        "coil_orientation": _one_of("identity", "scalp_normal"),
+        "grey_matter_threshold": _number(0, 1),
+        "brain_mask_threshold": _number(0, 1, high_open=True),
+        "dseg_grey_matter_label": _number(0, integer=True),
+        "electrode_kind": _one_of("cortical_projection", "scalp"),
+        "min_head_to_brain_ratio": _number(1),
+        "template_scalp_offset_mm": _number(0, 100, low_open=True),
+        "shear_tolerance": _number(0, 1, low_open=True),
+        "qform_sform_tolerance_mm": _number(0, low_open=True),
+    }
+
+
+def _bids_label(key: str, value: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9]+", value):
+        _fail(key, value, "a BIDS space label (letters and digits, e.g. MNI152NLin2009cAsym or T1w)")
+
+
+SECTIONS = {
+    "denoise": DenoiseSettings,
+    "networks": NetworkSettings,
+    "targeting": TargetSettings,
+    "export": ExportSettings,
+}
+
 
 @dataclass
-class Settings:
+class Settings(_Checked):
     """All settings of one trdnet run."""
 
     denoise: DenoiseSettings = field(default_factory=DenoiseSettings)
@@ -159,63 +473,132 @@ class Settings:
     space: str = MNI_SPACE
     random_state: int = 0
 
+    _rules: ClassVar[dict] = {
+        "space": _bids_label,
+        "random_state": _number(0, 2**32 - 1, integer=True),
+    }
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form of the settings."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain-JSON form of the settings.
+
+        The denoise section also names its strategy (``"strategy"``) when the
+        confound choices are exactly those of a shipped strategy
+        (:func:`trdnet.strategies.strategy_name`); :meth:`from_dict` accepts
+        the result back.
+        """
+        values = json.loads(json.dumps(dataclasses.asdict(self)))
+        name = strategy_name(self.denoise)
+        if name is not None:
+            values["denoise"] = {"strategy": name, **values["denoise"]}
+        return values
 
     def digest(self) -> str:
-        """Short stable hash of the settings, recorded beside every output."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """Short stable hash of the settings, recorded beside every output.
+
+        The strategy name is left out (it follows from the values), and so
+        are fields added after outputs existed while they keep their default:
+        settings that did not change keep the digest earlier versions wrote.
+        """
+        values = json.loads(json.dumps(dataclasses.asdict(self)))
+        for section_name, section_cls in SECTIONS.items():
+            for f in dataclasses.fields(section_cls):
+                if f.metadata.get(_DIGEST_SKIPS_DEFAULT) and values[section_name][f.name] == f.default:
+                    del values[section_name][f.name]
+        text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Settings":
         """Build settings from a (possibly partial) dictionary.
 
-        Unknown keys raise :class:`~trdnet.errors.SettingsError` naming them.
+        A ``denoise`` section may name a strategy (``"strategy": "simple+gsr"``):
+        its values are taken first and the section's other keys override them.
+
+        Raises
+        ------
+        SettingsError
+            For a value that is not an object where a section is expected,
+            an unknown key (named, with the accepted ones), or any value
+            outside its accepted type and range.
         """
-        sections = {
-            "denoise": DenoiseSettings,
-            "networks": NetworkSettings,
-            "targeting": TargetSettings,
-            "export": ExportSettings,
-        }
+        if not isinstance(values, dict):
+            raise SettingsError(
+                f"settings must be a JSON object with sections {sorted(SECTIONS)}, got {_json_kind(values)}")
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
-            if key in sections:
-                kwargs[key] = _build_section(sections[key], value, key)
+            if key in SECTIONS:
+                kwargs[key] = _build_section(SECTIONS[key], value, key)
             elif key in ("space", "random_state"):
                 kwargs[key] = value
             else:
                 raise SettingsError(
                     f"unknown settings section {key!r}; accepted: "
-                    f"{sorted([*sections, 'space', 'random_state'])}"
+                    f"{sorted([*SECTIONS, 'space', 'random_state'])}"
                 )
         return cls(**kwargs)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "Settings":
-        """Read settings from a JSON file."""
+        """Read settings from a JSON file.
+
+        Raises
+        ------
+        SettingsError
+            One line starting with the file: unreadable, not UTF-8, not JSON,
+            not an object, or any value :meth:`from_dict` refuses.
+        """
         path = Path(path)
+        values = read_settings_file(path)
         try:
-            values = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SettingsError(f"{path}: cannot read settings JSON ({exc})") from None
-        return cls.from_dict(values)
+            return cls.from_dict(values)
+        except SettingsError as exc:
+            raise SettingsError(f"{path}: {exc}") from None
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "a list", str: "a string", bool: "true/false", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """The JSON object of a settings file, checked to be readable UTF-8 JSON.
+
+    Raises
+    ------
+    SettingsError
+        Naming the file and the problem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read settings file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: settings file is not UTF-8 text (byte {exc.start})") from None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(values, dict):
+        raise SettingsError(
+            f"{path}: settings must be a JSON object with sections {sorted(SECTIONS)}, got {_json_kind(values)}")
+    return values
 
 
 def _build_section(section_cls, values: dict[str, Any], name: str):
-    known = {f.name: f for f in dataclasses.fields(section_cls)}
-    unknown = set(values) - set(known)
+    if not isinstance(values, dict):
+        raise SettingsError(f"settings section {name!r} must be an object of settings, got {_json_kind(values)}")
+    values = dict(values)
+    if section_cls is DenoiseSettings and "strategy" in values:
+        values = {**strategy_values(values.pop("strategy")), **values}
+    known = _field_names(section_cls)
+    unknown = set(values) - known
     if unknown:
+        extra = ", 'strategy'" if section_cls is DenoiseSettings else ""
         raise SettingsError(
-            f"unknown {name} setting(s) {sorted(unknown)}; accepted: {sorted(known)}"
+            f"unknown {name} setting(s) {sorted(unknown)}; accepted: {sorted(known)}{extra}"
         )
-    converted = {
-        key: tuple(value) if isinstance(value, list) and "tuple" in str(known[key].type) else value
-        for key, value in values.items()
-    }
-    return section_cls(**converted)
+    return section_cls(**values)
 
 
 def with_gsr(settings: Settings, gsr: bool) -> Settings:

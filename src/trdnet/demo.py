@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Settings
+from .console import report_results, write_html_reports
 from .outputs import write_tsv
 
 
@@ -36,10 +37,10 @@ def run_demo(
     int
         Exit code: 0 when every run succeeded.
     """
-    from .cli import report_results
     from .cohort import run_cohort
     from .inputs.bids import find_runs
     from .inputs.simulate import simulate_cohort
+    from .preflight import check_denoise_fits
 
     output_dir = Path(output_dir)
     sim_root = output_dir / "simulated"
@@ -50,6 +51,7 @@ def run_demo(
     print(f"SIMULATED cohort of {n_subjects} participants written to {cohort.fmriprep_dir} "
           f"({time.perf_counter() - start:.0f} s); ground truth in {cohort.truth_dir}")
     runs = find_runs(cohort.fmriprep_dir, space=settings.space)
+    check_denoise_fits(settings.denoise, runs)
     results = run_cohort(runs, out, settings, n_jobs=n_jobs, dask=dask, overwrite=overwrite)
     code = report_results(results, out)
     if any(r.status != "failed" for r in results):
@@ -58,8 +60,6 @@ def run_demo(
         group = run_group(out)
         print(f"cohort tables and statistics (SIMULATED groups): {group.group_dir}")
     if not no_report:
-        from .cli import write_html_reports
-
         write_html_reports(out, sorted({r.subject for r in results if r.status != "failed"}))
     accuracy = accuracy_table(results, cohort.truth_table)
     if len(accuracy):

@@ -145,7 +145,9 @@ def provider_confounds(raw: pd.DataFrame, settings: DenoiseSettings) -> pd.DataF
 
 def confound_arguments(settings: DenoiseSettings) -> dict:
     """The exact keyword arguments given to nilearn's ``load_confounds``."""
+    compcor = {"compcor": settings.compcor, "n_compcor": settings.n_compcor} if settings.compcor != "none" else {}
     return {
+        **compcor,
         "strategy": settings.confound_strategy(),
         "motion": settings.motion,
         "wm_csf": settings.wm_csf if settings.wm_csf != "none" else "basic",

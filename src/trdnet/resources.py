@@ -6,8 +6,6 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import pandas as pd
-
 from .errors import InputError
 
 
@@ -41,6 +39,8 @@ def read_table(name: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
     """
+    import pandas as pd  # here, so that finding the data folder does not load pandas
+
     path = data_dir() / name
     if not path.is_file():
         raise InputError(f"{path}: reference table not found in trdnet's data folder")

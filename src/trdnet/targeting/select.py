@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..cleaned import CleanedRun
-from ..config import TargetSettings
+from ..config import TARGET_METHODS, TargetSettings
 from ..errors import SettingsError
 from .hierarchical import hierarchical_target
 from .methods import cluster_target, peak_target, seedmap_target
@@ -15,7 +15,7 @@ from .result import TargetResult
 from .seedmap import seed_map
 
 #: Names accepted in ``TargetSettings.methods``.
-METHODS = ("peak", "cluster", "seedmap", "hierarchical")
+METHODS = TARGET_METHODS
 
 
 def check_methods(settings: TargetSettings) -> None:

@@ -1,0 +1,79 @@
+"""What a command tells its user when the work is done: one line per run, and where the reports are.
+
+Used by the command line and by the demo; the work itself is done elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from .errors import TrdnetError
+
+log = logging.getLogger("trdnet.console")
+
+#: Exit code of a command whose every run finished (or was already finished).
+EXIT_OK = 0
+#: Exit code when at least one run failed (recorded in failures.tsv) or nothing could be exported.
+EXIT_RUN_FAILED = 1
+#: Exit code when the request was refused before any work (bad option, settings, input or output folder).
+EXIT_REFUSED = 2
+#: Exit code after Ctrl-C / SIGINT; finished runs are kept.
+EXIT_INTERRUPTED = 130
+
+
+def report_results(results, output_dir: Path) -> int:
+    """Print one line per run and return the exit code.
+
+    Parameters
+    ----------
+    results : list of trdnet.pipeline.RunResult
+    output_dir : Path
+        The trdnet output folder (named in the last line).
+
+    Returns
+    -------
+    int
+        :data:`EXIT_RUN_FAILED` if any run failed, else :data:`EXIT_OK`.
+    """
+    failed = [r for r in results if r.status == "failed"]
+    for r in results:
+        if r.status == "failed":
+            print(f"{r.prefix}: FAILED: {r.error}")
+        else:
+            s = r.summary
+            if "target_x" not in s:
+                print(f"{r.prefix}: {r.status}; no target ({s.get('targeting', 'targeting skipped')})")
+                continue
+            print(f"{r.prefix}: {r.status}; target ({s.get('target_x', float('nan')):.1f}, "
+                  f"{s.get('target_y', float('nan')):.1f}, {s.get('target_z', float('nan')):.1f}) mm "
+                  f"{s.get('target_space', '')}, r_sgacc {s.get('r_sgacc', float('nan')):.2f}, "
+                  f"reliability {s.get('reliability', '?')}")
+            if s.get("navigation_space") and s.get("navigation_space") != s.get("target_space"):
+                print(f"    for navigation: ({s['navigation_x']:.1f}, {s['navigation_y']:.1f}, "
+                      f"{s['navigation_z']:.1f}) mm {s['navigation_space']} (world RAS of the participant's T1w)")
+    print(f"outputs: {output_dir}")
+    if failed:
+        print(f"{len(failed)} of {len(results)} runs failed; see {Path(output_dir) / 'failures.tsv'}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return EXIT_OK
+
+
+def write_html_reports(output_dir: Path, subjects, n_jobs: int | None = None) -> None:
+    """Write participant and cohort HTML reports and say where they are.
+
+    Reports use every available core by default: they need little memory,
+    unlike the runs, whose worker count ``--n-jobs`` bounds. A report that
+    cannot be written is a warning: it never fails a finished analysis.
+    """
+    from .report import write_reports
+
+    if not subjects:
+        return
+    try:
+        paths = write_reports(output_dir, subjects, n_jobs=n_jobs)
+    except TrdnetError as exc:
+        log.warning("reports not written (%s); retry with 'trdnet report'", exc)
+        return
+    print(f"reports: {len(paths) - 1} participant report(s) and {paths[-1]}")

@@ -1,0 +1,141 @@
+"""Select runs with a BIDS filter file, in fMRIPrep's ``--bids-filter-file`` form.
+
+The file is a JSON object of queries; trdnet reads the ``"bold"`` query, e.g.
+``{"bold": {"session": "01", "task": "rest", "run": [1, 2], "acquisition": null}}``.
+Keys are PyBIDS entity names (``subject``, ``session``, ``task``,
+``acquisition``, ``reconstruction``, ``direction``, ``run``, ``echo``,
+``space``, ``resolution``); a value is a label, a list of labels, or null
+(the entity must be absent). ``datatype``, ``suffix`` and ``extension`` may be
+given and must admit preprocessed BOLD images. Queries for other files
+(``t1w``, ``fmap``, ...) do not select BOLD runs and are ignored with a note.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ..errors import InputError, NotImplementedFeatureError
+
+log = logging.getLogger("trdnet.inputs.bids_filter")
+
+#: PyBIDS entity name -> the key in a file name (and in ``Run.entities``).
+ENTITY_KEYS = {
+    "subject": "sub", "session": "ses", "task": "task", "acquisition": "acq", "reconstruction": "rec",
+    "direction": "dir", "run": "run", "echo": "echo", "space": "space", "resolution": "res",
+}
+#: Keys that describe the file kind rather than an entity, and the values that admit a BOLD image.
+_KIND_KEYS = {"datatype": {"func"}, "suffix": {"bold"}, "extension": {".nii.gz", "nii.gz", ".nii", "nii"}}
+
+
+def read_bids_filter(path: str | Path) -> dict[str, list[str] | None]:
+    """Read the BOLD query of a BIDS filter file.
+
+    Parameters
+    ----------
+    path : str or Path
+        JSON file in fMRIPrep's ``--bids-filter-file`` form.
+
+    Returns
+    -------
+    dict
+        Entity key (``ses``, ``task``, ...) -> accepted labels as strings, or
+        None when the entity must be absent. Empty when the file has no
+        ``"bold"`` query.
+
+    Raises
+    ------
+    InputError
+        Naming the file and what is wrong (unreadable, not JSON, not an
+        object, unknown entity, a value that is not a label).
+    NotImplementedFeatureError
+        For PyBIDS regular-expression queries (``"regex_search": true``).
+    """
+    path = Path(path)
+    try:
+        queries = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read BIDS filter file ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: BIDS filter file is not UTF-8 JSON ({exc})") from None
+    if not isinstance(queries, dict):
+        raise InputError(f'{path}: a BIDS filter file is a JSON object of queries, e.g. {{"bold": {{"task": "rest"}}}}')
+    others = sorted(set(queries) - {"bold"})
+    if others:
+        log.info("%s: queries %s do not select BOLD runs; only 'bold' is used", path, others)
+    bold = queries.get("bold", {})
+    if not isinstance(bold, dict):
+        raise InputError(f'{path}: the "bold" query must be an object of entities, e.g. {{"task": "rest"}}')
+    if bold.get("regex_search"):
+        raise NotImplementedFeatureError(f"{path}: regular-expression queries (regex_search) are not implemented; "
+                                         "list the labels instead")
+    selection: dict[str, list[str] | None] = {}
+    for name, value in bold.items():
+        if name == "regex_search":
+            continue
+        if name in _KIND_KEYS:
+            values = value if isinstance(value, list) else [value]
+            if not set(map(str, values)) & _KIND_KEYS[name]:
+                raise InputError(f"{path}: bold.{name} = {json.dumps(value)} excludes preprocessed BOLD images; "
+                                 f"accepted: {sorted(_KIND_KEYS[name])}")
+            continue
+        if name not in ENTITY_KEYS:
+            raise InputError(f"{path}: unknown entity {name!r} in the bold query; accepted: "
+                             f"{sorted([*ENTITY_KEYS, *_KIND_KEYS])}")
+        selection[ENTITY_KEYS[name]] = _labels(path, name, value)
+    return selection
+
+
+def _labels(path: Path, name: str, value) -> list[str] | None:
+    if value is None:
+        return None
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
+        raise InputError(f"{path}: bold.{name} = {json.dumps(value)} is not accepted; accepted: a label, "
+                         "a list of labels, or null (entity absent)")
+    return [str(v) for v in values]
+
+
+def _same_label(found: str, wanted: str) -> bool:
+    # PyBIDS compares run (and echo) numbers as integers: run 1 matches run-01.
+    if found.isdigit() and wanted.isdigit():
+        return int(found) == int(wanted)
+    return found == wanted
+
+
+def select_runs(runs, selection: dict[str, list[str] | None], source: str | Path):
+    """Keep the runs whose entities pass a BIDS filter.
+
+    Parameters
+    ----------
+    runs : list of trdnet.inputs.runs.Run
+    selection : dict
+        From :func:`read_bids_filter`.
+    source : str or Path
+        The filter file, named in the error.
+
+    Returns
+    -------
+    list of Run
+
+    Raises
+    ------
+    InputError
+        If no run passes; the message lists the runs there were.
+    """
+    def passes(run) -> bool:
+        for key, wanted in selection.items():
+            found = run.entities.get(key)
+            if wanted is None:
+                if found:
+                    return False
+            elif found is None or not any(_same_label(str(found), w) for w in wanted):
+                return False
+        return True
+
+    kept = [run for run in runs if passes(run)]
+    if runs and not kept:
+        raise InputError(f"{source}: no BOLD run passes the filter {selection}; runs found: "
+                         f"{[run.prefix for run in runs][:20]}")
+    return kept

@@ -1,0 +1,72 @@
+"""Checks of the settings against a cohort's files, run before any work.
+
+Each check reads as little as it can (a sidecar, a header line) and raises one
+:class:`~trdnet.errors.SettingsError` naming the file, so that a request that
+cannot work stops before the first run is touched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import DenoiseSettings
+from .denoise import repetition_time
+from .errors import SettingsError, TrdnetError
+from .inputs.runs import Run
+
+
+def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
+    """Refuse, before any work, denoise settings the runs' files cannot honour.
+
+    - A band-pass cut-off at or above a run's Nyquist frequency (nilearn
+      would lower it silently); the TR is the sidecar's, else the header's.
+    - CompCor without fMRIPrep confounds holding ``a_comp_cor_*``
+      (anatomical) or ``t_comp_cor_*`` (temporal) columns, or, for
+      ``n_compcor = "all"``, without their JSON sidecar (a public dataset's
+      own regressor table has neither). Only each table's header line is read.
+
+    Parameters
+    ----------
+    denoise : trdnet.config.DenoiseSettings
+    runs : list of trdnet.inputs.runs.Run
+        Image runs (ROI time-series runs are not cleaned and are skipped).
+
+    Raises
+    ------
+    SettingsError
+        Naming the first file that cannot serve the request.
+    """
+    runs = [run for run in runs if isinstance(run, Run)]
+    for run in runs:
+        try:
+            tr = repetition_time(run)
+        except TrdnetError:  # no TR at all: that run fails on its own and is recorded
+            continue
+        denoise.check_sampling(tr, run.bold)
+    if denoise.compcor == "none":
+        return
+    prefixes = []
+    if "anat" in denoise.compcor:
+        prefixes.append("a_comp_cor_")
+    if "temporal" in denoise.compcor:
+        prefixes.append("t_comp_cor_")
+    for run in runs:
+        if run.confounds_format != "fmriprep" or run.confounds is None:
+            raise SettingsError(
+                f"{run.bold}: denoise.compcor = {denoise.compcor!r} needs fMRIPrep's confounds table with CompCor "
+                "columns, which this run does not have; choose a strategy without CompCor")
+        try:
+            with open(run.confounds, encoding="utf-8") as handle:
+                header = handle.readline().rstrip("\n").split("\t")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{run.confounds}: cannot read the confounds header ({exc})") from None
+        missing = [p for p in prefixes if not any(column.startswith(p) for column in header)]
+        if missing:
+            raise SettingsError(
+                f"{run.confounds}: no {'/'.join(p + '*' for p in missing)} columns for denoise.compcor = "
+                f"{denoise.compcor!r}; choose a strategy without CompCor (e.g. scrubbing.5)")
+        sidecar = Path(run.confounds).with_suffix(".json")
+        if denoise.n_compcor == "all" and not sidecar.is_file():
+            raise SettingsError(
+                f"{run.confounds}: denoise.n_compcor = 'all' needs the confounds JSON sidecar {sidecar.name} "
+                "(it says which components fMRIPrep kept); give n_compcor as a number or restore the sidecar")

@@ -1,0 +1,300 @@
+"""The command line as a user meets it: refusals before any work, settings, strategies, BIDS-App options."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+import trdnet
+from trdnet.cli import main
+from trdnet.config import Settings
+
+
+from conftest import write_fmriprep_run, write_mni_run
+
+FAST = ["--n-bootstrap", "5", "--no-report"]
+
+
+@pytest.fixture
+def small_derivatives(tmp_path):
+    """Two participants, participant 01 with two sessions; TR 2 s; no CompCor columns."""
+    root = tmp_path / "fmriprep"
+    write_fmriprep_run(root, sub="01", ses="a", seed=1)
+    write_fmriprep_run(root, sub="01", ses="b", seed=2)
+    write_fmriprep_run(root, sub="02", seed=3)
+    return root
+
+
+def refused(capsys, argv, out_dir=None):
+    """Run the command, check it was refused with one line and no output folder, return the line."""
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith("trdnet: error:") and "\n" not in err, err
+    assert "Traceback" not in err
+    if out_dir is not None:
+        assert not Path(out_dir).exists(), "work started before the refusal"
+    return err
+
+
+# -- the settings file ------------------------------------------------------------------------------------
+
+SETTINGS_FILE_PROBLEMS = [
+    ("[1, 2]", ["must be a JSON object", "a list"]),
+    ('{"targeting": 3}', ["'targeting'", "must be an object", "a number"]),
+    ('{"targeting": {"top_fractoin": 0.1}}', ["top_fractoin", "accepted", "top_fraction"]),
+    ('{"denoising": {}}', ["'denoising'", "accepted"]),
+    ('{"targeting": {', ["not valid JSON", "line 1"]),
+    ('{"targeting": {"top_fraction": 2}}', ["targeting.top_fraction = 2", "(0, 1]"]),
+    ('{"targeting": {"top_fraction": -0.1}}', ["targeting.top_fraction = -0.1", "(0, 1]"]),
+    ('{"targeting": {"top_fraction": "0.1"}}', ["targeting.top_fraction", "a number"]),
+    ('{"targeting": {"n_bootstrap": 1000000000}}', ["targeting.n_bootstrap = 1000000000", "10000"]),
+    ('{"targeting": {"n_bootstrap": 2.5}}', ["targeting.n_bootstrap = 2.5", "an integer"]),
+    ('{"targeting": {"methods": []}}', ["targeting.methods", "at least one"]),
+    ('{"targeting": {"methods": ["cluster", "clusters"]}}', ["targeting.methods", "'hierarchical'"]),
+    ('{"targeting": {"seed_center_mm": [6, 16]}}', ["targeting.seed_center_mm", "3 numbers"]),
+    ('{"targeting": {"hierarchical_linkage": "ward"}}', ["targeting.hierarchical_linkage", "'average'"]),
+    ('{"targeting": {"fair_r95_mm": 2}}', ["targeting.fair_r95_mm = 2", "good_r95_mm"]),
+    ('{"targeting": {"reliability": "yes"}}', ["targeting.reliability", "true or false"]),
+    ('{"denoise": {"motion": "fulll"}}', ['denoise.motion = "fulll"', "'power2'", "'full'"]),
+    ('{"denoise": {"wm_csf": "all"}}', ["denoise.wm_csf", "'none'"]),
+    ('{"denoise": {"global_signal": "yes"}}', ["denoise.global_signal", "'basic'"]),
+    ('{"denoise": {"fd_threshold": 0}}', ["denoise.fd_threshold = 0", "> 0"]),
+    ('{"denoise": {"std_dvars_threshold": -1}}', ["denoise.std_dvars_threshold = -1", "> 0"]),
+    ('{"denoise": {"high_pass": 0.2}}', ["denoise.high_pass = 0.2", "denoise.low_pass = 0.1"]),
+    ('{"denoise": {"butterworth_order": 0}}', ["denoise.butterworth_order = 0", "[1, 10]"]),
+    ('{"denoise": {"filter": "cosine"}}', ["denoise.filter", "'butterworth'"]),
+    ('{"denoise": {"n_compcor": "half"}}', ["denoise.n_compcor", "'all'"]),
+    ('{"denoise": {"strategy": "scrubbing.7"}}', ["scrubbing.7", "scrubbing.5+gsr"]),
+    ('{"networks": {"graph_density": 0}}', ["networks.graph_density = 0", "(0, 1]"]),
+    ('{"networks": {"atlas": "yeo"}}', ["networks.atlas", "'seitzman2018'"]),
+    ('{"networks": {"atlas": "labels"}}', ["networks.labels_img", "networks.labels_table"]),
+    ('{"export": {"coil_orientation": "tangential"}}', ["export.coil_orientation", "'scalp_normal'"]),
+    ('{"export": {"formats": ["brainsight", "neurosight"]}}', ["export.formats", "'localite'"]),
+    ('{"random_state": -1}', ["random_state = -1", "an integer"]),
+    ('{"space": "MNI152NLin2009cAsym:res-2"}', ["space", "BIDS space label"]),
+]
+
+
+@pytest.mark.parametrize("content, words", SETTINGS_FILE_PROBLEMS, ids=[c for c, _ in SETTINGS_FILE_PROBLEMS])
+def test_settings_file_problem_is_one_line_before_any_work(small_derivatives, tmp_path, capsys, content, words):
+    settings_file = tmp_path / "my settings.json"
+    settings_file.write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--settings", settings_file], out)
+    assert str(settings_file) in err
+    for word in words:
+        assert word in err, (word, err)
+
+
+def test_settings_file_not_utf8_or_missing(small_derivatives, tmp_path, capsys):
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes('{"networks": {"atlas": "d\u00e9faut"}}'.encode("latin-1"))
+    err = refused(capsys, ["run", small_derivatives, tmp_path / "out", "participant", "--settings", latin1])
+    assert str(latin1) in err and "not UTF-8" in err
+    missing = tmp_path / "missing.json"
+    err = refused(capsys, ["run", small_derivatives, tmp_path / "out", "participant", "--settings", missing])
+    assert str(missing) in err and "cannot read" in err
+
+
+def test_command_line_values_are_checked_like_settings(small_derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--n-bootstrap", "1000000000"], out)
+    assert "targeting.n_bootstrap = 1000000000" in err
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--random-state", "-3"], out)
+    assert "random_state = -3" in err
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--space", "MNI152NLin2009cAsym_res-2"], out)
+    assert "space" in err
+
+
+def test_band_pass_above_the_runs_nyquist_frequency_is_refused(small_derivatives, tmp_path, capsys):
+    # TR 2 s: Nyquist 0.25 Hz; nilearn would silently lower a 0.3 Hz low-pass
+    settings_file = tmp_path / "s.json"
+    settings_file.write_text(json.dumps({"denoise": {"low_pass": 0.3}}))
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--settings", settings_file], out)
+    assert "desc-preproc_bold.nii.gz" in err and "denoise.low_pass = 0.3" in err and "0.25" in err
+
+
+# -- denoising strategies ---------------------------------------------------------------------------------
+
+def test_unknown_strategy_lists_the_accepted_ones(small_derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--denoise-strategy", "scrubbing"], out)
+    for name in ("simple", "simple+gsr", "scrubbing.5", "scrubbing.5+gsr", "scrubbing.2", "compcor"):
+        assert name in err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--denoise-strategy", "simple", "--gsr", "on"], ["--gsr on", "simple"]),
+    (["--denoise-strategy", "simple+gsr", "--no-gsr"], ["--gsr off", "simple+gsr"]),
+    (["--denoise-strategy", "scrubbing.5+gsr", "--gsr", "off"], ["--gsr off", "scrubbing.5+gsr"]),
+    (["--no-gsr", "--gsr", "both"], ["--no-gsr", "--gsr both"]),
+])
+def test_contradictory_gsr_requests_are_refused(small_derivatives, tmp_path, capsys, argv, words):
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", *argv], out)
+    for word in words:
+        assert word in err
+
+
+def test_strategy_and_a_settings_file_setting_the_same_keys_are_refused(small_derivatives, tmp_path, capsys):
+    settings_file = tmp_path / "s.json"
+    settings_file.write_text(json.dumps({"denoise": {"fd_threshold": 0.3}, "targeting": {"n_bootstrap": 5}}))
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--settings", settings_file,
+                           "--denoise-strategy", "scrubbing.5"], out)
+    assert "denoise.fd_threshold" in err and "scrubbing.5" in err and '"strategy"' in err
+
+
+def test_compcor_without_compcor_columns_is_refused(small_derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--denoise-strategy", "compcor"], out)
+    assert "desc-confounds_timeseries.tsv" in err and "a_comp_cor_*" in err
+
+
+def test_strategy_does_not_apply_to_roi_time_series(tmp_path, capsys):
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", "--roi-timeseries", tmp_path / "rois", "--labels", tmp_path / "labels.tsv",
+                           out, "participant", "--denoise-strategy", "simple"], out)
+    assert "--roi-timeseries" in err and "--denoise-strategy" in err
+
+
+def test_settings_defaults_prints_a_complete_settings_file(capsys):
+    assert main(["settings", "--defaults"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert Settings.from_dict(printed) == Settings()
+    assert Settings.from_dict(printed).digest() == Settings().digest()
+    assert printed == Settings().to_dict()
+    assert printed["denoise"]["strategy"] == "default"
+
+
+def test_settings_strategy_prints_the_strategy_and_a_file_can_name_it(tmp_path, capsys):
+    assert main(["settings", "--strategy", "scrubbing.2"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["denoise"]["strategy"] == "scrubbing.2"
+    assert printed["denoise"]["fd_threshold"] == 0.2 and printed["denoise"]["wm_csf"] == "full"
+    assert printed["denoise"]["global_signal"] == "none"
+    # a settings file may name the strategy and change one of its values; the name then no longer applies
+    settings_file = tmp_path / "s.json"
+    settings_file.write_text(json.dumps({"denoise": {"strategy": "scrubbing.2", "fd_threshold": 0.3}}))
+    assert main(["settings", "--settings", str(settings_file)]) == 0
+    custom = json.loads(capsys.readouterr().out)
+    assert custom["denoise"]["fd_threshold"] == 0.3 and custom["denoise"]["wm_csf"] == "full"
+    assert "strategy" not in custom["denoise"]
+    assert main(["settings", "--strategies"]) == 0
+    listing = capsys.readouterr().out
+    assert "scrubbing.5+gsr:" in listing and "source:" in listing
+
+
+# -- BIDS-App conventions ---------------------------------------------------------------------------------
+
+def test_underscore_spellings_select_like_the_hyphenated_ones(small_derivatives, tmp_path, capsys):
+    err = refused(capsys, ["run", small_derivatives, tmp_path / "out", "participant", "--participant_label", "03",
+                           "--session_label", "c"])
+    assert "participants ['03']" in err and "sessions ['c']" in err
+
+
+def test_bids_filter_file_problems_are_one_line(small_derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    cases = [
+        ('["bold"]', "JSON object of queries"),
+        ('{"bold": {"sesion": "a"}}', "unknown entity 'sesion'"),
+        ('{"bold": {"session": {"a": 1}}}', "bold.session"),
+        ('{"bold": {"suffix": "T1w"}}', "excludes preprocessed BOLD"),
+        ('{"bold": {"session": "a", "regex_search": true}}', "not implemented"),
+        ('{"bold": {"session": "z"}}', "no BOLD run passes"),
+    ]
+    for content, words in cases:
+        filter_file = tmp_path / "filter.json"
+        filter_file.write_text(content)
+        err = refused(capsys, ["run", small_derivatives, out, "participant", "--bids-filter-file", filter_file], out)
+        assert str(filter_file) in err and words in err, (content, err)
+
+
+def test_help_lists_the_exit_codes(capsys):
+    for argv in (["--help"], ["run", "--help"], ["settings", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "exit codes: 0" in text and "1 at least one run failed" in text
+        assert "2 the request was refused before any work" in text and "130 interrupted" in text
+
+
+def test_verbosity_flags_set_what_is_logged(small_derivatives, tmp_path, capsys):
+    filter_file = tmp_path / "filter.json"
+    filter_file.write_text(json.dumps({"t1w": {"session": "a"}, "bold": {"session": "z"}}))
+    argv = ["run", str(small_derivatives), str(tmp_path / "out"), "participant", "--bids-filter-file", str(filter_file)]
+    assert main(argv) == 2
+    assert "trdnet: info:" in capsys.readouterr().err
+    assert main(["-q", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "trdnet: info:" not in err and "trdnet: error:" in err
+    assert main([*argv, "-q"]) == 2
+    assert "trdnet: info:" not in capsys.readouterr().err
+
+
+def test_filter_file_strategy_and_labels_select_and_record(tmp_path, capsys):
+    root = tmp_path / "fmriprep"
+    write_mni_run(root, "01", ses="a", seed=1)
+    write_mni_run(root, "01", ses="b", seed=2)
+    write_mni_run(root, "02", seed=3)
+    filter_file = tmp_path / "filter.json"
+    filter_file.write_text(json.dumps({"bold": {"session": ["b"], "datatype": "func"}, "fmap": {"session": "a"}}))
+    out = tmp_path / "out"
+    code = main(["run", str(root), str(out), "participant", "--participant_label", "01", "--bids-filter-file",
+                 str(filter_file), "--denoise-strategy", "scrubbing.5+gsr", "-q", *FAST])
+    assert code == 0, capsys.readouterr().err
+    records = sorted(p.name for p in (out / "logs").glob("*_done.json"))
+    assert records == ["sub-01_ses-b_task-rest_space-MNI152NLin2009cAsym_done.json"]
+    sidecar = json.loads(next(out.glob("sub-01/ses-b/func/*_targets.json")).read_text())
+    assert sidecar["Settings"]["denoise"]["strategy"] == "scrubbing.5+gsr"
+    assert sidecar["Settings"]["denoise"]["wm_csf"] == "full"
+    assert sidecar["SettingsDigest"] == Settings.from_dict({"denoise": {"strategy": "scrubbing.5+gsr"},
+                                                            "targeting": {"n_bootstrap": 5}}).digest()
+
+
+# -- the package --------------------------------------------------------------------------------------------
+
+def _import_graph():
+    root = Path(trdnet.__file__).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    graph[name].add(full if full in modules else target)
+            elif isinstance(node, ast.Import):
+                graph[name].update(alias.name for alias in node.names)
+        graph[name] = {t for t in graph[name] if t in modules and t != name}
+    return graph
+
+
+def test_no_import_cycle_in_the_package():
+    # every import counts, also those inside functions: a cycle there is still two modules needing each other
+    graph = _import_graph()
+    assert "trdnet.console" in graph["trdnet.demo"] and "trdnet.cli" not in graph["trdnet.demo"]
+    state = {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                pytest.fail(f"import cycle: {' -> '.join(path[path.index(target):] + [target])}")
+            if target not in state:
+                visit(target, path + [target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
