@@ -7,7 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import confounds_table
+from nilearn import signal
 
+from trdnet.config import DenoiseSettings
 from trdnet.errors import InputError
 from trdnet.inputs.timeseries import (
     RoiTimeseriesRun,
@@ -165,8 +168,9 @@ def test_find_runs_in_a_folder(tmp_path, labels_file):
         json.dumps({"RepetitionTime": 0.8})
     )
     (root / "sub-01" / "notes.tsv").write_text("ignored\n")
-    runs = find_roi_timeseries_runs(root, labels_file)
+    runs = find_roi_timeseries_runs(root, labels_file, already_cleaned=True)
     assert [r.subject for r in runs] == ["01", "02"]
+    assert all(r.already_cleaned and r.confounds is None and "already cleaned" in r.notes[-1] for r in runs)
     assert all(isinstance(r, RoiTimeseriesRun) for r in runs)
     assert runs[0].tr == 0.8 and runs[1].tr is None
     assert runs[0].prefix == "sub-01_ses-a_task-rest"
@@ -198,6 +202,7 @@ def test_cli_runs_roi_timeseries_through_the_network_stage(tmp_path, labels_file
     root = tmp_path / "derivs"
     write_tsv(root / "sub-01" / "func" / "sub-01_task-rest_timeseries.tsv", n_volumes=120, seed=1)
     (root / "sub-01" / "func" / "sub-01_task-rest_timeseries.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    write_confounds(root / "sub-01" / "func" / "sub-01_task-rest_desc-confounds_timeseries.tsv", 120)
     out = tmp_path / "out"
     args = ["run", "--roi-timeseries", str(root), "--labels", str(labels_file), str(out), "participant",
             "--no-report"]
@@ -211,3 +216,122 @@ def test_cli_runs_roi_timeseries_through_the_network_stage(tmp_path, labels_file
     assert record["Summary"]["targeting"].startswith("skipped")
     assert main(args) == 0
     assert "sub-01_task-rest: skipped; no target" in capsys.readouterr().out
+
+
+def write_confounds(path, n_volumes, seed=3, **kwargs):
+    table = confounds_table(n_volumes, np.random.default_rng(seed), **kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, sep="\t", index=False, na_rep="n/a")
+    return table
+
+
+def roi_run_with_confounds(tmp_path, labels_file, n_volumes=120, spikes=()):
+    func = tmp_path / "derivs" / "sub-01" / "func"
+    data = write_tsv(func / "sub-01_task-rest_space-MNI152NLin6Asym_seg-toy_timeseries.tsv", n_volumes, seed=1)
+    (func / "sub-01_task-rest_space-MNI152NLin6Asym_seg-toy_timeseries.json").write_text(
+        json.dumps({"RepetitionTime": 2.0}))
+    table = write_confounds(func / "sub-01_task-rest_desc-confounds_timeseries.tsv", n_volumes, spikes=spikes)
+    (run,) = find_roi_timeseries_runs(tmp_path / "derivs", labels_file)
+    return run, data, table
+
+
+def test_roi_run_without_confounds_is_refused_in_one_line(tmp_path, labels_file):
+    path = tmp_path / "derivs" / "sub-01" / "func" / "sub-01_task-rest_seg-toy_timeseries.tsv"
+    write_tsv(path)
+    with pytest.raises(InputError) as info:
+        find_roi_timeseries_runs(tmp_path / "derivs", labels_file)
+    message = str(info.value)
+    assert str(path) in message and "sub-01_task-rest_desc-confounds_timeseries.tsv" in message
+    assert "--already-cleaned" in message and "\n" not in message
+
+
+def test_confounds_of_the_same_run_are_found_and_not_taken_as_signals(tmp_path, labels_file):
+    run, _, _ = roi_run_with_confounds(tmp_path, labels_file)
+    assert run.confounds.name == "sub-01_task-rest_desc-confounds_timeseries.tsv"
+    assert run.path.name.startswith("sub-01_task-rest_space-") and not run.already_cleaned
+
+
+def test_roi_cleaning_equals_nilearn_signal_clean(tmp_path, labels_file):
+    from trdnet.roi_denoise import clean_roi_run
+
+    run, data, table = roi_run_with_confounds(tmp_path, labels_file, spikes=(40, 80))
+    settings = DenoiseSettings()
+    cleaned = clean_roi_run(run, settings)
+    # Plain nilearn: the 24 motion parameters, WM/CSF, global signal, FD/DVARS censoring, band-pass.
+    motion = [c for c in table if c.startswith(("trans_", "rot_"))]
+    # load_confounds replaces the derivatives' n/a at the first volume by the second volume's value
+    regressors = table[[*motion, "white_matter", "csf", "global_signal"]].bfill().to_numpy()
+    censored = (table["framewise_displacement"] > 0.5) | (table["std_dvars"] > 1.5)
+    assert censored.any()
+    retained = np.flatnonzero(~censored.to_numpy())
+    # nilearn's scrubbing also drops retained segments shorter than 5 volumes
+    assert set(cleaned.retained) <= set(retained) and len(cleaned.retained) >= len(retained) - 8
+    expected = signal.clean(data, confounds=regressors, sample_mask=cleaned.retained, detrend=True,
+                            standardize=None, filter="butterworth", high_pass=0.01, low_pass=0.1, t_r=2.0,
+                            extrapolate=True)
+    expected = (expected - expected.mean(0)) / expected.std(0)
+    np.testing.assert_allclose(cleaned.signals, expected, atol=1e-3)
+    assert cleaned.qc["n_censored"] == 120 - len(cleaned.retained) > 0
+    assert cleaned.qc["n_confounds"] == 27
+
+
+@pytest.mark.parametrize("change, settings, expected", [
+    ("matrices", DenoiseSettings(), "rigid-body matrices"),
+    ("no_derivatives", DenoiseSettings(), "motion='full' needs fMRIPrep's _derivative1/_derivative1_power2"),
+    ("no_dvars", DenoiseSettings(), "scrubbing needs std_dvars"),
+    ("no_global", DenoiseSettings(), "global_signal='none' (--gsr off) works without it"),
+])
+def test_confounds_in_another_form_say_what_is_missing(tmp_path, labels_file, change, settings, expected):
+    from trdnet.roi_denoise import clean_roi_run
+
+    run, _, table = roi_run_with_confounds(tmp_path, labels_file)
+    if change == "matrices":
+        table = table.drop(columns=[c for c in table if c.startswith(("trans_", "rot_"))])
+        for i in range(3):
+            for j in range(3):
+                table[f"motion_matrix_{i}{j}"] = float(i == j)
+    elif change == "no_derivatives":
+        table = table.drop(columns=[c for c in table if c.startswith(("trans_", "rot_")) and "derivative" in c])
+    elif change == "no_dvars":
+        table = table.drop(columns=["std_dvars", "dvars"])
+    else:
+        table = table.drop(columns=[c for c in table if c.startswith("global_signal")])
+    table.to_csv(run.confounds, sep="\t", index=False, na_rep="n/a")
+    with pytest.raises(InputError) as info:
+        clean_roi_run(run, settings)
+    assert expected in str(info.value) and str(run.confounds) in str(info.value)
+
+
+def test_settings_that_need_less_work_with_less(tmp_path, labels_file):
+    from trdnet.roi_denoise import clean_roi_run
+
+    run, _, table = roi_run_with_confounds(tmp_path, labels_file)
+    basic = table[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "white_matter", "csf",
+                   "framewise_displacement"]]
+    basic.to_csv(run.confounds, sep="\t", index=False, na_rep="n/a")
+    settings = DenoiseSettings(motion="basic", global_signal="none", scrub=False)
+    cleaned = clean_roi_run(run, settings)
+    assert cleaned.qc["n_confounds"] == 8 and cleaned.qc["n_censored"] == 0
+
+
+def test_cli_refuses_roi_runs_without_confounds_and_runs_them_when_declared_cleaned(tmp_path, labels_file,
+                                                                                    capsys):
+    from trdnet.cli import main
+
+    root = tmp_path / "derivs"
+    data = write_tsv(root / "sub-01" / "func" / "sub-01_task-rest_timeseries.tsv", n_volumes=60, seed=1)
+    out = tmp_path / "out"
+    args = ["run", "--roi-timeseries", str(root), "--labels", str(labels_file), str(out), "participant",
+            "--no-report"]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "no confounds table" in error and "Traceback" not in error
+    assert not out.exists() or not list(out.rglob("*_networks.tsv"))
+    assert main([*args, "--already-cleaned"]) == 0
+    sidecar = json.loads(next(out.rglob("*_networks.json")).read_text())
+    assert any("already cleaned" in note for note in sidecar["InputNotes"])
+    qc = json.loads(next(out.rglob("*_qc.json")).read_text())
+    assert qc["Denoising"]["already_cleaned"] is True
+    written = pd.read_csv(next(out.rglob("*_seg-*_timeseries.tsv")), sep="\t").to_numpy()
+    expected = (data - data.mean(0)) / data.std(0)
+    np.testing.assert_allclose(written, expected, atol=1e-5)

@@ -17,7 +17,7 @@ from .console import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, r
 from .errors import SettingsError, TrdnetError
 
 # Names of trdnet.inputs.public.DATASETS, kept here so that `trdnet --help` does not import nilearn's fetchers.
-DATASETS = ("development_fmri", "adhd", "abide_pcp")
+DATASETS = ("development_fmri", "adhd", "abide_pcp", "brainfc_rest01")
 
 EXIT_CODES = (
     f"exit codes: {EXIT_OK} every run finished (or was already finished); {EXIT_RUN_FAILED} at least one run "
@@ -56,12 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bids-filter-file", "--bids_filter_file", dest="bids_filter_file", type=Path,
                      metavar="FILE", help="JSON file selecting runs, in fMRIPrep's form: "
                      '{"bold": {"session": "01", "task": "rest", "run": [1, 2]}} (null: entity absent)')
-    run.add_argument("--dataset", choices=DATASETS, help="a public dataset read through nilearn's fetchers")
+    run.add_argument("--dataset", choices=DATASETS, help="a public dataset: nilearn's fetchers, or brainfc_rest01 "
+                     "(one real scan's parcel signals and confounds, from the brainfc wheel on PyPI)")
     run.add_argument("--data-dir", type=Path, help="nilearn data folder for --dataset (default: nilearn's)")
     run.add_argument("--n-subjects", type=int, help="participants to take from --dataset")
     run.add_argument("--roi-timeseries", type=Path, metavar="FOLDER",
                      help="folder of *_timeseries.tsv ROI signals (networks only, no targeting)")
     run.add_argument("--labels", type=Path, help="TSV naming each ROI's network, for --roi-timeseries")
+    run.add_argument("--already-cleaned", action="store_true",
+                     help="--roi-timeseries: the signals are already denoised; analyse them as given, without "
+                     "confounds (recorded in every output and the report). Without it, each file needs fMRIPrep's "
+                     "*_desc-confounds_timeseries.tsv of the same run beside it, and is cleaned like a voxel run")
     run.add_argument("--participants-tsv", type=Path, help="group: participants.tsv with a group column")
     run.add_argument("--group-column", default="group", help="group: column of participants.tsv (default: group)")
     run.add_argument("--exclude-fd", type=float, help="group: exclude runs with mean FD above this (mm); no exclusion unless given")
@@ -94,10 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--n-jobs", type=int, help="parallel worker processes (default: every available core)")
 
     fetch = _command(
-        sub, "fetch", help="download (or find in the cache) a public dataset through nilearn",
-        description="Fetch a public dataset with nilearn's fetchers, or use the filled cache.")
+        sub, "fetch", help="download (or find in the cache) a public dataset",
+        description="Fetch a public dataset with nilearn's fetchers (brainfc_rest01: from the package registry into "
+        "trdnet's cache), or use the filled cache.")
     fetch.add_argument("dataset", choices=DATASETS)
-    fetch.add_argument("--data-dir", type=Path, help="nilearn data folder (default: nilearn's)")
+    fetch.add_argument("--data-dir", type=Path, help="nilearn data folder (default: nilearn's; brainfc_rest01: "
+                       "parent of the laid-out sample, default trdnet's cache)")
     fetch.add_argument("--n-subjects", type=int, help="participants to fetch")
 
     demo = _command(
@@ -257,6 +264,7 @@ def collect_runs(args, settings):
     band-pass the runs' sampling rate cannot carry.
     """
     from .preflight import check_denoise_fits
+    from .roi_denoise import check_roi_runs
     from .strategies import strategy_name
 
     strategy = getattr(args, "denoise_strategy", None)
@@ -273,10 +281,12 @@ def collect_runs(args, settings):
 
         if not args.labels:
             raise SettingsError("--roi-timeseries needs --labels TABLE (each ROI's network)")
-        if strategy:
-            raise SettingsError("--denoise-strategy does not apply to --roi-timeseries: ROI time series are "
-                                "analysed as given (already cleaned)")
-        return find_roi_timeseries_runs(args.roi_timeseries, args.labels), settings
+        if strategy and args.already_cleaned:
+            raise SettingsError("--denoise-strategy does not apply to --already-cleaned ROI time series: they are "
+                                "analysed as given")
+        runs = find_roi_timeseries_runs(args.roi_timeseries, args.labels, already_cleaned=args.already_cleaned)
+        check_roi_runs(settings.denoise, runs)
+        return runs, settings
     if args.dataset:
         from .inputs.dataset_runs import adapt_settings, dataset_runs
         from .inputs.public import fetch_dataset
@@ -288,7 +298,7 @@ def collect_runs(args, settings):
                                 f"({'; '.join(changes)}); choose another strategy")
         for change in changes:
             print(f"{args.dataset}: {change}")
-        runs = dataset_runs(dataset, changes) + list(dataset.roi_runs)
+        runs = dataset_runs(dataset, changes)
         if args.participant_label:
             runs = [r for r in runs if r.subject in {p.removeprefix("sub-") for p in args.participant_label}]
     else:
@@ -300,6 +310,7 @@ def collect_runs(args, settings):
 
             runs = select_runs(runs, selection, args.bids_filter_file)
     check_denoise_fits(settings.denoise, runs)
+    check_roi_runs(settings.denoise, runs)
     return runs, settings
 
 

@@ -170,7 +170,7 @@ def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -
     table = pd.DataFrame([{"participant_id": f"sub-{run.subject}", **{k: cleaned.qc[k] for k in qc_keys}}])
     qc_tsv, qc_json = _paths(run, out_dir, "qc.tsv")
     files = [write_tsv(qc_tsv, table)]
-    extra = {"Denoising": denoise.describe(settings.denoise, cleaned.tr)}
+    extra = {"Denoising": getattr(cleaned, "denoising", None) or denoise.describe(settings.denoise, cleaned.tr)}
     files.append(write_json(qc_json, sidecar("qc", "Run-level quality control", run, settings, extra=extra)))
     if cleaned.volume_qc is not None:
         cen_tsv, cen_json = _paths(run, out_dir, "desc-censoring_timeseries.tsv")
@@ -179,12 +179,15 @@ def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -
     if cleaned.carpet is not None:
         carpet_path, carpet_json = _paths(run, out_dir, "desc-carpet_samples.npz")
         buffer = io.BytesIO()
+        unit = cleaned.carpet.get("unit", "voxel")
+        named = {} if unit == "voxel" else {"unit": np.array(unit)}
         np.savez_compressed(buffer, columns=cleaned.carpet["columns"], raw=cleaned.carpet["raw"],
-                            clean=cleaned.carpet["clean"], retained=cleaned.retained)
+                            clean=cleaned.carpet["clean"], retained=cleaned.retained, **named)
         files.append(atomic_write_bytes(carpet_path, buffer.getvalue()))
+        columns = "the sampled in-mask voxel numbers" if unit == "voxel" else "the ROI column numbers"
         files.append(write_json(carpet_json, sidecar(
-            "carpet", "Voxel sample for carpet plots (numpy .npz): 'raw' T x K signals before cleaning, 'clean' "
-            "retained-volumes x K after cleaning, 'columns' the sampled in-mask voxel numbers, 'retained' the "
+            "carpet", f"{unit.capitalize()} sample for carpet plots (numpy .npz): 'raw' T x K signals before "
+            f"cleaning, 'clean' retained-volumes x K after cleaning, 'columns' {columns}, 'retained' the "
             "retained volume indices", run, settings)))
     return files
 
@@ -238,21 +241,27 @@ def write_network_tables(run, signals, kept, dropped, seg: str, tr, out_dir: Pat
 
 
 def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = False) -> RunResult:
-    """Network stage only, for a run given as ROI time series (no images).
+    """Cleaning (as for voxel runs, see :mod:`trdnet.roi_denoise`), QC and the network stage, for a run
+    given as ROI time series (no images).
 
     Targeting needs voxel data, so it is skipped; the completion record says why.
     """
+    from .roi_denoise import clean_roi_run
+
     out_dir = Path(out_dir)
     start = time.perf_counter()
     if is_finished(run, out_dir, settings, overwrite):
         record = json.loads(completion_record(run, out_dir).read_text())
         return RunResult(run.prefix, run.subject, "skipped", record["Files"], record.get("Summary", {}))
-    signals, rois = run.load()
-    dropped = rois.iloc[0:0].copy()
+    cleaned = clean_roi_run(run, settings.denoise)
+    dropped = cleaned.rois.iloc[0:0].copy()
     seg = run.entities.get("seg", "UserROIs")
-    files = write_network_tables(run, signals, rois, dropped, seg, run.tr, out_dir, settings)
+    files = write_qc(run, cleaned, out_dir, settings)
+    files += write_network_tables(run, cleaned.signals, cleaned.rois, dropped, seg, cleaned.tr, out_dir, settings,
+                                  cleaned.qc)
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
-    summary = {"targeting": TARGETING_SKIPPED_ROI}
+    summary = {"targeting": TARGETING_SKIPPED_ROI, "minutes_retained": cleaned.qc["minutes_retained"],
+               "mean_fd": cleaned.qc["mean_fd"], "already_cleaned": run.already_cleaned}
     write_json(completion_record(run, out_dir), {"Run": run.prefix, "SettingsDigest": settings.digest(),
                                                   "Files": relative, "Summary": summary,
                                                   "Simulated": run.simulated})

@@ -13,7 +13,7 @@ def adapt_settings(settings: Settings, dataset: PublicDataset) -> tuple[Settings
     """Adjust the cleaning to what a dataset's files allow, saying what changed.
 
     Already band-passed images are not filtered again; without framewise
-    displacement there is no scrubbing. A request to analyse without global
+    displacement and standardised DVARS there is no scrubbing. A request to analyse without global
     signal regression on data whose provider already regressed it is refused.
 
     Returns
@@ -40,7 +40,8 @@ def adapt_settings(settings: Settings, dataset: PublicDataset) -> tuple[Settings
         changes.append("images already band-passed by the provider: trdnet does not filter again")
     if denoise.scrub and not prep.can_scrub:
         denoise = dataclasses.replace(denoise, scrub=False)
-        changes.append("no framewise displacement in this dataset: no motion censoring (scrubbing)")
+        changes.append("framewise displacement or standardised DVARS is missing from this dataset's confounds "
+                       "(nilearn's scrubbing needs both): no motion censoring (scrubbing)")
     if prep.confounds_format == "none":
         changes.append("no confounds table: no motion or tissue regressors are removed by trdnet")
     if not prep.resting_state:
@@ -49,6 +50,7 @@ def adapt_settings(settings: Settings, dataset: PublicDataset) -> tuple[Settings
 
 
 def dataset_runs(dataset: PublicDataset, changes: list[str]):
-    """The dataset's image runs, each carrying the dataset's notes and the changes made."""
+    """The dataset's image runs, then its ROI time-series runs, each carrying the dataset's notes and the
+    changes made."""
     notes = tuple(dataset.preprocessing.notes) + tuple(dataset.notes) + tuple(changes)
-    return [dataclasses.replace(run, notes=tuple(run.notes) + notes) for run in dataset.runs]
+    return [dataclasses.replace(run, notes=tuple(run.notes) + notes) for run in (*dataset.runs, *dataset.roi_runs)]

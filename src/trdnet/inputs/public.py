@@ -1,9 +1,11 @@
 """Public datasets through nilearn's fetchers, turned into :class:`Run` records.
 
-Three datasets are supported: ``development_fmri`` (fMRIPrep-preprocessed
+Three nilearn datasets are supported: ``development_fmri`` (fMRIPrep-preprocessed
 movie watching), ``adhd`` (ADHD-200 resting state, 40 participants) and
 ``abide_pcp`` (ABIDE resting state preprocessed by the Preprocessed
-Connectomes Project, as images or as ROI time series).
+Connectomes Project, as images or as ROI time series). ``brainfc_rest01``,
+one real participant's parcel signals with confounds, comes from a wheel on
+PyPI instead (:mod:`trdnet.inputs.brainfc`).
 
 nilearn's fetchers look in their cache folder first and only download what is
 missing, so a filled cache is used without any network access. Every nilearn
@@ -29,8 +31,10 @@ from ..errors import DatasetError
 from .runs import Run
 from .timeseries import RoiTimeseriesRun, read_labels_table
 
-#: Names accepted by :func:`fetch_dataset`.
-DATASETS = ("development_fmri", "adhd", "abide_pcp")
+#: Names accepted by :func:`fetch_dataset`: nilearn's datasets, then the real parcel-level sample
+#: shipped in a wheel on PyPI (:mod:`trdnet.inputs.brainfc`).
+NILEARN_DATASETS = ("development_fmri", "adhd", "abide_pcp")
+DATASETS = (*NILEARN_DATASETS, "brainfc_rest01")
 
 #: Folder name nilearn gives each dataset inside its data directory.
 NILEARN_FOLDERS = {"development_fmri": "development_fmri", "adhd": "adhd", "abide_pcp": "ABIDE_pcp"}
@@ -215,6 +219,8 @@ def nilearn_cache_dir(name: str, data_dir: str | Path | None = None) -> Path:
     Path
     """
     _check_name(name)
+    if name not in NILEARN_FOLDERS:
+        raise DatasetError(f"{name} is not a nilearn dataset; accepted: {', '.join(NILEARN_FOLDERS)}")
     candidates = [
         Path(d) / NILEARN_FOLDERS[name]
         for d in nl_datasets.get_data_dirs(None if data_dir is None else str(data_dir))
@@ -282,6 +288,10 @@ def fetch_dataset(
         raise DatasetError(
             f"{name}: n_subjects={n_subjects!r} is invalid; accepted: a positive integer or None"
         )
+    if name == "brainfc_rest01":
+        from .brainfc import fetch_brainfc_rest01
+
+        return fetch_brainfc_rest01(data_dir, verbose=bool(verbose))
     cache = nilearn_cache_dir(name, data_dir)
     nilearn_dir = None if data_dir is None else str(data_dir)
     if name == "development_fmri":
@@ -600,6 +610,8 @@ def _fetch_abide(
                     tr=float(site_tr[site]),
                     entities=entities | {"seg": derivative.removeprefix("rois_")},
                     source="abide_pcp",
+                    # PCP distributes no confounds; its nuisance regression is the provider's statement
+                    already_cleaned=True,
                 )
             )
     prep = _abide_preprocessing(pipeline, strategy)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..entities import output_prefix, parse_entities, subject_folder
+from ..entities import build_name, output_prefix, parse_entities, subject_folder
 from ..errors import InputError
 
 #: trdnet network name -> accepted spellings (compared lower-case, letters and digits only).
@@ -61,9 +61,18 @@ class RoiTimeseriesRun:
     entities : dict
         BIDS entities (``sub``, ``ses``, ``task``, ``run``, ``space``, ``seg``, ...).
     source : str
-        Where the file came from (``timeseries``, ``abide_pcp``).
+        Where the file came from (``timeseries``, ``abide_pcp``, ``brainfc_rest01``).
     simulated : bool
         Whether the signals are simulated.
+    confounds : Path or None
+        fMRIPrep-named confounds table of the same run
+        (``<entities>_desc-confounds_timeseries.tsv`` beside the signals); the
+        signals are cleaned with it like a voxel run.
+    already_cleaned : bool
+        The signals are already denoised (stated by the user, or by a data
+        provider): trdnet analyses them as given and every output says so.
+    notes : tuple of str
+        Statements about the input carried into every sidecar (``InputNotes``).
     """
 
     path: Path
@@ -72,6 +81,9 @@ class RoiTimeseriesRun:
     entities: dict = field(default_factory=dict)
     source: str = "timeseries"
     simulated: bool = False
+    confounds: Path | None = None
+    already_cleaned: bool = False
+    notes: tuple[str, ...] = ()
 
     @property
     def subject(self) -> str:
@@ -229,12 +241,16 @@ def read_roi_timeseries(path, labels_table, tr: float | None = None) -> tuple[np
 
 
 def find_roi_timeseries_runs(
-    folder, labels_table, pattern: str = "*_timeseries.tsv"
+    folder, labels_table, pattern: str = "*_timeseries.tsv", *, already_cleaned: bool = False,
+    source: str = "timeseries", notes: tuple[str, ...] = (),
 ) -> list[RoiTimeseriesRun]:
-    """Find a user's ROI time-series files named with BIDS entities.
+    """Find a user's ROI time-series files named with BIDS entities, and their confounds.
 
-    Every file's header is checked against the labels table now, so a
-    mismatch is reported before any analysis starts.
+    Every file's header is checked against the labels table now, and every
+    file needs fMRIPrep's confounds table of the same run beside it (see
+    :func:`confounds_for`) unless the signals are declared already cleaned,
+    so a problem is reported before any analysis starts. Confounds tables
+    themselves (``desc-confounds``) are not taken as signals.
 
     Parameters
     ----------
@@ -244,6 +260,13 @@ def find_roi_timeseries_runs(
         Each ROI's network (see :func:`read_labels_table`).
     pattern : str
         Glob pattern of the files.
+    already_cleaned : bool, default False
+        The user states the signals are already denoised: no confounds are
+        needed or used, and every output says so.
+    source : str, default "timeseries"
+        Recorded as each run's ``source``.
+    notes : tuple of str
+        Statements carried into every sidecar of every run.
 
     Returns
     -------
@@ -253,13 +276,14 @@ def find_roi_timeseries_runs(
     Raises
     ------
     InputError
-        Missing folder, no matching file, a file without ``sub-``, or a
-        header not matching the labels table.
+        Missing folder, no matching file, a file without ``sub-``, a header
+        not matching the labels table, or no confounds table beside a file
+        (unless ``already_cleaned``).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder; expected a folder of {pattern} files")
-    paths = sorted(folder.rglob(pattern))
+    paths = sorted(p for p in folder.rglob(pattern) if parse_entities(p.name).get("desc") != "confounds")
     if not paths:
         raise InputError(f"{folder}: no {pattern} file found (names like sub-01_task-rest_timeseries.tsv)")
     labels = read_labels_table(labels_table)
@@ -282,8 +306,68 @@ def find_roi_timeseries_runs(
                 f"{path}: {len(missing)} of {len(header)} columns are not in the labels table "
                 f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})"
             )
-        runs.append(RoiTimeseriesRun(path=path, labels=labels, tr=_sidecar_tr(path), entities=entities))
+        confounds = confounds_for(path)
+        if confounds is None and not already_cleaned:
+            raise InputError(
+                f"{path}: no confounds table beside it (expected {confounds_name(path)}); give fMRIPrep's "
+                "confounds of the run to clean the signals, or state that they are already cleaned "
+                "(--already-cleaned)"
+            )
+        run_notes = tuple(notes)
+        if already_cleaned:
+            run_notes += (ALREADY_CLEANED_NOTE,)
+        runs.append(RoiTimeseriesRun(path=path, labels=labels, tr=_sidecar_tr(path), entities=entities,
+                                     source=source, confounds=None if already_cleaned else confounds,
+                                     already_cleaned=already_cleaned, notes=run_notes))
     return runs
+
+
+#: Recorded in every output of a run whose signals were declared already cleaned.
+ALREADY_CLEANED_NOTE = (
+    "signals declared already cleaned: trdnet applied no detrending, filtering, confound regression or "
+    "censoring to them"
+)
+
+#: Entities fMRIPrep keeps in a run's confounds file name, in file-name order.
+CONFOUNDS_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "part")
+
+
+def confounds_name(path) -> str:
+    """File name of fMRIPrep's confounds table for the run of an ROI time-series file.
+
+    Parameters
+    ----------
+    path : str or Path
+        e.g. ``sub-01_task-rest_space-MNI152NLin6Asym_seg-Schaefer100_timeseries.tsv``.
+
+    Returns
+    -------
+    str
+        e.g. ``sub-01_task-rest_desc-confounds_timeseries.tsv``.
+    """
+    entities = parse_entities(Path(path).name)
+    kept = {k: v for k, v in entities.items() if k in CONFOUNDS_ENTITIES}
+    return build_name(kept | {"desc": "confounds"}, "timeseries", ".tsv")
+
+
+def confounds_for(path) -> Path | None:
+    """fMRIPrep's confounds table beside an ROI time-series file, if present.
+
+    The current name (``desc-confounds_timeseries.tsv``) is preferred over
+    fMRIPrep's older ``desc-confounds_regressors.tsv``.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Path or None
+    """
+    path = Path(path)
+    current = path.with_name(confounds_name(path))
+    older = current.with_name(current.name.replace("_timeseries.tsv", "_regressors.tsv"))
+    return next((p for p in (current, older) if p.is_file()), None)
 
 
 # --------------------------------------------------------------------------- helpers

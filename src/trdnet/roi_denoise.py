@@ -1,0 +1,306 @@
+"""Clean ROI time series exactly like voxel runs.
+
+Parcel signals extracted before temporal denoising carry the same motion,
+tissue and global components as voxels, so they go through the same steps:
+nilearn's ``load_confounds`` selects regressors and the censoring mask from
+the run's fMRIPrep confounds table, and the run's whole cleaning is the one
+linear operator of :func:`trdnet.denoise.cleaning_operator` (detrending,
+Butterworth band-pass, confound regression, censoring, as
+:func:`nilearn.signal.clean` defines them), applied to the T x R signals.
+
+A confounds table in another form (motion as rigid-body matrices, no
+derivative or quadratic columns, no standardised DVARS) is refused with one
+line naming what is missing for the requested settings and which settings
+work without it. Signals declared already cleaned are analysed as given.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from nilearn.interfaces.fmriprep import load_confounds
+
+from . import denoise
+from .cleaned import zscore_columns
+from .config import DenoiseSettings
+from .entities import build_name, parse_entities
+from .errors import DenoiseError, InputError, SettingsError
+from .inputs.motion import MOTION_PARAMETERS
+
+#: ``load_confounds`` expansion levels and the column suffixes each needs.
+_EXPANSIONS = {
+    "basic": (),
+    "power2": ("_power2",),
+    "derivatives": ("_derivative1",),
+    "full": ("_derivative1", "_power2", "_derivative1_power2"),
+}
+
+
+@dataclass
+class CleanedRois:
+    """ROI signals after cleaning, with what the network stage and QC need.
+
+    Attributes
+    ----------
+    signals : numpy.ndarray, float64, shape (T_retained, R)
+        Cleaned signals of the retained volumes, each column z-scored.
+    rois : pandas.DataFrame
+        ``roi`` and ``network`` of each column.
+    raw : numpy.ndarray, float64, shape (T, R)
+        The signals as read, all volumes.
+    tr : float or None
+        Repetition time (s); ``None`` only for already-cleaned signals without one.
+    retained : numpy.ndarray of int
+        Indices of the retained volumes.
+    qc : dict
+        The keys of a voxel run's QC (``n_voxels`` is NaN; ``median_tsnr`` is
+        over the ROI signals before cleaning).
+    volume_qc : pandas.DataFrame
+        Per-volume ``framewise_displacement``, ``std_dvars`` (when known) and ``retained``.
+    denoising : dict
+        What was done, for the sidecars (settings and nilearn arguments, or the
+        already-cleaned statement).
+    """
+
+    signals: np.ndarray
+    rois: pd.DataFrame
+    raw: np.ndarray
+    tr: float | None
+    retained: np.ndarray
+    qc: dict
+    volume_qc: pd.DataFrame
+    denoising: dict = field(default_factory=dict)
+
+    @property
+    def carpet(self) -> dict:
+        """Every ROI before and after cleaning, in the layout of a voxel run's carpet sample."""
+        return {"columns": np.arange(self.raw.shape[1]), "raw": self.raw.astype(np.float32),
+                "clean": self.signals.astype(np.float32), "unit": "ROI"}
+
+
+def clean_roi_run(run, settings: DenoiseSettings) -> CleanedRois:
+    """Read and clean one ROI time-series run.
+
+    Parameters
+    ----------
+    run : trdnet.inputs.timeseries.RoiTimeseriesRun
+        With ``confounds`` (an fMRIPrep confounds table), or ``already_cleaned``.
+    settings : DenoiseSettings
+        The same settings as voxel runs.
+
+    Returns
+    -------
+    CleanedRois
+
+    Raises
+    ------
+    InputError
+        Unreadable signals or confounds, row counts that differ, columns the
+        settings need but the table lacks, no repetition time.
+    DenoiseError
+        Too few volumes left after censoring.
+    """
+    raw, rois = run.load()
+    n_volumes = raw.shape[0]
+    tr = rois.attrs.get("tr")
+    if run.already_cleaned:
+        return _as_given(run, raw, rois, tr)
+    if run.confounds is None:
+        raise InputError(f"{run.path}: no confounds table for this run, and the signals are not declared "
+                         "already cleaned (--already-cleaned)")
+    if tr is None:
+        raise InputError(f"{run.path}: no repetition time (add RepetitionTime to its JSON sidecar); "
+                         "filtering needs it")
+    confounds, sample_mask, table = select_confounds(Path(run.confounds), n_volumes, settings)
+    n_retained = len(sample_mask)
+    minutes = n_retained * tr / 60.0
+    if n_retained < settings.min_volumes or minutes < settings.min_minutes:
+        raise DenoiseError(
+            f"{run.path}: only {n_retained} of {n_volumes} volumes ({minutes:.1f} min) left after censoring; "
+            f"at least {settings.min_volumes} volumes and {settings.min_minutes} min are required"
+        )
+    operator = denoise.cleaning_operator(n_volumes, tr, confounds, sample_mask, settings)
+    signals = zscore_columns(operator @ raw)
+    fd = denoise.framewise_displacement(table)
+    qc = _qc(n_volumes, n_retained, tr, raw, fd, 0 if confounds is None else int(confounds.shape[1]))
+    return CleanedRois(signals=signals, rois=rois, raw=raw, tr=tr, retained=np.asarray(sample_mask, dtype=int),
+                       qc=qc, volume_qc=denoise.volume_qc_table(table, n_volumes, sample_mask),
+                       denoising=denoise.describe(settings, tr) | {"confounds_columns": list(confounds.columns)
+                                                                   if confounds is not None else []})
+
+
+def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSettings):
+    """Regressors and retained volumes from an fMRIPrep confounds table, through nilearn.
+
+    nilearn's ``load_confounds`` finds a run's table from its image name; ROI
+    runs have no image, so it is given the name fMRIPrep's BOLD image of the
+    same run would have (``..._desc-preproc_bold.nii.gz`` beside the table;
+    the image itself is never opened).
+
+    Parameters
+    ----------
+    confounds_path : Path
+        ``<entities>_desc-confounds_timeseries.tsv`` (or ``_regressors.tsv``).
+    n_volumes : int
+        Rows the table must have.
+    settings : DenoiseSettings
+
+    Returns
+    -------
+    confounds : pandas.DataFrame or None
+    sample_mask : numpy.ndarray of int
+    table : pandas.DataFrame
+        The whole table (for QC).
+
+    Raises
+    ------
+    InputError
+        Unreadable table, another row count, or columns the settings need
+        but the table lacks (see :func:`confounds_problems`).
+    """
+    try:
+        table = pd.read_csv(confounds_path, sep="\t")
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{confounds_path}: cannot read confounds table ({exc})") from None
+    if len(table) != n_volumes:
+        raise InputError(f"{confounds_path}: {len(table)} rows but the ROI signals have {n_volumes} volumes")
+    problems = confounds_problems(table.columns, settings)
+    if problems:
+        raise InputError(f"{confounds_path}: " + "; ".join(problems))
+    entities = parse_entities(confounds_path.name) | {"desc": "preproc"}
+    image_name = confounds_path.with_name(build_name(entities, "bold", ".nii.gz"))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            confounds, sample_mask = load_confounds(str(image_name), **denoise.confound_arguments(settings))
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{confounds_path}: cannot select confounds ({message})") from None
+    if sample_mask is None:
+        sample_mask = np.arange(n_volumes)
+    return confounds, np.asarray(sample_mask, dtype=int), table
+
+
+def check_roi_runs(settings: DenoiseSettings, runs) -> None:
+    """Refuse, before any work, cleaning settings an ROI run's confounds or sampling cannot honour.
+
+    Only each confounds table's header line is read. Image runs and runs
+    declared already cleaned are skipped.
+
+    Parameters
+    ----------
+    settings : DenoiseSettings
+    runs : list
+        Runs of any kind; only :class:`~trdnet.inputs.timeseries.RoiTimeseriesRun` are checked.
+
+    Raises
+    ------
+    SettingsError
+        Naming the first confounds table that lacks what the settings need
+        (see :func:`confounds_problems`), or a band-pass above a run's Nyquist frequency.
+    """
+    from .inputs.timeseries import RoiTimeseriesRun
+
+    for run in runs:
+        if not isinstance(run, RoiTimeseriesRun) or run.already_cleaned or run.confounds is None:
+            continue
+        try:
+            with open(run.confounds, encoding="utf-8") as handle:
+                header = handle.readline().rstrip("\n").split("\t")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{run.confounds}: cannot read the confounds header ({exc})") from None
+        problems = confounds_problems(header, settings)
+        if problems:
+            raise SettingsError(f"{run.confounds}: " + "; ".join(problems))
+        if run.tr is not None:
+            settings.check_sampling(run.tr, run.path)
+
+
+def confounds_problems(columns, settings: DenoiseSettings) -> list[str]:
+    """What a confounds table lacks for the requested cleaning, and which settings work without it.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The table's column names.
+    settings : DenoiseSettings
+
+    Returns
+    -------
+    list of str
+        One clause per problem (empty when nilearn's ``load_confounds`` can
+        select everything the settings ask for).
+    """
+    columns = set(columns)
+    problems = []
+    groups = [("motion", settings.motion, MOTION_PARAMETERS, "motion='basic'")]
+    if settings.wm_csf != "none":
+        groups.append(("wm_csf", settings.wm_csf, ("white_matter", "csf"), "wm_csf='none'"))
+    if settings.gsr:
+        groups.append(("global_signal", settings.global_signal, ("global_signal",),
+                       "global_signal='none' (--gsr off)"))
+    for name, level, base, without in groups:
+        missing = [c for c in base if c not in columns]
+        if missing:
+            if name == "motion" and any(c.startswith("motion_matrix") for c in columns):
+                problems.append(
+                    "motion is given as rigid-body matrices and offsets (motion_matrix_*, motion_offset_*), not "
+                    "as fMRIPrep's trans_x..rot_z: convert them first "
+                    "(trdnet.inputs.motion.rigid_motion_parameters)")
+            else:
+                problems.append(f"no {', '.join(missing)} column for {name}; {without} works without it")
+            continue
+        needed = [f"{c}{suffix}" for c in base for suffix in _EXPANSIONS.get(level, ())]
+        absent = [c for c in needed if c not in columns]
+        if absent:
+            lacking = sorted({suffix for suffix in _EXPANSIONS[level] if any(c.endswith(suffix) for c in absent)})
+            problems.append(
+                f"{name}='{level}' needs fMRIPrep's {'/'.join(lacking)} columns (e.g. {absent[0]}), absent here; "
+                f"{name}='basic' works without them, or add them as fMRIPrep defines them "
+                "(trdnet.inputs.motion.fmriprep_expansions)")
+    for kind, prefix in (("anat", "a_comp_cor_"), ("temporal", "t_comp_cor_")):
+        if kind in settings.compcor and not any(c.startswith(prefix) for c in columns):
+            problems.append(f"compcor='{settings.compcor}' needs fMRIPrep's {prefix}* columns, absent here; "
+                            "compcor='none' works without them")
+    if settings.scrub:
+        absent = [c for c in ("framewise_displacement", "std_dvars") if c not in columns]
+        if absent:
+            problems.append(
+                f"scrubbing needs {' and '.join(absent)} (nilearn censors on framewise displacement and "
+                "standardised DVARS together); scrub=false works without censoring")
+    return problems
+
+
+def _as_given(run, raw: np.ndarray, rois: pd.DataFrame, tr: float | None) -> CleanedRois:
+    n_volumes = raw.shape[0]
+    qc = _qc(n_volumes, n_volumes, tr, raw, None, 0)
+    qc["median_tsnr"] = float("nan")  # cleaned signals have no baseline intensity to divide by
+    retained = np.arange(n_volumes)
+    return CleanedRois(signals=zscore_columns(raw.copy()), rois=rois, raw=raw, tr=tr, retained=retained, qc=qc,
+                       volume_qc=denoise.volume_qc_table(None, n_volumes, retained),
+                       denoising={"already_cleaned": True, "notes": list(run.notes)})
+
+
+def _qc(n_volumes, n_retained, tr, raw, fd, n_confounds) -> dict:
+    minutes = (lambda n: round(n * tr / 60.0, 4)) if tr else (lambda n: float("nan"))
+    mean = raw.mean(axis=0)
+    std = raw.std(axis=0)
+    ok = std > 0
+    return {
+        "n_volumes": int(n_volumes),
+        "n_retained": int(n_retained),
+        "n_censored": int(n_volumes - n_retained),
+        "minutes_total": minutes(n_volumes),
+        "minutes_retained": minutes(n_retained),
+        "mean_fd": float(np.nanmean(fd)) if fd is not None else float("nan"),
+        "max_fd": float(np.nanmax(fd)) if fd is not None else float("nan"),
+        "median_tsnr": float(np.median(mean[ok] / std[ok])) if ok.any() else float("nan"),
+        "n_voxels": float("nan"),
+        "n_rois": int(raw.shape[1]),
+        "tr": tr if tr is not None else float("nan"),
+        "n_confounds": int(n_confounds),
+    }
