@@ -154,10 +154,10 @@ def test_compcor_without_compcor_columns_is_refused(small_derivatives, tmp_path,
     assert "desc-confounds_timeseries.tsv" in err and "a_comp_cor_*" in err
 
 
-def test_strategy_does_not_apply_to_roi_time_series(tmp_path, capsys):
+def test_strategy_does_not_apply_to_already_cleaned_roi_time_series(tmp_path, capsys):
     out = tmp_path / "out"
     err = refused(capsys, ["run", "--roi-timeseries", tmp_path / "rois", "--labels", tmp_path / "labels.tsv",
-                           out, "participant", "--denoise-strategy", "simple"], out)
+                           out, "participant", "--denoise-strategy", "simple", "--already-cleaned"], out)
     assert "--roi-timeseries" in err and "--denoise-strategy" in err
 
 

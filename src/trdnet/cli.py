@@ -282,8 +282,8 @@ def collect_runs(args, settings):
         if not args.labels:
             raise SettingsError("--roi-timeseries needs --labels TABLE (each ROI's network)")
         if strategy and args.already_cleaned:
-            raise SettingsError("--denoise-strategy does not apply to --already-cleaned ROI time series: they are "
-                                "analysed as given")
+            raise SettingsError("--denoise-strategy does not apply to --roi-timeseries declared --already-cleaned: "
+                                "they are analysed as given")
         runs = find_roi_timeseries_runs(args.roi_timeseries, args.labels, already_cleaned=args.already_cleaned)
         check_roi_runs(settings.denoise, runs)
         return runs, settings
