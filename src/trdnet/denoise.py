@@ -257,8 +257,33 @@ def clean_run(run: Run, settings: DenoiseSettings, reader=None) -> CleanedRun:
     if len(shape) != 4:
         raise InputError(f"{run.bold}: expected a 4D BOLD image (x, y, z, time), got a {len(shape)}D image")
     tr = repetition_time(run, header)
-    n_volumes = int(shape[3])
     space = load_brain_space(run, header)
+    return clean_columns(run, settings, space, tr, int(shape[3]),
+                         lambda: (reader or read_masked_volumes)(run.bold, space.mask))
+
+
+def clean_columns(run: Run, settings: DenoiseSettings, space, tr: float, n_volumes: int, read) -> CleanedRun:
+    """Clean the columns of a run, voxels or mesh vertices alike (see :func:`clean_run`).
+
+    Parameters
+    ----------
+    run : Run
+        For its confounds and file names.
+    settings : DenoiseSettings
+    space : trdnet.geometry.Geometry
+        What the columns are.
+    tr : float
+        Repetition time, seconds.
+    n_volumes : int
+        Volumes in the run.
+    read : callable
+        ``read()`` returns the T x V float32 data (called after the
+        confounds are checked, so a run that fails them is never read).
+
+    Returns
+    -------
+    CleanedRun
+    """
     confounds, sample_mask, raw = load_run_confounds(run, n_volumes, settings)
 
     n_retained = len(sample_mask)
@@ -270,9 +295,9 @@ def clean_run(run: Run, settings: DenoiseSettings, reader=None) -> CleanedRun:
             f"at least {settings.min_volumes} volumes and {settings.min_minutes} min are required"
         )
 
-    data = (reader or read_masked_volumes)(run.bold, space.mask)
+    data = read()
     tsnr = _median_tsnr(data)
-    carpet_columns = carpet_sample(space.n_voxels)
+    carpet_columns = carpet_sample(space.n_points)
     carpet_raw = data[:, carpet_columns].copy()
     operator = cleaning_operator(n_volumes, tr, confounds, sample_mask, settings)
     data = zscore_columns(apply_operator(operator, data))
@@ -287,7 +312,7 @@ def clean_run(run: Run, settings: DenoiseSettings, reader=None) -> CleanedRun:
         "mean_fd": float(np.nanmean(fd)) if fd is not None else float("nan"),
         "max_fd": float(np.nanmax(fd)) if fd is not None else float("nan"),
         "median_tsnr": tsnr,
-        "n_voxels": space.n_voxels,
+        "n_voxels": space.n_points,
         "tr": tr,
         "n_confounds": 0 if confounds is None else int(confounds.shape[1]),
         "decompressor": decompressor_name(),

@@ -17,8 +17,10 @@ from .cleaned import CleanedRun
 from .config import Settings
 from .errors import SettingsError, TrdnetError
 from .inputs.runs import Run
+from .inputs.surface import SurfaceRun
 from .outputs import atomic_write_bytes, write_json, write_nifti, write_tsv
 from .sidecars import SIMULATED_NOTE, sidecar
+from .surface_pipeline import SURFACE_TARGETING, clean_surface_run
 from .template_lookup import with_template_coordinates
 
 
@@ -103,11 +105,14 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     written = []
     written += write_qc(run, cleaned, out_dir, settings)
     written += write_networks(run, cleaned, out_dir, settings)
-    targets_summary, target_files, targets_table = write_targets(run, cleaned, out_dir, settings, group_map)
-    written += target_files
-    navigation_summary, navigation_files = write_navigation(run, targets_table, out_dir, settings)
-    targets_summary.update(navigation_summary)
-    written += navigation_files
+    if isinstance(run, SurfaceRun):
+        targets_summary = {"targeting": SURFACE_TARGETING}
+    else:
+        targets_summary, target_files, targets_table = write_targets(run, cleaned, out_dir, settings, group_map)
+        written += target_files
+        navigation_summary, navigation_files = write_navigation(run, targets_table, out_dir, settings)
+        targets_summary.update(navigation_summary)
+        written += navigation_files
 
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in written)
     summary = {"minutes_retained": cleaned.qc["minutes_retained"], "mean_fd": cleaned.qc["mean_fd"], **targets_summary}
@@ -124,6 +129,8 @@ def clean(run: Run, denoise_settings, reader=None) -> CleanedRun:
 
     The transform used is recorded as ``qc["template_transform"]`` (in every sidecar's QC).
     """
+    if isinstance(run, SurfaceRun):
+        return clean_surface_run(run, denoise_settings, fmriprep_root(run))
     cleaned = denoise.clean_run(run, denoise_settings, reader=reader)
     if run.source in ("fmriprep", "simulated"):
         cleaned, transform = with_template_coordinates(cleaned, fmriprep_root(run), run.subject,

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..entities import ENTITY_ORDER, build_name, parse_entities
 from ..errors import InputError
 from .runs import Run
+from .surface import make_surface_run, surface_bold_files
 
 __all__ = ["BOLD_SUFFIX", "check_derivatives_folder", "derivatives_root", "find_runs", "parse_entities"]
 
@@ -88,7 +89,7 @@ def find_runs(
     wanted_sessions = _strip(sessions, "ses-")
     task = task.removeprefix("task-") if task else task
     candidates = sorted(root.glob(f"sub-*/**/func/*{BOLD_SUFFIX}")) + sorted(root.glob(f"sub-*/func/*{BOLD_SUFFIX}"))
-    candidates = sorted(set(candidates))
+    candidates = sorted(set(candidates) | set(surface_bold_files(root.glob("sub-*/**/func/*"))))
     if not candidates:
         raise InputError(f"{root}: no '*{BOLD_SUFFIX}' files under sub-*/[ses-*/]func/")
 
@@ -124,6 +125,8 @@ def find_runs(
 
 
 def _make_run(bold: Path, entities: dict, simulated: bool) -> Run:
+    if not bold.name.endswith(BOLD_SUFFIX):
+        return make_surface_run(bold, entities, simulated, _find_confounds)
     base = bold.name[: -len(BOLD_SUFFIX)]
     mask = bold.parent / f"{base}_desc-brain_mask.nii.gz"
     sidecar = bold.parent / (bold.name[: -len(".nii.gz")] + ".json")

@@ -1,0 +1,477 @@
+"""Cortical-surface runs from fMRIPrep: GIFTI per hemisphere and CIFTI-2 dense time series.
+
+fMRIPrep writes, beside the volumes,
+
+- ``sub-<l>[_ses-<l>]_task-<l>[_run-<l>]_hemi-{L,R}_space-{fsaverage,fsaverage5,fsaverage6,fsnative}_bold.func.gii``
+  (one data array per volume; the repetition time only in the JSON sidecar), and
+- with CIFTI output, ``..._space-fsLR_den-91k_bold.dtseries.nii`` (left and
+  right cortex on the fsLR-32k mesh, then subcortical voxels).
+
+A surface run is a T x V matrix like a volume run; its columns are the vertices
+that carry signal (:class:`~trdnet.geometry.MeshGeometry`). The meshes come
+from
+
+- fsaverage5: nilearn's bundled fsaverage5 (midthickness = mean of pial and
+  white, vertex by vertex); other fsaverage densities must be given
+  (``meshes=``), nilearn would have to download them;
+- fsnative: the participant's ``anat/sub-<l>[_ses-<l>]_hemi-{L,R}_midthickness.surf.gii``
+  written by fMRIPrep (T1w world coordinates), else the mean of its pial and
+  white surfaces;
+- fsLR-32k: the Conte69 midthickness meshes inside the ``brainspace`` wheel on
+  PyPI (fetched with :mod:`trdnet.inputs.registry`, not installed), or
+  meshes given with ``meshes=``.
+
+fsaverage coordinates are MNI305 (FreeSurfer's talairach space); they are
+mapped to MNI152 with FreeSurfer's published linear matrix
+(:data:`MNI305_TO_MNI152`), a linear approximation of a non-linear relation
+(Wu et al. 2018, Hum Brain Mapp 39:3793, give the error of such maps).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from ..entities import build_name, parse_bids_name, parse_entities, replace_entities
+from ..errors import InputError, NotImplementedFeatureError
+from ..geometry import HEMISPHERES, MeshGeometry
+from .runs import Run
+
+#: FreeSurfer's MNI305 -> MNI152 matrix (RAS mm), from the FreeSurfer wiki page
+#: "CoordinateSystems", section 8 ("I have an RAS in MNI305 space (fsaverage)
+#: and want MNI152"); derived there from ``$FREESURFER_HOME/average/mni152.register.dat``.
+#: A linear approximation: FreeSurfer and Wu et al. 2018 note errors of a few mm.
+MNI305_TO_MNI152 = np.array(
+    [
+        [0.9975, -0.0073, 0.0176, -0.0429],
+        [0.0146, 1.0009, -0.0024, 1.5496],
+        [-0.0130, -0.0093, 0.9971, 1.1840],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
+
+#: The inverse direction as published on the same page (MNI152 -> MNI305).
+MNI152_TO_MNI305 = np.array(
+    [
+        [1.0022, 0.0071, -0.0177, 0.0528],
+        [-0.0146, 0.9990, 0.0027, -1.5519],
+        [0.0129, 0.0094, 1.0027, -1.2012],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
+
+MNI305_NOTE = (
+    "fsaverage vertices are MNI305 coordinates; their MNI152 coordinates come from FreeSurfer's linear "
+    "MNI305-to-MNI152 matrix (FreeSurfer wiki, CoordinateSystems), a linear approximation"
+)
+
+#: File-name endings of surface BOLD series.
+GIFTI_SUFFIX = "_bold.func.gii"
+CIFTI_SUFFIX = "_bold.dtseries.nii"
+
+#: Vertices per hemisphere of each fsaverage density (FreeSurfer's icosahedral meshes).
+FSAVERAGE_VERTICES = {"fsaverage3": 642, "fsaverage4": 2562, "fsaverage5": 10242, "fsaverage6": 40962,
+                      "fsaverage": 163842}
+
+FSLR_VERTICES = 32492
+
+_CIFTI_CORTEX = {"CIFTI_STRUCTURE_CORTEX_LEFT": "L", "CIFTI_STRUCTURE_CORTEX_RIGHT": "R"}
+
+
+def is_surface_space(space: str | None) -> bool:
+    """Whether a ``space-`` value names a surface space (fsaverage*, fsnative, fsLR)."""
+    return bool(space) and (space.startswith("fsaverage") or space in ("fsnative", "fsLR"))
+
+
+def template_affine(space: str) -> np.ndarray | None:
+    """Linear map from a surface space's coordinates to MNI152, or None when there is none.
+
+    fsaverage meshes are MNI305 (:data:`MNI305_TO_MNI152`); the fsLR Conte69
+    meshes are already in MNI152 (identity; FSL's MNI152, used as the
+    template the literature coordinates are given in); fsnative meshes are the
+    participant's T1w coordinates (None: needs the registered sphere).
+    """
+    if space.startswith("fsaverage"):
+        return MNI305_TO_MNI152
+    if space == "fsLR":
+        return np.eye(4)
+    return None
+
+
+@dataclass(frozen=True)
+class SurfaceRun(Run):
+    """A functional run on the cortical surface.
+
+    ``bold`` is the first file (left hemisphere GIFTI or the CIFTI file);
+    ``hemi_bold`` maps ``L``/``R`` to the GIFTI files (empty for CIFTI).
+
+    Attributes
+    ----------
+    hemi_bold : dict
+        Hemisphere -> GIFTI time series.
+    meshes : dict
+        Hemisphere -> mesh file (GIFTI ``.surf.gii``) or ``(coordinates, faces)``;
+        empty: the standard mesh of the space (see :func:`standard_meshes`).
+    medial_wall : dict
+        Hemisphere -> boolean array over the mesh vertices, True on the medial
+        wall (left out as no-signal vertices are); empty when unknown.
+    """
+
+    hemi_bold: dict = field(default_factory=dict)
+    meshes: dict = field(default_factory=dict)
+    medial_wall: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``gifti`` or ``cifti``."""
+        return "cifti" if str(self.bold).endswith(CIFTI_SUFFIX) else "gifti"
+
+
+def surface_bold_files(paths) -> list[Path]:
+    """Surface BOLD files among paths: left-hemisphere GIFTI (stands for the pair) and CIFTI."""
+    return sorted(
+        p for p in paths
+        if (p.name.endswith(GIFTI_SUFFIX) and parse_entities(p.name).get("hemi") == "L")
+        or p.name.endswith(CIFTI_SUFFIX)
+    )
+
+
+def make_surface_run(bold: Path, entities: dict, simulated: bool, find_confounds) -> SurfaceRun:
+    """The :class:`SurfaceRun` of one left-hemisphere GIFTI or CIFTI file.
+
+    Parameters
+    ----------
+    bold : Path
+        ``..._hemi-L_..._bold.func.gii`` or ``..._bold.dtseries.nii``.
+    entities : dict
+        Its BIDS entities.
+    simulated : bool
+    find_confounds : callable
+        ``find_confounds(bold, entities)`` -> confounds path or None (the
+        volume finder's, so both kinds find the same table).
+
+    Raises
+    ------
+    InputError
+        The right hemisphere is missing, or a sidecar is unreadable.
+    """
+    bold = Path(bold)
+    entities = {k: v for k, v in entities.items() if k != "hemi"}
+    hemi_bold = {}
+    if bold.name.endswith(GIFTI_SUFFIX):
+        right = bold.with_name(replace_entities(bold.name, hemi="R"))
+        if not right.is_file():
+            raise InputError(f"{bold}: no right hemisphere beside it (expected {right.name})")
+        hemi_bold = {"L": bold, "R": right}
+    tr, meta_simulated = _sidecar_tr(bold)
+    is_simulated = simulated or meta_simulated
+    return SurfaceRun(
+        bold=bold,
+        entities=entities,
+        confounds=find_confounds(bold, entities),
+        tr=tr,
+        simulated=is_simulated,
+        source="simulated" if is_simulated else "fmriprep",
+        hemi_bold=hemi_bold,
+    )
+
+
+def _sidecar_tr(bold: Path) -> tuple[float | None, bool]:
+    parsed = parse_bids_name(bold.name)
+    sidecar = bold.with_name(build_name(parsed.entities, parsed.suffix, ".json"))
+    if not sidecar.is_file():
+        return None, False
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{sidecar}: invalid JSON ({exc})") from None
+    tr = meta.get("RepetitionTime")
+    return (float(tr) if tr is not None else None), bool(meta.get("Simulated", False))
+
+
+def read_gifti_series(path) -> np.ndarray:
+    """Time series of one hemisphere's ``.func.gii``, shape (T, V), float32.
+
+    fMRIPrep writes one data array per volume; a single 2D array (V x T) is
+    accepted too.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, no data arrays, or arrays of different lengths.
+    """
+    try:
+        img = nib.load(path)
+    except Exception as exc:  # nibabel raises several types for unreadable files
+        raise InputError(f"{path}: cannot read the GIFTI file ({exc})") from None
+    arrays = getattr(img, "darrays", None)
+    if not arrays:
+        raise InputError(f"{path}: no data arrays (expected one per volume)")
+    if len(arrays) == 1 and np.asarray(arrays[0].data).ndim == 2:
+        return np.ascontiguousarray(np.asarray(arrays[0].data, dtype=np.float32).T)
+    sizes = {np.asarray(a.data).size for a in arrays}
+    if len(sizes) != 1:
+        raise InputError(f"{path}: data arrays of different lengths {sorted(sizes)}")
+    return np.stack([np.asarray(a.data, dtype=np.float32).ravel() for a in arrays])
+
+
+def no_signal(data: np.ndarray) -> np.ndarray:
+    """Columns without signal: constant over time (e.g. zero) or with a non-finite value.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, shape (T, V)
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (V,)
+    """
+    finite = np.isfinite(data).all(axis=0)
+    constant = np.zeros(data.shape[1], dtype=bool)
+    constant[finite] = np.ptp(data[:, finite], axis=0) == 0
+    return ~finite | constant
+
+
+def standard_meshes(space: str) -> tuple[dict, str]:
+    """The standard midthickness meshes of a template surface space.
+
+    Returns
+    -------
+    meshes : dict
+        Hemisphere -> ``(coordinates, faces)``.
+    surface : str
+        What the coordinates are (for the sidecars).
+
+    Raises
+    ------
+    NotImplementedFeatureError
+        A space without a mesh available offline (fsaverage6, fsaverage, ...):
+        give the meshes explicitly.
+    """
+    if space == "fsaverage5":
+        from nilearn.datasets import load_fsaverage
+
+        mesh = load_fsaverage("fsaverage5")
+        out = {}
+        for hemi, part in (("L", "left"), ("R", "right")):
+            pial, white = mesh["pial"].parts[part], mesh["white_matter"].parts[part]
+            coords = (np.asarray(pial.coordinates, float) + np.asarray(white.coordinates, float)) / 2.0
+            out[hemi] = (coords, np.asarray(pial.faces, dtype=np.int64))
+        return out, "midthickness (mean of nilearn's fsaverage5 pial and white surfaces)"
+    if space == "fsLR":
+        return fslr_meshes(), "midthickness (Conte69 fsLR-32k group average, brainspace 0.3.0 wheel)"
+    raise NotImplementedFeatureError(
+        f"space {space!r}: no mesh available offline (nilearn bundles fsaverage5 only); "
+        "give the midthickness meshes per hemisphere (SurfaceRun.meshes)"
+    )
+
+
+def fsnative_meshes(root: Path, subject: str, session: str | None = None) -> tuple[dict, str]:
+    """The participant's fMRIPrep surfaces (T1w world coordinates) as midthickness meshes.
+
+    Looks in ``sub-<l>[/ses-<l>]/anat`` for ``..._hemi-{L,R}_midthickness.surf.gii``;
+    without it, the vertex-wise mean of ``_pial`` and ``_white``.
+
+    Raises
+    ------
+    InputError
+        No usable surfaces for a hemisphere; the message names the folder and
+        the files looked for.
+    """
+    folders = [Path(root) / f"sub-{subject}" / f"ses-{session}" / "anat"] if session else []
+    folders.append(Path(root) / f"sub-{subject}" / "anat")
+    out, kinds = {}, set()
+    for hemi in HEMISPHERES:
+        found = None
+        for folder in folders:
+            for prefix in ([f"sub-{subject}_ses-{session}"] if session else []) + [f"sub-{subject}"]:
+                mid = folder / f"{prefix}_hemi-{hemi}_midthickness.surf.gii"
+                pial = folder / f"{prefix}_hemi-{hemi}_pial.surf.gii"
+                white = folder / f"{prefix}_hemi-{hemi}_white.surf.gii"
+                if mid.is_file():
+                    found, kind = mid, "midthickness (fMRIPrep)"
+                elif pial.is_file() and white.is_file():
+                    found, kind = _mean_mesh(pial, white), "midthickness (mean of fMRIPrep's pial and white)"
+                if found is not None:
+                    break
+            if found is not None:
+                break
+        if found is None:
+            raise InputError(
+                f"{folders[-1]}: no fsnative surface for hemisphere {hemi} (expected "
+                f"sub-{subject}_hemi-{hemi}_midthickness.surf.gii, or _pial and _white)"
+            )
+        out[hemi] = found
+        kinds.add(kind)
+    return out, "; ".join(sorted(kinds)) + ", T1w world coordinates"
+
+
+def _mean_mesh(pial: Path, white: Path):
+    from nilearn.surface import load_surf_mesh
+
+    a, b = load_surf_mesh(str(pial)), load_surf_mesh(str(white))
+    if np.asarray(a.coordinates).shape != np.asarray(b.coordinates).shape:
+        raise InputError(f"{pial}: not the same vertices as {white.name}")
+    coords = (np.asarray(a.coordinates, float) + np.asarray(b.coordinates, float)) / 2.0
+    return coords, np.asarray(a.faces, dtype=np.int64)
+
+
+def brainspace_wheel():
+    """The pinned brainspace 0.3.0 wheel on PyPI (BSD-3-Clause; see :mod:`trdnet.inputs.registry`).
+
+    It ships the Conte69 fsLR-32k meshes and one real MPI-LEMON resting-state
+    run on fsaverage5.
+    """
+    from .registry import Wheel
+
+    return Wheel(
+        package="brainspace",
+        version="0.3.0",
+        sha256=BRAINSPACE_SHA256,
+        filename="brainspace-0.3.0-py3-none-any.whl",
+    )
+
+
+BRAINSPACE_SHA256 = "aec3854a9ad2ed8f05ee4da04943307833135320c990688ba7f16def1ce0132c"
+
+
+def fslr_meshes() -> dict:
+    """Conte69 fsLR-32k midthickness meshes per hemisphere from the brainspace wheel, ``(coordinates, faces)``.
+
+    The files' own metadata name them ``MidThickness`` surfaces, a group
+    average of HCP participants resampled to fsLR-32k in HCP's MNINonLinear
+    (FSL MNI152) space.
+
+    Raises
+    ------
+    DatasetError
+        The wheel is neither cached nor downloadable (the message says where to put it).
+    """
+    from .registry import read_members
+
+    members = {h: f"brainspace/datasets/surfaces/conte69_32k_{s}.gii" for h, s in (("L", "lh"), ("R", "rh"))}
+    data = read_members(brainspace_wheel(), list(members.values()))
+    out = {}
+    for hemi, member in members.items():
+        img = nib.GiftiImage.from_bytes(data[member])
+        out[hemi] = (np.asarray(img.agg_data("NIFTI_INTENT_POINTSET"), dtype=float),
+                     np.asarray(img.agg_data("NIFTI_INTENT_TRIANGLE"), dtype=np.int64))
+    return out
+
+
+def run_meshes(run: SurfaceRun, root: Path | None = None) -> tuple[dict, str]:
+    """Meshes of a surface run: given ones, fsnative from fMRIPrep's anat/, or the standard ones."""
+    if run.meshes:
+        return dict(run.meshes), "given meshes"
+    if run.space == "fsnative":
+        if root is None:
+            raise InputError(f"{run.bold}: fsnative run without its derivatives folder for the surfaces")
+        return fsnative_meshes(root, run.subject, run.entities.get("ses"))
+    return standard_meshes(run.space)
+
+
+def load_surface_run(run: SurfaceRun, root: Path | None = None) -> tuple[np.ndarray, MeshGeometry]:
+    """Read a GIFTI surface run: the T x V matrix of vertices with signal and their geometry.
+
+    Parameters
+    ----------
+    run : SurfaceRun
+    root : Path, optional
+        Derivatives folder (for fsnative surfaces in ``anat/``).
+
+    Returns
+    -------
+    data : numpy.ndarray, float32, shape (T, V)
+        Left then right hemisphere, vertices with signal only.
+    geometry : MeshGeometry
+        ``n_excluded`` counts the medial-wall and no-signal vertices left out.
+
+    Raises
+    ------
+    InputError
+        Hemispheres with different numbers of volumes, a vertex count that
+        does not match the mesh, or no vertex with signal.
+    NotImplementedFeatureError
+        For CIFTI runs (not read by this function yet).
+    """
+    if run.kind == "cifti":
+        raise NotImplementedFeatureError(f"{run.bold}: CIFTI surface runs are not processed yet; use the GIFTI "
+                                         "(hemi-L/hemi-R .func.gii) outputs of fMRIPrep")
+    meshes, surface = run_meshes(run, root)
+    from nilearn.surface import load_surf_mesh
+
+    series, keep = {}, {}
+    for hemi in HEMISPHERES:
+        data = read_gifti_series(run.hemi_bold[hemi])
+        n_mesh = load_surf_mesh(meshes[hemi]).coordinates.shape[0]
+        if data.shape[1] != n_mesh:
+            raise InputError(
+                f"{run.hemi_bold[hemi]}: {data.shape[1]} vertices but the {run.space} mesh has {n_mesh}; "
+                "is the space- entity right?"
+            )
+        keep[hemi] = ~no_signal(data)
+        if run.medial_wall.get(hemi) is not None:
+            keep[hemi] &= ~np.asarray(run.medial_wall[hemi], dtype=bool)
+        series[hemi] = data
+    if series["L"].shape[0] != series["R"].shape[0]:
+        raise InputError(
+            f"{run.hemi_bold['R']}: {series['R'].shape[0]} volumes but the left hemisphere has {series['L'].shape[0]}"
+        )
+    if not any(k.any() for k in keep.values()):
+        raise InputError(f"{run.bold}: no vertex carries signal (all constant or non-finite)")
+    geometry = MeshGeometry.from_meshes(meshes, run.space, keep=keep, template_affine=template_affine(run.space),
+                                        surface=surface)
+    data = np.concatenate([series[h][:, keep[h]] for h in HEMISPHERES], axis=1)
+    return np.ascontiguousarray(data, dtype=np.float32), geometry
+
+
+def read_cifti_series(path) -> tuple[np.ndarray, dict]:
+    """Data and brain models of a CIFTI-2 dense time series (``.dtseries.nii``).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    data : numpy.ndarray, float32, shape (T, N)
+        All brain-model columns in file order.
+    models : dict
+        ``cortex``: hemisphere -> (column numbers, vertex indices, mesh size);
+        ``voxels``: (column numbers, RAS mm coordinates (K, 3), structure names);
+        ``tr``: the series axis step in seconds (or None).
+
+    Raises
+    ------
+    InputError
+        Not a dense time series (no brain-model axis, or no series axis).
+    """
+    try:
+        img = nib.load(path)
+    except Exception as exc:  # nibabel raises several types for unreadable files
+        raise InputError(f"{path}: cannot read the CIFTI file ({exc})") from None
+    if not isinstance(img, nib.Cifti2Image):
+        raise InputError(f"{path}: not a CIFTI-2 image")
+    series, brain = img.header.get_axis(0), img.header.get_axis(1)
+    if not isinstance(brain, nib.cifti2.BrainModelAxis) or not isinstance(series, nib.cifti2.SeriesAxis):
+        raise InputError(f"{path}: expected a dense time series (series x brain models)")
+    cortex, vox_cols, vox_xyz, vox_names = {}, [], [], []
+    for name, columns, model in brain.iter_structures():
+        cols = np.arange(brain.size)[columns]
+        if name in _CIFTI_CORTEX:
+            cortex[_CIFTI_CORTEX[name]] = (cols, np.asarray(model.vertex, dtype=np.int64),
+                                            int(model.nvertices[name]))
+        else:
+            ijk = model.voxel[model.volume_mask]
+            vox_cols.append(cols[model.volume_mask])
+            vox_xyz.append(nib.affines.apply_affine(brain.affine, ijk))
+            vox_names += [name] * len(ijk)
+    tr = float(series.step) if series.unit == "SECOND" else None
+    voxels = (np.concatenate(vox_cols) if vox_cols else np.empty(0, np.int64),
+              np.concatenate(vox_xyz) if vox_xyz else np.empty((0, 3)), np.asarray(vox_names))
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    return data, {"cortex": cortex, "voxels": voxels, "tr": tr}

@@ -1,0 +1,240 @@
+"""Surface runs laid out exactly as fMRIPrep writes them: finding, reading, cleaning, networks, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import confounds_table
+
+from trdnet.cli import main
+from trdnet.config import DenoiseSettings
+from trdnet.errors import InputError
+from trdnet.inputs.bids import find_runs
+from trdnet.inputs.surface import (
+    MNI152_TO_MNI305,
+    MNI305_TO_MNI152,
+    SurfaceRun,
+    load_surface_run,
+    read_cifti_series,
+    read_gifti_series,
+    standard_meshes,
+)
+from trdnet.surface_pipeline import clean_surface_run
+
+N_FSAVERAGE5 = 10242
+
+
+def func_gifti(data: np.ndarray) -> nib.gifti.GiftiImage:
+    """A ``.func.gii`` as fMRIPrep writes it: one float32 data array per volume."""
+    return nib.gifti.GiftiImage(darrays=[
+        nib.gifti.GiftiDataArray(np.asarray(volume, dtype=np.float32), intent="NIFTI_INTENT_TIME_SERIES",
+                                 datatype="NIFTI_TYPE_FLOAT32")
+        for volume in data
+    ])
+
+
+def surf_gifti(coords: np.ndarray, faces: np.ndarray) -> nib.gifti.GiftiImage:
+    return nib.gifti.GiftiImage(darrays=[
+        nib.gifti.GiftiDataArray(np.asarray(coords, dtype=np.float32), intent="NIFTI_INTENT_POINTSET"),
+        nib.gifti.GiftiDataArray(np.asarray(faces, dtype=np.int32), intent="NIFTI_INTENT_TRIANGLE"),
+    ])
+
+
+def write_surface_run(root: Path, sub: str = "01", space: str = "fsaverage5", n_volumes: int = 120,
+                      tr: float = 2.0, seed: int = 0, data=None, n_vertices: int = N_FSAVERAGE5,
+                      write_tr: bool = True, hemis=("L", "R")) -> dict:
+    """One fMRIPrep surface run: ``sub-<l>_task-rest_hemi-{L,R}_space-<space>_bold.func.gii`` + JSON + confounds."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(json.dumps({
+        "Name": "fMRIPrep - test", "BIDSVersion": "1.4.0", "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "fMRIPrep", "Version": "23.2.0"}]}))
+    func = root / f"sub-{sub}" / "func"
+    func.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for index, hemi in enumerate(hemis):
+        values = data[hemi] if data is not None else 100 + rng.normal(0, 1, (n_volumes, n_vertices))
+        path = func / f"sub-{sub}_task-rest_hemi-{hemi}_space-{space}_bold.func.gii"
+        nib.save(func_gifti(values), path)
+        if write_tr:
+            path.with_name(path.name.replace(".func.gii", ".json")).write_text(
+                json.dumps({"RepetitionTime": tr, "TaskName": "rest"}))
+        paths[hemi] = path
+    confounds = func / f"sub-{sub}_task-rest_desc-confounds_timeseries.tsv"
+    confounds_table(n_volumes, rng).to_csv(confounds, sep="\t", index=False, na_rep="n/a")
+    paths["confounds"] = confounds
+    paths["root"] = root
+    return paths
+
+
+def fsaverage5_networks_data(n_volumes: int, seed: int = 0) -> dict:
+    """fsaverage5 data whose vertices near each Seitzman network share that network's signal."""
+    from trdnet.config import NetworkSettings
+    from trdnet.networks import network_rois
+
+    rng = np.random.default_rng(seed)
+    meshes, _ = standard_meshes("fsaverage5")
+    rois = network_rois(NetworkSettings())
+    sources = {name: rng.normal(size=n_volumes) for name in ("DMN", "SN", "ECN")}
+    out = {}
+    for hemi in ("L", "R"):
+        xyz = (np.c_[meshes[hemi][0], np.ones(N_FSAVERAGE5)] @ MNI305_TO_MNI152.T)[:, :3]
+        values = rng.normal(0, 1, (n_volumes, N_FSAVERAGE5))
+        for row in rois.itertuples():
+            near = np.linalg.norm(xyz - [row.x, row.y, row.z], axis=1) <= 12
+            values[:, near] += 2 * sources[row.network][:, None]
+        values += 100
+        values[:, :40] = 0.0  # vertices without signal (as fMRIPrep's medial wall with NaN/zeros)
+        out[hemi] = values
+    return out
+
+
+def test_surface_runs_are_found_beside_volume_runs(tmp_path):
+    paths = write_surface_run(tmp_path / "fmriprep", n_volumes=20, n_vertices=50)
+    runs = find_runs(tmp_path / "fmriprep", space="fsaverage5")
+    assert len(runs) == 1 and isinstance(runs[0], SurfaceRun)
+    run = runs[0]
+    assert run.hemi_bold == {"L": paths["L"], "R": paths["R"]}
+    assert run.tr == 2.0 and run.confounds == paths["confounds"]
+    assert run.prefix == "sub-01_task-rest_space-fsaverage5" and "hemi" not in run.entities
+    with pytest.raises(InputError, match=r"space\(s\) \['fsaverage5'\]"):
+        find_runs(tmp_path / "fmriprep", space="MNI152NLin2009cAsym")
+
+
+def test_missing_right_hemisphere_is_named(tmp_path):
+    write_surface_run(tmp_path / "fmriprep", n_volumes=20, n_vertices=50, hemis=("L",))
+    with pytest.raises(InputError, match="no right hemisphere.*hemi-R_space-fsaverage5_bold.func.gii"):
+        find_runs(tmp_path / "fmriprep", space="fsaverage5")
+
+
+def test_gifti_series_one_array_per_volume(tmp_path):
+    data = np.arange(12, dtype=np.float32).reshape(3, 4)
+    nib.save(func_gifti(data), tmp_path / "x.func.gii")
+    np.testing.assert_array_equal(read_gifti_series(tmp_path / "x.func.gii"), data)
+
+
+def test_vertices_without_signal_are_left_out_and_counted(tmp_path):
+    rng = np.random.default_rng(3)
+    data = {h: 100 + rng.normal(size=(30, N_FSAVERAGE5)) for h in ("L", "R")}
+    data["L"][:, :100] = 0.0
+    data["R"][5, 7] = np.nan
+    write_surface_run(tmp_path / "fmriprep", n_volumes=30, data=data)
+    run = find_runs(tmp_path / "fmriprep", space="fsaverage5")[0]
+    values, geometry = load_surface_run(run)
+    assert geometry.n_excluded == {"L": 100, "R": 1}
+    assert values.shape == (30, 2 * N_FSAVERAGE5 - 101)
+    assert geometry.vertex[0] == 100 and 7 not in geometry.vertex[geometry.hemi == "R"]
+    np.testing.assert_allclose(values[:, 0], data["L"][:, 100], rtol=1e-6)
+    # fsaverage5 coordinates are MNI305; their MNI152 positions use FreeSurfer's matrix
+    np.testing.assert_allclose(geometry.template_xyz,
+                               (np.c_[geometry.xyz, np.ones(geometry.n_points)] @ MNI305_TO_MNI152.T)[:, :3])
+
+
+def test_vertex_count_must_match_the_mesh(tmp_path):
+    write_surface_run(tmp_path / "fmriprep", n_volumes=10, n_vertices=40962)
+    run = find_runs(tmp_path / "fmriprep", space="fsaverage5")[0]
+    with pytest.raises(InputError, match="40962 vertices but the fsaverage5 mesh has 10242"):
+        load_surface_run(run)
+
+
+def test_freesurfer_matrices_are_inverse():
+    # both directions are published separately on FreeSurfer's CoordinateSystems page
+    np.testing.assert_allclose(MNI305_TO_MNI152 @ MNI152_TO_MNI305, np.eye(4), atol=2e-3)
+
+
+def test_surface_cleaning_is_nilearn_signal_clean(tmp_path):
+    from nilearn import signal
+    from nilearn.interfaces.fmriprep import load_confounds
+
+    from trdnet.denoise import clean_arguments, confound_arguments
+
+    write_surface_run(tmp_path / "fmriprep", n_volumes=100)
+    run = find_runs(tmp_path / "fmriprep", space="fsaverage5")[0]
+    settings = DenoiseSettings()
+    cleaned = clean_surface_run(run, settings)
+    raw, _ = load_surface_run(run)
+    confounds, sample_mask = load_confounds(str(run.bold), **confound_arguments(settings))
+    expected = signal.clean(raw[:, :500].astype(float), confounds=confounds, sample_mask=sample_mask,
+                            **clean_arguments(settings, 2.0))
+    expected = (expected - expected.mean(0)) / expected.std(0)
+    np.testing.assert_allclose(cleaned.data[:, :500], expected, atol=2e-3)
+    assert cleaned.qc["n_voxels"] == cleaned.space.n_points == 2 * N_FSAVERAGE5
+
+
+def test_gifti_without_tr_is_refused(tmp_path):
+    write_surface_run(tmp_path / "fmriprep", n_volumes=20, write_tr=False)
+    run = find_runs(tmp_path / "fmriprep", space="fsaverage5")[0]
+    with pytest.raises(InputError, match="no RepetitionTime in its JSON sidecar"):
+        clean_surface_run(run, DenoiseSettings())
+
+
+def test_fsnative_run_reads_the_participants_surfaces(tmp_path):
+    root = tmp_path / "fmriprep"
+    write_surface_run(root, space="fsnative", n_volumes=60, n_vertices=300)
+    anat = root / "sub-01" / "anat"
+    anat.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for hemi, shift in (("L", -40.0), ("R", 40.0)):
+        coords = rng.normal(0, 20, (300, 3)) + [shift, 0, 0]
+        faces = np.column_stack([np.arange(298), np.arange(1, 299), np.arange(2, 300)])
+        nib.save(surf_gifti(coords, faces), anat / f"sub-01_hemi-{hemi}_pial.surf.gii")
+        nib.save(surf_gifti(coords + 2.0, faces), anat / f"sub-01_hemi-{hemi}_white.surf.gii")
+    run = find_runs(root, space="fsnative")[0]
+    cleaned = clean_surface_run(run, DenoiseSettings(), root)
+    pial = nib.load(anat / "sub-01_hemi-L_pial.surf.gii").agg_data("NIFTI_INTENT_POINTSET")
+    np.testing.assert_allclose(cleaned.space.xyz[:300], pial + 1.0, atol=1e-4)
+    assert cleaned.space.template_xyz is None and "T1w world" in cleaned.qc["surface"]
+    (anat / "sub-01_hemi-R_white.surf.gii").unlink()
+    with pytest.raises(InputError, match="no fsnative surface for hemisphere R"):
+        clean_surface_run(run, DenoiseSettings(), root)
+
+
+def test_cifti_dense_series_structures(tmp_path):
+    vertices = np.array([0, 2, 5])
+    brain = nib.cifti2.BrainModelAxis.from_mask(np.array([1, 0, 1, 0, 0, 1], bool), name="CortexLeft")
+    volume = np.zeros((3, 3, 3), bool)
+    volume[1, 2, 0] = volume[2, 2, 2] = True
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = [-2, -4, -6]
+    brain = brain + nib.cifti2.BrainModelAxis.from_mask(volume, name="Thalamus_Left", affine=affine)
+    series = nib.cifti2.SeriesAxis(start=0, step=0.8, size=4)
+    data = np.arange(20, dtype=np.float32).reshape(4, 5)
+    path = tmp_path / "sub-01_task-rest_space-fsLR_den-91k_bold.dtseries.nii"
+    nib.save(nib.Cifti2Image(data, header=(series, brain)), path)
+    values, models = read_cifti_series(path)
+    np.testing.assert_array_equal(values, data)
+    cols, vertex, size = models["cortex"]["L"]
+    np.testing.assert_array_equal(cols, [0, 1, 2])
+    np.testing.assert_array_equal(vertex, vertices)
+    assert size == 6 and models["tr"] == 0.8
+    vox_cols, xyz, names = models["voxels"]
+    np.testing.assert_array_equal(vox_cols, [3, 4])
+    np.testing.assert_allclose(xyz, [[0, 0, -6], [2, 0, -2]])
+    assert set(names) == {"CIFTI_STRUCTURE_THALAMUS_LEFT"}
+
+
+def test_trdnet_run_on_fsaverage5_writes_networks_and_says_targeting_is_not_there_yet(tmp_path, capsys):
+    root = tmp_path / "fmriprep"
+    write_surface_run(root, n_volumes=150, data=fsaverage5_networks_data(150))
+    out = tmp_path / "out"
+    code = main(["run", str(root), str(out), "participant", "--space", "fsaverage5", "--no-report"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    line = next(x for x in printed.splitlines() if x.startswith("sub-01_task-rest_space-fsaverage5"))
+    assert "no target (not implemented for surface runs yet" in line
+    func = out / "sub-01" / "func"
+    table = pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_networks.tsv", sep="\t")
+    within = table[table.network_a == table.network_b].mean_z.mean()
+    between = table[table.network_a != table.network_b].mean_z.mean()
+    assert within > between + 0.3
+    sidecar = json.loads((func / "sub-01_task-rest_space-fsaverage5_networks.json").read_text())
+    dropped = pd.DataFrame(sidecar["DroppedROIs"])
+    assert len(dropped) > 0  # subcortical and cerebellar spheres catch no cortical vertex, and say so
+    qc = pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_qc.tsv", sep="\t")
+    assert qc.n_voxels.iloc[0] == 2 * N_FSAVERAGE5 - 80
+    assert not list(func.glob("*boldmap*")) and not list(func.glob("*targets*"))
