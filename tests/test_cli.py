@@ -1,6 +1,7 @@
 """The command line as a user meets it: refusals before any work, settings, strategies, BIDS-App options."""
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 import trdnet
 from trdnet.cli import main
-from trdnet.config import Settings
+from trdnet.config import DenoiseSettings, Settings
 
 
 from conftest import write_fmriprep_run, write_mni_run
@@ -252,6 +253,10 @@ def test_filter_file_strategy_and_labels_select_and_record(tmp_path, capsys):
     sidecar = json.loads(next(out.glob("sub-01/ses-b/func/*_targets.json")).read_text())
     assert sidecar["Settings"]["denoise"]["strategy"] == "scrubbing.5+gsr"
     assert sidecar["Settings"]["denoise"]["wm_csf"] == "full"
+    described = [json.loads(p.read_text()).get("Denoising") for p in out.glob("sub-01/ses-b/func/*.json")]
+    described = next(d for d in described if d)
+    assert set(described["settings"]) == {f.name for f in dataclasses.fields(DenoiseSettings)}
+    assert described["load_confounds_arguments"]["wm_csf"] == "full"
     assert sidecar["SettingsDigest"] == Settings.from_dict({"denoise": {"strategy": "scrubbing.5+gsr"},
                                                             "targeting": {"n_bootstrap": 5}}).digest()
 

@@ -84,6 +84,9 @@ def test_every_strategy_file_is_valid_distinct_and_named_back():
     assert strategy_name(Settings().denoise) == "default"
     assert strategy_name(with_gsr(apply_strategy(Settings(), "simple"), True).denoise) == "simple+gsr"
     assert strategy_name(dataclasses.replace(Settings().denoise, fd_threshold=0.3)) is None
+    # without censoring, its thresholds change nothing: still the strategy
+    simple = apply_strategy(Settings(), "simple").denoise
+    assert strategy_name(dataclasses.replace(simple, fd_threshold=0.3, scrub_min_segment=0)) == "simple"
 
 
 def test_strategies_set_what_nilearn_is_given():

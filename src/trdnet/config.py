@@ -157,10 +157,11 @@ class _Checked:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, self._checked_value(f.name, getattr(self, f.name)))
         self._check_together()
-        object.__setattr__(self, "_built", True)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not getattr(self, "_built", False) or name not in _field_names(type(self)):
+        names = _field_names(type(self))
+        # while the dataclass __init__ is still setting fields, __post_init__ checks them all at once
+        if name not in names or not names <= self.__dict__.keys():
             object.__setattr__(self, name, value)
             return
         previous = getattr(self, name)
