@@ -38,7 +38,7 @@ from trdnet.denoise import clean_run  # noqa: E402
 from trdnet.export import export_targets, find_native_anatomy  # noqa: E402
 from trdnet.inputs.bids import find_runs  # noqa: E402
 from trdnet.inputs.simulate import simulate_cohort  # noqa: E402
-from trdnet.inputs.simulate_anat import write_simulated_anat  # noqa: E402
+from trdnet.inputs.simulate.t1w import write_simulated_anat  # noqa: E402
 from trdnet.targeting import compute_targets  # noqa: E402
 
 FAST = os.environ.get("TRDNET_EXAMPLES_FAST") == "1"

@@ -16,7 +16,7 @@ from scipy import ndimage
 from trdnet.config import ExportSettings
 from trdnet.errors import ExportError, SettingsError
 from trdnet.export import export_targets, find_native_anatomy
-from trdnet.inputs.simulate_anat import SCALP_OUTER_MM, write_simulated_anat
+from trdnet.inputs.simulate.t1w import SCALP_OUTER_MM, write_simulated_anat
 
 MNI = "MNI152NLin2009cAsym"
 F3_CORTICAL = (-35.5, 49.4, 32.4)  # Okamoto 2004 cortical projection, as in the shipped table

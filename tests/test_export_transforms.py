@@ -10,7 +10,7 @@ import pytest
 
 from trdnet.errors import ExportError
 from trdnet.export.transforms import file_entities, load_point_transform
-from trdnet.inputs.simulate_anat import write_simulated_anat
+from trdnet.inputs.simulate.t1w import write_simulated_anat
 
 MNI = "MNI152NLin2009cAsym"
 POINTS = np.array([[-38.0, 44.0, 26.0], [-41.0, 16.0, 54.0], [6.0, 16.0, -10.0], [30.0, -60.0, 20.0]])

@@ -252,7 +252,7 @@ def test_t1w_space_run_with_user_regions(tmp_path, capsys):
 def test_t1w_space_run_finds_mni_regions_through_the_fmriprep_transform(tmp_path, capsys):
     """A T1w-space run with fMRIPrep's anat/ transforms: regions are looked up at each voxel's MNI position."""
     from trdnet.denoise import clean_run
-    from trdnet.inputs.simulate_anat import write_simulated_anat
+    from trdnet.inputs.simulate.t1w import write_simulated_anat
     from trdnet.targeting import search_columns, seed_columns
     from trdnet.template_lookup import with_template_coordinates
 

@@ -18,6 +18,7 @@ from trdnet.inputs.simulate import (
     SignalParameters,
     cosine_basis,
     framewise_displacement,
+    preset_parameters,
     simulate_cohort,
 )
 
@@ -152,16 +153,42 @@ def test_framewise_displacement_and_cosines_by_hand():
     np.testing.assert_allclose(basis.T @ basis, np.eye(6), atol=1e-10)
 
 
-def test_patch_in_search_region_and_grey_matter(cohort):
+def test_patch_planted_off_grid_inside_the_simulators_own_region(cohort):
+    # Realistic preset: centres are drawn in the simulator's ellipsoid (not the analysis's search
+    # spheres), in grey matter, and moved off the voxel grid by up to half a voxel on each axis.
+    params = SignalParameters()
+    gm_img = datasets.load_mni152_gm_template(resolution=4)
+    gm = gm_img.get_fdata()
+    for _, row in cohort.truth_table.iterrows():
+        centre = row[["x", "y", "z"]].to_numpy(float)
+        assert row["space"] == SPACE and row["note"] == "simulated" and row["preset"] == "realistic"
+        ijk_float = nib.affines.apply_affine(np.linalg.inv(gm_img.affine), centre)
+        ijk = np.rint(ijk_float).astype(int)
+        assert np.abs(ijk_float - ijk).max() <= 0.5 + 1e-9
+        assert np.abs(ijk_float - ijk).max() > 1e-3  # not a grid point
+        voxel_centre = nib.affines.apply_affine(gm_img.affine, ijk)
+        scaled = (voxel_centre - np.array(params.plant_center_mm)) / np.array(params.plant_radii_mm)
+        assert (scaled**2).sum() <= 1.0
+        assert gm[tuple(ijk)] > params.plant_grey_matter
+
+
+def test_easy_preset_plants_on_a_voxel_deep_in_the_search_spheres(tmp_path):
+    easy = simulate_cohort(tmp_path, n_subjects=3, n_volumes=30, resolution_mm=4, preset="easy",
+                           random_state=2, anatomy=False)
     gm_img = datasets.load_mni152_gm_template(resolution=4)
     gm = gm_img.get_fdata()
     sites = np.array(list(DLPFC_SITES.values()))
-    for _, row in cohort.truth_table.iterrows():
+    for _, row in easy.truth_table.iterrows():
         centre = row[["x", "y", "z"]].to_numpy(float)
-        assert row["space"] == SPACE and row["note"] == "simulated"
+        assert row["preset"] == "easy"
         assert np.min(np.linalg.norm(sites - centre, axis=1)) <= 20 - 6 + 1e-6
-        ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(gm_img.affine), centre)).astype(int)
-        assert gm[tuple(ijk)] > 0.5
+        ijk = nib.affines.apply_affine(np.linalg.inv(gm_img.affine), centre)
+        np.testing.assert_allclose(ijk, np.rint(ijk), atol=1e-6)  # on the grid
+        assert gm[tuple(np.rint(ijk).astype(int))] > 0.5
+    description = json.loads((easy.fmriprep_dir / "dataset_description.json").read_text())
+    assert "easy preset" in description["Name"] and description["SimulatorPreset"] == "easy"
+    assert json.loads((easy.truth_dir / "simulation.json").read_text())["preset"] == "easy"
+    assert "easy preset" in (tmp_path / "SIMULATED_DATA.txt").read_text()
 
 
 def test_truth_outside_derivatives(cohort):
@@ -242,3 +269,87 @@ def test_rerun_reuses_or_refuses(cohort):
 def test_bad_arguments_raise(tmp_path, kwargs, match):
     with pytest.raises(SettingsError, match=match):
         simulate_cohort(tmp_path, n_subjects=1, n_volumes=30, **{"resolution_mm": 4, **kwargs})
+
+
+# ---------------------------------------------------------------- the difficulties, one switch each
+
+
+@pytest.fixture(scope="module")
+def anatomy_3mm():
+    from trdnet.inputs.simulate.anatomy import _load_anatomy
+
+    return _load_anatomy(3, preset_parameters("realistic"))
+
+
+def _neighbour_and_lag_correlation(noise, anat):
+    space = VoxelSpace(anat.mask, anat.affine, SPACE)
+    index = space.column_index()
+    inside = np.argwhere(anat.mask)
+    rng = np.random.default_rng(0)
+    picks = inside[rng.choice(len(inside), 400, replace=False)]
+    pairs = [(index[tuple(p)], index[tuple(p + [1, 0, 0])]) for p in picks
+             if anat.mask[tuple(p + [1, 0, 0])]]
+    a, b = (noise[:, [p[k] for p in pairs]] for k in (0, 1))
+    a, b = (x - x.mean(axis=0) for x in (a, b))
+    spatial = np.mean((a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0)))
+    centred = noise - noise.mean(axis=0)
+    lag = np.mean((centred[1:] * centred[:-1]).sum(axis=0) / (centred * centred).sum(axis=0))
+    return spatial, lag
+
+
+def test_noise_smoothness_and_autocorrelation_are_as_set(anatomy_3mm):
+    from trdnet.inputs.simulate.signals import _noise
+
+    params = preset_parameters("realistic", noise=2.0, noise_fwhm_mm=6.0, noise_ar1=0.4)
+    noise = _noise(np.random.default_rng(1), anatomy_3mm, params, 400)
+    spatial, lag = _neighbour_and_lag_correlation(noise, anatomy_3mm)
+    # A Gaussian of FWHM f correlates points d apart by exp(-d^2 / (4 sigma^2)), sigma = f / 2.3548:
+    # 0.71 for 3 mm neighbours at 6 mm FWHM.
+    expected = np.exp(-(3.0**2) / (4 * (6.0 / 2.3548) ** 2))
+    assert spatial == pytest.approx(expected, abs=0.04)
+    assert lag == pytest.approx(0.4, abs=0.04)
+    assert noise.std() == pytest.approx(2.0, rel=0.03)
+
+    white = _noise(np.random.default_rng(1), anatomy_3mm,
+                   preset_parameters("easy", noise=2.0), 400)
+    spatial, lag = _neighbour_and_lag_correlation(white, anatomy_3mm)
+    assert abs(spatial) < 0.03 and abs(lag) < 0.03
+    assert white.std() == pytest.approx(2.0, rel=0.03)
+
+
+def test_shared_region_is_anticorrelated_in_everyone_and_switches_off(anatomy_3mm):
+    from trdnet.inputs.simulate.anatomy import _participant
+
+    anat = anatomy_3mm
+    params = preset_parameters("realistic")
+    space = VoxelSpace(anat.mask, anat.affine, SPACE)
+    near = space.sphere_columns(params.shared_center_mm, 4.0)
+    rows = {}
+    for weight in (params.shared_weight, 0.0):
+        changed = preset_parameters("realistic", shared_weight=weight)
+        rows[weight] = [_participant(anat, changed, np.random.default_rng(s))["sgacc_row"] for s in range(4)]
+    for with_shared, without in zip(rows[params.shared_weight], rows[0.0]):
+        # The same draws with and without the shared region differ by its profile alone.
+        np.testing.assert_allclose(without - with_shared, params.shared_weight * anat.shared_profile, atol=1e-5)
+        assert with_shared[near].mean() < without[near].mean() - 0.8 * params.shared_weight
+
+
+def test_network_signal_leaks_into_the_sgacc_only_when_set(anatomy_3mm):
+    from trdnet.inputs.simulate.anatomy import _load_anatomy
+
+    sealed = _load_anatomy(3, preset_parameters("realistic", sgacc_network_leak=0.0))
+    leaky = anatomy_3mm
+    core = (sealed.sgacc_loading >= 1.0 - 1e-6) & (sealed.gm > 0.5)
+    assert core.sum() > 0
+    assert np.abs(sealed.network_loadings[:, core]).max() == 0.0
+    dmn = leaky.network_names.index("DMN")
+    np.testing.assert_allclose(leaky.network_loadings[dmn, core], 0.5 * leaky.gm[core], rtol=1e-5)
+    # The seed region the simulator plants is not the analysis's default Fox 2012 sphere.
+    assert tuple(SignalParameters().sgacc_center_mm) != (6.0, 16.0, -10.0)
+
+
+def test_unknown_preset_or_plant_region_is_refused(tmp_path):
+    with pytest.raises(SettingsError, match="preset 'hard'"):
+        simulate_cohort(tmp_path, n_subjects=1, n_volumes=30, resolution_mm=4, preset="hard")
+    with pytest.raises(SettingsError, match="plant_region"):
+        simulate_cohort(tmp_path, n_subjects=1, n_volumes=30, resolution_mm=4, plant_region="cube")

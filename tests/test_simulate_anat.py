@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from nilearn import datasets
 
-from trdnet.inputs.simulate_anat import write_simulated_anat
+from trdnet.inputs.simulate.t1w import write_simulated_anat
 
 
 @pytest.fixture(scope="module")

@@ -22,48 +22,54 @@ def validation():
     return module
 
 
-def test_summarise_known_values(validation):
-    rows = pd.DataFrame({
-        "minutes": 10.0, "noise": 1.0, "effect_size": 0.8, "method": "peak",
-        "error_mm": [0.0, 1.0, 2.0, 3.0, 10.0],
-        "split_half_mm": [1.0, 2.0, 3.0, 4.0, 5.0],
-        "bootstrap_r95_mm": [0.0, 0.5, 5.0, np.nan, 20.0],
-    })
-    table = validation.summarise(rows)
-    assert len(table) == 1
-    row = table.iloc[0]
-    assert row["median_error_mm"] == 2.0
-    assert row["p90_error_mm"] == pytest.approx(np.percentile([0, 1, 2, 3, 10], 90))
-    assert row["median_split_half_mm"] == 3.0
-    # covered: 0<=0 yes, 1<=0.5 no, 2<=5 yes, NaN r95 not counted, 10<=20 yes
-    assert row["r95_coverage"] == pytest.approx(3 / 4)
-    assert row["n_no_target"] == 0
+def _rows(**columns):
+    base = {"participant_id": ["p00", "p00", "p01", "p01"], "session": ["1", "2", "1", "2"],
+            "minutes": 8.0, "variant": "default"}
+    return pd.DataFrame({**base, **columns})
 
 
-def test_summarise_counts_runs_without_target(validation):
-    rows = pd.DataFrame({
-        "minutes": 5.0, "noise": 2.0, "effect_size": 0.5, "method": "hierarchical",
-        "error_mm": [4.0, np.nan, 6.0], "split_half_mm": [1.0, np.nan, 3.0],
-        "bootstrap_r95_mm": [5.0, np.nan, 5.0],
-    })
-    row = validation.summarise(rows).iloc[0]
-    assert row["n"] == 3 and row["n_no_target"] == 1
-    assert row["median_error_mm"] == 5.0
-    assert row["r95_coverage"] == pytest.approx(0.5)
+def test_session_distance_and_coverage_by_hand(validation):
+    rows = _rows(x=[0.0, 3.0, 0.0, np.nan], y=[0.0, 4.0, 0.0, 0.0], z=0.0,
+                 bootstrap_r95_mm=[5.0, 4.0, 1.0, 1.0])
+    out = validation.add_session_distance(rows).set_index(["participant_id", "session"])
+    assert out.loc[("p00", "1"), "session_distance_mm"] == pytest.approx(5.0)  # 3-4-5 triangle
+    assert out.loc[("p00", "1"), "r95_covers_retest"] == 1.0  # 5 >= 5
+    assert out.loc[("p00", "2"), "r95_covers_retest"] == 0.0  # 4 < 5
+    assert np.isnan(out.loc[("p01", "1"), "session_distance_mm"])  # one session found no target
+    assert np.isnan(out.loc[("p01", "1"), "r95_covers_retest"])
+
+
+def test_summaries_count_errors_shared_region_and_good_targets(validation):
+    rows = _rows(x=0.0, y=0.0, z=0.0, error_mm=[1.0, 4.0, 9.0, np.nan],
+                 on_shared_region=[False, False, True, False], bootstrap_r95_mm=[5.0, 5.0, 5.0, 5.0],
+                 reliability=["good", "good", "good", "poor"], retest_mm=np.nan, minutes_for_5mm=np.nan)
+    rows = validation.add_session_distance(rows)
+    summary = validation.summarise(rows).iloc[0]
+    assert summary["n"] == 4 and summary["n_no_target"] == 1
+    assert summary["median_error_mm"] == 4.0
+    assert summary["share_within_5mm"] == pytest.approx(2 / 4)
+    assert summary["share_on_shared_region"] == pytest.approx(1 / 4)
+    default = validation.default_calibration(rows).iloc[0]
+    assert default["n_good"] == 3 and default["n_poor"] == 1
+    assert default["good_within_5mm"] == pytest.approx(2 / 3)  # 9 mm off and labelled good
+    assert default["r95_coverage_of_retest"] == pytest.approx(1.0)  # same point: distance 0
 
 
 def test_quick_study_writes_results(validation, tmp_path):
     out = tmp_path / "results"
-    assert validation.main(["--quick", "--no-hierarchical", "--n-jobs", "1", "--out", str(out)]) == 0
-    for name in ("validation.tsv", "validation.md", "validation.png", "validation_participants.tsv"):
+    assert validation.main(["--quick", "--set", "choose", "--n-jobs", "1", "--out", str(out),
+                            "--variants", "cluster_sum", "peak"]) == 0
+    for name in ("validation.tsv", "validation.md", "validation_default.tsv", "validation_targets.tsv",
+                 "validation.json"):
         assert (out / name).is_file(), name
-    table = pd.read_csv(out / "validation.tsv", sep="\t")
-    assert list(table["method"]) == ["peak", "cluster", "seedmap"]
-    assert (table["n"] == validation.QUICK_GRID.n_participants).all()
-    people = pd.read_csv(out / "validation_participants.tsv", sep="\t")
-    found = people[["x", "y", "z"]].to_numpy()
-    truth = people[["true_x", "true_y", "true_z"]].to_numpy()
-    assert np.allclose(people["error_mm"], np.linalg.norm(found - truth, axis=1), atol=0.02)
-    # Targets are in the left DLPFC search region (MNI x < 0).
-    assert (people["x"] < 0).all()
-    assert "| peak |" in (out / "validation.md").read_text()
+    targets = pd.read_csv(out / "validation_targets.tsv", sep="\t")
+    grid = validation.QUICK_GRID
+    assert set(targets["variant"]) == {"default", "cluster_sum", "peak"}
+    assert len(targets) == 3 * grid.n_participants * len(grid.sessions) * len(grid.cells_runs)
+    found = targets[["x", "y", "z"]].to_numpy()
+    truth = targets[["true_x", "true_y", "true_z"]].to_numpy()
+    assert np.allclose(targets["error_mm"], np.linalg.norm(found - truth, axis=1), atol=0.02)
+    assert (targets["x"] < 0).all()  # the left DLPFC search region
+    default = targets[targets["variant"] == "default"]
+    assert default["reliability"].isin(["good", "fair", "poor"]).all()
+    assert "| default |" in (out / "validation.md").read_text()

@@ -1,29 +1,44 @@
-"""Targeting validation study on SIMULATED cohorts with known (planted) targets.
+"""Targeting validation on the realistic SIMULATED cohort: accuracy, retest and calibration.
 
-For every cell of a grid of scan lengths, noise levels and effect sizes, a
-simulated cohort is written (:func:`trdnet.inputs.simulate.simulate_cohort`),
-each run is cleaned once and every targeting method is applied. The
-``seedmap`` method uses a leave-one-out group map: the mean Fisher-z sgACC map
-of the other participants of the same cell. Distances are measured in
-MNI152NLin2009cAsym world RAS millimetres against the planted patch centre.
+Every participant is simulated with the realistic preset of
+:func:`trdnet.inputs.simulate.simulate_cohort` (a broad anticorrelated region
+shared by everyone, spatially smooth and autocorrelated noise, an off-grid
+planted patch, network signal leaking into the sgACC) with two sessions of
+four runs (8 + 8 + 7 + 7 minutes, TR 2 s) and the same planted target in
+both. Each run is cleaned on its own; a cell of ``m`` minutes joins the first
+runs of a session up to ``m`` minutes (8 = run 1, 16 = runs 1-2, 30 = runs
+1-4), so the cells are nested within each participant.
 
-Outputs (in ``--out``):
+For every session and cell:
 
-- ``validation_participants.tsv``: one row per participant and method.
-- ``validation.tsv``: one row per cell and method: median and 90th-percentile
-  error, median split-half distance, and the coverage of ``bootstrap_r95_mm``
-  (fraction of participants whose true error is at most their r95).
-- ``validation.md``: the summary as a markdown table.
-- ``validation.png``: error and split-half against scan length.
+- the **default method** (``Settings().targeting``) runs through
+  :func:`trdnet.targeting.participant_targets` with its bootstrap, competing
+  sites, leave-one-run-out retest and data-sufficiency estimate;
+- every **variant** of :data:`VARIANTS` (cluster ranking, centre weighting,
+  smoothing, ``peak``, ``hierarchical``) gives a target without bootstrap.
 
-Run ``python validation/run_validation.py --help``. All data are simulated.
+Outcomes per participant: error to the planted target, whether the target sits
+on the shared group region (closer to its centre than ``SHARED_RADIUS_MM`` and
+farther from the planted target), and the session-to-session distance (the two
+sessions' targets, independent data: a direct retest). Coverage: how often a
+session's ``bootstrap_r95_mm`` is at least the distance to the other
+session's target.
+
+Two participant sets with separate seeds: ``--set choose`` (to pick the
+default method and the reliability thresholds) and ``--set report`` (the
+numbers the README states). Nothing chosen is tuned on the report set.
+
+Outputs in ``--out``: ``validation_targets.tsv`` (one row per participant,
+session, cell and variant), ``validation.tsv`` / ``validation.md`` (summary per
+cell and variant), ``validation_default.tsv`` (the default method's retest
+and calibration per cell), ``validation.json`` (settings, seeds, run time).
+All data are SIMULATED.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
 import sys
 import tempfile
@@ -37,251 +52,273 @@ from trdnet.config import MNI_SPACE, Settings
 from trdnet.denoise import clean_run
 from trdnet.errors import TargetingError
 from trdnet.inputs.bids import find_runs
-from trdnet.inputs.simulate import simulate_cohort
-from trdnet.targeting import compute_targets, group_mean_map, seed_columns, seed_map
+from trdnet.inputs.simulate import preset_parameters, simulate_cohort
+from trdnet.targeting import participant_targets, run_method, search_columns, seed_columns, seed_map
+from trdnet.targeting.participant import combine_runs
 
-ALL_METHODS = ("peak", "cluster", "seedmap", "hierarchical")
 TR = 2.0
+#: Target variants compared (name -> changes of TargetSettings); "default" is Settings().targeting.
+VARIANTS: dict[str, dict] = {
+    "default": {},
+    "cluster_size": {"methods": ("cluster",), "cluster_rank": "size"},
+    "cluster_sum": {"methods": ("cluster",), "cluster_rank": "sum"},
+    "cluster_mean": {"methods": ("cluster",), "cluster_rank": "mean"},
+    "cluster_size_centroid": {"methods": ("cluster",), "cluster_rank": "size", "centre_weights": "uniform"},
+    "cluster_size_8mm": {"methods": ("cluster",), "cluster_rank": "size", "smoothing_fwhm_mm": 8.0},
+    "cluster_sum_8mm": {"methods": ("cluster",), "cluster_rank": "sum", "smoothing_fwhm_mm": 8.0},
+    "cluster_sum_12mm": {"methods": ("cluster",), "cluster_rank": "sum", "smoothing_fwhm_mm": 12.0},
+    "peak": {"methods": ("peak",)},
+    "hierarchical": {"methods": ("hierarchical",)},
+}
+#: A target closer than this to the shared region's centre (and farther from the planted one) "sits on" it.
+SHARED_RADIUS_MM = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
 class StudyGrid:
-    """The cells of the study and the per-cell cohort size."""
+    """Participants, sessions, runs and cells of the study."""
 
-    minutes: tuple[float, ...] = (5.0, 10.0, 20.0)
-    noise: tuple[float, ...] = (1.0, 2.0)
-    effect_size: tuple[float, ...] = (0.5, 0.8)
-    n_participants: int = 6
+    run_volumes: tuple[int, ...] = (240, 240, 210, 210)
+    cells_runs: tuple[int, ...] = (1, 2, 4)  # runs joined per cell: 8, 16, 30 minutes
+    sessions: tuple[str, ...] = ("1", "2")
+    n_participants: int = 12
     n_bootstrap: int = 30
     resolution_mm: int = 3
     seed: int = 2026
 
-    def cells(self, only_minutes=None) -> list[dict]:
-        """One dict per cell with a fixed, distinct random seed.
-
-        ``only_minutes`` keeps only those scan lengths; seeds stay those of the full grid.
-        """
-        out = []
-        for i, (minutes, noise, effect) in enumerate(
-            itertools.product(self.minutes, self.noise, self.effect_size)
-        ):
-            out.append({"minutes": minutes, "noise": noise, "effect_size": effect,
-                        "random_state": self.seed + i})
-        return [c for c in out if only_minutes is None or c["minutes"] in only_minutes]
+    def minutes(self, n_runs: int) -> float:
+        return sum(self.run_volumes[:n_runs]) * TR / 60.0
 
 
-QUICK_GRID = StudyGrid(minutes=(4.0,), noise=(1.0,), effect_size=(0.8,), n_participants=3,
-                       n_bootstrap=5)
+SETS = {"choose": 1000, "report": 2000}
+QUICK_GRID = StudyGrid(run_volumes=(80, 80), cells_runs=(1, 2), n_participants=2, n_bootstrap=5,
+                       resolution_mm=4)
 
 
-def run_cell(cell: dict, grid: StudyGrid, methods: tuple[str, ...], workdir: Path) -> pd.DataFrame:
-    """Simulate one cohort, target every participant with every method.
+def _variant_settings(base, name: str):
+    return dataclasses.replace(base, reliability=False, **VARIANTS[name])
 
-    Parameters
-    ----------
-    cell : dict
-        ``minutes``, ``noise``, ``effect_size``, ``random_state``.
-    grid : StudyGrid
-    methods : tuple of str
-        Targeting methods (names of :data:`trdnet.targeting.METHODS`).
-    workdir : Path
-        Folder for the simulated cohort files.
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per participant and method: planted and found target (world
-        RAS mm), ``error_mm``, ``split_half_mm``, ``bootstrap_r95_mm``.
-    """
-    n_volumes = int(round(cell["minutes"] * 60.0 / TR))
-    name = "min{minutes:g}_noise{noise:g}_effect{effect_size:g}".format(**cell)
+def run_participant(index: int, grid: StudyGrid, seed: int, workdir: Path, variants) -> list[dict]:
+    """Simulate one participant (two sessions), clean each run, target every cell and variant."""
+    root = workdir / f"p{index:02d}"
     cohort = simulate_cohort(
-        workdir / name, n_subjects=grid.n_participants, n_volumes=n_volumes, tr=TR,
-        resolution_mm=grid.resolution_mm, random_state=cell["random_state"], anatomy=False,
-        noise=cell["noise"], effect_size=cell["effect_size"],
+        root, n_subjects=1, n_volumes=list(grid.run_volumes), runs=len(grid.run_volumes), tr=TR,
+        resolution_mm=grid.resolution_mm, sessions=list(grid.sessions), random_state=seed + index,
+        anatomy=False,
     )
-    truth = cohort.truth_table.set_index("participant_id")
+    planted = cohort.truth_table[["x", "y", "z"]].to_numpy(float)[0]
+    shared = np.asarray(preset_parameters("realistic").shared_center_mm, dtype=float)
     settings = Settings()
-    targeting = dataclasses.replace(settings.targeting, n_bootstrap=grid.n_bootstrap)
+    base = dataclasses.replace(settings.targeting, n_bootstrap=grid.n_bootstrap)
     runs = find_runs(cohort.fmriprep_dir)
-    cleaned = [clean_run(run, settings.denoise) for run in runs]
-    maps = np.stack([seed_map(c, seed_columns(c.space, targeting)) for c in cleaned])
-
+    cleaned = {(r.entities.get("ses"), r.entities.get("run")): clean_run(r, settings.denoise) for r in runs}
     rows = []
-    for i, (run, clean) in enumerate(zip(runs, cleaned)):
-        planted = truth.loc[f"sub-{run.subject}", ["x", "y", "z"]].to_numpy(float)
-        group = group_mean_map(maps, exclude=i) if "seedmap" in methods else None
-        for method in methods:
+    for n_runs in grid.cells_runs:
+        for ses in grid.sessions:
+            pieces = [cleaned[(ses, str(k))] for k in range(1, n_runs + 1)]
+            common = {"participant_id": f"p{index:02d}", "session": ses, "minutes": grid.minutes(n_runs),
+                      "n_runs": n_runs, "true_x": planted[0], "true_y": planted[1], "true_z": planted[2]}
             started = time.perf_counter()
-            base = {
-                **{k: cell[k] for k in ("minutes", "noise", "effect_size")},
-                "participant_id": f"sub-{run.subject}", "method": method,
-                "minutes_retained": clean.minutes,
-                "true_x": planted[0], "true_y": planted[1], "true_z": planted[2],
-            }
             try:
-                out = compute_targets(clean, dataclasses.replace(targeting, methods=(method,)),
-                                      random_state=cell["random_state"] * 100 + i,
-                                      group_map=group, high_pass_hz=settings.denoise.high_pass)
+                result = participant_targets(pieces, base, random_state=seed + 100 * index + int(ses),
+                                             run_labels=[f"run-{k}" for k in range(1, n_runs + 1)],
+                                             high_pass_hz=settings.denoise.high_pass)
+                row = result.output.table.iloc[0]
+                found = row[["x", "y", "z"]].to_numpy(float)
+                rows.append({**common, "variant": "default", **_outcome(found, planted, shared),
+                             **{k: row[k] for k in ("bootstrap_r95_mm", "split_half_mm", "competing_share",
+                                                    "n_sites", "retest_mm", "minutes_for_5mm", "reliability",
+                                                    "n_voxels")},
+                             "seconds": time.perf_counter() - started})
             except TargetingError as error:
-                # A method that finds no target is a result of the study, not a crash.
-                rows.append({**base, "x": np.nan, "y": np.nan, "z": np.nan, "error_mm": np.nan,
-                             "split_half_mm": np.nan, "bootstrap_r95_mm": np.nan,
-                             "failed": str(error), "seconds": time.perf_counter() - started})
-                continue
-            row = out.table.iloc[0]
-            found = row[["x", "y", "z"]].to_numpy(float)
-            rows.append({
-                **base, "x": found[0], "y": found[1], "z": found[2],
-                "error_mm": float(np.linalg.norm(found - planted)),
-                "split_half_mm": float(row["split_half_mm"]),
-                "bootstrap_r95_mm": float(row["bootstrap_r95_mm"]),
-                "failed": "", "seconds": time.perf_counter() - started,
-            })
-    return pd.DataFrame(rows)
+                rows.append({**common, "variant": "default", "failed": str(error)})
+            joined = combine_runs(pieces)
+            seeds = seed_columns(joined.space, base)
+            search = search_columns(joined.space, base)
+            seed_r = seed_map(joined, seeds)
+            for name in variants:
+                if name == "default":
+                    continue
+                chosen = _variant_settings(base, name)
+                started = time.perf_counter()
+                try:
+                    found = run_method(chosen.methods[0], joined, seeds, search, chosen, seed_r).xyz
+                    rows.append({**common, "variant": name, **_outcome(np.asarray(found, float), planted, shared),
+                                 "seconds": time.perf_counter() - started})
+                except TargetingError as error:
+                    rows.append({**common, "variant": name, "failed": str(error)})
+    return rows
 
 
-def summarise(participants: pd.DataFrame) -> pd.DataFrame:
-    """Per cell and method: error quantiles, split-half and r95 coverage.
+def _outcome(found: np.ndarray, planted: np.ndarray, shared: np.ndarray) -> dict:
+    error = float(np.linalg.norm(found - planted))
+    to_shared = float(np.linalg.norm(found - shared))
+    return {"x": found[0], "y": found[1], "z": found[2], "error_mm": error,
+            "on_shared_region": bool(to_shared < SHARED_RADIUS_MM and to_shared < error)}
 
-    Parameters
-    ----------
-    participants : pandas.DataFrame
-        Output of :func:`run_cell` (concatenated over cells).
 
-    Returns
-    -------
-    pandas.DataFrame
+def add_session_distance(targets: pd.DataFrame) -> pd.DataFrame:
+    """Distance between the two sessions' targets of the same participant, cell and variant.
+
+    Also ``r95_covers_retest``: this session's ``bootstrap_r95_mm`` is at
+    least that distance (NaN without a radius).
     """
-    keys = ["minutes", "noise", "effect_size", "method"]
-    covered = participants["error_mm"] <= participants["bootstrap_r95_mm"]
-    data = participants.assign(covered=covered.where(participants["bootstrap_r95_mm"].notna()))
-    grouped = data.groupby(keys, sort=True)
+    keys = ["participant_id", "minutes", "variant"]
+    out = []
+    for _, group in targets.groupby(keys, sort=False):
+        group = group.copy()
+        if len(group) == 2 and group[["x", "y", "z"]].notna().all().all():
+            d = float(np.linalg.norm(np.diff(group[["x", "y", "z"]].to_numpy(float), axis=0)))
+        else:
+            d = np.nan
+        group["session_distance_mm"] = d
+        out.append(group)
+    result = pd.concat(out, ignore_index=True)
+    if "bootstrap_r95_mm" in result:
+        covers = result["bootstrap_r95_mm"] >= result["session_distance_mm"]
+        result["r95_covers_retest"] = covers.where(
+            result["bootstrap_r95_mm"].notna() & result["session_distance_mm"].notna())
+    return result
+
+
+def summarise(targets: pd.DataFrame) -> pd.DataFrame:
+    """Per cell (minutes) and variant: error, shared-region share, session distance, no-target count."""
+    grouped = targets.groupby(["minutes", "variant"], sort=True)
     table = grouped.agg(
-        n=("error_mm", "size"),
+        n=("participant_id", "size"),
         n_no_target=("error_mm", lambda e: int(e.isna().sum())),
         median_error_mm=("error_mm", "median"),
         p90_error_mm=("error_mm", lambda e: float(np.nanpercentile(e, 90)) if e.notna().any() else np.nan),
-        median_split_half_mm=("split_half_mm", "median"),
-        median_r95_mm=("bootstrap_r95_mm", "median"),
-        r95_coverage=("covered", "mean"),
+        share_within_5mm=("error_mm", lambda e: float((e <= 5.0).mean())),
+        share_on_shared_region=("on_shared_region", lambda s: float(s.fillna(False).astype(bool).mean())),
+        median_session_distance_mm=("session_distance_mm", "median"),
     ).reset_index()
-    order = {m: i for i, m in enumerate(ALL_METHODS)}
-    table = table.sort_values(keys[:3] + ["method"], key=lambda c: c.map(order) if c.name == "method" else c)
-    return table.reset_index(drop=True)
+    return table
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    """The summary as a GitHub markdown table (distances in mm, 1 decimal)."""
-    header = ["minutes", "noise", "effect size", "method", "n", "no target", "median error", "p90 error",
-              "median split-half", "median r95", "r95 coverage"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for _, r in table.iterrows():
-        cells = [f"{r.minutes:g}", f"{r.noise:g}", f"{r.effect_size:g}", r.method,
-                 str(int(r.n)), str(int(r.n_no_target)),
-                 f"{r.median_error_mm:.1f}", f"{r.p90_error_mm:.1f}", f"{r.median_split_half_mm:.1f}",
-                 f"{r.median_r95_mm:.1f}", f"{r.r95_coverage:.2f}"]
+def default_calibration(targets: pd.DataFrame) -> pd.DataFrame:
+    """For the default method, per cell: retest, radius coverage and how trustworthy ``good`` is."""
+    rows = []
+    for minutes, part in targets[targets["variant"] == "default"].groupby("minutes"):
+        good = part[part["reliability"] == "good"]
+        rows.append({
+            "minutes": minutes, "n": len(part),
+            "median_error_mm": part["error_mm"].median(),
+            "median_session_distance_mm": part["session_distance_mm"].median(),
+            "median_r95_mm": part["bootstrap_r95_mm"].median(),
+            "r95_coverage_of_retest": part["r95_covers_retest"].astype(float).mean(),
+            "median_retest_loro_mm": part["retest_mm"].median(),
+            "n_good": len(good), "n_fair": int((part["reliability"] == "fair").sum()),
+            "n_poor": int((part["reliability"] == "poor").sum()),
+            "good_within_5mm": float((good["error_mm"] <= 5.0).mean()) if len(good) else np.nan,
+            "share_on_shared_region": float(part["on_shared_region"].astype(bool).mean()),
+            "median_minutes_for_5mm": part["minutes_for_5mm"].replace(np.inf, np.nan).median(),
+        })
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame, digits: int = 1) -> str:
+    """A table as GitHub markdown (floats rounded)."""
+    header = "| " + " | ".join(table.columns) + " |"
+    lines = [header, "|" + "---|" * len(table.columns)]
+    for row in table.itertuples(index=False):
+        cells = []
+        for value in row:
+            if isinstance(value, (float, np.floating)):
+                cells.append("n/a" if not np.isfinite(value) else f"{value:.{digits if abs(value) >= 1 else 2}f}")
+            else:
+                cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def plot_summary(table: pd.DataFrame, path: Path) -> None:
-    """Median error and median split-half distance against scan length, per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    conditions = table[["noise", "effect_size"]].drop_duplicates().to_numpy()
-    fig, axes = plt.subplots(2, len(conditions), figsize=(3.6 * len(conditions), 6.4),
-                             squeeze=False, sharey="row")
-    for j, (noise, effect) in enumerate(conditions):
-        part = table[(table["noise"] == noise) & (table["effect_size"] == effect)]
-        for method, rows in part.groupby("method", sort=False):
-            axes[0, j].plot(rows["minutes"], rows["median_error_mm"], marker="o", label=method)
-            axes[1, j].plot(rows["minutes"], rows["median_split_half_mm"], marker="o", label=method)
-        axes[0, j].set_title(f"noise {noise:g}, effect {effect:g}", fontsize=9)
-        axes[1, j].set_xlabel("scan length (min)")
-    axes[0, 0].set_ylabel("median error to planted target (mm)")
-    axes[1, 0].set_ylabel("median split-half distance (mm)")
-    axes[0, 0].legend(fontsize=8)
-    fig.suptitle("trdnet targeting on SIMULATED cohorts (MNI152NLin2009cAsym, mm)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def run_study(out_dir, grid: StudyGrid, methods=ALL_METHODS, n_jobs: int = 1, workdir=None,
-              minutes=None) -> pd.DataFrame:
-    """Run every cell, write the tables and the figure; return the summary.
+def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VARIANTS), n_jobs: int = 1,
+              workdir=None) -> dict[str, pd.DataFrame]:
+    """Run every participant, write the tables; return them.
 
     Parameters
     ----------
     out_dir : str or Path
-        Where the results are written.
     grid : StudyGrid
-    methods : tuple of str
+    which : {"choose", "report"}
+        Participant set (separate seeds).
+    variants : sequence of str
+        Names of :data:`VARIANTS` (``default`` is always run).
     n_jobs : int
-        Cells run in parallel (joblib processes).
+        Participants processed in parallel (joblib processes).
     workdir : str or Path, optional
-        Where the simulated cohorts are written (a temporary folder by default).
-    minutes : sequence of float, optional
-        Run only the cells of these scan lengths.
+        Keep the simulated files there (default: a temporary folder).
 
     Returns
     -------
-    pandas.DataFrame
-        The summary table (also written as ``validation.tsv``).
+    dict
+        ``targets``, ``summary`` and ``default`` tables.
     """
     from joblib import Parallel, delayed
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    seed = grid.seed + SETS[which]
+    variants = tuple(dict.fromkeys(["default", *variants]))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trdnet-validation-") as tmp:
         base = Path(workdir) if workdir is not None else Path(tmp)
-        frames = Parallel(n_jobs=n_jobs)(
-            delayed(run_cell)(cell, grid, tuple(methods), base) for cell in grid.cells(minutes)
+        chunks = Parallel(n_jobs=n_jobs)(
+            delayed(run_participant)(i, grid, seed, base, variants) for i in range(grid.n_participants)
         )
-    participants = pd.concat(frames, ignore_index=True)
-    table = summarise(participants)
-    participants.drop(columns="seconds").to_csv(
-        out_dir / "validation_participants.tsv", sep="\t", index=False, float_format="%.2f")
-    table.to_csv(out_dir / "validation.tsv", sep="\t", index=False, float_format="%.3f")
-    (out_dir / "validation.md").write_text(markdown_table(table))
-    plot_summary(table, out_dir / "validation.png")
+    targets = pd.DataFrame([row for chunk in chunks for row in chunk])
+    for col in ("failed", "reliability"):
+        if col not in targets:
+            targets[col] = ""
+        targets[col] = targets[col].fillna("")
+    targets = add_session_distance(targets)
+    summary = summarise(targets)
+    default = default_calibration(targets)
+    targets.drop(columns="seconds", errors="ignore").to_csv(
+        out_dir / "validation_targets.tsv", sep="\t", index=False, float_format="%.2f")
+    summary.to_csv(out_dir / "validation.tsv", sep="\t", index=False, float_format="%.3f")
+    default.to_csv(out_dir / "validation_default.tsv", sep="\t", index=False, float_format="%.3f")
+    (out_dir / "validation.md").write_text(
+        "# SIMULATED validation (realistic preset), participant set: " + which + "\n\n"
+        "## Default method: retest and calibration\n\n" + markdown(default) +
+        "\n## Every variant\n\n" + markdown(summary))
     record = {
-        "data": "SIMULATED (trdnet.inputs.simulate); not acquired from any person",
+        "data": "SIMULATED (trdnet.inputs.simulate, realistic preset); not acquired from any person",
+        "participant_set": which, "seed": seed,
         "space": MNI_SPACE, "coordinates": "world RAS mm",
-        "grid": dataclasses.asdict(grid), "methods": list(methods), "tr_s": TR,
-        "seedmap_group_map": "leave-one-out mean Fisher-z sgACC map of the other participants of the cell",
+        "grid": dataclasses.asdict(grid), "variants": {v: VARIANTS[v] for v in variants}, "tr_s": TR,
+        "default_targeting": {k: v for k, v in dataclasses.asdict(Settings().targeting).items()
+                              if k in ("methods", "cluster_rank", "centre_weights", "smoothing_fwhm_mm",
+                                       "top_fraction", "good_r95_mm", "good_split_half_mm", "good_retest_mm",
+                                       "max_competing_share", "site_separation_mm")},
+        "signal_parameters": preset_parameters("realistic").to_dict(),
+        "shared_region_radius_mm": SHARED_RADIUS_MM,
         "wall_seconds": round(time.perf_counter() - started, 1), "n_jobs": n_jobs,
-        "seconds_per_method_median": participants.groupby("method")["seconds"].median().round(2).to_dict(),
     }
     (out_dir / "validation.json").write_text(json.dumps(record, indent=2) + "\n")
-    return table
+    return {"targets": targets, "summary": summary, "default": default}
 
 
 def main(argv=None) -> int:
     """Command line entry point; see ``--help``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--quick", action="store_true", help="one tiny cell (for tests)")
-    parser.add_argument("--no-hierarchical", action="store_true", help="skip the slow hierarchical method")
-    parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=None,
-                        help="methods to run (default: all)")
-    parser.add_argument("--minutes", nargs="+", type=float, default=None, help="only these scan lengths of the grid (min)")
-    parser.add_argument("--participants", type=int, default=None, help="participants per cell")
+    parser.add_argument("--out", default=None, help="results folder (default: validation/results/<set>)")
+    parser.add_argument("--set", dest="which", choices=sorted(SETS), default="report")
+    parser.add_argument("--quick", action="store_true", help="two tiny participants (for tests)")
+    parser.add_argument("--participants", type=int, default=None, help="participants")
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=None)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--workdir", default=None, help="keep the simulated cohorts here")
     args = parser.parse_args(argv)
     grid = QUICK_GRID if args.quick else StudyGrid()
     if args.participants is not None:
         grid = dataclasses.replace(grid, n_participants=args.participants)
-    methods = tuple(m for m in (args.methods or ALL_METHODS) if not (args.no_hierarchical and m == "hierarchical"))
-    table = run_study(args.out, grid, methods, n_jobs=args.n_jobs, workdir=args.workdir,
-                      minutes=args.minutes)
-    print(markdown_table(table))
+    out = args.out or str(Path(__file__).parent / "results" / args.which)
+    tables = run_study(out, grid, args.which, tuple(args.variants or VARIANTS), n_jobs=args.n_jobs,
+                       workdir=args.workdir)
+    print(markdown(tables["default"]))
+    print(markdown(tables["summary"]))
     return 0
 
 

@@ -358,6 +358,10 @@ class TargetSettings(_Checked):
     methods: tuple[str, ...] = ("cluster",)  # first is primary
     top_fraction: float = 0.10  # most negative fraction of negative voxels
     smoothing_fwhm_mm: float | None = 4.0
+    # cluster: how candidate clusters are ranked (size | sum | mean) and how the centre is weighted
+    # (abs: |smoothed r| | uniform); see trdnet.targeting.sites
+    cluster_rank: str = "size"
+    centre_weights: str = "abs"
     min_cluster_mm3: float = 400.0  # hierarchical: 50 voxels at 2 mm
     # hierarchical: dendrogram cut on 1 - Spearman rho and its linkage (Cole 2020 as described in public code;
     # unverified against the original supplement)
@@ -382,6 +386,13 @@ class TargetSettings(_Checked):
     good_r95_mm: float = 5.0
     good_split_half_mm: float = 10.0
     fair_r95_mm: float = 10.0
+    # Bootstrap targets linked by steps under this distance form one site (single linkage, mm);
+    # good also needs no other site holding more than max_competing_share of the resamples.
+    site_separation_mm: float = 10.0
+    max_competing_share: float = 0.10
+    # Participant target from several runs: good also needs the leave-one-run-out (or
+    # session-to-session) distance under this (mm).
+    good_retest_mm: float = 5.0
 
     _section: ClassVar[str] = "targeting"
     _rules: ClassVar[dict] = {

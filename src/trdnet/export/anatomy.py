@@ -31,7 +31,7 @@ class NativeAnatomy:
     template : str
         Template space the transforms connect to.
     simulated : bool
-        True for anatomy made by :mod:`trdnet.inputs.simulate_anat`.
+        True for anatomy made by :mod:`trdnet.inputs.simulate.t1w`.
     """
 
     subject: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .api import TABLE_COLUMNS, TargetingOutput, compute_targets
 from .hierarchical import hierarchical_target
 from .methods import cluster_target, peak_target, seedmap_target
+from .participant import ParticipantTargets, combine_runs, participant_targets
 from .regions import grey_matter_probability, reference_sites, search_columns, seed_columns
 from .reliability import target_reliability
 from .result import TargetResult
@@ -13,16 +14,19 @@ from .select import METHODS, reference_rows, run_method, select_targets
 
 __all__ = [
     "METHODS",
+    "ParticipantTargets",
     "TABLE_COLUMNS",
     "TargetResult",
     "TargetingOutput",
     "cluster_target",
+    "combine_runs",
     "compute_targets",
     "fisher_z",
     "grey_matter_probability",
     "group_map_values",
     "group_mean_map",
     "hierarchical_target",
+    "participant_targets",
     "peak_target",
     "reference_rows",
     "reference_signal",

@@ -16,11 +16,13 @@ from .regions import is_mni, search_columns, seed_columns
 from .reliability import target_reliability
 from .seedmap import group_map_values, reference_signal, seed_map
 from .select import check_methods, reference_rows, run_method
+from .sites import CANDIDATE_COLUMNS, SITE_COLUMNS
 
 #: Column order of :attr:`TargetingOutput.table`.
 TABLE_COLUMNS = (
     "target", "method", "primary", "space", "x", "y", "z", "r_sgacc", "n_voxels",
     "split_half_mm", "bootstrap_median_mm", "bootstrap_r95_mm", "minutes_retained",
+    "n_candidates", "runner_up_mean_r", "runner_up_n_voxels", "n_sites", "competing_share",
     "reliability", "note",
 )
 
@@ -45,6 +47,12 @@ class TargetingOutput:
     split_half_targets : pandas.DataFrame
         Columns ``method, half, first_volume, n_volumes, x, y, z``: the target
         of each half of the retained volumes (NaN where a half found none).
+    candidates : pandas.DataFrame
+        ``method`` plus :data:`~trdnet.targeting.sites.CANDIDATE_COLUMNS`:
+        every candidate cluster of each cluster-based method.
+    sites : pandas.DataFrame
+        ``method`` plus :data:`~trdnet.targeting.sites.SITE_COLUMNS`: each
+        method's bootstrap cloud grouped into sites with their shares.
     details : dict
         Every parameter used, per-method details and reliability reasons.
     """
@@ -56,6 +64,8 @@ class TargetingOutput:
     bootstrap_cloud: pd.DataFrame
     split_half_targets: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SPLIT_HALF_COLUMNS))
     details: dict = field(default_factory=dict)
+    candidates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["method", *CANDIDATE_COLUMNS]))
+    sites: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["method", *SITE_COLUMNS]))
 
 
 def compute_targets(
@@ -101,7 +111,7 @@ def compute_targets(
         weights = group_map_values(space, source)
         reference = reference_signal(cleaned, weights, search, settings.grey_matter_threshold)
 
-    rows, clouds, halves, method_details = [], [], [], {}
+    rows, clouds, halves, candidates, sites, method_details = [], [], [], [], [], {}
     for i, method in enumerate(settings.methods):
         result = run_method(
             method, cleaned, seeds, search, settings, seed_r,
@@ -110,6 +120,7 @@ def compute_targets(
         rel = {
             "split_half_mm": np.nan, "bootstrap_median_mm": np.nan,
             "bootstrap_r95_mm": np.nan, "reliability": "not computed",
+            "n_sites": np.nan, "competing_share": np.nan,
         }
         if settings.reliability:
             rel = target_reliability(
@@ -118,12 +129,23 @@ def compute_targets(
                 seed_cols=seeds, search_cols=search,
             )
             cloud = rel.pop("bootstrap_cloud")
+            sites.append(rel.pop("sites").assign(method=method))
             halves.append(_split_half_rows(method, rel.pop("split_half_targets"), rel["split_half_volumes"]))
             clouds.append(pd.DataFrame({
                 "method": method, "resample": np.arange(cloud.shape[0]),
                 "x": cloud[:, 0], "y": cloud[:, 1], "z": cloud[:, 2],
             }))
+        runner_up = {"n_candidates": np.nan, "runner_up_mean_r": np.nan, "runner_up_n_voxels": np.nan}
+        if result.candidates is not None:
+            candidates.append(result.candidates.assign(method=method))
+            others = result.candidates[~result.candidates["chosen"].astype(bool)]
+            runner_up["n_candidates"] = len(result.candidates)
+            if len(others):
+                runner_up["runner_up_mean_r"] = float(others.iloc[0]["mean_r"])
+                runner_up["runner_up_n_voxels"] = int(others.iloc[0]["n_voxels"])
         rows.append({
+            **runner_up,
+            "n_sites": rel["n_sites"], "competing_share": rel["competing_share"],
             "target": "personalised" if i == 0 else f"personalised_{method}",
             "method": method,
             "primary": i == 0,
@@ -151,8 +173,11 @@ def compute_targets(
     refs["space"] = space.space if is_mni(space) else MNI_SPACE
     table = pd.concat([personalised, refs], ignore_index=True)
     table["minutes_retained"] = cleaned.minutes
-    for col in ("split_half_mm", "bootstrap_median_mm", "bootstrap_r95_mm"):
+    for col in ("split_half_mm", "bootstrap_median_mm", "bootstrap_r95_mm", "competing_share",
+                "runner_up_mean_r"):
         table[col] = table[col].astype(float)
+    for col in ("n_candidates", "runner_up_n_voxels", "n_sites"):
+        table[col] = table[col].astype("Int64")
     table["reliability"] = table["reliability"].fillna("")
     table["note"] = table["note"].fillna("")
     table = table[list(TABLE_COLUMNS)]
@@ -183,7 +208,17 @@ def compute_targets(
         pd.concat(halves, ignore_index=True) if halves
         else pd.DataFrame(columns=list(SPLIT_HALF_COLUMNS))
     )
-    return TargetingOutput(table, seed_r, search, seeds, cloud, split, details)
+    candidate_table = _with_method_first(candidates, CANDIDATE_COLUMNS)
+    site_table = _with_method_first(sites, SITE_COLUMNS)
+    return TargetingOutput(table, seed_r, search, seeds, cloud, split, details, candidate_table, site_table)
+
+
+def _with_method_first(frames: list[pd.DataFrame], columns) -> pd.DataFrame:
+    """Concatenated per-method tables with ``method`` as the first column."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["method", *columns])
+    return pd.concat(frames, ignore_index=True)[["method", *columns]]
 
 
 def _split_half_rows(method: str, xyz: np.ndarray, volumes: tuple[int, int]) -> pd.DataFrame:

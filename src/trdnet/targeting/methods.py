@@ -12,6 +12,7 @@ from ..errors import TargetingError
 from ..grid import VoxelSpace
 from ._geometry import Region, components, place_on_region, smooth_in_region
 from .result import TargetResult
+from .sites import candidate_table, cluster_centre, cluster_scores
 from .seedmap import group_map_values, reference_signal
 
 
@@ -56,15 +57,20 @@ def cluster_target(
     map_values: np.ndarray | None = None,
     method: str = "cluster",
 ) -> TargetResult:
-    """Centre of the largest cluster of strongly negative seed-map voxels.
+    """Centre of the best cluster of strongly negative seed-map voxels.
 
     Steps: smooth the map inside the search region (``smoothing_fwhm_mm``,
     normalised convolution, see :func:`smooth_in_region`); keep the most
     negative ``top_fraction`` of the region's negative voxels; label
-    26-connected clusters; the target is the largest cluster's centre of mass
-    weighted by |value| of the smoothed map (so it leans towards the strongest
-    anticorrelation inside the cluster rather than the cluster's shape alone).
-    A centre of mass outside the region is moved to the nearest region voxel.
+    26-connected clusters; rank them (``settings.cluster_rank``: ``size``, the
+    largest cluster as in Fox 2013 and Cash 2021; ``sum``, the largest summed
+    anticorrelation; ``mean``, the strongest mean anticorrelation); the target
+    is the best cluster's centre, weighted (``settings.centre_weights="abs"``)
+    by |value| of the smoothed map, so that it leans towards the strongest
+    anticorrelation inside the cluster rather than the cluster's shape alone,
+    or unweighted (``"uniform"``, the centroid). A centre outside the region
+    is moved to the nearest region voxel. Every cluster is kept in
+    ``result.candidates`` (see :func:`~trdnet.targeting.sites.candidate_table`).
 
     Parameters
     ----------
@@ -105,11 +111,10 @@ def cluster_target(
     selected = np.zeros(search_cols.size, dtype=bool)
     selected[keep] = True
     labels = components(region, selected)
-    sizes = np.bincount(labels)[1:]
-    largest = int(np.argmax(sizes)) + 1
-    members = np.flatnonzero(labels == largest)
-    weights = np.abs(smoothed[members]).astype(np.float64)
-    com_local = (region.ijk[members] * weights[:, None]).sum(axis=0) / weights.sum()
+    scores = cluster_scores(smoothed, labels, settings.cluster_rank)
+    best = int(np.argmax(scores)) + 1
+    members = np.flatnonzero(labels == best)
+    com_local = cluster_centre(region, members, smoothed, settings.centre_weights)
     column, xyz, moved, dist = place_on_region(region.world(com_local), region)
     note = ""
     if moved:
@@ -131,11 +136,15 @@ def cluster_target(
             "top_fraction": settings.top_fraction,
             "n_negative": int(negative.size),
             "n_kept": int(n_keep),
-            "n_clusters": int(sizes.size),
+            "n_clusters": int(scores.size),
             "connectivity": 26,
-            "centre_of_mass_weights": "|smoothed map value|",
+            "cluster_rank": settings.cluster_rank,
+            "centre_of_mass_weights": (
+                "|smoothed map value|" if settings.centre_weights == "abs" else "uniform (centroid)"
+            ),
             "map_value_at_target": float(smoothed[np.searchsorted(search_cols, column)]),
         },
+        candidates=candidate_table(region, labels, smoothed, scores, settings.centre_weights, best),
     )
 
 

@@ -20,6 +20,7 @@ from .regions import search_columns, seed_columns
 from .result import TargetResult
 from .seedmap import group_map_values, reference_signal, seed_map
 from .select import run_method
+from .sites import bootstrap_sites, competing_share
 
 #: High-pass cut-off assumed when neither the caller nor the run's QC gives one.
 DEFAULT_HIGH_PASS_HZ = 0.01
@@ -77,25 +78,51 @@ def circular_block_rows(n_rows: int, block: int, rng: np.random.Generator) -> np
     return ((starts[:, None] + np.arange(block)) % n_rows).ravel()[:n_rows]
 
 
-def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettings) -> tuple[str, str]:
+def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettings,
+                     competing_share: float = float("nan"), retest_mm: float = float("nan")) -> tuple[str, str]:
     """Word and reason from the documented thresholds.
 
-    ``good``: bootstrap r95 <= ``good_r95_mm`` and split-half <=
-    ``good_split_half_mm``; ``fair``: r95 <= ``fair_r95_mm`` (also the best
-    word when the split-half could not be computed); ``poor`` otherwise;
-    ``unknown`` without a bootstrap.
+    ``good``: bootstrap r95 <= ``good_r95_mm``, split-half <=
+    ``good_split_half_mm``, no other bootstrap site holding more than
+    ``max_competing_share`` of the resamples, and (when runs can be compared)
+    a retest distance <= ``good_retest_mm``; ``fair``: r95 <= ``fair_r95_mm``
+    (also the best word when the split-half could not be computed, another
+    site competes or the runs disagree); ``poor`` otherwise; ``unknown``
+    without a bootstrap.
+
+    Parameters
+    ----------
+    r95_mm, split_half_mm : float
+    settings : TargetSettings
+    competing_share : float, optional
+        Largest share of resamples in a site other than the target's
+        (:func:`~trdnet.targeting.sites.competing_share`); NaN = not known.
+    retest_mm : float, optional
+        Distance between targets of separate runs or sessions; NaN = one run.
+
+    Returns
+    -------
+    (str, str)
     """
     if not np.isfinite(r95_mm):
         return "unknown", "no bootstrap estimate"
-    if r95_mm <= settings.good_r95_mm and np.isfinite(split_half_mm) and (
-        split_half_mm <= settings.good_split_half_mm
-    ):
+    limits = []
+    if not (np.isfinite(split_half_mm) and split_half_mm <= settings.good_split_half_mm):
+        limits.append("split-half unavailable" if not np.isfinite(split_half_mm)
+                      else f"split-half {split_half_mm:.1f} > {settings.good_split_half_mm:g} mm")
+    if np.isfinite(competing_share) and competing_share > settings.max_competing_share:
+        limits.append(f"another site holds {competing_share:.0%} of the resamples "
+                      f"(> {settings.max_competing_share:.0%})")
+    if np.isfinite(retest_mm) and retest_mm > settings.good_retest_mm:
+        limits.append(f"runs disagree by {retest_mm:.1f} > {settings.good_retest_mm:g} mm")
+    if r95_mm <= settings.good_r95_mm and not limits:
+        extra = "" if not np.isfinite(retest_mm) else f", retest {retest_mm:.1f} mm"
         return "good", (
             f"r95 {r95_mm:.1f} <= {settings.good_r95_mm:g} mm and split-half "
-            f"{split_half_mm:.1f} <= {settings.good_split_half_mm:g} mm"
+            f"{split_half_mm:.1f} <= {settings.good_split_half_mm:g} mm{extra}"
         )
     if r95_mm <= settings.fair_r95_mm:
-        extra = "" if np.isfinite(split_half_mm) else "; split-half unavailable, so at most fair"
+        extra = f"; at most fair: {'; '.join(limits)}" if limits else ""
         return "fair", f"r95 {r95_mm:.1f} <= {settings.fair_r95_mm:g} mm{extra}"
     return "poor", f"r95 {r95_mm:.1f} > {settings.fair_r95_mm:g} mm"
 
@@ -143,8 +170,11 @@ def target_reliability(
         ``bootstrap_cloud`` (n x 3 world RAS mm, NaN rows where a resample
         found no target), ``bootstrap_median_mm``, ``bootstrap_r95_mm``,
         ``n_bootstrap``, ``n_failed``, ``block_length_volumes``,
-        ``block_length_s``, ``reliability``, ``reliability_reason``,
-        ``random_state``.
+        ``block_length_s``, ``sites`` (the cloud grouped into sites, see
+        :func:`~trdnet.targeting.sites.bootstrap_sites`), ``competing_share``
+        (largest share of another site), ``n_sites`` (the target's site plus
+        every other site above ``max_competing_share``), ``reliability``,
+        ``reliability_reason``, ``random_state``.
     """
     seed_cols = seed_columns(cleaned.space, settings) if seed_cols is None else seed_cols
     search_cols = search_columns(cleaned.space, settings) if search_cols is None else search_cols
@@ -200,8 +230,15 @@ def target_reliability(
     ok = np.isfinite(dist)
     median = float(np.median(dist[ok])) if ok.any() else float("nan")
     r95 = float(np.percentile(dist[ok], 95)) if ok.any() else float("nan")
-    word, reason = reliability_word(r95, out["split_half_mm"], settings)
+    sites = bootstrap_sites(cloud, full_target.xyz, settings.site_separation_mm)
+    competing = competing_share(sites)
+    word, reason = reliability_word(r95, out["split_half_mm"], settings, competing_share=competing)
     out.update(
+        sites=sites,
+        competing_share=competing,
+        n_sites=int((sites["share"] >= settings.max_competing_share).sum() + (
+            0 if sites.loc[sites["holds_target"].astype(bool), "share"].ge(settings.max_competing_share).any()
+            else 1)) if len(sites) else 0,
         bootstrap_cloud=cloud,
         bootstrap_median_mm=median,
         bootstrap_r95_mm=r95,

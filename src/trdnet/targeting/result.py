@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass
@@ -30,6 +31,10 @@ class TargetResult:
         Human-readable remark (why it moved, how far).
     details : dict
         Method parameters and intermediate numbers for the sidecar.
+    candidates : pandas.DataFrame or None
+        Every candidate cluster the method weighed (see
+        :data:`trdnet.targeting.sites.CANDIDATE_COLUMNS`); None for methods
+        without clusters of the map (``peak``).
     """
 
     method: str
@@ -40,3 +45,4 @@ class TargetResult:
     moved_to_grey_matter: bool = False
     note: str = ""
     details: dict = field(default_factory=dict)
+    candidates: pd.DataFrame | None = None

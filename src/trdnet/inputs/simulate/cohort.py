@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pandas as pd
 from ...config import MNI_SPACE
 from ...errors import InputError, SettingsError
 from .anatomy import _load_anatomy, _participant
-from .parameters import GRID_NOTE, SIMULATED_NOTE, SignalParameters, SimulatedCohort
+from .parameters import GRID_NOTE, SIMULATED_NOTE, SimulatedCohort, preset_parameters
 from .signals import _simulate_run, _target_correlation
 from ...outputs import atomic_write_text, software_versions, write_json
 from .writer import _run_prefixes, _write_dataset_description, _write_participants, _write_run
@@ -27,8 +26,11 @@ def _check_arguments(n_subjects, n_volumes, tr, resolution_mm, sessions, runs, c
         )
     if int(n_subjects) < 1:
         raise SettingsError(f"n_subjects={n_subjects!r}; accepted: an integer >= 1")
-    if int(n_volumes) < 20:
-        raise SettingsError(f"n_volumes={n_volumes!r}; accepted: an integer >= 20")
+    lengths = list(n_volumes) if isinstance(n_volumes, (list, tuple)) else [n_volumes]
+    if not lengths or min(int(n) for n in lengths) < 20:
+        raise SettingsError(f"n_volumes={n_volumes!r}; accepted: an integer >= 20, or one per run")
+    if len(lengths) > 1 and (runs is None or len(lengths) != int(runs)):
+        raise SettingsError(f"n_volumes gives {len(lengths)} run lengths; runs={runs!r} must be that number")
     if not tr > 0:
         raise SettingsError(f"tr={tr!r}; accepted: a positive number of seconds")
     if runs is not None and int(runs) < 1:
@@ -42,7 +44,7 @@ def _check_arguments(n_subjects, n_volumes, tr, resolution_mm, sessions, runs, c
 def simulate_cohort(
     out_dir,
     n_subjects: int = 4,
-    n_volumes: int = 300,
+    n_volumes: int | list[int] = 300,
     tr: float = 2.0,
     resolution_mm: int = 3,
     sessions: list[str] | None = None,
@@ -51,6 +53,7 @@ def simulate_cohort(
     random_state: int = 0,
     overwrite: bool = False,
     anatomy: bool = True,
+    preset: str = "realistic",
     **signal_parameters,
 ) -> SimulatedCohort:
     """Write a SIMULATED resting-state cohort as fMRIPrep derivatives plus its ground truth.
@@ -61,8 +64,9 @@ def simulate_cohort(
         Output folder; gets ``fmriprep/``, ``truth/`` and ``SIMULATED_DATA.txt``.
     n_subjects : int
         Number of participants (labels ``01``, ``02``, ...).
-    n_volumes : int
-        Volumes per run (at least 20).
+    n_volumes : int or list of int
+        Volumes per run (at least 20), or one number per run of a session
+        (as many as ``runs``).
     tr : float
         Repetition time in seconds.
     resolution_mm : {2, 3, 4}
@@ -71,7 +75,7 @@ def simulate_cohort(
         Session labels; ``None`` writes no ``ses-`` level.
     anatomy : bool
         Also write a simulated T1w, masks, tissue maps and fMRIPrep transforms
-        per participant (``anat/``, see :mod:`trdnet.inputs.simulate_anat`).
+        per participant (``anat/``, see :mod:`trdnet.inputs.simulate.t1w`).
     runs : int or None
         Runs per session; ``None`` writes no ``run-`` entity.
     confounds_suffix : {"timeseries", "regressors"}
@@ -83,9 +87,14 @@ def simulate_cohort(
     overwrite : bool
         Rewrite an existing cohort made with other settings. A cohort made
         with the same settings is reused without rewriting.
+    preset : {"realistic", "easy"}
+        Difficulty preset (:data:`PRESETS`): ``"realistic"`` (the default)
+        has every difficulty of real scans switched on; ``"easy"`` has none
+        and is labelled easy in the dataset description, the truth table and
+        ``simulation.json``.
     **signal_parameters
-        Fields of :class:`SignalParameters` (e.g. ``effect_size=0.8``,
-        ``noise=1.0``, ``global_weight=1.0``).
+        Fields of :class:`SignalParameters` overriding the preset (e.g.
+        ``effect_size=0.8``, ``noise_fwhm_mm=0``, ``shared_weight=0``).
 
     Returns
     -------
@@ -99,11 +108,7 @@ def simulate_cohort(
     signals and motion differ.
     """
     _check_arguments(n_subjects, n_volumes, tr, resolution_mm, sessions, runs, confounds_suffix)
-    known = {f.name for f in dataclasses.fields(SignalParameters)}
-    unknown = sorted(set(signal_parameters) - known)
-    if unknown:
-        raise SettingsError(f"unknown signal parameter(s) {unknown}; accepted: {sorted(known)}")
-    params = SignalParameters(**signal_parameters)
+    params = preset_parameters(preset, **signal_parameters)
     _target_correlation(params, [*dict.fromkeys(params.networks.values()), "sgACC"])
     sessions = None if sessions is None else [str(s) for s in sessions]
     out_dir = Path(out_dir)
@@ -112,7 +117,8 @@ def simulate_cohort(
     record = {
         "Simulated": True,
         "Description": SIMULATED_NOTE,
-        "n_subjects": int(n_subjects), "n_volumes": int(n_volumes), "tr": float(tr),
+        "preset": preset,
+        "n_subjects": int(n_subjects), "n_volumes": [int(n) for n in n_volumes] if isinstance(n_volumes, (list, tuple)) else int(n_volumes), "tr": float(tr),
         "resolution_mm": int(resolution_mm), "sessions": sessions, "runs": runs,
         "confounds_suffix": confounds_suffix, "random_state": int(random_state),
         "signal_parameters": params.to_dict(),
@@ -127,7 +133,7 @@ def simulate_cohort(
         same = {k: v for k, v in previous.items() if k not in ("software", "runs_detail")} == record
         if same and not overwrite:
             table = _read_truth(truth_path)
-            return SimulatedCohort(fmriprep_dir, truth_dir, table, subjects)
+            return SimulatedCohort(fmriprep_dir, truth_dir, table, subjects, preset)
         if not overwrite:
             raise InputError(
                 f"{out_dir}: holds a simulated cohort made with other settings; "
@@ -137,7 +143,7 @@ def simulate_cohort(
         folder.mkdir(parents=True, exist_ok=True)
 
     anat = _load_anatomy(int(resolution_mm), params)
-    _write_dataset_description(fmriprep_dir)
+    _write_dataset_description(fmriprep_dir, preset)
     rows, details = [], []
     seeds = np.random.SeedSequence(int(random_state)).spawn(len(subjects))
     for subject, seed in zip(subjects, seeds):
@@ -145,13 +151,14 @@ def simulate_cohort(
         person_seed, *run_seeds = seed.spawn(1 + len(prefixes))
         person = _participant(anat, params, np.random.default_rng(person_seed))
         if anatomy:
-            from ..simulate_anat import write_simulated_anat
+            from .t1w import write_simulated_anat
 
             write_simulated_anat(fmriprep_dir, subject, np.random.default_rng(person_seed.spawn(1)[0]))
         for (ses, run, prefix), run_seed in zip(prefixes, run_seeds):
             func = fmriprep_dir / f"sub-{subject}" / (f"ses-{ses}" if ses else "") / "func"
             func.mkdir(parents=True, exist_ok=True)
-            result = _simulate_run(anat, params, person, int(n_volumes), float(tr),
+            length = n_volumes[int(run) - 1] if isinstance(n_volumes, (list, tuple)) else n_volumes
+            result = _simulate_run(anat, params, person, int(length), float(tr),
                                    np.random.default_rng(run_seed))
             _write_run(func, prefix, anat, result, float(tr), confounds_suffix)
             centre = person["centre"]
@@ -159,7 +166,7 @@ def simulate_cohort(
                 "participant_id": f"sub-{subject}", "session": ses or "n/a", "run": run or "n/a",
                 "x": centre[0], "y": centre[1], "z": centre[2], "space": MNI_SPACE,
                 "patch_radius_mm": params.patch_radius_mm, "effect_size": params.effect_size,
-                "note": "simulated",
+                "preset": preset, "note": "simulated",
             })
             details.append({
                 "bold": str(Path(func.relative_to(out_dir)) / f"{prefix}_space-{MNI_SPACE}_desc-preproc_bold.nii.gz"),
@@ -170,10 +177,10 @@ def simulate_cohort(
     atomic_write_text(truth_path, table.to_csv(sep="\t", index=False, float_format="%.2f"))
     write_json(record_path, {**record, "runs_detail": details, "software": software_versions()})
     atomic_write_text(out_dir / "SIMULATED_DATA.txt",
-                "SIMULATED data made by trdnet's simulator (not from any person); "
+                f"SIMULATED data made by trdnet's simulator ({preset} preset; not from any person); "
                 "ground truth in truth/, derivatives in fmriprep/.\n")
     table = _read_truth(truth_path)
-    return SimulatedCohort(fmriprep_dir, truth_dir, table, subjects)
+    return SimulatedCohort(fmriprep_dir, truth_dir, table, subjects, preset)
 
 
 def _read_truth(path: Path) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from scipy.signal import lfilter
 
 from ...errors import SettingsError
 from .anatomy import _Anatomy
@@ -60,6 +61,54 @@ def _motion_patterns(anat: _Anatomy, baseline: np.ndarray) -> np.ndarray:
     return -np.concatenate([grad, np.cross(anat.xyz, grad)], axis=1).T.astype(np.float32)
 
 
+#: Gaussian kernels of the noise are cut at this many standard deviations (speed; the FWHM is kept).
+_TRUNCATE = 2.5
+
+
+def _smooth_noise_scale(sigma_vox: float) -> float:
+    """Standard deviation of unit white noise after the noise's Gaussian filter of ``sigma_vox``."""
+    half = int(np.ceil(_TRUNCATE * sigma_vox)) + 1
+    delta = np.zeros((2 * half + 1,) * 3)
+    delta[half, half, half] = 1.0
+    return float(np.sqrt((ndimage.gaussian_filter(delta, sigma_vox, truncate=_TRUNCATE) ** 2).sum()))
+
+
+def _noise(rng, anat: _Anatomy, params: SignalParameters, n_volumes: int) -> np.ndarray:
+    """(T, V) noise of standard deviation ``params.noise``.
+
+    White (independent per voxel and volume) when ``noise_fwhm_mm`` and
+    ``noise_ar1`` are 0; otherwise white noise on the whole grid smoothed with
+    a Gaussian of that FWHM, then filtered in time by an AR(1) process
+    ``e_t = a e_{t-1} + sqrt(1 - a^2) w_t`` (stationary variance kept).
+    """
+    n_vox = anat.xyz.shape[0]
+    if not params.noise_fwhm_mm:
+        noise = rng.normal(0, params.noise, (n_volumes, n_vox)).astype(np.float32)
+    else:
+        sigma = params.noise_fwhm_mm / 2.3548 / anat.resolution_mm
+        scale = np.float32(params.noise / _smooth_noise_scale(sigma))
+        # Only the brain's bounding box, padded by the kernel's reach, is drawn and smoothed.
+        pad = int(np.ceil(_TRUNCATE * sigma)) + 1
+        ijk = np.argwhere(anat.mask)
+        lo, hi = ijk.min(axis=0), ijk.max(axis=0) + 1
+        inside = tuple((ijk - lo + pad).T)
+        box = tuple(int(v) for v in hi - lo + 2 * pad)
+        noise = np.empty((n_volumes, n_vox), dtype=np.float32)
+        block = 32
+        for start in range(0, n_volumes, block):
+            stop = min(start + block, n_volumes)
+            white = rng.standard_normal((stop - start, *box), dtype=np.float32)
+            ndimage.gaussian_filter(white, (0, sigma, sigma, sigma), output=white, mode="wrap",
+                                    truncate=_TRUNCATE)
+            noise[start:stop] = white[(slice(None), *inside)] * scale
+    if params.noise_ar1:
+        a = params.noise_ar1
+        # Scaling the first input starts the process in its stationary state (variance 1 at t = 0).
+        noise[0] /= np.float32(np.sqrt(1 - a * a))
+        noise = lfilter([np.sqrt(1 - a * a)], [1.0, -a], noise, axis=0).astype(np.float32)
+    return noise
+
+
 def _simulate_run(anat, params, person, n_volumes, tr, rng) -> dict:
     names = [*anat.network_names, "sgACC", "global"]
     latent_names = names[:-1]
@@ -81,7 +130,7 @@ def _simulate_run(anat, params, person, n_volumes, tr, rng) -> dict:
         rng.normal(0, params.drift_linear, n_vox), rng.normal(0, params.drift_quadratic, n_vox)
     ]).astype(np.float32)
     signal += trends.T @ amps
-    signal += rng.normal(0, params.noise, (n_volumes, n_vox)).astype(np.float32)
+    signal += _noise(rng, anat, params, n_volumes)
     baseline = person["baseline"]
     data = baseline * (1 + signal / 100)
     motion, spikes, fd = _motion(rng, n_volumes, params)

@@ -62,14 +62,15 @@ def _write_participants(fmriprep_dir: Path, subjects: list[str]) -> None:
     atomic_write_text(fmriprep_dir / "participants.tsv", table.to_csv(sep="\t", index=False))
 
 
-def _write_dataset_description(fmriprep_dir: Path) -> None:
+def _write_dataset_description(fmriprep_dir: Path, preset: str) -> None:
     write_json(fmriprep_dir / "dataset_description.json", {
-        "Name": "SIMULATED resting-state cohort (trdnet simulator)",
+        "Name": f"SIMULATED resting-state cohort (trdnet simulator, {preset} preset)",
         "BIDSVersion": "1.8.0",
         "DatasetType": "derivative",
         "GeneratedBy": [{"Name": "trdnet-simulator", "Version": __version__,
                          "Description": SIMULATED_NOTE}],
         "Simulated": True,
+        "SimulatorPreset": preset,
         "GridNote": GRID_NOTE,
     })
 

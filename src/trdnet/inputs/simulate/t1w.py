@@ -21,9 +21,9 @@ import numpy as np
 from nilearn import datasets
 from scipy import ndimage
 
-from ..config import MNI_SPACE
-from ..outputs import write_json
-from ..export.itk_h5 import write_itk_composite_h5
+from ...config import MNI_SPACE
+from ...outputs import write_json
+from .itk_h5 import write_itk_composite_h5
 
 #: The template nilearn ships (ICBM 2009a symmetric), standing in for MNI152NLin2009cAsym.
 TEMPLATE_NOTE = "nilearn MNI152 template (ICBM 2009 nonlinear symmetric), used as MNI152NLin2009cAsym"

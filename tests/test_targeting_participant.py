@@ -1,0 +1,129 @@
+"""Participant-level targets from several cleaned runs: joining, retest, data sufficiency."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trdnet.cleaned import CleanedRun, zscore_columns
+from trdnet.config import TargetSettings
+from trdnet.errors import InputError
+from trdnet.grid import VoxelSpace
+from trdnet.targeting import combine_runs, compute_targets, participant_targets
+from trdnet.targeting.participant import minutes_to_reach
+
+SPACE = VoxelSpace(np.ones((14, 14, 14), bool), np.diag([3.0, 3.0, 3.0, 1.0]), "synthetic")
+INDEX = SPACE.column_index()
+SEEDS = np.sort(INDEX[:3, :3, :3].ravel())
+SEARCH = np.sort(INDEX[4:, 4:, 4:].ravel())
+
+
+def run_with_block(t, lo, seed, effect=0.5):
+    """A run whose seed signal is anticorrelated with a 3-voxel cube starting at ``lo``."""
+    rng = np.random.default_rng(seed)
+    s = rng.standard_normal(t)
+    data = rng.standard_normal((t, SPACE.n_voxels)).astype(np.float32)
+    data[:, SEEDS] += 2 * s[:, None]
+    data[:, INDEX[lo[0]:lo[0] + 3, lo[1]:lo[1] + 3, lo[2]:lo[2] + 3].ravel()] -= effect * s[:, None]
+    return CleanedRun(zscore_columns(data), SPACE, 2.0, np.arange(t), t, simulated=True)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    from nibabel import Nifti1Image
+
+    folder = tmp_path_factory.mktemp("masks")
+    paths = {}
+    for name, columns in (("seed", SEEDS), ("search", SEARCH)):
+        volume = np.zeros(SPACE.shape, np.uint8)
+        volume[tuple(SPACE.ijk[columns].T)] = 1
+        paths[name] = str(folder / f"{name}.nii.gz")
+        Nifti1Image(volume, SPACE.affine).to_filename(paths[name])
+    return TargetSettings(seed_mask=paths["seed"], search_mask=paths["search"], reference_targets=(),
+                          n_bootstrap=10, min_half_volumes=20)
+
+
+def test_combine_runs_joins_in_time_and_refuses_other_grids():
+    a, b = run_with_block(100, (6, 6, 6), 0), run_with_block(80, (6, 6, 6), 1)
+    b = dataclasses.replace(b, retained=np.arange(2, 82), n_volumes=90)
+    joined = combine_runs([a, b])
+    assert joined.data.shape == (180, SPACE.n_voxels)
+    np.testing.assert_allclose(joined.data.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(joined.data.std(axis=0), 1, atol=1e-4)
+    np.testing.assert_array_equal(joined.retained, np.concatenate([np.arange(100), np.arange(2, 82) + 100]))
+    assert joined.n_volumes == 190 and joined.qc["run_volumes"] == [100, 80]
+    assert joined.minutes == pytest.approx(180 * 2.0 / 60)
+    other = VoxelSpace(np.ones((14, 14, 14), bool), np.diag([2.0, 2.0, 2.0, 1.0]), "synthetic")
+    with pytest.raises(InputError, match="another grid"):
+        combine_runs([a, dataclasses.replace(b, space=other)])
+    with pytest.raises(InputError, match="TR"):
+        combine_runs([a, dataclasses.replace(b, tr=1.0)])
+
+
+def test_leave_one_run_out_compares_each_run_with_the_others(settings):
+    runs = [run_with_block(150, (6, 6, 6), seed) for seed in range(3)]
+    result = participant_targets(runs, settings, 0, run_labels=["run-1", "run-2", "run-3"])
+    retest = result.retest
+    assert list(retest["held_out"]) == ["run-1", "run-2", "run-3"]
+    assert set(retest["kind"]) == {"leave-one-run-out"}
+    # Independent route: each held-out run targeted on its own by compute_targets.
+    quick = dataclasses.replace(settings, reliability=False)
+    for i, row in retest.iterrows():
+        alone = compute_targets(runs[i], quick).table.iloc[0][["x", "y", "z"]].to_numpy(float)
+        rest = combine_runs([r for j, r in enumerate(runs) if j != i])
+        other = compute_targets(rest, quick).table.iloc[0][["x", "y", "z"]].to_numpy(float)
+        np.testing.assert_allclose(row[["x", "y", "z"]].to_numpy(float), alone, atol=1e-3)
+        np.testing.assert_allclose(row[["other_x", "other_y", "other_z"]].to_numpy(float), other, atol=1e-3)
+        assert row["distance_mm"] == pytest.approx(np.linalg.norm(alone - other), abs=1e-3)
+    top = result.output.table.iloc[0]
+    assert top["n_runs"] == 3 and top["retest_kind"] == "leave-one-run-out"
+    assert top["retest_mm"] == pytest.approx(retest["distance_mm"].median())
+    # Three runs of the same planted block agree: the word may be good.
+    planted = np.array([21.0, 21.0, 21.0])  # centre of the cube at voxel 7 of a 3 mm grid
+    assert np.linalg.norm(top[["x", "y", "z"]].to_numpy(float) - planted) <= 1.5
+
+
+def test_sessions_are_compared_with_each_other_and_disagreement_is_never_good(settings):
+    # Session 1 plants the block at one place and session 2 at another, 15 mm away.
+    runs = [run_with_block(150, (5, 5, 5), 0, effect=0.8), run_with_block(150, (5, 5, 5), 1, effect=0.8),
+            run_with_block(150, (10, 5, 5), 2, effect=0.8), run_with_block(150, (10, 5, 5), 3, effect=0.8)]
+    # Radius, split-half and site limits opened wide: only the retest can keep the word from good.
+    lenient = dataclasses.replace(settings, good_r95_mm=50.0, fair_r95_mm=60.0, good_split_half_mm=50.0,
+                                  max_competing_share=1.0)
+    result = participant_targets(runs, lenient, 0, sessions=["1", "1", "2", "2"])
+    retest = result.retest
+    assert len(retest) == 1 and retest.loc[0, "kind"] == "session"
+    assert retest.loc[0, "held_out"] == "ses-1 vs ses-2"
+    assert retest.loc[0, "distance_mm"] == pytest.approx(15.0, abs=1.5)
+    top = result.output.table.iloc[0]
+    assert top["retest_mm"] == pytest.approx(retest.loc[0, "distance_mm"])
+    assert top["reliability"] == "fair"
+    assert "runs disagree" in result.output.details["methods"]["cluster"]["reliability"]["participant_reason"]
+
+
+def test_minutes_to_reach_solves_the_fitted_power_law():
+    # Distances 20 / sqrt(minutes): 5 mm is reached at 16 minutes.
+    curve = pd.DataFrame({"minutes": [1.0, 2.0, 4.0], "median_distance_mm": [20.0, 20 / np.sqrt(2), 10.0]})
+    minutes, note = minutes_to_reach(curve, 5.0, minutes_available=8.0)
+    assert minutes == pytest.approx(16.0, rel=1e-6)
+    assert "only 8.0 min available" in note and "scan again" in note
+    minutes, note = minutes_to_reach(curve, 5.0, minutes_available=20.0)
+    assert "20.0 min available" in note and "scan again" not in note
+    flat = pd.DataFrame({"minutes": [1.0, 2.0, 4.0], "median_distance_mm": [10.0, 12.0, 15.0]})
+    minutes, note = minutes_to_reach(flat, 5.0, minutes_available=8.0)
+    assert minutes == np.inf and "do not use this target" in note
+    one = pd.DataFrame({"minutes": [1.0], "median_distance_mm": [3.0]})
+    assert np.isnan(minutes_to_reach(one, 5.0, 8.0)[0])
+
+
+def test_participant_table_has_sufficiency_columns(settings):
+    runs = [run_with_block(200, (6, 6, 6), seed, effect=0.3) for seed in (5, 6)]
+    result = participant_targets(runs, settings, 0)
+    curve = result.sufficiency
+    assert set(curve["method"]) == {"cluster"} and len(curve) >= 2
+    assert (np.diff(curve["minutes"]) > 0).all()
+    top = result.output.table.iloc[0]
+    assert np.isfinite(top["minutes_for_5mm"]) and top["sufficiency_note"]
