@@ -360,8 +360,8 @@ class TargetSettings(_Checked):
     smoothing_fwhm_mm: float | None = 4.0
     # cluster: how candidate clusters are ranked (size | sum | mean) and how the centre is weighted
     # (abs: |smoothed r| | uniform); see trdnet.targeting.sites
-    cluster_rank: str = "size"
-    centre_weights: str = "abs"
+    cluster_rank: str = field(default="size", metadata={_DIGEST_SKIPS_DEFAULT: True})
+    centre_weights: str = field(default="abs", metadata={_DIGEST_SKIPS_DEFAULT: True})
     min_cluster_mm3: float = 400.0  # hierarchical: 50 voxels at 2 mm
     # hierarchical: dendrogram cut on 1 - Spearman rho and its linkage (Cole 2020 as described in public code;
     # unverified against the original supplement)
@@ -388,11 +388,11 @@ class TargetSettings(_Checked):
     fair_r95_mm: float = 10.0
     # Bootstrap targets linked by steps under this distance form one site (single linkage, mm);
     # good also needs no other site holding more than max_competing_share of the resamples.
-    site_separation_mm: float = 10.0
-    max_competing_share: float = 0.10
+    site_separation_mm: float = field(default=10.0, metadata={_DIGEST_SKIPS_DEFAULT: True})
+    max_competing_share: float = field(default=0.10, metadata={_DIGEST_SKIPS_DEFAULT: True})
     # Participant target from several runs: good also needs the leave-one-run-out (or
     # session-to-session) distance under this (mm).
-    good_retest_mm: float = 5.0
+    good_retest_mm: float = field(default=5.0, metadata={_DIGEST_SKIPS_DEFAULT: True})
 
     _section: ClassVar[str] = "targeting"
     _rules: ClassVar[dict] = {
@@ -415,6 +415,11 @@ class TargetSettings(_Checked):
         "good_r95_mm": _number(0, low_open=True),
         "good_split_half_mm": _number(0, low_open=True),
         "fair_r95_mm": _number(0, low_open=True),
+        "cluster_rank": _one_of("size", "sum", "mean"),
+        "centre_weights": _one_of("abs", "uniform"),
+        "site_separation_mm": _number(0, low_open=True),
+        "max_competing_share": _number(0, 1),
+        "good_retest_mm": _number(0, low_open=True),
     }
 
     def _check_together(self) -> None:

@@ -10,7 +10,7 @@ from scipy.stats import rankdata
 
 from ..cleaned import CleanedRun, zscore_columns
 from ..config import TargetSettings
-from ..errors import SettingsError, TargetingError
+from ..errors import TargetingError
 from ._geometry import Region, split_by_adjacency
 from .result import TargetResult
 
@@ -64,17 +64,6 @@ def spatial_clusters(ranked: np.ndarray, region: Region, distance_threshold: flo
     tree = hierarchy.linkage(squareform(dist, checks=False), method=linkage)
     labels = hierarchy.fcluster(tree, t=distance_threshold, criterion="distance")
     return split_by_adjacency(region, labels)
-
-
-def _checked_cut(settings: TargetSettings) -> tuple[float, str]:
-    threshold, linkage = settings.hierarchical_distance_threshold, settings.hierarchical_linkage
-    if linkage not in LINKAGES:
-        raise SettingsError(f"targeting.hierarchical_linkage={linkage!r} is unknown; accepted: {list(LINKAGES)}")
-    if not 0.0 < threshold <= 2.0:
-        raise SettingsError(
-            f"targeting.hierarchical_distance_threshold={threshold!r} must be in (0, 2] (1 - rho units)"
-        )
-    return float(threshold), linkage
 
 
 def _cluster_means(ranked: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +120,7 @@ def hierarchical_target(
     sg_region = Region.from_columns(space, seed_cols)
     dl_ranked = _ranked(cleaned.data[:, search_cols].copy())
     sg_ranked = _ranked(cleaned.data[:, seed_cols].copy())
-    cut = _checked_cut(settings)
+    cut = (settings.hierarchical_distance_threshold, settings.hierarchical_linkage)  # checked by TargetSettings
     dl_labels = spatial_clusters(dl_ranked, dl_region, *cut)
     sg_labels = spatial_clusters(sg_ranked, sg_region, *cut)
     dl_means, dl_sizes = _cluster_means(dl_ranked, dl_labels)

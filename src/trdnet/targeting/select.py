@@ -13,7 +13,6 @@ from .methods import cluster_target, peak_target, seedmap_target
 from .regions import has_template_coordinates, search_columns, seed_columns, site_coordinates
 from .result import TargetResult
 from .seedmap import seed_map
-from .sites import CENTRE_WEIGHTS, CLUSTER_RANKS
 
 #: Names accepted in ``TargetSettings.methods``.
 METHODS = TARGET_METHODS
@@ -26,14 +25,6 @@ def check_methods(settings: TargetSettings) -> None:
     unknown = [m for m in settings.methods if m not in METHODS]
     if unknown:
         raise SettingsError(f"unknown targeting method(s) {unknown}; accepted: {list(METHODS)}")
-    if settings.cluster_rank not in CLUSTER_RANKS:
-        raise SettingsError(
-            f"targeting.cluster_rank={settings.cluster_rank!r} is unknown; accepted: {list(CLUSTER_RANKS)}"
-        )
-    if settings.centre_weights not in CENTRE_WEIGHTS:
-        raise SettingsError(
-            f"targeting.centre_weights={settings.centre_weights!r} is unknown; accepted: {list(CENTRE_WEIGHTS)}"
-        )
 
 
 def run_method(
