@@ -1,10 +1,11 @@
-# make demo: simulate a small cohort and process it, offline.  make test: the test suite.
+# make demo: simulate a small cohort and process it, offline.  make test: the whole test suite (CI);
+# make test-fast: everything not marked slow (demo, examples, validation, Dask, browser), for every change.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test examples bench validate clean
+.PHONY: demo test test-fast examples bench validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 examples: $(STAMP)
 	$(BIN)/python examples/run_all.py

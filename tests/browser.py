@@ -1,5 +1,5 @@
 """Open an HTML page in headless Chromium: screenshot, rendered DOM, image and
-console checks. Pure standard library; tests skip when Chromium is absent."""
+console checks. Pure standard library; without Chromium a check fails (it never skips)."""
 
 from __future__ import annotations
 
@@ -95,7 +95,9 @@ def check_page(page: Path, screenshot: Path | None = None, width: int = 1280, he
     """
     binary = find_chromium()
     if binary is None:
-        raise RuntimeError("no chromium executable on PATH")
+        raise RuntimeError(f"no Chromium on PATH (looked for {', '.join(CANDIDATES)}): install Debian's "
+                           "chromium (.ci/run does so as root), or run `make test-fast`, which leaves browser "
+                           "tests out")
     page = Path(page).resolve()
     with tempfile.TemporaryDirectory(prefix="trdnet-browser-") as tmp:
         tmp = Path(tmp)

@@ -50,6 +50,7 @@ def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # every tutorial in a subprocess
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_example_runs_in_fast_mode(script, tmp_path):
     completed = _run(script, tmp_path)

@@ -4,6 +4,7 @@ pipeline, opened in headless Chromium, numbers checked against the TSVs."""
 from __future__ import annotations
 
 import dataclasses
+import html as html_module
 import re
 import shutil
 import sys
@@ -23,8 +24,6 @@ from trdnet.report import collect, figures_qc, group, html, methods_text, partic
 sys.path.insert(0, str(Path(__file__).parent))
 import browser  # noqa: E402
 
-needs_chromium = pytest.mark.skipif(browser.find_chromium() is None,
-                                    reason="chromium is not installed (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +70,7 @@ def test_participant_report_is_self_contained(reports):
     assert len(re.findall(r"<figcaption>[^<]*and of the two split halves", text)) == 2
 
 
-@needs_chromium
+@pytest.mark.slow  # headless Chromium; fails (never skips) without it
 def test_participant_report_in_browser(reports, cohort_out, tmp_path):
     shot = tmp_path / "participant.png"
     check = browser.check_page(reports["participant"], shot, height=3000)
@@ -103,7 +102,7 @@ def test_participant_report_in_browser(reports, cohort_out, tmp_path):
     assert [v["text"] for v in values if v["data-name"] == "data"] == ["SIMULATED"]
 
 
-@needs_chromium
+@pytest.mark.slow  # headless Chromium; fails (never skips) without it
 def test_group_report_in_browser(reports, cohort_out, tmp_path):
     check = browser.check_page(reports["group"], tmp_path / "group.png", height=3000)
     assert check.images and check.broken_images == []
@@ -123,7 +122,7 @@ def test_group_report_in_browser(reports, cohort_out, tmp_path):
     assert shown_x == pytest.approx(expected_x, abs=1e-9)
 
 
-@needs_chromium
+@pytest.mark.slow  # headless Chromium; fails (never skips) without it
 def test_browser_check_detects_broken_pages(tmp_path):
     page = tmp_path / "broken.html"
     page.write_text('<html><head></head><body><img src="missing.png" alt="gone">'
@@ -133,6 +132,14 @@ def test_browser_check_detects_broken_pages(tmp_path):
     assert len(check.broken_images) == 2
     assert any("boom" in e for e in check.errors)
     assert any("boom" in line for line in check.console)
+
+
+def test_browser_check_fails_without_chromium(tmp_path, monkeypatch):
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    page = tmp_path / "page.html"
+    page.write_text("<html><body>x</body></html>")
+    with pytest.raises(RuntimeError, match="no Chromium on PATH"):
+        browser.check_page(page)
 
 
 def test_missing_participant_is_a_clear_error(cohort_out):
@@ -217,6 +224,29 @@ def test_methods_text_follows_settings():
     assert "no global signal regression" in text and "fMRIPrep" in text
     assert {"cole2020", "fox2012", "fmriprep"} <= set(cited)
     assert methods_text.references_html(cited).count("<li>") == len(cited)
+
+
+def test_citation_files_hold_the_reports_methods_paragraph(reports, cohort_out):
+    logs = cohort_out / "logs"
+    markdown = (logs / "CITATION.md").read_text()
+    bib = (logs / "CITATION.bib").read_text()
+    run = collect.find_runs(cohort_out)[0]
+    paragraph, cited = methods_text.methods_paragraph(run.provenance["Settings"], run.provenance["Software"],
+                                                      run.simulated, run.qc.get("tr"))
+    # the same paragraph as the report page, numbered references in citation order, one BibTeX entry each
+    assert f'<p class="methods">{paragraph}</p>' in reports["group"].read_text()
+    assert html_module.unescape(paragraph) in markdown
+    for number, key in enumerate(cited, start=1):
+        assert f"{number}. {methods_text.REFERENCES[key]}" in markdown
+    assert re.findall(r"^@\w+\{(\w+),", bib, flags=re.MULTILINE) == cited
+    assert "simulated" in markdown
+
+
+def test_reference_lines_come_from_the_bibtex_fields():
+    assert methods_text.reference_text("fox2012") == (
+        "Fox M.D. et al. (2012). Efficacy of transcranial magnetic stimulation targets for depression is related "
+        "to intrinsic functional connectivity with the subgenual cingulate. Biological Psychiatry 72:595-603.")
+    assert methods_text.reference_text("networkx").startswith("Hagberg A.A., Schult D.A., Swart P.J. (2008).")
 
 
 def test_network_square_places_values():

@@ -55,6 +55,7 @@ def test_summaries_count_errors_shared_region_and_good_targets(validation):
     assert default["r95_coverage_of_retest"] == pytest.approx(1.0)  # same point: distance 0
 
 
+@pytest.mark.slow
 def test_quick_study_writes_results(validation, tmp_path):
     out = tmp_path / "results"
     assert validation.main(["--quick", "--set", "choose", "--n-jobs", "1", "--out", str(out),

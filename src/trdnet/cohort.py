@@ -12,6 +12,7 @@ import pandas as pd
 
 from .config import Settings
 from .errors import TrdnetError
+from .inputs.bids import derivatives_root
 from .inputs.runs import Run
 from .outputs import write_dataset_description, write_tsv
 from .parallel import available_cores, worker_count
@@ -83,7 +84,8 @@ def run_cohort(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_dataset_description(out_dir, simulated=any(r.simulated for r in runs))
+    sources = {derivatives_root(r.bold) for r in runs if r.source in ("fmriprep", "simulated")}
+    write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
     args = (str(out_dir), settings, overwrite, group_map)
     if dask:
         results = _run_dask(runs, args, dask)

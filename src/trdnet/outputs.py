@@ -99,21 +99,61 @@ def software_versions() -> dict[str, str]:
     }
 
 
-def write_dataset_description(out_dir: Path, simulated: bool, source: str | None = None) -> Path:
-    """Write the derivative dataset's ``dataset_description.json``."""
+def code_url() -> str | None:
+    """Where trdnet's code is published: the ``Source`` (else ``Homepage``) URL of the installed
+    package's metadata (``[project.urls]`` in pyproject.toml); ``None`` when none is declared."""
+    from importlib import metadata
+
+    try:
+        entries = metadata.metadata("trdnet").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    urls = dict(entry.split(", ", 1) for entry in entries if ", " in entry)
+    return urls.get("Source") or urls.get("Homepage")
+
+
+def write_dataset_description(out_dir: Path, simulated: bool, sources=()) -> Path:
+    """Write the derivative dataset's ``dataset_description.json``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Root of trdnet's output.
+    simulated : bool
+        Whether any input was simulated (the name says so).
+    sources : iterable of Path
+        Input derivatives folders, written as ``SourceDatasets`` (file URLs),
+        together with what their own ``dataset_description.json`` says generated them.
+    """
     name = "trdnet network connectivity and TMS targets"
     if simulated:
         name += " (SIMULATED DATA)"
+    generated_by = {"Name": "trdnet", "Version": __version__}
+    url = code_url()
+    if url:
+        generated_by["CodeURL"] = url
     description = {
         "Name": name,
         "BIDSVersion": "1.9.0",
         "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "trdnet", "Version": __version__}],
+        "GeneratedBy": [generated_by],
         "Simulated": bool(simulated),
     }
-    if source:
-        description["SourceDatasets"] = [{"URL": Path(source).name}]
+    source_datasets = [_source_dataset(Path(folder)) for folder in sorted({Path(s) for s in sources})]
+    if source_datasets:
+        description["SourceDatasets"] = source_datasets
     return write_json(Path(out_dir) / "dataset_description.json", description)
+
+
+def _source_dataset(folder: Path) -> dict:
+    """BIDS ``SourceDatasets`` entry of an input folder: its URL, and the pipeline and version that made it."""
+    entry = {"URL": folder.resolve().as_uri()}
+    try:
+        made_by = json.loads((folder / "dataset_description.json").read_text())["GeneratedBy"][0]
+        entry["Version"] = f"{made_by['Name']} {made_by.get('Version', '')}".strip()
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        pass
+    return entry
 
 
 def _jsonable(value: Any):

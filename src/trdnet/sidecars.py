@@ -81,6 +81,54 @@ COLUMNS = {
 }
 
 
+#: BEP017 (connectivity derivatives) metadata of a ROI-by-ROI matrix, by measure (``NetworkSettings.connectivity``).
+RELMAT_METADATA = {
+    "PearsonCorrelation": {
+        "Measure": "Pearson correlation",
+        "MeasureDescription": "Pearson correlation coefficient between the mean cleaned signals of two ROIs",
+        "Weighted": True,
+        "Directed": False,
+        "ValidDiagonal": False,  # r of a signal with itself is 1 by definition
+        "StorageFormat": "Full",
+        "NonNegative": False,
+    },
+}
+
+
+def bep017_metadata(kind: str, settings: Settings, tr: float | None = None) -> dict:
+    """BEP017 fields of a network output's sidecar.
+
+    Parameters
+    ----------
+    kind : str
+        ``"relmat"`` (ROI-by-ROI matrix) or ``"timeseries"`` (ROI signals);
+        other kinds have none.
+    settings : Settings
+        The measure is ``settings.networks.connectivity``.
+    tr : float, optional
+        Repetition time (s); a time series gets ``SamplingFrequency = 1 / tr`` (Hz).
+
+    Returns
+    -------
+    dict
+        Empty for other kinds.
+
+    Raises
+    ------
+    NotImplementedError
+        A relmat of a measure trdnet has no BEP017 description for.
+    """
+    if kind == "relmat":
+        measure = settings.networks.connectivity
+        if measure not in RELMAT_METADATA:
+            raise NotImplementedError(f"no BEP017 description of the connectivity measure {measure!r}; "
+                                      f"known: {sorted(RELMAT_METADATA)}")
+        return dict(RELMAT_METADATA[measure])
+    if kind == "timeseries" and tr:
+        return {"SamplingFrequency": 1.0 / float(tr)}
+    return {}
+
+
 def provenance(run: Run, settings: Settings, qc: dict | None = None, extra: dict | None = None) -> dict:
     """The provenance block common to every sidecar of one run."""
     block = {
@@ -110,5 +158,6 @@ def sidecar(kind: str, description: str, run: Run, settings: Settings, qc=None, 
     content = {"Description": description}
     if kind in COLUMNS:
         content["Columns"] = COLUMNS[kind]
+    content.update(bep017_metadata(kind, settings, (extra or {}).get("RepetitionTime")))
     content.update(provenance(run, settings, qc, extra))
     return content

@@ -13,6 +13,7 @@ from ..outputs import atomic_write_text, read_tsv
 from . import figures_brain, figures_group
 from .collect import RunOutputs, failures, find_runs
 from .html import esc, figure, note, number, page, section, table
+from .methods_text import write_citation_files
 from .participant import methods_section
 from .plotting import RELIABILITY_COLORS, UNKNOWN_COLOR, to_data_uri
 
@@ -21,7 +22,8 @@ _COHORT_TABLES = ("networks.tsv", "targets.tsv", "qc.tsv")
 
 
 def write_group_report(out_dir) -> Path:
-    """Write ``<out_dir>/group.html`` from every run's outputs (and ``group/`` if present).
+    """Write ``<out_dir>/group.html`` from every run's outputs (and ``group/`` if present), and the
+    methods paragraph as ``logs/CITATION.md`` and ``logs/CITATION.bib``.
 
     Parameters
     ----------
@@ -41,6 +43,9 @@ def write_group_report(out_dir) -> Path:
     runs = find_runs(out_dir)
     if not runs:
         raise InputError(f"{out_dir}: no processed run (no sub-*_qc.tsv); run 'trdnet run' first")
+    provenance = runs[0].provenance
+    write_citation_files(out_dir / "logs", provenance.get("Settings", {}), provenance.get("Software", {}),
+                         runs[0].simulated, runs[0].qc.get("tr"))
     return atomic_write_text(out_dir / "group.html", group_html(out_dir, runs))
 
 

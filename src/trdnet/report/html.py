@@ -1,19 +1,32 @@
 """Small HTML building blocks: escaped text, numbers tests can read, tables,
-embedded images and the page skeleton (``templates/page.html``)."""
+embedded images and the page skeleton, rendered from the jinja2 templates in
+``templates/`` (``page.html``, macros in ``blocks.html``) with autoescaping."""
 
 from __future__ import annotations
 
 import html
 import math
-from importlib import resources
-from string import Template
+from functools import lru_cache
 
+import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 SIMULATED_BANNER = (
     "SIMULATED DATA: these results come from trdnet's built-in simulated cohort, "
     "not from a real scan. Not for clinical use."
 )
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The report's jinja2 environment: package templates, autoescaping, undefined names are errors."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("trdnet.report", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def _blocks():
+    return environment().get_template("blocks.html").module
 
 
 def esc(value) -> str:
@@ -48,20 +61,18 @@ def number(value, name: str, digits: int = 2, run: str | None = None) -> str:
     run : str, optional
         Run prefix the value belongs to (``data-run``).
     """
-    run_attr = f' data-run="{esc(run)}"' if run else ""
     exact = "n/a" if fmt(value) == "n/a" else repr(float(value))
-    return (f'<span class="num" data-name="{esc(name)}" data-value="{esc(exact)}"{run_attr}>'
-            f"{esc(fmt(value, digits))}</span>")
+    return str(_blocks().number(exact, fmt(value, digits), name, run))
 
 
 def image(data_uri: str, alt: str, css_class: str = "fig") -> str:
     """An embedded image (data URI), with alt text."""
-    return f'<img class="{esc(css_class)}" src="{data_uri}" alt="{esc(alt)}">'
+    return str(_blocks().image(data_uri, alt, css_class))
 
 
 def figure(data_uri: str, caption: str, css_class: str = "fig") -> str:
     """An embedded image with a caption."""
-    return f"<figure>{image(data_uri, caption, css_class)}<figcaption>{esc(caption)}</figcaption></figure>"
+    return str(_blocks().figure(data_uri, caption, css_class))
 
 
 def table(frame: pd.DataFrame, digits: int = 2, css_class: str = "tbl", name: str | None = None,
@@ -79,34 +90,31 @@ def table(frame: pd.DataFrame, digits: int = 2, css_class: str = "tbl", name: st
     numeric_names : bool
         Tag numeric cells with ``data-name`` = their column name.
     """
-    table_attr = f' data-table="{esc(name)}"' if name else ""
-    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
     kinds = [frame[c].dtype.kind for c in frame.columns]
     rows = []
     for values in frame.itertuples(index=False, name=None):
         cells = []
         for column, kind, value in zip(frame.columns, kinds, values):
             if kind == "f":
-                text = number(value, str(column), digits) if numeric_names else esc(fmt(value, digits))
-                cells.append(f'<td class="r">{text}</td>')
+                cells.append((True, Markup(number(value, str(column), digits)) if numeric_names
+                              else fmt(value, digits)))
             elif kind in "iu":
-                cells.append(f'<td class="r">{esc(value)}</td>')
+                cells.append((True, value))
             else:
                 missing = value is None or (isinstance(value, float) and math.isnan(value))
-                cells.append(f"<td>{esc('n/a' if missing else value)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table class="{esc(css_class)}"{table_attr}><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+                cells.append((False, "n/a" if missing else value))
+        rows.append(cells)
+    return str(_blocks().table([str(c) for c in frame.columns], rows, css_class, name))
 
 
 def section(anchor: str, title: str, body: str, level: int = 2) -> str:
     """A titled page section with an anchor id."""
-    return f'<section id="{esc(anchor)}"><h{level}>{esc(title)}</h{level}>{body}</section>'
+    return str(_blocks().section(anchor, title, Markup(body), int(level)))
 
 
 def note(text: str, kind: str = "note") -> str:
     """A highlighted paragraph (kind: note, warn)."""
-    return f'<p class="{esc(kind)}">{esc(text)}</p>'
+    return str(_blocks().note(text, kind))
 
 
 def page(title: str, body: str, simulated: bool, nav: list[tuple[str, str]] | None = None) -> str:
@@ -122,7 +130,5 @@ def page(title: str, body: str, simulated: bool, nav: list[tuple[str, str]] | No
     nav : list of (anchor, label), optional
         Links shown at the top.
     """
-    template = Template(resources.files("trdnet.report").joinpath("templates/page.html").read_text("utf-8"))
-    banner = f'<div class="banner" id="simulated-banner">{esc(SIMULATED_BANNER)}</div>' if simulated else ""
-    links = " ".join(f'<a href="#{esc(a)}">{esc(label)}</a>' for a, label in (nav or []))
-    return template.substitute(title=esc(title), banner=banner, nav=links, body=body)
+    return environment().get_template("page.html").render(
+        title=title, banner=SIMULATED_BANNER if simulated else "", nav=list(nav or []), body=Markup(body))

@@ -1,38 +1,87 @@
-"""Methods paragraph generated from the settings recorded in a run's sidecar."""
+"""Methods paragraph generated from the settings recorded in a run's sidecar, shown in the
+reports and written as ``logs/CITATION.md`` and ``logs/CITATION.bib`` beside the outputs."""
 
 from __future__ import annotations
 
+import html
+from pathlib import Path
+
+from ..outputs import atomic_write_text
 from .html import esc
 
-#: Citations used by the generated text (key -> reference).
-REFERENCES = {
-    "fmriprep": "Esteban O. et al. (2019). fMRIPrep: a robust preprocessing pipeline for functional MRI. "
-                "Nature Methods 16:111-116.",
-    "nilearn": "Abraham A. et al. (2014). Machine learning for neuroimaging with scikit-learn. "
-               "Frontiers in Neuroinformatics 8:14 (nilearn).",
-    "power2012": "Power J.D. et al. (2012). Spurious but systematic correlations in functional connectivity MRI "
-                 "networks arise from subject motion. NeuroImage 59:2142-2154.",
-    "power2014": "Power J.D. et al. (2014). Methods to detect, characterize, and remove motion artifact in "
-                 "resting state fMRI. NeuroImage 84:320-341.",
-    "seitzman": "Seitzman B.A. et al. (2020). A set of functionally-defined brain regions with improved "
-                "representation of the subcortex and cerebellum. NeuroImage 206:116290.",
-    "dosenbach": "Dosenbach N.U.F. et al. (2010). Prediction of individual brain maturity using fMRI. "
-                 "Science 329:1358-1361.",
-    "raichle": "Raichle M.E. (2011). The restless brain. Brain Connectivity 1:3-12 "
-               "(node coordinates taken from code implementing it; unverified).",
-    "networkx": "Hagberg A.A., Schult D.A., Swart P.J. (2008). Exploring network structure, dynamics, and "
-                "function using NetworkX. Proceedings of SciPy 2008.",
-    "fox2012": "Fox M.D. et al. (2012). Efficacy of transcranial magnetic stimulation targets for depression "
-               "is related to intrinsic functional connectivity with the subgenual cingulate. "
-               "Biological Psychiatry 72:595-603.",
-    "fox2013": "Fox M.D. et al. (2013). Identification of reproducible individualized targets for treatment of "
-               "depression with TMS based on intrinsic connectivity. NeuroImage 66:151-160.",
-    "cash2021": "Cash R.F.H. et al. (2021). Personalized connectivity-guided DLPFC-TMS for depression: "
-                "advancing computational feasibility, precision and reproducibility. "
-                "Human Brain Mapping 42:4155-4172.",
-    "cole2020": "Cole E.J. et al. (2020). Stanford Accelerated Intelligent Neuromodulation Therapy for "
-                "treatment-resistant depression. American Journal of Psychiatry 177:716-726.",
+#: Every reference the generated text can cite: key -> (BibTeX entry type, fields).
+BIBTEX = {
+    "fmriprep": ("article", {"author": "Esteban, Oscar and others", "year": "2019", "journal": "Nature Methods",
+                             "title": "{fMRIPrep}: a robust preprocessing pipeline for functional {MRI}",
+                             "volume": "16", "pages": "111--116"}),
+    "nilearn": ("article", {"author": "Abraham, Alexandre and others", "year": "2014",
+                            "title": "Machine learning for neuroimaging with scikit-learn",
+                            "journal": "Frontiers in Neuroinformatics", "volume": "8", "pages": "14",
+                            "note": "nilearn"}),
+    "power2012": ("article", {"author": "Power, Jonathan D. and others", "year": "2012", "journal": "NeuroImage",
+                              "title": "Spurious but systematic correlations in functional connectivity {MRI} "
+                                       "networks arise from subject motion", "volume": "59",
+                              "pages": "2142--2154"}),
+    "power2014": ("article", {"author": "Power, Jonathan D. and others", "year": "2014", "journal": "NeuroImage",
+                              "title": "Methods to detect, characterize, and remove motion artifact in resting "
+                                       "state {fMRI}", "volume": "84", "pages": "320--341"}),
+    "seitzman": ("article", {"author": "Seitzman, Benjamin A. and others", "year": "2020", "journal": "NeuroImage",
+                             "title": "A set of functionally-defined brain regions with improved representation "
+                                      "of the subcortex and cerebellum", "volume": "206", "pages": "116290"}),
+    "dosenbach": ("article", {"author": "Dosenbach, Nico U. F. and others", "year": "2010", "journal": "Science",
+                              "title": "Prediction of individual brain maturity using {fMRI}", "volume": "329",
+                              "pages": "1358--1361"}),
+    "raichle": ("article", {"author": "Raichle, Marcus E.", "year": "2011", "journal": "Brain Connectivity",
+                            "title": "The restless brain", "volume": "1", "pages": "3--12",
+                            "note": "node coordinates taken from code implementing it; unverified"}),
+    "networkx": ("inproceedings", {"author": "Hagberg, Aric A. and Schult, Daniel A. and Swart, Pieter J.",
+                                   "year": "2008", "booktitle": "Proceedings of the 7th Python in Science "
+                                                                "Conference (SciPy 2008)",
+                                   "title": "Exploring network structure, dynamics, and function using "
+                                            "{NetworkX}"}),
+    "fox2012": ("article", {"author": "Fox, Michael D. and others", "year": "2012", "journal": "Biological Psychiatry",
+                            "title": "Efficacy of transcranial magnetic stimulation targets for depression is "
+                                     "related to intrinsic functional connectivity with the subgenual cingulate",
+                            "volume": "72", "pages": "595--603"}),
+    "fox2013": ("article", {"author": "Fox, Michael D. and others", "year": "2013", "journal": "NeuroImage",
+                            "title": "Identification of reproducible individualized targets for treatment of "
+                                     "depression with {TMS} based on intrinsic connectivity", "volume": "66",
+                            "pages": "151--160"}),
+    "cash2021": ("article", {"author": "Cash, Robin F. H. and others", "year": "2021", "journal": "Human Brain Mapping",
+                             "title": "Personalized connectivity-guided {DLPFC-TMS} for depression: advancing "
+                                      "computational feasibility, precision and reproducibility", "volume": "42",
+                             "pages": "4155--4172"}),
+    "cole2020": ("article", {"author": "Cole, Eleanor J. and others", "year": "2020",
+                             "journal": "American Journal of Psychiatry",
+                             "title": "Stanford Accelerated Intelligent Neuromodulation Therapy for "
+                                      "treatment-resistant depression", "volume": "177", "pages": "716--726"}),
 }
+
+
+
+def _short_author(name: str) -> str:
+    """``"Fox, Michael D."`` -> ``"Fox M.D."``."""
+    family, _, given = name.partition(", ")
+    initials = "".join(f"{part[0]}." for part in given.replace("-", " ").split())
+    return f"{family} {initials}".strip()
+
+
+def reference_text(key: str) -> str:
+    """One reference of :data:`BIBTEX` as a line of text: ``Fox M.D. et al. (2012). Title. Journal 72:595-603.``"""
+    _, fields = BIBTEX[key]
+    names = fields["author"].split(" and ")
+    others = names[-1] == "others"
+    authors = ", ".join(_short_author(n) for n in names if n != "others") + (" et al." if others else "")
+    venue = fields.get("journal") or fields.get("booktitle", "")
+    if fields.get("volume"):
+        venue += f" {fields['volume']}:{fields['pages'].replace('--', '-')}"
+    note = f" ({fields['note']})" if fields.get("note") else ""
+    title = fields["title"].replace("{", "").replace("}", "")
+    return f"{authors} ({fields['year']}). {title}. {venue}{note}."
+
+
+#: Citations used by the generated text (key -> reference line).
+REFERENCES = {key: reference_text(key) for key in BIBTEX}
 
 _ATLAS = {
     "seitzman2018": ("the Seitzman et al. regions bundled with nilearn", "seitzman"),
@@ -168,3 +217,46 @@ def software_html(software: dict) -> str:
     """Software versions as one line."""
     return "<p class=\"note\">Software: " + ", ".join(
         f"{esc(k)} <code>{esc(v)}</code>" for k, v in sorted((software or {}).items())) + "</p>"
+
+
+def citation_markdown(settings: dict, software: dict, simulated: bool, tr: float | None = None) -> str:
+    """``CITATION.md``: the methods paragraph of :func:`methods_paragraph` and its numbered references.
+
+    Parameters are those of :func:`methods_paragraph`; the text is the same, unescaped.
+    """
+    paragraph, cited = methods_paragraph(settings, software, simulated, tr)
+    references = "\n".join(f"{i}. {REFERENCES[key]}" for i, key in enumerate(cited, start=1))
+    return (f"# Methods\n\n{html.unescape(paragraph)}\n\n## References\n\n{references}\n\n"
+            "BibTeX entries of these references: `CITATION.bib`.\n")
+
+
+def citation_bibtex(settings: dict, software: dict, simulated: bool, tr: float | None = None) -> str:
+    """``CITATION.bib``: BibTeX entries of the references :func:`methods_paragraph` cites, in citation order."""
+    _, cited = methods_paragraph(settings, software, simulated, tr)
+    entries = []
+    for key in cited:
+        kind, fields = BIBTEX[key]
+        body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields.items())
+        entries.append(f"@{kind}{{{key},\n{body}\n}}\n")
+    return "\n".join(entries)
+
+
+def write_citation_files(logs_dir, settings: dict, software: dict, simulated: bool,
+                         tr: float | None = None) -> list[Path]:
+    """Write ``CITATION.md`` and ``CITATION.bib`` into ``logs_dir`` (atomically).
+
+    Parameters
+    ----------
+    logs_dir : str or Path
+        Usually ``<output>/logs``.
+    settings, software, simulated, tr
+        As for :func:`methods_paragraph`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The two files.
+    """
+    logs_dir = Path(logs_dir)
+    return [atomic_write_text(logs_dir / "CITATION.md", citation_markdown(settings, software, simulated, tr)),
+            atomic_write_text(logs_dir / "CITATION.bib", citation_bibtex(settings, software, simulated, tr))]
