@@ -1,4 +1,5 @@
-"""``make bench``: the per-run core benchmark, the cohort throughput and the report writing time."""
+"""``make bench``: the per-run core benchmark, the seed-map agreement with a heterogeneous seed, the cohort
+throughput and the report writing time."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cohort  # noqa: E402
 import bench_core  # noqa: E402
 import bench_reports  # noqa: E402
+import bench_seed  # noqa: E402
 
 
 def main() -> None:
     """Run every benchmark with its default settings; results go to ``benchmarks/results``."""
     print(bench_core.main([]).to_string(index=False))
+    print(bench_seed.main([]).to_string(index=False))
     print(bench_cohort.main([]).to_string(index=False))
     print(bench_reports.main([]).to_string(index=False))
 

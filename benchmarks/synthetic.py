@@ -14,7 +14,9 @@ sgACC latent, so the sgACC seed map has a clear most-negative voxel. The
 voxels of the sgACC seed sphere share ONE time series (up to a per-voxel scale
 and baseline): the mean of raw voxels (nilearn's ``NiftiSpheresMasker``) and the
 mean of z-scored voxels (trdnet's seed signal) are then the same signal, so the
-two seed maps can be compared to float32 precision.
+two seed maps can be compared to float32 precision. With ``seed_heterogeneity``
+above 0 every seed voxel adds its own band-limited signal and noise, as real
+voxels do, and the two seed signals differ (``bench_seed.py`` measures by how much).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def _open_gzip_writer(path: Path):
 
 
 def write_run(root: Path, n_volumes: int, tr: float, seed: int = 0, block: int = 50,
-              censoring: bool = True) -> dict:
+              censoring: bool = True, seed_heterogeneity: float = 0.0) -> dict:
     """Write one simulated run in fMRIPrep layout under ``root``.
 
     Parameters
@@ -111,12 +113,18 @@ def write_run(root: Path, n_volumes: int, tr: float, seed: int = 0, block: int =
     censoring : bool
         Motion spikes in 4% of the volumes so that FD censoring happens; without
         them no volume exceeds the FD and DVARS thresholds.
+    seed_heterogeneity : float
+        0: the seed voxels share one time series. Above 0: each seed voxel adds
+        its own band-limited signal and white noise, each with this standard
+        deviation relative to the shared signal's (the rest of the run is
+        unchanged for the same ``seed``).
 
     Returns
     -------
     dict
         ``bold``, ``mask``, ``confounds`` paths, ``root``, ``tr``, ``n_volumes``.
     """
+    own_rng = np.random.default_rng([seed, 1])  # the seed voxels' own signals, apart from the rest of the run
     rng = np.random.default_rng(seed)
     root = Path(root)
     func = root / "sub-01" / "func"
@@ -159,6 +167,13 @@ def write_run(root: Path, n_volumes: int, tr: float, seed: int = 0, block: int =
         + 0.5 * motion[:, 0] + rng.standard_normal(n_volumes)
     ).astype(np.float32)
 
+    own = None
+    if seed_heterogeneity > 0:
+        n_seed = int(seed.sum())
+        own = seed_heterogeneity * shared.std() * (
+            _band_limited(own_rng, n_volumes, n_seed, tr) + own_rng.standard_normal((n_volumes, n_seed)))
+        own = own.astype(np.float32)
+
     global_signal = np.empty(n_volumes)
     bold_path = func / f"{stem}_space-{SPACE}_desc-preproc_bold.nii.gz"
     volumes = np.zeros((block, grid_size), dtype=np.float32)
@@ -170,7 +185,7 @@ def write_run(root: Path, n_volumes: int, tr: float, seed: int = 0, block: int =
             data = rng.standard_normal((count, n_vox), dtype=np.float32)
             data += latents[t].astype(np.float32) @ loadings
             data += motion[t, :3].astype(np.float32) @ motion_coupling
-            data[:, seed] = shared[t, None] * seed_scale
+            data[:, seed] = (shared[t, None] if own is None else shared[t, None] + own[t]) * seed_scale
             data *= 10.0
             data += baseline
             global_signal[t] = data.mean(axis=1, dtype=np.float64)

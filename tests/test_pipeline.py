@@ -131,6 +131,20 @@ def test_gsr_both_reports_the_distance_between_targets(foreign_derivatives, tmp_
                               - personalised[["other_gsr_x", "other_gsr_y", "other_gsr_z"]].to_numpy(float))
     assert personalised["gsr_distance_mm"] == pytest.approx(expected, abs=1e-5)
     assert table.loc[table["target"] == "5cm", "gsr_distance_mm"].isna().all()
+    # The comparison target is the one a separate run without GSR finds, and that run's target differs
+    # from the GSR run's: a comparison cleaned with GSR again would fail here.
+    run = find_runs(foreign_derivatives, participant_labels=["B02"])[0]
+    targets = {}
+    for gsr in ("basic", "none"):
+        settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0, "global_signal": gsr},
+                                       "targeting": {"reliability": False}})
+        process_run(run, tmp_path / gsr, settings)
+        alone = read_tsv(next((tmp_path / gsr).glob("sub-B02/func/*_space-MNI152NLin2009cAsym_targets.tsv")))
+        targets[gsr] = alone.loc[alone["target"] == "personalised", ["x", "y", "z"]].to_numpy(float)[0]
+    np.testing.assert_allclose(personalised[["x", "y", "z"]].to_numpy(float), targets["basic"], atol=1e-4)
+    np.testing.assert_allclose(personalised[["other_gsr_x", "other_gsr_y", "other_gsr_z"]].to_numpy(float),
+                               targets["none"], atol=1e-4)
+    assert np.linalg.norm(targets["basic"] - targets["none"]) > 1.0
 
 
 def test_group_map_is_a_setting_checked_on_resume(foreign_derivatives, tmp_path, capsys):
