@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -154,3 +156,54 @@ def write_mni_run(root: Path, sub: str, voxel_mm: int = 4, n_volumes: int = 120,
         nib.save(fixed, paths[key])
     paths["affine"] = affine
     return paths
+
+
+@dataclass(frozen=True)
+class ProcessedCohort:
+    """A SIMULATED cohort processed once per test session (see :func:`processed_cohort`).
+
+    Attributes
+    ----------
+    fmriprep_dir : Path
+        The simulated fMRIPrep derivatives (with anatomy and a ``participants.tsv``
+        giving ``group``: sub-01 patient, sub-02 and sub-03 control).
+    out : Path
+        trdnet's outputs of every run, written by :func:`trdnet.cohort.run_cohort`.
+    truth : pandas.DataFrame
+        The simulator's planted targets.
+    settings : trdnet.config.Settings
+        Settings of the run (defaults with 5 bootstrap resamples).
+    """
+
+    fmriprep_dir: Path
+    out: Path
+    truth: pd.DataFrame
+    settings: object
+
+    def copy(self, destination: Path) -> Path:
+        """A private copy of the outputs, for a test that writes into them."""
+        return Path(shutil.copytree(self.out, destination))
+
+
+@pytest.fixture(scope="session")
+def processed_cohort(tmp_path_factory) -> ProcessedCohort:
+    """Three simulated participants with two sessions each (4 mm grid, 120 volumes, anatomy),
+    processed by the real pipeline once and shared by the pipeline, group and report tests.
+
+    Read only: a test that writes into the outputs (a report, the group step) works on
+    :meth:`ProcessedCohort.copy`, or writes only files no other test reads.
+    """
+    from trdnet.cohort import run_cohort
+    from trdnet.config import Settings
+    from trdnet.inputs.bids import find_runs
+    from trdnet.inputs.simulate import simulate_cohort
+
+    root = tmp_path_factory.mktemp("processed-cohort")
+    cohort = simulate_cohort(root / "sim", n_subjects=3, n_volumes=120, resolution_mm=4, sessions=["1", "2"],
+                             random_state=3)
+    pd.DataFrame({"participant_id": ["sub-01", "sub-02", "sub-03"], "group": ["patient", "control", "control"],
+                  "age": [30, 31, 32]}).to_csv(cohort.fmriprep_dir / "participants.tsv", sep="\t", index=False)
+    settings = Settings.from_dict({"targeting": {"n_bootstrap": 5}})
+    results = run_cohort(find_runs(cohort.fmriprep_dir, space=settings.space), root / "out", settings)
+    assert [r.status for r in results] == ["done"] * 6, [r.error for r in results]
+    return ProcessedCohort(cohort.fmriprep_dir, root / "out", cohort.truth_table, settings)

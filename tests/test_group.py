@@ -6,7 +6,6 @@ one runs the real pipeline on a tiny SIMULATED cohort.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -328,34 +327,25 @@ def test_thresholds_and_empty_folders_are_checked(tmp_path):
         run_group(tmp_path / "empty")
 
 
-def test_reads_what_the_pipeline_writes(tmp_path):
-    from trdnet.cohort import run_cohort
-    from trdnet.config import Settings
-    from trdnet.inputs.bids import find_runs
-    from trdnet.inputs.simulate import simulate_cohort
-
-    sim = simulate_cohort(tmp_path / "sim", n_subjects=3, n_volumes=120, resolution_mm=4, random_state=1)
-    settings = Settings()
-    settings = dataclasses.replace(settings, targeting=dataclasses.replace(settings.targeting, reliability=False))
-    out = tmp_path / "trdnet"
-    results = run_cohort(find_runs(sim.fmriprep_dir, space=settings.space), out, settings)
-    assert all(r.status == "done" for r in results), [r.error for r in results]
-    # replaces the simulator's own (arbitrary) participants.tsv
-    write_participants(sim.fmriprep_dir / "participants.tsv", {"01": "patient", "02": "control", "03": "control"})
+def test_reads_what_the_pipeline_writes(processed_cohort, tmp_path):
+    # The session's processed cohort (3 participants x 2 sessions; its participants.tsv beside the
+    # fMRIPrep folder makes sub-01 a patient, sub-02 and sub-03 controls), copied: the group step writes.
+    out = processed_cohort.copy(tmp_path / "trdnet")
 
     result = run_group(out, exclude=QcThresholds(max_mean_fd=None, min_minutes=1.0))
     networks = read_tsv(result.files["networks"])
-    run_tables = sorted(out.glob("sub-*/func/*_networks.tsv"))
-    assert len(run_tables) == 3
+    run_tables = sorted(out.glob("sub-*/ses-*/func/*_networks.tsv"))
+    assert len(run_tables) == 6
     assert len(networks) == sum(len(read_tsv(p)) for p in run_tables)
     first = read_tsv(run_tables[0])
-    np.testing.assert_allclose(networks.loc[networks["participant_id"] == "sub-01", "mean_z"], first["mean_z"])
+    first_run = networks["run"] == run_tables[0].name.removesuffix("_networks.tsv")
+    np.testing.assert_allclose(networks.loc[first_run, "mean_z"], first["mean_z"])
     assert "statistics" in result.files  # participants.tsv found beside the fMRIPrep folder
     stats_table = read_tsv(result.files["statistics"])
     assert (stats_table["n_a"] == 2).all() and (stats_table["n_b"] == 1).all()
     assert json.loads((out / "group" / "qc.json").read_text())["Simulated"] is True
 
-    maps = sorted(out.glob("sub-*/func/*_desc-sgacc_stat-r_boldmap.nii.gz"))
+    maps = sorted(out.glob("sub-*/ses-*/func/*_desc-sgacc_stat-r_boldmap.nii.gz"))
     r = np.stack([nib.load(p).get_fdata(dtype=np.float32) for p in maps])
     covered = (r != 0).all(axis=0)
     expected = np.arctanh(np.clip(r, -1 + 1e-6, 1 - 1e-6)).mean(axis=0)

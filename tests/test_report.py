@@ -3,7 +3,6 @@ pipeline, opened in headless Chromium, numbers checked against the TSVs."""
 
 from __future__ import annotations
 
-import dataclasses
 import html as html_module
 import re
 import shutil
@@ -27,20 +26,10 @@ import browser  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def cohort_out(tmp_path_factory):
-    """Two simulated participants with two sessions each, processed by trdnet."""
-    from trdnet.cohort import run_cohort
-    from trdnet.inputs.bids import find_runs
-    from trdnet.inputs.simulate import simulate_cohort
-
-    root = tmp_path_factory.mktemp("report")
-    cohort = simulate_cohort(root / "sim", n_subjects=2, n_volumes=120, resolution_mm=4, sessions=["1", "2"],
-                             random_state=3)
-    settings = Settings()
-    settings = dataclasses.replace(settings, targeting=dataclasses.replace(settings.targeting, n_bootstrap=5))
-    results = run_cohort(find_runs(cohort.fmriprep_dir, space=settings.space), root / "out", settings)
-    assert all(r.status == "done" for r in results), [r.error for r in results]
-    return root / "out"
+def cohort_out(processed_cohort, tmp_path_factory):
+    """The session's processed SIMULATED cohort (three participants, two sessions each), copied:
+    the reports are written into the copy."""
+    return processed_cohort.copy(tmp_path_factory.mktemp("report") / "out")
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +82,11 @@ def test_participant_report_in_browser(reports, cohort_out, tmp_path):
             assert float(shown[name]["data-value"]) == pytest.approx(float(expected), abs=1e-9), name
             assert shown[name]["text"] == f"{float(expected):.{digits}f}", name
         assert shown["reliability"]["text"] == str(primary["reliability"])
+        # the simulated participants have anatomy: the navigator files must have been written and shown
         native = sorted(run.folder.glob(f"sub-01_ses-{run.entities['ses']}_*space-T1w*_coords.tsv"))
-        if native:
-            row = read_tsv(native[0]).iloc[0]
-            assert shown["target_t1w"]["text"] == f"({row['x']:.1f}, {row['y']:.1f}, {row['z']:.1f}) mm"
-        else:
-            assert shown["target_t1w"]["text"].startswith("not exported")
+        assert len(native) == 1, f"no navigator coordinates for {run.prefix}"
+        row = read_tsv(native[0]).iloc[0]
+        assert shown["target_t1w"]["text"] == f"({row['x']:.1f}, {row['y']:.1f}, {row['z']:.1f}) mm"
     assert [v["text"] for v in values if v["data-name"] == "data"] == ["SIMULATED"]
 
 
@@ -112,8 +100,8 @@ def test_group_report_in_browser(reports, cohort_out, tmp_path):
     qc = pd.concat([read_tsv(p) for p in qc_files])
     single = {v["data-name"]: v for v in values if v["data-name"] in ("n_runs", "n_participants", "n_failed",
                                                                        "median_minutes_retained")}
-    assert float(single["n_runs"]["data-value"]) == len(qc_files) == 4
-    assert float(single["n_participants"]["data-value"]) == 2
+    assert float(single["n_runs"]["data-value"]) == len(qc_files) == 6
+    assert float(single["n_participants"]["data-value"]) == 3
     assert float(single["n_failed"]["data-value"]) == 0
     assert float(single["median_minutes_retained"]["data-value"]) == pytest.approx(qc["minutes_retained"].median())
     # the cohort target table lists each run's primary target, in run order
@@ -198,7 +186,7 @@ def test_group_statistics_tables_are_shown(cohort_out, tmp_path):
 def test_cohort_tables_collect_every_run(cohort_out):
     runs = collect.find_runs(cohort_out)
     tables = group.cohort_tables(runs)
-    assert len(tables["qc"]) == len(runs) == 4
+    assert len(tables["qc"]) == len(runs) == 6
     assert len(tables["networks"]) == 6 * len(runs)
     assert set(tables["targets"]["reliability"]) <= {"good", "fair", "poor"}
 
