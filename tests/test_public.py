@@ -32,7 +32,7 @@ def no_network(monkeypatch):
 
 
 def test_dataset_names():
-    assert set(DATASETS) == {"development_fmri", "adhd", "abide_pcp", "brainfc_rest01"}
+    assert set(DATASETS) == {"development_fmri", "adhd", "abide_pcp", "brainfc_rest01", "lemon_fsaverage5"}
 
 
 def test_development_fmri_runs_from_cache(tmp_path, no_network):

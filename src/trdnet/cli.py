@@ -17,7 +17,7 @@ from .console import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, r
 from .errors import SettingsError, TrdnetError
 
 # Names of trdnet.inputs.public.DATASETS, kept here so that `trdnet --help` does not import nilearn's fetchers.
-DATASETS = ("development_fmri", "adhd", "abide_pcp", "brainfc_rest01")
+DATASETS = ("development_fmri", "adhd", "abide_pcp", "brainfc_rest01", "lemon_fsaverage5")
 
 EXIT_CODES = (
     f"exit codes: {EXIT_OK} every run finished (or was already finished); {EXIT_RUN_FAILED} at least one run "
@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bids-filter-file", "--bids_filter_file", dest="bids_filter_file", type=Path,
                      metavar="FILE", help="JSON file selecting runs, in fMRIPrep's form: "
                      '{"bold": {"session": "01", "task": "rest", "run": [1, 2]}} (null: entity absent)')
-    run.add_argument("--dataset", choices=DATASETS, help="a public dataset: nilearn's fetchers, or brainfc_rest01 "
-                     "(one real scan's parcel signals and confounds, from the brainfc wheel on PyPI)")
+    run.add_argument("--dataset", choices=DATASETS, help="a public dataset: nilearn's fetchers, brainfc_rest01 "
+                     "(one real scan's parcel signals and confounds, from the brainfc wheel on PyPI) or lemon_fsaverage5 "
+                     "(one real run on the fsaverage5 cortex, from the brainspace wheel)")
     run.add_argument("--data-dir", type=Path, help="nilearn data folder for --dataset (default: nilearn's)")
     run.add_argument("--n-subjects", type=int, help="participants to take from --dataset")
     run.add_argument("--roi-timeseries", type=Path, metavar="FOLDER",

@@ -32,9 +32,10 @@ from .runs import Run
 from .timeseries import RoiTimeseriesRun, read_labels_table
 
 #: Names accepted by :func:`fetch_dataset`: nilearn's datasets, then the real parcel-level sample
-#: shipped in a wheel on PyPI (:mod:`trdnet.inputs.brainfc`).
+#: shipped in a wheel on PyPI (:mod:`trdnet.inputs.brainfc`), the real fsaverage5 run of the brainspace wheel
+#: (:mod:`trdnet.inputs.lemon`).
 NILEARN_DATASETS = ("development_fmri", "adhd", "abide_pcp")
-DATASETS = (*NILEARN_DATASETS, "brainfc_rest01")
+DATASETS = (*NILEARN_DATASETS, "brainfc_rest01", "lemon_fsaverage5")
 
 #: Folder name nilearn gives each dataset inside its data directory.
 NILEARN_FOLDERS = {"development_fmri": "development_fmri", "adhd": "adhd", "abide_pcp": "ABIDE_pcp"}
@@ -292,6 +293,10 @@ def fetch_dataset(
         from .brainfc import fetch_brainfc_rest01
 
         return fetch_brainfc_rest01(data_dir, verbose=bool(verbose))
+    if name == "lemon_fsaverage5":  # one real surface run from the brainspace wheel
+        from .lemon import fetch_lemon_fsaverage5
+
+        return fetch_lemon_fsaverage5(data_dir, verbose=bool(verbose))
     cache = nilearn_cache_dir(name, data_dir)
     nilearn_dir = None if data_dir is None else str(data_dir)
     if name == "development_fmri":

@@ -39,6 +39,7 @@ import numpy as np
 from ..entities import build_name, parse_bids_name, parse_entities, replace_entities
 from ..errors import InputError, NotImplementedFeatureError
 from ..geometry import HEMISPHERES, MeshGeometry
+from .registry import Wheel
 from .runs import Run
 
 #: FreeSurfer's MNI305 -> MNI152 matrix (RAS mm), from the FreeSurfer wiki page
@@ -320,23 +321,14 @@ def _mean_mesh(pial: Path, white: Path):
     return coords, np.asarray(a.faces, dtype=np.int64)
 
 
-def brainspace_wheel():
-    """The pinned brainspace 0.3.0 wheel on PyPI (BSD-3-Clause; see :mod:`trdnet.inputs.registry`).
-
-    It ships the Conte69 fsLR-32k meshes and one real MPI-LEMON resting-state
-    run on fsaverage5.
-    """
-    from .registry import Wheel
-
-    return Wheel(
-        package="brainspace",
-        version="0.3.0",
-        sha256=BRAINSPACE_SHA256,
-        filename="brainspace-0.3.0-py3-none-any.whl",
-    )
-
-
-BRAINSPACE_SHA256 = "aec3854a9ad2ed8f05ee4da04943307833135320c990688ba7f16def1ce0132c"
+#: The brainspace 0.3.0 wheel on PyPI (BSD-3-Clause; see :mod:`trdnet.inputs.registry`): the Conte69
+#: fsLR-32k meshes and one real MPI-LEMON resting-state run on fsaverage5 (:mod:`trdnet.inputs.lemon`).
+BRAINSPACE_WHEEL = Wheel(
+    package="brainspace",
+    version="0.3.0",
+    sha256="aec3854a9ad2ed8f05ee4da04943307833135320c990688ba7f16def1ce0132c",
+    filename="brainspace-0.3.0-py3-none-any.whl",
+)
 
 
 def fslr_meshes() -> dict:
@@ -354,7 +346,7 @@ def fslr_meshes() -> dict:
     from .registry import read_members
 
     members = {h: f"brainspace/datasets/surfaces/conte69_32k_{s}.gii" for h, s in (("L", "lh"), ("R", "rh"))}
-    data = read_members(brainspace_wheel(), list(members.values()))
+    data = read_members(BRAINSPACE_WHEEL, list(members.values()))
     out = {}
     for hemi, member in members.items():
         img = nib.GiftiImage.from_bytes(data[member])
