@@ -150,15 +150,21 @@ def test_butterworth_order_setting_reaches_the_filter():
     np.testing.assert_allclose(impulses_order2, expected, atol=1e-10)
 
 
-def test_median_tsnr_matches_float64(tmp_path):
-    from trdnet.denoise import _median_tsnr
+def test_median_tsnr_matches_float64_over_the_retained_rows(tmp_path):
+    from trdnet.denoise import column_statistics, usable_columns
 
     rng = np.random.default_rng(3)
     data = (1000 + rng.normal(size=(200, 3000)) * rng.uniform(1, 40, 3000)).astype(np.float32)
     data[:, 7] = 5.0  # a constant column is left out
-    as64 = np.delete(data.astype(np.float64), 7, axis=1)
+    data[:, 8] = 0.0  # so is an all-zero one
+    data[:3] *= 1.5  # saturated first volumes, not retained
+    rows = np.arange(3, 200)
+    as64 = np.delete(data[rows].astype(np.float64), [7, 8], axis=1)
     expected = np.median(as64.mean(axis=0) / as64.std(axis=0))
-    assert abs(_median_tsnr(data, block_columns=128) - expected) < 1e-4 * expected
+    mean, std = column_statistics(data, rows, block_columns=128)
+    usable, n_zero = usable_columns(mean, std)
+    assert (np.flatnonzero(~usable).tolist(), n_zero) == ([7, 8], 1)
+    assert abs(np.median(mean[usable] / std[usable]) - expected) < 1e-4 * expected
 
 
 def test_stream_reader_truncated_and_late_nan(tmp_path):

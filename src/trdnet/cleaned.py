@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
 from .grid import VoxelSpace
 
 
@@ -38,6 +39,11 @@ class CleanedRun:
     carpet : dict or None
         A sample of voxels for carpet plots: ``columns`` (int), ``raw``
         (all volumes, before cleaning) and ``clean`` (retained volumes).
+    usable : numpy.ndarray of bool, shape (V,), or None
+        False for in-mask voxels that are flat (zero variance, e.g. all zero)
+        over the retained volumes; None means all usable.
+    source : str
+        The input file (named in errors about its regions).
     """
 
     data: np.ndarray
@@ -49,6 +55,8 @@ class CleanedRun:
     simulated: bool = False
     volume_qc: "pd.DataFrame | None" = None
     carpet: dict | None = None
+    usable: "np.ndarray | None" = None
+    source: str = ""
 
     @property
     def n_timepoints(self) -> int:
@@ -66,6 +74,48 @@ class CleanedRun:
         if columns.size == 0:
             raise ValueError("no voxels to average")
         return self.data[:, columns].mean(axis=1, dtype=np.float64)
+
+
+    def usable_region(self, columns, region: str) -> tuple[np.ndarray, dict]:
+        """The usable (not flat) columns of a region, refusing a region that is mostly flat.
+
+        Parameters
+        ----------
+        columns : numpy.ndarray of int
+            The region's in-mask columns.
+        region : str
+            Its name, for the message (``"sgACC seed"``).
+
+        Returns
+        -------
+        columns : numpy.ndarray of int
+            Only the usable columns.
+        counts : dict
+            ``region``, ``n_voxels`` (in mask), ``n_usable``, ``n_flat``.
+
+        Raises
+        ------
+        InputError
+            If fewer than :data:`MIN_USABLE_FRACTION` of the region's in-mask
+            voxels (or none) carry signal; the message names the region, the
+            counts and the file.
+        """
+        columns = np.asarray(columns, dtype=np.int64)
+        keep = columns if self.usable is None else columns[self.usable[columns]]
+        counts = {"region": region, "n_voxels": int(columns.size), "n_usable": int(keep.size),
+                  "n_flat": int(columns.size - keep.size)}
+        if columns.size and keep.size < max(1, int(np.ceil(MIN_USABLE_FRACTION * columns.size))):
+            raise InputError(
+                f"{self.source or 'run'}: {region}: only {keep.size} of its {columns.size} in-mask voxels carry "
+                f"signal ({columns.size - keep.size} are flat, e.g. all zero, over the retained volumes); at least "
+                f"{MIN_USABLE_FRACTION:.0%} are needed: the data have no signal there (dropout or masking)"
+            )
+        return keep, counts
+
+
+#: Least fraction of a region's in-mask voxels that must carry signal; a
+#: region with more flat voxels stops the run (a choice, not a literature value).
+MIN_USABLE_FRACTION = 0.5
 
 
 def zscore_columns(data: np.ndarray) -> np.ndarray:

@@ -164,7 +164,9 @@ def _log_progress(index: int, total: int, result: RunResult, progress: bool | No
     line = f"[{index}/{total}] {result.prefix}: {status}"
     if terminal:
         bar = "#" * int(20 * index / total)
-        print(f"\r{bar:<20} {line[:100]:<100}", end="\n" if index == total else "", file=sys.stderr, flush=True)
+        failed = result.status == "failed"  # a failure stays on screen, whole and ended by a newline
+        shown = line if failed else f"{line[:100]:<100}"
+        print(f"\r{bar:<20} {shown}", end="\n" if index == total or failed else "", file=sys.stderr, flush=True)
     else:
         print(line, file=sys.stderr, flush=True)
 

@@ -23,9 +23,10 @@ from nilearn import signal
 from nilearn.interfaces.fmriprep import load_confounds
 
 from .cleaned import CleanedRun, zscore_columns
-from .config import DenoiseSettings
+from .config import MNI_SPACE, DenoiseSettings
 from .errors import DenoiseError, InputError
 from .grid import VoxelSpace
+from .inputs.repetition import RepetitionTime, resolve_repetition_time
 from .inputs.runs import Run
 from .stream import decompressor_name, read_header, read_masked_volumes
 
@@ -34,24 +35,40 @@ QC_COLUMNS = ("framewise_displacement",)
 
 
 def repetition_time(run: Run, header=None) -> float:
-    """TR of a run in seconds: the sidecar's ``RepetitionTime``, else the header.
+    """TR of a run in seconds (see :func:`run_repetition_time`)."""
+    return run_repetition_time(run, header).seconds
+
+
+def run_repetition_time(run: Run, header=None) -> RepetitionTime:
+    """TR of a run: the sidecar's ``RepetitionTime``, else the header, checked against each other.
 
     Raises
     ------
     InputError
-        If neither gives a positive TR.
+        If neither gives a plausible TR in seconds (see
+        :func:`trdnet.inputs.repetition.resolve_repetition_time`).
     """
-    if run.tr is not None and run.tr > 0:
-        return float(run.tr)
     header = header if header is not None else read_header(run.bold)
-    zooms = header.get_zooms()
-    if len(zooms) > 3 and zooms[3] > 0:
-        unit = header.get_xyzt_units()[1]
-        tr = float(zooms[3])
-        return tr / 1000.0 if unit == "msec" else tr
-    raise InputError(
-        f"{run.bold}: no repetition time (no RepetitionTime in the JSON sidecar and none in the header)"
-    )
+    source = run.tr_source or ("JSON sidecar RepetitionTime" if run.source in ("fmriprep", "simulated")
+                               else f"{run.source} dataset metadata")
+    return resolve_repetition_time(run.bold, run.tr, header, source)
+
+
+def check_volumes(run: Run, header) -> int:
+    """Number of volumes of a 4D BOLD image, refusing anything a time series cannot be made of.
+
+    Raises
+    ------
+    InputError
+        Naming the file: not 4D, or fewer than 2 volumes.
+    """
+    shape = header.get_data_shape()
+    if len(shape) != 4:
+        raise InputError(f"{run.bold}: expected a 4D BOLD image (x, y, z, time), got a {len(shape)}D image "
+                         f"of shape {tuple(shape)}")
+    if shape[3] < 2:
+        raise InputError(f"{run.bold}: the 4D image holds {shape[3]} volume(s); a BOLD time series needs many")
+    return int(shape[3])
 
 
 def load_brain_space(run: Run, header) -> VoxelSpace:
@@ -60,17 +77,64 @@ def load_brain_space(run: Run, header) -> VoxelSpace:
     affine = header.get_best_affine()
     if run.mask is None:
         raise InputError(f"{run.bold}: no brain mask found beside it (expected *_desc-brain_mask.nii.gz)")
-    mask_img = nib.load(run.mask)
+    try:
+        mask_img = nib.load(run.mask)
+        mask_data = np.asanyarray(mask_img.dataobj)
+    except Exception as exc:  # nibabel raises several types for bad files
+        raise InputError(f"{run.mask}: cannot read the brain mask ({type(exc).__name__}: {exc})") from None
     if mask_img.ndim != 3:
         raise InputError(f"{run.mask}: brain mask must be 3D, got {mask_img.ndim}D")
     if tuple(mask_img.shape) != shape or not np.allclose(mask_img.affine, affine, atol=1e-3):
         raise InputError(
             f"{run.mask}: brain mask grid {mask_img.shape} does not match the BOLD grid {shape} of {run.bold.name}"
         )
-    mask = np.asanyarray(mask_img.dataobj) > 0
+    mask = mask_data > 0
     if not mask.any():
         raise InputError(f"{run.mask}: brain mask is empty")
     return VoxelSpace(mask=mask, affine=affine, space=run.space or "unknown")
+
+
+#: Least fraction of a template-space run's brain-mask voxels that must lie
+#: inside the template's brain (nilearn's MNI152 2009 brain mask at 2 mm,
+#: dilated by 4 mm). fMRIPrep's template-space masks lie all but entirely
+#: inside it; a scanner- or T1w-space image named ``space-MNI...`` does not.
+MIN_TEMPLATE_OVERLAP = 0.8
+
+
+def check_template_grid(run: Run, space: VoxelSpace) -> float:
+    """Check that a run said to be in MNI152NLin2009cAsym lies on that template's brain.
+
+    Returns
+    -------
+    float
+        Fraction of the brain-mask voxels inside the (dilated) template brain;
+        NaN for runs not in the template space (not checked).
+
+    Raises
+    ------
+    InputError
+        If fewer than :data:`MIN_TEMPLATE_OVERLAP` of them do.
+    """
+    if space.space != MNI_SPACE:
+        return float("nan")
+    from scipy import ndimage
+
+    from .templates import mni152_2mm
+
+    template = mni152_2mm("brain_mask")
+    brain = ndimage.binary_dilation(np.asanyarray(template.dataobj) > 0, iterations=2)
+    ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(template.affine), space.xyz)).astype(int)
+    inside_grid = np.all((ijk >= 0) & (ijk < np.array(brain.shape)), axis=1)
+    inside = np.zeros(len(ijk), dtype=bool)
+    inside[inside_grid] = brain[tuple(ijk[inside_grid].T)]
+    overlap = float(inside.mean())
+    if overlap < MIN_TEMPLATE_OVERLAP:
+        raise InputError(
+            f"{run.mask or run.bold}: only {overlap:.0%} of the brain mask lies inside the {MNI_SPACE} brain "
+            f"(at least {MIN_TEMPLATE_OVERLAP:.0%} expected), so the image is not in the space its name says; "
+            "check that it is fMRIPrep's template-space output"
+        )
+    return overlap
 
 
 def load_run_confounds(run: Run, n_volumes: int, settings: DenoiseSettings):
@@ -196,9 +260,9 @@ def cleaning_operator(n_volumes: int, tr: float, confounds, sample_mask, setting
     """
     impulses = np.eye(n_volumes)
     mask = None if len(sample_mask) == n_volumes else sample_mask
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return signal.clean(
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        operator = signal.clean(
             impulses,
             confounds=None if confounds is None else np.asarray(confounds, dtype=float),
             sample_mask=mask,
@@ -207,6 +271,13 @@ def cleaning_operator(n_volumes: int, tr: float, confounds, sample_mask, setting
             butterworth__copy=True,
             **clean_arguments(settings, tr),
         )
+    for warning in caught:
+        text = str(warning.message)
+        # The filter silently not applied (or moved) means the output would
+        # claim a band-pass it did not get: an error, never a warning.
+        if "unfiltered" in text or "lowered to" in text:
+            raise DenoiseError(f"the band-pass filter could not be applied at TR {tr:g} s: {text.splitlines()[0]}")
+    return operator
 
 
 def apply_operator(operator: np.ndarray, data: np.ndarray, block_columns: int = 16384) -> np.ndarray:
@@ -252,17 +323,18 @@ def clean_run(run: Run, settings: DenoiseSettings, reader=None) -> CleanedRun:
     InputError, DenoiseError
         With the file and the problem, for every user-caused failure.
     """
+    # Cheap checks first: header, volume count, TR, filter, mask and grid before the confounds and the data.
     header = read_header(run.bold)
-    shape = header.get_data_shape()
-    if len(shape) != 4:
-        raise InputError(f"{run.bold}: expected a 4D BOLD image (x, y, z, time), got a {len(shape)}D image")
-    tr = repetition_time(run, header)
+    n_volumes = check_volumes(run, header)
+    repetition = run_repetition_time(run, header)
+    settings.check_sampling(repetition.seconds, run.bold)
     space = load_brain_space(run, header)
-    return clean_columns(run, settings, space, tr, int(shape[3]),
+    check_template_grid(run, space)
+    return clean_columns(run, settings, space, repetition, n_volumes,
                          lambda: (reader or read_masked_volumes)(run.bold, space.mask))
 
 
-def clean_columns(run: Run, settings: DenoiseSettings, space, tr: float, n_volumes: int, read) -> CleanedRun:
+def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int, read) -> CleanedRun:
     """Clean the columns of a run, voxels or mesh vertices alike (see :func:`clean_run`).
 
     Parameters
@@ -272,8 +344,9 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr: float, n_volum
     settings : DenoiseSettings
     space : trdnet.geometry.Geometry
         What the columns are.
-    tr : float
-        Repetition time, seconds.
+    tr : float or RepetitionTime
+        Repetition time, seconds (a :class:`~trdnet.inputs.repetition.RepetitionTime`
+        also carries its source into the QC).
     n_volumes : int
         Volumes in the run.
     read : callable
@@ -284,6 +357,8 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr: float, n_volum
     -------
     CleanedRun
     """
+    repetition = tr if isinstance(tr, RepetitionTime) else RepetitionTime(float(tr), run.tr_source or "given")
+    tr = repetition.seconds
     confounds, sample_mask, raw = load_run_confounds(run, n_volumes, settings)
 
     n_retained = len(sample_mask)
@@ -296,7 +371,9 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr: float, n_volum
         )
 
     data = read()
-    tsnr = _median_tsnr(data)
+    mean, std = column_statistics(data, sample_mask)
+    usable, n_zero = usable_columns(mean, std)
+    tsnr = float(np.median(mean[usable] / std[usable])) if usable.any() else float("nan")
     carpet_columns = carpet_sample(space.n_points)
     carpet_raw = data[:, carpet_columns].copy()
     operator = cleaning_operator(n_volumes, tr, confounds, sample_mask, settings)
@@ -312,8 +389,13 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr: float, n_volum
         "mean_fd": float(np.nanmean(fd)) if fd is not None else float("nan"),
         "max_fd": float(np.nanmax(fd)) if fd is not None else float("nan"),
         "median_tsnr": tsnr,
+        "tsnr_volumes": "retained" if n_retained < n_volumes else "all",
         "n_voxels": space.n_points,
+        "n_flat_voxels": int(space.n_points - np.count_nonzero(usable)),
+        "n_zero_voxels": n_zero,
         "tr": tr,
+        "tr_source": repetition.source,
+        "tr_note": repetition.note,
         "n_confounds": 0 if confounds is None else int(confounds.shape[1]),
         "decompressor": decompressor_name(),
     }
@@ -325,6 +407,8 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr: float, n_volum
         n_volumes=n_volumes,
         qc=qc,
         simulated=run.simulated,
+        usable=usable,
+        source=str(run.bold),
         volume_qc=volume_qc_table(raw, n_volumes, sample_mask),
         carpet={"columns": carpet_columns, "raw": carpet_raw, "clean": data[:, carpet_columns].copy()},
     )
@@ -347,18 +431,71 @@ def volume_qc_table(raw: pd.DataFrame | None, n_volumes: int, sample_mask) -> pd
     return table
 
 
-def _median_tsnr(data: np.ndarray, block_columns: int = 8192) -> float:
-    # Column blocks: ``data.std(dtype=float64)`` would allocate a float64 copy
-    # of the whole T x V matrix (twice the masked data). Deviations from the
-    # float64 mean are small, so float32 sums of their squares are accurate.
-    mean = data.mean(axis=0, dtype=np.float64)
+def column_statistics(data: np.ndarray, rows=None, block_columns: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population standard deviation of every column over some rows (volumes).
+
+    Parameters
+    ----------
+    data : numpy.ndarray, float32, shape (T, V)
+    rows : numpy.ndarray of int, optional
+        The volumes to use (the retained ones); default all.
+    block_columns : int
+        Columns per block: ``data.std(dtype=float64)`` would allocate a float64
+        copy of the whole T x V matrix (twice the masked data). Deviations from
+        the float64 mean are small, so float32 sums of their squares are accurate.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray, float64, shape (V,)
+    """
+    all_rows = rows is None or len(rows) == data.shape[0]
+    n_rows = data.shape[0] if all_rows else len(rows)
+    mean = np.empty(data.shape[1], dtype=np.float64)
     std = np.empty(data.shape[1], dtype=np.float64)
     for start in range(0, data.shape[1], block_columns):
         stop = min(start + block_columns, data.shape[1])
-        deviation = data[:, start:stop] - mean[start:stop].astype(np.float32)
-        std[start:stop] = np.sqrt(np.einsum("ij,ij->j", deviation, deviation) / data.shape[0])
-    ok = std > 0
-    return float(np.median(mean[ok] / std[ok])) if ok.any() else float("nan")
+        block = data[:, start:stop] if all_rows else data[rows, start:stop]
+        mean[start:stop] = block.mean(axis=0, dtype=np.float64)
+        deviation = block - mean[start:stop].astype(np.float32)
+        std[start:stop] = np.sqrt(np.einsum("ij,ij->j", deviation, deviation) / max(n_rows, 1))
+    return mean, std
+
+
+#: A column is flat when its standard deviation over the retained volumes is
+#: at most this fraction of its mean magnitude (exactly constant data give 0).
+FLAT_TOLERANCE = 1e-6
+
+
+def usable_columns(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, int]:
+    """Which in-mask voxels carry a signal, and how many are all zero.
+
+    Voxels inside the brain mask can be all zero (multi-echo masking,
+    susceptibility dropout) or constant; they have no correlation with
+    anything and must not count as data.
+
+    Returns
+    -------
+    usable : numpy.ndarray of bool, shape (V,)
+        False for flat (zero-variance) voxels.
+    n_zero : int
+        Flat voxels whose value is 0.
+    """
+    flat = std <= FLAT_TOLERANCE * np.abs(mean)
+    n_zero = int(np.count_nonzero(flat & (mean == 0)))
+    return ~flat, n_zero
+
+
+def qc_provenance(qc: dict) -> dict:
+    """What the QC sidecar says about the TR, the volumes QC used and the flat voxels."""
+    return {
+        "RepetitionTime": qc.get("tr"),
+        "RepetitionTimeSource": qc.get("tr_source", ""),
+        "RepetitionTimeNote": qc.get("tr_note", ""),
+        "QCVolumes": ("median_tsnr and the carpet's scaling use the retained volumes only (censored and "
+                      "non-steady-state volumes left out)"),
+        "FlatVoxels": ("n_flat_voxels: in-mask voxels with zero variance over the retained volumes (n_zero_voxels "
+                       "of them all zero); left out of tSNR, the sgACC seed, the search region and every ROI"),
+    }
 
 
 def describe(settings: DenoiseSettings, tr: float | None = None) -> dict:

@@ -173,11 +173,12 @@ def _paths(run: Run, out_dir: Path, name: str) -> tuple[Path, Path]:
 def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -> list[Path]:
     """Write ``<prefix>_qc.tsv`` and the per-volume censoring table."""
     qc_keys = ["n_volumes", "n_retained", "n_censored", "minutes_total", "minutes_retained", "mean_fd", "max_fd",
-               "median_tsnr", "n_voxels", "tr", "n_confounds"]
-    table = pd.DataFrame([{"participant_id": f"sub-{run.subject}", **{k: cleaned.qc[k] for k in qc_keys}}])
+               "median_tsnr", "n_voxels", "n_flat_voxels", "n_zero_voxels", "tr", "n_confounds"]
+    table = pd.DataFrame([{"participant_id": f"sub-{run.subject}", **{k: cleaned.qc.get(k) for k in qc_keys}}])
     qc_tsv, qc_json = _paths(run, out_dir, "qc.tsv")
     files = [write_tsv(qc_tsv, table)]
-    extra = {"Denoising": getattr(cleaned, "denoising", None) or denoise.describe(settings.denoise, cleaned.tr)}
+    extra = {"Denoising": getattr(cleaned, "denoising", None) or denoise.describe(settings.denoise, cleaned.tr),
+             **denoise.qc_provenance(cleaned.qc)}
     files.append(write_json(qc_json, sidecar("qc", "Run-level quality control", run, settings, extra=extra)))
     if cleaned.volume_qc is not None:
         cen_tsv, cen_json = _paths(run, out_dir, "desc-censoring_timeseries.tsv")

@@ -10,6 +10,7 @@ with the standard library's ``gzip``.
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -95,10 +96,7 @@ def read_masked_volumes(path: Path, mask: np.ndarray, block_volumes: int = 32) -
             f"{path}: grid {tuple(shape[:3])} does not match the brain mask grid {tuple(mask.shape)}"
         )
     n_volumes = int(shape[3])
-    dtype = header.get_data_dtype()
-    slope, inter = header.file_slope, header.file_inter
-    voxels_per_volume = int(np.prod(shape[:3]))
-    volume_bytes = voxels_per_volume * dtype.itemsize
+    volume_bytes = int(np.prod(shape[:3])) * header.get_data_dtype().itemsize
     # NIfTI stores x fastest: a volume's flat index is Fortran order.
     gather = np.ravel_multi_index(np.nonzero(mask), mask.shape, order="F")
 
@@ -106,6 +104,21 @@ def read_masked_volumes(path: Path, mask: np.ndarray, block_volumes: int = 32) -
     # One reused buffer: a fresh ``read()`` per block would allocate (and
     # page-fault) a new block-sized bytes object every time.
     buffer = bytearray(min(block_volumes, n_volumes) * volume_bytes)
+    try:
+        _read_volumes(path, header, gather, out, buffer, block_volumes)
+    except (EOFError, OSError, zlib.error) as exc:
+        # A truncated or corrupt .nii.gz fails inside the decompressor, not at a short read.
+        raise InputError(f"{path}: file is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+def _read_volumes(path: Path, header, gather: np.ndarray, out: np.ndarray, buffer: bytearray,
+                  block_volumes: int) -> None:
+    n_volumes = out.shape[0]
+    dtype = header.get_data_dtype()
+    slope, inter = header.file_slope, header.file_inter
+    voxels_per_volume = int(np.prod(header.get_data_shape()[:3]))
+    volume_bytes = voxels_per_volume * dtype.itemsize
     with open_image_stream(path) as stream:
         _skip(stream, header.file_offset, path)
         for start in range(0, n_volumes, block_volumes):
@@ -128,7 +141,6 @@ def read_masked_volumes(path: Path, mask: np.ndarray, block_volumes: int = 32) -
                 finite = np.isfinite(out[:start + count]).all(axis=0)
                 bad = int(finite.size - np.count_nonzero(finite))
                 raise InputError(f"{path}: {bad} in-mask voxels hold NaN or infinite values")
-    return out
 
 
 def _read_into(stream, view: memoryview) -> int:

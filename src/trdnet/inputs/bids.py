@@ -5,14 +5,41 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..entities import ENTITY_ORDER, build_name, parse_entities
+from ..config import MNI_SPACE
+from ..entities import ENTITY_ORDER, parse_entities
 from ..errors import InputError
-from .runs import Run
-from .surface import make_surface_run, surface_bold_files
+from .runs import Run, check_distinct_outputs
+from .surface import is_surface_space, make_surface_run, surface_bold_files
 
-__all__ = ["BOLD_SUFFIX", "check_derivatives_folder", "derivatives_root", "find_runs", "parse_entities"]
+__all__ = [
+    "BOLD_SUFFIX", "SUPPORTED_SPACES", "check_derivatives_folder", "check_space", "derivatives_root", "find_runs",
+    "find_companion", "parse_entities",
+]
 
 BOLD_SUFFIX = "_desc-preproc_bold.nii.gz"
+
+#: Spaces of BOLD runs trdnet analyses. Its regions (sgACC seed, DLPFC sites,
+#: network ROIs, grey matter) are MNI152NLin2009cAsym coordinates; a T1w run
+#: reaches them through fMRIPrep's ``from-MNI152NLin2009cAsym_to-T1w`` transform.
+SUPPORTED_SPACES = (MNI_SPACE, "T1w")
+
+#: Why other spaces fMRIPrep writes are refused (shown in the error).
+UNSUPPORTED_SPACES = {
+    "MNI152NLin6Asym": "FSL's MNI template (fMRIPrep's space for AROMA and CIFTI): its coordinates differ from "
+                       "MNI152NLin2009cAsym by up to several mm in the frontal lobe and trdnet ships no mapping",
+    "MNIPediatricAsym": "a paediatric template: adult MNI152 regions do not apply",
+    "MNI305": "fsaverage's MNI space (a linear cousin of MNI152): trdnet ships no mapping for volumes",
+    "MNIColin27": "a single-subject MNI template: trdnet ships no mapping",
+    "MNI152Lin": "the linear MNI152 template: trdnet ships no mapping",
+    "MNI152NLin2009cSym": "the symmetric 2009c template: trdnet ships no mapping",
+    "MNIInfant": "an infant template: adult MNI152 regions do not apply",
+}
+
+#: Entities a run's companion files may lack. fMRIPrep writes one confounds
+#: table per run (not per echo or output space, with or without ``part``)
+#: and a brain mask per output space but not per echo.
+CONFOUNDS_OPTIONAL = ("echo", "part", "space", "cohort", "res", "den")
+MASK_OPTIONAL = ("echo", "part")
 
 
 def derivatives_root(bold: Path) -> Path:
@@ -83,6 +110,7 @@ def find_runs(
         If nothing matches; the message says what exists instead.
     """
     root = Path(root)
+    check_space(space)
     description = check_derivatives_folder(root)
     simulated = bool(description.get("Simulated", False)) or "SIMULATED" in description.get("Name", "").upper()
     labels = _strip(participant_labels, "sub-")
@@ -121,14 +149,34 @@ def find_runs(
         raise InputError(
             f"{root}: no BOLD run matches {', '.join(filters)}{hint}; participants present: {found}"
         )
-    return sorted(runs, key=lambda r: tuple(r.entities.get(k, "") for k in ENTITY_ORDER))
+    runs = sorted(runs, key=lambda r: tuple(r.entities.get(k, "") for k in ENTITY_ORDER))
+    check_distinct_outputs(runs)
+    return runs
+
+
+def check_space(space: str) -> None:
+    """Refuse a space trdnet cannot analyse, before anything is read.
+
+    Raises
+    ------
+    InputError
+        Naming the space, why it is refused and the accepted spaces.
+    """
+    if space in SUPPORTED_SPACES or is_surface_space(space):
+        return
+    why = UNSUPPORTED_SPACES.get(space, "trdnet's regions are defined in MNI152NLin2009cAsym and no mapping from "
+                                        "this space ships with it")
+    raise InputError(
+        f"space {space!r} is not supported ({why}); accepted: {', '.join(SUPPORTED_SPACES)} "
+        "and the surface spaces fsaverage*, fsnative, fsLR; re-run fMRIPrep "
+        f"with --output-spaces {MNI_SPACE} (or analyse the T1w outputs)"
+    )
 
 
 def _make_run(bold: Path, entities: dict, simulated: bool) -> Run:
     if not bold.name.endswith(BOLD_SUFFIX):
         return make_surface_run(bold, entities, simulated, _find_confounds)
-    base = bold.name[: -len(BOLD_SUFFIX)]
-    mask = bold.parent / f"{base}_desc-brain_mask.nii.gz"
+    mask = find_companion(bold, entities, "brain", "mask", ".nii.gz", MASK_OPTIONAL)
     sidecar = bold.parent / (bold.name[: -len(".nii.gz")] + ".json")
     tr, meta_simulated = None, False
     if sidecar.is_file():
@@ -143,21 +191,76 @@ def _make_run(bold: Path, entities: dict, simulated: bool) -> Run:
     return Run(
         bold=bold,
         entities=entities,
-        mask=mask if mask.is_file() else None,
+        mask=mask,
         confounds=confounds,
-        tr=float(tr) if tr is not None else None,
+        tr=_number(tr, sidecar),
+        tr_source=f"{sidecar.name} RepetitionTime" if tr is not None else "",
         simulated=is_simulated,
         source="simulated" if is_simulated else "fmriprep",
     )
 
 
 def _find_confounds(bold: Path, entities: dict) -> Path | None:
-    keep = ("sub", "ses", "task", "acq", "rec", "dir", "run", "echo")
-    for suffix in ("timeseries", "regressors"):
-        path = bold.parent / build_name({**{k: entities.get(k) for k in keep}, "desc": "confounds"}, suffix, ".tsv")
-        if path.is_file():
+    for suffix in ("timeseries", "regressors"):  # fMRIPrep >= 20.2, then the older name
+        path = find_companion(bold, entities, "confounds", suffix, ".tsv", CONFOUNDS_OPTIONAL)
+        if path is not None:
             return path
     return None
+
+
+def find_companion(bold: Path, entities: dict, desc: str, suffix: str, extension: str,
+                   optional=()) -> Path | None:
+    """The file beside ``bold`` that belongs to its run, matched entity by entity as fMRIPrep names it.
+
+    A candidate ``*_desc-<desc>_<suffix><extension>`` belongs to the run when
+    each of its entities equals the BOLD file's and each BOLD entity it lacks
+    is in ``optional`` (e.g. an echo-wise BOLD file's confounds table has no
+    ``echo-``). The candidate sharing the most entities wins.
+
+    Parameters
+    ----------
+    bold : Path
+    entities : dict
+        Entities of ``bold``.
+    desc, suffix, extension : str
+        e.g. ``"confounds"``, ``"timeseries"``, ``".tsv"``.
+    optional : sequence of str
+        Entities the companion may lack.
+
+    Returns
+    -------
+    Path or None
+
+    Raises
+    ------
+    InputError
+        If two candidates match equally well (both are named).
+    """
+    wanted = {k: v for k, v in entities.items() if k != "desc"}
+    best, best_score = [], -1
+    for path in sorted(bold.parent.glob(f"sub-{entities.get('sub', '*')}_*_desc-{desc}_{suffix}{extension}")):
+        found = {k: v for k, v in parse_entities(path).items() if k != "desc"}
+        missing = set(wanted) - set(found)
+        if any(wanted.get(k) != v for k, v in found.items()) or not missing <= set(optional):
+            continue
+        score = len(found)
+        if score > best_score:
+            best, best_score = [path], score
+        elif score == best_score:
+            best.append(path)
+    if len(best) > 1:
+        raise InputError(f"{bold}: {len(best)} files could be its desc-{desc}_{suffix}{extension} "
+                         f"({', '.join(p.name for p in best)}); keep one")
+    return best[0] if best else None
+
+
+def _number(value, path: Path) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: RepetitionTime {value!r} is not a number (seconds expected)") from None
 
 
 def _strip(values, prefix: str):

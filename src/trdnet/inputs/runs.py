@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..entities import ENTITY_ORDER, output_prefix, subject_folder
+from ..errors import InputError
 
-__all__ = ["ENTITY_ORDER", "Run", "subject_folder"]
+__all__ = ["ENTITY_ORDER", "Run", "check_distinct_outputs", "subject_folder"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,11 @@ class Run:
         ``desc-confounds_regressors``).
     tr : float or None
         Repetition time in seconds, from the JSON sidecar; ``None`` means
-        "read it from the image header".
+        "read it from the image header". Checked against the header when the
+        run is cleaned (:mod:`trdnet.inputs.repetition`).
+    tr_source : str
+        Where ``tr`` came from (e.g. ``sub-01_..._bold.json RepetitionTime``);
+        recorded in the QC sidecar.
     simulated : bool
         True for the built-in simulated cohort: every output says so.
     source : str
@@ -53,6 +58,7 @@ class Run:
     xfm_template_to_t1w: Path | None = None
     confounds_format: str = "fmriprep"
     notes: tuple[str, ...] = ()
+    tr_source: str = ""
 
     @property
     def subject(self) -> str:
@@ -66,11 +72,41 @@ class Run:
 
     @property
     def prefix(self) -> str:
-        """BIDS prefix of the outputs: ``sub-<l>[_ses-<l>]_task-<l>[_run-<l>]_space-<l>``."""
-        return output_prefix(self.entities, keep=("sub", "ses", "task", "acq", "dir", "run", "echo", "space"))
+        """BIDS prefix of the outputs: every entity of the BOLD file but ``desc``, in BIDS order.
+
+        ``sub-<l>[_ses-<l>]_task-<l>[_acq-..._ce-..._rec-..._dir-...][_run-<l>][_echo-<l>][_part-<l>]_space-<l>
+        [_res-<l>][_den-<l>]``: two inputs that differ in any entity get distinct outputs.
+        """
+        return output_prefix(self.entities)
 
     @property
     def subject_dir(self) -> str:
         """Relative output folder: ``sub-<l>[/ses-<l>]/func``."""
         return subject_folder(self.entities)
 
+
+
+def check_distinct_outputs(runs) -> None:
+    """Refuse runs whose outputs would share a name, before any of them is processed.
+
+    Parameters
+    ----------
+    runs : sequence
+        Objects with ``prefix``, ``subject_dir`` and the input file as ``bold`` or ``path``.
+
+    Raises
+    ------
+    InputError
+        Naming both input files and the shared output prefix.
+    """
+    seen: dict[tuple[str, str], object] = {}
+    for run in runs:
+        key = (run.subject_dir, run.prefix)
+        if key in seen:
+            first, second = (getattr(r, "bold", None) or getattr(r, "path", None) for r in (seen[key], run))
+            raise InputError(
+                f"{second}: its outputs would be named like those of {first} ({run.prefix}_*); "
+                "trdnet keeps every entity that tells inputs apart, so rename one of them or select one "
+                "(--participant-label, --task, --space)"
+            )
+        seen[key] = run

@@ -41,7 +41,7 @@ NETWORK_ALIASES = {
 }
 CORE_NETWORKS = tuple(NETWORK_ALIASES)
 
-_ROI_COLUMNS = ("roi", "name", "label", "region", "index")
+_ROI_COLUMNS = ("roi", "roi_id", "name", "label", "region", "index")
 _NETWORK_COLUMNS = ("network", "networks", "net")
 _ALIAS_LOOKUP = {alias: net for net, aliases in NETWORK_ALIASES.items() for alias in aliases}
 
@@ -139,8 +139,8 @@ def read_labels_table(labels_table, source: str | None = None) -> pd.DataFrame:
     Parameters
     ----------
     labels_table : str, Path, pandas.DataFrame or mapping
-        A TSV/CSV file or DataFrame with an ROI column (``roi``, ``name``,
-        ``label``, ``region`` or ``index``) and a ``network`` column; or a
+        A TSV/CSV file or DataFrame with an ROI column (``roi``, ``roi_id``,
+        ``name``, ``label``, ``region`` or ``index``) and a ``network`` column; or a
         mapping ``{roi: network}`` or ``{network: [roi, ...]}``.
     source : str, optional
         Name used in error messages (default: the file name or ``labels table``).

@@ -21,7 +21,8 @@ class RoiSignals(NamedTuple):
     signals : numpy.ndarray, float64, shape (T, R)
         Mean cleaned signal of each kept ROI, columns in ``rois`` order.
     rois : pandas.DataFrame
-        The kept ROIs (input columns plus ``n_voxels``).
+        The kept ROIs (input columns plus ``n_voxels``, the in-mask voxels, and
+        ``n_flat``, those left out because their signal is flat).
     dropped : pandas.DataFrame
         ROIs with no in-mask voxel (input columns plus ``n_voxels`` = 0 and
         ``reason``), to be listed in the output sidecar.
@@ -57,13 +58,20 @@ def roi_signals(cleaned: CleanedRun, rois: pd.DataFrame) -> RoiSignals:
     ------
     InputError
         Sphere coordinates (template mm) used on a run that is not in a
-        template space, or a labels image that cannot be read.
+        template space, a labels image that cannot be read, or an ROI whose
+        in-mask voxels are mostly flat (see :meth:`CleanedRun.usable_region`).
     """
     space = cleaned.space
     columns = _roi_columns(space, rois)
     counts = np.array([c.size for c in columns], dtype=np.int64)
+    # Flat in-mask voxels carry no signal: each ROI averages only its usable ones (n_flat says how many
+    # were left out); an ROI that is mostly flat stops the run with its name and counts.
+    names = rois["roi"].astype(str).tolist() if "roi" in rois else [str(i) for i in range(len(rois))]
+    usable = [cleaned.usable_region(c, f"network ROI {name}")[0] if c.size else c for c, name in zip(columns, names)]
     table = rois.copy()
     table["n_voxels"] = counts
+    table["n_flat"] = counts - np.array([u.size for u in usable], dtype=np.int64)
+    columns = usable
     keep = counts > 0
     signals = np.empty((cleaned.n_timepoints, int(keep.sum())), dtype=np.float64)
     for out, cols in enumerate(c for c, k in zip(columns, keep) if k):

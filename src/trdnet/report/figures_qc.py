@@ -69,7 +69,8 @@ def carpet(samples: dict, tr: float | None = None):
     n = raw.shape[0]
     step = tr or 1.0
     fig = new_figure(9, 4.2)
-    panels = (("before cleaning (all volumes)", _zscore(raw), np.arange(n)),
+    # Scaled by the retained volumes: saturated non-steady-state volumes would otherwise set the grey scale.
+    panels = (("before cleaning (all volumes)", _zscore(raw, retained), np.arange(n)),
               ("after cleaning (retained volumes)", _zscore(clean), retained))
     for i, (title, data, times) in enumerate(panels):
         ax = fig.add_axes([0.07, 0.56 - i * 0.47, 0.9, 0.36])
@@ -88,10 +89,11 @@ def carpet(samples: dict, tr: float | None = None):
     return fig
 
 
-def _zscore(data: np.ndarray) -> np.ndarray:
-    sd = data.std(axis=0)
+def _zscore(data: np.ndarray, rows=None) -> np.ndarray:
+    basis = data if rows is None or not len(rows) else data[rows]
+    sd = basis.std(axis=0)
     sd[sd == 0] = 1
-    return (data - data.mean(axis=0)) / sd
+    return (data - basis.mean(axis=0)) / sd
 
 
 def network_matrix(table: pd.DataFrame, value: str = "mean_z"):

@@ -97,8 +97,9 @@ def compute_targets(
     """
     check_methods(settings)
     space = cleaned.space
-    seeds = seed_columns(space, settings)
-    search = search_columns(space, settings)
+    # Flat (no-signal) voxels are left out of both regions; a mostly flat region stops the run.
+    seeds, seed_counts = cleaned.usable_region(seed_columns(space, settings), "sgACC seed")
+    search, search_counts = cleaned.usable_region(search_columns(space, settings), "DLPFC search region")
     seed_r = seed_map(cleaned, seeds)
     reference = None
     if "seedmap" in settings.methods:
@@ -197,6 +198,7 @@ def compute_targets(
         ),
         "n_seed_voxels": int(seeds.size),
         "n_search_voxels": int(search.size),
+        "flat_voxels_left_out": [seed_counts, search_counts],
         "voxel_volume_mm3": space.voxel_volume_mm3,
         "random_state": random_state,
         "group_map": _describe_group_map(group_map),

@@ -119,7 +119,7 @@ def cluster_target(
     note = ""
     if moved:
         note = (
-            f"centre of mass {tuple(np.round(region.world(com_local), 1))} lies outside the "
+            f"centre of mass {tuple(float(v) for v in np.round(region.world(com_local), 1))} lies outside the "
             f"search region (grey matter); moved {dist:.1f} mm to the nearest region voxel"
         )
     return TargetResult(

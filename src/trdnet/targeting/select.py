@@ -89,8 +89,8 @@ def select_targets(
         In the order of ``settings.methods``.
     """
     check_methods(settings)
-    seeds = seed_columns(cleaned.space, settings)
-    search = search_columns(cleaned.space, settings)
+    seeds, _ = cleaned.usable_region(seed_columns(cleaned.space, settings), "sgACC seed")
+    search, _ = cleaned.usable_region(search_columns(cleaned.space, settings), "DLPFC search region")
     seed_r = seed_map(cleaned, seeds)
     return [
         run_method(m, cleaned, seeds, search, settings, seed_r, group_map=group_map)
