@@ -361,7 +361,7 @@ def test_tsnr_over_retained_volumes_with_real_fmriprep_non_steady_state_columns(
         data[..., volume] *= gain
     nib.save(nib.Nifti1Image(data, img.affine), case["bold"])
     real.to_csv(case["conf"], sep="\t", index=False, na_rep="n/a")
-    settings = dataclasses.replace(QUICK, min_volumes=5, min_minutes=0.1, scrub=False, filter=False)
+    settings = dataclasses.replace(QUICK, min_volumes=5, min_minutes=0.1, scrub=False, high_pass=None, low_pass=None)
     cleaned = clean_run(_only_run(case["root"]), settings)
     assert cleaned.qc["n_retained"] == n - len(dummies)
     assert cleaned.qc["tsnr_volumes"] == "retained"
