@@ -109,6 +109,17 @@ def test_command_line_values_are_checked_like_settings(small_derivatives, tmp_pa
     assert "space" in err
 
 
+def test_space_of_the_settings_file_is_used_unless_space_is_given(small_derivatives, tmp_path, capsys):
+    settings_file = tmp_path / "s.json"
+    settings_file.write_text(json.dumps({"space": "T1w"}))
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--settings", settings_file], out)
+    assert "space 'T1w'" in err and "MNI152NLin2009cAsym" in err
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--settings", settings_file,
+                           "--space", "MNI152NLin6Asym"], out)
+    assert "space 'MNI152NLin6Asym'" in err
+
+
 def test_band_pass_above_the_runs_nyquist_frequency_is_refused(small_derivatives, tmp_path, capsys):
     # TR 2 s: Nyquist 0.25 Hz; nilearn would silently lower a 0.3 Hz low-pass
     settings_file = tmp_path / "s.json"
@@ -235,6 +246,8 @@ def test_verbosity_flags_set_what_is_logged(small_derivatives, tmp_path, capsys)
     assert "trdnet: info:" not in err and "trdnet: error:" in err
     assert main([*argv, "-q"]) == 2
     assert "trdnet: info:" not in capsys.readouterr().err
+    assert main(["-v", *argv]) == 2
+    assert "trdnet: debug: settings file (defaults)" in capsys.readouterr().err
 
 
 def test_filter_file_strategy_and_labels_select_and_record(tmp_path, capsys):

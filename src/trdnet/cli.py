@@ -16,6 +16,8 @@ from .config import TARGET_METHODS as METHODS
 from .console import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, report_results, write_html_reports
 from .errors import SettingsError, TrdnetError
 
+log = logging.getLogger("trdnet.cli")
+
 # Names of trdnet.inputs.public.DATASETS, kept here so that `trdnet --help` does not import nilearn's fetchers.
 DATASETS = ("development_fmri", "adhd", "abide_pcp", "brainfc_rest01", "lemon_fsaverage5")
 
@@ -84,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("output_dir", type=Path, help="trdnet output folder holding *_targets.tsv")
     export.add_argument("--participant-label", "--participant_label", dest="participant_label", nargs="+",
                         metavar="L", help="participants (without sub-)")
-    export.add_argument("--space", default="MNI152NLin2009cAsym", help="space of the processed BOLD runs")
+    export.add_argument("--space", help="space of the processed BOLD runs (default: the settings' space, "
+                        "MNI152NLin2009cAsym)")
     export.add_argument("--coil-orientation", choices=("identity", "scalp_normal"),
                         help="rotation written for each marker (default: identity)")
     export.add_argument("--settings", type=Path,
@@ -150,7 +153,8 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", default="MNI152NLin2009cAsym", help="space of the BOLD images to use")
+    parser.add_argument("--space", help="space of the BOLD images to use (default: the settings' space, "
+                        "MNI152NLin2009cAsym)")
     parser.add_argument("--denoise-strategy", metavar="NAME",
                         help="named denoising strategy (nilearn's load_confounds_strategy names, e.g. simple+gsr, "
                         "scrubbing.5+gsr, compcor; 'trdnet settings --strategies' lists them; default: default)")
@@ -184,7 +188,9 @@ def settings_from_args(args):
     strategy = getattr(args, "denoise_strategy", None)
     if strategy:
         settings = _with_strategy(settings, strategy, args.settings and read_settings_file(args.settings))
-    settings = dataclasses.replace(settings, space=args.space)
+    if args.space:
+        settings = dataclasses.replace(settings, space=args.space)
+    log.debug("settings file %s, denoising strategy %s", args.settings or "(defaults)", strategy or "(as set)")
     if args.no_gsr and args.gsr in ("on", "both"):
         raise SettingsError(f"--no-gsr contradicts --gsr {args.gsr}; give one of them")
     gsr = "off" if args.no_gsr else args.gsr
@@ -240,6 +246,7 @@ def cmd_run(args) -> int:
     output_dir = args.dirs[-1]
     settings = settings_from_args(args)
     runs, settings = collect_runs(args, settings)
+    log.debug("%d run(s) to process; settings digest %s", len(runs), settings.digest())
     results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
                          overwrite=args.overwrite)
     code = report_results(results, output_dir)
@@ -305,7 +312,7 @@ def collect_runs(args, settings):
     else:
         from .inputs.bids import find_runs
 
-        runs = find_runs(args.dirs[0], args.participant_label, args.space, args.task, args.session_label)
+        runs = find_runs(args.dirs[0], args.participant_label, settings.space, args.task, args.session_label)
         if selection is not None:
             from .inputs.bids_filter import select_runs
 
@@ -345,12 +352,13 @@ def cmd_export(args) -> int:
     from .pipeline import output_dir_for, write_navigation
 
     settings = Settings.from_json(args.settings) if args.settings else Settings()
-    settings = dataclasses.replace(settings, space=args.space)
+    if args.space:
+        settings = dataclasses.replace(settings, space=args.space)
     if args.coil_orientation:
         settings = dataclasses.replace(
             settings, export=dataclasses.replace(settings.export, coil_orientation=args.coil_orientation))
     exported = 0
-    for run in find_runs(args.fmriprep_dir, args.participant_label, args.space):
+    for run in find_runs(args.fmriprep_dir, args.participant_label, settings.space):
         targets_file = output_dir_for(run, args.output_dir) / f"{run.prefix}_targets.tsv"
         if not targets_file.is_file():
             print(f"{run.prefix}: no {targets_file.name}; run 'trdnet run' first")
