@@ -127,6 +127,12 @@ def test_band_pass_above_the_runs_nyquist_frequency_is_refused(small_derivatives
     out = tmp_path / "out"
     err = refused(capsys, ["run", small_derivatives, out, "participant", "--settings", settings_file], out)
     assert "desc-preproc_bold.nii.gz" in err and "denoise.low_pass = 0.3" in err and "0.25" in err
+    # the TR of a run without a JSON sidecar comes from the image header (TR 3 s: Nyquist 0.1667 Hz)
+    header_only = tmp_path / "header_only"
+    write_fmriprep_run(header_only, sub="03", tr=3.0, write_tr_json=False)
+    settings_file.write_text(json.dumps({"denoise": {"low_pass": 0.2}}))
+    err = refused(capsys, ["run", header_only, out, "participant", "--settings", settings_file], out)
+    assert "sub-03_task-rest" in err and "denoise.low_pass = 0.2" in err and "0.1667" in err
 
 
 # -- denoising strategies ---------------------------------------------------------------------------------

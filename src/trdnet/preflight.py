@@ -38,11 +38,9 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
     """
     runs = [run for run in runs if isinstance(run, Run)]
     for run in runs:
-        try:
-            tr = repetition_time(run)
-        except TrdnetError:  # no TR at all: that run fails on its own and is recorded
-            continue
-        denoise.check_sampling(tr, run.bold)
+        tr = _known_tr(run)
+        if tr is not None:
+            denoise.check_sampling(tr, run.bold)
     if denoise.compcor == "none":
         return
     prefixes = []
@@ -70,3 +68,16 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
             raise SettingsError(
                 f"{run.confounds}: denoise.n_compcor = 'all' needs the confounds JSON sidecar {sidecar.name} "
                 "(it says which components fMRIPrep kept); give n_compcor as a number or restore the sidecar")
+
+
+def _known_tr(run: Run) -> float | None:
+    """The run's TR from its sidecar, else from a NIfTI volume header; None when neither says."""
+    if run.tr is not None and run.tr > 0:
+        return float(run.tr)
+    name = Path(run.bold).name
+    if not name.endswith((".nii", ".nii.gz")) or name.endswith(".dtseries.nii"):
+        return None  # surface files carry their TR only in the JSON sidecar
+    try:
+        return repetition_time(run)
+    except TrdnetError:  # no TR at all: that run fails on its own and is recorded
+        return None
