@@ -335,3 +335,35 @@ def test_cli_refuses_roi_runs_without_confounds_and_runs_them_when_declared_clea
     written = pd.read_csv(next(out.rglob("*_seg-*_timeseries.tsv")), sep="\t").to_numpy()
     expected = (data - data.mean(0)) / data.std(0)
     np.testing.assert_allclose(written, expected, atol=1e-5)
+
+
+def test_roi_run_report_draws_networks_and_qc_and_says_what_was_done(tmp_path, labels_file):
+    from trdnet.cli import main
+
+    root = tmp_path / "derivs"
+    func = root / "sub-01" / "func"
+    write_tsv(func / "sub-01_task-rest_space-MNI152NLin6Asym_timeseries.tsv", n_volumes=120, seed=1)
+    (func / "sub-01_task-rest_space-MNI152NLin6Asym_timeseries.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    write_confounds(func / "sub-01_task-rest_desc-confounds_timeseries.tsv", 120, spikes=(50,))
+    labels = pd.read_csv(labels_file, sep="\t")
+    labels[["x", "y", "z"]] = [[0, -52, 27], [-1, 54, 27], [0, 21, 36], [-41, 3, 6], [-44, 45, 0], [10, -90, 0]]
+    labels.to_csv(labels_file, sep="\t", index=False)
+    out = tmp_path / "out"
+    assert main(["run", "--roi-timeseries", str(root), "--labels", str(labels_file), str(out), "participant"]) == 0
+    page = (out / "sub-01.html").read_text()
+    assert "Carpet plot of 6 ROI signals" in page and "Framewise displacement" in page
+    assert "ROI-by-ROI correlations" in page and "Glass-brain connectome" in page
+    assert "Not computed: the input is ROI time series" in page
+    assert "parcel-level ROI time series (6 ROIs" in page and "load_confounds" in page
+    assert "preprocessed with fMRIPrep" not in page and "sgACC" not in page.split("Methods</h2>")[1]
+    networks = pd.read_csv(next(out.rglob("*_networks.tsv")), sep="\t")
+    dmn = networks[(networks["network_a"] == "DMN") & (networks["network_b"] == "DMN")]["mean_z"].iloc[0]
+    assert f">{dmn:.3f}<" in page
+
+    declared = tmp_path / "out-declared"
+    (func / "sub-01_task-rest_desc-confounds_timeseries.tsv").unlink()
+    assert main(["run", "--roi-timeseries", str(root), "--labels", str(labels_file), str(declared),
+                 "participant", "--already-cleaned"]) == 0
+    page = (declared / "sub-01.html").read_text()
+    assert "About the input" in page and "signals declared already cleaned" in page
+    assert "declared already cleaned and analysed as given" in page

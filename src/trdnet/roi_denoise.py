@@ -129,8 +129,9 @@ def clean_roi_run(run, settings: DenoiseSettings) -> CleanedRois:
     qc = _qc(n_volumes, n_retained, tr, raw, fd, 0 if confounds is None else int(confounds.shape[1]))
     return CleanedRois(signals=signals, rois=rois, raw=raw, tr=tr, retained=np.asarray(sample_mask, dtype=int),
                        qc=qc, volume_qc=denoise.volume_qc_table(table, n_volumes, sample_mask),
-                       denoising=denoise.describe(settings, tr) | {"confounds_columns": list(confounds.columns)
-                                                                   if confounds is not None else []})
+                       denoising=denoise.describe(settings, tr) | {
+                           "input": "roi_timeseries",
+                           "confounds_columns": list(confounds.columns) if confounds is not None else []})
 
 
 def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSettings):
@@ -282,7 +283,7 @@ def _as_given(run, raw: np.ndarray, rois: pd.DataFrame, tr: float | None) -> Cle
     retained = np.arange(n_volumes)
     return CleanedRois(signals=zscore_columns(raw.copy()), rois=rois, raw=raw, tr=tr, retained=retained, qc=qc,
                        volume_qc=denoise.volume_qc_table(None, n_volumes, retained),
-                       denoising={"already_cleaned": True, "notes": list(run.notes)})
+                       denoising={"input": "roi_timeseries", "already_cleaned": True, "notes": list(run.notes)})
 
 
 def _qc(n_volumes, n_retained, tr, raw, fd, n_confounds) -> dict:

@@ -148,7 +148,8 @@ def read_labels_table(labels_table, source: str | None = None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``roi`` (str) and ``network`` (normalised, see :func:`normalise_network`).
+        Columns ``roi`` (str) and ``network`` (normalised, see :func:`normalise_network`);
+        also ``x``, ``y``, ``z`` (ROI centres, mm) when the table has them as numbers.
 
     Raises
     ------
@@ -186,6 +187,11 @@ def read_labels_table(labels_table, source: str | None = None) -> pd.DataFrame:
             "network": table[net_col].map(normalise_network),
         }
     )
+    centres = [lower.get(axis) for axis in ("x", "y", "z")]
+    if all(c is not None for c in centres):
+        coords = table[centres].apply(pd.to_numeric, errors="coerce")
+        if coords.notna().all().all():  # ROI centres (mm, the atlas's space): kept for connectome drawings
+            out[["x", "y", "z"]] = coords.to_numpy(dtype=float)
     _check_unique(out, name)
     return out.reset_index(drop=True)
 
@@ -229,6 +235,8 @@ def read_roi_timeseries(path, labels_table, tr: float | None = None) -> tuple[np
             f"({shown}); the table must list every column name in its ROI column"
         )
     rois = pd.DataFrame({"roi": columns, "network": [by_roi[c] for c in columns]})
+    if {"x", "y", "z"} <= set(labels.columns):
+        rois[["x", "y", "z"]] = labels.set_index("roi").loc[columns, ["x", "y", "z"]].to_numpy()
     if not rois["network"].isin(CORE_NETWORKS).any():
         found = sorted(set(rois["network"]) - {""})
         raise InputError(

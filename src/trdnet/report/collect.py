@@ -106,6 +106,11 @@ class RunOutputs:
                 return table[flags].iloc[0].to_dict()
         return table.iloc[0].to_dict()
 
+    @property
+    def roi_input(self) -> bool:
+        """Whether the run's input was ROI time series (no voxels: no targets, maps or navigator files)."""
+        return self.sidecar("qc.json").get("Denoising", {}).get("input") == "roi_timeseries"
+
     def carpet(self) -> dict | None:
         """Carpet samples (``raw``, ``clean``, ``retained``) or None."""
         path = self.find("desc-carpet_samples.npz")

@@ -56,7 +56,8 @@ def carpet(samples: dict, tr: float | None = None):
     Parameters
     ----------
     samples : dict
-        ``raw`` (T x K), ``clean`` (retained x K), ``retained`` (indices).
+        ``raw`` (T x K), ``clean`` (retained x K), ``retained`` (indices);
+        ``unit`` ``"ROI"`` when the columns are ROIs, not sampled voxels.
     tr : float, optional
 
     Returns
@@ -83,7 +84,7 @@ def carpet(samples: dict, tr: float | None = None):
             ax.plot((censored + 0.5) * step, np.full(censored.size, -0.02 * data.shape[1]), "|",
                     color="#b3261e", ms=5, clip_on=False)
         ax.set_title(title + (" - red ticks: censored" if censored.size else ""), fontsize=9, loc="left")
-        ax.set_ylabel("voxels")
+        ax.set_ylabel("ROIs" if str(samples.get("unit", "voxel")) == "ROI" else "voxels")
         ax.set_yticks([])
     ax.set_xlabel("time (s)" if tr else "volume")
     return fig
@@ -153,12 +154,15 @@ def roi_matrix(matrix: np.ndarray, networks: list[str]):
     """
     labels = np.asarray(networks, dtype=str)
     rank = {n: i for i, n in enumerate(NETWORK_ORDER)}
-    order = np.argsort([rank.get(n, len(rank)) for n in labels], kind="stable")
+    # Core networks first, then every other network as one block (a parcellation may interleave hemispheres).
+    others = {n: i for i, n in enumerate(sorted(set(labels) - set(rank)), start=len(rank))}
+    order = np.argsort([rank.get(n, others.get(n)) for n in labels], kind="stable")
     ordered = np.asarray(matrix, dtype=np.float32)[np.ix_(order, order)].copy()
     np.fill_diagonal(ordered, np.nan)
     labels = labels[order]
     fig = new_figure(5.2, 4.6)
-    ax = fig.add_axes([0.12, 0.08, 0.72, 0.84])
+    many = len(set(labels)) > 3  # room for longer, rotated network names
+    ax = fig.add_axes([0.17, 0.15, 0.67, 0.78] if many else [0.12, 0.08, 0.72, 0.84])
     plotting.plot_matrix(ordered, axes=ax, vmin=-1, vmax=1, cmap="RdBu_r", colorbar=True, title=None)
     edges = np.flatnonzero(labels[1:] != labels[:-1]) + 1
     for e in edges:
@@ -167,7 +171,7 @@ def roi_matrix(matrix: np.ndarray, networks: list[str]):
     bounds = np.r_[0, edges, labels.size]
     centres = (bounds[:-1] + bounds[1:]) / 2 - 0.5
     names = [labels[b] for b in bounds[:-1]]
-    ax.set_xticks(centres, names)
+    ax.set_xticks(centres, names, rotation=90 if many else 0)
     ax.set_yticks(centres, names)
     for tick, name in zip(ax.get_xticklabels() + ax.get_yticklabels(), names + names):
         tick.set_color(NETWORK_COLORS.get(name, "black"))

@@ -102,7 +102,8 @@ _METHOD = {
 }
 
 
-def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float | None = None) -> tuple[str, list[str]]:
+def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float | None = None,
+                      roi: dict | None = None) -> tuple[str, list[str]]:
     """Describe what was done, from the settings actually used.
 
     Parameters
@@ -115,6 +116,10 @@ def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float
         Whether the data were simulated.
     tr : float, optional
         Repetition time in seconds.
+    roi : dict, optional
+        For a run given as ROI time series: ``n_rois``, ``atlas``, ``space``
+        and ``already_cleaned``. The paragraph then describes that input and
+        no targeting.
 
     Returns
     -------
@@ -136,29 +141,14 @@ def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float
     net = settings.get("networks", {})
     tgt = settings.get("targeting", {})
     versions = software or {}
+    if roi is not None:
+        return _roi_methods(roi, den, net, versions, tr, cite), cited
     source = ("simulated resting-state data (trdnet's built-in simulation, not a real scan)" if simulated
               else f"resting-state BOLD data preprocessed with fMRIPrep {cite('fmriprep')}")
     parts = [f"We analysed {source} in {esc(settings.get('space', 'n/a'))} space"
              + (f" (TR {tr:g} s)" if tr else "") + f" with trdnet {esc(versions.get('trdnet', '?'))}, "
              f"using nilearn {esc(versions.get('nilearn', '?'))} {cite('nilearn')}."]
-    confounds = [f"{den.get('motion', '?')} motion parameters"]
-    if den.get("wm_csf", "none") != "none":
-        confounds.append(f"{den['wm_csf']} white-matter and CSF signals")
-    if den.get("global_signal", "none") != "none":
-        confounds.append(f"{den['global_signal']} global signal (global signal regression)")
-    else:
-        confounds.append("no global signal regression")
-    text = ("Each run was cleaned in one projection: " + ", ".join(confounds) + " were regressed out"
-            + (", the signals detrended" if den.get("detrend") else "")
-            + f", and band-pass filtered ({den.get('high_pass', '?')}-{den.get('low_pass', '?')} Hz, "
-            f"{esc(den.get('filter', '?'))} order {den.get('butterworth_order', '?')}).")
-    parts.append(text)
-    if den.get("scrub"):
-        parts.append(
-            f"Volumes with framewise displacement above {den.get('fd_threshold')} mm {cite('power2012')} or "
-            f"standardised DVARS above {den.get('std_dvars_threshold')} were censored, together with retained "
-            f"segments shorter than {den.get('scrub_min_segment')} volumes {cite('power2014')}; runs with fewer "
-            f"than {den.get('min_volumes')} volumes or {den.get('min_minutes')} minutes left were not analysed.")
+    parts += _cleaning_sentences(den, cite)
     atlas_text, atlas_key = _ATLAS.get(net.get("atlas"), (esc(net.get("atlas", "?")), None))
     radius = net.get("roi_radius_mm")
     parts.append(
@@ -205,6 +195,51 @@ def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float
             f"mm, fair when the radius is under {tgt.get('fair_r95_mm')} mm, poor otherwise (trdnet's documented "
             f"thresholds, not clinical standards). Random seed: {settings.get('random_state')}.")
     return " ".join(parts), cited
+
+
+def _cleaning_sentences(den: dict, cite) -> list[str]:
+    """How the runs were cleaned (confounds, filter, censoring)."""
+    confounds = [f"{den.get('motion', '?')} motion parameters"]
+    if den.get("wm_csf", "none") != "none":
+        confounds.append(f"{den['wm_csf']} white-matter and CSF signals")
+    if den.get("global_signal", "none") != "none":
+        confounds.append(f"{den['global_signal']} global signal (global signal regression)")
+    else:
+        confounds.append("no global signal regression")
+    parts = [("Each run was cleaned in one projection: " + ", ".join(confounds) + " were regressed out"
+              + (", the signals detrended" if den.get("detrend") else "")
+              + f", and band-pass filtered ({den.get('high_pass', '?')}-{den.get('low_pass', '?')} Hz, "
+              f"{esc(den.get('filter', '?'))} order {den.get('butterworth_order', '?')}).")]
+    if den.get("scrub"):
+        parts.append(
+            f"Volumes with framewise displacement above {den.get('fd_threshold')} mm {cite('power2012')} or "
+            f"standardised DVARS above {den.get('std_dvars_threshold')} were censored, together with retained "
+            f"segments shorter than {den.get('scrub_min_segment')} volumes {cite('power2014')}; runs with fewer "
+            f"than {den.get('min_volumes')} volumes or {den.get('min_minutes')} minutes left were not analysed.")
+    return parts
+
+
+def _roi_methods(roi: dict, den: dict, net: dict, versions: dict, tr, cite) -> str:
+    """The methods of a run given as ROI time series: the input, its cleaning (or not), the networks."""
+    parts = [f"We analysed parcel-level ROI time series ({roi.get('n_rois', '?')} ROIs, atlas "
+             f"{esc(roi.get('atlas', '?'))}, {esc(roi.get('space') or 'space not stated')})"
+             + (f" (TR {tr:g} s)" if tr else "") + f" with trdnet {esc(versions.get('trdnet', '?'))}, "
+             f"using nilearn {esc(versions.get('nilearn', '?'))} {cite('nilearn')}."]
+    if roi.get("already_cleaned"):
+        parts.append("The signals were declared already cleaned and analysed as given: trdnet applied no "
+                     "detrending, filtering, confound regression or censoring.")
+    else:
+        parts.append("The run's fMRIPrep-named confounds were selected with nilearn's load_confounds and the "
+                     "ROI signals cleaned with the same operator as voxel data.")
+        parts += _cleaning_sentences(den, cite)
+    parts.append(
+        "Default mode (DMN), salience (SN) and executive control (ECN) networks were the ROIs the labels table "
+        f"assigns to them; ROI signals were correlated ({esc(net.get('connectivity', '?'))}) and within- and "
+        "between-network connectivity taken as the mean Fisher z over ROI pairs. Graph measures were computed "
+        f"with networkx {esc(versions.get('networkx', '?'))} {cite('networkx')} on the strongest "
+        f"{float(net.get('graph_density', 0)):.0%} of positive edges. No TMS target was computed: that needs "
+        "voxel-wise data.")
+    return " ".join(parts)
 
 
 def references_html(cited: list[str]) -> str:

@@ -156,8 +156,17 @@ def native_target(run: RunOutputs, primary: dict) -> np.ndarray | None:
 
 def run_section(run: RunOutputs, anchor: str) -> str:
     """All sections of one run."""
-    parts = [qc_block(run), networks_block(run), target_block(run), export_block(run)]
+    parts = [input_notes_block(run), qc_block(run), networks_block(run), target_block(run), export_block(run)]
     return section(anchor, f"Run: {run_title(run)}", "".join(parts))
+
+
+def input_notes_block(run: RunOutputs) -> str:
+    """What is known about the input and was not done by trdnet (provider notes, an already-cleaned statement)."""
+    notes = run.provenance.get("InputNotes") or []
+    if not notes:
+        return ""
+    items = "".join(f"<li>{esc(n)}</li>" for n in notes)
+    return ('<h3>About the input</h3>' + f'<ul data-name="input_notes" data-run="{esc(run.prefix)}">{items}</ul>')
 
 
 def qc_block(run: RunOutputs) -> str:
@@ -166,14 +175,15 @@ def qc_block(run: RunOutputs) -> str:
     tr = run.qc.get("tr")
     out = ["<h3>Quality control</h3>"]
     censoring = run.table("desc-censoring_timeseries.tsv")
-    if censoring is not None:
+    if censoring is not None and "framewise_displacement" in censoring:  # no FD: a provider's or declared-clean run
         threshold = float(settings.get("denoise", {}).get("fd_threshold", np.nan))
         out.append(figure(to_data_uri(figures_qc.fd_trace(censoring, threshold, tr)),
                           "Framewise displacement; dashed line: censoring threshold; red: censored volumes."))
     samples = run.carpet()
     if samples is not None:
+        what = ("ROI signals" if str(samples.get("unit", "voxel")) == "ROI" else "sampled in-mask voxels")
         out.append(figure(to_data_uri(figures_qc.carpet(samples, tr)),
-                          f"Carpet plot of {samples['raw'].shape[1]} sampled in-mask voxels (each z-scored) "
+                          f"Carpet plot of {samples['raw'].shape[1]} {what} (each z-scored) "
                           "before and after cleaning."))
     qc = run.table("qc.tsv")
     if qc is not None:
@@ -198,7 +208,9 @@ def networks_block(run: RunOutputs) -> str:
         networks = rois.get("network") or [n.split("_")[0] for n in names]
         out.append(figure(to_data_uri(figures_qc.roi_matrix(matrix.to_numpy(np.float32), networks)),
                           "ROI-by-ROI correlations ordered by network.", "half"))
-        if {"x", "y", "z"} <= set(rois):
+        # ROI-run centres are in the atlas's space: drawn on the MNI glass brain only when that space is MNI
+        template = not run.roi_input or str(run.provenance.get("Space", "")).upper().startswith("MNI")
+        if {"x", "y", "z"} <= set(rois) and template:
             coords = np.column_stack([rois["x"], rois["y"], rois["z"]]).astype(float)
             out.append(figure(figures_brain.connectome(matrix.to_numpy(np.float32), coords, networks),
                               "Glass-brain connectome: ROIs coloured by network, the strongest 2% of edges "
@@ -213,6 +225,9 @@ def target_block(run: RunOutputs) -> str:
     targets = run.targets
     primary = run.primary
     map_path = run.find("desc-sgacc_stat-r_boldmap.nii.gz")
+    if run.roi_input:
+        return "".join(out) + note("Not computed: the input is ROI time series, and a personalised target needs "
+                                   "voxel-wise data (an sgACC seed map over the DLPFC).")
     if targets is None or primary is None or map_path is None:
         return "".join(out) + note("No targeting outputs were written for this run.")
     space = str(primary.get("space", ""))
@@ -342,8 +357,14 @@ def export_space(path: Path) -> str:
 def methods_section(run: RunOutputs) -> str:
     """Methods paragraph, references and software versions."""
     prov = run.provenance
+    roi = None
+    if run.roi_input:
+        denoising = run.sidecar("qc.json").get("Denoising", {})
+        relmat = run.sidecar("*_relmat.json")
+        roi = {"n_rois": len(relmat.get("ROIs", {}).get("roi", [])), "atlas": relmat.get("Atlas", ""),
+               "space": prov.get("Space", ""), "already_cleaned": bool(denoising.get("already_cleaned"))}
     paragraph, cited = methods_paragraph(prov.get("Settings", {}), prov.get("Software", {}), run.simulated,
-                                         run.qc.get("tr"))
+                                         run.qc.get("tr"), roi=roi)
     body = (f'<p class="methods">{paragraph}</p>' + references_html(cited) + software_html(prov.get("Software", {}))
             + note(f"Settings digest {prov.get('SettingsDigest', 'n/a')}; the full settings are in every "
                    "output's JSON sidecar."))
