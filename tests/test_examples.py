@@ -20,6 +20,7 @@ FIGURES = {
     "04_export_for_navigation.py": ["target_on_t1w.png"],
     "05_your_own_data.py": [],
     "06_cohort_on_dask.py": ["cohort_targets.png"],
+    "07_real_parcellated_scan.py": ["raw_vs_cleaned_networks.png", "parcel_matrix.png"],
 }
 
 # A line each example must print: evidence it reached its last step.
@@ -30,6 +31,7 @@ LAST_WORDS = {
     "04_export_for_navigation.py": "largest export error against the simulated truth",
     "05_your_own_data.py": "python API:",
     "06_cohort_on_dask.py": "runs included",
+    "07_real_parcellated_scan.py": "within-network connectivity exceeds between-network connectivity",
 }
 
 
