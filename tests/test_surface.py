@@ -72,24 +72,44 @@ def write_surface_run(root: Path, sub: str = "01", space: str = "fsaverage5", n_
     return paths
 
 
-def fsaverage5_networks_data(n_volumes: int, seed: int = 0) -> dict:
-    """fsaverage5 data whose vertices near each Seitzman network share that network's signal."""
+SGACC = np.array([6.0, 16.0, -10.0])
+PLANTED_DLPFC = np.array([-40.0, 36.0, 34.0])
+
+
+def fsaverage5_mni152() -> dict:
+    """MNI152 coordinates of nilearn's fsaverage5 midthickness vertices, computed here from nilearn's meshes."""
+    from nilearn.datasets import load_fsaverage
+
+    mesh = load_fsaverage("fsaverage5")
+    out = {}
+    for hemi, part in (("L", "left"), ("R", "right")):
+        mid = (mesh["pial"].parts[part].coordinates + mesh["white_matter"].parts[part].coordinates) / 2
+        out[hemi] = (np.c_[mid, np.ones(len(mid))] @ MNI305_TO_MNI152.T)[:, :3]
+    return out
+
+
+def fsaverage5_networks_data(n_volumes: int, seed: int = 0, silent_seed: bool = False) -> dict:
+    """fsaverage5 data whose vertices near each Seitzman network share that network's signal,
+    with the sgACC's signal planted, sign reversed, in a left DLPFC patch."""
     from trdnet.config import NetworkSettings
     from trdnet.networks import network_rois
 
     rng = np.random.default_rng(seed)
-    meshes, _ = standard_meshes("fsaverage5")
     rois = network_rois(NetworkSettings())
-    sources = {name: rng.normal(size=n_volumes) for name in ("DMN", "SN", "ECN")}
+    sources = {name: rng.normal(size=n_volumes) for name in ("DMN", "SN", "ECN", "sgACC")}
     out = {}
-    for hemi in ("L", "R"):
-        xyz = (np.c_[meshes[hemi][0], np.ones(N_FSAVERAGE5)] @ MNI305_TO_MNI152.T)[:, :3]
+    for hemi, xyz in fsaverage5_mni152().items():
         values = rng.normal(0, 1, (n_volumes, N_FSAVERAGE5))
         for row in rois.itertuples():
             near = np.linalg.norm(xyz - [row.x, row.y, row.z], axis=1) <= 12
             values[:, near] += 2 * sources[row.network][:, None]
+        values[:, np.linalg.norm(xyz - SGACC, axis=1) <= 12] += 3 * sources["sgACC"][:, None]
+        if hemi == "L":
+            values[:, np.linalg.norm(xyz - PLANTED_DLPFC, axis=1) <= 8] -= 3 * sources["sgACC"][:, None]
         values += 100
         values[:, :40] = 0.0  # vertices without signal (as fMRIPrep's medial wall with NaN/zeros)
+        if silent_seed:
+            values[:, np.linalg.norm(xyz - SGACC, axis=1) <= 10] = 0.0
         out[hemi] = values
     return out
 
@@ -218,7 +238,7 @@ def test_cifti_dense_series_structures(tmp_path):
     assert set(names) == {"CIFTI_STRUCTURE_THALAMUS_LEFT"}
 
 
-def test_trdnet_run_on_fsaverage5_writes_networks_and_says_targeting_is_not_there_yet(tmp_path, capsys):
+def test_trdnet_run_on_fsaverage5_writes_networks_and_the_seed_map_and_says_no_target_yet(tmp_path, capsys):
     root = tmp_path / "fmriprep"
     write_surface_run(root, n_volumes=150, data=fsaverage5_networks_data(150))
     out = tmp_path / "out"
@@ -226,7 +246,7 @@ def test_trdnet_run_on_fsaverage5_writes_networks_and_says_targeting_is_not_ther
     printed = capsys.readouterr().out
     assert code == 0, printed
     line = next(x for x in printed.splitlines() if x.startswith("sub-01_task-rest_space-fsaverage5"))
-    assert "no target (not implemented for surface runs yet" in line
+    assert "no target (target selection is not implemented for surface runs yet" in line
     func = out / "sub-01" / "func"
     table = pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_networks.tsv", sep="\t")
     within = table[table.network_a == table.network_b].mean_z.mean()
@@ -237,4 +257,36 @@ def test_trdnet_run_on_fsaverage5_writes_networks_and_says_targeting_is_not_ther
     assert len(dropped) > 0  # subcortical and cerebellar spheres catch no cortical vertex, and say so
     qc = pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_qc.tsv", sep="\t")
     assert qc.n_voxels.iloc[0] == 2 * N_FSAVERAGE5 - 80
-    assert not list(func.glob("*boldmap*")) and not list(func.glob("*targets*"))
+    assert not list(func.glob("*targets*"))
+    # the sgACC seed map, one GIFTI per hemisphere over the whole mesh, NaN where there is no signal
+    record = json.loads((out / "logs" / "sub-01_task-rest_space-fsaverage5_done.json").read_text())
+    xyz = fsaverage5_mni152()
+    usable = sum(int((np.linalg.norm(xyz[h][40:] - SGACC, axis=1) <= 10).sum()) for h in ("L", "R"))
+    assert record["Summary"]["sgacc_seed_vertices"] == usable > 0
+    from trdnet.config import TargetSettings
+    from trdnet.targeting.regions import site_coordinates
+
+    sites = np.array(list(site_coordinates(TargetSettings().search_sites).values()))
+    left = np.linalg.norm(xyz["L"][40:, None, :] - sites[None], axis=2).min(axis=1) <= 20
+    assert record["Summary"]["search_vertices"] == int(left.sum()) > 0  # left hemisphere only
+    maps = {h: nib.load(func / f"sub-01_task-rest_hemi-{h}_space-fsaverage5_stat-r_desc-sgacc_boldmap.func.gii")
+            .darrays[0].data for h in ("L", "R")}
+    assert all(m.shape == (N_FSAVERAGE5,) and np.isnan(m[:40]).all() and np.isfinite(m[40:]).all()
+               for m in maps.values())
+    planted = np.linalg.norm(xyz["L"] - PLANTED_DLPFC, axis=1) <= 6
+    elsewhere = np.linalg.norm(xyz["L"] - PLANTED_DLPFC, axis=1) > 30
+    assert maps["L"][planted].mean() < -0.5 < maps["L"][elsewhere & np.isfinite(maps["L"])].mean()
+    # the report says the same
+    assert main(["report", str(out)]) == 0
+    html = (out / "sub-01.html").read_text()
+    assert "Surface run: target selection is not implemented for surface runs yet" in html
+
+
+def test_a_seed_on_the_medial_wall_only_is_refused_in_one_line(tmp_path, capsys):
+    root = tmp_path / "fmriprep"
+    write_surface_run(root, n_volumes=120, data=fsaverage5_networks_data(120, silent_seed=True))
+    code = main(["run", str(root), str(tmp_path / "out"), "participant", "--space", "fsaverage5", "--no-report"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    line = next(x for x in printed.splitlines() if "FAILED" in x)
+    assert "only 0 cortical vertices with signal" in line and "medial wall" in line

@@ -495,6 +495,30 @@ class MeshGeometry(Geometry):
         """Columns of one hemisphere (``L`` or ``R``)."""
         return np.flatnonzero(self.hemi == hemi)
 
+    def hemisphere_values(self, values, hemi: str, fill: float = np.nan) -> np.ndarray:
+        """One value per vertex of a hemisphere's whole mesh (``fill`` where a vertex is left out).
+
+        Parameters
+        ----------
+        values : numpy.ndarray, shape (V,)
+            One value per column.
+        hemi : str
+            ``L`` or ``R``.
+        fill : float
+            Value of the vertices that are not columns (medial wall, no signal).
+
+        Returns
+        -------
+        numpy.ndarray, float32, shape (n_mesh_vertices[hemi],)
+        """
+        values = np.asarray(values)
+        if values.shape[0] != self.n_points:
+            raise ValueError(f"expected {self.n_points} values, got {values.shape[0]}")
+        out = np.full(self.n_mesh_vertices[hemi], fill, dtype=np.float32)
+        cols = self.hemisphere_columns(hemi)
+        out[self.vertex[cols]] = values[cols]
+        return out
+
     def adjacency(self, columns=None) -> sparse.csr_matrix:
         """Mesh-edge adjacency among ``columns`` (rows/cols in the order given).
 

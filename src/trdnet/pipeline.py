@@ -20,7 +20,7 @@ from .inputs.runs import Run
 from .inputs.surface import SurfaceRun
 from .outputs import atomic_write_bytes, write_json, write_nifti, write_tsv
 from .sidecars import SIMULATED_NOTE, sidecar
-from .surface_pipeline import SURFACE_TARGETING, clean_surface_run
+from .surface_pipeline import clean_surface_run, write_surface_seed_map
 from .template_lookup import with_template_coordinates
 
 
@@ -106,7 +106,8 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     written += write_qc(run, cleaned, out_dir, settings)
     written += write_networks(run, cleaned, out_dir, settings)
     if isinstance(run, SurfaceRun):
-        targets_summary = {"targeting": SURFACE_TARGETING}
+        targets_summary, seed_files = write_surface_seed_map(run, cleaned, out_dir, settings)
+        written += seed_files
     else:
         targets_summary, target_files, targets_table = write_targets(run, cleaned, out_dir, settings, group_map)
         written += target_files

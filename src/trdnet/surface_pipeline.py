@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .cleaned import CleanedRun
 from .config import DenoiseSettings
 from .errors import InputError
 from .inputs.surface import MNI305_NOTE, SurfaceRun, load_surface_run
 
 #: What a surface run's summary and report say about targeting, for now.
-SURFACE_TARGETING = ("not implemented for surface runs yet: networks and QC are written, "
-                     "no sgACC map or target (use a volume run for targeting)")
+SURFACE_TARGETING = ("target selection is not implemented for surface runs yet: networks, QC and the "
+                     "sgACC seed map are written, no target (use a volume run for targeting)")
 
 
 def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings, root: Path | None = None) -> CleanedRun:
@@ -56,3 +58,116 @@ def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings, root: Path | N
     if run.space.startswith("fsaverage"):
         cleaned.qc["template_coordinates"] = MNI305_NOTE
     return cleaned
+
+
+#: Fewest sgACC seed vertices with signal accepted (trdnet's choice, not from the literature: a 10 mm
+#: seed on fsaverage5 holds a few dozen vertices, about 40% of them on the medial wall, which has no data).
+MIN_SEED_VERTICES = 5
+
+
+def surface_seed_columns(geometry, settings, min_vertices: int = MIN_SEED_VERTICES):
+    """The sgACC seed on the cortex: the vertices with signal inside the seed sphere(s).
+
+    The seed point (Fox 2012: MNI152 (6, 16, -10), 10 mm) sits at the edge of
+    the medial wall; only the vertices that carry signal count.
+
+    Parameters
+    ----------
+    geometry : trdnet.geometry.MeshGeometry
+    settings : trdnet.config.TargetSettings
+    min_vertices : int
+        Refuse a seed with fewer usable vertices.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Sorted columns.
+
+    Raises
+    ------
+    TargetingError
+        Too few usable vertices (the message gives the count and the sphere).
+    """
+    from .errors import TargetingError
+    from .targeting.regions import seed_columns
+
+    try:
+        columns = seed_columns(geometry, settings)
+    except TargetingError:
+        columns = np.empty(0, dtype=np.int64)
+    if columns.size < min_vertices:
+        raise TargetingError(
+            f"sgACC seed at MNI152 {tuple(settings.seed_center_mm)} (r={settings.seed_radius_mm} mm): only "
+            f"{columns.size} cortical vertices with signal on the {geometry.space} mesh (at least {min_vertices} "
+            "needed); the medial wall carries no data"
+        )
+    return columns
+
+
+def surface_search_columns(geometry, settings) -> np.ndarray:
+    """DLPFC search region on the cortex: left-hemisphere vertices within the search radius of the sites.
+
+    Raises
+    ------
+    TargetingError
+        No vertex qualifies.
+    """
+    from .errors import TargetingError
+    from .targeting.regions import site_coordinates
+
+    sites = site_coordinates(settings.search_sites)
+    near = [geometry.template_sphere_columns(c, settings.search_radius_mm) for c in sites.values()]
+    columns = np.intersect1d(np.unique(np.concatenate(near)), geometry.hemisphere_columns("L"))
+    if columns.size == 0:
+        raise TargetingError(
+            f"DLPFC search region (sites {list(settings.search_sites)}, r={settings.search_radius_mm} mm) "
+            f"has no left-hemisphere vertex with signal on the {geometry.space} mesh"
+        )
+    return columns
+
+
+def write_surface_seed_map(run: SurfaceRun, cleaned: CleanedRun, out_dir: Path, settings) -> tuple[dict, list]:
+    """Write the sgACC seed map per hemisphere (``..._hemi-L_..._desc-sgacc_stat-r_boldmap.func.gii``).
+
+    Returns
+    -------
+    summary : dict
+        ``targeting`` (what is not done yet), ``sgacc_seed_vertices``,
+        ``search_vertices``.
+    files : list of Path
+    """
+    import nibabel as nib
+
+    from .entities import build_name
+    from .outputs import atomic_write_bytes, write_json
+    from .sidecars import SIMULATED_NOTE, sidecar
+    from .targeting.seedmap import seed_map
+
+    geometry = cleaned.space
+    seed = surface_seed_columns(geometry, settings.targeting)
+    search = surface_search_columns(geometry, settings.targeting)
+    r = seed_map(cleaned, seed)
+    counts = {"sgacc_seed_vertices": int(seed.size), "search_vertices": int(search.size)}
+    extra = {"Targeting": {**counts, "status": SURFACE_TARGETING,
+                           "seed_center_mm": list(settings.targeting.seed_center_mm),
+                           "seed_radius_mm": settings.targeting.seed_radius_mm,
+                           "search_sites": list(settings.targeting.search_sites),
+                           "search_radius_mm": settings.targeting.search_radius_mm,
+                           "search_hemisphere": "L"},
+             "Surface": geometry.surface, "VerticesExcluded": geometry.n_excluded, "QC": cleaned.qc}
+    if cleaned.simulated:
+        extra["Note"] = SIMULATED_NOTE
+    folder = Path(out_dir) / run.subject_dir
+    files = []
+    for hemi in ("L", "R"):
+        values = geometry.hemisphere_values(r, hemi)
+        gifti = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(
+            values, intent="NIFTI_INTENT_CORREL", datatype="NIFTI_TYPE_FLOAT32")])
+        stem = build_name({k: run.entities.get(k) for k in ("sub", "ses", "task", "acq", "dir", "run", "echo",
+                                                            "space")}
+                          | {"hemi": hemi, "stat": "r", "desc": "sgacc"}, "boldmap")
+        files.append(atomic_write_bytes(folder / f"{stem}.func.gii", gifti.to_bytes()))
+        files.append(write_json(folder / f"{stem}.json", sidecar(
+            "boldmap", f"Pearson r of every {hemi} vertex of the {geometry.space} mesh with the mean sgACC seed "
+            "signal (NaN: medial wall or no signal)", run, settings, extra=extra)))
+    return {"targeting": SURFACE_TARGETING, **counts}, files

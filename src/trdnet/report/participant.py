@@ -11,8 +11,10 @@ import pandas as pd
 
 from ..entities import parse_entities
 from ..errors import InputError, TrdnetError
+from ..inputs.surface import is_surface_space
 from ..outputs import atomic_write_text, read_tsv
 from ..parallel import worker_count
+from ..surface_pipeline import SURFACE_TARGETING
 from . import figures_brain, figures_qc
 from .collect import RunOutputs, find_runs
 from .html import esc, figure, fmt, note, number, page, section, table
@@ -229,6 +231,8 @@ def target_block(run: RunOutputs) -> str:
         return "".join(out) + note("Not computed: the input is ROI time series, and a personalised target needs "
                                    "voxel-wise data (an sgACC seed map over the DLPFC).")
     if targets is None or primary is None or map_path is None:
+        if is_surface_space(run.entities.get("space")):
+            return "".join(out) + note(f"Surface run: {SURFACE_TARGETING}.", "warn")
         return "".join(out) + note("No targeting outputs were written for this run.")
     space = str(primary.get("space", ""))
     seed_img = nib.load(map_path)
