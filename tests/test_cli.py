@@ -214,6 +214,18 @@ def test_underscore_spellings_select_like_the_hyphenated_ones(small_derivatives,
     assert "participants ['03']" in err and "sessions ['c']" in err
 
 
+def test_participants_and_sessions_asked_for_but_absent_are_refused(small_derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--participant-label", "01", "sub-99"], out)
+    assert "--participant-label 99" in err and "present: 01" in err
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--session-label", "a", "z"], out)
+    assert "--session-label z" in err and "present: a" in err
+    err = refused(capsys, ["report", out, "--participant-label", "*"])
+    assert "'*' is not a BIDS label" in err
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--participant_label", "sub-01_ses-a"], out)
+    assert "not a BIDS label" in err
+
+
 def test_bids_filter_file_problems_are_one_line(small_derivatives, tmp_path, capsys):
     out = tmp_path / "out"
     cases = [

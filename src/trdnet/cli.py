@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
 from ._version import __version__
 from .config import TARGET_METHODS as METHODS
 from .console import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, report_results, write_html_reports
-from .errors import SettingsError, TrdnetError
+from .errors import InputError, SettingsError, TrdnetError
 
 log = logging.getLogger("trdnet.cli")
 
@@ -293,6 +294,7 @@ def collect_runs(args, settings):
             raise SettingsError("--denoise-strategy does not apply to --roi-timeseries declared --already-cleaned: "
                                 "they are analysed as given")
         runs = find_roi_timeseries_runs(args.roi_timeseries, args.labels, already_cleaned=args.already_cleaned)
+        runs = _requested(runs, args, args.roi_timeseries)
         check_roi_runs(settings.denoise, runs)
         return runs, settings
     if args.dataset:
@@ -306,9 +308,7 @@ def collect_runs(args, settings):
                                 f"({'; '.join(changes)}); choose another strategy")
         for change in changes:
             print(f"{args.dataset}: {change}")
-        runs = dataset_runs(dataset, changes)
-        if args.participant_label:
-            runs = [r for r in runs if r.subject in {p.removeprefix("sub-") for p in args.participant_label}]
+        runs = _requested(dataset_runs(dataset, changes), args, args.dataset)
     else:
         from .inputs.bids import find_runs
 
@@ -317,9 +317,45 @@ def collect_runs(args, settings):
             from .inputs.bids_filter import select_runs
 
             runs = select_runs(runs, selection, args.bids_filter_file)
+        runs = _requested(runs, args, args.dirs[0])
     check_denoise_fits(settings.denoise, runs)
     check_roi_runs(settings.denoise, runs)
     return runs, settings
+
+
+def _requested(runs, args, source):
+    """The runs of the requested participants and sessions, refusing labels that have none.
+
+    BIDS Apps stop on a participant asked for but absent; so does a session
+    label that no run has (a session missing for some participants is normal).
+    """
+    wanted = {"sub": (args.participant_label, "--participant-label"),
+              "ses": (getattr(args, "session_label", None), "--session-label")}
+    for key, (labels, option) in wanted.items():
+        if not labels:
+            continue
+        present = {run.entities.get(key) for run in runs} - {None}
+        runs = [run for run in runs if run.entities.get(key) in labels]
+        missing = [label for label in labels if label not in present]
+        if missing:
+            raise InputError(f"{source}: {option} {' '.join(missing)}: no run (with the other filters); "
+                             f"present: {' '.join(sorted(present)) or 'none'}")
+    return runs
+
+
+def _bids_labels(args) -> None:
+    """Strip ``sub-``/``ses-`` from label options, refusing anything that is not a BIDS label."""
+    for name, prefix, option in (("participant_label", "sub", "--participant-label"),
+                                 ("session_label", "ses", "--session-label")):
+        values = getattr(args, name, None)
+        if not values:
+            continue
+        labels = [value.removeprefix(f"{prefix}-") for value in values]
+        for value, label in zip(values, labels):
+            if not re.fullmatch(r"[A-Za-z0-9]+", label):
+                raise SettingsError(f"{option} {value!r} is not a BIDS label; accepted: letters and digits, "
+                                    f"with or without '{prefix}-'")
+        setattr(args, name, list(dict.fromkeys(labels)))
 
 
 def cmd_group(args, output_dir: Path) -> int:
@@ -458,6 +494,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", 0), getattr(args, "quiet", 0))
     try:
+        _bids_labels(args)
         return COMMANDS[args.command](args)
     except TrdnetError as exc:
         print(f"trdnet: error: {exc}", file=sys.stderr)
