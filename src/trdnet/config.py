@@ -436,8 +436,15 @@ class ExportSettings(_Checked):
     formats: tuple[str, ...] = ("brainsight", "localite", "nifti")
     sphere_radius_mm: float = 5.0  # radius of the marker spheres in the NIfTI export
     native: bool = True  # map targets to the participant's T1w when transforms exist
-    # coil orientation written to Brainsight/Localite: identity | scalp_normal
-    coil_orientation: str = "identity"
+    # coil pose written to Brainsight/Localite: scalp_normal (coil tangential to the scalp, handle at
+    # coil_handle_angle_deg to the midline) | identity (image axes; not a coil placement)
+    coil_orientation: str = "scalp_normal"
+    # handle angle to the midline, degrees: 0 straight back, 45 posterior-lateral (the usual DLPFC
+    # placement, after Brasil-Neto et al. 1992; unverified), 90 lateral
+    coil_handle_angle_deg: float = 45.0
+    # coil centre this far out from the scalp along the normal (hair, cap), mm
+    coil_scalp_distance_mm: float = 0.0
+    brainsight_version: int = 12  # Brainsight file version: 12 (NIfTI:Scanner) | 14 (NIfTI:S:Scanner)
     grey_matter_threshold: float = 0.5  # GM probability at or above which a point is in grey matter
     brain_mask_threshold: float = 0.5  # mask value above which a point is in the brain
     # label of grey matter in fMRIPrep's tissue dseg (used only without a GM probseg; unverified)
@@ -454,7 +461,10 @@ class ExportSettings(_Checked):
     _rules: ClassVar[dict] = {
         "formats": _one_of("brainsight", "localite", "nifti"),
         "sphere_radius_mm": _number(0, 50, low_open=True),
-        "coil_orientation": _one_of("identity", "scalp_normal"),
+        "coil_orientation": _one_of("scalp_normal", "identity"),
+        "coil_handle_angle_deg": _number(-180, 180),
+        "coil_scalp_distance_mm": _number(0, 30),
+        "brainsight_version": _one_of(12, 14),
         "grey_matter_threshold": _number(0, 1),
         "brain_mask_threshold": _number(0, 1, high_open=True),
         "dseg_grey_matter_label": _number(0, integer=True),

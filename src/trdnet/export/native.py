@@ -15,11 +15,11 @@ from ..config import MNI_SPACE, ExportSettings
 from ..entities import parse_entities, participant_session, replace_entities
 from ..errors import ExportError, SettingsError
 from ..templates import mni152_2mm
-from . import checks, scalp, writers
+from . import brainsight, checks, coil, localite, scalp, writers
 from .anatomy import NativeAnatomy
 from .transforms import PointTransform, load_point_transform
 
-COIL_ORIENTATIONS = ("identity", "scalp_normal")
+COIL_ORIENTATIONS = coil.ORIENTATIONS
 FORMATS = ("brainsight", "localite", "nifti")
 TEMPLATE_IMAGE = "nilearn MNI152 template (ICBM 2009 nonlinear symmetric, 2 mm)"
 
@@ -182,6 +182,7 @@ def _native_context(table: pd.DataFrame, anat: NativeAnatomy, settings: ExportSe
         "space": "T1w",
         "image": t1w,
         "image_name": Path(anat.t1w).name,
+        "brainsight_system": brainsight.coordinate_system(t1w, settings.brainsight_version),
         "header": header,
         "xfm": xfm,
         "mask": mask,
@@ -193,7 +194,9 @@ def _native_context(table: pd.DataFrame, anat: NativeAnatomy, settings: ExportSe
 
 
 def _native_head(t1w, mask, xfm: PointTransform | None, settings, notes) -> dict:
-    head = scalp.head_mask(t1w)
+    data = np.asarray(t1w.dataobj, dtype=np.float32)
+    threshold = scalp.otsu_threshold(data)
+    head = scalp.head_mask(t1w, data, threshold)
     voxel = abs(np.linalg.det(t1w.affine[:3, :3]))
     brain_volume = None
     if mask is not None:
@@ -209,12 +212,13 @@ def _native_head(t1w, mask, xfm: PointTransform | None, settings, notes) -> dict
         mapped, _ = xfm.map(np.vstack([surface, center]))
         return {"surface": mapped[:-1], "center": mapped[-1], "source": "template"}
     center = nib.affines.apply_affine(t1w.affine, np.argwhere(head).mean(axis=0))
-    return {"surface": scalp.surface_points(t1w, head), "center": center, "source": "T1w"}
+    return {"surface": scalp.surface_points(t1w, head), "center": center, "source": "T1w",
+            "mask": head, "affine": t1w.affine, "intensity": data, "threshold": threshold}
 
 
 def _template_context(settings: ExportSettings) -> dict:
     template = mni152_2mm("T1w")
-    surface, center = scalp.template_scalp(settings.template_scalp_offset_mm)
+    surface, center, mask, affine = scalp.template_head(settings.template_scalp_offset_mm)
     notes = [
         f"no native anatomy: coordinates stay in {MNI_SPACE}; load the template in the navigator "
         "or map them to the participant before use",
@@ -224,12 +228,15 @@ def _template_context(settings: ExportSettings) -> dict:
         "space": MNI_SPACE,
         "image": template,
         "image_name": TEMPLATE_IMAGE,
+        # the navigator loads an MNI152 template (sform code 4), whatever file it is
+        "brainsight_system": brainsight.CoordinateSystem(
+            brainsight.coordinate_system_name(4, "S", settings.brainsight_version), settings.brainsight_version),
         "header": {"shear": False, "qform_sform_mismatch": False},
         "xfm": None,
         "mask": mni152_2mm("brain_mask"),
         "gm": mni152_2mm("GM"),
         "gm_kind": "probseg",
-        "head": {"surface": surface, "center": center, "source": "template"},
+        "head": {"surface": surface, "center": center, "source": "template", "mask": mask, "affine": affine},
         "notes": notes,
     }
 
@@ -319,25 +326,79 @@ def _grey_matter(out, ctx, settings, xyz, in_fov, row_notes) -> None:
 
 def _scalp(out, ctx, settings, xyz, in_fov, row_notes) -> None:
     head = ctx["head"]
-    scalp_xyz = np.full(xyz.shape, np.nan)
+    entry = np.full(xyz.shape, np.nan)
+    normal = np.full(xyz.shape, np.nan)
     depth = np.full(len(xyz), np.nan)
     if head["surface"] is not None and in_fov.any():
-        scalp_xyz[in_fov], depth[in_fov] = scalp.project_to_scalp(
-            xyz[in_fov], head["surface"], head["center"]
+        entry[in_fov], normal[in_fov], depth[in_fov] = scalp.scalp_entries(
+            xyz[in_fov], head["surface"], head["center"], head.get("mask"), head.get("affine"),
+            head.get("intensity"), head.get("threshold"),
         )
-    out[["scalp_x", "scalp_y", "scalp_z"]] = scalp_xyz
+    out[["scalp_x", "scalp_y", "scalp_z"]] = entry
     out["scalp_depth_mm"] = depth
     out["head_source"] = {"T1w": "T1w", "template": "template head", "none": "none"}[head["source"]]
-    rotations = []
-    for target, point in zip(xyz, scalp_xyz):
-        if settings.coil_orientation == "scalp_normal" and np.all(np.isfinite(point)):
-            rotations.append(scalp.scalp_frame(target, point))
+    posterior, right = _head_axes(out, ctx)
+    if settings.coil_orientation == "identity":
+        ctx["notes"].append("coil orientation identity (Brainsight axes along the image's R, A, S), as "
+                            "requested: not a coil placement, the coil normal points straight down")
+    poses: list[coil.CoilPose | None] = []
+    for i, (name, target) in enumerate(zip(out["name"], xyz)):
+        if not np.all(np.isfinite(entry[i])):
+            poses.append(None)
+            if in_fov[i]:
+                row_notes[i].append("no scalp point above the target: no coil pose, left out of the "
+                                    "Brainsight and Localite files")
+            continue
+        if settings.coil_orientation == "identity":
+            pose = coil.identity_pose(name, target, entry[i], normal[i], settings.coil_scalp_distance_mm)
         else:
-            rotations.append(np.eye(3))
-    ctx["rotations"] = np.asarray(rotations)
-    if settings.coil_orientation == "scalp_normal":
-        for i in np.flatnonzero(~np.isfinite(depth)):
-            row_notes[i].append("no scalp point: identity coil orientation written")
+            side = _side(out.iloc[i], target, head["center"], right[i])
+            pose = coil.scalp_normal_pose(name, target, entry[i], normal[i], posterior[i], side * right[i],
+                                          settings.coil_handle_angle_deg, settings.coil_scalp_distance_mm)
+        coil.check_frame(pose)
+        poses.append(pose)
+    nan3 = np.full(3, np.nan)
+    out[["coil_x", "coil_y", "coil_z"]] = [p.centre if p else nan3 for p in poses]
+    out[["coil_normal_x", "coil_normal_y", "coil_normal_z"]] = [p.normal if p else nan3 for p in poses]
+    out[["coil_handle_x", "coil_handle_y", "coil_handle_z"]] = [p.handle if p else nan3 for p in poses]
+    ctx["poses"] = poses
+
+
+def _head_axes(out, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """The head's posterior and right directions at each target, in the output space.
+
+    In MNI they are the template axes; in T1w they are the MNI axes carried
+    through the transform (central differences over +-5 mm), so an oblique or
+    tilted head gets its own midline. Without a transform the T1w's world axes
+    stand in, and the notes say so.
+    """
+    n = len(out)
+    posterior = np.tile([0.0, -1.0, 0.0], (n, 1))
+    right = np.tile([1.0, 0.0, 0.0], (n, 1))
+    if ctx["space"] == MNI_SPACE:
+        return posterior, right
+    if ctx["xfm"] is None:
+        ctx["notes"].append("no transform to MNI: the coil handle angle is measured from the T1w's "
+                            "world y axis, not from the head's midline")
+        return posterior, right
+    mni = out[["source_x", "source_y", "source_z"]].to_numpy(float).copy()
+    mni[(out["source_space"] != MNI_SPACE).to_numpy()] = 0.0  # the head's axes at the MNI origin
+    step = 5.0
+    for axis, sign, dest in ((1, -1.0, posterior), (0, 1.0, right)):
+        delta = np.zeros(3)
+        delta[axis] = sign * step
+        plus, _ = ctx["xfm"].map(mni + delta)
+        minus, _ = ctx["xfm"].map(mni - delta)
+        diff = plus - minus
+        dest[:] = diff / np.linalg.norm(diff, axis=1, keepdims=True)
+    return posterior, right
+
+
+def _side(row, target, center, right) -> float:
+    """+1 for a target right of the midline, -1 otherwise (MNI x when known)."""
+    if row["source_space"] == MNI_SPACE:
+        return 1.0 if row["source_x"] > 0 else -1.0
+    return 1.0 if (np.asarray(target) - np.asarray(center)) @ right > 0 else -1.0
 
 
 def _electrodes(out, ctx, settings, row_notes) -> None:
@@ -379,15 +440,24 @@ def _write(out, ctx, meta, out_dir: Path, prefix: str, settings) -> list[Path]:
     stem = replace_entities(prefix, space=ctx["space"], desc="navtargets")
     names = list(out["name"])
     xyz = out[["x", "y", "z"]].to_numpy(float)
-    rotations = ctx["rotations"]
-    keep = out["in_fov"].to_numpy(bool)
+    system = ctx["brainsight_system"]
+    # targets outside the image or without a scalp point have no pose and are left out
+    poses = [pose for pose, inside in zip(ctx["poses"], out["in_fov"]) if pose is not None and inside]
+    navigator = {
+        "CoilOrientation": settings.coil_orientation,
+        "CoilFrame": coil.FRAME,
+        "CoilHandleAngleDeg": settings.coil_handle_angle_deg,
+        "CoilHandleAngleSource": coil.HANDLE_ANGLE_SOURCE,
+        "CoilScalpDistanceMM": settings.coil_scalp_distance_mm,
+        "BrainsightCoordinateSystem": system.name,
+    }
     files = list(
         writers.write_table(
             out_dir / f"{stem}_coords.tsv",
             out,
             meta,
             {
-                "CoilOrientation": settings.coil_orientation,
+                **navigator,
                 "ElectrodeTable": scalp.ELECTRODES_TABLE,
                 "ElectrodeKind": settings.electrode_kind,
                 "TransformFile": str(Path(ctx["xfm"].path).name) if ctx["xfm"] else None,
@@ -397,20 +467,17 @@ def _write(out, ctx, meta, out_dir: Path, prefix: str, settings) -> list[Path]:
             },
         )
     )
-    if keep.any():
-        sel_names = [n for n, k in zip(names, keep) if k]
-        if "brainsight" in settings.formats:
-            files.append(
-                writers.write_brainsight(
-                    out_dir / f"{stem}_brainsight.txt", sel_names, xyz[keep], rotations[keep], meta
-                )
-            )
-        if "localite" in settings.formats:
-            files.append(
-                writers.write_localite(
-                    out_dir / f"{stem}_localite.xml", sel_names, xyz[keep], rotations[keep], meta
-                )
-            )
+    if poses and "brainsight" in settings.formats:
+        if system.name is None:
+            ctx["notes"].append(f"no Brainsight file: {system.reason}")
+        else:
+            files += brainsight.write_brainsight(out_dir / f"{stem}_brainsight.txt", poses, meta, system,
+                                                 navigator)
+    if poses and "localite" in settings.formats:
+        files += localite.write_entry_targets(out_dir / f"{stem}_{localite.ENTRY_TARGET_SUFFIX}", poses,
+                                              meta, navigator)
+        files += localite.write_instrument_markers(out_dir / f"{stem}_{localite.INSTRUMENT_MARKER_SUFFIX}",
+                                                   poses, meta, navigator)
     if "nifti" in settings.formats:
         files += writers.write_sphere_nifti(
             out_dir / f"{stem}_dseg.nii.gz", names, xyz, ctx["image"], settings.sphere_radius_mm, meta

@@ -35,7 +35,7 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(centers[np.argmax(between[:-1])])
 
 
-def head_mask(img) -> np.ndarray:
+def head_mask(img, data: np.ndarray | None = None, threshold: float | None = None) -> np.ndarray:
     """Filled head of a T1w: intensity above Otsu's threshold, large
     components, holes (skull, sinuses) filled in 3D and per axial slice.
 
@@ -43,13 +43,18 @@ def head_mask(img) -> np.ndarray:
     ----------
     img : nibabel image
         A T1w with the scalp visible.
+    data : numpy.ndarray, optional
+        ``img``'s data as float32, when already loaded.
+    threshold : float, optional
+        Intensity threshold (default: Otsu's threshold of ``data``).
 
     Returns
     -------
     numpy.ndarray of bool
     """
-    data = np.asarray(img.dataobj, dtype=np.float32)
-    mask = data > otsu_threshold(data)
+    if data is None:
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    mask = data > (otsu_threshold(data) if threshold is None else threshold)
     labels, n = ndimage.label(mask)
     if n == 0:
         raise ExportError("T1w has no voxel above Otsu's threshold; cannot find the head")
@@ -84,12 +89,23 @@ def dilated_brain_head(brain_img, offset_mm: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def template_scalp(offset_mm: float = 16.0) -> tuple[np.ndarray, np.ndarray]:
-    """Scalp surface points and head centre of the approximate template head (MNI, RAS mm).
+def template_head(offset_mm: float = 16.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The approximate template head (MNI, RAS mm).
 
     nilearn's MNI152 template is skull-stripped, so the fallback head is its
     brain mask dilated by ``offset_mm`` (a typical scalp-to-cortex distance;
     configurable, unverified). Outputs that use it say so.
+
+    Returns
+    -------
+    surface : numpy.ndarray, shape (S, 3)
+        Scalp surface points.
+    center : numpy.ndarray, shape (3,)
+        Head centre.
+    mask : numpy.ndarray of bool
+        The head, on the template grid padded to hold it.
+    affine : numpy.ndarray, shape (4, 4)
+        Voxel -> MNI affine of ``mask``.
     """
     from ..templates import mni152_2mm
 
@@ -102,7 +118,13 @@ def template_scalp(offset_mm: float = 16.0) -> tuple[np.ndarray, np.ndarray]:
     padded = nib.Nifti1Image(data, affine)
     mask = dilated_brain_head(padded, offset_mm)
     center = nib.affines.apply_affine(affine, np.argwhere(mask).mean(axis=0))
-    return surface_points(padded, mask), center
+    return surface_points(padded, mask), center, mask, affine
+
+
+def template_scalp(offset_mm: float = 16.0) -> tuple[np.ndarray, np.ndarray]:
+    """Scalp surface points and head centre of :func:`template_head` (MNI, RAS mm)."""
+    surface, center, _, _ = template_head(offset_mm)
+    return surface, center
 
 
 def project_to_scalp(points, surface: np.ndarray, center) -> tuple[np.ndarray, np.ndarray]:
@@ -145,25 +167,147 @@ def project_to_scalp(points, surface: np.ndarray, center) -> tuple[np.ndarray, n
     return scalp, depth
 
 
-def scalp_frame(target, scalp) -> np.ndarray:
-    """Coil frame at a scalp point, columns = axes in RAS.
+def scalp_entries(
+    points, surface: np.ndarray, center, mask=None, affine=None, intensity=None, threshold=None,
+    sigma_mm: float = 4.0, radius_mm: float = 10.0, iterations: int = 3,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scalp entry point, inward scalp normal and depth for each target.
 
-    Third axis: unit vector from the target out through the scalp point
-    (the head's outward normal there; Brainsight's exported samples point
-    their z axis away from the head). Second axis: RAS anterior (+y) made
-    orthogonal to the third (the handle direction is a clinical choice:
-    rotate as needed). First axis: second x third (right-handed).
+    The entry is the scalp point whose normal line runs through the target
+    (the nearest scalp point), so a coil centred there with its normal along
+    the scalp normal points at the target. Starting from the nearest surface
+    voxel above the target, each iteration takes the scalp normal at the
+    current point and moves the point to where the line from the target
+    along that normal leaves the head.
+
+    - Normal: with a head mask, the gradient of the mask smoothed by a
+      Gaussian of ``sigma_mm``; with surface points only (a template head
+      mapped to T1w), the normal of the plane fitted to the points within
+      ``radius_mm``.
+    - Crossing: where the linear interpolation of the mask drops below 0.5,
+      then, with the T1w intensities, where the interpolated intensity drops
+      below the head threshold within one and a half voxels of it (the
+      filled mask alone is exact to half a voxel); without a mask, the
+      fitted plane.
+
+    Parameters
+    ----------
+    points : array-like, shape (N, 3)
+        Targets, RAS mm.
+    surface : numpy.ndarray, shape (S, 3)
+        Scalp surface points (outer voxels of the head) in the same space.
+    center : array-like, shape (3,)
+        Head centre.
+    mask : numpy.ndarray of bool, optional
+        Filled head mask the surface came from.
+    affine : numpy.ndarray, shape (4, 4), optional
+        Voxel -> world affine of ``mask``.
+    intensity : numpy.ndarray, optional
+        The T1w data on the grid of ``mask``.
+    threshold : float, optional
+        Intensity at the edge of the head (the threshold ``mask`` was made with).
+    sigma_mm : float
+        Smoothing of the mask for its gradient: larger than the voxel steps of
+        a head surface cut by the grid (a surface close to a grid plane is
+        voxelised into terraces several millimetres wide whose own normals
+        are off by the surface's slope), smaller than the head's curvature.
+    radius_mm : float
+        Radius of the surface patch a plane is fitted to (no mask).
+    iterations : int
+        Normal / crossing updates.
+
+    Returns
+    -------
+    entry : numpy.ndarray, shape (N, 3)
+        Scalp entry points (NaN when no scalp lies above the target).
+    normal : numpy.ndarray, shape (N, 3)
+        Unit scalp normals pointing into the head.
+    depth : numpy.ndarray, shape (N,)
+        Entry-to-target distance in mm.
     """
-    z = np.asarray(scalp, float) - np.asarray(target, float)
-    norm = np.linalg.norm(z)
-    if not np.isfinite(norm) or norm == 0:
-        return np.eye(3)
-    z /= norm
-    ref = np.array([0.0, 1.0, 0.0]) if abs(z[1]) < 0.9 else np.array([0.0, 0.0, 1.0])
-    y = ref - (ref @ z) * z
-    y /= np.linalg.norm(y)
-    x = np.cross(y, z)
-    return np.column_stack([x, y, z])
+    from scipy.spatial import cKDTree
+
+    points = np.atleast_2d(np.asarray(points, dtype=float))
+    first, _ = project_to_scalp(points, surface, center)
+    entry = np.full(points.shape, np.nan)
+    normal = np.full(points.shape, np.nan)
+    tree = cKDTree(surface)
+    for n, (target, point) in enumerate(zip(points, first)):
+        if not np.all(np.isfinite(point)):
+            continue
+        for _ in range(iterations):
+            if mask is not None:
+                outward = -_mask_gradient(mask, affine, point, sigma_mm)
+                crossing = _exit_distance(mask, affine, target, outward, np.linalg.norm(point - target),
+                                          intensity, threshold)
+            else:
+                patch = surface[tree.query_ball_point(point, radius_mm)]
+                if len(patch) < 3:
+                    break
+                centroid = patch.mean(axis=0)
+                outward = np.linalg.svd(patch - centroid, full_matrices=False)[2][-1]
+                outward = outward if outward @ (point - target) > 0 else -outward
+                crossing = (centroid - target) @ outward
+            if crossing is None or not np.all(np.isfinite(outward)):
+                break
+            point = target + crossing * outward
+            entry[n], normal[n] = point, -outward
+    depth = np.linalg.norm(entry - points, axis=1)
+    return entry, normal, depth
+
+
+def _mask_gradient(mask, affine, point, sigma_mm: float) -> np.ndarray:
+    """Unit world-space gradient of the Gaussian-smoothed mask at ``point`` (points into the mask)."""
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    ijk = nib.affines.apply_affine(np.linalg.inv(affine), point)
+    half = np.ceil(4 * sigma_mm / zooms).astype(int) + 2
+    lo = np.clip(np.floor(ijk).astype(int) - half, 0, mask.shape)
+    hi = np.clip(np.floor(ijk).astype(int) + half + 2, 0, mask.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    smooth = ndimage.gaussian_filter(mask[box].astype(np.float32), sigma_mm / zooms, mode="constant")
+    grad = np.array([ndimage.map_coordinates(g, (ijk - lo)[:, None], order=1)[0] for g in np.gradient(smooth)])
+    world = np.linalg.inv(affine[:3, :3]).T @ grad
+    norm = np.linalg.norm(world)
+    return world / norm if norm > 0 else np.full(3, np.nan)
+
+
+def _exit_distance(mask, affine, origin, direction, expected: float, intensity=None, threshold=None,
+                   step: float = 0.25):
+    """Distance along a ray where the head ends (None if the ray never leaves it)."""
+    steps = np.arange(0.0, expected + 30.0, step)
+    ijk = nib.affines.apply_affine(np.linalg.inv(affine), origin + steps[:, None] * direction)
+    # interpolate in the box around the ray only (a 1 mm head mask has ~17M voxels)
+    lo = np.clip(np.floor(ijk.min(axis=0)).astype(int) - 1, 0, mask.shape)
+    hi = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 2, 0, mask.shape)
+    if np.any(hi - lo < 2):
+        return None
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    values = ndimage.map_coordinates(mask[box].astype(np.float32), (ijk - lo).T, order=1, mode="constant")
+    inside = np.flatnonzero(values >= 0.5)
+    if not len(inside):
+        return None
+    # first exit after the ray has been inside (the target may sit in a hole of the mask)
+    after = np.flatnonzero(values < 0.5)
+    after = after[after > inside[0]]
+    if not len(after):
+        return None
+    distance = _crossing(steps, values, after[0], 0.5)
+    if intensity is None:
+        return distance
+    voxel = float(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)).max())
+    near = np.flatnonzero(np.abs(steps - distance) <= 1.5 * voxel)
+    grey = ndimage.map_coordinates(np.asarray(intensity[box], dtype=np.float32), (ijk[near] - lo).T,
+                                   order=1, mode="constant")
+    drops = np.flatnonzero((grey[:-1] >= threshold) & (grey[1:] < threshold)) + 1
+    if not len(drops):
+        return distance
+    return _crossing(steps[near], grey, drops[-1], threshold)
+
+
+def _crossing(steps, values, k: int, level: float) -> float:
+    """Where the linear interpolation between samples ``k - 1`` and ``k`` meets ``level``."""
+    v0, v1 = values[k - 1], values[k]
+    return float(steps[k - 1] + (steps[k] - steps[k - 1]) * (v0 - level) / (v0 - v1))
 
 
 def electrode_table(kind: str = "cortical_projection") -> pd.DataFrame:

@@ -338,7 +338,7 @@ def export_block(run: RunOutputs) -> str:
                          "coordinates": [export_space(p) for p in files]})
     out.append(table(rows, name="export"))
     out.append(note("Load the navigator file with the image it names; coordinates are RAS world mm of "
-                    "that image (Brainsight: NIfTI:Aligned)."))
+                    "that image (Brainsight: the coordinate system named in the file's header)."))
     return "".join(out)
 
 
@@ -346,6 +346,8 @@ def export_format(path: Path) -> str:
     """Navigator format of an export file."""
     name = path.name
     for suffix, kind in (("_brainsight.txt", "Brainsight"), ("_localite.xml", "Localite"),
+                         ("_localiteEntryTarget.xml", "Localite entry/target"),
+                         ("_localiteInstrumentMarker.xml", "Localite coil pose"),
                          ("_coords.tsv", "TSV table"), (".nii.gz", "NIfTI spheres")):
         if name.endswith(suffix):
             return kind

@@ -1,0 +1,242 @@
+"""Navigator files read back with readers written from the format descriptions
+(tests/navigator_files.py) and checked target by target against the head:
+coil normal along the scalp normal, coil on the scalp, the Brainsight and
+Localite files giving one pose, the Brainsight coordinate system named
+after the T1w's codes. SIMULATED anatomy throughout."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from navigator_files import (
+    ScalpOracle,
+    angle_deg,
+    is_rotation,
+    oblique_copy,
+    pose_from_brainsight,
+    pose_from_localite,
+    read_brainsight,
+    read_localite_entry_targets,
+    read_localite_markers,
+)
+from trdnet.config import ExportSettings, Settings
+from trdnet.errors import SettingsError
+from trdnet.export import coordinate_system, export_targets, find_native_anatomy
+from trdnet.export.scalp import template_head
+from trdnet.inputs.simulate.t1w import write_simulated_anat
+
+MNI = "MNI152NLin2009cAsym"
+PREFIX = f"sub-01_task-rest_space-{MNI}"
+#: DLPFC sites of both hemispheres (MNI, mm) and one outside every image.
+SITES = pd.DataFrame({
+    "name": ["5cm", "f3_beam", "ba9", "ba46", "group_optimum", "right_5cm", "outside"],
+    "x": [-41.0, -37.0, -36.0, -44.0, -38.0, 41.0, 0.0],
+    "y": [16.0, 26.0, 39.0, 40.0, 44.0, 16.0, 0.0],
+    "z": [54.0, 49.0, 43.0, 29.0, 26.0, 54.0, 400.0],
+})
+#: Half the simulated scalp's intensity (0.70 over a background of 0): the oracle's scalp edge.
+SCALP_LEVEL = 0.35
+
+
+def _files(result) -> dict:
+    return {p.name.split("desc-navtargets_")[1]: p for p in result.files}
+
+
+def check_navigator_files(result, head: ScalpOracle, system: str, axes=None, scalp_tol_mm: float = 1.0):
+    """Every check the TMS team relies on, for every exported target.
+
+    ``axes(name)`` gives the head's true (posterior, right) directions at a
+    target, to check the handle angle.
+    """
+    files = _files(result)
+    brainsight = read_brainsight(files["brainsight.txt"])
+    markers = read_localite_markers(files["localiteInstrumentMarker.xml"])
+    pairs = read_localite_entry_targets(files["localiteEntryTarget.xml"])
+    table = result.table.set_index("name")
+    assert brainsight["header"]["Coordinate system"] == system
+    version = int(brainsight["header"]["Version"])
+    assert (version >= 14) == (system.count(":") == 2)  # the name's form matches the version
+    assert markers["space"] == pairs["space"] == "RAS"
+    exported = list(table.index[table["in_fov"].astype(bool)])
+    assert exported and set(brainsight["targets"]) == set(markers["markers"]) == set(pairs["pairs"]) == set(exported)
+    for name in exported:
+        b, m = brainsight["targets"][name], markers["markers"][name]
+        assert is_rotation(b) and is_rotation(m), name
+        normal, handle, position = pose_from_localite(m)
+        b_normal, b_handle, b_position = pose_from_brainsight(b)
+        # one pose in both files (Brainsight keeps 4 decimals)
+        assert np.allclose(position, b_position, atol=1e-3), name
+        assert np.allclose(normal, b_normal, atol=1e-3) and np.allclose(handle, b_handle, atol=1e-3), name
+        entry, target = pairs["pairs"][name]
+        true_normal = head.inward_normal(position, target)
+        assert angle_deg(normal, true_normal) < 5.0, (name, angle_deg(normal, true_normal))
+        assert angle_deg(b[:3, 2], -true_normal) < 5.0, name  # Brainsight z out of the head
+        assert head.on_scalp(position, true_normal, scalp_tol_mm), name
+        assert np.allclose(entry, position, atol=1e-5), name  # coil-to-scalp distance 0 by default
+        assert np.allclose(target, table.loc[name, ["x", "y", "z"]].to_numpy(float), atol=1e-4), name
+        assert angle_deg(target - entry, normal) < 0.5, name  # the coil normal runs through the target
+        if axes is not None:
+            posterior, right = axes(name)
+            side = right if table.loc[name, "source_x"] > 0 else -right
+            back = posterior - (posterior @ normal) * normal
+            lateral = side - (side @ normal) * normal - (side @ back) * back / (back @ back)
+            measured = np.degrees(np.arctan2(handle @ lateral / np.linalg.norm(lateral),
+                                             handle @ back / np.linalg.norm(back)))
+            assert abs(measured - 45.0) < 3.0, (name, measured)
+    return brainsight, markers, pairs
+
+
+def _truth_axes(mni_to_t1w, table):
+    """The head's posterior and right directions at each target from the exact MNI -> T1w map."""
+    def axes(name):
+        p = table.set_index("name").loc[name, ["source_x", "source_y", "source_z"]].to_numpy(float)
+        out = []
+        for delta in ([0.0, -0.5, 0.0], [0.5, 0.0, 0.0]):
+            d = mni_to_t1w(p + delta)[0] - mni_to_t1w(p - np.asarray(delta))[0]
+            out.append(d / np.linalg.norm(d))
+        return out
+    return axes
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fmriprep")
+    return write_simulated_anat(root, "01", 5)
+
+
+@pytest.mark.parametrize("code, version, system", [(1, 12, "NIfTI:Scanner"), (2, 14, "NIfTI:S:Aligned")])
+def test_oblique_fmriprep_t1w(simulated, tmp_path, code, version, system):
+    """An oblique T1w (world frame turned 25 degrees, shifted) with scanner or aligned codes."""
+    anat_paths = oblique_copy(simulated, tmp_path / "fmriprep", 25.0, code)
+    anat = find_native_anatomy(tmp_path / "fmriprep", "01")
+    assert anat.xfm_t1w_to_template is not None
+    result = export_targets(SITES, anat, tmp_path / "out", PREFIX, ExportSettings(brainsight_version=version))
+    table = result.table
+    # the transform really carries the oblique frame: exported targets match the exact formula
+    expected = anat_paths["truth"](SITES[["x", "y", "z"]].to_numpy(float)[:-1])
+    assert np.linalg.norm(table[["x", "y", "z"]].to_numpy(float)[:-1] - expected, axis=1).max() < 0.05
+    head = ScalpOracle(nib.load(anat_paths["t1w"]), SCALP_LEVEL)
+    check_navigator_files(result, head, system, _truth_axes(anat_paths["truth"], table))
+    assert not table.set_index("name").loc["outside", "in_fov"]
+
+
+#: The demo's participants: ``make demo`` simulates 4 participants with seed 0 and gives each the
+#: anatomy drawn from its child seed, reproduced here without simulating the BOLD runs.
+DEMO_SEEDS = [np.random.SeedSequence(0).spawn(4)[i].spawn(1)[0].spawn(1)[0] for i in range(4)]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_demo_participants(tmp_path, index):
+    subject = f"{index + 1:02d}"
+    paths = write_simulated_anat(tmp_path / "fmriprep", subject, np.random.default_rng(DEMO_SEEDS[index]))
+    anat = find_native_anatomy(tmp_path / "fmriprep", subject)
+    result = export_targets(SITES, anat, tmp_path / "out", PREFIX.replace("01", subject), ExportSettings(),
+                            simulated=True)
+    head = ScalpOracle(nib.load(paths["t1w"]), SCALP_LEVEL)
+    check_navigator_files(result, head, "NIfTI:Scanner", _truth_axes(paths["truth"].mni_to_t1w, result.table))
+
+
+def test_mni_fallback(tmp_path):
+    result = export_targets(SITES, None, tmp_path, PREFIX, ExportSettings(), simulated=True)
+    assert result.space == MNI
+    _, _, mask, affine = template_head(ExportSettings().template_scalp_offset_mm)
+    head = ScalpOracle(nib.Nifti1Image(mask.astype(np.float32), affine), 0.5)
+    axes = lambda name: (np.array([0.0, -1.0, 0.0]), np.array([1.0, 0.0, 0.0]))  # noqa: E731
+    brainsight, _, _ = check_navigator_files(result, head, "NIfTI:MNI-152", axes)
+    assert "SIMULATED" in brainsight["header"]["Created by"]
+
+
+def test_target_outside_field_of_view_left_out_of_every_navigator_file(simulated, tmp_path):
+    anat = find_native_anatomy(simulated["t1w"].parents[2], "01")
+    result = export_targets(SITES.iloc[[0, 6]], anat, tmp_path, PREFIX, ExportSettings())
+    files = _files(result)
+    assert list(read_brainsight(files["brainsight.txt"])["targets"]) == ["5cm"]
+    assert list(read_localite_markers(files["localiteInstrumentMarker.xml"])["markers"]) == ["5cm"]
+    assert list(read_localite_entry_targets(files["localiteEntryTarget.xml"])["pairs"]) == ["5cm"]
+    assert "field of view" in result.table["note"].iloc[1]
+
+
+def test_coil_distance_and_angle_settings(simulated, tmp_path):
+    anat = find_native_anatomy(simulated["t1w"].parents[2], "01")
+    base = export_targets(SITES.iloc[:1], anat, tmp_path / "a", PREFIX, ExportSettings())
+    moved = export_targets(SITES.iloc[:1], anat, tmp_path / "b", PREFIX,
+                           ExportSettings(coil_scalp_distance_mm=5.0, coil_handle_angle_deg=90.0))
+    m0 = read_localite_markers(_files(base)["localiteInstrumentMarker.xml"])["markers"]["5cm"]
+    m1 = read_localite_markers(_files(moved)["localiteInstrumentMarker.xml"])["markers"]["5cm"]
+    entry, _ = read_localite_entry_targets(_files(moved)["localiteEntryTarget.xml"])["pairs"]["5cm"]
+    # the coil centre sits 5 mm out along the normal; the entry point stays on the scalp
+    assert np.allclose(m1[:3, 3], entry - 5.0 * m1[:3, 0], atol=1e-4)
+    assert np.allclose(entry, m0[:3, 3], atol=1e-4)
+    # 90 - 45 degrees more: the handle turned 45 degrees about the same normal
+    assert np.allclose(m1[:3, 0], m0[:3, 0], atol=1e-6)
+    assert angle_deg(m1[:3, 1], m0[:3, 1]) == pytest.approx(45.0, abs=0.01)
+
+
+def test_identity_only_on_request_and_labelled(simulated, tmp_path):
+    anat = find_native_anatomy(simulated["t1w"].parents[2], "01")
+    assert ExportSettings().coil_orientation == "scalp_normal"
+    result = export_targets(SITES.iloc[:1], anat, tmp_path, PREFIX, ExportSettings(coil_orientation="identity"))
+    files = _files(result)
+    b = read_brainsight(files["brainsight.txt"])["targets"]["5cm"]
+    assert np.allclose(b[:3, :3], np.eye(3), atol=1e-4)
+    assert any("identity" in note and "not a coil placement" in note for note in result.notes)
+    assert "not a coil placement" in files["localiteInstrumentMarker.xml"].read_text()
+
+
+@pytest.mark.parametrize("field, value", [("coil_handle_angle_deg", 200.0), ("coil_scalp_distance_mm", -1.0),
+                                          ("coil_scalp_distance_mm", 31.0), ("brainsight_version", 13)])
+def test_export_settings_out_of_range(field, value):
+    with pytest.raises(SettingsError, match=field):
+        ExportSettings(**{field: value})
+    with pytest.raises(SettingsError, match=field):
+        Settings.from_dict({"export": {field: value}})
+
+
+def _image(scode, qcode):
+    img = nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4))
+    img.set_sform(np.eye(4), code=scode)
+    img.set_qform(np.eye(4), code=qcode)
+    return img
+
+
+@pytest.mark.parametrize("scode, qcode, version, name", [
+    (1, 1, 12, "NIfTI:Scanner"), (2, 1, 12, "NIfTI:Aligned"), (4, 4, 12, "NIfTI:MNI-152"),
+    (1, 1, 14, "NIfTI:S:Scanner"), (0, 1, 14, "NIfTI:Q:Scanner"), (0, 2, 12, "NIfTI:Aligned"),
+    (3, 0, 14, "NIfTI:S:Talairach"),
+])
+def test_brainsight_coordinate_system_from_codes(scode, qcode, version, name):
+    assert coordinate_system(_image(scode, qcode), version).name == name
+
+
+@pytest.mark.parametrize("scode, qcode, reason", [(0, 0, "qform_code = sform_code = 0"), (5, 1, "sform_code 5")])
+def test_no_brainsight_system_is_said(simulated, tmp_path, scode, qcode, reason):
+    system = coordinate_system(_image(scode, qcode))
+    assert system.name is None and reason in system.reason
+    img = nib.load(simulated["t1w"])
+    bad = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine)
+    bad.set_sform(img.affine, code=scode)
+    bad.set_qform(img.affine, code=qcode)
+    folder = tmp_path / "fmriprep" / "sub-01" / "anat"
+    folder.mkdir(parents=True)
+    nib.save(bad, folder / "sub-01_desc-preproc_T1w.nii.gz")
+    anat = find_native_anatomy(tmp_path / "fmriprep", "01")
+    result = export_targets(SITES.iloc[:1].assign(space="T1w", x=-40.0, y=20.0, z=50.0), anat, tmp_path / "out",
+                            "sub-01", ExportSettings())
+    assert "brainsight.txt" not in _files(result)
+    assert any(note.startswith("no Brainsight file") and reason in note for note in result.notes)
+    assert "localiteInstrumentMarker.xml" in _files(result)
+
+
+def test_navigator_files_follow_the_umask(simulated, tmp_path):
+    anat = find_native_anatomy(simulated["t1w"].parents[2], "01")
+    result = export_targets(SITES.iloc[:1], anat, tmp_path, PREFIX, ExportSettings())
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in result.files}
+    assert set(modes.values()) == {0o666 & ~umask}, modes
