@@ -8,8 +8,11 @@ Right, y Anterior, z Superior). A TMS team needs them on the participant's
 own T1w image, in that image's world frame. ``export_targets`` maps the
 points through fMRIPrep's template-to-T1w transform, checks them (inside
 the field of view, the brain mask, grey matter), projects them to the scalp,
-names the nearest 10-20 electrode and writes Brainsight and Localite files
-plus a TSV/JSON table and a NIfTI of marker spheres.
+finds where the coil goes on the scalp (a coil pose: centre, normal into the
+head, handle direction), names the nearest 10-20 electrode and writes
+Brainsight and Localite files plus a TSV/JSON table and a NIfTI of marker
+spheres. Each navigator names and turns the coil's axes its own way; the
+example reads both files back and shows they hold the same pose.
 
 **What it needs.** trdnet only; offline; a SIMULATED anatomy whose true
 MNI -> T1w mapping is known, so the export can be checked exactly.
@@ -25,6 +28,7 @@ participant's own image by the TMS team before any stimulation.
 from __future__ import annotations
 
 import os
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import matplotlib
@@ -97,15 +101,62 @@ error = np.linalg.norm(exported.table[["x", "y", "z"]].to_numpy(dtype=float) - e
 print(f"largest export error against the simulated truth: {error.max():.2g} mm")
 
 # %%
-# 5. The navigator files
-# ----------------------
-# Brainsight reads a tab-separated target list; Localite reads an XML
-# ``InstrumentMarker`` file. Both hold T1w world coordinates here. Load the
-# same T1w (``desc-preproc_T1w``) in the navigator, never another image.
+# 5. The coil pose
+# ----------------
+# For each target the coil sits on the scalp point where the line from the
+# target along the scalp normal leaves the head, tangential to the scalp,
+# with its handle posterior-lateral at 45 degrees to the midline
+# (``settings.export.coil_handle_angle_deg``; ``coil_scalp_distance_mm`` adds
+# hair or cap thickness). The table has the entry point, the depth and the
+# coil's axes in the T1w's RAS millimetres.
+columns = ["name", "scalp_depth_mm", "coil_x", "coil_y", "coil_z", "coil_normal_x", "coil_normal_y", "coil_normal_z",
+           "coil_handle_x", "coil_handle_y", "coil_handle_z"]
+print(exported.table[columns].round(2).to_string(index=False))
+
+# %%
+# 6. The navigator files, read back
+# ---------------------------------
+# Brainsight reads a tab-separated target list whose second line names the
+# coordinate system after the T1w's qform/sform code (fMRIPrep's T1w has code
+# 1: ``NIfTI:Scanner``); its axes: z out of the head, y away from the handle.
+# Localite reads XML from a session folder: an ``EntryTargetList`` (scalp
+# entry + cortical target) and an ``InstrumentMarkerList`` whose
+# ``Matrix4D`` columns are the coil normal into the head (0) and the handle
+# (1). Load the same T1w (``desc-preproc_T1w``) in the navigator, never
+# another image; the README says where each file goes.
 for path in exported.files:
     print(f"  wrote {path.relative_to(OUT)}")
-brainsight = next(p for p in exported.files if p.name.endswith("_brainsight.txt"))
-print("".join(brainsight.read_text().splitlines(keepends=True)[:12]))
+files = {p.name.split("desc-navtargets_")[1]: p for p in exported.files}
+print("".join(files["brainsight.txt"].read_text().splitlines(keepends=True)[:8]))
+
+
+def brainsight_poses(path):
+    """Target name -> (normal into the head, handle, centre) from a Brainsight file."""
+    lines = [line.split("\t") for line in path.read_text().splitlines() if not line.startswith("#")]
+    out = {}
+    for name, *values in lines:
+        values = np.asarray(values, dtype=float)
+        axes = values[3:].reshape(3, 3)  # row i = axis i
+        out[name] = (-axes[2], -axes[1], values[:3])
+    return out
+
+
+def localite_poses(path):
+    """Marker description -> (normal into the head, handle, centre) from a Localite InstrumentMarker file."""
+    out = {}
+    for marker in ET.parse(path).getroot().iter("Marker"):
+        m4 = marker.find("Matrix4D").attrib
+        matrix = np.array([[float(m4[f"data{r}{c}"]) for c in range(4)] for r in range(4)])
+        out[marker.get("description")] = (matrix[:3, 0], matrix[:3, 1], matrix[:3, 3])
+    return out
+
+
+brainsight, localite = brainsight_poses(files["brainsight.txt"]), localite_poses(files["localiteInstrumentMarker.xml"])
+for name, (normal, handle, centre) in localite.items():
+    b_normal, b_handle, b_centre = brainsight[name]
+    apart = np.degrees(np.arctan2(np.linalg.norm(np.cross(normal, b_normal)), normal @ b_normal))
+    print(f"{name}: same coil centre in both files to {np.abs(centre - b_centre).max():.1g} mm, "
+          f"coil normals {apart:.1g} degrees apart (Brainsight keeps 4 decimals)")
 
 # %%
 # Without a T1w: template coordinates

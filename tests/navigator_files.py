@@ -98,8 +98,7 @@ def pose_from_localite(matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def angle_deg(a, b) -> float:
     """Angle between two vectors in degrees."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+    return float(np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b)), a @ b)))
 
 
 def is_rotation(matrix) -> bool:
