@@ -367,3 +367,17 @@ def test_roi_run_report_draws_networks_and_qc_and_says_what_was_done(tmp_path, l
     page = (declared / "sub-01.html").read_text()
     assert "About the input" in page and "signals declared already cleaned" in page
     assert "declared already cleaned and analysed as given" in page
+
+
+def test_a_denoising_strategy_applies_to_roi_runs_with_confounds(tmp_path, labels_file):
+    from trdnet.cli import main
+
+    run, _, _ = roi_run_with_confounds(tmp_path, labels_file, spikes=(60,))
+    out = tmp_path / "out"
+    args = ["run", "--roi-timeseries", str(tmp_path / "derivs"), "--labels", str(labels_file), str(out),
+            "participant", "--no-report", "--denoise-strategy", "simple"]
+    assert main(args) == 0
+    qc = json.loads(next(out.rglob("*_qc.json")).read_text())
+    assert qc["Settings"]["denoise"]["scrub"] is False and qc["Denoising"]["input"] == "roi_timeseries"
+    used = qc["Denoising"]["confounds_columns"]
+    assert "global_signal" not in used and "trans_x_derivative1" in used and "csf" in used
