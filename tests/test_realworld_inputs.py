@@ -370,6 +370,58 @@ def test_tsnr_over_retained_volumes_with_real_fmriprep_non_steady_state_columns(
     assert cleaned.qc["median_tsnr"] == pytest.approx(clean_tsnr, rel=0.1)
 
 
+# --- confounds tables and orientation as real fMRIPrep versions write them -------------------------------------
+
+
+def test_las_voxel_order_gives_the_same_cleaned_signals(case, base):
+    for key in ("bold", "mask"):
+        img = nib.load(case[key])
+        flip = np.array([[-1, 0, 0, img.shape[0] - 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=float)
+        affine = img.affine @ flip
+        stored = img.dataobj.get_unscaled() if key == "bold" else np.asanyarray(img.dataobj)
+        new = nib.Nifti1Image(np.ascontiguousarray(stored[::-1]), affine, img.header)
+        new.set_sform(affine, int(img.header["sform_code"]))
+        new.set_qform(affine, int(img.header["qform_code"]))
+        if key == "bold":
+            new.header.set_slope_inter(img.dataobj.slope, img.dataobj.inter)
+        nib.save(new, case[key])
+    assert nib.aff2axcodes(nib.load(case["bold"]).affine) == ("L", "A", "S")
+    flipped = clean_run(_only_run(case["root"]), QUICK)
+    original = clean_run(_only_run(base), QUICK)
+    # Same voxels at the same world positions, same signals.
+    order_f = np.lexsort(flipped.space.xyz.T)
+    order_o = np.lexsort(original.space.xyz.T)
+    np.testing.assert_allclose(flipped.space.xyz[order_f], original.space.xyz[order_o])
+    np.testing.assert_allclose(flipped.data[:, order_f], original.data[:, order_o], atol=1e-4)
+
+
+def test_fmriprep_1_1_camel_case_confounds_are_refused_naming_the_table(case):
+    conf = pd.read_csv(case["conf"], sep="\t")
+    old = pd.DataFrame({"CSF": conf["csf"], "WhiteMatter": conf["white_matter"],
+                        "GlobalSignal": conf["global_signal"], "FramewiseDisplacement": conf["framewise_displacement"],
+                        "X": conf["trans_x"], "Y": conf["trans_y"], "Z": conf["trans_z"],
+                        "RotX": conf["rot_x"], "RotY": conf["rot_y"], "RotZ": conf["rot_z"]})
+    case["conf"].unlink()
+    case["conf_json"].unlink()
+    table = case["func"] / case["conf"].name.replace("_timeseries", "_regressors")
+    old.to_csv(table, sep="\t", index=False, na_rep="n/a")
+    with pytest.raises(InputError) as info:
+        clean_run(_only_run(case["root"]), QUICK)
+    assert str(info.value).startswith(f"{table}: cannot select confounds")
+    assert "\n" not in str(info.value)
+
+
+def test_na_in_the_first_row_of_derivative_columns_changes_nothing(case, base):
+    conf = pd.read_csv(case["conf"], sep="\t")
+    columns = [c for c in conf if "derivative1" in c or c in ("framewise_displacement", "dvars", "std_dvars")]
+    conf = conf.astype(object)
+    conf.loc[0, columns] = "n/a"
+    conf.to_csv(case["conf"], sep="\t", index=False)
+    changed = clean_run(_only_run(case["root"]), QUICK)
+    original = clean_run(_only_run(base), QUICK)
+    np.testing.assert_allclose(changed.data, original.data, atol=1e-4)
+
+
 # --- errors from the libraries that read a user's files ---------------------------------------------------------
 
 

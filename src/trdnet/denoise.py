@@ -181,9 +181,10 @@ def load_run_confounds(run: Run, n_volumes: int, settings: DenoiseSettings):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             confounds, sample_mask = load_confounds(str(run.bold), **confound_arguments(settings))
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, FileNotFoundError, pd.errors.ParserError) as exc:
+        # nilearn's errors about a user's table: one line naming the table.
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{run.confounds}: cannot select confounds ({message})") from None
+        raise InputError(f"{run.confounds}: cannot select confounds ({type(exc).__name__}: {message})") from None
     if sample_mask is None:
         sample_mask = np.arange(n_volumes)
     return confounds, np.asarray(sample_mask, dtype=int), raw
