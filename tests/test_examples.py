@@ -21,6 +21,7 @@ FIGURES = {
     "05_your_own_data.py": [],
     "06_cohort_on_dask.py": ["cohort_targets.png"],
     "07_real_parcellated_scan.py": ["raw_vs_cleaned_networks.png", "parcel_matrix.png"],
+    "08_surface_real_scan.py": ["surface_networks.png", "surface_seed_map.png"],
 }
 
 # A line each example must print: evidence it reached its last step.
@@ -32,6 +33,7 @@ LAST_WORDS = {
     "05_your_own_data.py": "python API:",
     "06_cohort_on_dask.py": "runs included",
     "07_real_parcellated_scan.py": "within-network connectivity exceeds between-network connectivity",
+    "08_surface_real_scan.py": "within-network connectivity exceeds between-network connectivity on the cortex",
 }
 
 
