@@ -115,3 +115,19 @@ def test_real_scan_as_a_named_dataset(tmp_path, capsys, monkeypatch):
     for network in CORE:
         pairs = between[(between["network_a"] == network) | (between["network_b"] == network)]["mean_z"]
         assert within[network] > pairs.max()
+
+
+def test_unreachable_registry_is_one_line_naming_the_wheel_and_the_folder(tmp_path, capsys, monkeypatch):
+    import os
+
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    monkeypatch.setenv("TRDNET_WHEELS_DIR", str(tmp_path / "empty-wheels"))
+    monkeypatch.setenv("TRDNET_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["fetch", "brainfc_rest01"]) != 0
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+    assert "brainfc==0.5.1" in error and str(tmp_path / "empty-wheels") in error
+    assert not (tmp_path / "cache" / "datasets" / "brainfc_rest01" / "dataset_description.json").exists()
