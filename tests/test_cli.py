@@ -120,6 +120,21 @@ def test_space_of_the_settings_file_is_used_unless_space_is_given(small_derivati
     assert "space 'MNI152NLin6Asym'" in err
 
 
+def test_a_setting_naming_a_missing_file_is_refused(small_derivatives, tmp_path, capsys):
+    settings_file = tmp_path / "s.json"
+    out = tmp_path / "out"
+    for section, key in (("targeting", "seed_mask"), ("networks", "labels_table")):
+        values = {section: {key: str(tmp_path / "nowhere.nii.gz")}}
+        if section == "networks":
+            values["networks"].update(atlas="labels", labels_img=str(settings_file))
+        settings_file.write_text(json.dumps(values))
+        err = refused(capsys, ["run", small_derivatives, out, "participant", "--settings", settings_file], out)
+        assert f"{section}.{key} = " in err and "nowhere.nii.gz" in err and "no such file" in err
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--target-method", "seedmap",
+                           "--group-map", tmp_path / "group.nii.gz"], out)
+    assert "targeting.group_map" in err and "group.nii.gz" in err
+
+
 def test_band_pass_above_the_runs_nyquist_frequency_is_refused(small_derivatives, tmp_path, capsys):
     # TR 2 s: Nyquist 0.25 Hz; nilearn would silently lower a 0.3 Hz low-pass
     settings_file = tmp_path / "s.json"

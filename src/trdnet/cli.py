@@ -272,10 +272,11 @@ def collect_runs(args, settings):
     BIDS filter file, a denoising strategy the inputs cannot honour, a
     band-pass the runs' sampling rate cannot carry.
     """
-    from .preflight import check_denoise_fits
+    from .preflight import check_denoise_fits, check_setting_files
     from .roi_denoise import check_roi_runs
     from .strategies import strategy_name
 
+    check_setting_files(settings)
     strategy = getattr(args, "denoise_strategy", None)
     selection = None
     if args.bids_filter_file:

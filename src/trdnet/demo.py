@@ -40,11 +40,12 @@ def run_demo(
     from .cohort import run_cohort
     from .inputs.bids import find_runs
     from .inputs.simulate import simulate_cohort
-    from .preflight import check_denoise_fits
+    from .preflight import check_denoise_fits, check_setting_files
 
     output_dir = Path(output_dir)
     sim_root = output_dir / "simulated"
     out = output_dir / "trdnet"
+    check_setting_files(settings)
     start = time.perf_counter()
     # The easy preset: white noise, the analysis's own seed and search spheres, a strong
     # patch and no shared group region. It shows the pipeline working, not its accuracy.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import DenoiseSettings
+from .config import DenoiseSettings, Settings
 from .denoise import repetition_time
 from .errors import SettingsError, TrdnetError
 from .inputs.runs import Run
@@ -81,3 +81,31 @@ def _known_tr(run: Run) -> float | None:
         return repetition_time(run)
     except TrdnetError:  # no TR at all: that run fails on its own and is recorded
         return None
+
+
+#: Settings that name an input file, as (section, key).
+SETTING_FILES = (("targeting", "seed_mask"), ("targeting", "search_mask"), ("targeting", "group_map"),
+                 ("networks", "labels_img"), ("networks", "labels_table"))
+
+
+def check_setting_files(settings: Settings) -> None:
+    """Refuse, before any work, a setting that names a file that is not there.
+
+    Parameters
+    ----------
+    settings : Settings
+
+    Raises
+    ------
+    SettingsError
+        Naming the key and the path (``targeting.group_map = "loo"`` names no file).
+    """
+    from .pipeline import LEAVE_ONE_OUT
+
+    for section, key in SETTING_FILES:
+        value = getattr(getattr(settings, section), key)
+        if value is None or (key == "group_map" and value == LEAVE_ONE_OUT):
+            continue
+        if not Path(value).is_file():
+            raise SettingsError(f"{section}.{key} = {value!r}: no such file (paths are relative to the folder "
+                                "trdnet is started from)")
