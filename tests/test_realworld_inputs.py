@@ -213,6 +213,26 @@ def test_inputs_differing_in_one_entity_get_distinct_prefixes(case, entity):
     assert sum(entity in r.prefix for r in runs) == 1
 
 
+def test_parcellated_series_differing_only_in_res_get_distinct_outputs_and_in_seg_are_refused(case, tmp_path):
+    from trdnet.inputs.timeseries import find_roi_timeseries_runs
+
+    labels = pd.DataFrame({"roi": ["a", "b", "c"], "network": ["DMN", "SN", "ECN"]})
+    values = pd.DataFrame(np.random.default_rng(0).normal(size=(N_VOLUMES, 3)), columns=["a", "b", "c"])
+    folder = case["func"]
+    for res in ("1", "2"):
+        values.to_csv(folder / f"sub-01_task-rest_space-MNI152NLin2009cAsym_res-{res}_seg-Toy_timeseries.tsv",
+                      sep="\t", index=False)
+    runs = find_roi_timeseries_runs(folder, labels, pattern="*_seg-*_timeseries.tsv")
+    assert [r.prefix for r in runs] == ["sub-01_task-rest_space-MNI152NLin2009cAsym_res-1",
+                                        "sub-01_task-rest_space-MNI152NLin2009cAsym_res-2"]
+    assert all(r.confounds == case["conf"] for r in runs)  # the run's one confounds table, matched as for BOLD
+    other = folder / "sub-01_task-rest_space-MNI152NLin2009cAsym_res-1_seg-Other_timeseries.tsv"
+    values.to_csv(other, sep="\t", index=False)
+    with pytest.raises(InputError) as info:
+        find_roi_timeseries_runs(folder, labels, pattern="*_seg-*_timeseries.tsv")
+    assert other.name in str(info.value) and "_res-1_seg-Toy_timeseries.tsv" in str(info.value)
+
+
 def test_output_name_clash_is_refused_naming_both_files(tmp_path):
     a = Run(bold=tmp_path / "sub-01_task-rest_space-T1w_desc-preproc_bold.nii.gz",
             entities={"sub": "01", "task": "rest", "space": "T1w", "desc": "preproc"})

@@ -50,7 +50,8 @@ def read_header(path: Path) -> nib.Nifti1Header:
     try:
         img = nib.load(path)
     except Exception as exc:  # nibabel raises several types for bad files
-        raise InputError(f"{path}: cannot read as NIfTI ({exc})") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: cannot read as NIfTI ({first})") from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError(f"{path}: not a NIfTI image ({type(img).__name__})")
     header = img.header

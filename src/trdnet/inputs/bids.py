@@ -13,7 +13,7 @@ from .surface import is_surface_space, make_surface_run, surface_bold_files
 
 __all__ = [
     "BOLD_SUFFIX", "SUPPORTED_SPACES", "check_derivatives_folder", "check_space", "derivatives_root", "find_runs",
-    "find_companion", "parse_entities",
+    "find_companion", "find_confounds", "parse_entities",
 ]
 
 BOLD_SUFFIX = "_desc-preproc_bold.nii.gz"
@@ -36,9 +36,10 @@ UNSUPPORTED_SPACES = {
 }
 
 #: Entities a run's companion files may lack. fMRIPrep writes one confounds
-#: table per run (not per echo or output space, with or without ``part``)
-#: and a brain mask per output space but not per echo.
-CONFOUNDS_OPTIONAL = ("echo", "part", "space", "cohort", "res", "den")
+#: table per run (not per echo, output space or hemisphere, with or without
+#: ``part``; parcellated series add ``seg``) and a brain mask per output
+#: space but not per echo.
+CONFOUNDS_OPTIONAL = ("echo", "part", "space", "cohort", "res", "den", "hemi", "seg")
 MASK_OPTIONAL = ("echo", "part")
 
 
@@ -175,7 +176,7 @@ def check_space(space: str) -> None:
 
 def _make_run(bold: Path, entities: dict, simulated: bool) -> Run:
     if not bold.name.endswith(BOLD_SUFFIX):
-        return make_surface_run(bold, entities, simulated, _find_confounds)
+        return make_surface_run(bold, entities, simulated, find_confounds)
     mask = find_companion(bold, entities, "brain", "mask", ".nii.gz", MASK_OPTIONAL)
     sidecar = bold.parent / (bold.name[: -len(".nii.gz")] + ".json")
     tr, meta_simulated = None, False
@@ -186,7 +187,7 @@ def _make_run(bold: Path, entities: dict, simulated: bool) -> Run:
             raise InputError(f"{sidecar}: invalid JSON ({exc})") from None
         tr = meta.get("RepetitionTime")
         meta_simulated = bool(meta.get("Simulated", False))
-    confounds = _find_confounds(bold, entities)
+    confounds = find_confounds(bold, entities)
     is_simulated = simulated or meta_simulated
     return Run(
         bold=bold,
@@ -200,7 +201,12 @@ def _make_run(bold: Path, entities: dict, simulated: bool) -> Run:
     )
 
 
-def _find_confounds(bold: Path, entities: dict) -> Path | None:
+def find_confounds(bold: Path, entities: dict) -> Path | None:
+    """fMRIPrep's confounds table of the run a BOLD (or parcellated) file belongs to, or None.
+
+    The current name (``desc-confounds_timeseries.tsv``) is preferred over the
+    older ``desc-confounds_regressors.tsv``; see :func:`find_companion`.
+    """
     for suffix in ("timeseries", "regressors"):  # fMRIPrep >= 20.2, then the older name
         path = find_companion(bold, entities, "confounds", suffix, ".tsv", CONFOUNDS_OPTIONAL)
         if path is not None:

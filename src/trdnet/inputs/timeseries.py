@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..entities import build_name, output_prefix, parse_entities, subject_folder
 from ..errors import InputError
+from .runs import check_distinct_outputs
 
 #: trdnet network name -> accepted spellings (compared lower-case, letters and digits only).
 NETWORK_ALIASES = {
@@ -92,11 +93,11 @@ class RoiTimeseriesRun:
 
     @property
     def prefix(self) -> str:
-        """BIDS prefix of the outputs: ``sub-<l>[_ses-<l>][_task-<l>][_run-<l>][_space-<l>]``.
+        """BIDS prefix of the outputs: every entity of the file but ``desc`` and ``seg``, in BIDS order.
 
         The atlas (``seg``) is added by each output's own name.
         """
-        return output_prefix(self.entities, keep=("sub", "ses", "task", "acq", "dir", "run", "echo", "space"))
+        return output_prefix(self.entities, drop=("desc", "seg"))
 
     @property
     def space(self) -> str:
@@ -327,6 +328,7 @@ def find_roi_timeseries_runs(
         runs.append(RoiTimeseriesRun(path=path, labels=labels, tr=_sidecar_tr(path), entities=entities,
                                      source=source, confounds=None if already_cleaned else confounds,
                                      already_cleaned=already_cleaned, notes=run_notes))
+    check_distinct_outputs(runs)
     return runs
 
 
@@ -372,10 +374,9 @@ def confounds_for(path) -> Path | None:
     -------
     Path or None
     """
-    path = Path(path)
-    current = path.with_name(confounds_name(path))
-    older = current.with_name(current.name.replace("_timeseries.tsv", "_regressors.tsv"))
-    return next((p for p in (current, older) if p.is_file()), None)
+    from .bids import find_confounds
+
+    return find_confounds(Path(path), parse_entities(Path(path).name))
 
 
 # --------------------------------------------------------------------------- helpers
