@@ -63,6 +63,7 @@ SETTINGS_FILE_PROBLEMS = [
     ('{"denoise": {"global_signal": "yes"}}', ["denoise.global_signal", "'basic'"]),
     ('{"denoise": {"fd_threshold": 0}}', ["denoise.fd_threshold = 0", "> 0"]),
     ('{"denoise": {"std_dvars_threshold": -1}}', ["denoise.std_dvars_threshold = -1", "> 0"]),
+    ('{"denoise": {"high_pass": 0}}', ["denoise.high_pass = 0", "> 0, or null"]),
     ('{"denoise": {"high_pass": 0.2}}', ["denoise.high_pass = 0.2", "denoise.low_pass = 0.1"]),
     ('{"denoise": {"butterworth_order": 0}}', ["denoise.butterworth_order = 0", "[1, 10]"]),
     ('{"denoise": {"filter": "cosine"}}', ["denoise.filter", "'butterworth'"]),
@@ -256,6 +257,13 @@ def test_bids_filter_file_problems_are_one_line(small_derivatives, tmp_path, cap
         filter_file.write_text(content)
         err = refused(capsys, ["run", small_derivatives, out, "participant", "--bids-filter-file", filter_file], out)
         assert str(filter_file) in err and words in err, (content, err)
+
+
+def test_dataset_choices_are_the_datasets_trdnet_can_read():
+    from trdnet.cli import DATASETS
+    from trdnet.inputs.public import DATASETS as readable
+
+    assert DATASETS == readable
 
 
 def test_help_lists_the_exit_codes(capsys):

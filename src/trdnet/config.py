@@ -183,7 +183,12 @@ class _Checked:
             value = tuple(value)
         rule = self._rules.get(name)
         if rule is not None:
-            rule(self._key(name), value)
+            try:
+                rule(self._key(name), value)
+            except SettingsError as exc:
+                if _type_ok(None, annotation):  # say that the setting can also be switched off
+                    raise SettingsError(f"{exc}, or null") from None
+                raise
         return value
 
     def _check_together(self) -> None:
