@@ -8,6 +8,7 @@ provenance of the sample and how its confounds are converted.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,16 @@ def test_real_scan_as_a_named_dataset(tmp_path, capsys, monkeypatch):
     for network in CORE:
         pairs = between[(between["network_a"] == network) | (between["network_b"] == network)]["mean_z"]
         assert within[network] > pairs.max()
+    # The README's table states these numbers: it must say what the code gives.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### A real participant's scan at the parcel level")[1].split("\n## ")[0]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:5]]
+            for line in section.splitlines() if line.startswith(("| DMN", "| SN", "| ECN"))}
+    z = {(a, b): v for a, b, v in zip(core["network_a"], core["network_b"], core["mean_z"])}
+    for i, a in enumerate(CORE):
+        for j, b in enumerate(CORE[i:], start=i):
+            value = z.get((a, b), z.get((b, a)))
+            assert rows[a][j] == f"{value:+.2f}", (a, b, rows[a][j], value)
 
 
 def test_unreachable_registry_is_one_line_naming_the_wheel_and_the_folder(tmp_path, capsys, monkeypatch):
