@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ from trdnet.config import DenoiseSettings
 from trdnet.errors import InputError
 from trdnet.inputs.timeseries import (
     RoiTimeseriesRun,
+    confounds_for,
     find_roi_timeseries_runs,
     normalise_network,
     parse_entities,
@@ -381,3 +383,21 @@ def test_a_denoising_strategy_applies_to_roi_runs_with_confounds(tmp_path, label
     assert qc["Settings"]["denoise"]["scrub"] is False and qc["Denoising"]["input"] == "roi_timeseries"
     used = qc["Denoising"]["confounds_columns"]
     assert "global_signal" not in used and "trans_x_derivative1" in used and "csf" in used
+
+
+def test_the_confounds_of_the_run_are_used_when_other_runs_tables_share_its_entities(tmp_path, labels_file):
+    from trdnet.roi_denoise import clean_roi_run
+
+    func = tmp_path / "derivs" / "sub-01" / "func"
+    write_tsv(func / "sub-01_task-rest_run-1_timeseries.tsv", 120, seed=1)
+    (func / "sub-01_task-rest_run-1_timeseries.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    own = write_confounds(func / "sub-01_task-rest_run-1_desc-confounds_timeseries.tsv", 120, seed=3)
+    write_confounds(func / "sub-01_task-rest_desc-confounds_timeseries.tsv", 120, seed=4, spikes=(30, 90))
+    (run,) = [r for r in find_roi_timeseries_runs(tmp_path / "derivs", labels_file, already_cleaned=True)
+              if r.entities.get("run") == "1"]
+    run = dataclasses.replace(run, already_cleaned=False, confounds=confounds_for(run.path))
+    assert run.confounds.name == "sub-01_task-rest_run-1_desc-confounds_timeseries.tsv"
+    cleaned = clean_roi_run(run, DenoiseSettings())
+    expected_censored = int(((own["framewise_displacement"] > 0.5) | (own["std_dvars"] > 1.5)).sum())
+    assert cleaned.qc["n_censored"] >= expected_censored
+    assert cleaned.qc["mean_fd"] == pytest.approx(own["framewise_displacement"].mean())

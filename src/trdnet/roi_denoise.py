@@ -16,6 +16,9 @@ work without it. Signals declared already cleaned are analysed as given.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,8 +142,9 @@ def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSett
 
     nilearn's ``load_confounds`` finds a run's table from its image name; ROI
     runs have no image, so it is given the name fMRIPrep's BOLD image of the
-    same run would have (``..._desc-preproc_bold.nii.gz`` beside the table;
-    the image itself is never opened).
+    same run would have (``..._desc-preproc_bold.nii.gz``), beside a link to
+    the table (and its JSON) in a temporary folder of its own, so that no other
+    run's table can match; the image itself is never opened.
 
     Parameters
     ----------
@@ -173,10 +177,14 @@ def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSett
     if problems:
         raise InputError(f"{confounds_path}: " + "; ".join(problems))
     entities = parse_entities(confounds_path.name) | {"desc": "preproc"}
-    image_name = confounds_path.with_name(build_name(entities, "bold", ".nii.gz"))
     try:
-        with warnings.catch_warnings():
+        # nilearn matches every subset of the image's entities: alone in a folder, the table is the only match.
+        with tempfile.TemporaryDirectory(prefix="trdnet-confounds-") as alone, warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            for source in (confounds_path, confounds_path.with_suffix(".json")):
+                if source.is_file():
+                    _link_or_copy(source, Path(alone) / source.name)
+            image_name = Path(alone) / build_name(entities, "bold", ".nii.gz")
             confounds, sample_mask = load_confounds(str(image_name), **denoise.confound_arguments(settings))
     except (ValueError, KeyError, FileNotFoundError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -274,6 +282,13 @@ def confounds_problems(columns, settings: DenoiseSettings) -> list[str]:
                 f"scrubbing needs {' and '.join(absent)} (nilearn censors on framewise displacement and "
                 "standardised DVARS together); scrub=false works without censoring")
     return problems
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.symlink(source.resolve(), target)
+    except OSError:  # file systems without symbolic links
+        shutil.copyfile(source, target)
 
 
 def _as_given(run, raw: np.ndarray, rois: pd.DataFrame, tr: float | None) -> CleanedRois:
