@@ -17,10 +17,10 @@ from conftest import write_fmriprep_run, write_mni_run
 FAST = ["--n-bootstrap", "5", "--no-report"]
 
 
-@pytest.fixture
-def small_derivatives(tmp_path):
-    """Two participants, participant 01 with two sessions; TR 2 s; no CompCor columns."""
-    root = tmp_path / "fmriprep"
+@pytest.fixture(scope="module")
+def small_derivatives(tmp_path_factory):
+    """Two participants, participant 01 with two sessions; TR 2 s; no CompCor columns. Read only."""
+    root = tmp_path_factory.mktemp("small") / "fmriprep"
     write_fmriprep_run(root, sub="01", ses="a", seed=1)
     write_fmriprep_run(root, sub="01", ses="b", seed=2)
     write_fmriprep_run(root, sub="02", seed=3)
