@@ -247,6 +247,15 @@ def test_roi_run_without_confounds_is_refused_in_one_line(tmp_path, labels_file)
     assert "--already-cleaned" in message and "\n" not in message
 
 
+def test_roi_run_to_clean_without_repetition_time_is_refused(tmp_path, labels_file):
+    func = tmp_path / "derivs" / "sub-01" / "func"
+    write_tsv(func / "sub-01_task-rest_seg-toy_timeseries.tsv", 60)
+    write_confounds(func / "sub-01_task-rest_desc-confounds_timeseries.tsv", 60)
+    with pytest.raises(InputError, match="no repetition time .*sub-01_task-rest_seg-toy_timeseries.json"):
+        find_roi_timeseries_runs(tmp_path / "derivs", labels_file)
+    assert find_roi_timeseries_runs(tmp_path / "derivs", labels_file, already_cleaned=True)[0].tr is None
+
+
 def test_confounds_of_the_same_run_are_found_and_not_taken_as_signals(tmp_path, labels_file):
     run, _, _ = roi_run_with_confounds(tmp_path, labels_file)
     assert run.confounds.name == "sub-01_task-rest_desc-confounds_timeseries.tsv"

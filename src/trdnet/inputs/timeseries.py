@@ -286,8 +286,8 @@ def find_roi_timeseries_runs(
     ------
     InputError
         Missing folder, no matching file, a file without ``sub-``, a header
-        not matching the labels table, or no confounds table beside a file
-        (unless ``already_cleaned``).
+        not matching the labels table, or no confounds table or no
+        repetition time for a file (unless ``already_cleaned``).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -322,10 +322,16 @@ def find_roi_timeseries_runs(
                 "confounds of the run to clean the signals, or state that they are already cleaned "
                 "(--already-cleaned)"
             )
+        tr = _sidecar_tr(path)
+        if confounds is not None and not already_cleaned and tr is None:
+            raise InputError(
+                f"{path}: no repetition time (RepetitionTime in {build_name(entities, 'timeseries', '.json')} "
+                "beside it); cleaning the signals needs it"
+            )
         run_notes = tuple(notes)
         if already_cleaned:
             run_notes += (ALREADY_CLEANED_NOTE,)
-        runs.append(RoiTimeseriesRun(path=path, labels=labels, tr=_sidecar_tr(path), entities=entities,
+        runs.append(RoiTimeseriesRun(path=path, labels=labels, tr=tr, entities=entities,
                                      source=source, confounds=None if already_cleaned else confounds,
                                      already_cleaned=already_cleaned, notes=run_notes))
     check_distinct_outputs(runs)
