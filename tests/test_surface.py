@@ -290,3 +290,72 @@ def test_a_seed_on_the_medial_wall_only_is_refused_in_one_line(tmp_path, capsys)
     assert code == 1
     line = next(x for x in printed.splitlines() if "FAILED" in x)
     assert "only 0 cortical vertices with signal" in line and "medial wall" in line
+
+
+def write_fslr_cifti_run(root: Path, n_volumes: int = 120, seed: int = 0) -> dict:
+    """An fMRIPrep CIFTI run (``space-fsLR_den-91k_bold.dtseries.nii``): cortex without its first 2000 vertices
+    per hemisphere (a stand-in medial wall) and a subcortical block of voxels around the sgACC seed point."""
+    from trdnet.config import NetworkSettings
+    from trdnet.inputs.surface import fslr_meshes
+    from trdnet.networks import network_rois
+
+    rng = np.random.default_rng(seed)
+    meshes = fslr_meshes()
+    affine = np.array([[-2.0, 0, 0, 90], [0, 2, 0, -126], [0, 0, 2, -72], [0, 0, 0, 1]])
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in (91, 109, 91)], indexing="ij"), axis=-1)
+    volume = np.linalg.norm(ijk @ affine[:3, :3].T + affine[:3, 3] - SGACC, axis=-1) <= 6
+    axes, xyz = None, []
+    for hemi, name in (("L", "CortexLeft"), ("R", "CortexRight")):
+        mask = np.ones(len(meshes[hemi][0]), dtype=bool)
+        mask[:2000] = False
+        axis = nib.cifti2.BrainModelAxis.from_mask(mask, name=name)
+        axes = axis if axes is None else axes + axis
+        xyz.append(meshes[hemi][0][mask])
+    voxels = nib.cifti2.BrainModelAxis.from_mask(volume, name="Accumbens_Right", affine=affine)
+    axes = axes + voxels
+    xyz.append(voxels.voxel @ affine[:3, :3].T + affine[:3, 3])
+    xyz = np.concatenate(xyz)
+    sources = {name: rng.normal(size=n_volumes) for name in ("DMN", "SN", "ECN", "sgACC")}
+    data = rng.normal(0, 1, (n_volumes, len(xyz)))
+    for row in network_rois(NetworkSettings()).itertuples():
+        data[:, np.linalg.norm(xyz - [row.x, row.y, row.z], axis=1) <= 12] += 2 * sources[row.network][:, None]
+    data[:, np.linalg.norm(xyz - SGACC, axis=1) <= 12] += 3 * sources["sgACC"][:, None]
+    data[:, np.linalg.norm(xyz - PLANTED_DLPFC, axis=1) <= 8] -= 3 * sources["sgACC"][:, None]
+    data[:, 5] = 0.0  # one column without signal
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(json.dumps({
+        "Name": "fMRIPrep - test", "BIDSVersion": "1.4.0", "DatasetType": "derivative"}))
+    func = root / "sub-01" / "func"
+    func.mkdir(parents=True)
+    path = func / "sub-01_task-rest_space-fsLR_den-91k_bold.dtseries.nii"
+    series = nib.cifti2.SeriesAxis(start=0, step=2.0, size=n_volumes, unit="SECOND")
+    nib.save(nib.Cifti2Image((data + 100).astype(np.float32), header=(series, axes)), path)
+    path.with_name(path.name.replace(".dtseries.nii", ".json")).write_text(json.dumps({"RepetitionTime": 2.0}))
+    confounds_table(n_volumes, rng).to_csv(func / "sub-01_task-rest_desc-confounds_timeseries.tsv", sep="\t",
+                                           index=False, na_rep="n/a")
+    return {"path": path, "xyz": xyz, "root": root}
+
+
+def test_trdnet_run_on_fslr_cifti(tmp_path, capsys):
+    paths = write_fslr_cifti_run(tmp_path / "fmriprep")
+    out = tmp_path / "out"
+    code = main(["run", str(paths["root"]), str(out), "participant", "--space", "fsLR", "--no-report"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    func = out / "sub-01" / "func"
+    table = pd.read_csv(func / "sub-01_task-rest_space-fsLR_den-91k_networks.tsv", sep="\t")
+    within = table[table.network_a == table.network_b].mean_z.mean()
+    assert within > table[table.network_a != table.network_b].mean_z.mean() + 0.3
+    # the seed takes the cortical vertices and the subcortical voxels within 10 mm, with signal
+    record = json.loads((out / "logs" / "sub-01_task-rest_space-fsLR_den-91k_done.json").read_text())
+    near = np.linalg.norm(paths["xyz"] - SGACC, axis=1) <= 10
+    near[5] = False
+    assert record["Summary"]["sgacc_seed_vertices"] == int(near.sum())
+    scalar = nib.load(func / "sub-01_task-rest_space-fsLR_den-91k_stat-r_desc-sgacc_boldmap.dscalar.nii")
+    source = nib.load(paths["path"])
+    assert scalar.header.get_axis(1) == source.header.get_axis(1)
+    values = np.asarray(scalar.dataobj)[0]
+    assert np.isnan(values[5]) and np.isfinite(np.delete(values, 5)).all()
+    planted = np.linalg.norm(paths["xyz"] - PLANTED_DLPFC, axis=1) <= 6
+    far = np.linalg.norm(paths["xyz"] - PLANTED_DLPFC, axis=1) > 30
+    assert values[planted].mean() < -0.5 < np.nanmean(values[far])

@@ -399,6 +399,13 @@ class MeshGeometry(Geometry):
         Which surface the coordinates are on (``midthickness``, ``pial``, ...).
     n_excluded : dict
         Hemisphere -> number of mesh vertices left out (medial wall, no signal).
+    source_columns : numpy.ndarray of int, shape (V,), optional
+        Each column's position in the input file when that is not simply
+        hemisphere by hemisphere in mesh order (CIFTI brain models), for
+        writing results back in the file's layout.
+
+    Columns after the mesh vertices (``hemi`` ``""``, ``vertex`` -1, no
+    edges) are points off the meshes, e.g. CIFTI's subcortical voxels.
     """
 
     kind = "mesh"
@@ -412,6 +419,7 @@ class MeshGeometry(Geometry):
     template_xyz: np.ndarray | None = field(default=None, repr=False)
     surface: str = "midthickness"
     n_excluded: dict = field(default_factory=dict)
+    source_columns: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_meshes(
@@ -421,6 +429,8 @@ class MeshGeometry(Geometry):
         keep: dict | None = None,
         template_affine: np.ndarray | None = None,
         surface: str = "midthickness",
+        extra_xyz: np.ndarray | None = None,
+        source_columns: np.ndarray | None = None,
     ) -> "MeshGeometry":
         """Build the geometry of one or two hemispheres.
 
@@ -441,6 +451,10 @@ class MeshGeometry(Geometry):
             the identity is used when ``space`` is itself an MNI152 space.
         surface : str
             Name of the surface the coordinates lie on.
+        extra_xyz : numpy.ndarray, shape (K, 3), optional
+            Points off the meshes (same space), appended after the vertices.
+        source_columns : numpy.ndarray of int, optional
+            See the class attributes.
 
         Raises
         ------
@@ -475,6 +489,10 @@ class MeshGeometry(Geometry):
         unknown = set(meshes) - set(HEMISPHERES)
         if unknown or not sizes:
             raise ValueError(f"hemispheres must be among {HEMISPHERES}, got {sorted(meshes)}")
+        if extra_xyz is not None and len(extra_xyz):
+            xyz.append(np.asarray(extra_xyz, dtype=float).reshape(-1, 3))
+            hemi.append(np.full(len(xyz[-1]), ""))
+            vertex.append(np.full(len(xyz[-1]), -1, dtype=np.int64))
         xyz = np.concatenate(xyz)
         template = None
         if template_affine is not None:
@@ -489,6 +507,7 @@ class MeshGeometry(Geometry):
             template_xyz=template,
             surface=surface,
             n_excluded=excluded,
+            source_columns=None if source_columns is None else np.asarray(source_columns, dtype=np.int64),
         )
 
     def hemisphere_columns(self, hemi: str) -> np.ndarray:

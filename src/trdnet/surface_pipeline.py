@@ -17,7 +17,7 @@ import numpy as np
 from .cleaned import CleanedRun
 from .config import DenoiseSettings
 from .errors import InputError
-from .inputs.surface import MNI305_NOTE, SurfaceRun, load_surface_run
+from .inputs.surface import MNI305_NOTE, SurfaceRun, cifti_tr, load_surface_run
 
 #: What a surface run's summary and report say about targeting, for now.
 SURFACE_TARGETING = ("target selection is not implemented for surface runs yet: networks, QC and the "
@@ -49,10 +49,11 @@ def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings, root: Path | N
     """
     from .denoise import clean_columns
 
-    if run.tr is None or run.tr <= 0:
+    tr = run.tr if run.tr and run.tr > 0 else (cifti_tr(run.bold) if run.kind == "cifti" else None)
+    if tr is None:
         raise InputError(f"{run.bold}: no RepetitionTime in its JSON sidecar (a GIFTI file carries no TR)")
     data, geometry = load_surface_run(run, root)
-    cleaned = clean_columns(run, settings, geometry, float(run.tr), int(data.shape[0]), lambda: data)
+    cleaned = clean_columns(run, settings, geometry, float(tr), int(data.shape[0]), lambda: data)
     cleaned.qc["n_vertices_excluded"] = int(sum(geometry.n_excluded.values()))
     cleaned.qc["surface"] = geometry.surface
     if run.space.startswith("fsaverage"):
@@ -158,16 +159,51 @@ def write_surface_seed_map(run: SurfaceRun, cleaned: CleanedRun, out_dir: Path, 
     if cleaned.simulated:
         extra["Note"] = SIMULATED_NOTE
     folder = Path(out_dir) / run.subject_dir
+    keys = ("sub", "ses", "task", "acq", "dir", "run", "echo", "space", "den")
+    description = ("Pearson r of every {} with the mean sgACC seed signal (NaN: medial wall or no signal)")
+    if run.kind == "cifti":
+        stem = build_name({k: run.entities.get(k) for k in keys} | {"stat": "r", "desc": "sgacc"}, "boldmap")
+        path = folder / f"{stem}.dscalar.nii"
+        files = [atomic_write_bytes(path, cifti_scalar_map(run.bold, geometry, r, "sgacc_r").to_bytes()),
+                 write_json(folder / f"{stem}.json", sidecar(
+                     "boldmap", description.format("brain-model column (cortex vertex or subcortical voxel)"),
+                     run, settings, extra=extra))]
+        return {"targeting": SURFACE_TARGETING, **counts}, files
     files = []
     for hemi in ("L", "R"):
         values = geometry.hemisphere_values(r, hemi)
         gifti = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(
             values, intent="NIFTI_INTENT_CORREL", datatype="NIFTI_TYPE_FLOAT32")])
-        stem = build_name({k: run.entities.get(k) for k in ("sub", "ses", "task", "acq", "dir", "run", "echo",
-                                                            "space")}
-                          | {"hemi": hemi, "stat": "r", "desc": "sgacc"}, "boldmap")
+        stem = build_name({k: run.entities.get(k) for k in keys} | {"hemi": hemi, "stat": "r", "desc": "sgacc"},
+                          "boldmap")
         files.append(atomic_write_bytes(folder / f"{stem}.func.gii", gifti.to_bytes()))
         files.append(write_json(folder / f"{stem}.json", sidecar(
-            "boldmap", f"Pearson r of every {hemi} vertex of the {geometry.space} mesh with the mean sgACC seed "
-            "signal (NaN: medial wall or no signal)", run, settings, extra=extra)))
+            "boldmap", description.format(f"{hemi} vertex of the {geometry.space} mesh"), run, settings,
+            extra=extra)))
     return {"targeting": SURFACE_TARGETING, **counts}, files
+
+
+def cifti_scalar_map(source, geometry, values, name: str):
+    """A CIFTI-2 dense scalar image (``.dscalar.nii``) with the brain models of ``source``.
+
+    Parameters
+    ----------
+    source : str or Path
+        The run's ``.dtseries.nii`` (its brain-model axis is reused).
+    geometry : MeshGeometry
+        With ``source_columns`` (see :func:`trdnet.inputs.surface.load_cifti_run`).
+    values : numpy.ndarray, shape (V,)
+        One value per geometry column; other brain-model columns get NaN.
+    name : str
+        Name of the map (the scalar axis).
+
+    Returns
+    -------
+    nibabel.Cifti2Image
+    """
+    import nibabel as nib
+
+    brain = nib.load(source).header.get_axis(1)
+    full = np.full((1, brain.size), np.nan, dtype=np.float32)
+    full[0, geometry.source_columns] = values
+    return nib.Cifti2Image(full, header=(nib.cifti2.ScalarAxis([name]), brain))

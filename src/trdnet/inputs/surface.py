@@ -367,7 +367,9 @@ def run_meshes(run: SurfaceRun, root: Path | None = None) -> tuple[dict, str]:
 
 
 def load_surface_run(run: SurfaceRun, root: Path | None = None) -> tuple[np.ndarray, MeshGeometry]:
-    """Read a GIFTI surface run: the T x V matrix of vertices with signal and their geometry.
+    """Read a surface run: the T x V matrix of vertices with signal and their geometry.
+
+    GIFTI per hemisphere, or CIFTI-2 (see :func:`load_cifti_run`).
 
     Parameters
     ----------
@@ -388,11 +390,10 @@ def load_surface_run(run: SurfaceRun, root: Path | None = None) -> tuple[np.ndar
         Hemispheres with different numbers of volumes, a vertex count that
         does not match the mesh, or no vertex with signal.
     NotImplementedFeatureError
-        For CIFTI runs (not read by this function yet).
+        A CIFTI run in a space other than fsLR (no mesh known for it).
     """
     if run.kind == "cifti":
-        raise NotImplementedFeatureError(f"{run.bold}: CIFTI surface runs are not processed yet; use the GIFTI "
-                                         "(hemi-L/hemi-R .func.gii) outputs of fMRIPrep")
+        return load_cifti_run(run)
     meshes, surface = run_meshes(run, root)
     from nilearn.surface import load_surf_mesh
 
@@ -467,3 +468,55 @@ def read_cifti_series(path) -> tuple[np.ndarray, dict]:
               np.concatenate(vox_xyz) if vox_xyz else np.empty((0, 3)), np.asarray(vox_names))
     data = np.asarray(img.dataobj, dtype=np.float32)
     return data, {"cortex": cortex, "voxels": voxels, "tr": tr}
+
+
+def load_cifti_run(run: SurfaceRun) -> tuple[np.ndarray, MeshGeometry]:
+    """Read an fsLR CIFTI-2 dense time series: cortex vertices, then subcortical voxels, all with signal.
+
+    The cortex columns are placed on the fsLR-32k midthickness meshes
+    (:func:`fslr_meshes`) by their CIFTI vertex indices (the medial wall is
+    absent from the file); the subcortical voxels keep their RAS mm
+    coordinates (MNI152, like the fsLR meshes) and have no neighbours.
+    ``geometry.source_columns`` gives each column's brain-model index.
+
+    Raises
+    ------
+    InputError
+        Not fsLR, a hemisphere whose vertex count differs from the mesh, or no signal.
+    """
+    if run.space != "fsLR":
+        raise NotImplementedFeatureError(f"{run.bold}: CIFTI runs are read on fsLR only (space {run.space!r})")
+    data, models = read_cifti_series(run.bold)
+    meshes, surface = standard_meshes("fsLR")
+    signal = ~no_signal(data)
+    keep, sources = {}, []
+    for hemi in HEMISPHERES:
+        if hemi not in models["cortex"]:
+            raise InputError(f"{run.bold}: no CIFTI_STRUCTURE_CORTEX_{'LEFT' if hemi == 'L' else 'RIGHT'}")
+        cols, vertex, size = models["cortex"][hemi]
+        if size != len(meshes[hemi][0]):
+            raise InputError(f"{run.bold}: {hemi} cortex on a {size}-vertex mesh, fsLR-32k has {len(meshes[hemi][0])}")
+        order = np.argsort(vertex)  # geometry columns follow mesh order
+        cols, vertex = cols[order], vertex[order]
+        cols, vertex = cols[signal[cols]], vertex[signal[cols]]
+        keep[hemi] = np.zeros(size, dtype=bool)
+        keep[hemi][vertex] = True
+        sources.append(cols)
+    vox_cols, vox_xyz, _ = models["voxels"]
+    with_signal = signal[vox_cols]
+    sources.append(vox_cols[with_signal])
+    sources = np.concatenate(sources)
+    if sources.size == 0:
+        raise InputError(f"{run.bold}: no brain-model column carries signal (all constant or non-finite)")
+    geometry = MeshGeometry.from_meshes(meshes, run.space, keep=keep, template_affine=template_affine(run.space),
+                                        surface=surface, extra_xyz=vox_xyz[with_signal], source_columns=sources)
+    return np.ascontiguousarray(data[:, sources], dtype=np.float32), geometry
+
+
+def cifti_tr(path) -> float | None:
+    """Repetition time from a CIFTI series axis (seconds), or None."""
+    try:
+        axis = nib.load(path).header.get_axis(0)
+    except Exception:  # noqa: BLE001 - the reader reports unreadable files itself
+        return None
+    return float(axis.step) if getattr(axis, "unit", "") == "SECOND" and axis.step > 0 else None
