@@ -129,7 +129,7 @@ def clean_roi_run(run, settings: DenoiseSettings) -> CleanedRois:
     operator = denoise.cleaning_operator(n_volumes, tr, confounds, sample_mask, settings)
     signals = zscore_columns(operator @ raw)
     fd = denoise.framewise_displacement(table)
-    qc = _qc(n_volumes, n_retained, tr, raw, fd, 0 if confounds is None else int(confounds.shape[1]))
+    qc = _qc(n_volumes, n_retained, tr, raw[sample_mask], fd, 0 if confounds is None else int(confounds.shape[1]))
     return CleanedRois(signals=signals, rois=rois, raw=raw, tr=tr, retained=np.asarray(sample_mask, dtype=int),
                        qc=qc, volume_qc=denoise.volume_qc_table(table, n_volumes, sample_mask),
                        denoising=denoise.describe(settings, tr) | {
@@ -301,7 +301,9 @@ def _as_given(run, raw: np.ndarray, rois: pd.DataFrame, tr: float | None) -> Cle
                        denoising={"input": "roi_timeseries", "already_cleaned": True, "notes": list(run.notes)})
 
 
-def _qc(n_volumes, n_retained, tr, raw, fd, n_confounds) -> dict:
+def _qc(n_volumes, n_retained, tr, retained_raw, fd, n_confounds) -> dict:
+    """QC of an ROI run; tSNR over the retained volumes of the signals before cleaning, as for voxels."""
+    raw = retained_raw
     minutes = (lambda n: round(n * tr / 60.0, 4)) if tr else (lambda n: float("nan"))
     mean = raw.mean(axis=0)
     std = raw.std(axis=0)
