@@ -187,7 +187,7 @@ class ProcessedCohort:
 
 @pytest.fixture(scope="session")
 def processed_cohort(tmp_path_factory) -> ProcessedCohort:
-    """Three simulated participants with two sessions each (4 mm grid, 120 volumes, anatomy),
+    """Three simulated participants with two sessions each (easy preset, 4 mm grid, 120 volumes, anatomy),
     processed by the real pipeline once and shared by the pipeline, group and report tests.
 
     Read only: a test that writes into the outputs (a report, the group step) works on
@@ -200,7 +200,7 @@ def processed_cohort(tmp_path_factory) -> ProcessedCohort:
 
     root = tmp_path_factory.mktemp("processed-cohort")
     cohort = simulate_cohort(root / "sim", n_subjects=3, n_volumes=120, resolution_mm=4, sessions=["1", "2"],
-                             random_state=3)
+                             random_state=3, preset="easy")
     pd.DataFrame({"participant_id": ["sub-01", "sub-02", "sub-03"], "group": ["patient", "control", "control"],
                   "age": [30, 31, 32]}).to_csv(cohort.fmriprep_dir / "participants.tsv", sep="\t", index=False)
     settings = Settings.from_dict({"targeting": {"n_bootstrap": 5}})

@@ -58,9 +58,10 @@ def test_default_demo_matches_the_readme_numbers(tmp_path, capsys):
 
 
 def test_noiseless_simulation_lands_within_one_voxel_of_the_planted_target(tmp_path):
-    """An oracle independent of any earlier run: without noise, drift or a random background coupling
-    the only sgACC-anticorrelated DLPFC signal is the planted patch, so the primary target must be its
-    centre up to the grid (one voxel, 3 mm)."""
+    """An oracle independent of any earlier run: with the easy preset (patch centred on a grid voxel, no
+    shared anticorrelated region) and without noise, drift or a random background coupling, the only
+    sgACC-anticorrelated DLPFC signal is the planted patch, so the primary target must be its centre up
+    to the grid (one voxel, 3 mm)."""
     from trdnet.cohort import run_cohort
     from trdnet.config import Settings
     from trdnet.inputs.bids import find_runs
@@ -68,7 +69,7 @@ def test_noiseless_simulation_lands_within_one_voxel_of_the_planted_target(tmp_p
 
     voxel_mm = 3
     cohort = simulate_cohort(tmp_path / "sim", n_subjects=2, n_volumes=200, resolution_mm=voxel_mm,
-                             random_state=5, anatomy=False, noise=0.0, background_coupling=0.0,
+                             random_state=5, anatomy=False, preset="easy", noise=0.0, background_coupling=0.0,
                              drift_linear=0.0, drift_quadratic=0.0)
     settings = Settings.from_dict({"targeting": {"n_bootstrap": 2}})
     results = run_cohort(find_runs(cohort.fmriprep_dir), tmp_path / "out", settings)

@@ -94,7 +94,7 @@ def test_h5_without_transforms_refused(tmp_path):
     bad = tmp_path / f"sub-01_from-T1w_to-{MNI}_mode-image_xfm.h5"
     with h5py.File(bad, "w") as f:
         f.create_group("Other")
-    with pytest.raises(ExportError):
+    with pytest.raises(ExportError, match=r"cannot read transform .*accepted: ITK composite \.h5"):
         load_point_transform(bad, MNI, "T1w", "01")
 
 

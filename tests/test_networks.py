@@ -244,7 +244,7 @@ def test_connectivity_matrix_matches_corrcoef():
     matrix = connectivity_matrix(signals)
     np.testing.assert_allclose(matrix, np.corrcoef(signals.T), atol=1e-12)
     assert np.array_equal(np.diag(matrix), np.ones(6))
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"shape \(50, 1\).*R >= 2"):
         connectivity_matrix(signals[:, :1])
 
 

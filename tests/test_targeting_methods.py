@@ -137,7 +137,7 @@ def test_seed_map_and_group_mean():
     assert np.allclose(group_mean_map(maps), np.arctanh(maps).mean(0), atol=1e-6)
     assert np.allclose(group_mean_map(maps, exclude=2), np.arctanh(maps[:2]).mean(0), atol=1e-6)
     assert np.isfinite(fisher_z(np.array([1.0, -1.0]))).all()
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="every run was excluded"):
         group_mean_map(maps, exclude=[0, 1, 2])
 
 
