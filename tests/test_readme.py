@@ -25,6 +25,15 @@ def test_every_number_names_its_source_and_evidence():
         assert (ROOT / evidence_file).is_file(), f"{number.name}: {evidence_file} does not exist"
 
 
+def test_numbers_match_their_committed_results_tables():
+    """Benchmark numbers: the README's value is the one the committed results table holds."""
+    numbers = [n for n in readme_numbers.load().values() if n.table]
+    assert len(numbers) >= 20
+    drifted = {n.name: (n.value, readme_numbers.table_value(n)) for n in numbers
+               if not n.matches(readme_numbers.table_value(n))}
+    assert not drifted, f"readme_numbers.json vs results tables: {drifted}"
+
+
 def test_checker_finds_an_edited_missing_or_unknown_number():
     numbers = {"a": readme_numbers.Number("a", 0.84, ".1f", 0.06, "run", "tests/test_demo.py"),
                "b": readme_numbers.Number("b", -0.47, "+.2f", 0.006, "run", "tests/test_demo.py")}

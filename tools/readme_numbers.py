@@ -45,6 +45,10 @@ class Number:
         Command or file that measures it.
     evidence : str
         Test or benchmark that checks it.
+    table : dict, optional
+        Where a committed results table holds the number: ``{"file": TSV path
+        relative to the repository, "where": {column: value, ...} selecting one
+        row, "column": column}``; tests check the file's value against the table.
     """
 
     name: str
@@ -53,6 +57,7 @@ class Number:
     tolerance: float
     source: str
     evidence: str
+    table: dict | None = None
 
     @property
     def text(self) -> str:
@@ -62,6 +67,27 @@ class Number:
     def matches(self, measured: float) -> bool:
         """Whether a re-measured value agrees with this number within its tolerance."""
         return abs(float(measured) - self.value) <= self.tolerance
+
+
+def table_value(number: Number, root: Path = ROOT) -> float:
+    """The value a number's committed results table holds (see :attr:`Number.table`).
+
+    Raises
+    ------
+    LookupError
+        No table named, or the selection does not match exactly one row.
+    """
+    import pandas as pd
+
+    if not number.table:
+        raise LookupError(f"{number.name}: no results table named")
+    frame = pd.read_csv(root / number.table["file"], sep="\t", dtype=str, keep_default_na=False)
+    rows = frame
+    for column, wanted in number.table.get("where", {}).items():
+        rows = rows[rows[column] == str(wanted)]
+    if len(rows) != 1:
+        raise LookupError(f"{number.name}: {len(rows)} rows of {number.table['file']} match {number.table['where']}")
+    return float(rows.iloc[0][number.table["column"]])
 
 
 def load(path: Path = NUMBERS) -> dict[str, Number]:
