@@ -3,6 +3,7 @@ them compare with), and the checker notices a README that disagrees."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -32,6 +33,27 @@ def test_numbers_match_their_committed_results_tables():
     drifted = {n.name: (n.value, readme_numbers.table_value(n)) for n in numbers
                if not n.matches(readme_numbers.table_value(n))}
     assert not drifted, f"readme_numbers.json vs results tables: {drifted}"
+
+
+def cited_tests(text: str) -> list[tuple[str, str]]:
+    """``(file, test)`` pairs a text cites as ``test_x.py::test_y``; a bare ``::test_z`` continues the last file."""
+    pairs, current = [], None
+    for match in re.finditer(r"(?:(?:tests/)?(test_\w+\.py))?::(test_\w+)", text):
+        current = match[1] or current
+        pairs.append((current, match[2]))
+    return pairs
+
+
+def test_every_test_the_readme_cites_exists():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    cited = cited_tests(readme)
+    assert len(cited) >= 40, "the README's Evidence section cites fewer tests than expected"
+    missing = [f"{name}::{test}" for name, test in cited
+               if name is None or not re.search(rf"^def {test}\(", (ROOT / "tests" / name).read_text()
+                                                 if (ROOT / "tests" / name).is_file() else "", re.MULTILINE)]
+    assert not missing, f"the README cites tests that do not exist: {missing}"
+    for path in re.findall(r"`((?:benchmarks|tools|validation)/[\w/]+\.py)`", readme):
+        assert (ROOT / path).is_file(), path
 
 
 def test_checker_finds_an_edited_missing_or_unknown_number():

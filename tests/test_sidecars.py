@@ -9,8 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from trdnet.config import Settings
+from trdnet.entities import build_name, output_prefix, parse_entities
 from trdnet.inputs.runs import Run
-from trdnet.outputs import write_dataset_description
+from trdnet.outputs import read_tsv, write_dataset_description
 from trdnet.sidecars import bep017_metadata, sidecar
 
 from conftest import write_fmriprep_run
@@ -54,3 +55,27 @@ def test_dataset_description_names_its_source_datasets(tmp_path):
     assert description["GeneratedBy"][0]["Name"] == "trdnet"
     no_source = json.loads(write_dataset_description(tmp_path / "bare", simulated=True).read_text())
     assert "SourceDatasets" not in no_source and "SIMULATED" in no_source["Name"]
+
+
+def test_pipeline_sidecars_and_the_atlas_table(processed_cohort):
+    out = processed_cohort.out
+    atlas = read_tsv(out / "atlas-Seitzman2018_dseg.tsv")
+    assert len(atlas) == 67 + 9 + 36 and atlas["roi"].is_unique  # DefaultMode, Salience, FrontoParietal
+    assert "n_voxels" not in atlas.columns  # per-run counts stay with the runs
+    for relmat in sorted(out.glob("sub-*/ses-*/func/*_relmat.json")):
+        content = json.loads(relmat.read_text())
+        assert content["Measure"] == "Pearson correlation" and content["AtlasTable"] == "atlas-Seitzman2018_dseg.tsv"
+        matrix = read_tsv(relmat.with_suffix(".tsv"))
+        assert content["ROIs"]["roi"] == list(matrix.columns)
+        assert set(content["ROIs"]["roi"]) <= set(atlas["roi"])
+        entities = {k: v for k, v in parse_entities(relmat.name).items() if k != "meas"}
+        series_name = build_name(entities, "timeseries", ".json")
+        timeseries = json.loads((relmat.parent / series_name).read_text())
+        assert timeseries["SamplingFrequency"] == pytest.approx(1 / timeseries["RepetitionTime"])
+        prefix = output_prefix(entities, drop=("desc", "seg"))
+        for name in (series_name, f"{prefix}_networks.json", f"{prefix}_graph.json"):
+            other = json.loads((relmat.parent / name).read_text())
+            assert "ROIs" not in other and other["AtlasTable"] == "atlas-Seitzman2018_dseg.tsv", name
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["SourceDatasets"] == [{"URL": processed_cohort.fmriprep_dir.resolve().as_uri(),
+                                              "Version": description["SourceDatasets"][0]["Version"]}]

@@ -75,6 +75,36 @@ def read_tsv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", na_values="n/a", keep_default_na=False)
 
 
+def write_atlas_table(out_dir: Path, seg: str, rois: pd.DataFrame, description: str) -> Path:
+    """Write the ROI table of an atlas once per output folder: ``<out_dir>/atlas-<seg>_dseg.tsv`` and its JSON.
+
+    Runs with the same atlas share the file; it is rewritten (atomically) only when its content
+    would change, so runs writing in parallel leave one complete file.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Root of trdnet's output.
+    seg : str
+        The atlas label used in the outputs' ``seg-`` entity.
+    rois : pandas.DataFrame
+        One row per ROI of the atlas (name, network, position, size, source).
+    description : str
+        What the table is, for its JSON sidecar.
+
+    Returns
+    -------
+    pathlib.Path
+        The TSV.
+    """
+    path = Path(out_dir) / f"atlas-{seg}_dseg.tsv"
+    text = rois.to_csv(sep="\t", index=False, na_rep="n/a", float_format=TSV_FLOAT_FORMAT, lineterminator="\n")
+    if not path.is_file() or path.read_text() != text:
+        atomic_write_text(path, text)
+        write_json(path.with_suffix(".json"), {"Description": description, "Atlas": seg})
+    return path
+
+
 def write_nifti(path: Path, img: nib.Nifti1Image) -> Path:
     """Save a NIfTI image atomically (the temporary name keeps the extension)."""
     suffix = ".nii.gz" if str(path).endswith(".nii.gz") else ".nii"

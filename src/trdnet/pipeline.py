@@ -18,7 +18,7 @@ from .config import Settings
 from .errors import SettingsError, TrdnetError
 from .inputs.runs import Run
 from .inputs.surface import SurfaceRun
-from .outputs import atomic_write_bytes, write_json, write_nifti, write_tsv
+from .outputs import atomic_write_bytes, write_atlas_table, write_json, write_nifti, write_tsv
 from .sidecars import SIMULATED_NOTE, sidecar
 from .surface_pipeline import clean_surface_run, write_surface_seed_map
 from .template_lookup import with_template_coordinates
@@ -224,15 +224,20 @@ def write_network_tables(run, signals, kept, dropped, seg: str, tr, out_dir: Pat
     matrix = networks.connectivity_matrix(signals)
     names = kept["roi"].tolist()
     roi_graph, run_graph = networks.graph_measures(matrix, kept["network"], net.graph_density, rois=names)
+    per_run = [c for c in ("n_voxels", "reason") if c in kept.columns or c in dropped.columns]
+    atlas = pd.concat([kept, dropped]).sort_index().drop(columns=per_run)
+    atlas_table = write_atlas_table(out_dir, seg, atlas, f"Every ROI of the {seg} network definition; the runs' "
+                                    "sidecars list the ROIs each run kept (ROIs) or dropped (DroppedROIs)")
     extra = {
         "Atlas": seg,
-        "ROIs": kept.to_dict(orient="list"),
+        "AtlasTable": atlas_table.name,
         "DroppedROIs": dropped.to_dict(orient="records"),
         "RepetitionTime": tr,
     }
     outputs = [
         (f"seg-{seg}_timeseries.tsv", pd.DataFrame(signals, columns=names), "timeseries",
-         "Mean cleaned signal of each network ROI over the retained volumes (columns = ROIs, see ROIs)"),
+         "Mean cleaned signal of each network ROI over the retained volumes (columns = ROIs; the ROIs are "
+         "described in AtlasTable and listed with this run's voxel counts in the relmat sidecar)"),
         (f"seg-{seg}_meas-{net.connectivity}_relmat.tsv", pd.DataFrame(matrix, columns=names), "relmat",
          "ROI-by-ROI Pearson correlation; rows are in the same order as the columns"),
         ("networks.tsv", networks.network_table(matrix, kept["network"]), "networks",
@@ -245,7 +250,10 @@ def write_network_tables(run, signals, kept, dropped, seg: str, tr, out_dir: Pat
     for name, table, kind, description in outputs:
         tsv, json_path = _paths(run, out_dir, name)
         files.append(write_tsv(tsv, table))
-        files.append(write_json(json_path, sidecar(kind, description, run, settings, qc=qc, extra=extra)))
+        # the node table (with this run's voxel counts) once per run, beside the matrix it orders
+        roi_list = {"ROIs": kept.to_dict(orient="list")} if kind == "relmat" else {}
+        files.append(write_json(json_path, sidecar(kind, description, run, settings, qc=qc,
+                                                   extra={**extra, **roi_list})))
     return files
 
 
