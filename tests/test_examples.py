@@ -67,8 +67,10 @@ def _navigation(folder: Path) -> None:
     assert set(coords["space"]) == {"T1w"}
     brainsight = _files(folder, "navigation/native/*_brainsight.txt")[0].read_text()
     assert "# Coordinate system: NIfTI:" in brainsight
-    markers = ElementTree.parse(_files(folder, "navigation/native/*_localite.xml")[0]).getroot()
+    markers = ElementTree.parse(_files(folder, "navigation/native/*_localiteInstrumentMarker.xml")[0]).getroot()
     assert markers.tag == "InstrumentMarkerList" and markers.get("coordinateSpace") == "RAS"
+    entries = ElementTree.parse(_files(folder, "navigation/native/*_localiteEntryTarget.xml")[0]).getroot()
+    assert entries.tag == "EntryTargetList" and entries.get("coordinateSpace") == "RAS"
     template = pd.read_csv(_files(folder, "navigation/template/*_coords.tsv")[0], sep="\t")
     assert set(template["space"]) == {"MNI152NLin2009cAsym"}
 
