@@ -410,3 +410,18 @@ def test_the_confounds_of_the_run_are_used_when_other_runs_tables_share_its_enti
     expected_censored = int(((own["framewise_displacement"] > 0.5) | (own["std_dvars"] > 1.5)).sum())
     assert cleaned.qc["n_censored"] >= expected_censored
     assert cleaned.qc["mean_fd"] == pytest.approx(own["framewise_displacement"].mean())
+
+
+def test_gsr_both_writes_the_roi_network_table_the_other_way(tmp_path, labels_file):
+    from trdnet.cli import main
+
+    roi_run_with_confounds(tmp_path, labels_file)
+    out = tmp_path / "out"
+    assert main(["run", "--roi-timeseries", str(tmp_path / "derivs"), "--labels", str(labels_file), str(out),
+                 "participant", "--no-report", "--gsr", "both"]) == 0
+    main_table = pd.read_csv(next(out.rglob("*_space-MNI152NLin6Asym_networks.tsv")), sep="\t")
+    other = pd.read_csv(next(out.rglob("*_desc-gsroff_networks.tsv")), sep="\t")
+    sidecar = json.loads(next(out.rglob("*_desc-gsroff_networks.json")).read_text())
+    assert "global_signal" not in sidecar["Denoising"]["confounds_columns"]
+    assert list(other.columns) == list(main_table.columns)
+    assert not np.allclose(other["mean_z"], main_table["mean_z"])

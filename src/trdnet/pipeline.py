@@ -276,6 +276,8 @@ def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = Fa
     files = write_qc(run, cleaned, out_dir, settings)
     files += write_network_tables(run, cleaned.signals, cleaned.rois, dropped, seg, cleaned.tr, out_dir, settings,
                                   cleaned.qc)
+    if settings.targeting.compare_gsr and not run.already_cleaned:
+        files += write_other_gsr_networks(run, cleaned.rois, out_dir, settings)
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
     summary = {"targeting": TARGETING_SKIPPED_ROI, "minutes_retained": cleaned.qc["minutes_retained"],
                "mean_fd": cleaned.qc["mean_fd"], "already_cleaned": run.already_cleaned}
@@ -286,6 +288,26 @@ def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = Fa
 
 
 TARGETING_SKIPPED_ROI = "skipped: the input is ROI time series, and targeting needs voxel-wise data"
+
+
+def write_other_gsr_networks(run, rois, out_dir: Path, settings: Settings) -> list[Path]:
+    """``--gsr both`` for an ROI run (which has no target to compare): the network table with global signal
+    regression switched the other way, as ``<prefix>_desc-gsroff_networks.tsv`` (or ``desc-gsron``)."""
+    from . import networks
+    from .config import with_gsr
+    from .roi_denoise import clean_roi_run
+
+    other = with_gsr(settings, not settings.denoise.gsr)
+    cleaned = clean_roi_run(run, other.denoise)
+    label = "gsron" if other.denoise.gsr else "gsroff"
+    table = networks.network_table(networks.connectivity_matrix(cleaned.signals), rois["network"])
+    tsv, json_path = _paths(run, out_dir, f"desc-{label}_networks.tsv")
+    description = (f"Within- and between-network connectivity with global signal regression "
+                   f"{'on' if other.denoise.gsr else 'off'} (--gsr both; the main table has it "
+                   f"{'on' if settings.denoise.gsr else 'off'})")
+    extra = {"Denoising": cleaned.denoising}
+    return [write_tsv(tsv, table), write_json(json_path, sidecar("networks", description, run, settings,
+                                                                 qc=cleaned.qc, extra=extra))]
 
 
 def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings, group_map=None):
