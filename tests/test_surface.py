@@ -359,3 +359,37 @@ def test_trdnet_run_on_fslr_cifti(tmp_path, capsys):
     planted = np.linalg.norm(paths["xyz"] - PLANTED_DLPFC, axis=1) <= 6
     far = np.linalg.norm(paths["xyz"] - PLANTED_DLPFC, axis=1) > 30
     assert values[planted].mean() < -0.5 < np.nanmean(values[far])
+
+
+def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path, capsys):
+    # a participant whose cortex happens to be fsaverage5's, in T1w coordinates shifted from MNI305,
+    # and whose registered sphere is fsaverage5's sphere, rescaled and moved (as tkr/scanner offsets do)
+    from nilearn.datasets import load_fsaverage
+
+    root = tmp_path / "fmriprep"
+    write_surface_run(root, space="fsnative", n_volumes=150, data=fsaverage5_networks_data(150))
+    anat = root / "sub-01" / "anat"
+    anat.mkdir(parents=True)
+    meshes, _ = standard_meshes("fsaverage5")
+    fsaverage = load_fsaverage("fsaverage5")
+    for hemi, part in (("L", "left"), ("R", "right")):
+        coords, faces = meshes[hemi]
+        nib.save(surf_gifti(coords + [3.0, -20.0, 10.0], faces), anat / f"sub-01_hemi-{hemi}_midthickness.surf.gii")
+        sphere = fsaverage["sphere"].parts[part].coordinates * 1.02 + [1.0, 2.0, -3.0]
+        nib.save(surf_gifti(sphere, faces), anat / f"sub-01_hemi-{hemi}_desc-reg_sphere.surf.gii")
+    run = find_runs(root, space="fsnative")[0]
+    cleaned = clean_surface_run(run, DenoiseSettings(), root)
+    expected = np.concatenate([xyz[40:] for xyz in fsaverage5_mni152().values()])
+    np.testing.assert_allclose(cleaned.space.template_xyz, expected, atol=1e-4)
+    np.testing.assert_allclose(cleaned.space.xyz[0], meshes["L"][0][40] + [3.0, -20.0, 10.0], atol=1e-4)
+    out = tmp_path / "out"
+    assert main(["run", str(root), str(out), "participant", "--space", "fsnative", "--no-report"]) == 0
+    table = pd.read_csv(out / "sub-01" / "func" / "sub-01_task-rest_space-fsnative_networks.tsv", sep="\t")
+    assert table[table.network_a == table.network_b].mean_z.mean() > table[
+        table.network_a != table.network_b].mean_z.mean() + 0.3
+    # without the registered sphere, MNI network spheres cannot be placed: one line says so
+    for path in anat.glob("*desc-reg_sphere*"):
+        path.unlink()
+    assert main(["run", str(root), str(tmp_path / "out2"), "participant", "--space", "fsnative",
+                 "--no-report"]) == 1
+    assert "without a transform to MNI" in capsys.readouterr().out

@@ -431,6 +431,7 @@ class MeshGeometry(Geometry):
         surface: str = "midthickness",
         extra_xyz: np.ndarray | None = None,
         source_columns: np.ndarray | None = None,
+        template_points: dict | None = None,
     ) -> "MeshGeometry":
         """Build the geometry of one or two hemispheres.
 
@@ -455,6 +456,10 @@ class MeshGeometry(Geometry):
             Points off the meshes (same space), appended after the vertices.
         source_columns : numpy.ndarray of int, optional
             See the class attributes.
+        template_points : dict, optional
+            Hemisphere -> MNI152 coordinates of every mesh vertex (n_vertices x 3),
+            when they come from elsewhere than a linear map (e.g. a registered
+            sphere); used instead of ``template_affine``.
 
         Raises
         ------
@@ -463,7 +468,7 @@ class MeshGeometry(Geometry):
         """
         from nilearn.surface import load_surf_mesh
 
-        xyz, hemi, vertex, edges, sizes, excluded = [], [], [], [], {}, {}
+        xyz, hemi, vertex, edges, sizes, excluded, points = [], [], [], [], {}, {}, []
         offset = 0
         for name in HEMISPHERES:
             if name not in meshes:
@@ -481,6 +486,8 @@ class MeshGeometry(Geometry):
             pairs = column[mesh_edges(faces)]
             edges.append(pairs[(pairs >= 0).all(axis=1)])
             xyz.append(coords[mask])
+            if template_points is not None:
+                points.append(np.asarray(template_points[name], dtype=float)[mask])
             hemi.append(np.full(int(mask.sum()), name))
             vertex.append(np.flatnonzero(mask))
             sizes[name] = int(coords.shape[0])
@@ -495,7 +502,9 @@ class MeshGeometry(Geometry):
             vertex.append(np.full(len(xyz[-1]), -1, dtype=np.int64))
         xyz = np.concatenate(xyz)
         template = None
-        if template_affine is not None:
+        if template_points is not None:
+            template = np.concatenate(points)
+        elif template_affine is not None:
             template = nib.affines.apply_affine(np.asarray(template_affine, dtype=float), xyz)
         return cls(
             xyz=xyz,

@@ -311,6 +311,47 @@ def fsnative_meshes(root: Path, subject: str, session: str | None = None) -> tup
     return out, "; ".join(sorted(kinds)) + ", T1w world coordinates"
 
 
+def fsnative_template_points(root: Path, subject: str, session: str | None = None) -> dict | None:
+    """MNI152 coordinates of every fsnative vertex, through fMRIPrep's registered spheres.
+
+    fMRIPrep writes ``anat/sub-<l>[_ses-<l>]_hemi-{L,R}_desc-reg_sphere.surf.gii``:
+    FreeSurfer's ``sphere.reg``, each participant vertex's place on the
+    fsaverage sphere. Each vertex takes the MNI152 position (through
+    :data:`MNI305_TO_MNI152`) of the nearest fsaverage5 vertex on that sphere
+    (directions compared, so a shifted or rescaled sphere gives the same
+    answer); fsaverage5's vertex spacing (about 3 mm) bounds the precision.
+
+    Returns
+    -------
+    dict or None
+        Hemisphere -> (n_vertices, 3) array; None when a hemisphere's sphere is missing.
+    """
+    from nilearn.datasets import load_fsaverage
+    from scipy.spatial import cKDTree
+
+    folders = [Path(root) / f"sub-{subject}" / f"ses-{session}" / "anat"] if session else []
+    folders.append(Path(root) / f"sub-{subject}" / "anat")
+    prefixes = ([f"sub-{subject}_ses-{session}"] if session else []) + [f"sub-{subject}"]
+    fsaverage = load_fsaverage("fsaverage5")
+    meshes, _ = standard_meshes("fsaverage5")
+    out = {}
+    for hemi, part in (("L", "left"), ("R", "right")):
+        found = [f / f"{p}_hemi-{hemi}_desc-reg_sphere.surf.gii" for f in folders for p in prefixes]
+        found = [p for p in found if p.is_file()]
+        if not found:
+            return None
+        sphere = np.asarray(nib.load(found[0]).agg_data("NIFTI_INTENT_POINTSET"), dtype=float)
+        target = np.asarray(fsaverage["sphere"].parts[part].coordinates, dtype=float)
+        _, nearest = cKDTree(_directions(target)).query(_directions(sphere))
+        out[hemi] = nib.affines.apply_affine(MNI305_TO_MNI152, meshes[hemi][0][nearest])
+    return out
+
+
+def _directions(points: np.ndarray) -> np.ndarray:
+    centred = points - points.mean(axis=0)
+    return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+
+
 def _mean_mesh(pial: Path, white: Path):
     from nilearn.surface import load_surf_mesh
 
@@ -416,8 +457,13 @@ def load_surface_run(run: SurfaceRun, root: Path | None = None) -> tuple[np.ndar
         )
     if not any(k.any() for k in keep.values()):
         raise InputError(f"{run.bold}: no vertex carries signal (all constant or non-finite)")
+    points = None
+    if run.space == "fsnative" and root is not None:
+        points = fsnative_template_points(root, run.subject, run.entities.get("ses"))
+        if points is not None:
+            surface += "; MNI152 positions through fMRIPrep's desc-reg_sphere and fsaverage5"
     geometry = MeshGeometry.from_meshes(meshes, run.space, keep=keep, template_affine=template_affine(run.space),
-                                        surface=surface)
+                                        surface=surface, template_points=points)
     data = np.concatenate([series[h][:, keep[h]] for h in HEMISPHERES], axis=1)
     return np.ascontiguousarray(data, dtype=np.float32), geometry
 
