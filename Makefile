@@ -19,8 +19,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# one worker per core; a test file stays in one worker, so module fixtures are built once
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 examples: $(STAMP)
 	$(BIN)/python examples/run_all.py
