@@ -127,3 +127,46 @@ def test_participant_table_has_sufficiency_columns(settings):
     assert (np.diff(curve["minutes"]) > 0).all()
     top = result.output.table.iloc[0]
     assert np.isfinite(top["minutes_for_5mm"]) and top["sufficiency_note"]
+
+
+def test_cohort_writes_a_participant_target_for_people_with_several_runs(tmp_path):
+    from trdnet.cohort import run_cohort
+    from trdnet.config import Settings
+    from trdnet.inputs.bids import find_runs
+    from trdnet.inputs.simulate import simulate_cohort
+    from trdnet.outputs import read_tsv
+
+    sim = simulate_cohort(tmp_path / "sim", n_subjects=1, n_volumes=100, resolution_mm=4, sessions=["1", "2"],
+                          random_state=4, anatomy=False)
+    settings = Settings()
+    settings.targeting = dataclasses.replace(settings.targeting, n_bootstrap=5, min_half_volumes=20)
+    out = tmp_path / "out"
+    runs = find_runs(sim.fmriprep_dir, space=settings.space)
+    results = run_cohort(runs, out, settings)
+    assert [r.status for r in results] == ["done", "done", "done"], [r.error for r in results]
+    prefix = "sub-01_task-rest_space-MNI152NLin2009cAsym"
+    assert results[-1].prefix == prefix and results[-1].summary["n_runs"] == 2
+    folder = out / "sub-01" / "func"
+    table = read_tsv(folder / f"{prefix}_desc-participant_targets.tsv")
+    top = table.iloc[0]
+    assert top["participant_id"] == "sub-01" and bool(top["primary"]) and top["n_runs"] == 2
+    assert top["retest_kind"] == "session"
+    retest = read_tsv(folder / f"{prefix}_desc-participantretest_targets.tsv")
+    assert retest.loc[0, "held_out"] == "ses-1 vs ses-2"
+    assert top["retest_mm"] == pytest.approx(retest.loc[0, "distance_mm"], abs=0.01)
+    # The session targets are the per-run targets (one run per session, same settings, no bootstrap needed).
+    per_run = [read_tsv(p).iloc[0][["x", "y", "z"]].to_numpy(float)
+               for p in sorted(out.glob("sub-01/ses-*/func/*_targets.tsv")) if "desc-" not in p.name]
+    np.testing.assert_allclose(retest.loc[0, ["x", "y", "z"]].to_numpy(float), per_run[0], atol=0.01)
+    np.testing.assert_allclose(retest.loc[0, ["other_x", "other_y", "other_z"]].to_numpy(float), per_run[1],
+                               atol=0.01)
+    assert top["minutes_retained"] == pytest.approx(
+        sum(read_tsv(p).iloc[0]["minutes_retained"] for p in sorted(out.glob("sub-01/ses-*/func/*_qc.tsv"))),
+        abs=0.01)
+    for name in ("participantsufficiency", "participantcandidates", "participantsites"):
+        assert (folder / f"{prefix}_desc-{name}_targets.tsv").is_file()
+        assert (folder / f"{prefix}_desc-{name}_targets.json").is_file()
+    candidates = read_tsv(next(out.glob("sub-01/ses-1/func/*_desc-candidates_targets.tsv")))
+    assert candidates["chosen"].sum() == 1
+    again = run_cohort(runs, out, settings)
+    assert [r.status for r in again] == ["skipped", "skipped", "skipped"]

@@ -17,6 +17,7 @@ from .inputs.runs import Run
 from .outputs import write_dataset_description, write_tsv
 from .parallel import available_cores, worker_count
 from .pipeline import RunResult, is_finished, process_roi_run, process_run
+from .participants import process_participants
 from .prefetch import RunPrefetcher
 
 
@@ -80,7 +81,8 @@ def run_cohort(
     Returns
     -------
     list of RunResult
-        In the order of ``runs``.
+        In the order of ``runs``, then one per participant with two or more
+        runs (the participant step, :mod:`trdnet.participants`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -93,6 +95,8 @@ def run_cohort(
         results = _run_joblib(runs, args, n_jobs)
     else:
         results = _run_serial(runs, args, progress, prefetch)
+    # One target per person from all of their runs (participants with two or more runs).
+    results += process_participants(runs, results, out_dir, settings, overwrite, group_map)
     write_failures(out_dir, results)
     return results
 

@@ -351,6 +351,10 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
          "Targets from circular block-bootstrap resamples of the retained volumes"),
         ("desc-splithalf_targets.tsv", "splithalf", result.split_half_targets,
          "Targets from the first and the second half of the retained volumes"),
+        ("desc-candidates_targets.tsv", "candidates", result.candidates,
+         "Every candidate cluster of each cluster-based method (centre, size, mean and peak value)"),
+        ("desc-sites_targets.tsv", "sites", result.sites,
+         "Bootstrap targets grouped into sites, with each site's share of the resamples"),
     ):
         if values is not None and len(values):
             values_tsv, values_json = _paths(run, out_dir, name)

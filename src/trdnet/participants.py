@@ -1,0 +1,142 @@
+"""The participant step: one target per person from all of their runs, after the per-run step.
+
+A participant with two or more processed runs of one task and space gets a
+target from all of their retained volumes (each run cleaned on its own, then
+joined; see :func:`trdnet.targeting.participant_targets`), written beside the
+per-run outputs in ``sub-<l>/func/`` under the participant's prefix
+``sub-<l>_task-<l>_space-<l>`` (no session or run):
+
+- ``<prefix>_desc-participant_targets.tsv``: the targets, with ``n_runs``,
+  ``retest_kind``, ``retest_mm``, ``minutes_for_5mm`` and ``sufficiency_note``;
+- ``..._desc-participantretest_targets.tsv``: the held-out targets behind ``retest_mm``;
+- ``..._desc-participantsufficiency_targets.tsv``: target stability against data length;
+- ``..._desc-participantcandidates_targets.tsv`` and ``..._desc-participantsites_targets.tsv``:
+  competing clusters and bootstrap sites.
+
+The runs are cleaned a second time here (the per-run step does not keep
+them), which costs about as much as reading them once more.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from .config import Settings
+from .entities import output_prefix, subject_folder
+from .errors import TrdnetError
+from .inputs.runs import Run
+from .outputs import write_json, write_tsv
+from .sidecars import SIMULATED_NOTE, sidecar
+
+#: Entities that name a participant-level output (sessions and runs are joined).
+PARTICIPANT_ENTITIES = ("sub", "task", "acq", "space")
+
+
+def participant_prefix(run: Run) -> str:
+    """``sub-<l>_task-<l>[_acq-<l>]_space-<l>`` of the participant a run belongs to."""
+    return output_prefix(run.entities, keep=PARTICIPANT_ENTITIES)
+
+
+def group_runs(runs: list[Run], results) -> dict[str, list[Run]]:
+    """Runs with a finished per-run target, grouped by participant prefix (two or more runs only)."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for run, result in zip(runs, results):
+        if isinstance(run, Run) and result.status in ("done", "skipped") and "target_x" in result.summary:
+            groups[participant_prefix(run)].append(run)
+    return {prefix: members for prefix, members in groups.items() if len(members) >= 2}
+
+
+def process_participants(runs: list[Run], results, out_dir: Path, settings: Settings, overwrite: bool = False,
+                         group_map=None) -> list:
+    """Run the participant step for every participant with two or more processed runs.
+
+    Returns
+    -------
+    list of RunResult
+        One per participant (``prefix`` is the participant prefix); a
+        participant that fails is recorded, the others go on.
+    """
+    from .pipeline import RunResult
+
+    out = []
+    for prefix, members in group_runs(runs, results).items():
+        start = time.perf_counter()
+        try:
+            files, summary, status = process_participant(members, prefix, Path(out_dir), settings, overwrite,
+                                                         group_map)
+            out.append(RunResult(prefix, members[0].subject, status, files, summary,
+                                 seconds=time.perf_counter() - start))
+        except TrdnetError as exc:
+            out.append(RunResult(prefix, members[0].subject, "failed", error=f"participant step: {exc}"))
+    return out
+
+
+def completion_record(out_dir: Path, prefix: str) -> Path:
+    """Record written last by the participant step (kept apart from the per-run records)."""
+    return Path(out_dir) / "logs" / "participant" / f"{prefix}_done.json"
+
+
+def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: Settings, overwrite: bool = False,
+                        group_map=None) -> tuple[list[str], dict, str]:
+    """Participant-level target of one person's runs; writes the tables and their sidecars.
+
+    Returns
+    -------
+    (list of str, dict, str)
+        Files written (relative to ``out_dir``), a summary, and ``done`` or ``skipped``.
+    """
+    from . import targeting
+    from .pipeline import clean
+
+    record = completion_record(out_dir, prefix)
+    names = sorted(r.prefix for r in runs)
+    if record.is_file() and not overwrite:
+        previous = json.loads(record.read_text())
+        if (previous.get("SettingsDigest") == settings.digest() and previous.get("Runs") == names
+                and all((out_dir / f).is_file() for f in previous.get("Files", []))):
+            return previous["Files"], previous.get("Summary", {}), "skipped"
+    runs = sorted(runs, key=lambda r: r.prefix)
+    cleaned = [clean(run, settings.denoise) for run in runs]
+    result = targeting.participant_targets(
+        cleaned, settings.targeting, settings.random_state, run_labels=names,
+        sessions=[r.entities.get("ses") for r in runs], group_map=group_map,
+        high_pass_hz=settings.denoise.high_pass,
+    )
+    folder = out_dir / subject_folder({"sub": runs[0].entities["sub"]})
+    extra = {"Targeting": result.output.details, "Runs": names,
+             "Combination": "each run cleaned on its own (own confounds, filter, censoring), "
+                            "columns z-scored within the run, runs joined in time"}
+    if any(r.simulated for r in runs):
+        extra["Note"] = SIMULATED_NOTE
+    table = result.output.table.copy()
+    table.insert(0, "participant_id", f"sub-{runs[0].subject}")
+    tables = (
+        ("participant_targets", "participanttargets", table,
+         "Participant-level DLPFC targets from all of the participant's runs, with a retest distance and "
+         "the minutes of data needed for a 5 mm agreement"),
+        ("participantretest_targets", "participantretest", result.retest,
+         "Targets of held-out runs (or of each session) and of the rest of the data; their distance is retest_mm"),
+        ("participantsufficiency_targets", "participantsufficiency", result.sufficiency,
+         "Median distance between targets of two disjoint stretches of the joined data, by stretch length"),
+        ("participantcandidates_targets", "candidates", result.output.candidates,
+         "Every candidate cluster of the participant-level map"),
+        ("participantsites_targets", "sites", result.output.sites,
+         "The participant-level bootstrap targets grouped into sites"),
+    )
+    files = []
+    for name, kind, values, description in tables:
+        path = folder / f"{prefix}_desc-{name}.tsv"
+        files.append(write_tsv(path, values))
+        files.append(write_json(path.with_suffix(".json"),
+                                sidecar(kind, description, runs[0], settings, extra=extra)))
+    primary = table.iloc[0]
+    summary = {"n_runs": len(runs), "target_x": float(primary["x"]), "target_y": float(primary["y"]),
+               "target_z": float(primary["z"]), "retest_mm": float(primary["retest_mm"]),
+               "reliability": str(primary["reliability"]), "minutes_for_5mm": float(primary["minutes_for_5mm"])}
+    relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
+    write_json(record, {"Participant": prefix, "Runs": names, "SettingsDigest": settings.digest(),
+                        "Files": relative, "Summary": summary, "Simulated": any(r.simulated for r in runs)})
+    return relative, summary, "done"
