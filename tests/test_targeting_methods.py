@@ -285,6 +285,36 @@ def test_hierarchical_finds_planted_anticorrelated_block(voxel):
     assert result.details["min_cluster_voxels"] == pytest.approx(400.0 / voxel**3)
 
 
+@pytest.mark.parametrize("voxel", [2.0, 3.0])
+def test_hierarchical_finds_a_weak_patch_in_spatially_smooth_noise(voxel):
+    # Noise smoothed at 6 mm FWHM (as in preprocessed BOLD) and a weak 10 mm patch: one-voxel-wide
+    # correlation structure everywhere. Splitting functional clusters into connected pieces after
+    # the fact leaves fragments under the 400 mm3 minimum here; merging only touching clusters grows
+    # the patch into one cluster on both grids.
+    from scipy import ndimage
+
+    rng = np.random.default_rng(8)
+    shape = (int(40 / voxel),) * 3
+    space = box_space(shape, voxel=voxel)
+    t = 300
+    sigma = 6.0 / 2.3548 / voxel
+    noise = ndimage.gaussian_filter(rng.standard_normal((t, *shape)), (0, sigma, sigma, sigma))
+    noise = noise.reshape(t, -1) / noise.std()
+    s = rng.standard_normal(t)
+    xyz = space.xyz
+    seed = np.flatnonzero(np.linalg.norm(xyz - [6.0, 6.0, 6.0], axis=1) <= 5.0)
+    search = np.flatnonzero(xyz[:, 0] >= 14.0)
+    centre = np.array([27.0, 20.0, 20.0])
+    patch = np.flatnonzero(np.linalg.norm(xyz - centre, axis=1) <= 10.0)
+    data = noise.copy()
+    data[:, seed] += 2 * s[:, None]
+    data[:, patch] -= 0.4 * s[:, None]
+    run = cleaned_from(space, data)
+    result = hierarchical_target(run, search, TargetSettings(), seed)
+    assert result.n_voxels * voxel**3 >= 400.0
+    assert np.linalg.norm(result.xyz - centre) <= 10.0  # a voxel of the planted patch
+
+
 def test_spatial_constraint_splits_distant_look_alike_voxels():
     from trdnet.targeting.hierarchical import _ranked, spatial_clusters
 

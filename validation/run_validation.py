@@ -151,6 +151,17 @@ def run_participant(index: int, grid: StudyGrid, seed: int, workdir: Path, varia
     return rows
 
 
+def _participant_once(index, grid, seed, workdir, variants, done_dir: Path) -> None:
+    """Run one participant unless its rows were already written (an interrupted study resumes)."""
+    path = done_dir / f"p{index:02d}.tsv"
+    if path.is_file():
+        return
+    rows = pd.DataFrame(run_participant(index, grid, seed, workdir, variants))
+    partial = path.with_suffix(".tmp")
+    rows.to_csv(partial, sep="\t", index=False, na_rep="n/a")
+    partial.replace(path)
+
+
 def _outcome(found: np.ndarray, planted: np.ndarray, shared: np.ndarray) -> dict:
     error = float(np.linalg.norm(found - planted))
     to_shared = float(np.linalg.norm(found - shared))
@@ -262,16 +273,23 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
     seed = grid.seed + SETS[which]
     variants = tuple(dict.fromkeys(["default", *variants]))
     started = time.perf_counter()
+    done_dir = out_dir / "participants"
+    done_dir.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="trdnet-validation-") as tmp:
         base = Path(workdir) if workdir is not None else Path(tmp)
-        chunks = Parallel(n_jobs=n_jobs)(
-            delayed(run_participant)(i, grid, seed, base, variants) for i in range(grid.n_participants)
+        Parallel(n_jobs=n_jobs)(
+            delayed(_participant_once)(i, grid, seed, base, variants, done_dir)
+            for i in range(grid.n_participants)
         )
-    targets = pd.DataFrame([row for chunk in chunks for row in chunk])
+    targets = pd.concat([pd.read_csv(done_dir / f"p{i:02d}.tsv", sep="\t", keep_default_na=False,
+                                     na_values=["", "n/a", "nan"], dtype={"session": str})
+                         for i in range(grid.n_participants)], ignore_index=True)
     for col in ("failed", "reliability"):
         if col not in targets:
             targets[col] = ""
-        targets[col] = targets[col].fillna("")
+        targets[col] = targets[col].fillna("").astype(str)
+    targets["on_shared_region"] = targets["on_shared_region"].map(
+        lambda v: str(v) == "True" if not pd.isna(v) else np.nan)
     targets = add_session_distance(targets)
     summary = summarise(targets)
     default = default_calibration(targets)

@@ -411,8 +411,8 @@ class TargetSettings(_Checked):
         "smoothing_fwhm_mm": _number(0, 50),
         "min_cluster_mm3": _number(0),
         "hierarchical_distance_threshold": _number(0, 2, low_open=True),
-        # linkages that work on a precomputed 1 - rho distance (ward, centroid and median need Euclidean data)
-        "hierarchical_linkage": _one_of("average", "complete", "single", "weighted"),
+        # linkages that work on a precomputed 1 - rho distance with a connectivity constraint (scikit-learn)
+        "hierarchical_linkage": _one_of("average", "complete", "single"),
         "n_bootstrap": _number(0, MAX_BOOTSTRAP, integer=True),
         "reference_radius_mm": _number(0, 50, low_open=True),
         "min_half_volumes": _number(2, integer=True),

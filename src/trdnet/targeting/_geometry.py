@@ -120,6 +120,33 @@ def components(region: Region, selected: np.ndarray) -> np.ndarray:
     return labels[tuple(region.ijk.T)]
 
 
+def adjacency(region: Region):
+    """26-neighbour adjacency of the region's voxels.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (S, S)
+        1 where two region voxels touch (faces, edges or corners), 0 elsewhere and on the diagonal.
+    """
+    from scipy import sparse
+
+    lookup = np.full(region.shape, -1, dtype=np.int64)
+    lookup[tuple(region.ijk.T)] = np.arange(region.columns.size)
+    rows, cols = [], []
+    for step in np.argwhere(STRUCTURE_26) - 1:
+        if not step.any():
+            continue
+        neighbour = region.ijk + step
+        inside = np.all((neighbour >= 0) & (neighbour < np.asarray(region.shape)), axis=1)
+        found = np.full(region.columns.size, -1, dtype=np.int64)
+        found[inside] = lookup[tuple(neighbour[inside].T)]
+        rows.append(np.flatnonzero(found >= 0))
+        cols.append(found[found >= 0])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    n = region.columns.size
+    return sparse.csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n, n))
+
+
 def split_by_adjacency(region: Region, labels: np.ndarray) -> np.ndarray:
     """Split every labelled cluster into its 26-connected spatial components.
 

@@ -4,18 +4,16 @@ contarg's ``hierarchical`` method), with a spatial adjacency constraint."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster import hierarchy
-from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
 from ..cleaned import CleanedRun, zscore_columns
 from ..config import TargetSettings
 from ..errors import TargetingError
-from ._geometry import Region, split_by_adjacency
+from ._geometry import Region, adjacency, components
 from .result import TargetResult
 
-#: Linkages scipy offers that work on a precomputed distance matrix.
-LINKAGES = ("single", "complete", "average", "weighted")
+#: Linkages that work on a precomputed distance matrix with a connectivity constraint.
+LINKAGES = ("single", "complete", "average")
 
 
 def _ranked(data: np.ndarray) -> np.ndarray:
@@ -26,15 +24,19 @@ def _ranked(data: np.ndarray) -> np.ndarray:
 
 def spatial_clusters(ranked: np.ndarray, region: Region, distance_threshold: float = 0.5,
                      linkage: str = "average") -> np.ndarray:
-    """Agglomerative clusters of voxels, each split into 26-connected pieces.
+    """Agglomerative clusters of voxels, merged only between touching clusters.
 
     Agglomerative clustering on 1 - Spearman rho (default: average linkage
-    cut at distance 0.5, the published description's values). Functional
-    clusters alone ignore space: voxels far apart with similar signals join
-    the same cluster, clusters then span the whole region and their
-    representative voxel drifts towards the region's centre. Splitting every
-    cluster into its 26-connected spatial components keeps each candidate a
-    contiguous patch of cortex that a coil can aim at.
+    cut at distance 0.5, the published description's values), with a spatial
+    constraint: two clusters can merge only when they touch (26-neighbour
+    adjacency; scikit-learn's connectivity-constrained agglomeration), and
+    each spatially separate part of the region is clustered on its own.
+    Functional clusters alone ignore space: voxels far apart with similar
+    signals join one cluster, clusters span the whole region and their
+    representative voxel drifts towards the region's centre. Splitting such
+    clusters into connected pieces afterwards breaks them into fragments too
+    small for the minimum size on noisy data; merging only neighbours grows
+    contiguous patches of cortex that a coil can aim at.
 
     Parameters
     ----------
@@ -49,21 +51,36 @@ def spatial_clusters(ranked: np.ndarray, region: Region, distance_threshold: flo
     Returns
     -------
     numpy.ndarray of int, shape (S,)
-        Cluster label per column (1..K).
+        Cluster label per column (1..K), each cluster spatially connected.
     """
+    from sklearn.cluster import AgglomerativeClustering
+
     n = ranked.shape[1]
-    if n == 1:
-        return np.ones(1, dtype=np.int64)
-    # Distances are built in place in float32 (S x S can be ~5000^2 at 2 mm);
-    # only the condensed form is handed to scipy, which works in float64.
-    dist = ranked.T @ ranked
-    dist *= -1.0 / ranked.shape[0]
-    dist += 1.0
-    np.fill_diagonal(dist, 0.0)
-    np.clip(dist, 0.0, 2.0, out=dist)
-    tree = hierarchy.linkage(squareform(dist, checks=False), method=linkage)
-    labels = hierarchy.fcluster(tree, t=distance_threshold, criterion="distance")
-    return split_by_adjacency(region, labels)
+    labels = np.zeros(n, dtype=np.int64)
+    parts = components(region, np.ones(n, dtype=bool))
+    graph = adjacency(region)
+    next_label = 1
+    for part in range(1, int(parts.max()) + 1):
+        members = np.flatnonzero(parts == part)
+        if members.size == 1:
+            labels[members] = next_label
+            next_label += 1
+            continue
+        sub = ranked[:, members]
+        # Distances built in place in float32; a part holds at most a few thousand voxels.
+        dist = sub.T @ sub
+        dist *= -1.0 / ranked.shape[0]
+        dist += 1.0
+        np.fill_diagonal(dist, 0.0)
+        np.clip(dist, 0.0, 2.0, out=dist)
+        model = AgglomerativeClustering(
+            n_clusters=None, distance_threshold=distance_threshold, metric="precomputed",
+            linkage=linkage, connectivity=graph[members][:, members],
+        )
+        found = model.fit(dist.astype(np.float64)).labels_
+        labels[members] = found + next_label
+        next_label += int(found.max()) + 1
+    return labels
 
 
 def _cluster_means(ranked: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,8 +105,8 @@ def hierarchical_target(
 
     1. Spearman correlations (columns ranked over time).
     2. Agglomerative clusters (average linkage, 1 - rho, threshold 0.5) of the
-       DLPFC search voxels and of the sgACC seed voxels, each split into
-       26-connected pieces (:func:`spatial_clusters`).
+       DLPFC search voxels and of the sgACC seed voxels, merging only
+       touching clusters (:func:`spatial_clusters`).
     3. Net correlation of a DLPFC cluster = sum over sgACC clusters of
        (Spearman rho between the cluster mean signals) x sgACC cluster size.
     4. Keep DLPFC clusters of at least ``settings.min_cluster_mm3`` (400 mm^3 =
@@ -165,7 +182,7 @@ def hierarchical_target(
             "linkage": settings.hierarchical_linkage,
             "distance": "1 - rho",
             "distance_threshold": settings.hierarchical_distance_threshold,
-            "spatial_constraint": "clusters split into 26-connected components",
+            "spatial_constraint": "only 26-adjacent clusters merge (connectivity-constrained agglomeration)",
             "min_cluster_mm3": settings.min_cluster_mm3,
             "min_cluster_voxels": float(min_voxels),
             "n_dlpfc_clusters": int(dl_sizes.size),
