@@ -1,5 +1,6 @@
 """End to end on derivatives folders trdnet did not write."""
 
+import html
 import json
 
 import nibabel as nib
@@ -312,5 +313,5 @@ def test_t1w_space_run_finds_mni_regions_through_the_fmriprep_transform(tmp_path
                                anat["truth"].mni_to_t1w([(-41.0, 16.0, 54.0)])[0], atol=0.05)
     # the report draws the T1w map on the participant's own T1w
     assert main(["report", str(out), "--n-jobs", "1"]) == 0
-    page = (out / "sub-01.html").read_text()
-    assert f"drawn on the participant&#x27;s T1w ({anat['t1w'].name})" in page
+    page = html.unescape((out / "sub-01.html").read_text())
+    assert f"drawn on the participant's T1w ({anat['t1w'].name})" in page
