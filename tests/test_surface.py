@@ -280,6 +280,7 @@ def test_trdnet_run_on_fsaverage5_writes_networks_and_the_seed_map_and_says_no_t
     assert main(["report", str(out)]) == 0
     html = (out / "sub-01.html").read_text()
     assert "Surface run: target selection is not implemented for surface runs yet" in html
+    assert "sgACC seed on the inflated fsaverage5 cortex" in html  # the seed map, drawn on the cortex
 
 
 def test_a_seed_on_the_medial_wall_only_is_refused_in_one_line(tmp_path, capsys):

@@ -139,7 +139,6 @@ def write_surface_seed_map(run: SurfaceRun, cleaned: CleanedRun, out_dir: Path, 
     """
     import nibabel as nib
 
-    from .entities import build_name
     from .outputs import atomic_write_bytes, write_json
     from .sidecars import SIMULATED_NOTE, sidecar
     from .targeting.seedmap import seed_map
@@ -159,13 +158,12 @@ def write_surface_seed_map(run: SurfaceRun, cleaned: CleanedRun, out_dir: Path, 
     if cleaned.simulated:
         extra["Note"] = SIMULATED_NOTE
     folder = Path(out_dir) / run.subject_dir
-    keys = ("sub", "ses", "task", "acq", "dir", "run", "echo", "space", "den")
+    paths = seed_map_paths(folder, run.prefix, run.kind)
     description = ("Pearson r of every {} with the mean sgACC seed signal (NaN: medial wall or no signal)")
     if run.kind == "cifti":
-        stem = build_name({k: run.entities.get(k) for k in keys} | {"stat": "r", "desc": "sgacc"}, "boldmap")
-        path = folder / f"{stem}.dscalar.nii"
+        path = paths[""]
         files = [atomic_write_bytes(path, cifti_scalar_map(run.bold, geometry, r, "sgacc_r").to_bytes()),
-                 write_json(folder / f"{stem}.json", sidecar(
+                 write_json(_sidecar_path(path), sidecar(
                      "boldmap", description.format("brain-model column (cortex vertex or subcortical voxel)"),
                      run, settings, extra=extra))]
         return {"targeting": SURFACE_TARGETING, **counts}, files
@@ -174,10 +172,8 @@ def write_surface_seed_map(run: SurfaceRun, cleaned: CleanedRun, out_dir: Path, 
         values = geometry.hemisphere_values(r, hemi)
         gifti = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(
             values, intent="NIFTI_INTENT_CORREL", datatype="NIFTI_TYPE_FLOAT32")])
-        stem = build_name({k: run.entities.get(k) for k in keys} | {"hemi": hemi, "stat": "r", "desc": "sgacc"},
-                          "boldmap")
-        files.append(atomic_write_bytes(folder / f"{stem}.func.gii", gifti.to_bytes()))
-        files.append(write_json(folder / f"{stem}.json", sidecar(
+        files.append(atomic_write_bytes(paths[hemi], gifti.to_bytes()))
+        files.append(write_json(_sidecar_path(paths[hemi]), sidecar(
             "boldmap", description.format(f"{hemi} vertex of the {geometry.space} mesh"), run, settings,
             extra=extra)))
     return {"targeting": SURFACE_TARGETING, **counts}, files
@@ -207,3 +203,35 @@ def cifti_scalar_map(source, geometry, values, name: str):
     full = np.full((1, brain.size), np.nan, dtype=np.float32)
     full[0, geometry.source_columns] = values
     return nib.Cifti2Image(full, header=(nib.cifti2.ScalarAxis([name]), brain))
+
+
+def seed_map_paths(folder: Path, prefix: str, kind: str = "gifti") -> dict:
+    """Where a surface run's sgACC seed map is written.
+
+    Parameters
+    ----------
+    folder : Path
+        The run's output folder.
+    prefix : str
+        The run's output prefix (``sub-<l>_task-<l>_space-<mesh>``, ``den-`` kept for CIFTI).
+    kind : str
+        ``gifti`` (one file per hemisphere) or ``cifti`` (one dense scalar file).
+
+    Returns
+    -------
+    dict
+        ``{"L": path, "R": path}`` or ``{"": path}``.
+    """
+    from .entities import build_name, parse_entities
+
+    entities = parse_entities(prefix) | {"stat": "r", "desc": "sgacc"}
+    if kind == "cifti":
+        return {"": Path(folder) / build_name(entities, "boldmap", ".dscalar.nii")}
+    return {hemi: Path(folder) / build_name(entities | {"hemi": hemi}, "boldmap", ".func.gii") for hemi in ("L", "R")}
+
+
+def _sidecar_path(path: Path) -> Path:
+    from .entities import build_name, parse_bids_name
+
+    parsed = parse_bids_name(path.name)
+    return path.with_name(build_name(parsed.entities, parsed.suffix, ".json"))

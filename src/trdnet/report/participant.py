@@ -232,7 +232,7 @@ def target_block(run: RunOutputs) -> str:
                                    "voxel-wise data (an sgACC seed map over the DLPFC).")
     if targets is None or primary is None or map_path is None:
         if is_surface_space(run.entities.get("space")):
-            return "".join(out) + note(f"Surface run: {SURFACE_TARGETING}.", "warn")
+            return "".join(out) + note(f"Surface run: {SURFACE_TARGETING}.", "warn") + surface_seed_map(run)
         return "".join(out) + note("No targeting outputs were written for this run.")
     space = str(primary.get("space", ""))
     seed_img = nib.load(map_path)
@@ -278,6 +278,20 @@ def target_block(run: RunOutputs) -> str:
     out.append(note("distance_mm: distance to the personalised target (n/a across spaces). Reference sites are literature "
                     "coordinates (see trdnet's reference table for sources and which are unverified)."))
     return "".join(out)
+
+
+def surface_seed_map(run: RunOutputs) -> str:
+    """The sgACC seed map of a surface run drawn on the cortex (fsaverage5 runs; a note otherwise)."""
+    from ..surface_pipeline import seed_map_paths
+    from .figures_surface import DRAWABLE_SPACES, seed_map_on_cortex
+
+    paths = seed_map_paths(run.folder, run.prefix)
+    if run.entities.get("space") not in DRAWABLE_SPACES or not all(p.is_file() for p in paths.values()):
+        return note("The sgACC seed map is drawn for fsaverage5 runs only; it is in the run's folder.")
+    values = {hemi: nib.load(path).darrays[0].data for hemi, path in paths.items()}
+    return figure(to_data_uri(seed_map_on_cortex(values)),
+                  "Correlation with the sgACC seed on the inflated fsaverage5 cortex (left and right, lateral and "
+                  "medial); grey: medial wall or no signal.")
 
 
 def native_background(run: RunOutputs) -> str | None:
