@@ -107,6 +107,15 @@ def test_tr_in_milliseconds_in_json_is_refused_with_both_values(case):
     assert "header says 2 s" in message
 
 
+def test_tr_in_milliseconds_fails_the_run_with_its_unit_through_the_command_line(case, tmp_path):
+    _set_json_tr(case, 2000)
+    out = tmp_path / "out"
+    assert main(["run", str(case["root"]), str(out), "participant", "--no-report"]) == 1
+    reason = pd.read_csv(out / "failures.tsv", sep="\t")["reason"].iloc[0]
+    assert "RepetitionTime 2000" in reason and "likely milliseconds" in reason
+    assert not list(out.glob("sub-01/**/*.tsv"))
+
+
 def test_header_tr_wrong_json_right_uses_json_and_records_the_disagreement(case):
     _rewrite_bold(case["bold"], header_tr=1.0)
     cleaned = clean_run(_only_run(case["root"]), QUICK)
@@ -315,6 +324,16 @@ def test_all_zero_sgacc_seed_is_counted_and_stops_the_run_naming_the_seed(case):
     seed = cleaned.space.template_sphere_columns(SEED_MNI, 10.0)
     assert f"sgACC seed: only 0 of its {seed.size} in-mask voxels carry signal" in message
     assert str(case["bold"]) in message
+
+
+def test_flat_seed_stops_the_run_before_any_output_is_written(case, tmp_path, capsys):
+    _zero_near_seed(case, 14.0)
+    out = tmp_path / "out"
+    code = main(["run", str(case["root"]), str(out), "participant", "--no-report", "--n-bootstrap", "5"])
+    assert code == 1
+    reason = pd.read_csv(out / "failures.tsv", sep="\t")["reason"].iloc[0]
+    assert "sgACC seed: only 0 of its" in reason
+    assert not list(out.glob("sub-01/**/*_networks.tsv")) and not list(out.glob("sub-01/**/*_qc.tsv"))
 
 
 def test_partly_flat_seed_uses_only_its_usable_voxels_and_says_so(case):

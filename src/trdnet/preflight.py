@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .config import DenoiseSettings, Settings
 from .denoise import repetition_time
+from .inputs.repetition import plausible
 from .errors import SettingsError, TrdnetError
 from .inputs.runs import Run
 
@@ -71,15 +72,19 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
 
 
 def _known_tr(run: Run) -> float | None:
-    """The run's TR from its sidecar, else from a NIfTI volume header; None when neither says."""
-    if run.tr is not None and run.tr > 0:
-        return float(run.tr)
+    """The run's TR from its sidecar, else from a NIfTI volume header; None when neither gives a usable one.
+
+    A volume's sidecar TR is checked against its header and the plausible range
+    (:func:`trdnet.denoise.repetition_time`): a TR in milliseconds fails that
+    run with its own message instead of a Nyquist refusal at 2000 s.
+    """
     name = Path(run.bold).name
     if not name.endswith((".nii", ".nii.gz")) or name.endswith(".dtseries.nii"):
-        return None  # surface files carry their TR only in the JSON sidecar
+        # surface files carry their TR only in the JSON sidecar
+        return float(run.tr) if run.tr is not None and plausible(run.tr) else None
     try:
         return repetition_time(run)
-    except TrdnetError:  # no TR at all: that run fails on its own and is recorded
+    except TrdnetError:  # no usable TR: that run fails on its own and is recorded
         return None
 
 

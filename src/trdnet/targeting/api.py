@@ -97,9 +97,7 @@ def compute_targets(
     """
     check_methods(settings)
     space = cleaned.space
-    # Flat (no-signal) voxels are left out of both regions; a mostly flat region stops the run.
-    seeds, seed_counts = cleaned.usable_region(seed_columns(space, settings), "sgACC seed")
-    search, search_counts = cleaned.usable_region(search_columns(space, settings), "DLPFC search region")
+    seeds, search, flat_counts = usable_regions(cleaned, settings)
     seed_r = seed_map(cleaned, seeds)
     reference = None
     if "seedmap" in settings.methods:
@@ -198,7 +196,7 @@ def compute_targets(
         ),
         "n_seed_voxels": int(seeds.size),
         "n_search_voxels": int(search.size),
-        "flat_voxels_left_out": [seed_counts, search_counts],
+        "flat_voxels_left_out": flat_counts,
         "voxel_volume_mm3": space.voxel_volume_mm3,
         "random_state": random_state,
         "group_map": _describe_group_map(group_map),
@@ -221,6 +219,28 @@ def _with_method_first(frames: list[pd.DataFrame], columns) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["method", *columns])
     return pd.concat(frames, ignore_index=True)[["method", *columns]]
+
+
+def usable_regions(cleaned: CleanedRun, settings: TargetSettings) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """The sgACC seed and DLPFC search region of a run, flat (no-signal) voxels left out.
+
+    Returns
+    -------
+    seeds, search : numpy.ndarray of int
+        Usable columns of each region.
+    counts : list of dict
+        Per region: ``region``, ``n_voxels``, ``n_usable``, ``n_flat``.
+
+    Raises
+    ------
+    InputError
+        If a region is mostly flat (see :meth:`trdnet.cleaned.CleanedRun.usable_region`).
+    TargetingError
+        If a region cannot be located in the run's space.
+    """
+    seeds, seed_counts = cleaned.usable_region(seed_columns(cleaned.space, settings), "sgACC seed")
+    search, search_counts = cleaned.usable_region(search_columns(cleaned.space, settings), "DLPFC search region")
+    return seeds, search, [seed_counts, search_counts]
 
 
 def _split_half_rows(method: str, xyz: np.ndarray, volumes: tuple[int, int]) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from ..config import TARGET_METHODS, TargetSettings
 from ..errors import SettingsError
 from .hierarchical import hierarchical_target
 from .methods import cluster_target, peak_target, seedmap_target
-from .regions import has_template_coordinates, search_columns, seed_columns, site_coordinates
+from .regions import has_template_coordinates, site_coordinates
 from .result import TargetResult
 from .seedmap import seed_map
 
@@ -89,8 +89,9 @@ def select_targets(
         In the order of ``settings.methods``.
     """
     check_methods(settings)
-    seeds, _ = cleaned.usable_region(seed_columns(cleaned.space, settings), "sgACC seed")
-    search, _ = cleaned.usable_region(search_columns(cleaned.space, settings), "DLPFC search region")
+    from .api import usable_regions
+
+    seeds, search, _ = usable_regions(cleaned, settings)
     seed_r = seed_map(cleaned, seeds)
     return [
         run_method(m, cleaned, seeds, search, settings, seed_r, group_map=group_map)
