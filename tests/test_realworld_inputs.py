@@ -228,18 +228,21 @@ def test_parcellated_series_differing_only_in_res_get_distinct_outputs_and_in_se
     labels = pd.DataFrame({"roi": ["a", "b", "c"], "network": ["DMN", "SN", "ECN"]})
     values = pd.DataFrame(np.random.default_rng(0).normal(size=(N_VOLUMES, 3)), columns=["a", "b", "c"])
     folder = case["func"]
+
+    def write(name):
+        values.to_csv(folder / f"{name}.tsv", sep="\t", index=False)
+        (folder / f"{name}.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+
     for res in ("1", "2"):
-        values.to_csv(folder / f"sub-01_task-rest_space-MNI152NLin2009cAsym_res-{res}_seg-Toy_timeseries.tsv",
-                      sep="\t", index=False)
+        write(f"sub-01_task-rest_space-MNI152NLin2009cAsym_seg-Toy_res-{res}_timeseries")
     runs = find_roi_timeseries_runs(folder, labels, pattern="*_seg-*_timeseries.tsv")
     assert [r.prefix for r in runs] == ["sub-01_task-rest_space-MNI152NLin2009cAsym_res-1",
                                         "sub-01_task-rest_space-MNI152NLin2009cAsym_res-2"]
     assert all(r.confounds == case["conf"] for r in runs)  # the run's one confounds table, matched as for BOLD
-    other = folder / "sub-01_task-rest_space-MNI152NLin2009cAsym_res-1_seg-Other_timeseries.tsv"
-    values.to_csv(other, sep="\t", index=False)
+    write("sub-01_task-rest_space-MNI152NLin2009cAsym_seg-Other_res-1_timeseries")
     with pytest.raises(InputError) as info:
         find_roi_timeseries_runs(folder, labels, pattern="*_seg-*_timeseries.tsv")
-    assert other.name in str(info.value) and "_res-1_seg-Toy_timeseries.tsv" in str(info.value)
+    assert "_seg-Other_res-1_timeseries.tsv" in str(info.value) and "_seg-Toy_res-1_timeseries.tsv" in str(info.value)
 
 
 def test_output_name_clash_is_refused_naming_both_files(tmp_path):
