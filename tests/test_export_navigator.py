@@ -28,7 +28,7 @@ from navigator_files import (
 from trdnet.config import ExportSettings, Settings
 from trdnet.errors import SettingsError
 from trdnet.export import coordinate_system, export_targets, find_native_anatomy
-from trdnet.export.scalp import template_head
+from trdnet.export.scalp import otsu_threshold, template_head
 from trdnet.inputs.simulate.t1w import write_simulated_anat
 
 MNI = "MNI152NLin2009cAsym"
@@ -240,3 +240,78 @@ def test_navigator_files_follow_the_umask(simulated, tmp_path):
     os.umask(umask)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in result.files}
     assert set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def _rotation(axis, degrees):
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    t = np.deg2rad(degrees)
+    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
+
+
+def test_scalp_entries_on_an_analytic_ellipsoid_head(tmp_path):
+    """A head whose scalp is an ellipsoid, on an oblique 1.5 mm grid: exact surface and normals.
+
+    The T1w is bright (scalp, 0.8) within 14 mm inside the ellipsoid and grey (brain, 0.6)
+    deeper, and its outer edge falls off linearly over two voxels centred on the surface
+    (linear interpolation between voxels then reproduces it).
+    Checked: the entry lies where that ramp crosses the head threshold (Otsu's level of the
+    image, a fixed distance from the ellipsoid: 0.1 mm, the first-order distance used to draw
+    the ramp), the coil normal is the ellipsoid's normal there (2 degrees: the 4 mm smoothing
+    of a surface curving with radii of 75-95 mm), and the line along it runs through the
+    target (the nearest scalp point).
+    """
+    centre = np.array([2.0, -10.0, 15.0])
+    axes = np.array([75.0, 95.0, 85.0])
+    orient = _rotation([0.2, 1.0, 0.3], 12.0)  # the head's axes in the world
+    voxel = 1.5
+    affine = np.eye(4)
+    affine[:3, :3] = _rotation([1.0, -0.5, 0.4], 20.0) * voxel  # oblique voxel axes
+    shape = (150, 160, 150)
+    affine[:3, 3] = centre - affine[:3, :3] @ (np.array(shape) / 2)
+    world = nib.affines.apply_affine(affine, np.indices(shape).reshape(3, -1).T)
+    local = (world - centre) @ orient  # coordinates along the ellipsoid's axes
+
+    def implicit(points):
+        q = (np.atleast_2d(points) - centre) @ orient
+        f = np.sqrt(((q / axes) ** 2).sum(axis=1))
+        grad = orient @ ((q / axes**2).T / f)  # gradient of f in world coordinates
+        return f, grad.T
+
+    f = np.sqrt(((local / axes) ** 2).sum(axis=1))
+    grad = np.linalg.norm(local / axes**2, axis=1) / f
+    depth = (1.0 - f) / grad  # signed distance inside the surface, to first order
+    data = np.where(depth > 14, 0.6, 0.8) * np.clip(0.5 + depth / (2 * voxel), 0, 1)
+    img = nib.Nifti1Image(data.reshape(shape).astype(np.float32), affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    folder = tmp_path / "fmriprep" / "sub-01" / "anat"
+    folder.mkdir(parents=True)
+    nib.save(img, folder / "sub-01_desc-preproc_T1w.nii.gz")
+    anat = find_native_anatomy(tmp_path / "fmriprep", "01")
+    # targets 15-25 mm under the scalp in six directions of the upper head
+    directions = np.array([[-0.6, 0.3, 0.75], [0.6, 0.3, 0.75], [-0.9, 0.0, 0.4], [0.0, 0.7, 0.7],
+                           [-0.3, -0.5, 0.8], [0.0, 0.0, 1.0]])
+    targets = []
+    for d, under in zip(directions, [15.0, 18.0, 20.0, 22.0, 25.0, 17.0]):
+        d = orient @ (d / np.linalg.norm(d))
+        s = 1.0 / np.sqrt(((d @ orient / axes) ** 2).sum())  # where the ray from the centre meets the surface
+        targets.append(centre + (s - under) * d)
+    targets = np.array(targets)
+    table = pd.DataFrame({"name": [f"t{i}" for i in range(len(targets))], "x": targets[:, 0], "y": targets[:, 1],
+                          "z": targets[:, 2], "space": "T1w"})
+    result = export_targets(table, anat, tmp_path / "out", "sub-01", ExportSettings())
+    markers = read_localite_markers(_files(result)["localiteInstrumentMarker.xml"])["markers"]
+    assert len(markers) == len(targets)
+    level = otsu_threshold(img.get_fdata())
+    edge_depth = (level / 0.8 - 0.5) * 2 * voxel  # where the ramp crosses the level, inside the surface
+    for name, target in zip(table["name"], targets):
+        normal, _, position = pose_from_localite(markers[name])
+        f_entry, grad_entry = implicit(position)
+        inside = (1.0 - f_entry[0]) / np.linalg.norm(grad_entry[0])
+        assert inside == pytest.approx(edge_depth, abs=0.1), name
+        assert angle_deg(normal, -grad_entry[0]) < 2.0, (name, angle_deg(normal, -grad_entry[0]))
+        assert angle_deg(target - position, normal) < 0.5, name
+        row = result.table.set_index("name").loc[name]
+        assert row["scalp_depth_mm"] == pytest.approx(np.linalg.norm(position - target), abs=1e-3)
+    assert "NIfTI:Scanner" == read_brainsight(_files(result)["brainsight.txt"])["header"]["Coordinate system"]
