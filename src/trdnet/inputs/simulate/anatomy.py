@@ -55,7 +55,8 @@ def _templates(resolution_mm: int):
 
 def _load_anatomy(resolution_mm: int, params: SignalParameters) -> _Anatomy:
     """The shared anatomy of a grid and parameters (cached: building it takes seconds)."""
-    return _cached_anatomy(int(resolution_mm), json.dumps(params.to_dict(), sort_keys=True))
+    # Key order kept: the order of the networks decides which latent signal each one gets.
+    return _cached_anatomy(int(resolution_mm), json.dumps(params.to_dict()))
 
 
 @functools.lru_cache(maxsize=2)
