@@ -153,6 +153,18 @@ def test_json_tr_that_is_not_a_number_is_refused(case):
         find_runs(case["root"])
 
 
+def test_a_tr_read_elsewhere_in_milliseconds_is_refused_before_the_data_are_read(tmp_path):
+    from trdnet.denoise import clean_columns
+
+    run = Run(bold=tmp_path / "sub-01_task-rest_hemi-L_space-fsaverage5_bold.func.gii", entities={"sub": "01"})
+
+    def read():
+        raise AssertionError("the data must not be read")
+
+    with pytest.raises(InputError, match=r"repetition time 1500 s .*likely milliseconds, i.e. 1.5 s"):
+        clean_columns(run, QUICK, None, 1500.0, 100, read)
+
+
 def test_filter_above_nyquist_is_an_error_not_unfiltered_signals(case):
     # TR 6 s: Nyquist 0.083 Hz, below the 0.1 Hz low-pass; nilearn would lower it and warn.
     _set_json_tr(case, 6.0)

@@ -26,7 +26,7 @@ from .cleaned import CleanedRun, zscore_columns
 from .config import MNI_SPACE, DenoiseSettings
 from .errors import DenoiseError, InputError
 from .grid import VoxelSpace
-from .inputs.repetition import RepetitionTime, resolve_repetition_time
+from .inputs.repetition import RepetitionTime, check_plausible, resolve_repetition_time
 from .inputs.runs import Run
 from .stream import decompressor_name, read_header, read_masked_volumes
 
@@ -358,7 +358,9 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int
     -------
     CleanedRun
     """
-    repetition = tr if isinstance(tr, RepetitionTime) else RepetitionTime(float(tr), run.tr_source or "given")
+    if not isinstance(tr, RepetitionTime):  # a TR read elsewhere (surface sidecars): checked here
+        tr = RepetitionTime(check_plausible(tr, run.bold), run.tr_source or "JSON sidecar RepetitionTime")
+    repetition = tr
     tr = repetition.seconds
     confounds, sample_mask, raw = load_run_confounds(run, n_volumes, settings)
 

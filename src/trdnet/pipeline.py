@@ -102,9 +102,10 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     if isinstance(group_map, str) and group_map == LEAVE_ONE_OUT and "seedmap" in settings.targeting.methods:
         group_map = leave_one_out_group_map(out_dir, run.subject)
     cleaned = clean(run, settings.denoise, reader=reader)
-    from .targeting.api import usable_regions
+    if not isinstance(run, SurfaceRun):  # a seed or search region without signal stops the run before any output
+        from .targeting.api import usable_regions
 
-    usable_regions(cleaned, settings.targeting)  # a seed or search region without signal stops the run before any output
+        usable_regions(cleaned, settings.targeting)
     written = []
     written += write_qc(run, cleaned, out_dir, settings)
     written += write_networks(run, cleaned, out_dir, settings)

@@ -71,6 +71,22 @@ def _unit_hint(value: float) -> str:
     return "no unit makes it plausible"
 
 
+def check_plausible(seconds: float, where) -> float:
+    """Return a TR given in seconds (e.g. a surface run's sidecar value), refusing an implausible one.
+
+    Raises
+    ------
+    InputError
+        Naming ``where``, the value, the range and the likely unit.
+    """
+    value = float(seconds)
+    if not math.isfinite(value) or not plausible(value):
+        hint = _unit_hint(value) if math.isfinite(value) and value > 0 else "not a TR"
+        raise InputError(f"{where}: repetition time {value:g} s is outside the plausible BOLD range "
+                         f"{TR_RANGE_S[0]:g}-{TR_RANGE_S[1]:g} s ({hint}); write RepetitionTime in seconds")
+    return value
+
+
 def resolve_repetition_time(bold, sidecar_tr, header, sidecar_source: str = "JSON sidecar RepetitionTime"
                             ) -> RepetitionTime:
     """Choose a run's TR from its sidecar value and its header, refusing implausible values.
