@@ -14,6 +14,10 @@ from trdnet.inputs.bids import find_runs
 from trdnet.inputs.simulate import simulate_cohort
 from trdnet.outputs import read_tsv
 
+# Parallel backends (joblib, a Dask LocalCluster) and read-ahead on a simulated cohort: the Dask family of
+# `make test-fast`'s exclusions.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small_cohort(tmp_path_factory):
@@ -46,7 +50,6 @@ def _assert_same_tables(tables, reference):
                                    rtol=0, atol=5e-4, err_msg=str(name))
 
 
-@pytest.mark.slow  # a Dask LocalCluster
 def test_parallel_backends_give_the_same_tables(small_cohort):
     runs, settings, root = small_cohort
     serial = run_cohort(runs, root / "serial", settings)
@@ -117,7 +120,6 @@ def test_prefetched_data_is_used_only_for_the_same_mask(small_cohort):
     np.testing.assert_array_equal(again, data[:, smaller[mask]])
 
 
-@pytest.mark.slow  # a Dask LocalCluster
 def test_dask_scheduler_address_and_unreachable_scheduler(small_cohort):
     import dask
     from dask.distributed import LocalCluster
