@@ -20,7 +20,7 @@ from trdnet.cleaned import CleanedRun
 from trdnet.cli import main
 from trdnet.config import DenoiseSettings, Settings
 from trdnet.denoise import clean_run, cleaning_operator
-from trdnet.errors import DenoiseError, InputError, SettingsError
+from trdnet.errors import DenoiseError, InputError, SettingsError, TargetingError
 from trdnet.inputs.bids import find_runs
 from trdnet.inputs.runs import Run, check_distinct_outputs
 from trdnet.inputs.simulate import simulate_cohort
@@ -525,3 +525,15 @@ def test_failed_run_line_ends_with_a_newline_on_a_terminal(capsys):
     err = capsys.readouterr().err
     assert err.endswith("\n")
     assert "y" * 120 in err
+
+
+def test_messages_print_plain_numbers_not_numpy_reprs():
+    from trdnet.geometry import VoxelGeometry
+    from trdnet.targeting.regions import seed_columns
+
+    far = np.diag([4.0, 4.0, 4.0, 1.0])
+    far[:3, 3] = 60.0  # a small grid nowhere near the sgACC
+    space = VoxelGeometry(mask=np.ones((3, 3, 3), bool), affine=far, space="MNI152NLin2009cAsym")
+    with pytest.raises(TargetingError) as info:
+        seed_columns(space, _targeting_settings())
+    assert "sphere at (6.0, 16.0, -10.0)" in str(info.value) and "np.float64" not in str(info.value)

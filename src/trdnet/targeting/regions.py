@@ -110,7 +110,7 @@ def seed_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
     cols = _sphere_union(space, centers, settings.seed_radius_mm)
     if cols.size == 0:
         raise TargetingError(
-            f"sgACC seed sphere at {tuple(center)} (r={settings.seed_radius_mm} mm, "
+            f"sgACC seed sphere at {tuple(float(v) for v in center)} (r={settings.seed_radius_mm} mm, "
             f"{space.space}) has no voxel inside the brain mask; give targeting.seed_mask"
         )
     return cols
