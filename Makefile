@@ -29,9 +29,10 @@ examples: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-# SIMULATED validation grid of peak, cluster and seedmap (validation/results/); hierarchical: see validation/README.md
+# SIMULATED validation on the realistic simulator: 12 participants x 2 sessions, 8/16/30 min (validation/README.md)
 validate: $(STAMP)
-	$(BIN)/python validation/run_validation.py --no-hierarchical
+	nice $(BIN)/python validation/run_validation.py --set report --resolution 4 \
+		--variants default cluster_size_4mm cluster_sum_12mm peak hierarchical
 
 clean:
 	rm -rf trdnet_demo examples/output

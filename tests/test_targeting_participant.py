@@ -170,3 +170,10 @@ def test_cohort_writes_a_participant_target_for_people_with_several_runs(tmp_pat
     assert candidates["chosen"].sum() == 1
     again = run_cohort(runs, out, settings)
     assert [r.status for r in again] == ["skipped", "skipped", "skipped"]
+
+    from trdnet.report.participant import write_participant_report
+
+    page = write_participant_report(out, "sub-01").read_text()
+    assert '<section id="participant"' in page and "Target from all runs" in page
+    assert page.count("<h4>Competing sites</h4>") == 2  # one per run
+    assert f"{top['retest_mm']:.2f}" in page

@@ -59,13 +59,13 @@ def test_summaries_count_errors_shared_region_and_good_targets(validation):
 def test_quick_study_writes_results(validation, tmp_path):
     out = tmp_path / "results"
     assert validation.main(["--quick", "--set", "choose", "--n-jobs", "1", "--out", str(out),
-                            "--variants", "cluster_sum", "peak"]) == 0
+                            "--variants", "cluster_sum_4mm", "peak"]) == 0
     for name in ("validation.tsv", "validation.md", "validation_default.tsv", "validation_targets.tsv",
                  "validation.json"):
         assert (out / name).is_file(), name
     targets = pd.read_csv(out / "validation_targets.tsv", sep="\t")
     grid = validation.QUICK_GRID
-    assert set(targets["variant"]) == {"default", "cluster_sum", "peak"}
+    assert set(targets["variant"]) == {"default", "cluster_sum_4mm", "peak"}
     assert len(targets) == 3 * grid.n_participants * len(grid.sessions) * len(grid.cells_runs)
     found = targets[["x", "y", "z"]].to_numpy()
     truth = targets[["true_x", "true_y", "true_z"]].to_numpy()

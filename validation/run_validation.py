@@ -60,10 +60,11 @@ TR = 2.0
 #: Target variants compared (name -> changes of TargetSettings); "default" is Settings().targeting.
 VARIANTS: dict[str, dict] = {
     "default": {},
-    "cluster_size": {"methods": ("cluster",), "cluster_rank": "size"},
-    "cluster_sum": {"methods": ("cluster",), "cluster_rank": "sum"},
-    "cluster_mean": {"methods": ("cluster",), "cluster_rank": "mean"},
-    "cluster_size_centroid": {"methods": ("cluster",), "cluster_rank": "size", "centre_weights": "uniform"},
+    "cluster_size_4mm": {"methods": ("cluster",), "cluster_rank": "size", "smoothing_fwhm_mm": 4.0},
+    "cluster_sum_4mm": {"methods": ("cluster",), "cluster_rank": "sum", "smoothing_fwhm_mm": 4.0},
+    "cluster_mean_4mm": {"methods": ("cluster",), "cluster_rank": "mean", "smoothing_fwhm_mm": 4.0},
+    "cluster_size_4mm_centroid": {"methods": ("cluster",), "cluster_rank": "size", "centre_weights": "uniform",
+                                  "smoothing_fwhm_mm": 4.0},
     "cluster_size_8mm": {"methods": ("cluster",), "cluster_rank": "size", "smoothing_fwhm_mm": 8.0},
     "cluster_sum_8mm": {"methods": ("cluster",), "cluster_rank": "sum", "smoothing_fwhm_mm": 8.0},
     "cluster_sum_12mm": {"methods": ("cluster",), "cluster_rank": "sum", "smoothing_fwhm_mm": 12.0},
@@ -245,7 +246,7 @@ def markdown(table: pd.DataFrame, digits: int = 1) -> str:
 
 
 def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VARIANTS), n_jobs: int = 1,
-              workdir=None) -> dict[str, pd.DataFrame]:
+              workdir=None, summarise_only: bool = False) -> dict[str, pd.DataFrame]:
     """Run every participant, write the tables; return them.
 
     Parameters
@@ -260,6 +261,9 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
         Participants processed in parallel (joblib processes).
     workdir : str or Path, optional
         Keep the simulated files there (default: a temporary folder).
+    summarise_only : bool
+        Only summarise the participants already written in ``out_dir/participants`` (an
+        interrupted study; ``validation.json`` records how many).
 
     Returns
     -------
@@ -275,15 +279,19 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
     started = time.perf_counter()
     done_dir = out_dir / "participants"
     done_dir.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="trdnet-validation-") as tmp:
-        base = Path(workdir) if workdir is not None else Path(tmp)
-        Parallel(n_jobs=n_jobs)(
-            delayed(_participant_once)(i, grid, seed, base, variants, done_dir)
-            for i in range(grid.n_participants)
-        )
-    targets = pd.concat([pd.read_csv(done_dir / f"p{i:02d}.tsv", sep="\t", keep_default_na=False,
-                                     na_values=["", "n/a", "nan"], dtype={"session": str})
-                         for i in range(grid.n_participants)], ignore_index=True)
+    if not summarise_only:
+        with tempfile.TemporaryDirectory(prefix="trdnet-validation-") as tmp:
+            base = Path(workdir) if workdir is not None else Path(tmp)
+            Parallel(n_jobs=n_jobs)(
+                delayed(_participant_once)(i, grid, seed, base, variants, done_dir)
+                for i in range(grid.n_participants)
+            )
+    done = [done_dir / f"p{i:02d}.tsv" for i in range(grid.n_participants) if (done_dir / f"p{i:02d}.tsv").is_file()]
+    if not done:
+        raise SystemExit(f"{done_dir}: no participant has been run yet")
+    targets = pd.concat([pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["", "n/a", "nan"],
+                                     dtype={"session": str}) for path in done], ignore_index=True)
+    targets = targets[targets["variant"].isin(variants)]
     for col in ("failed", "reliability"):
         if col not in targets:
             targets[col] = ""
@@ -312,6 +320,7 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
                                        "max_competing_share", "site_separation_mm")},
         "signal_parameters": preset_parameters("realistic").to_dict(),
         "shared_region_radius_mm": SHARED_RADIUS_MM,
+        "participants_summarised": len(done),
         "wall_seconds": round(time.perf_counter() - started, 1), "n_jobs": n_jobs,
     }
     (out_dir / "validation.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -325,16 +334,21 @@ def main(argv=None) -> int:
     parser.add_argument("--set", dest="which", choices=sorted(SETS), default="report")
     parser.add_argument("--quick", action="store_true", help="two tiny participants (for tests)")
     parser.add_argument("--participants", type=int, default=None, help="participants")
+    parser.add_argument("--resolution", type=int, choices=(2, 3, 4), default=None, help="grid (mm)")
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=None)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--workdir", default=None, help="keep the simulated cohorts here")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="only summarise the participants already written in OUT/participants")
     args = parser.parse_args(argv)
     grid = QUICK_GRID if args.quick else StudyGrid()
     if args.participants is not None:
         grid = dataclasses.replace(grid, n_participants=args.participants)
+    if args.resolution is not None:
+        grid = dataclasses.replace(grid, resolution_mm=args.resolution)
     out = args.out or str(Path(__file__).parent / "results" / args.which)
     tables = run_study(out, grid, args.which, tuple(args.variants or VARIANTS), n_jobs=args.n_jobs,
-                       workdir=args.workdir)
+                       workdir=args.workdir, summarise_only=args.summarise_only)
     print(markdown(tables["default"]))
     print(markdown(tables["summary"]))
     return 0

@@ -48,7 +48,7 @@ def write_participant_report(out_dir, subject: str) -> Path:
     if not runs:
         raise InputError(f"{out_dir}: no processed run of sub-{label} (no sub-{label}*_qc.tsv); "
                          "run 'trdnet run' first or give a processed participant")
-    html = participant_html(runs, label)
+    html = participant_html(runs, label, out_dir)
     return atomic_write_text(out_dir / f"sub-{label}.html", html)
 
 
@@ -80,11 +80,15 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None)
     return Parallel(n_jobs=workers, backend="loky")(delayed(write_participant_report)(out_dir, s) for s in subjects)
 
 
-def participant_html(runs: list[RunOutputs], label: str) -> str:
-    """The page of one participant (all runs)."""
+def participant_html(runs: list[RunOutputs], label: str, out_dir=None) -> str:
+    """The page of one participant (all runs, and the target from all runs when ``out_dir`` holds one)."""
     simulated = any(r.simulated for r in runs)
     body = [summary_box(runs, label, simulated)]
     nav = [("summary", "Summary")]
+    joined = participant_block(out_dir, label) if out_dir is not None else ""
+    if joined:
+        body.append(joined)
+        nav.append(("participant", "Target from all runs"))
     for index, run in enumerate(runs, 1):
         anchor = f"run{index}"
         nav.append((anchor, run_title(run)))
@@ -273,10 +277,12 @@ def target_block(run: RunOutputs) -> str:
     distance = np.where(in_space, np.linalg.norm(xyz_all - center, axis=1), np.nan)
     shown.insert(shown.columns.get_loc("x"), "distance_mm", distance)
     keep = [c for c in ("target", "method", "space", "x", "y", "z", "r_sgacc", "distance_mm", "split_half_mm",
-                        "bootstrap_r95_mm", "reliability", "note") if c in shown]
+                        "bootstrap_r95_mm", "n_sites", "competing_share", "reliability", "note") if c in shown]
     out.append(table(shown[keep], digits=2, name="targets", numeric_names=True))
     out.append(note("distance_mm: distance to the personalised target (n/a across spaces). Reference sites are literature "
                     "coordinates (see trdnet's reference table for sources and which are unverified)."))
+    out.append(competing_sites_block(run.table("desc-candidates_targets.tsv"), run.table("desc-sites_targets.tsv"),
+                                     method))
     return "".join(out)
 
 
@@ -292,6 +298,48 @@ def surface_seed_map(run: RunOutputs) -> str:
     return figure(to_data_uri(seed_map_on_cortex(values)),
                   "Correlation with the sgACC seed on the inflated fsaverage5 cortex (left and right, lateral and "
                   "medial); grey: medial wall or no signal.")
+
+
+def competing_sites_block(candidates: pd.DataFrame | None, sites: pd.DataFrame | None, method: str) -> str:
+    """The primary method's candidate clusters and bootstrap sites, when written."""
+    out = []
+    if candidates is not None and len(candidates):
+        rows = candidates[candidates["method"].astype(str) == method].head(5)
+        if len(rows):
+            out.append("<h4>Competing sites</h4>")
+            out.append(table(rows.drop(columns="method"), digits=2, name="candidates", numeric_names=True))
+            out.append(note(f"The {min(len(rows), 5)} best-ranked candidate clusters of {method} (centre, size, mean "
+                            "and peak of the smoothed map); chosen: the cluster the target came from."))
+    if sites is not None and len(sites):
+        rows = sites[sites["method"].astype(str) == method]
+        if len(rows):
+            out.append(table(rows.drop(columns="method"), digits=2, name="sites", numeric_names=True))
+            out.append(note("Bootstrap targets grouped into sites with their share of the resamples. A site other "
+                            "than the target's holding a real share means the data do not settle between them: "
+                            "the reliability word is then at most fair.", "warn" if (~rows["holds_target"].astype(
+                                str).isin(["True", "true", "1"]) & (rows["share"].astype(float) > 0.1)).any()
+                           else "note"))
+    return "".join(out)
+
+
+def participant_block(out_dir: Path, label: str) -> str:
+    """The participant-level target from all runs, when the participant step wrote one."""
+    tables = sorted((Path(out_dir) / f"sub-{label}" / "func").glob(f"sub-{label}_*_desc-participant_targets.tsv"))
+    if not tables:
+        return ""
+    out = []
+    for path in tables:
+        frame = read_tsv(path)
+        keep = [c for c in ("target", "method", "space", "x", "y", "z", "r_sgacc", "n_runs", "minutes_retained",
+                            "retest_kind", "retest_mm", "bootstrap_r95_mm", "n_sites", "competing_share",
+                            "minutes_for_5mm", "reliability", "sufficiency_note")
+                if c in frame]
+        personal = frame[frame["target"].astype(str).str.startswith("personalised")]
+        out.append(table(personal[keep], digits=2, name="participant_targets", numeric_names=True))
+    out.append(note("One target from all of the participant's runs, each run cleaned on its own and then joined. "
+                    "retest_mm compares targets from disjoint data (the sessions, or each run against the others); "
+                    "minutes_for_5mm is the data length at which two independent scans would agree within 5 mm."))
+    return section("participant", "Target from all runs", "".join(out))
 
 
 def native_background(run: RunOutputs) -> str | None:
