@@ -394,3 +394,11 @@ def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path
     assert main(["run", str(root), str(tmp_path / "out2"), "participant", "--space", "fsnative",
                  "--no-report"]) == 1
     assert "without a transform to MNI" in capsys.readouterr().out
+
+
+def test_a_mesh_not_available_offline_is_refused_in_one_line(tmp_path, capsys):
+    root = tmp_path / "fmriprep"
+    write_surface_run(root, space="fsaverage6", n_volumes=60, n_vertices=40962)
+    code = main(["run", str(root), str(tmp_path / "out"), "participant", "--space", "fsaverage6", "--no-report"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if "FAILED" in x)
+    assert code == 1 and "'fsaverage6': no mesh available offline" in line and "not supported yet" in line

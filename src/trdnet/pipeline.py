@@ -20,7 +20,7 @@ from .inputs.runs import Run
 from .inputs.surface import SurfaceRun
 from .outputs import atomic_write_bytes, write_atlas_table, write_json, write_nifti, write_tsv
 from .sidecars import SIMULATED_NOTE, sidecar
-from .surface_pipeline import clean_surface_run, write_surface_seed_map
+from .surface_pipeline import clean_surface_run, surface_seed_and_search, write_surface_seed_map
 from .template_lookup import with_template_coordinates
 
 
@@ -102,15 +102,18 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     if isinstance(group_map, str) and group_map == LEAVE_ONE_OUT and "seedmap" in settings.targeting.methods:
         group_map = leave_one_out_group_map(out_dir, run.subject)
     cleaned = clean(run, settings.denoise, reader=reader)
-    if not isinstance(run, SurfaceRun):  # a seed or search region without signal stops the run before any output
-        from .targeting.api import usable_regions
+    from .targeting.api import usable_regions
 
+    # a seed or search region without signal stops the run before any output
+    if isinstance(run, SurfaceRun):
+        surface_regions = surface_seed_and_search(cleaned.space, settings.targeting)
+    else:
         usable_regions(cleaned, settings.targeting)
     written = []
     written += write_qc(run, cleaned, out_dir, settings)
     written += write_networks(run, cleaned, out_dir, settings)
     if isinstance(run, SurfaceRun):
-        targets_summary, seed_files = write_surface_seed_map(run, cleaned, out_dir, settings)
+        targets_summary, seed_files = write_surface_seed_map(run, cleaned, out_dir, settings, surface_regions)
         written += seed_files
     else:
         targets_summary, target_files, targets_table = write_targets(run, cleaned, out_dir, settings, group_map)

@@ -127,8 +127,23 @@ def surface_search_columns(geometry, settings) -> np.ndarray:
     return columns
 
 
-def write_surface_seed_map(run: SurfaceRun, cleaned: CleanedRun, out_dir: Path, settings) -> tuple[dict, list]:
+def surface_seed_and_search(geometry, settings) -> tuple[np.ndarray, np.ndarray]:
+    """The sgACC seed and DLPFC search region of a surface run (see the two functions above).
+
+    Raises
+    ------
+    TargetingError
+        Too few seed vertices, or no search-region vertex, with signal.
+    """
+    return surface_seed_columns(geometry, settings), surface_search_columns(geometry, settings)
+
+
+def write_surface_seed_map(run: SurfaceRun, cleaned: CleanedRun, out_dir: Path, settings,
+                           regions: tuple | None = None) -> tuple[dict, list]:
     """Write the sgACC seed map per hemisphere (``..._hemi-L_..._desc-sgacc_stat-r_boldmap.func.gii``).
+
+    ``regions`` are the run's ``(seed, search)`` columns when already found
+    (:func:`surface_seed_and_search`).
 
     Returns
     -------
@@ -144,8 +159,7 @@ def write_surface_seed_map(run: SurfaceRun, cleaned: CleanedRun, out_dir: Path, 
     from .targeting.seedmap import seed_map
 
     geometry = cleaned.space
-    seed = surface_seed_columns(geometry, settings.targeting)
-    search = surface_search_columns(geometry, settings.targeting)
+    seed, search = regions if regions is not None else surface_seed_and_search(geometry, settings.targeting)
     r = seed_map(cleaned, seed)
     counts = {"sgacc_seed_vertices": int(seed.size), "search_vertices": int(search.size)}
     extra = {"Targeting": {**counts, "status": SURFACE_TARGETING,

@@ -266,8 +266,8 @@ def standard_meshes(space: str) -> tuple[dict, str]:
     if space == "fsLR":
         return fslr_meshes(), "midthickness (Conte69 fsLR-32k group average, brainspace 0.3.0 wheel)"
     raise NotImplementedFeatureError(
-        f"space {space!r}: no mesh available offline (nilearn bundles fsaverage5 only); "
-        "give the midthickness meshes per hemisphere (SurfaceRun.meshes)"
+        f"space {space!r}: no mesh available offline (nilearn bundles fsaverage5 only), so these runs are not "
+        "supported yet; use fMRIPrep's fsaverage5 or fsnative outputs (or, from Python, SurfaceRun.meshes)"
     )
 
 
