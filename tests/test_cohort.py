@@ -2,6 +2,7 @@
 
 import dataclasses
 import gzip
+import logging
 import shutil
 
 import numpy as np
@@ -50,13 +51,30 @@ def _assert_same_tables(tables, reference):
                                    rtol=0, atol=5e-4, err_msg=str(name))
 
 
-def test_parallel_backends_give_the_same_tables(small_cohort):
+def _progress_lines(caplog):
+    lines = [r.getMessage() for r in caplog.records if r.name == "trdnet" and r.getMessage().startswith("[")]
+    caplog.clear()
+    return lines
+
+
+def test_parallel_backends_give_the_same_tables(small_cohort, caplog):
     runs, settings, root = small_cohort
+    caplog.set_level(logging.INFO, logger="trdnet")
     serial = run_cohort(runs, root / "serial", settings)
     assert all(r.status == "done" for r in serial), [r.error for r in serial]
+    progress = {"serial": _progress_lines(caplog)}
     joblib_results = run_cohort(runs, root / "joblib", settings, n_jobs=2)
+    progress["joblib"] = _progress_lines(caplog)
     dask_results = run_cohort(runs, root / "dask", settings, dask="local:2")
+    progress["dask"] = _progress_lines(caplog)
     assert [r.status for r in joblib_results] == [r.status for r in dask_results] == ["done"] * 3
+    # results keep the order of the runs whatever order they finished in
+    assert [r.prefix for r in joblib_results] == [r.prefix for r in dask_results] == [r.prefix for r in runs]
+    for backend, lines in progress.items():
+        # one line per run as it ends, counting up, every run named once
+        assert [line.split("]")[0] for line in lines] == ["[1/3", "[2/3", "[3/3"], backend
+        assert sorted(line.split(" ")[1].rstrip(":") for line in lines) == sorted(r.prefix for r in runs), backend
+        assert all(line.endswith(": done") for line in lines), backend
     reference = _tables(root / "serial")
     assert len(reference) >= 3 * 8
     _assert_same_tables(_tables(root / "joblib"), reference)

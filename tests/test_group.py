@@ -18,6 +18,7 @@ from scipy import stats
 from trdnet.errors import InputError, SettingsError
 from trdnet.group import QcThresholds, group_seed_map, hedges_g, run_group
 from trdnet.outputs import read_tsv
+from trdnet.records import write_failure_record
 
 PAIRS = [("DMN", "DMN"), ("DMN", "SN"), ("SN", "SN")]
 SPACE = "MNI152NLin2009cAsym"
@@ -178,8 +179,7 @@ def test_qc_exclusions_and_broken_runs_are_written_down(tmp_path, cohort):
     make_run(out, "07", [0.1, 0.1, 0.1], mean_fd=0.9)  # too much motion
     make_run(out, "08", [0.1, 0.1, 0.1], minutes=3.0)  # too little data
     make_run(out, "09", [0.1, 0.1, 0.1], done=False)  # outputs but no completion record
-    pd.DataFrame({"participant_id": ["sub-10"], "run": ["sub-10_task-rest_space-X"], "reason": ["boom"]}).to_csv(
-        out / "failures.tsv", sep="\t", index=False)
+    write_failure_record(out, "sub-10_task-rest_space-X", "sub-10", "boom")
     result = run_group(out, participants, exclude=QcThresholds(max_mean_fd=0.5, min_minutes=5.0))
     exclusions = read_tsv(result.files["exclusions"]).set_index("participant_id")
     assert "mean FD 0.900 mm > 0.5 mm" in exclusions.loc["sub-07", "reason"]

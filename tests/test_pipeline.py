@@ -65,10 +65,12 @@ def test_cli_runs_a_foreign_folder_and_resumes(foreign_derivatives, tmp_path, ca
     assert capsys.readouterr().out.count(": skipped;") == 3
     assert (func / f"{prefix}_targets.tsv").stat().st_mtime_ns == before
 
-    # other settings must not be mixed into the same folder silently
-    assert main(["run", *args, "--no-gsr"]) == 1
-    failures = pd.read_csv(out / "failures.tsv", sep="\t")
-    assert failures["reason"].str.contains("other settings").all()
+    # other settings must not be mixed into the same folder: refused before any work, nothing written
+    records = {p: p.read_bytes() for p in sorted((out / "logs").iterdir())}
+    assert main(["run", *args, "--no-gsr"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in sorted((out / "logs").iterdir())} == records
+    assert not (out / "failures.tsv").exists()
     assert main(["run", *args, "--no-gsr", "--overwrite"]) == 0
     assert not (out / "failures.tsv").exists()
 
@@ -155,8 +157,8 @@ def test_group_map_is_a_setting_checked_on_resume(foreign_derivatives, tmp_path,
     base = ["run", str(foreign_derivatives), str(out), "participant", "--settings", str(settings_file), *FAST]
     assert main(base) == 0
     loo = [*base, "--target-method", "cluster", "seedmap", "--group-map", "loo"]
-    assert main(loo) == 1  # a different group map is a different analysis: not skipped silently
-    assert pd.read_csv(out / "failures.tsv", sep="\t")["reason"].str.contains("other settings").all()
+    assert main(loo) == 2  # a different group map is a different analysis: refused before any work
+    assert "other settings" in capsys.readouterr().err
     assert main([*loo, "--overwrite"]) == 0
     capsys.readouterr()
     targets = next(out.glob("sub-B02/func/*_targets.tsv"))

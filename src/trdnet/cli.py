@@ -246,7 +246,13 @@ def cmd_run(args) -> int:
         raise SettingsError(f"expected {form} before the analysis level, got {len(args.dirs)} folder(s)")
     output_dir = args.dirs[-1]
     settings = settings_from_args(args)
+    from .cohort import check_request, select_participants
+
+    bids_dir = None if (args.dataset or args.roi_timeseries) else args.dirs[0]
+    args.participant_label = check_request(output_dir, [bids_dir, args.roi_timeseries, args.labels, args.data_dir],
+                                           bids_dir, args.participant_label, args.dask)
     runs, settings = collect_runs(args, settings)
+    runs = select_participants(runs, args.participant_label, bids_dir or args.roi_timeseries or args.dataset)
     log.debug("%d run(s) to process; settings digest %s", len(runs), settings.digest())
     results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
                          overwrite=args.overwrite)
@@ -258,9 +264,11 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     """``trdnet report``."""
+    from .records import requested_participants
     from .report import write_reports
 
-    for path in write_reports(args.output_dir, args.participant_label, n_jobs=args.n_jobs):
+    labels = requested_participants(args.output_dir, args.participant_label)
+    for path in write_reports(args.output_dir, labels, n_jobs=args.n_jobs):
         print(path)
     return 0
 
@@ -366,8 +374,10 @@ def cmd_group(args, output_dir: Path) -> int:
     exclude = None
     if args.exclude_fd is not None or args.exclude_minutes is not None:
         exclude = QcThresholds(max_mean_fd=args.exclude_fd, min_minutes=args.exclude_minutes)
+    from .inputs.requested import normalise_labels
+
     result = run_group(output_dir, participants_tsv=args.participants_tsv, group_column=args.group_column,
-                       exclude=exclude)
+                       exclude=exclude, participant_labels=normalise_labels(args.participant_label))
     for path in result.files.values():
         print(path)
     for note in result.notes:
@@ -499,6 +509,9 @@ def main(argv=None) -> int:
         return COMMANDS[args.command](args)
     except TrdnetError as exc:
         print(f"trdnet: error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except PermissionError as exc:  # a file or folder of the user's that this account cannot read or write
+        print(f"trdnet: error: {exc.filename}: permission denied ({exc.strerror})", file=sys.stderr)
         return EXIT_REFUSED
     except KeyboardInterrupt:
         print("trdnet: interrupted; finished runs are kept, re-run to resume", file=sys.stderr)

@@ -1,29 +1,32 @@
 """Map :func:`trdnet.pipeline.process_run` over many runs: serially, with
 joblib worker processes, or on a Dask cluster. One failing run never stops the
-cohort; it is written to ``failures.tsv`` with its one-line reason."""
+cohort: it gets a failure record (:mod:`trdnet.records`) and ``failures.tsv``
+is rebuilt from every record of the folder. Progress goes to the ``trdnet``
+logger, one line per run as it ends, whatever the backend."""
 
 from __future__ import annotations
 
-import sys
-import traceback
+import logging
 from pathlib import Path
 
-import pandas as pd
-
 from .config import Settings
-from .errors import TrdnetError
+from .errors import SettingsError, TrdnetError
 from .inputs.bids import derivatives_root
 from .inputs.runs import Run
-from .outputs import write_dataset_description, write_tsv
+from .outputs import write_dataset_description
 from .parallel import available_cores, worker_count
 from .pipeline import RunResult, is_finished, process_roi_run, process_run
 from .participants import process_participants
 from .prefetch import RunPrefetcher
+from .records import remove_failure_record, write_failure_record, write_failures_table
+from .staging import RunBusyError, failure_reason
+
+logger = logging.getLogger("trdnet")
 
 
 def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, group_map, blas_threads: int | None,
                   reader=None):
-    """Worker entry point: never raises for a run-level failure."""
+    """Worker entry point: never raises for a run-level failure (the failure record is written by the run)."""
     from threadpoolctl import threadpool_limits
 
     def work():
@@ -36,11 +39,14 @@ def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, g
             return work()
         with threadpool_limits(limits=blas_threads):
             return work()
-    except TrdnetError as exc:
-        return RunResult(run.prefix, run.subject, "failed", error=str(exc))
+    except RunBusyError as exc:
+        return RunResult(run.prefix, run.subject, "busy", error=str(exc))
     except Exception as exc:  # a bug: keep the cohort going but keep the evidence
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return RunResult(run.prefix, run.subject, "failed", error=f"internal error: {last}")
+        return RunResult(run.prefix, run.subject, "failed", error=failure_reason(exc))
+
+
+def _indexed(index: int, *args):
+    return index, _safe_process(*args)
 
 
 def run_cohort(
@@ -73,7 +79,8 @@ def run_cohort(
     group_map : optional
         Group sgACC map for the ``seedmap`` method.
     progress : bool, optional
-        Progress bar; default: only when stderr is a terminal.
+        Unused (kept for compatibility): progress is logged to the ``trdnet``
+        logger, one INFO line per finished run.
     prefetch : bool
         Serial runs only: read the next run in a background thread while the
         current one computes (one extra masked matrix in memory).
@@ -83,25 +90,157 @@ def run_cohort(
     list of RunResult
         In the order of ``runs``, then one per participant with two or more
         runs (the participant step, :mod:`trdnet.participants`).
+
+    Raises
+    ------
+    SettingsError
+        Before any work: a malformed ``dask`` address, or finished runs in
+        ``out_dir`` processed with other settings (without ``overwrite``).
     """
     out_dir = Path(out_dir)
+    dask_workers = parse_dask(dask) if dask else None
+    check_same_settings(runs, out_dir, settings, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = {derivatives_root(r.bold) for r in runs if r.source in ("fmriprep", "simulated")}
     write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
     args = (str(out_dir), settings, overwrite, group_map)
+    progress = _Progress(len(runs))
     if dask:
-        results = _run_dask(runs, args, dask)
+        results = _run_dask(runs, args, dask, dask_workers, progress)
     elif n_jobs and n_jobs != 1 and len(runs) > 1:
-        results = _run_joblib(runs, args, n_jobs)
+        results = _run_joblib(runs, args, n_jobs, progress)
     else:
-        results = _run_serial(runs, args, progress, prefetch)
+        results = _run_serial(runs, args, prefetch, progress)
     # One target per person from all of their runs (participants with two or more runs).
-    results += process_participants(runs, results, out_dir, settings, overwrite, group_map)
-    write_failures(out_dir, results)
-    return results
+    participant_results = process_participants(runs, results, out_dir, settings, overwrite, group_map)
+    record_participant_step(out_dir, participant_results, settings)
+    write_failures_table(out_dir)
+    return results + participant_results
 
 
-def _run_serial(runs, args, progress, prefetch: bool) -> list[RunResult]:
+def record_participant_step(out_dir: Path, results, settings: Settings) -> None:
+    """Give a failed participant step a failure record like a failed run (and forget it once it succeeds)."""
+    for result in results:
+        if result.status == "failed":
+            write_failure_record(out_dir, result.prefix, f"sub-{result.subject}", result.error, settings.digest())
+        else:
+            remove_failure_record(out_dir, result.prefix)
+
+
+def check_same_settings(runs, out_dir: Path, settings: Settings, overwrite: bool) -> None:
+    """Refuse, before any work, runs already finished in ``out_dir`` with other settings.
+
+    Raises
+    ------
+    SettingsError
+        Naming the first such run's completion record and how many there are.
+    """
+    if overwrite:
+        return
+    clashes = []
+    for run in runs:
+        try:
+            is_finished(run, out_dir, settings)
+        except SettingsError as exc:
+            clashes.append(str(exc))
+    if clashes:
+        more = f" (and {len(clashes) - 1} more run(s))" if len(clashes) > 1 else ""
+        raise SettingsError(clashes[0] + more)
+
+
+def parse_dask(address: str) -> int | None:
+    """Workers of a ``local:N`` Dask address (every core for ``local``), None for a scheduler address.
+
+    Raises
+    ------
+    SettingsError
+        If a ``local`` address has no positive whole number of workers, or the
+        address is neither ``local[:N]`` nor ``scheme://host:port``.
+    """
+    if address == "local":
+        return available_cores()
+    if address.startswith("local:"):
+        count = address.split(":", 1)[1]
+        if not count.isdigit() or int(count) < 1:
+            raise SettingsError(f"--dask {address}: the number of local workers must be a whole number >= 1 "
+                                "(e.g. local:2); accepted: local, local:N or a scheduler address tcp://host:port")
+        return int(count)
+    if "://" not in address:
+        raise SettingsError(f"--dask {address}: accepted: local, local:N or a scheduler address like "
+                            "tcp://host:8786")
+    return None
+
+
+def check_request(out_dir: Path, inputs=(), bids_dir: Path | None = None, participant_labels=None,
+                  dask: str | None = None) -> list[str] | None:
+    """Everything about a ``trdnet run`` request that can be refused before any work.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Output folder: must not be, be inside, or overwrite part of an input;
+        must be a writable folder (created here).
+    inputs : iterable of Path
+        Input folders and files (None entries ignored).
+    bids_dir : Path, optional
+        fMRIPrep derivatives folder: requested participants must be present
+        and their folders and sidecars readable.
+    participant_labels : list of str, optional
+        With or without ``sub-``.
+    dask : str, optional
+        ``--dask`` address (checked for form).
+
+    Returns
+    -------
+    list of str or None
+        Participant labels without ``sub-`` (None when none were given).
+
+    Raises
+    ------
+    TrdnetError
+        One line naming the file or value and the problem.
+    """
+    from .inputs.requested import check_participants, normalise_labels
+    from .output_folder import check_output_folder
+
+    labels = normalise_labels(participant_labels)
+    if dask:
+        parse_dask(dask)
+    if bids_dir is not None:
+        check_participants(bids_dir, labels)
+    check_output_folder(out_dir, inputs)
+    return labels
+
+
+def select_participants(runs, labels, where) -> list:
+    """The runs of the requested participants; refuses labels without any run.
+
+    Raises
+    ------
+    InputError
+        Listing the labels without a run and the participants present.
+    """
+    from .inputs.requested import check_labels_present
+
+    if not labels:
+        return list(runs)
+    check_labels_present(labels, sorted({r.subject for r in runs}), where)
+    return [r for r in runs if r.subject in set(labels)]
+
+
+class _Progress:
+    """One INFO line on the ``trdnet`` logger per finished run, in the order runs end."""
+
+    def __init__(self, total: int):
+        self.total, self.count = total, 0
+
+    def __call__(self, result: RunResult) -> None:
+        self.count += 1
+        status = f"{result.status}: {result.error}" if result.error else result.status
+        logger.info("[%d/%d] %s: %s", self.count, self.total, result.prefix, status)
+
+
+def _run_serial(runs, args, prefetch: bool, progress) -> list[RunResult]:
     """One run after the other; with ``prefetch``, the next unfinished run is read meanwhile."""
     out_dir, settings, overwrite, _ = args
     todo = [run for run in runs if prefetch and _needs_processing(run, Path(out_dir), settings, overwrite)]
@@ -110,11 +249,11 @@ def _run_serial(runs, args, progress, prefetch: bool) -> list[RunResult]:
     with RunPrefetcher() as prefetcher:
         if todo:
             prefetcher.prefetch(todo[0])
-        for index, run in enumerate(runs, 1):
+        for run in runs:
             if id(run) in following:
                 prefetcher.prefetch(following[id(run)])
             results.append(_safe_process(run, *args, None, reader=prefetcher.reader(run)))
-            _log_progress(index, len(runs), results[-1], progress)
+            progress(results[-1])
     return results
 
 
@@ -125,65 +264,48 @@ def _needs_processing(run, out_dir: Path, settings: Settings, overwrite: bool) -
         return False  # the run reports its own problem when processed; nothing to read ahead
 
 
-def _run_joblib(runs, args, n_jobs):
+def _run_joblib(runs, args, n_jobs, progress):
     from joblib import Parallel, delayed
 
     workers = worker_count(n_jobs, len(runs))
     blas = max(1, available_cores() // workers)
-    return Parallel(n_jobs=workers, backend="loky", verbose=0)(
-        delayed(_safe_process)(run, *args, blas) for run in runs
-    )
+    results = [None] * len(runs)
+    parallel = Parallel(n_jobs=workers, backend="loky", verbose=0, return_as="generator_unordered")
+    for index, result in parallel(delayed(_indexed)(i, run, *args, blas) for i, run in enumerate(runs)):
+        results[index] = result
+        progress(result)
+    return results
 
 
-def _run_dask(runs, args, address: str):
+def _run_dask(runs, args, address: str, n_workers: int | None, progress):
     try:
         import dask
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise TrdnetError("--dask needs dask.distributed: pip install 'trdnet[dask]'") from None
-    if address.startswith("local"):
-        n_workers = int(address.split(":", 1)[1]) if ":" in address else available_cores()
+    if n_workers is not None:
         # Dask's statistical profiler samples each worker's stack under the GIL:
         # measured at 15% of a run's time here, for a dashboard nobody watches.
         with dask.config.set({"distributed.worker.profile.enabled": False}), \
                 LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                              dashboard_address=":0") as cluster, Client(cluster) as client:
-            return _submit(client, runs, args)
+            return _submit(client, runs, args, progress)
     try:
         client = Client(address)
     except (OSError, ValueError, TypeError) as exc:
         raise TrdnetError(f"--dask {address}: cannot reach a Dask scheduler there ({exc})") from None
     with client:
-        return _submit(client, runs, args)
+        return _submit(client, runs, args, progress)
 
 
-def _submit(client, runs, args):
-    futures = client.map(_safe_process, runs, *[[a] * len(runs) for a in args], [1] * len(runs), pure=False)
-    return client.gather(futures)
+def _submit(client, runs, args, progress):
+    from dask.distributed import as_completed
 
-
-def _log_progress(index: int, total: int, result: RunResult, progress: bool | None) -> None:
-    terminal = sys.stderr.isatty() if progress is None else progress
-    status = result.status if not result.error else f"failed: {result.error}"
-    line = f"[{index}/{total}] {result.prefix}: {status}"
-    if terminal:
-        bar = "#" * int(20 * index / total)
-        failed = result.status == "failed"  # a failure stays on screen, whole and ended by a newline
-        shown = line if failed else f"{line[:100]:<100}"
-        print(f"\r{bar:<20} {shown}", end="\n" if index == total or failed else "", file=sys.stderr, flush=True)
-    else:
-        print(line, file=sys.stderr, flush=True)
-
-
-def write_failures(out_dir: Path, results: list[RunResult]) -> Path | None:
-    """Write ``failures.tsv`` (participant, run, reason); remove a stale one when all succeeded."""
-    path = Path(out_dir) / "failures.tsv"
-    failed = [r for r in results if r.status == "failed"]
-    if not failed:
-        path.unlink(missing_ok=True)
-        return None
-    table = pd.DataFrame(
-        {"participant_id": [f"sub-{r.subject}" for r in failed], "run": [r.prefix for r in failed],
-         "reason": [r.error for r in failed]}
-    )
-    return write_tsv(path, table)
+    futures = client.map(_indexed, range(len(runs)), runs, *[[a] * len(runs) for a in args], [1] * len(runs),
+                         pure=False)
+    results = [None] * len(runs)
+    for future in as_completed(futures):
+        index, result = future.result()
+        results[index] = result
+        progress(result)
+    return results

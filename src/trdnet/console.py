@@ -37,9 +37,11 @@ def report_results(results, output_dir: Path) -> int:
     int
         :data:`EXIT_RUN_FAILED` if any run failed, else :data:`EXIT_OK`.
     """
-    failed = [r for r in results if r.status == "failed"]
+    failed = [r for r in results if r.status in ("failed", "busy")]
     for r in results:
-        if r.status == "failed":
+        if r.status == "busy":  # another process holds the run's lock: not a failure of the run
+            print(f"{r.prefix}: NOT PROCESSED: {r.error}")
+        elif r.status == "failed":
             print(f"{r.prefix}: FAILED: {r.error}")
         else:
             s = r.summary

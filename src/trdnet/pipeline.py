@@ -4,7 +4,6 @@ export, each written with its sidecar. A re-run skips finished runs."""
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,9 @@ from .errors import SettingsError, TrdnetError
 from .inputs.runs import Run
 from .inputs.surface import SurfaceRun
 from .outputs import atomic_write_bytes, write_atlas_table, write_json, write_nifti, write_tsv
+from .records import completion_record_path, read_completion_record
 from .sidecars import SIMULATED_NOTE, sidecar
+from .staging import run_lock, staged_run
 from .surface_pipeline import clean_surface_run, surface_seed_and_search, write_surface_seed_map
 from .template_lookup import with_template_coordinates
 
@@ -44,28 +45,33 @@ def output_dir_for(run: Run, out_dir: Path) -> Path:
 
 def completion_record(run: Run, out_dir: Path) -> Path:
     """Path of the record written last, when every output of a run is in place."""
-    return Path(out_dir) / "logs" / f"{run.prefix}_done.json"
+    return completion_record_path(out_dir, run.prefix)
 
 
 def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = False) -> bool:
-    """Whether a run's outputs exist with the same settings.
+    """Whether a run is finished (see :mod:`trdnet.records`) with the same settings.
 
     Raises
     ------
     SettingsError
-        If they exist with other settings and ``overwrite`` is false.
+        If it is finished with other settings and ``overwrite`` is false.
     """
     record_path = completion_record(run, out_dir)
     if overwrite or not record_path.is_file():
         return False
-    record = json.loads(record_path.read_text())
-    if record.get("SettingsDigest") != settings.digest():
+    record = read_completion_record(record_path)
+    if record.settings_digest != settings.digest():
         raise SettingsError(
             f"{record_path}: {run.prefix} was processed with other settings "
-            f"(digest {record.get('SettingsDigest')} != {settings.digest()}); "
+            f"(digest {record.settings_digest} != {settings.digest()}); "
             "use --overwrite or another output folder"
         )
-    return all((Path(out_dir) / f).is_file() for f in record.get("Files", []))
+    return not record.missing_files(out_dir)
+
+
+def _skipped(run, out_dir: Path) -> RunResult:
+    record = read_completion_record(completion_record(run, out_dir))
+    return RunResult(run.prefix, run.subject, "skipped", record.files, record.summary)
 
 
 def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = False, group_map=None,
@@ -93,43 +99,41 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     """
     out_dir = Path(out_dir)
     start = time.perf_counter()
-    if is_finished(run, out_dir, settings, overwrite):
-        record = json.loads(completion_record(run, out_dir).read_text())
-        return RunResult(run.prefix, run.subject, "skipped", record["Files"], record.get("Summary", {}))
+    with run_lock(out_dir, run.prefix):
+        if is_finished(run, out_dir, settings, overwrite):
+            return _skipped(run, out_dir)
+        if group_map is None and settings.targeting.group_map == LEAVE_ONE_OUT:
+            group_map = LEAVE_ONE_OUT
+        with staged_run(out_dir, run.prefix, f"sub-{run.subject}", settings.digest(), begin=False) as stage:
+            if isinstance(group_map, str) and group_map == LEAVE_ONE_OUT and "seedmap" in settings.targeting.methods:
+                group_map = leave_one_out_group_map(out_dir, run.subject)  # before this run's own record goes
+            stage.begin()
+            cleaned = clean(run, settings.denoise, reader=reader)
+            from .targeting.api import usable_regions
 
-    if group_map is None and settings.targeting.group_map == LEAVE_ONE_OUT:
-        group_map = LEAVE_ONE_OUT
-    if isinstance(group_map, str) and group_map == LEAVE_ONE_OUT and "seedmap" in settings.targeting.methods:
-        group_map = leave_one_out_group_map(out_dir, run.subject)
-    cleaned = clean(run, settings.denoise, reader=reader)
-    from .targeting.api import usable_regions
-
-    # a seed or search region without signal stops the run before any output
-    if isinstance(run, SurfaceRun):
-        surface_regions = surface_seed_and_search(cleaned.space, settings.targeting)
-    else:
-        usable_regions(cleaned, settings.targeting)
-    written = []
-    written += write_qc(run, cleaned, out_dir, settings)
-    written += write_networks(run, cleaned, out_dir, settings)
-    if isinstance(run, SurfaceRun):
-        targets_summary, seed_files = write_surface_seed_map(run, cleaned, out_dir, settings, surface_regions)
-        written += seed_files
-    else:
-        targets_summary, target_files, targets_table = write_targets(run, cleaned, out_dir, settings, group_map)
-        written += target_files
-        navigation_summary, navigation_files = write_navigation(run, targets_table, out_dir, settings)
-        targets_summary.update(navigation_summary)
-        written += navigation_files
-
-    relative = sorted(str(Path(p).relative_to(out_dir)) for p in written)
-    summary = {"minutes_retained": cleaned.qc["minutes_retained"], "mean_fd": cleaned.qc["mean_fd"], **targets_summary}
-    write_json(
-        completion_record(run, out_dir),
-        {"Run": run.prefix, "SettingsDigest": settings.digest(), "Files": relative, "Summary": summary,
-         "Simulated": run.simulated},
-    )
-    return RunResult(run.prefix, run.subject, "done", relative, summary, seconds=time.perf_counter() - start)
+            # a seed or search region without signal stops the run before any output
+            if isinstance(run, SurfaceRun):
+                surface_regions = surface_seed_and_search(cleaned.space, settings.targeting)
+            else:
+                usable_regions(cleaned, settings.targeting)
+            written = []
+            written += write_qc(run, cleaned, stage.root, settings)
+            written += write_networks(run, cleaned, stage.root, settings)
+            if isinstance(run, SurfaceRun):
+                targets_summary, seed_files = write_surface_seed_map(run, cleaned, stage.root, settings,
+                                                                     surface_regions)
+                written += seed_files
+            else:
+                targets_summary, target_files, targets_table = write_targets(run, cleaned, stage.root, settings,
+                                                                             group_map)
+                written += target_files
+                navigation_summary, navigation_files = write_navigation(run, targets_table, stage.root, settings)
+                targets_summary.update(navigation_summary)
+                written += navigation_files
+            summary = {"minutes_retained": cleaned.qc["minutes_retained"], "mean_fd": cleaned.qc["mean_fd"],
+                       **targets_summary}
+            files = stage.commit(written, f"sub-{run.subject}", settings.digest(), summary, run.simulated)
+    return RunResult(run.prefix, run.subject, "done", files, summary, seconds=time.perf_counter() - start)
 
 
 def clean(run: Run, denoise_settings, reader=None) -> CleanedRun:
@@ -274,24 +278,22 @@ def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = Fa
 
     out_dir = Path(out_dir)
     start = time.perf_counter()
-    if is_finished(run, out_dir, settings, overwrite):
-        record = json.loads(completion_record(run, out_dir).read_text())
-        return RunResult(run.prefix, run.subject, "skipped", record["Files"], record.get("Summary", {}))
-    cleaned = clean_roi_run(run, settings.denoise)
-    dropped = cleaned.rois.iloc[0:0].copy()
-    seg = run.entities.get("seg", "UserROIs")
-    files = write_qc(run, cleaned, out_dir, settings)
-    files += write_network_tables(run, cleaned.signals, cleaned.rois, dropped, seg, cleaned.tr, out_dir, settings,
-                                  cleaned.qc)
-    if settings.targeting.compare_gsr and not run.already_cleaned:
-        files += write_other_gsr_networks(run, cleaned.rois, out_dir, settings)
-    relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
-    summary = {"targeting": TARGETING_SKIPPED_ROI, "minutes_retained": cleaned.qc["minutes_retained"],
-               "mean_fd": cleaned.qc["mean_fd"], "already_cleaned": run.already_cleaned}
-    write_json(completion_record(run, out_dir), {"Run": run.prefix, "SettingsDigest": settings.digest(),
-                                                  "Files": relative, "Summary": summary,
-                                                  "Simulated": run.simulated})
-    return RunResult(run.prefix, run.subject, "done", relative, summary, seconds=time.perf_counter() - start)
+    with run_lock(out_dir, run.prefix):
+        if is_finished(run, out_dir, settings, overwrite):
+            return _skipped(run, out_dir)
+        with staged_run(out_dir, run.prefix, f"sub-{run.subject}", settings.digest()) as stage:
+            cleaned = clean_roi_run(run, settings.denoise)
+            dropped = cleaned.rois.iloc[0:0].copy()
+            seg = run.entities.get("seg", "UserROIs")
+            written = write_qc(run, cleaned, stage.root, settings)
+            written += write_network_tables(run, cleaned.signals, cleaned.rois, dropped, seg, cleaned.tr, stage.root,
+                                            settings, cleaned.qc)
+            if settings.targeting.compare_gsr and not run.already_cleaned:
+                written += write_other_gsr_networks(run, cleaned.rois, stage.root, settings)
+            summary = {"targeting": TARGETING_SKIPPED_ROI, "minutes_retained": cleaned.qc["minutes_retained"],
+                       "mean_fd": cleaned.qc["mean_fd"], "already_cleaned": run.already_cleaned}
+            files = stage.commit(written, f"sub-{run.subject}", settings.digest(), summary, run.simulated)
+    return RunResult(run.prefix, run.subject, "done", files, summary, seconds=time.perf_counter() - start)
 
 
 TARGETING_SKIPPED_ROI = "skipped: the input is ROI time series, and targeting needs voxel-wise data"

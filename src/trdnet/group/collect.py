@@ -1,14 +1,16 @@
 """Find the finished runs of a trdnet output folder and gather their tables.
 
 A run counts as finished when its completion record
-``<out>/logs/<prefix>_done.json`` exists (the pipeline writes it last).
-Failed runs (``failures.tsv``) and runs with outputs but no completion
-record are not collected; they are reported as exclusions instead.
+``<out>/logs/<prefix>_done.json`` exists and every file it lists is in place
+(:func:`trdnet.records.finished_runs`, the one definition used everywhere).
+Failed runs (their failure records), interrupted runs (a staging folder left
+behind), runs with outputs but no completion record and requested
+participants without any result are not collected; they are reported as
+exclusions instead, each with its reason.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +20,8 @@ import pandas as pd
 from ..entities import parse_entities
 from ..errors import InputError, SettingsError
 from ..outputs import read_tsv
+from ..records import failure_records, finished_runs
+from ..staging import RunBusyError, run_lock, staged_runs
 
 #: Per-run outputs read by the group step, by kind: file name after ``<prefix>_``.
 RUN_FILES = {
@@ -27,8 +31,9 @@ RUN_FILES = {
     "boldmap": "desc-sgacc_stat-r_boldmap.nii.gz",
 }
 
-#: Tables every run must have to be collected (the seed map is optional).
-REQUIRED = ("networks", "targets", "qc")
+#: Tables every run must have to be collected. Targets, QC and the seed map are
+#: optional: ROI time-series runs have networks only (their record says so).
+REQUIRED = ("networks",)
 
 #: Columns identifying a run, first in every cohort table.
 ID_COLUMNS = ["participant_id", "session", "run"]
@@ -119,21 +124,25 @@ def _run_folder(out_dir: Path, entities: dict) -> Path:
     return folder / "func"
 
 
-def discover_runs(out_dir: Path) -> tuple[list[RunRecord], list[dict]]:
+def discover_runs(out_dir: Path, participant_labels=None) -> tuple[list[RunRecord], list[dict]]:
     """Finished runs of an output folder, and the runs that cannot be used.
 
     Parameters
     ----------
     out_dir : Path
         Root of a trdnet derivatives folder.
+    participant_labels : list of str, optional
+        Only these participants (labels without ``sub-``); each one without a
+        finished run is listed in ``problems``, with the reason when known.
 
     Returns
     -------
     records : list of RunRecord
-        Runs with a completion record and every required table, sorted by prefix.
+        Finished runs (see :func:`trdnet.records.finished_runs`) with every
+        required table, sorted by prefix.
     problems : list of dict
-        ``participant_id``, ``run``, ``reason`` for failed, incomplete or
-        broken runs.
+        ``participant_id``, ``run``, ``reason`` for failed, interrupted,
+        incomplete or broken runs and requested participants without a result.
 
     Raises
     ------
@@ -143,45 +152,55 @@ def discover_runs(out_dir: Path) -> tuple[list[RunRecord], list[dict]]:
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise InputError(f"{out_dir}: no such trdnet output folder")
-    records, problems, seen = [], [], set()
-    for done in sorted((out_dir / "logs").glob("*_done.json")):
-        try:
-            content = json.loads(done.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{done}: unreadable completion record ({exc}); delete it and re-run the run") from None
-        prefix = content.get("Run") or done.name[: -len("_done.json")]
-        entities = parse_prefix(prefix)
-        if "sub" not in entities:
-            raise InputError(f"{done}: run name {prefix!r} has no sub- entity; expected sub-<label>_...")
-        seen.add(prefix)
-        listed = {Path(f).name: out_dir / f for f in content.get("Files", [])}
-        files, missing = {}, []
-        for kind, suffix in RUN_FILES.items():
-            name = f"{prefix}_{suffix}"
-            path = listed.get(name, _run_folder(out_dir, entities) / name)
-            if path.is_file():
-                files[kind] = path
-            elif kind in REQUIRED:
-                missing.append(name)
-        pid = f"sub-{entities['sub']}"
+    wanted = {label.removeprefix("sub-") for label in participant_labels} if participant_labels else None
+    finished, problems = finished_runs(out_dir)
+    records = []
+    for done in finished:
+        entities = parse_prefix(done.prefix)
+        listed = {Path(f).name: out_dir / f for f in done.files}
+        files = {kind: listed[f"{done.prefix}_{suffix}"] for kind, suffix in RUN_FILES.items()
+                 if f"{done.prefix}_{suffix}" in listed}
+        missing = [f"{done.prefix}_{RUN_FILES[kind]}" for kind in REQUIRED if kind not in files]
         if missing:
-            problems.append({"participant_id": pid, "run": prefix, "reason": f"missing output(s): {', '.join(missing)}"})
+            problems.append({"participant_id": done.participant_id, "run": done.prefix,
+                             "reason": f"not listed in its completion record: {', '.join(missing)}"})
             continue
-        records.append(RunRecord(prefix, pid, entities.get("ses"), bool(content.get("Simulated", False)), files))
-    failed = out_dir / "failures.tsv"
-    if failed.is_file():
-        for row in read_tsv(failed).itertuples(index=False):
-            seen.add(row.run)
-            problems.append({"participant_id": row.participant_id, "run": row.run, "reason": f"run failed: {row.reason}"})
-    for qc in sorted(out_dir.glob("sub-*/**/func/*_qc.tsv")):
-        prefix = qc.name[: -len("_qc.tsv")]
+        records.append(RunRecord(done.prefix, done.participant_id, entities.get("ses"), done.simulated, files))
+    seen = {r.prefix for r in records} | {p["run"] for p in problems}
+    collected = {r.prefix for r in records}
+    for row in failure_records(out_dir).itertuples(index=False):
+        seen.add(row.run)
+        reason = (f"the latest attempt failed, the outputs of an earlier one are used: {row.reason}"
+                  if row.run in collected else f"run failed: {row.reason}")
+        problems.append({"participant_id": row.participant_id, "run": row.run, "reason": reason})
+    for prefix in staged_runs(out_dir):
         if prefix not in seen:
-            entities = parse_prefix(prefix)
-            problems.append({"participant_id": f"sub-{entities.get('sub', '?')}", "run": prefix,
+            seen.add(prefix)
+            problems.append({"participant_id": f"sub-{parse_prefix(prefix).get('sub', '?')}", "run": prefix,
+                             "reason": _staged_reason(out_dir, prefix)})
+    for table in sorted(out_dir.glob("sub-*/**/func/*_networks.tsv")):
+        prefix = table.name[: -len("_networks.tsv")]
+        if prefix not in seen:
+            problems.append({"participant_id": f"sub-{parse_prefix(prefix).get('sub', '?')}", "run": prefix,
                              "reason": "incomplete: no completion record in logs/ (re-run the participant step)"})
+    if wanted is not None:
+        records = [r for r in records if r.participant_id.removeprefix("sub-") in wanted]
+        problems = [p for p in problems if p["participant_id"].removeprefix("sub-") in wanted]
+        answered = {r.participant_id for r in records} | {p["participant_id"] for p in problems}
+        problems += [{"participant_id": f"sub-{label}", "run": "all",
+                      "reason": "requested but never processed: no completion or failure record in logs/"}
+                     for label in sorted(wanted) if f"sub-{label}" not in answered]
     if not records:
         raise InputError(f"{out_dir}: no finished run (logs/*_done.json); run the participant step first")
     return sorted(records, key=lambda r: r.prefix), problems
+
+
+def _staged_reason(out_dir: Path, prefix: str) -> str:
+    try:
+        with run_lock(out_dir, prefix):
+            return "interrupted: its outputs were never published (re-run the participant step)"
+    except RunBusyError:
+        return "still being processed by another trdnet process"
 
 
 def collect_table(records: list[RunRecord], kind: str) -> pd.DataFrame:
@@ -196,10 +215,13 @@ def collect_table(records: list[RunRecord], kind: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``participant_id``, ``session`` (NaN without sessions), ``run`` (the
-        run prefix), then the per-run table's columns.
+        run prefix), then the per-run table's columns; runs without this
+        table (ROI time-series runs have no targets or QC) add no row.
     """
     frames = []
     for record in records:
+        if kind not in record.files:
+            continue
         path = record.files[kind]
         try:
             table = read_tsv(path)
@@ -210,6 +232,8 @@ def collect_table(records: list[RunRecord], kind: str) -> pd.DataFrame:
         table.insert(0, "session", record.session)
         table.insert(0, "participant_id", record.participant_id)
         frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=ID_COLUMNS)
     return pd.concat(frames, ignore_index=True)
 
 

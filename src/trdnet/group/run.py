@@ -103,6 +103,7 @@ def run_group(
     exclude: QcThresholds | None = None,
     contrast: tuple[str, str] | None = None,
     equal_var: bool = False,
+    participant_labels=None,
 ) -> GroupResult:
     """Collect a trdnet output folder into cohort tables and statistics.
 
@@ -125,6 +126,9 @@ def run_group(
         present, in sorted order; required with more than two labels.
     equal_var : bool
         False (default): Welch's t-test; True: Student's t-test.
+    participant_labels : list of str, optional
+        Only these participants; each one without a finished run is listed in
+        ``exclusions.tsv`` with the reason (failed, interrupted, never processed).
 
     Returns
     -------
@@ -132,7 +136,7 @@ def run_group(
     """
     out_dir = Path(out_dir)
     group_dir = out_dir / "group"
-    records, problems = discover_runs(out_dir)
+    records, problems = discover_runs(out_dir, participant_labels)
     simulated = any(r.simulated for r in records)
     result = GroupResult(group_dir, n_runs=len(records))
     context = _Context(out_dir, simulated, exclude)
@@ -141,7 +145,16 @@ def run_group(
     targets = collect_table(records, "targets")
     qc = collect_table(records, "qc")
     check_columns(networks, ["network_a", "network_b", "mean_z"], "networks tables")
-    check_columns(qc, ["mean_fd", "minutes_retained"], "qc tables")
+    if len(qc):
+        check_columns(qc, ["mean_fd", "minutes_retained"], "qc tables")
+    else:
+        qc = qc.reindex(columns=[*ID_COLUMNS, "mean_fd", "minutes_retained"])
+    without_qc = [r.prefix for r in records if "qc" not in r.files]
+    if without_qc and exclude is not None:
+        result.notes.append(f"{len(without_qc)} run(s) have no QC table (ROI time series): the QC thresholds "
+                            "were not applied to them")
+    if problems:
+        result.notes.append(f"{len(problems)} run(s) or participant(s) without a usable result: see exclusions.tsv")
 
     reasons = exclude.reasons(qc) if exclude is not None else pd.Series("", index=qc.index)
     excluded_runs = set(qc.loc[reasons != "", "run"])
@@ -157,7 +170,7 @@ def run_group(
                     "applies_to": "all"} for row in qc[~qc["included"]].itertuples()]
 
     write = context.writer(group_dir, result)
-    inputs = {kind: [r.files[kind] for r in records] for kind in ("networks", "targets", "qc")}
+    inputs = {kind: [r.files[kind] for r in records if kind in r.files] for kind in ("networks", "targets", "qc")}
     write("networks", networks, "Within- and between-network connectivity of every collected run (one row per "
           "run x network pair)", {**_ID_DOCS, **COLUMNS["networks"]}, inputs["networks"])
     write("targets", targets, "TMS targets of every collected run", {**_ID_DOCS, **COLUMNS["targets"]},

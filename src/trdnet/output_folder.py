@@ -1,0 +1,72 @@
+"""Checks of the output folder made before any work: never write into the inputs.
+
+BIDS Apps are often run with one folder mounted for both inputs and outputs;
+trdnet refuses an output folder that is an input folder, lies inside one, or
+would replace a file of an input tree (symbolic links resolved), and an output
+path that is a file or cannot be written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import InputError
+
+#: Top-level names trdnet writes in an output folder (``sub-*`` and ``*.html`` besides).
+WRITTEN_NAMES = {"logs", "group", ".trdnet", "dataset_description.json", "failures.tsv", "demo_accuracy.tsv"}
+
+
+def _written_by_trdnet(name: str) -> bool:
+    return name in WRITTEN_NAMES or name.startswith("sub-") or name.endswith(".html")
+
+
+def check_output_folder(out_dir: Path, inputs=()) -> Path:
+    """Refuse an output folder that would touch the inputs or cannot be written; create it.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder asked for.
+    inputs : iterable of Path
+        Input folders and files (fMRIPrep derivatives, ROI time-series folder,
+        labels table, ...); None entries are ignored.
+
+    Returns
+    -------
+    Path
+        ``out_dir``, now an existing folder.
+
+    Raises
+    ------
+    InputError
+        One line naming the folder and the problem: it is an input folder, is
+        inside one, would overwrite part of one, is a file, or is not writable.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: the output path is a file, not a folder; give a folder for trdnet's outputs")
+    real_out = out_dir.resolve()
+    for source in inputs:
+        if source is None:
+            continue
+        real_in = Path(source).resolve()
+        if real_out == real_in:
+            raise InputError(f"{out_dir}: the output folder is the input folder {source}; trdnet would write into "
+                             f"its inputs (e.g. dataset_description.json): give another folder, e.g. "
+                             f"{Path(source).parent / 'trdnet'}")
+        if real_in.is_dir() and real_out.is_relative_to(real_in):
+            raise InputError(f"{out_dir}: the output folder is inside the input folder {source}; give a folder "
+                             f"outside it, e.g. {Path(source).parent / 'trdnet'}")
+        if real_in.is_relative_to(real_out) and _written_by_trdnet(real_in.relative_to(real_out).parts[0]):
+            raise InputError(f"{out_dir}: trdnet would overwrite the input {source} (it writes "
+                             f"{real_in.relative_to(real_out).parts[0]} there); give another output folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".trdnet-write-check-")
+    except OSError as exc:
+        raise InputError(f"{out_dir}: the output folder cannot be written ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return out_dir

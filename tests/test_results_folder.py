@@ -1,0 +1,369 @@
+"""A results folder that cannot lie: staged publication, failure records, per-run locks,
+and requests refused before any work (including as an unprivileged user)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trdnet import pipeline
+from trdnet.cli import main
+from trdnet.cohort import run_cohort
+from trdnet.config import Settings
+from trdnet.errors import TargetingError
+from trdnet.group import run_group
+from trdnet.inputs.bids import find_runs
+from trdnet.outputs import read_tsv
+from trdnet.records import finished_runs
+from trdnet.staging import RunBusyError, run_lock, staging_dir
+
+from conftest import write_fmriprep_run, write_mni_run
+
+SETTINGS = {"denoise": {"min_volumes": 40, "min_minutes": 1.0}, "targeting": {"n_bootstrap": 5}}
+PREFIX = "sub-{}_task-rest_space-MNI152NLin2009cAsym"
+
+
+@pytest.fixture(scope="module")
+def derivatives(tmp_path_factory):
+    """Two participants on a 4 mm MNI grid; sub-02's confounds table is 5 rows short (it fails)."""
+    root = tmp_path_factory.mktemp("results") / "fmriprep"
+    write_mni_run(root, "01", seed=1)
+    broken = write_mni_run(root, "02", seed=2)
+    table = pd.read_csv(broken["confounds"], sep="\t")
+    table.iloc[:-5].to_csv(broken["confounds"], sep="\t", index=False, na_rep="n/a")
+    write_mni_run(root, "03", seed=3)
+    return root
+
+
+def settings() -> Settings:
+    return Settings.from_dict(SETTINGS)
+
+
+def outputs_of(out: Path, prefix: str) -> list[str]:
+    return sorted(str(p.relative_to(out)) for p in out.glob(f"sub-*/**/{prefix}_*"))
+
+
+def tree_digest(root: Path) -> dict:
+    """Every file and folder of a tree with the hash of its bytes and its mode."""
+    found = {}
+    for path in sorted(Path(root).rglob("*")):
+        mode = path.lstat().st_mode
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        found[str(path.relative_to(root))] = (stat.S_IFMT(mode), digest)
+    return found
+
+
+def assert_records_match_outputs(out: Path) -> None:
+    """No completion record lists a file that is missing; no run output lacks a record."""
+    finished, broken = finished_runs(out)
+    assert broken == []
+    listed = {f for record in finished for f in record.files}
+    written = {str(p.relative_to(out)) for p in out.glob("sub-*/**/*") if p.is_file()}
+    assert written == listed
+
+
+# --- staging: a run's outputs appear together with its completion record, or not at all ---------------------
+
+
+def _fail_in_targeting(*args, **kwargs):
+    raise TargetingError("planted failure after the QC and network tables were written")
+
+
+def test_failed_run_leaves_no_outputs_only_its_failure_record(derivatives, tmp_path, monkeypatch):
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    monkeypatch.setattr(pipeline, "write_targets", _fail_in_targeting)
+    with pytest.raises(TargetingError):
+        pipeline.process_run(run, out, settings())
+    assert outputs_of(out, run.prefix) == []
+    assert not staging_dir(out, run.prefix).exists()
+    record = json.loads((out / "logs" / f"{run.prefix}_failed.json").read_text())
+    assert "planted failure" in record["Reason"] and record["Participant"] == "sub-01"
+    assert not (out / "logs" / f"{run.prefix}_done.json").exists()
+
+
+def test_interrupted_overwrite_never_leaves_the_old_record(derivatives, tmp_path, monkeypatch):
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    first = pipeline.process_run(run, out, settings())
+    assert first.status == "done" and outputs_of(out, run.prefix)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "write_targets", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.process_run(run, out, settings(), overwrite=True)
+    assert not (out / "logs" / f"{run.prefix}_done.json").exists()
+    assert outputs_of(out, run.prefix) == []  # the outputs the old record described went with it
+    assert "interrupted" in json.loads((out / "logs" / f"{run.prefix}_failed.json").read_text())["Reason"]
+    monkeypatch.undo()
+    again = pipeline.process_run(run, out, settings())
+    assert again.status == "done"  # recomputed, not "skipped"
+    assert not (out / "logs" / f"{run.prefix}_failed.json").exists()
+    assert_records_match_outputs(out)
+
+
+KILLED_RUN = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from trdnet import pipeline
+    from trdnet.config import Settings
+    from trdnet.inputs.bids import find_runs
+
+    root, out, settings = Path(sys.argv[1]), Path(sys.argv[2]), Settings.from_dict(eval(sys.argv[3]))
+    write_targets = pipeline.write_targets
+
+    def killed_midway(run, cleaned, stage_root, *args, **kwargs):
+        write_targets(run, cleaned, stage_root, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 after some outputs were written
+
+    pipeline.write_targets = killed_midway
+    pipeline.process_run(find_runs(root, participant_labels=["01"])[0], out, settings, overwrite=True)
+""")
+
+
+def test_kill_9_during_overwrite_leaves_no_record_and_is_reported(derivatives, tmp_path):
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    pipeline.process_run(run, out, settings())
+    old_qc = (out / "sub-01" / "func" / f"{run.prefix}_qc.tsv").read_bytes()
+    child = subprocess.run([sys.executable, "-c", KILLED_RUN, str(derivatives), str(out), repr(SETTINGS)],
+                           capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert not (out / "logs" / f"{run.prefix}_done.json").exists()  # removed before any new output was written
+    assert staging_dir(out, run.prefix).is_dir()  # the new outputs never left the staging folder
+    assert (out / "sub-01" / "func" / f"{run.prefix}_qc.tsv").read_bytes() == old_qc
+    # the group step does not take the unrecorded outputs for a result; it says what happened
+    pipeline.process_run(find_runs(derivatives, participant_labels=["03"])[0], out, settings())
+    result = run_group(out)
+    reasons = result.exclusions.set_index("run")["reason"]
+    assert "interrupted" in reasons[run.prefix]
+    assert pipeline.process_run(run, out, settings()).status == "done"
+    assert not staging_dir(out, run.prefix).exists()
+    assert_records_match_outputs(out)
+
+
+# --- failures are kept, one record per run -------------------------------------------------------------------
+
+
+def test_a_later_job_never_erases_an_earlier_failure(derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = [str(derivatives), str(out), "participant", "--n-bootstrap", "5", "--no-report", "--settings"]
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"denoise": SETTINGS["denoise"]}))
+    # one job per participant, as on a cluster array
+    assert main(["run", *args, str(settings_file), "--participant-label", "02"]) == 1
+    assert main(["run", *args, str(settings_file), "--participant-label", "01"]) == 0
+    assert main(["run", *args, str(settings_file), "--participant-label", "sub-03"]) == 0
+    failures = read_tsv(out / "failures.tsv")
+    assert failures["participant_id"].tolist() == ["sub-02"] and "rows" in failures.loc[0, "reason"]
+    assert outputs_of(out, PREFIX.format("02")) == []
+    capsys.readouterr()
+
+    assert main(["run", str(derivatives), str(out), "group", "--participant-label", "01", "02", "03", "04",
+                 "--no-report"]) == 0
+    printed = capsys.readouterr().out
+    assert "without a usable result" in printed
+    exclusions = read_tsv(out / "group" / "exclusions.tsv").set_index("participant_id")
+    assert "run failed" in exclusions.loc["sub-02", "reason"] and "rows" in exclusions.loc["sub-02", "reason"]
+    assert "never processed" in exclusions.loc["sub-04", "reason"]
+    assert sorted(read_tsv(out / "group" / "qc.tsv")["participant_id"]) == ["sub-01", "sub-03"]
+
+
+def test_failure_record_goes_when_the_run_succeeds(derivatives, tmp_path):
+    fixed = tmp_path / "fmriprep"
+    shutil.copytree(derivatives, fixed)
+    out = tmp_path / "out"
+    runs = find_runs(fixed, participant_labels=["02"])
+    assert [r.status for r in run_cohort(runs, out, settings())] == ["failed"]
+    assert (out / "failures.tsv").is_file()
+    shutil.copy(derivatives.parent / "fmriprep" / "sub-01" / "func" / "sub-01_task-rest_desc-confounds_timeseries.tsv",
+                runs[0].confounds)
+    assert [r.status for r in run_cohort(runs, out, settings())] == ["done"]
+    assert not (out / "failures.tsv").exists() and not list((out / "logs").glob("*_failed.json"))
+
+
+# --- one process per run ---------------------------------------------------------------------------------------
+
+
+def test_a_second_process_on_the_same_run_is_refused(derivatives, tmp_path, capsys):
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    with run_lock(out, run.prefix):  # another process working on this run
+        with pytest.raises(RunBusyError, match="another trdnet process"):
+            pipeline.process_run(run, out, settings())
+        results = run_cohort([run], out, settings())
+        settings_file = tmp_path / "settings.json"
+        settings_file.write_text(json.dumps(SETTINGS))
+        code = main(["run", str(derivatives), str(out), "participant", "--participant-label", "01", "--no-report",
+                     "--settings", str(settings_file)])
+    assert [r.status for r in results] == ["busy"]
+    assert code == 1
+    lines = [line for line in capsys.readouterr().out.splitlines() if run.prefix in line]
+    assert len(lines) == 1 and "NOT PROCESSED: " in lines[0] and "another trdnet process" in lines[0]
+    assert outputs_of(out, run.prefix) == [] and not list((out / "logs").glob("*"))  # no failure recorded
+    assert pipeline.process_run(run, out, settings()).status == "done"  # the lock is released
+
+
+# --- refused before any work ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_input(tmp_path):
+    root = tmp_path / "fmriprep"
+    write_fmriprep_run(root, sub="01")
+    write_fmriprep_run(root, sub="02", seed=1)
+    return root
+
+
+def _refused(capsys, argv, *expected):
+    before = None
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith("trdnet: error:") and "\n" not in err, err
+    for text in expected:
+        assert text in err, err
+    return err
+
+
+def test_output_folder_in_the_input_tree_is_refused(small_input, tmp_path, capsys):
+    before = tree_digest(small_input)
+    run = ["run", str(small_input)]
+    _refused(capsys, [*run, str(small_input), "participant"], "is the input folder")
+    _refused(capsys, [*run, str(small_input / "derivatives" / "trdnet"), "participant"], "inside the input folder")
+    link = tmp_path / "link"
+    link.symlink_to(small_input)
+    _refused(capsys, [*run, str(link), "participant"], "is the input folder")
+    _refused(capsys, [*run, str(link / "sub-01"), "participant"], "inside the input folder")
+    # an input inside the output folder, where trdnet writes its own sub-* folders
+    _refused(capsys, ["run", str(tmp_path / "sub-99"), str(tmp_path), "participant"], "would overwrite the input")
+    assert tree_digest(small_input) == before
+
+
+def test_output_path_that_is_a_file_is_refused(small_input, tmp_path, capsys):
+    target = tmp_path / "out.txt"
+    target.write_text("keep me")
+    _refused(capsys, ["run", str(small_input), str(target), "participant"], "is a file")
+    assert target.read_text() == "keep me"
+
+
+def test_participant_labels_not_present_are_listed(small_input, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = _refused(capsys, ["run", str(small_input), str(out), "participant", "--participant-label", "01", "99",
+                            "sub-98"], "not found: 99, 98", "present: 01, 02")
+    assert not out.exists()
+    for label in ("*", "01,02", "sub-", "../01"):
+        _refused(capsys, ["run", str(small_input), str(out), "participant", "--participant-label", label],
+                 "not a BIDS label", repr(label))
+    assert not out.exists(), err
+
+
+@pytest.mark.parametrize("address", ["local:abc", "local:0", "local:-1", "local:", "nonsense"])
+def test_malformed_dask_address_is_refused_at_once(small_input, tmp_path, capsys, address):
+    _refused(capsys, ["run", str(small_input), str(tmp_path / "out"), "participant", "--dask", address],
+             f"--dask {address}:")
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_labels_are_checked(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "logs").mkdir(parents=True)
+    (out / "sub-01" / "func").mkdir(parents=True)
+    (out / "sub-01" / "func" / "x_networks.tsv").write_text("a\n")
+    (out / "logs" / "sub-01_task-rest_done.json").write_text(json.dumps(
+        {"Run": "sub-01_task-rest", "Files": ["sub-01/func/x_networks.tsv"]}))
+    _refused(capsys, ["report", str(out), "--participant-label", "*"], "not a BIDS label")
+    _refused(capsys, ["report", str(out), "--participant-label", "02"], "not found: 02", "present: 01")
+    assert not list(out.glob("*.html"))
+
+
+# --- permissions, as an unprivileged user (CI runs as root, which reads everything) -------------------------
+
+UNPRIVILEGED = textwrap.dedent("""
+    import os, sys
+    # import everything the refusal path needs while the interpreter's files are still readable
+    import trdnet.cli, trdnet.cohort, trdnet.config, trdnet.inputs.bids, trdnet.inputs.requested
+    import trdnet.output_folder, trdnet.records, trdnet.staging
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    sys.exit(trdnet.cli.main(sys.argv[1:]))
+""")
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder an unprivileged user can enter (pytest's own temporary folders are private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="trdnet-permissions-"))
+    folder.chmod(0o777)
+    yield folder
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(folder)
+
+
+def run_unprivileged(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", UNPRIVILEGED, *argv], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def _permission_case(shared_dir, make_unreadable, *expected, out_mode=0o777):
+    root = shared_dir / "fmriprep"
+    write_fmriprep_run(root, sub="01")
+    write_fmriprep_run(root, sub="02", seed=1)
+    out = shared_dir / "out"
+    out.mkdir(mode=0o777)
+    out.chmod(out_mode)
+    unreadable = make_unreadable(root, out)
+    before = tree_digest(root)
+    child = run_unprivileged("run", str(root), str(out), "participant", "--no-report", cwd=shared_dir)
+    err = child.stderr.strip()
+    assert child.returncode == 2, child.stdout + child.stderr
+    assert err.startswith("trdnet: error:") and "\n" not in err and "Traceback" not in err, err
+    assert str(unreadable) in err, err
+    for text in expected:
+        assert text in err, err
+    assert tree_digest(root) == before
+    assert not any(out.iterdir())
+
+
+def test_unreadable_dataset_description_is_named(shared_dir):
+    def lock(root, out):
+        (root / "dataset_description.json").chmod(0)
+        return root / "dataset_description.json"
+    _permission_case(shared_dir, lock, "cannot be read")
+
+
+def test_unreadable_participant_folder_is_not_called_missing(shared_dir):
+    def lock(root, out):
+        (root / "sub-02").chmod(0)
+        return root / "sub-02"
+    _permission_case(shared_dir, lock, "cannot be read")
+
+
+def test_unreadable_json_sidecar_is_named(shared_dir):
+    def lock(root, out):
+        sidecar = next((root / "sub-02" / "func").glob("*_bold.json"))
+        sidecar.chmod(0)
+        return sidecar
+    _permission_case(shared_dir, lock, "cannot be read")
+
+
+def test_read_only_output_folder_is_refused(shared_dir):
+    _permission_case(shared_dir, lambda root, out: out, "cannot be written", out_mode=0o555)
