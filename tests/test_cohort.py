@@ -51,22 +51,42 @@ def _assert_same_tables(tables, reference):
                                    rtol=0, atol=5e-4, err_msg=str(name))
 
 
-def _progress_lines(caplog):
-    lines = [r.getMessage() for r in caplog.records if r.name == "trdnet" and r.getMessage().startswith("[")]
-    caplog.clear()
-    return lines
+class _Collect(logging.Handler):
+    """The messages of the ``trdnet`` logger (the command line stops their propagation to the root logger)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        if record.getMessage().startswith("["):
+            self.lines.append(record.getMessage())
+
+    def take(self):
+        lines, self.lines = self.lines, []
+        return lines
 
 
-def test_parallel_backends_give_the_same_tables(small_cohort, caplog):
+@pytest.fixture
+def progress_log():
+    logger = logging.getLogger("trdnet")
+    handler, level = _Collect(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_parallel_backends_give_the_same_tables(small_cohort, progress_log):
     runs, settings, root = small_cohort
-    caplog.set_level(logging.INFO, logger="trdnet")
     serial = run_cohort(runs, root / "serial", settings)
     assert all(r.status == "done" for r in serial), [r.error for r in serial]
-    progress = {"serial": _progress_lines(caplog)}
+    progress = {"serial": progress_log.take()}
     joblib_results = run_cohort(runs, root / "joblib", settings, n_jobs=2)
-    progress["joblib"] = _progress_lines(caplog)
+    progress["joblib"] = progress_log.take()
     dask_results = run_cohort(runs, root / "dask", settings, dask="local:2")
-    progress["dask"] = _progress_lines(caplog)
+    progress["dask"] = progress_log.take()
     assert [r.status for r in joblib_results] == [r.status for r in dask_results] == ["done"] * 3
     # results keep the order of the runs whatever order they finished in
     assert [r.prefix for r in joblib_results] == [r.prefix for r in dask_results] == [r.prefix for r in runs]

@@ -367,3 +367,35 @@ def test_unreadable_json_sidecar_is_named(shared_dir):
 
 def test_read_only_output_folder_is_refused(shared_dir):
     _permission_case(shared_dir, lambda root, out: out, "cannot be written", out_mode=0o555)
+
+
+# --- one definition of a finished run: ROI time-series runs get a group step and a report ----------------------
+
+
+def test_roi_timeseries_runs_reach_the_group_step_and_the_report(tmp_path, capsys):
+    import numpy as np
+
+    rois = ["PCC", "mPFC", "LP", "dACC", "lIns", "rIns", "dmPFC", "aPFC", "IPS"]
+    networks = ["DMN"] * 3 + ["SN"] * 3 + ["ECN"] * 3
+    labels = tmp_path / "labels.tsv"
+    pd.DataFrame({"roi": rois, "network": networks}).to_csv(labels, sep="\t", index=False)
+    root = tmp_path / "derivs"
+    rng = np.random.default_rng(0)
+    for sub in ("01", "02", "03"):
+        func = root / f"sub-{sub}" / "func"
+        func.mkdir(parents=True)
+        shared = rng.standard_normal((120, 3)).repeat(3, axis=1)
+        table = pd.DataFrame(shared + rng.standard_normal((120, 9)), columns=rois)
+        table.to_csv(func / f"sub-{sub}_task-rest_timeseries.tsv", sep="\t", index=False)
+        (func / f"sub-{sub}_task-rest_timeseries.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    out = tmp_path / "out"
+    assert main(["run", "--roi-timeseries", str(root), "--labels", str(labels), str(out), "participant",
+                 "--participant-label", "01", "02", "03"]) == 0
+    assert "reports:" in capsys.readouterr().out
+    assert (out / "sub-02.html").is_file() and (out / "group.html").is_file()
+    assert main(["run", str(out), "group", "--no-report"]) == 0
+    collected = read_tsv(out / "group" / "networks.tsv")
+    assert sorted(collected["participant_id"].unique()) == ["sub-01", "sub-02", "sub-03"]
+    within = collected[(collected["network_a"] == "DMN") & (collected["network_b"] == "DMN")]
+    assert (within["mean_z"] > 0.3).all()  # the planted shared signal, read back from each run's table
+    assert read_tsv(out / "group" / "targets.tsv").empty

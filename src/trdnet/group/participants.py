@@ -12,10 +12,11 @@ from .collect import RunRecord
 
 
 def _input_roots(records: list[RunRecord]) -> list[Path]:
-    """fMRIPrep folders the runs came from, read from the QC sidecars' ``Sources``."""
+    """Input folders the runs came from, read from the sidecars' ``Sources`` (QC, else networks: ROI runs)."""
     roots = []
     for record in records:
-        sidecar = record.files["qc"].with_name(record.files["qc"].name.replace(".tsv", ".json"))
+        table = record.files.get("qc", record.files["networks"])
+        sidecar = table.with_name(table.name.replace(".tsv", ".json"))
         try:
             sources = json.loads(sidecar.read_text()).get("Sources", [])
         except (OSError, ValueError):

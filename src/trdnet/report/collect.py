@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..entities import parse_entities, participant_session
+from ..entities import parse_entities, participant_session, subject_folder
 from ..errors import InputError
 from ..outputs import read_tsv
+from ..records import failure_records, finished_runs
 
 #: Export files shown beside a run (written by the export stage).
 EXPORT_PATTERNS = ("*_brainsight.txt", "*_localite.xml", "*space-T1w*", "*_desc-navtargets*")
@@ -139,7 +140,7 @@ def _same_run(filename: str, entities: dict[str, str]) -> bool:
 
 
 def find_runs(out_dir: Path, subject: str | None = None) -> list[RunOutputs]:
-    """Every processed run under a trdnet output folder (those with a ``qc.tsv``).
+    """Every finished run of a trdnet output folder (see :func:`trdnet.records.finished_runs`).
 
     Parameters
     ----------
@@ -156,17 +157,11 @@ def find_runs(out_dir: Path, subject: str | None = None) -> list[RunOutputs]:
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise InputError(f"{out_dir}: trdnet output folder not found; give the folder 'trdnet run' wrote")
-    label = subject[4:] if subject and subject.startswith("sub-") else subject
-    pattern = f"sub-{label}" if label else "sub-*"
-    runs = []
-    for qc in sorted(out_dir.glob(f"{pattern}/**/{pattern}_*_qc.tsv")):
-        runs.append(RunOutputs(qc.parent, qc.name[: -len("_qc.tsv")]))
-    return runs
+    label = subject.removeprefix("sub-") if subject else None
+    finished, _ = finished_runs(out_dir, label)
+    return [RunOutputs(out_dir / subject_folder(parse_entities(r.prefix)), r.prefix) for r in finished]
 
 
 def failures(out_dir: Path) -> pd.DataFrame:
-    """``failures.tsv`` of the cohort (empty table if none failed)."""
-    path = Path(out_dir) / "failures.tsv"
-    if path.is_file():
-        return read_tsv(path)
-    return pd.DataFrame(columns=["participant_id", "run", "reason"])
+    """Failed runs of the cohort, from their failure records (empty table if none failed)."""
+    return failure_records(out_dir)
