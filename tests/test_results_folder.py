@@ -214,7 +214,7 @@ def test_a_second_process_on_the_same_run_is_refused(derivatives, tmp_path, caps
     assert code == 1
     lines = [line for line in capsys.readouterr().out.splitlines() if run.prefix in line]
     assert len(lines) == 1 and "NOT PROCESSED: " in lines[0] and "another trdnet process" in lines[0]
-    assert outputs_of(out, run.prefix) == [] and not list((out / "logs").glob("*"))  # no failure recorded
+    assert outputs_of(out, run.prefix) == [] and not list((out / "logs").glob("*.json"))  # no failure recorded
     assert pipeline.process_run(run, out, settings()).status == "done"  # the lock is released
 
 
@@ -230,7 +230,6 @@ def small_input(tmp_path):
 
 
 def _refused(capsys, argv, *expected):
-    before = None
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2, err
@@ -389,8 +388,10 @@ def test_roi_timeseries_runs_reach_the_group_step_and_the_report(tmp_path, capsy
         table.to_csv(func / f"sub-{sub}_task-rest_timeseries.tsv", sep="\t", index=False)
         (func / f"sub-{sub}_task-rest_timeseries.json").write_text(json.dumps({"RepetitionTime": 2.0}))
     out = tmp_path / "out"
-    assert main(["run", "--roi-timeseries", str(root), "--labels", str(labels), str(out), "participant",
-                 "--participant-label", "01", "02", "03"]) == 0
+    roi_run = ["run", "--roi-timeseries", str(root), "--labels", str(labels), str(out), "participant"]
+    _refused(capsys, [*roi_run, "--participant-label", "01", "04"], "not found: 04", "present: 01, 02, 03")
+    assert not (out / "logs").exists()
+    assert main([*roi_run, "--participant-label", "01", "02", "03"]) == 0
     assert "reports:" in capsys.readouterr().out
     assert (out / "sub-02.html").is_file() and (out / "group.html").is_file()
     assert main(["run", str(out), "group", "--no-report"]) == 0
@@ -399,3 +400,16 @@ def test_roi_timeseries_runs_reach_the_group_step_and_the_report(tmp_path, capsy
     within = collected[(collected["network_a"] == "DMN") & (collected["network_b"] == "DMN")]
     assert (within["mean_z"] > 0.3).all()  # the planted shared signal, read back from each run's table
     assert read_tsv(out / "group" / "targets.tsv").empty
+
+
+def test_output_folder_that_cannot_be_created_is_refused(shared_dir):
+    root = shared_dir / "fmriprep"
+    write_fmriprep_run(root, sub="01")
+    parent = shared_dir / "read-only"
+    parent.mkdir()
+    parent.chmod(0o555)
+    child = run_unprivileged("run", str(root), str(parent / "out"), "participant", cwd=shared_dir)
+    err = child.stderr.strip()
+    assert child.returncode == 2 and "\n" not in err, child.stdout + child.stderr
+    assert f"{parent / 'out'}: the output folder cannot be created" in err
+    assert not (parent / "out").exists()

@@ -23,7 +23,7 @@ def _written_by_trdnet(name: str) -> bool:
 
 
 def check_output_folder(out_dir: Path, inputs=()) -> Path:
-    """Refuse an output folder that would touch the inputs or cannot be written; create it.
+    """Refuse an output folder that would touch the inputs or cannot be written (nothing is created).
 
     Parameters
     ----------
@@ -36,7 +36,7 @@ def check_output_folder(out_dir: Path, inputs=()) -> Path:
     Returns
     -------
     Path
-        ``out_dir``, now an existing folder.
+        ``out_dir``.
 
     Raises
     ------
@@ -62,11 +62,22 @@ def check_output_folder(out_dir: Path, inputs=()) -> Path:
         if real_in.is_relative_to(real_out) and _written_by_trdnet(real_in.relative_to(real_out).parts[0]):
             raise InputError(f"{out_dir}: trdnet would overwrite the input {source} (it writes "
                              f"{real_in.relative_to(real_out).parts[0]} there); give another output folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".trdnet-write-check-")
-    except OSError as exc:
-        raise InputError(f"{out_dir}: the output folder cannot be written ({exc.strerror or exc})") from None
-    os.close(fd)
-    os.unlink(probe)
+    _check_writable(out_dir)
     return out_dir
+
+
+def _check_writable(out_dir: Path) -> None:
+    """Probe an existing output folder with a temporary file; else check where it would be created."""
+    if out_dir.is_dir():
+        try:
+            fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".trdnet-write-check-")
+        except OSError as exc:
+            raise InputError(f"{out_dir}: the output folder cannot be written ({exc.strerror or exc})") from None
+        os.close(fd)
+        os.unlink(probe)
+        return
+    parent = out_dir.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{out_dir}: the output folder cannot be created ({parent} is not a writable folder)")

@@ -191,11 +191,8 @@ def write_failures_table(out_dir: Path) -> Path | None:
     """
     out_dir = Path(out_dir)
     path = out_dir / FAILURES_TABLE
-    from .staging import work_dir  # the lock lives with the other work-in-progress files
-
-    lock_dir = work_dir(out_dir)
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(lock_dir / f"{FAILURES_TABLE}.lock"):
+    (out_dir / LOGS).mkdir(parents=True, exist_ok=True)
+    with FileLock(out_dir / LOGS / f".{FAILURES_TABLE}.lock"):
         table = failure_records(out_dir)
         if table.empty:
             path.unlink(missing_ok=True)
