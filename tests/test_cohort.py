@@ -107,14 +107,18 @@ def _bytes(out):
     return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("sub-*/func/*.tsv"))}
 
 
-def test_interrupted_cohort_resumes_only_unfinished_runs(small_cohort):
+def test_interrupted_cohort_resumes_only_unfinished_runs(small_cohort, progress_log):
     runs, settings, root = small_cohort
     out = root / "resume"
     run_cohort(runs, out, settings)
     # an interrupted run has outputs but no completion record (it is written last)
     next(out.glob("logs/sub-02_*_done.json")).unlink()
+    progress_log.take()
     results = run_cohort(runs, out, settings)
     assert [r.status for r in results] == ["skipped", "done", "skipped"]
+    assert [line.split(": ")[-1] for line in progress_log.take()] == ["skipped", "done", "skipped"]
+    run_cohort(runs, out, settings, progress=False)
+    assert progress_log.take() == []
 
 
 def test_prefetching_gives_the_same_bytes_and_the_same_errors(small_cohort, tmp_path):

@@ -371,7 +371,7 @@ def test_read_only_output_folder_is_refused(shared_dir):
 # --- one definition of a finished run: ROI time-series runs get a group step and a report ----------------------
 
 
-def test_roi_timeseries_runs_reach_the_group_step_and_the_report(tmp_path, capsys):
+def test_roi_timeseries_runs_reach_the_group_step_and_the_reports(tmp_path, capsys):
     import numpy as np
 
     rois = ["PCC", "mPFC", "LP", "dACC", "lIns", "rIns", "dmPFC", "aPFC", "IPS"]
@@ -388,12 +388,14 @@ def test_roi_timeseries_runs_reach_the_group_step_and_the_report(tmp_path, capsy
         table.to_csv(func / f"sub-{sub}_task-rest_timeseries.tsv", sep="\t", index=False)
         (func / f"sub-{sub}_task-rest_timeseries.json").write_text(json.dumps({"RepetitionTime": 2.0}))
     out = tmp_path / "out"
-    roi_run = ["run", "--roi-timeseries", str(root), "--labels", str(labels), str(out), "participant"]
+    roi_run = ["run", "--roi-timeseries", str(root), "--labels", str(labels), str(out), "participant",
+               "--already-cleaned"]
     _refused(capsys, [*roi_run, "--participant-label", "01", "04"], "not found: 04", "present: 01, 02, 03")
     assert not (out / "logs").exists()
-    assert main([*roi_run, "--participant-label", "01", "02", "03"]) == 0
-    assert "reports:" in capsys.readouterr().out
-    assert (out / "sub-02.html").is_file() and (out / "group.html").is_file()
+    assert main([*roi_run, "--participant-label", "01", "02", "03", "--no-report"]) == 0
+    from trdnet.report.collect import find_runs as report_runs
+
+    assert [run.prefix for run in report_runs(out)] == [f"sub-{s}_task-rest" for s in ("01", "02", "03")]
     assert main(["run", str(out), "group", "--no-report"]) == 0
     collected = read_tsv(out / "group" / "networks.tsv")
     assert sorted(collected["participant_id"].unique()) == ["sub-01", "sub-02", "sub-03"]

@@ -79,8 +79,8 @@ def run_cohort(
     group_map : optional
         Group sgACC map for the ``seedmap`` method.
     progress : bool, optional
-        Unused (kept for compatibility): progress is logged to the ``trdnet``
-        logger, one INFO line per finished run.
+        False: no progress lines. Otherwise one INFO line per finished run on
+        the ``trdnet`` logger (where it goes is the caller's logging setup).
     prefetch : bool
         Serial runs only: read the next run in a background thread while the
         current one computes (one extra masked matrix in memory).
@@ -104,7 +104,7 @@ def run_cohort(
     sources = {derivatives_root(r.bold) for r in runs if r.source in ("fmriprep", "simulated")}
     write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
     args = (str(out_dir), settings, overwrite, group_map)
-    progress = _Progress(len(runs))
+    progress = _Progress(len(runs), enabled=progress is not False)
     if dask:
         results = _run_dask(runs, args, dask, dask_workers, progress)
     elif n_jobs and n_jobs != 1 and len(runs) > 1:
@@ -231,11 +231,13 @@ def select_participants(runs, labels, where) -> list:
 class _Progress:
     """One INFO line on the ``trdnet`` logger per finished run, in the order runs end."""
 
-    def __init__(self, total: int):
-        self.total, self.count = total, 0
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.count, self.enabled = total, 0, enabled
 
     def __call__(self, result: RunResult) -> None:
         self.count += 1
+        if not self.enabled:
+            return
         status = f"{result.status}: {result.error}" if result.error else result.status
         logger.info("[%d/%d] %s: %s", self.count, self.total, result.prefix, status)
 
