@@ -246,13 +246,12 @@ def cmd_run(args) -> int:
         raise SettingsError(f"expected {form} before the analysis level, got {len(args.dirs)} folder(s)")
     output_dir = args.dirs[-1]
     settings = settings_from_args(args)
-    from .cohort import check_request, select_participants
+    from .cohort import check_request
 
     bids_dir = None if (args.dataset or args.roi_timeseries) else args.dirs[0]
-    args.participant_label = check_request(output_dir, [bids_dir, args.roi_timeseries, args.labels, args.data_dir],
-                                           bids_dir, args.participant_label, args.dask)
+    check_request(output_dir, [bids_dir, args.roi_timeseries, args.labels, args.data_dir], bids_dir,
+                  args.participant_label, args.dask)
     runs, settings = collect_runs(args, settings)
-    runs = select_participants(runs, args.participant_label, bids_dir or args.roi_timeseries or args.dataset)
     log.debug("%d run(s) to process; settings digest %s", len(runs), settings.digest())
     results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
                          overwrite=args.overwrite)

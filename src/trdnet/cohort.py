@@ -172,7 +172,7 @@ def parse_dask(address: str) -> int | None:
 
 
 def check_request(out_dir: Path, inputs=(), bids_dir: Path | None = None, participant_labels=None,
-                  dask: str | None = None) -> list[str] | None:
+                  dask: str | None = None) -> None:
     """Everything about a ``trdnet run`` request that can be refused before any work.
 
     Parameters
@@ -186,46 +186,24 @@ def check_request(out_dir: Path, inputs=(), bids_dir: Path | None = None, partic
         fMRIPrep derivatives folder: requested participants must be present
         and their folders and sidecars readable.
     participant_labels : list of str, optional
-        With or without ``sub-``.
+        Labels without ``sub-`` (labels that are absent are refused with the
+        other filters once the runs are found).
     dask : str, optional
         ``--dask`` address (checked for form).
-
-    Returns
-    -------
-    list of str or None
-        Participant labels without ``sub-`` (None when none were given).
 
     Raises
     ------
     TrdnetError
         One line naming the file or value and the problem.
     """
-    from .inputs.requested import check_participants, normalise_labels
+    from .inputs.requested import check_participants
     from .output_folder import check_output_folder
 
-    labels = normalise_labels(participant_labels)
     if dask:
         parse_dask(dask)
     if bids_dir is not None:
-        check_participants(bids_dir, labels)
+        check_participants(bids_dir, participant_labels)
     check_output_folder(out_dir, inputs)
-    return labels
-
-
-def select_participants(runs, labels, where) -> list:
-    """The runs of the requested participants; refuses labels without any run.
-
-    Raises
-    ------
-    InputError
-        Listing the labels without a run and the participants present.
-    """
-    from .inputs.requested import check_labels_present
-
-    if not labels:
-        return list(runs)
-    check_labels_present(labels, sorted({r.subject for r in runs}), where)
-    return [r for r in runs if r.subject in set(labels)]
 
 
 class _Progress:

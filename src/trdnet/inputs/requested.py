@@ -78,9 +78,9 @@ def check_readable_file(path: Path) -> None:
 def check_participants(root: Path, labels=None) -> list[str]:
     """Check the participants of a BIDS(-derivatives) folder before any work.
 
-    Every requested participant (every participant without ``labels``) must
-    be present, and its folders and JSON sidecars readable, as must the
-    folder itself and its ``dataset_description.json``.
+    The folders and JSON sidecars of every requested participant that is
+    present (every participant without ``labels``) must be readable, as must
+    the folder itself and its ``dataset_description.json``.
 
     Parameters
     ----------
@@ -96,7 +96,7 @@ def check_participants(root: Path, labels=None) -> list[str]:
     Raises
     ------
     InputError
-        Naming missing labels, or the first unreadable folder or file.
+        Naming the first unreadable folder or file.
     """
     root = Path(root)
     description = root / "dataset_description.json"
@@ -109,9 +109,8 @@ def check_participants(root: Path, labels=None) -> list[str]:
         raise _unreadable(root, exc) from None
     except FileNotFoundError:
         return []  # the input checks name a missing folder
-    if labels:
-        check_labels_present(labels, list(subjects), root)
-    for label in labels or sorted(subjects):
+    # a label without a folder is refused with the other filters once runs are found; here only what exists
+    for label in [label for label in labels or sorted(subjects) if label in subjects]:
         for folder, _, files in os.walk(subjects[label], onerror=_raise_unreadable):
             for name in files:
                 if name.endswith(".json"):
