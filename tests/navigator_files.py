@@ -20,6 +20,7 @@ position), so that the two files can be compared.
 
 from __future__ import annotations
 
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -213,4 +214,44 @@ def oblique_copy(paths: dict, dest: Path, rotation_deg: float, code: int, subjec
     inverse = np.linalg.inv(rigid)
     out["truth"] = lambda points: nib.affines.apply_affine(rigid, truth.mni_to_t1w(points))
     out["to_mni"] = lambda points: truth.t1w_to_mni(nib.affines.apply_affine(inverse, np.atleast_2d(points)))
+    return out
+
+
+def cropped_copy(paths: dict, dest: Path, z_max_mm: float, subject: str = "01") -> dict:
+    """fMRIPrep-shaped anatomy whose field of view ends at world ``z = z_max_mm``.
+
+    The T1w and the images on its grid lose every axial slice whose centre
+    lies above ``z_max_mm``, as when the scan's field of view cuts through the
+    top of the head; the transforms are copied unchanged.
+
+    Returns
+    -------
+    dict
+        Paths of the cropped files.
+    """
+    anat = dest / f"sub-{subject}" / "anat"
+    anat.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for key in ("t1w", "brain_mask", "gm_probseg", "dseg"):
+        img = nib.load(paths[key])
+        axis = int(np.argmax(np.abs(img.affine[2, :3])))
+        index = np.zeros((img.shape[axis], 3))
+        index[:, axis] = np.arange(img.shape[axis])
+        keep = nib.affines.apply_affine(img.affine, index)[:, 2] <= z_max_mm
+        slicer = [slice(None)] * 3
+        slicer[axis] = np.flatnonzero(keep)
+        lo = [0, 0, 0]
+        lo[axis] = int(np.flatnonzero(keep)[0])
+        data = np.asanyarray(img.dataobj)[tuple(slicer)]
+        affine = img.affine.copy()
+        affine[:3, 3] = nib.affines.apply_affine(img.affine, lo)
+        new = nib.Nifti1Image(data, affine, img.header)
+        new.set_qform(affine, code=int(img.header["qform_code"]) or 1)
+        new.set_sform(affine, code=int(img.header["sform_code"]) or 1)
+        out[key] = anat / Path(paths[key]).name
+        nib.save(new, out[key])
+    for key in ("xfm_t1w_to_template", "xfm_template_to_t1w"):
+        if paths.get(key):
+            out[key] = anat / Path(paths[key]).name
+            shutil.copyfile(paths[key], out[key])
     return out

@@ -6,8 +6,12 @@ after the T1w's codes. SIMULATED anatomy throughout."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import os
 import stat
+import warnings
 
 import nibabel as nib
 import numpy as np
@@ -17,6 +21,7 @@ import pytest
 from navigator_files import (
     ScalpOracle,
     angle_deg,
+    cropped_copy,
     is_rotation,
     oblique_copy,
     pose_from_brainsight,
@@ -25,8 +30,9 @@ from navigator_files import (
     read_localite_entry_targets,
     read_localite_markers,
 )
+from trdnet.cli import main
 from trdnet.config import ExportSettings, Settings
-from trdnet.errors import SettingsError
+from trdnet.errors import ExportError, SettingsError
 from trdnet.export import coordinate_system, export_targets, find_native_anatomy
 from trdnet.export.scalp import otsu_threshold, template_head
 from trdnet.inputs.simulate.t1w import write_simulated_anat
@@ -183,10 +189,18 @@ def test_identity_only_on_request_and_labelled(simulated, tmp_path):
     assert ExportSettings().coil_orientation == "scalp_normal"
     result = export_targets(SITES.iloc[:1], anat, tmp_path, PREFIX, ExportSettings(coil_orientation="identity"))
     files = _files(result)
-    b = read_brainsight(files["brainsight.txt"])["targets"]["5cm"]
+    (name, b), = read_brainsight(files["brainsight.txt"])["targets"].items()
+    # the Brainsight file itself says it, in the only free text it has per target: the name
+    assert name.startswith("5cm") and "not a coil placement" in name and "misses the target" in name
     assert np.allclose(b[:3, :3], np.eye(3), atol=1e-4)
-    assert any("identity" in note and "not a coil placement" in note for note in result.notes)
-    assert "not a coil placement" in files["localiteInstrumentMarker.xml"].read_text()
+    # and it is true: the identity z axis through the coil centre misses the target
+    target = result.table[["x", "y", "z"]].to_numpy(float)[0]
+    offset = target - b[:3, 3]
+    assert np.linalg.norm(offset - (offset @ b[:3, 2]) * b[:3, 2]) > 5.0
+    assert any("identity" in note and "not a coil placement" in note and "does not pass through the target"
+               in note for note in result.notes)
+    (marker,) = read_localite_markers(files["localiteInstrumentMarker.xml"])["markers"]
+    assert "not a coil placement" in marker
 
 
 @pytest.mark.parametrize("field, value", [("coil_handle_angle_deg", 200.0), ("coil_scalp_distance_mm", -1.0),
@@ -214,8 +228,10 @@ def test_brainsight_coordinate_system_from_codes(scode, qcode, version, name):
     assert coordinate_system(_image(scode, qcode), version).name == name
 
 
-@pytest.mark.parametrize("scode, qcode, reason", [(0, 0, "qform_code = sform_code = 0"), (5, 1, "sform_code 5")])
-def test_no_brainsight_system_is_said(simulated, tmp_path, scode, qcode, reason):
+@pytest.mark.parametrize("scode, qcode, reason", [(0, 0, "qform_code = sform_code = 0"),
+                                                    (5, 1, "sform_code 5 and qform_code 1")])
+def test_undefined_frame_is_refused_and_no_navigator_file_written(simulated, tmp_path, scode, qcode, reason):
+    """Codes 0/0 (nibabel falls back to another frame) or one Brainsight cannot name: no file at all."""
     system = coordinate_system(_image(scode, qcode))
     assert system.name is None and reason in system.reason
     img = nib.load(simulated["t1w"])
@@ -226,11 +242,12 @@ def test_no_brainsight_system_is_said(simulated, tmp_path, scode, qcode, reason)
     folder.mkdir(parents=True)
     nib.save(bad, folder / "sub-01_desc-preproc_T1w.nii.gz")
     anat = find_native_anatomy(tmp_path / "fmriprep", "01")
-    result = export_targets(SITES.iloc[:1].assign(space="T1w", x=-40.0, y=20.0, z=50.0), anat, tmp_path / "out",
-                            "sub-01", ExportSettings())
-    assert "brainsight.txt" not in _files(result)
-    assert any(note.startswith("no Brainsight file") and reason in note for note in result.notes)
-    assert "localiteInstrumentMarker.xml" in _files(result)
+    with pytest.raises(ExportError) as info:
+        export_targets(SITES.iloc[:1].assign(space="T1w", x=-40.0, y=20.0, z=50.0), anat, tmp_path / "out",
+                       "sub-01", ExportSettings())
+    message = str(info.value)
+    assert "\n" not in message and "sub-01_desc-preproc_T1w.nii.gz" in message and reason in message
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_navigator_files_follow_the_umask(simulated, tmp_path):
@@ -315,3 +332,97 @@ def test_scalp_entries_on_an_analytic_ellipsoid_head(tmp_path):
         row = result.table.set_index("name").loc[name]
         assert row["scalp_depth_mm"] == pytest.approx(np.linalg.norm(position - target), abs=1e-3)
     assert "NIfTI:Scanner" == read_brainsight(_files(result)["brainsight.txt"])["header"]["Coordinate system"]
+
+
+@pytest.mark.parametrize("z_max", [50.0, 66.0])
+def test_field_of_view_cutting_through_the_head_is_not_taken_for_scalp(tmp_path, z_max):
+    """The demo's first participant with every image cropped at world z = ``z_max``: where the line
+    from a target meets the image's cut face before the scalp, the target is flagged and left out;
+    every target still written has its coil on the real scalp of the uncropped head."""
+    full = write_simulated_anat(tmp_path / "full", "01", np.random.default_rng(DEMO_SEEDS[0]))
+    cropped_copy(full, tmp_path / "fmriprep", z_max)
+    anat = find_native_anatomy(tmp_path / "fmriprep", "01")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no numpy warning leaks to the user
+        result = export_targets(SITES, anat, tmp_path / "out", PREFIX, ExportSettings(), simulated=True)
+    files = _files(result)
+    brainsight = read_brainsight(files["brainsight.txt"])["targets"]
+    markers = read_localite_markers(files["localiteInstrumentMarker.xml"])["markers"]
+    pairs = read_localite_entry_targets(files["localiteEntryTarget.xml"])["pairs"]
+    head = ScalpOracle(nib.load(full["t1w"]), SCALP_LEVEL)
+    for name, matrix in markers.items():
+        normal, _, position = pose_from_localite(matrix)
+        _, target = pairs[name]
+        assert head.on_scalp(position, head.inward_normal(position, target), 1.0), name
+        assert angle_deg(normal, head.inward_normal(position, target)) < 5.0, name
+    table = result.table.set_index("name")
+    cut = table.index[table["in_fov"].astype(bool) & ~table["scalp_in_fov"].astype(bool)]
+    assert len(cut)  # the crop does reach the scalp above some targets
+    for name in cut:
+        assert not table.loc[name, "ok"]
+        assert "field of view cuts through the head" in table.loc[name, "note"]
+        assert not np.isfinite(table.loc[name, ["scalp_x", "scalp_y", "scalp_z"]].to_numpy(float)).any()
+    assert not set(cut) & (set(brainsight) | set(markers) | set(pairs))
+
+
+def test_problems_reach_the_console_and_flags_reach_the_navigator_sidecars(simulated, tmp_path, caplog):
+    """One warning per problem and per flagged target; a written target keeps its flag beside it."""
+    anat = find_native_anatomy(simulated["t1w"].parents[2], "01")
+    anat = dataclasses.replace(anat, brain_mask=None)
+    # MNI (0, 16, 54) lies on the midline: outside grey matter in every head
+    sites = pd.concat([SITES.iloc[:1], pd.DataFrame({"name": ["midline"], "x": [0.0], "y": [16.0], "z": [54.0]})])
+    with caplog.at_level(logging.WARNING, logger="trdnet"):
+        result = export_targets(sites, anat, tmp_path, PREFIX, ExportSettings())
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith("sub-01: no desc-brain_mask found") for m in warned)
+    table = result.table.set_index("name")
+    assert not table.loc["midline", "ok"]
+    assert sum(m.startswith("sub-01: target midline not ok") for m in warned) == 1
+    assert len(warned) == len(set(warned))
+    files = _files(result)
+    for key in ("brainsight.json", "localiteInstrumentMarker.json", "localiteEntryTarget.json"):
+        side = json.loads(files[key].read_text())
+        assert any("no desc-brain_mask" in note for note in side["Notes"]), key
+        assert side["Targets"]["midline"]["Ok"] is False, key
+        assert "grey matter" in side["Targets"]["midline"]["Note"], key
+        assert side["Targets"]["5cm"]["Ok"] is bool(table.loc["5cm", "ok"]), key
+        assert "Fox et al. 2012" in side["TargetNames"]["5cm"] and "non-personalised" in side["TargetNames"]["5cm"]
+        assert "CoilFrame" not in side  # one description of the axes: the file's own Convention
+        assert "obtuse" in side["CoilHandleAngleMeaning"] and "negative" in side["CoilHandleAngleMeaning"]
+
+
+def test_header_warnings_reach_the_console(simulated, tmp_path, caplog):
+    """Shear and a qform/sform disagreement under the same code: a warning each, version 14 suggested."""
+    img = nib.load(simulated["t1w"])
+    sheared = img.affine.copy()
+    sheared[0, 1] = 0.2
+    bad = nib.Nifti1Image(np.asanyarray(img.dataobj), sheared)
+    bad.set_sform(sheared, code=1)
+    bad.set_qform(img.affine, code=1)
+    folder = tmp_path / "fmriprep" / "sub-01" / "anat"
+    folder.mkdir(parents=True)
+    nib.save(bad, folder / "sub-01_desc-preproc_T1w.nii.gz")
+    anat = find_native_anatomy(tmp_path / "fmriprep", "01")
+    with caplog.at_level(logging.WARNING, logger="trdnet"):
+        export_targets(SITES.iloc[:1].assign(space="T1w"), anat, tmp_path / "out", "sub-01", ExportSettings())
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("sheared voxel axes" in m for m in warned) == 1
+    (qs,) = [m for m in warned if "qform and sform disagree" in m]
+    assert "version 14" in qs and qs.startswith("sub-01: ")
+
+
+def test_mni_fallback_names_the_template_meant(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="trdnet"):
+        result = export_targets(SITES.iloc[:1], None, tmp_path, PREFIX, ExportSettings(), simulated=True)
+    side = json.loads(_files(result)["brainsight.json"].read_text())
+    assert "MNI152NLin2009cAsym" in side["SourceImage"] and "asymmetric" in side["SourceImage"]
+    assert "not a file to load" in side["SourceImage"] and "nonlinear symmetric" not in side["SourceImage"]
+    assert any("no native anatomy" in r.getMessage() for r in caplog.records)
+
+
+def test_export_help_states_the_real_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"default: the settings' export.coil_orientation, {ExportSettings().coil_orientation}" in help_text
+    assert "default: identity" not in help_text

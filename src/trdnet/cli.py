@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--space", help="space of the processed BOLD runs (default: the settings' space, "
                         "MNI152NLin2009cAsym)")
     export.add_argument("--coil-orientation", choices=("identity", "scalp_normal"),
-                        help="rotation written for each marker (default: identity)")
+                        help="coil pose written for each target: scalp_normal (coil tangential to the scalp, "
+                        "handle at the settings' angle to the midline) or identity (image axes, not a coil "
+                        "placement) (default: the settings' export.coil_orientation, scalp_normal)")
     export.add_argument("--settings", type=Path,
                         help="the JSON settings file given to 'trdnet run' (its export section is used)")
 

@@ -18,7 +18,7 @@ import nibabel as nib
 
 from .._version import __version__
 from ..outputs import atomic_write_text
-from .coil import CoilPose
+from .coil import IDENTITY_LABEL, CoilPose
 from .writers import ExportMeta, sidecar_path, write_json
 
 #: Brainsight's names of the NIfTI xform codes.
@@ -85,11 +85,11 @@ def coordinate_system(img, version: int = 12, name: str = "the T1w") -> Coordina
     scode, qcode = int(header["sform_code"]), int(header["qform_code"])
     code, form = (scode, "S") if scode > 0 else (qcode, "Q")
     if code == 0:
-        return CoordinateSystem(None, version, f"{name} has qform_code = sform_code = 0, so Brainsight offers "
+        return CoordinateSystem(None, version, f"{name} has qform_code = sform_code = 0 (no defined world frame), so Brainsight offers "
                                                "no NIfTI coordinate system for it; set the codes (1 = scanner)")
     if code not in CODE_NAMES:
-        return CoordinateSystem(None, version, f"{name} has {'s' if form == 'S' else 'q'}form_code {code}, "
-                                               f"which has no Brainsight name; accepted: {CODE_NAMES}")
+        return CoordinateSystem(None, version, f"{name} has sform_code {scode} and qform_code {qcode}; "
+                                               f"code {code} has no Brainsight name; accepted: {CODE_NAMES}")
     return CoordinateSystem(coordinate_system_name(code, form, version), version)
 
 
@@ -129,7 +129,8 @@ def write_brainsight(path, poses: list[CoilPose], meta: ExportMeta, system: Coor
     for pose in poses:
         matrix = pose.brainsight()
         values = [*matrix[:3, 3], *matrix[:3, :3].T.ravel()]  # axis i, component j
-        lines.append(_clean(pose.name) + "\t" + "\t".join(f"{v:.4f}" for v in values))
+        name = pose.name if pose.orientation != "identity" else f"{pose.name} ({IDENTITY_LABEL})"
+        lines.append(_clean(name) + "\t" + "\t".join(f"{v:.4f}" for v in values))
     path = atomic_write_text(Path(path), "\n".join(lines) + "\n")
     side = write_json(sidecar_path(path), {
         **meta.to_dict(), **(extra or {}),

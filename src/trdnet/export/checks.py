@@ -69,10 +69,13 @@ def header_checks(img, shear_tol: float = 1e-3, qs_tol_mm: float = 0.01) -> dict
             out["qform_sform_max_mm"] = float(diff)
             if diff > qs_tol_mm:
                 out["qform_sform_mismatch"] = True
-                out["notes"].append(
-                    f"T1w qform and sform disagree by up to {diff:.2f} mm; coordinates use "
-                    "the sform (nibabel's choice): make sure the navigator does too"
-                )
+                note = (f"T1w qform and sform disagree by up to {diff:.2f} mm; coordinates use "
+                        "the sform (nibabel's choice): make sure the navigator does too")
+                if qcode == scode:
+                    # Brainsight up to file version 13 gives both forms the same name
+                    note += ("; both have code " f"{scode}, so write Brainsight file version 14 "
+                             "(export.brainsight_version), whose system names the sform (NIfTI:S:...)")
+                out["notes"].append(note)
     return out
 
 

@@ -39,6 +39,9 @@ from ..errors import ExportError
 #: Coil orientations trdnet writes; ``identity`` only on request.
 ORIENTATIONS = ("scalp_normal", "identity")
 
+#: Added to the name of every identity pose in the navigator files.
+IDENTITY_LABEL = "identity axes, not a coil placement, z axis misses the target"
+
 #: trdnet's coil frame, as recorded in the sidecars.
 FRAME = (
     "RAS world mm of the image named in SourceImage; column 2 = coil normal into the head, "
@@ -51,6 +54,15 @@ HANDLE_ANGLE_SOURCE = (
     "handle posterior-lateral at 45 degrees to the midline: the orientation that induces "
     "posterior-to-anterior currents (Brasil-Neto et al. 1992, J Clin Neurophysiol 9:132-136, "
     "motor cortex), the usual placement in DLPFC rTMS; unverified against the paper here"
+)
+
+#: What the handle angle means, as recorded in the sidecars (see :func:`handle_direction`).
+HANDLE_ANGLE_MEANING = (
+    "angle in the scalp's tangent plane from the head's posterior direction towards the target's side: "
+    "0 = handle straight back, parallel to the midline; 45 = posterior-lateral; 90 = lateral; "
+    "over 90 (obtuse) = anterior-lateral, 180 = straight forward; negative = posterior-medial "
+    "(towards and, below -90, anterior across the midline); the same angle gives mirror poses on "
+    "the two hemispheres"
 )
 
 #: Brainsight axes from trdnet's: x stays, y and z flip.
@@ -135,7 +147,9 @@ def handle_direction(normal, posterior, lateral, angle_deg: float) -> np.ndarray
     lateral : array-like, shape (3,)
         The head's direction away from the midline on the target's side.
     angle_deg : float
-        0: handle straight back, parallel to the midline; 90: handle lateral.
+        0: handle straight back, parallel to the midline; 90: handle lateral;
+        over 90: anterior-lateral; negative: towards the midline (see
+        :data:`HANDLE_ANGLE_MEANING`).
 
     Returns
     -------
@@ -191,7 +205,8 @@ def identity_pose(name, target, entry, normal, distance_mm) -> CoilPose:
     """Brainsight's identity axes (x = R, y = A, z = S) at the coil centre; on request only.
 
     Not a coil placement: the coil normal points straight down whatever the
-    scalp does. Outputs say so.
+    scalp does, so the z axis through the coil centre does not pass through
+    the target. Outputs say so (:data:`IDENTITY_LABEL`).
     """
     entry = np.asarray(entry, float)
     return CoilPose(

@@ -24,7 +24,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from ..outputs import atomic_write_text
-from .coil import CoilPose
+from .coil import IDENTITY_LABEL, CoilPose
 from .writers import ExportMeta, sidecar_path, write_json
 
 #: File-name suffixes (after the BIDS prefix and ``desc-navtargets_``).
@@ -93,10 +93,11 @@ def write_instrument_markers(path, poses: list[CoilPose], meta: ExportMeta,
     body = []
     for index, pose in enumerate(poses):
         matrix = pose.localite()
+        name = pose.name if pose.orientation != "identity" else f"{pose.name} ({IDENTITY_LABEL})"
         data = " ".join(f'data{r}{c}="{matrix[r, c]:.6f}"' for r in range(4) for c in range(4))
         body += [
             f'    <InstrumentMarker alwaysVisible="false" index="{index}" selected="false">',
-            f'        <Marker additionalInformation="" color="#ff0000" description={quoteattr(pose.name)} '
+            f'        <Marker additionalInformation="" color="#ff0000" description={quoteattr(name)} '
             'set="true">',
             f"            <Matrix4D {data}/>",
             "        </Marker>",

@@ -3,6 +3,7 @@ scalp and write the files a TMS team loads in its navigator."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,14 +15,23 @@ from .._version import __version__
 from ..config import MNI_SPACE, ExportSettings
 from ..entities import parse_entities, participant_session, replace_entities
 from ..errors import ExportError, SettingsError
+from ..resources import read_table
 from ..templates import mni152_2mm
 from . import brainsight, checks, coil, localite, scalp, writers
 from .anatomy import NativeAnatomy
 from .transforms import PointTransform, load_point_transform
 
+log = logging.getLogger("trdnet.export")
+
 COIL_ORIENTATIONS = coil.ORIENTATIONS
 FORMATS = ("brainsight", "localite", "nifti")
-TEMPLATE_IMAGE = "nilearn MNI152 template (ICBM 2009 nonlinear symmetric, 2 mm)"
+REFERENCE_TARGETS = "reference_targets.tsv"
+#: SourceImage of a template-space export: the space the coordinates are in, not a file trdnet wrote.
+TEMPLATE_IMAGE = (
+    f"{MNI_SPACE} template (ICBM152 2009c nonlinear asymmetric); not a file to load from this folder: "
+    f"load the {MNI_SPACE} T1w template in the navigator, e.g. TemplateFlow's "
+    f"tpl-{MNI_SPACE}_res-01_T1w.nii.gz (trdnet's own checks used nilearn's bundled 2 mm MNI152 2009 template)"
+)
 
 
 @dataclass
@@ -100,6 +110,8 @@ def export_targets(
         ctx = _template_context(settings)
     out = _evaluate(table, ctx, settings)
     participant = _participant(prefix, anat)
+    if "brainsight" in settings.formats and ctx["brainsight_system"].name is None:
+        ctx["notes"].append(f"no Brainsight file: {ctx['brainsight_system'].reason}")
     meta = writers.ExportMeta(
         participant=participant,
         source_image=ctx["image_name"],
@@ -108,7 +120,16 @@ def export_targets(
         notes=list(ctx["notes"]),
     )
     files = _write(out, ctx, meta, Path(out_dir), prefix, settings)
+    _log_problems(participant, ctx["notes"], out)
     return ExportResult(table=out, files=files, space=ctx["space"], notes=list(ctx["notes"]))
+
+
+def _log_problems(participant: str, notes: list[str], out: pd.DataFrame) -> None:
+    """One warning per problem of the export, and one per target not ok (through logging)."""
+    for note in notes:
+        log.warning("%s: %s", participant, note)
+    for name, note in zip(out.loc[~out["ok"], "name"], out.loc[~out["ok"], "note"]):
+        log.warning("%s: target %s not ok: %s", participant, name, note or "see the header notes")
 
 
 def _validate(settings: ExportSettings) -> None:
@@ -152,6 +173,11 @@ def _native_context(table: pd.DataFrame, anat: NativeAnatomy, settings: ExportSe
     if anat.t1w is None or not Path(anat.t1w).is_file():
         raise ExportError(f"{anat.t1w}: the participant's desc-preproc_T1w is missing")
     t1w = checks.load_image(anat.t1w, "T1w")
+    system = brainsight.coordinate_system(t1w, settings.brainsight_version, Path(anat.t1w).name)
+    if system.name is None:
+        # nibabel would still give an affine (a fallback frame no navigator shares): refuse every file
+        raise ExportError(f"{anat.t1w}: {system.reason}; navigator export refused, the coordinates' frame "
+                          "is undefined")
     notes: list[str] = []
     header = checks.header_checks(t1w, settings.shear_tolerance, settings.qform_sform_tolerance_mm)
     notes += header["notes"]
@@ -182,7 +208,7 @@ def _native_context(table: pd.DataFrame, anat: NativeAnatomy, settings: ExportSe
         "space": "T1w",
         "image": t1w,
         "image_name": Path(anat.t1w).name,
-        "brainsight_system": brainsight.coordinate_system(t1w, settings.brainsight_version),
+        "brainsight_system": system,
         "header": header,
         "xfm": xfm,
         "mask": mask,
@@ -277,7 +303,7 @@ def _evaluate(table: pd.DataFrame, ctx: dict, settings: ExportSettings) -> pd.Da
     out["qform_sform_mismatch"] = bool(ctx["header"]["qform_sform_mismatch"])
     _scalp(out, ctx, settings, xyz, in_fov, row_notes)
     _electrodes(out, ctx, settings, row_notes)
-    flags = ["in_fov", "in_transform_field", "in_brain_mask", "in_grey_matter"]
+    flags = ["in_fov", "in_transform_field", "in_brain_mask", "in_grey_matter", "scalp_in_fov"]
     out["ok"] = (
         out[flags].fillna(True).astype(bool).all(axis=1)
         & ~out["header_shear"]
@@ -334,18 +360,32 @@ def _scalp(out, ctx, settings, xyz, in_fov, row_notes) -> None:
             xyz[in_fov], head["surface"], head["center"], head.get("mask"), head.get("affine"),
             head.get("intensity"), head.get("threshold"),
         )
+    cut = np.zeros(len(xyz), dtype=bool)
+    if head.get("mask") is not None:
+        # a field of view that cuts through the head puts the "scalp" on the image's cut face
+        cut = scalp.reaches_image_border(entry, head["mask"], head["affine"])
+        out["scalp_in_fov"] = ~cut
+        for i in np.flatnonzero(cut):
+            row_notes[i].append(
+                f"the line from the target along the scalp normal reaches the edge of {ctx['image_name']} "
+                "(its field of view cuts through the head) before the scalp: no scalp entry or coil pose, "
+                "left out of the Brainsight and Localite files")
+        entry[cut], normal[cut], depth[cut] = np.nan, np.nan, np.nan
+    else:
+        out["scalp_in_fov"] = pd.NA
     out[["scalp_x", "scalp_y", "scalp_z"]] = entry
     out["scalp_depth_mm"] = depth
     out["head_source"] = {"T1w": "T1w", "template": "template head", "none": "none"}[head["source"]]
     posterior, right = _head_axes(out, ctx)
     if settings.coil_orientation == "identity":
         ctx["notes"].append("coil orientation identity (Brainsight axes along the image's R, A, S), as "
-                            "requested: not a coil placement, the coil normal points straight down")
+                            "requested: not a coil placement, the coil normal points straight down and its "
+                            "axis through the coil centre does not pass through the target")
     poses: list[coil.CoilPose | None] = []
     for i, (name, target) in enumerate(zip(out["name"], xyz)):
         if not np.all(np.isfinite(entry[i])):
             poses.append(None)
-            if in_fov[i]:
+            if in_fov[i] and not cut[i]:
                 row_notes[i].append("no scalp point above the target: no coil pose, left out of the "
                                     "Brainsight and Localite files")
             continue
@@ -427,6 +467,32 @@ def _electrodes(out, ctx, settings, row_notes) -> None:
     ]
 
 
+def target_names(names) -> dict[str, str]:
+    """What each target name stands for: the shipped reference sites' sources, the personalised targets.
+
+    Parameters
+    ----------
+    names : iterable of str
+
+    Returns
+    -------
+    dict
+        Name -> description, for the names trdnet knows.
+    """
+    reference = read_table(REFERENCE_TARGETS).set_index("name")
+    out = {}
+    for name in dict.fromkeys(map(str, names)):
+        if name in reference.index:
+            row = reference.loc[name]
+            out[name] = (f"non-personalised reference DLPFC site at MNI ({row['x']:g}, {row['y']:g}, {row['z']:g}) "
+                         f"mm, the same for every participant: {row['source']}"
+                         + ("" if str(row["verified"]) == "yes" else " (coordinates not verified against the paper)"))
+        elif name.startswith("personalised"):
+            out[name] = ("personalised target: the participant's DLPFC point most anticorrelated with the sgACC"
+                         + (f" (method {name.removeprefix('personalised_')})" if "_" in name else ""))
+    return out
+
+
 def _participant(prefix: str, anat: NativeAnatomy | None) -> str:
     if anat is not None:
         return f"sub-{anat.subject}" + (f"_ses-{anat.session}" if anat.session else "")
@@ -445,12 +511,19 @@ def _write(out, ctx, meta, out_dir: Path, prefix: str, settings) -> list[Path]:
     poses = [pose for pose, inside in zip(ctx["poses"], out["in_fov"]) if pose is not None and inside]
     navigator = {
         "CoilOrientation": settings.coil_orientation,
-        "CoilFrame": coil.FRAME,
         "CoilHandleAngleDeg": settings.coil_handle_angle_deg,
+        "CoilHandleAngleMeaning": coil.HANDLE_ANGLE_MEANING,
         "CoilHandleAngleSource": coil.HANDLE_ANGLE_SOURCE,
         "CoilScalpDistanceMM": settings.coil_scalp_distance_mm,
         "BrainsightCoordinateSystem": system.name,
+        "TargetNames": target_names(names),
     }
+    # every written target keeps its checks: a target flagged (outside the brain mask, not in grey
+    # matter...) is still written, for the team to judge, with the flag and its reason beside it
+    navigator_files = {**navigator, "Targets": {
+        pose.name: {"Ok": bool(ok), "Note": str(note)}
+        for pose, inside, ok, note in zip(ctx["poses"], out["in_fov"], out["ok"], out["note"])
+        if pose is not None and inside}}
     files = list(
         writers.write_table(
             out_dir / f"{stem}_coords.tsv",
@@ -458,6 +531,7 @@ def _write(out, ctx, meta, out_dir: Path, prefix: str, settings) -> list[Path]:
             meta,
             {
                 **navigator,
+                "CoilFrame": coil.FRAME,
                 "ElectrodeTable": scalp.ELECTRODES_TABLE,
                 "ElectrodeKind": settings.electrode_kind,
                 "TransformFile": str(Path(ctx["xfm"].path).name) if ctx["xfm"] else None,
@@ -468,16 +542,14 @@ def _write(out, ctx, meta, out_dir: Path, prefix: str, settings) -> list[Path]:
         )
     )
     if poses and "brainsight" in settings.formats:
-        if system.name is None:
-            ctx["notes"].append(f"no Brainsight file: {system.reason}")
-        else:
+        if system.name is not None:
             files += brainsight.write_brainsight(out_dir / f"{stem}_brainsight.txt", poses, meta, system,
-                                                 navigator)
+                                                 navigator_files)
     if poses and "localite" in settings.formats:
         files += localite.write_entry_targets(out_dir / f"{stem}_{localite.ENTRY_TARGET_SUFFIX}", poses,
-                                              meta, navigator)
+                                              meta, navigator_files)
         files += localite.write_instrument_markers(out_dir / f"{stem}_{localite.INSTRUMENT_MARKER_SUFFIX}",
-                                                   poses, meta, navigator)
+                                                   poses, meta, navigator_files)
     if "nifti" in settings.formats:
         files += writers.write_sphere_nifti(
             out_dir / f"{stem}_dseg.nii.gz", names, xyz, ctx["image"], settings.sphere_radius_mm, meta

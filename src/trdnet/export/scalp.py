@@ -238,6 +238,8 @@ def scalp_entries(
         for _ in range(iterations):
             if mask is not None:
                 outward = -_mask_gradient(mask, affine, point, sigma_mm)
+                if not np.all(np.isfinite(outward)):  # flat smoothed mask: no normal here
+                    break
                 crossing = _exit_distance(mask, affine, target, outward, np.linalg.norm(point - target),
                                           intensity, threshold)
             else:
@@ -254,6 +256,54 @@ def scalp_entries(
             entry[n], normal[n] = point, -outward
     depth = np.linalg.norm(entry - points, axis=1)
     return entry, normal, depth
+
+
+def reaches_image_border(entries, mask: np.ndarray, affine: np.ndarray, margin_mm: float = 10.0) -> np.ndarray:
+    """Whether each scalp entry lies where the image cuts through the head.
+
+    A T1w whose field of view ends inside the head (top of the skull, face)
+    gives a head mask that runs into the grid's edge; there the "scalp" found
+    by :func:`scalp_entries` is the cut face of the image, not skin. An entry
+    is flagged when it lies within one voxel of the grid's edge or within
+    ``margin_mm`` of a head-mask voxel on the grid's edge (the smoothed
+    normal there is bent by the cut).
+
+    Parameters
+    ----------
+    entries : array-like, shape (N, 3)
+        Scalp entries, RAS mm (NaN rows are not flagged).
+    mask : numpy.ndarray of bool
+        Head mask the entries were found on.
+    affine : numpy.ndarray, shape (4, 4)
+        Voxel -> world affine of ``mask``.
+    margin_mm : float
+        Distance to the head's cut face below which an entry is flagged.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (N,)
+    """
+    from scipy.spatial import cKDTree
+
+    entries = np.atleast_2d(np.asarray(entries, dtype=float))
+    out = np.zeros(len(entries), dtype=bool)
+    finite = np.all(np.isfinite(entries), axis=1)
+    if not finite.any():
+        return out
+    shape = np.asarray(mask.shape[:3])
+    ijk = nib.affines.apply_affine(np.linalg.inv(affine), entries[finite])
+    out[finite] = np.any((ijk < 1.0) | (ijk > shape - 2.0), axis=1)
+    edge = np.zeros(mask.shape, dtype=bool)
+    for axis in range(3):
+        for end in (0, -1):
+            index = [slice(None)] * 3
+            index[axis] = end
+            edge[tuple(index)] = True
+    cut = np.argwhere(mask & edge)
+    if len(cut):
+        dist, _ = cKDTree(nib.affines.apply_affine(affine, cut)).query(entries[finite])
+        out[finite] |= dist <= margin_mm
+    return out
 
 
 def _mask_gradient(mask, affine, point, sigma_mm: float) -> np.ndarray:
