@@ -27,6 +27,7 @@ participant's own image by the TMS team before any stimulation.
 
 from __future__ import annotations
 
+import json
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -150,6 +151,16 @@ def localite_poses(path):
         out[marker.get("description")] = (matrix[:3, 0], matrix[:3, 1], matrix[:3, 3])
     return out
 
+
+# Each navigator file's JSON sidecar keeps every written target's checks
+# (``Targets``: the ok flag and the note, e.g. outside the brain mask) and
+# says what the names stand for (``TargetNames``: ``5cm``, ``f3_beam``,
+# ``ba9`` and ``ba46`` are fixed reference sites, the same for everyone,
+# shown for comparison; ``personalised`` is this participant's own target).
+sidecar = json.loads(files["brainsight.json"].read_text())
+for name, flags in sidecar["Targets"].items():
+    print(f"  {name}: ok={flags['Ok']}{'; ' + flags['Note'] if flags['Note'] else ''}; "
+          f"{sidecar['TargetNames'].get(name, '')}")
 
 brainsight, localite = brainsight_poses(files["brainsight.txt"]), localite_poses(files["localiteInstrumentMarker.xml"])
 for name, (normal, handle, centre) in localite.items():
