@@ -166,6 +166,8 @@ def test_target_outside_field_of_view_left_out_of_every_navigator_file(simulated
     assert list(read_localite_markers(files["localiteInstrumentMarker.xml"])["markers"]) == ["5cm"]
     assert list(read_localite_entry_targets(files["localiteEntryTarget.xml"])["pairs"]) == ["5cm"]
     assert "field of view" in result.table["note"].iloc[1]
+    assert bool(result.table["scalp_in_fov"].iloc[0])
+    assert pd.isna(result.table["scalp_in_fov"].iloc[1])  # not checked: the target is outside the image
 
 
 def test_coil_distance_and_angle_settings(simulated, tmp_path):
@@ -356,7 +358,7 @@ def test_field_of_view_cutting_through_the_head_is_not_taken_for_scalp(tmp_path,
         assert head.on_scalp(position, head.inward_normal(position, target), 1.0), name
         assert angle_deg(normal, head.inward_normal(position, target)) < 5.0, name
     table = result.table.set_index("name")
-    cut = table.index[table["in_fov"].astype(bool) & ~table["scalp_in_fov"].astype(bool)]
+    cut = table.index[table["in_fov"].astype(bool) & ~table["scalp_in_fov"].fillna(True).astype(bool)]
     assert len(cut)  # the crop does reach the scalp above some targets
     for name in cut:
         assert not table.loc[name, "ok"]

@@ -364,7 +364,8 @@ def _scalp(out, ctx, settings, xyz, in_fov, row_notes) -> None:
     if head.get("mask") is not None:
         # a field of view that cuts through the head puts the "scalp" on the image's cut face
         cut = scalp.reaches_image_border(entry, head["mask"], head["affine"])
-        out["scalp_in_fov"] = ~cut
+        # not checked (NA) where the target itself is outside the image
+        out["scalp_in_fov"] = pd.Series(~cut, index=out.index, dtype="boolean").where(in_fov, pd.NA)
         for i in np.flatnonzero(cut):
             row_notes[i].append(
                 f"the line from the target along the scalp normal reaches the edge of {ctx['image_name']} "
