@@ -428,3 +428,36 @@ def test_export_help_states_the_real_default(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert f"default: the settings' export.coil_orientation, {ExportSettings().coil_orientation}" in help_text
     assert "default: identity" not in help_text
+
+
+def test_cli_export_refuses_an_undefined_frame_in_one_line_and_exports_the_others(tmp_path, monkeypatch, capsys):
+    """``trdnet export`` on two participants, one T1w with qform and sform codes 0: one error line naming the
+    file and the codes, a non-zero exit, no navigator file for it, the other participant exported."""
+    import trdnet.inputs.bids
+    from trdnet.inputs.runs import Run
+
+    fmriprep, out = tmp_path / "fmriprep", tmp_path / "out"
+    runs = []
+    for subject in ("01", "02"):
+        write_simulated_anat(fmriprep, subject, int(subject))
+        entities = {"sub": subject, "task": "rest", "space": MNI}
+        bold = fmriprep / f"sub-{subject}" / "func" / f"sub-{subject}_task-rest_space-{MNI}_desc-preproc_bold.nii.gz"
+        run = Run(bold=bold, entities=entities, simulated=True, source="fmriprep")
+        runs.append(run)
+        folder = out / f"sub-{subject}" / "func"
+        folder.mkdir(parents=True)
+        SITES.iloc[:1].rename(columns={"name": "target"}).assign(space=MNI).to_csv(
+            folder / f"{run.prefix}_targets.tsv", sep="\t", index=False)
+    img = nib.load(fmriprep / "sub-01" / "anat" / "sub-01_desc-preproc_T1w.nii.gz")
+    bad = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine)
+    bad.set_sform(img.affine, code=0)
+    bad.set_qform(img.affine, code=0)
+    nib.save(bad, fmriprep / "sub-01" / "anat" / "sub-01_desc-preproc_T1w.nii.gz")
+    monkeypatch.setattr(trdnet.inputs.bids, "find_runs", lambda *args, **kwargs: runs)
+    code = main(["export", str(fmriprep), str(out)])
+    captured = capsys.readouterr()
+    assert code != 0
+    (error,) = [line for line in captured.err.splitlines() if "error" in line]
+    assert "sub-01_desc-preproc_T1w.nii.gz" in error and "qform_code = sform_code = 0" in error
+    assert not list((out / "sub-01" / "func").glob("*navtargets*"))
+    assert list((out / "sub-02" / "func").glob("*navtargets_brainsight.txt"))

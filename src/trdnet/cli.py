@@ -15,7 +15,7 @@ from pathlib import Path
 from ._version import __version__
 from .config import TARGET_METHODS as METHODS
 from .console import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, report_results, write_html_reports
-from .errors import InputError, SettingsError, TrdnetError
+from .errors import ExportError, InputError, SettingsError, TrdnetError
 
 log = logging.getLogger("trdnet.cli")
 
@@ -405,17 +405,24 @@ def cmd_export(args) -> int:
     if args.coil_orientation:
         settings = dataclasses.replace(
             settings, export=dataclasses.replace(settings.export, coil_orientation=args.coil_orientation))
-    exported = 0
+    exported = refused = 0
     for run in find_runs(args.fmriprep_dir, args.participant_label, settings.space):
         targets_file = output_dir_for(run, args.output_dir) / f"{run.prefix}_targets.tsv"
         if not targets_file.is_file():
             print(f"{run.prefix}: no {targets_file.name}; run 'trdnet run' first")
             continue
-        summary, files = write_navigation(run, read_tsv(targets_file), args.output_dir, settings)
+        try:
+            summary, files = write_navigation(run, read_tsv(targets_file), args.output_dir, settings)
+        except ExportError as exc:  # this participant's anatomy is refused; the others are still exported
+            print(f"trdnet: error: {exc}", file=sys.stderr)
+            refused += 1
+            continue
         exported += 1
         print(f"{run.prefix}: {summary.get('navigation_space')} target ({summary.get('navigation_x', 0):.1f}, "
               f"{summary.get('navigation_y', 0):.1f}, {summary.get('navigation_z', 0):.1f}) mm; "
               f"{len(files)} files")
+    if refused:  # like a failed run: the others went on
+        return EXIT_RUN_FAILED
     return 0 if exported else 1
 
 

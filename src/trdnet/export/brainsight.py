@@ -85,8 +85,9 @@ def coordinate_system(img, version: int = 12, name: str = "the T1w") -> Coordina
     scode, qcode = int(header["sform_code"]), int(header["qform_code"])
     code, form = (scode, "S") if scode > 0 else (qcode, "Q")
     if code == 0:
-        return CoordinateSystem(None, version, f"{name} has qform_code = sform_code = 0 (no defined world frame), so Brainsight offers "
-                                               "no NIfTI coordinate system for it; set the codes (1 = scanner)")
+        return CoordinateSystem(None, version, f"{name} has qform_code = sform_code = 0 (no defined world frame), "
+                                               "so Brainsight offers no NIfTI coordinate system for it; set the "
+                                               "codes (1 = scanner)")
     if code not in CODE_NAMES:
         return CoordinateSystem(None, version, f"{name} has sform_code {scode} and qform_code {qcode}; "
                                                f"code {code} has no Brainsight name; accepted: {CODE_NAMES}")
