@@ -425,3 +425,109 @@ def test_gsr_both_writes_the_roi_network_table_the_other_way(tmp_path, labels_fi
     assert "global_signal" not in sidecar["Denoising"]["confounds_columns"]
     assert list(other.columns) == list(main_table.columns)
     assert not np.allclose(other["mean_z"], main_table["mean_z"])
+
+
+def _declared_clean_folder(tmp_path, n_volumes=60, tr=None, with_confounds=False):
+    root = tmp_path / "derivs"
+    func = root / "sub-01" / "func"
+    write_tsv(func / "sub-01_task-rest_timeseries.tsv", n_volumes=n_volumes, seed=1)
+    if tr is not None:
+        (func / "sub-01_task-rest_timeseries.json").write_text(json.dumps({"RepetitionTime": tr}))
+    if with_confounds:
+        write_confounds(func / "sub-01_task-rest_desc-confounds_timeseries.tsv", n_volumes)
+    return root
+
+
+def _run_cli(capsys, *args):
+    from trdnet.cli import main
+
+    code = main(["run", *map(str, args), "--no-report"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
+def test_changed_labels_table_or_cleaning_statement_is_not_taken_as_finished(tmp_path, labels_file, capsys):
+    root = _declared_clean_folder(tmp_path, n_volumes=120, tr=2.0, with_confounds=True)
+    out = tmp_path / "out"
+    base = ["--roi-timeseries", root, "--labels", labels_file, out, "participant"]
+    assert _run_cli(capsys, *base, "--already-cleaned")[0] == 0
+    sidecar = json.loads(next(out.rglob("*_networks.json")).read_text())
+    assert sidecar["Settings"]["denoise"] == {"already_cleaned": True, "applied": "none"}
+    assert sidecar["Settings"]["networks"]["roi_labels"] == str(labels_file.resolve())
+    # the statement withdrawn: the confounds beside the signals would now be used, so the old result is stale
+    code, _, error = _run_cli(capsys, *base)
+    assert code != 0 and "processed with other settings" in error and "--overwrite" in error
+    # the labels table changed (V1 now counted in the DMN): refused too, and recomputed with --overwrite
+    table = pd.read_csv(labels_file, sep="\t")
+    table.loc[table["name"] == "V1", "network"] = "Default"
+    table.to_csv(labels_file, sep="\t", index=False)
+    code, _, error = _run_cli(capsys, *base, "--already-cleaned")
+    assert code != 0 and "processed with other settings" in error
+    assert _run_cli(capsys, *base, "--already-cleaned", "--overwrite")[0] == 0
+    assert _run_cli(capsys, *base, "--already-cleaned")[0] == 0  # unchanged now: resumes
+
+
+def test_group_step_collects_roi_only_output_folders(tmp_path, labels_file, capsys):
+    from trdnet.cli import main
+
+    root = _declared_clean_folder(tmp_path, tr=2.0)
+    out = tmp_path / "out"
+    assert _run_cli(capsys, "--roi-timeseries", root, "--labels", labels_file, out, "participant",
+                    "--already-cleaned")[0] == 0
+    assert main(["run", str(out), "group", "--no-report"]) == 0
+    printed = capsys.readouterr().out
+    assert "have no targets table" in printed
+    networks = pd.read_csv(out / "group" / "networks.tsv", sep="\t")
+    assert set(networks["participant_id"]) == {"sub-01"} and {"DMN", "SN", "ECN"} <= set(networks["network_a"])
+    assert len(pd.read_csv(out / "group" / "qc.tsv", sep="\t")) == 1
+
+
+def test_report_of_a_declared_clean_run_without_repetition_time(tmp_path, labels_file, capsys):
+    from trdnet.cli import main
+
+    root = _declared_clean_folder(tmp_path, tr=None)
+    out = tmp_path / "out"
+    assert main(["run", "--roi-timeseries", str(root), "--labels", str(labels_file), str(out), "participant",
+                 "--already-cleaned"]) == 0
+    assert main(["report", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    page = (out / "sub-01.html").read_text()
+    assert "repetition time is unknown" in page and "Carpet plot of 6 ROI signals" in page
+    assert "before and after cleaning" not in page and "censoring threshold" not in page
+
+
+@pytest.mark.parametrize("extra, n_volumes, tr, expected", [
+    (["--already-cleaned"], 60, 2000, "RepetitionTime: repetition time 2000 s .*likely milliseconds"),
+    ([], 60, 2000, "RepetitionTime: repetition time 2000 s .*likely milliseconds"),
+    (["--already-cleaned"], 3, 2.0, "3 volumes .*at least 50 volumes"),
+    (["--already-cleaned", "--gsr", "both"], 60, 2.0, "--gsr both does not apply"),
+])
+def test_declared_clean_input_the_run_cannot_honour_is_refused(tmp_path, labels_file, capsys, extra, n_volumes,
+                                                               tr, expected):
+    import re
+
+    root = _declared_clean_folder(tmp_path, n_volumes=n_volumes, tr=tr, with_confounds=not extra)
+    out = tmp_path / "out"
+    code, _, error = _run_cli(capsys, "--roi-timeseries", root, "--labels", labels_file, out, "participant", *extra)
+    assert code == 2 and len(error.splitlines()) == 1 and re.search(expected, error), error
+    assert not list(out.rglob("*_networks.tsv"))
+
+
+@pytest.mark.parametrize("row, value, expected", [
+    (30, "n/a", "column trans_x has a missing value \\(n/a\\) at row 31"),
+    (40, "abc", "column csf row 41 holds 'abc', not a number"),
+])
+def test_bad_confound_values_are_refused_naming_the_file(tmp_path, labels_file, capsys, row, value, expected):
+    root = _declared_clean_folder(tmp_path, n_volumes=120, tr=2.0, with_confounds=True)
+    path = next(root.rglob("*_desc-confounds_timeseries.tsv"))
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    table.loc[row, "trans_x" if value == "n/a" else "csf"] = value
+    table.to_csv(path, sep="\t", index=False)
+    out = tmp_path / "out"
+    code, _, error = _run_cli(capsys, "--roi-timeseries", root, "--labels", labels_file, out, "participant")
+    assert code == 2 and len(error.splitlines()) == 1, error
+    assert error.startswith(f"trdnet: error: {path}") or str(path) in error
+    import re
+
+    assert re.search(expected, error), error
+    assert not list(out.rglob("*_networks.tsv"))

@@ -281,6 +281,7 @@ def collect_runs(args, settings):
     BIDS filter file, a denoising strategy the inputs cannot honour, a
     band-pass the runs' sampling rate cannot carry.
     """
+    from .inputs.timeseries import record_roi_input
     from .preflight import check_denoise_fits, check_setting_files
     from .roi_denoise import check_roi_runs
     from .strategies import strategy_name
@@ -303,10 +304,13 @@ def collect_runs(args, settings):
         if strategy and args.already_cleaned:
             raise SettingsError("--denoise-strategy does not apply to --roi-timeseries declared --already-cleaned: "
                                 "they are analysed as given")
+        if args.gsr == "both" and args.already_cleaned:
+            raise SettingsError("--gsr both does not apply to --roi-timeseries declared --already-cleaned: no global "
+                                "signal regression is applied to them either way")
         runs = find_roi_timeseries_runs(args.roi_timeseries, args.labels, already_cleaned=args.already_cleaned)
         runs = _requested(runs, args, args.roi_timeseries)
         check_roi_runs(settings.denoise, runs)
-        return runs, settings
+        return runs, record_roi_input(settings, runs, args.labels)
     if args.dataset:
         from .inputs.dataset_runs import adapt_settings, dataset_runs
         from .inputs.public import fetch_dataset
@@ -330,7 +334,7 @@ def collect_runs(args, settings):
         runs = _requested(runs, args, args.dirs[0])
     check_denoise_fits(settings.denoise, runs)
     check_roi_runs(settings.denoise, runs)
-    return runs, settings
+    return runs, record_roi_input(settings, runs)
 
 
 def _requested(runs, args, source):

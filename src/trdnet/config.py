@@ -237,6 +237,8 @@ class DenoiseSettings(_Checked):
     compcor: str = field(default="none", metadata={_DIGEST_SKIPS_DEFAULT: True})
     #: number of CompCor components, or "all" (those fMRIPrep kept: 50% of the variance)
     n_compcor: int | str = field(default="all", metadata={_DIGEST_SKIPS_DEFAULT: True})
+    #: ROI time series stated already cleaned by the user or a provider: nothing above is applied
+    already_cleaned: bool = field(default=False, metadata={_DIGEST_SKIPS_DEFAULT: True})
 
     _section: ClassVar[str] = "denoise"
     _rules: ClassVar[dict] = {
@@ -331,6 +333,10 @@ class NetworkSettings(_Checked):
     #: atlas "labels": TSV with columns ``index`` (label value), ``name`` and
     #: ``network`` (an atlas network label mapped through ``networks``, or DMN/SN/ECN)
     labels_table: str | None = None
+    #: ROI time-series input: the labels table giving each column's network (path, or the dataset's name)
+    #: and the SHA-256 of its content, so a re-run with another table is not taken as finished
+    roi_labels: str | None = field(default=None, metadata={_DIGEST_SKIPS_DEFAULT: True})
+    roi_labels_sha256: str | None = field(default=None, metadata={_DIGEST_SKIPS_DEFAULT: True})
 
     _section: ClassVar[str] = "networks"
     _rules: ClassVar[dict] = {

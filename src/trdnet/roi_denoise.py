@@ -195,10 +195,15 @@ def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSett
 
 
 def check_roi_runs(settings: DenoiseSettings, runs) -> None:
-    """Refuse, before any work, cleaning settings an ROI run's confounds or sampling cannot honour.
+    """Refuse, before any work, ROI runs that the analysis would stop on.
 
-    Only each confounds table's header line is read. Image runs and runs
-    declared already cleaned are skipped.
+    Every ROI run's signals are read (they are small tables): unreadable or
+    non-numeric values, labels without DMN/SN/ECN and fewer volumes (or
+    minutes, when the TR is known) than ``settings.min_volumes`` /
+    ``settings.min_minutes`` are refused for every run, already cleaned or
+    not. For runs cleaned by trdnet the confounds table is read too: its row
+    count, its values and the columns the settings need, and the band-pass
+    against the run's Nyquist frequency. Image runs are skipped.
 
     Parameters
     ----------
@@ -208,6 +213,8 @@ def check_roi_runs(settings: DenoiseSettings, runs) -> None:
 
     Raises
     ------
+    InputError
+        Naming the signals or confounds file and the problem.
     SettingsError
         Naming the first confounds table that lacks what the settings need
         (see :func:`confounds_problems`), or a band-pass above a run's Nyquist frequency.
@@ -215,7 +222,17 @@ def check_roi_runs(settings: DenoiseSettings, runs) -> None:
     from .inputs.timeseries import RoiTimeseriesRun
 
     for run in runs:
-        if not isinstance(run, RoiTimeseriesRun) or run.already_cleaned or run.confounds is None:
+        if not isinstance(run, RoiTimeseriesRun):
+            continue
+        raw, rois = run.load()
+        tr = rois.attrs.get("tr")
+        n_volumes = raw.shape[0]
+        minutes = n_volumes * tr / 60.0 if tr else None
+        if n_volumes < settings.min_volumes or (minutes is not None and minutes < settings.min_minutes):
+            length = f"{n_volumes} volumes" + (f" ({minutes:.1f} min)" if minutes is not None else "")
+            raise InputError(f"{run.path}: {length}; at least {settings.min_volumes} volumes and "
+                             f"{settings.min_minutes} min are required (denoise.min_volumes, denoise.min_minutes)")
+        if run.already_cleaned or run.confounds is None:
             continue
         try:
             with open(run.confounds, encoding="utf-8") as handle:
@@ -225,8 +242,62 @@ def check_roi_runs(settings: DenoiseSettings, runs) -> None:
         problems = confounds_problems(header, settings)
         if problems:
             raise SettingsError(f"{run.confounds}: " + "; ".join(problems))
+        check_confound_values(Path(run.confounds), n_volumes)
         if run.tr is not None:
             settings.check_sampling(run.tr, run.path)
+
+
+#: Confound columns trdnet's settings can select (name prefixes): their values are checked before any work.
+_CHECKED_CONFOUNDS = ("trans_", "rot_", "white_matter", "csf", "global_signal", "framewise_displacement",
+                      "std_dvars", "a_comp_cor_", "t_comp_cor_", "c_comp_cor_", "w_comp_cor_")
+
+
+def check_confound_values(confounds_path: Path, n_volumes: int) -> pd.DataFrame:
+    """Read a confounds table and refuse values nilearn would stop on, naming the file, column and row.
+
+    ``n/a`` is accepted only in a column's first rows (fMRIPrep leaves the
+    first derivative and framewise displacement undefined there); a missing
+    value after a number, or text where a number belongs, is refused.
+
+    Parameters
+    ----------
+    confounds_path : Path
+    n_volumes : int
+        Rows the table must have (the signals' volumes).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table as read (strings).
+
+    Raises
+    ------
+    InputError
+        Unreadable table, another row count, or a bad value.
+    """
+    try:
+        table = pd.read_csv(confounds_path, sep="\t", dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{confounds_path}: cannot read confounds table ({exc})") from None
+    if len(table) != n_volumes:
+        raise InputError(f"{confounds_path}: {len(table)} rows but the ROI signals have {n_volumes} volumes")
+    for column in table.columns:
+        if not str(column).startswith(_CHECKED_CONFOUNDS):
+            continue
+        text = table[column].str.strip()
+        missing = text.isin(("", "n/a", "NaN", "nan", "NA"))
+        values = pd.to_numeric(text.where(~missing), errors="coerce")
+        bad_text = values.isna() & ~missing
+        if bad_text.any():
+            row = int(np.flatnonzero(bad_text)[0])
+            raise InputError(f"{confounds_path}: column {column} row {row + 1} holds {table[column].iloc[row]!r}, "
+                             "not a number; expected numbers (n/a only in the first rows)")
+        present = np.flatnonzero(~missing.to_numpy())
+        if len(present) and missing.to_numpy()[present[0]:].any():
+            row = present[0] + int(np.flatnonzero(missing.to_numpy()[present[0]:])[0])
+            raise InputError(f"{confounds_path}: column {column} has a missing value (n/a) at row {row + 1}, after "
+                             "numbers; fMRIPrep leaves only the first rows undefined, fill or drop the volume")
+    return table
 
 
 def confounds_problems(columns, settings: DenoiseSettings) -> list[str]:

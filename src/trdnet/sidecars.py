@@ -199,6 +199,9 @@ def provenance(run: Run, settings: Settings, qc: dict | None = None, extra: dict
         "SettingsDigest": settings.digest(),
         "Software": software_versions(),
     }
+    if getattr(run, "already_cleaned", False):
+        # nothing of the denoise section was applied: the sidecar must not read as if it had been
+        block["Settings"]["denoise"] = {"already_cleaned": True, "applied": "none"}
     if getattr(run, "notes", ()):
         block["InputNotes"] = list(run.notes)
     if run.simulated:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..entities import build_name, output_prefix, parse_entities, subject_folder
 from ..errors import InputError
+from .repetition import check_plausible
 from .runs import check_distinct_outputs
 
 #: trdnet network name -> accepted spellings (compared lower-case, letters and digits only).
@@ -338,6 +339,43 @@ def find_roi_timeseries_runs(
     return runs
 
 
+def record_roi_input(settings, runs, labels_table=None):
+    """Settings that also record what ROI time-series runs were given: the already-cleaned statement and
+    the labels table (its path or source, and a SHA-256 of its content).
+
+    Both are then part of :meth:`trdnet.config.Settings.digest`, so a re-run with the statement or the
+    table changed is refused (or recomputed with ``--overwrite``) like a run with other settings.
+
+    Parameters
+    ----------
+    settings : trdnet.config.Settings
+    runs : list
+        Runs of any kind; settings are returned unchanged without a :class:`RoiTimeseriesRun`.
+    labels_table : str or Path, optional
+        The labels file given on the command line (default: the runs' labels, named by their source).
+
+    Returns
+    -------
+    trdnet.config.Settings
+    """
+    import dataclasses
+    import hashlib
+
+    roi_runs = [run for run in runs if isinstance(run, RoiTimeseriesRun)]
+    if not roi_runs:
+        return settings
+    if labels_table is not None and Path(labels_table).is_file():
+        name = str(Path(labels_table).resolve())
+        content = Path(labels_table).read_bytes()
+    else:
+        name = roi_runs[0].source
+        content = roi_runs[0].labels.to_csv(index=False).encode()
+    networks = dataclasses.replace(settings.networks, roi_labels=name,
+                                   roi_labels_sha256=hashlib.sha256(content).hexdigest())
+    denoise = dataclasses.replace(settings.denoise, already_cleaned=any(r.already_cleaned for r in roi_runs))
+    return dataclasses.replace(settings, networks=networks, denoise=denoise)
+
+
 #: Recorded in every output of a run whose signals were declared already cleaned.
 ALREADY_CLEANED_NOTE = (
     "signals declared already cleaned: trdnet applied no detrending, filtering, confound regression or "
@@ -467,15 +505,16 @@ def _sidecar_tr(path: Path) -> float | None:
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{sidecar}: cannot read JSON sidecar ({exc})") from None
     if "RepetitionTime" in meta:
-        return _positive_tr(meta["RepetitionTime"], sidecar)
+        return check_plausible(_positive_tr(meta["RepetitionTime"], sidecar), f"{sidecar}: RepetitionTime")
     if "SamplingFrequency" in meta:
-        return 1.0 / _positive_tr(meta["SamplingFrequency"], sidecar)
+        return check_plausible(1.0 / _positive_tr(meta["SamplingFrequency"], sidecar),
+                               f"{sidecar}: 1 / SamplingFrequency")
     return None
 
 
 def _resolve_tr(path: Path, tr: float | None) -> float | None:
     if tr is not None:
-        return _positive_tr(tr, path)
+        return check_plausible(_positive_tr(tr, path), path)
     return _sidecar_tr(path)
 
 

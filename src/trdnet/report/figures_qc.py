@@ -19,7 +19,7 @@ def fd_trace(censoring: pd.DataFrame, fd_threshold: float, tr: float | None = No
     censoring : pandas.DataFrame
         ``desc-censoring_timeseries.tsv``: ``volume``, ``framewise_displacement``, ``retained``.
     fd_threshold : float
-        Censoring threshold in mm.
+        Censoring threshold in mm; NaN when volumes were not censored (no line drawn).
     tr : float, optional
         Repetition time; the x axis is in seconds when given.
 
@@ -33,7 +33,8 @@ def fd_trace(censoring: pd.DataFrame, fd_threshold: float, tr: float | None = No
     fd = censoring["framewise_displacement"].to_numpy(float)
     censored = censoring["retained"].to_numpy(int) == 0
     ax.plot(t, fd, color="#26374a", lw=0.9, label="FD")
-    ax.axhline(fd_threshold, color="#b3261e", ls="--", lw=1, label=f"threshold {fd_threshold:g} mm")
+    if np.isfinite(fd_threshold):  # NaN: no censoring, so no threshold to draw
+        ax.axhline(fd_threshold, color="#b3261e", ls="--", lw=1, label=f"threshold {fd_threshold:g} mm")
     if censored.any():
         top = np.nanmax(fd) if np.isfinite(fd).any() else 1.0
         ax.vlines(t[censored], 0, top, color="#b3261e", alpha=0.18, lw=2)

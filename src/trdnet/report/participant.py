@@ -178,24 +178,41 @@ def input_notes_block(run: RunOutputs) -> str:
 def qc_block(run: RunOutputs) -> str:
     """FD trace, carpet plots and the QC table."""
     settings = run.provenance.get("Settings", {})
-    tr = run.qc.get("tr")
+    denoise = settings.get("denoise", {})
+    tr = _finite_or_none(run.qc.get("tr"))
+    cleaned_here = not denoise.get("already_cleaned")
     out = ["<h3>Quality control</h3>"]
+    if tr is None:
+        out.append(note("The repetition time is unknown (no RepetitionTime in the input's sidecar): time axes "
+                        "count volumes, and durations in minutes are n/a."))
     censoring = run.table("desc-censoring_timeseries.tsv")
     if censoring is not None and "framewise_displacement" in censoring:  # no FD: a provider's or declared-clean run
-        threshold = float(settings.get("denoise", {}).get("fd_threshold", np.nan))
-        out.append(figure(to_data_uri(figures_qc.fd_trace(censoring, threshold, tr)),
-                          "Framewise displacement; dashed line: censoring threshold; red: censored volumes."))
+        scrubbed = cleaned_here and denoise.get("scrub", False)
+        threshold = float(denoise.get("fd_threshold", np.nan)) if scrubbed else np.nan
+        caption = ("Framewise displacement; dashed line: censoring threshold; red: censored volumes." if scrubbed
+                   else "Framewise displacement (no volume was censored: scrubbing was off).")
+        out.append(figure(to_data_uri(figures_qc.fd_trace(censoring, threshold, tr)), caption))
     samples = run.carpet()
     if samples is not None:
         what = ("ROI signals" if str(samples.get("unit", "voxel")) == "ROI" else "sampled in-mask voxels")
+        when = ("before and after cleaning" if cleaned_here
+                else "as given and as analysed (declared already cleaned: trdnet changed nothing but the scale)")
         out.append(figure(to_data_uri(figures_qc.carpet(samples, tr)),
-                          f"Carpet plot of {samples['raw'].shape[1]} {what} (each z-scored) "
-                          "before and after cleaning."))
+                          f"Carpet plot of {samples['raw'].shape[1]} {what} (each z-scored) {when}."))
     qc = run.table("qc.tsv")
     if qc is not None:
         out.append(table(qc.drop(columns=["participant_id"], errors="ignore"), digits=3, name="qc",
                          numeric_names=True))
     return "".join(out)
+
+
+def _finite_or_none(value):
+    """A number read from a sidecar, or None when it is absent, n/a or NaN (e.g. an unknown TR)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
 
 
 def networks_block(run: RunOutputs) -> str:
