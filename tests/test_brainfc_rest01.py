@@ -109,6 +109,10 @@ def test_real_scan_as_a_named_dataset(tmp_path, capsys, monkeypatch):
     assert sidecar["InputSource"] == "brainfc_rest01" and sidecar["Simulated"] is False
     assert any("package's own statement" in note for note in sidecar["InputNotes"])
     assert sidecar["Settings"]["denoise"]["scrub"] is False
+    # the parcellation and space the package states, not trdnet's voxel-run atlas and template defaults
+    assert "Schaefer-100" in sidecar["Settings"]["networks"]["atlas"]
+    assert "7 networks" in sidecar["Settings"]["networks"]["atlas"]
+    assert sidecar["Settings"]["space"] == sidecar["Space"] == "MNI152NLin6Asym"
     table = pd.read_csv(next(out.rglob("*_networks.tsv")), sep="\t")
     core = table[table["network_a"].isin(CORE) & table["network_b"].isin(CORE)]
     within = core[core["network_a"] == core["network_b"]].set_index("network_a")["mean_z"]
@@ -142,3 +146,19 @@ def test_unreachable_registry_is_one_line_naming_the_wheel_and_the_folder(tmp_pa
     assert len(error.splitlines()) == 1 and "Traceback" not in error
     assert "brainfc==0.5.1" in error and str(tmp_path / "empty-wheels") in error
     assert not (tmp_path / "cache" / "datasets" / "brainfc_rest01" / "dataset_description.json").exists()
+
+
+def test_the_packages_own_rois_table_works_as_labels(tmp_path, capsys):
+    """brainfc's rois.tsv has a numeric roi_id before the name column that matches the signals' header."""
+    folder = _sample(tmp_path / "rest01")
+    members = read_members(BRAINFC_WHEEL, [SAMPLE_FOLDER + "rois.tsv"])
+    rois = tmp_path / "rois.tsv"
+    rois.write_bytes(members[SAMPLE_FOLDER + "rois.tsv"])
+    assert "roi_id" in pd.read_csv(rois, sep="\t").columns
+    out = tmp_path / "out"
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"denoise": {"scrub": False}}))
+    assert main(["run", "--roi-timeseries", str(folder), "--labels", str(rois), str(out), "participant",
+                 "--no-report", "--settings", str(settings)]) == 0
+    table = pd.read_csv(next(out.rglob("*_networks.tsv")), sep="\t")
+    assert set(CORE) <= set(table["network_a"])

@@ -291,6 +291,7 @@ def test_roi_cleaning_equals_nilearn_signal_clean(tmp_path, labels_file):
     ("no_derivatives", DenoiseSettings(), "motion='full' needs fMRIPrep's _derivative1/_derivative1_power2"),
     ("no_dvars", DenoiseSettings(), "scrubbing needs std_dvars"),
     ("no_global", DenoiseSettings(), "global_signal='none' (--gsr off) works without it"),
+    ("no_motion", DenoiseSettings(motion="basic"), "every motion setting (basic included) needs fMRIPrep's six"),
 ])
 def test_confounds_in_another_form_say_what_is_missing(tmp_path, labels_file, change, settings, expected):
     from trdnet.roi_denoise import clean_roi_run
@@ -303,6 +304,8 @@ def test_confounds_in_another_form_say_what_is_missing(tmp_path, labels_file, ch
                 table[f"motion_matrix_{i}{j}"] = float(i == j)
     elif change == "no_derivatives":
         table = table.drop(columns=[c for c in table if c.startswith(("trans_", "rot_")) and "derivative" in c])
+    elif change == "no_motion":
+        table = table.drop(columns=[c for c in table if c.startswith(("trans_", "rot_"))])
     elif change == "no_dvars":
         table = table.drop(columns=["std_dvars", "dvars"])
     else:
@@ -531,3 +534,67 @@ def test_bad_confound_values_are_refused_naming_the_file(tmp_path, labels_file, 
 
     assert re.search(expected, error), error
     assert not list(out.rglob("*_networks.tsv"))
+
+
+def test_flat_rois_are_listed_and_a_network_left_without_signal_stops_the_run(tmp_path, labels_file, capsys):
+    root = _declared_clean_folder(tmp_path, n_volumes=60, tr=2.0)
+    path = next(root.rglob("*_timeseries.tsv"))
+    table = pd.read_csv(path, sep="\t")
+    table["V1"] = 0.0
+    table.to_csv(path, sep="\t", index=False)
+    out = tmp_path / "out"
+    assert _run_cli(capsys, "--roi-timeseries", root, "--labels", labels_file, out, "participant",
+                    "--already-cleaned")[0] == 0
+    sidecar = json.loads(next(out.rglob("*_networks.json")).read_text())
+    assert [row["roi"] for row in sidecar["DroppedROIs"]] == ["V1"]
+    assert "flat" in sidecar["DroppedROIs"][0]["reason"] and sidecar["QC"]["n_flat_rois"] == 1
+    # both SN ROIs flat: the run stops before any work, naming the network
+    table["dACC"] = 1.0
+    table["lIns"] = 1.0
+    table.to_csv(path, sep="\t", index=False)
+    code, _, error = _run_cli(capsys, "--roi-timeseries", root, "--labels", labels_file, tmp_path / "out2",
+                              "participant", "--already-cleaned")
+    assert code == 2 and len(error.splitlines()) == 1 and "SN: only 0 of its 2 ROIs carry signal" in error, error
+    assert not (tmp_path / "out2").exists() or not list((tmp_path / "out2").rglob("*_networks.tsv"))
+
+
+def test_labels_table_roi_column_is_the_one_matching_the_header(tmp_path):
+    path = tmp_path / "sub-01_task-rest_timeseries.tsv"
+    write_tsv(path, n_volumes=20)
+    labels = pd.DataFrame({"roi_id": range(1, 7), "name": ROIS, "network": NETWORKS})
+    _, rois = read_roi_timeseries(path, labels)
+    assert rois["roi"].tolist() == ROIS
+    wrong = pd.DataFrame({"roi_id": range(1, 7), "name": [f"x{i}" for i in range(6)], "network": NETWORKS})
+    with pytest.raises(InputError, match="not in the labels table's 'roi_id' column"):
+        read_roi_timeseries(path, wrong)
+
+
+def test_header_only_file_says_it_has_no_volumes(tmp_path, labels_file):
+    path = tmp_path / "sub-01_task-rest_timeseries.tsv"
+    path.write_text("\t".join(ROIS) + "\n")
+    with pytest.raises(InputError, match="a header but no volumes"):
+        read_roi_timeseries(path, labels_file)
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ("one_row", "table; expected at least 3 volumes"),
+    ("no_core", "puts no column in DMN, SN or ECN"),
+    ("rows", "119 rows but the ROI signals have 120 volumes"),
+])
+def test_problems_inside_a_run_are_refused_before_any_work(tmp_path, labels_file, capsys, problem, expected):
+    root = _declared_clean_folder(tmp_path, n_volumes=120, tr=2.0, with_confounds=True)
+    signals = next(p for p in root.rglob("*_timeseries.tsv") if "desc-confounds" not in p.name)
+    if problem == "one_row":
+        write_tsv(signals, n_volumes=1)
+    elif problem == "no_core":
+        table = pd.read_csv(labels_file, sep="\t")
+        table["network"] = "Visual"
+        table.to_csv(labels_file, sep="\t", index=False)
+    else:
+        confounds = next(root.rglob("*_desc-confounds_timeseries.tsv"))
+        pd.read_csv(confounds, sep="\t", dtype=str, keep_default_na=False).iloc[:-1].to_csv(
+            confounds, sep="\t", index=False)
+    out = tmp_path / "out"
+    code, printed, error = _run_cli(capsys, "--roi-timeseries", root, "--labels", labels_file, out, "participant")
+    assert code == 2 and len(error.splitlines()) == 1 and expected in error, error
+    assert "[1/1]" not in printed + error and not (out / "logs").exists()

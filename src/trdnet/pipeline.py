@@ -283,7 +283,7 @@ def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = Fa
             return _skipped(run, out_dir)
         with staged_run(out_dir, run.prefix, f"sub-{run.subject}", settings.digest()) as stage:
             cleaned = clean_roi_run(run, settings.denoise)
-            dropped = cleaned.rois.iloc[0:0].copy()
+            dropped = cleaned.dropped
             seg = run.entities.get("seg", "UserROIs")
             written = write_qc(run, cleaned, stage.root, settings)
             written += write_network_tables(run, cleaned.signals, cleaned.rois, dropped, seg, cleaned.tr, stage.root,

@@ -16,6 +16,7 @@ work without it. Signals declared already cleaned are analysed as given.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -67,6 +68,9 @@ class CleanedRois:
     denoising : dict
         What was done, for the sidecars (settings and nilearn arguments, or the
         already-cleaned statement).
+    dropped : pandas.DataFrame
+        ROIs left out because their signal is flat (``roi``, ``network``,
+        ``reason``), listed as ``DroppedROIs`` in the network sidecars.
     """
 
     signals: np.ndarray
@@ -77,6 +81,7 @@ class CleanedRois:
     qc: dict
     volume_qc: pd.DataFrame
     denoising: dict = field(default_factory=dict)
+    dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["roi", "network", "reason"]))
 
     @property
     def carpet(self) -> dict:
@@ -108,9 +113,16 @@ def clean_roi_run(run, settings: DenoiseSettings) -> CleanedRois:
         Too few volumes left after censoring.
     """
     raw, rois = run.load()
+    usable, dropped = usable_rois(raw, rois, run.path)
+    attrs = dict(rois.attrs)
+    raw, rois = raw[:, usable], rois.loc[usable].reset_index(drop=True)
+    rois.attrs.update(attrs)
     n_volumes = raw.shape[0]
     tr = rois.attrs.get("tr")
     if run.already_cleaned:
+        cleaned = _as_given(run, raw, rois, tr)
+        cleaned.qc["n_flat_rois"] = len(dropped)
+        return dataclasses.replace(cleaned, dropped=dropped)
         return _as_given(run, raw, rois, tr)
     if run.confounds is None:
         raise InputError(f"{run.path}: no confounds table for this run, and the signals are not declared "
@@ -130,11 +142,59 @@ def clean_roi_run(run, settings: DenoiseSettings) -> CleanedRois:
     signals = zscore_columns(operator @ raw)
     fd = denoise.framewise_displacement(table)
     qc = _qc(n_volumes, n_retained, tr, raw[sample_mask], fd, 0 if confounds is None else int(confounds.shape[1]))
+    qc["n_flat_rois"] = len(dropped)
     return CleanedRois(signals=signals, rois=rois, raw=raw, tr=tr, retained=np.asarray(sample_mask, dtype=int),
                        qc=qc, volume_qc=denoise.volume_qc_table(table, n_volumes, sample_mask),
                        denoising=denoise.describe(settings, tr) | {
                            "input": "roi_timeseries",
-                           "confounds_columns": list(confounds.columns) if confounds is not None else []})
+                           "confounds_columns": list(confounds.columns) if confounds is not None else []},
+                       dropped=dropped)
+
+
+def usable_rois(raw: np.ndarray, rois: pd.DataFrame, source) -> tuple[np.ndarray, pd.DataFrame]:
+    """The ROIs whose signal is not flat, refusing a network left with too few.
+
+    A constant column (e.g. a parcel outside the field of view, written as
+    zeros) has no correlation with anything: it is left out and listed. As
+    for a voxel run's regions (:meth:`trdnet.cleaned.CleanedRun.usable_region`),
+    DMN, SN or ECN with fewer than :data:`~trdnet.cleaned.MIN_USABLE_FRACTION`
+    of its ROIs carrying signal stops the run.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray, shape (T, R)
+        The signals as read.
+    rois : pandas.DataFrame
+        ``roi`` and ``network`` of each column.
+    source : str or Path
+        The signals file, named in the message.
+
+    Returns
+    -------
+    usable : numpy.ndarray of bool, shape (R,)
+    dropped : pandas.DataFrame
+        ``roi``, ``network``, ``reason`` of each flat ROI.
+
+    Raises
+    ------
+    InputError
+        Naming the network, its counts and the file.
+    """
+    from .cleaned import MIN_USABLE_FRACTION
+    from .inputs.timeseries import CORE_NETWORKS
+
+    usable = np.ptp(raw, axis=0) > 0
+    networks = rois["network"].to_numpy()
+    for network in CORE_NETWORKS:
+        members = networks == network
+        n_total, n_usable = int(members.sum()), int((members & usable).sum())
+        if n_total and n_usable < max(1, int(np.ceil(MIN_USABLE_FRACTION * n_total))):
+            raise InputError(
+                f"{source}: {network}: only {n_usable} of its {n_total} ROIs carry signal ({n_total - n_usable} "
+                f"are flat, constant over the run); at least {MIN_USABLE_FRACTION:.0%} are needed")
+    dropped = rois.loc[~usable, ["roi", "network"]].reset_index(drop=True)
+    dropped["reason"] = "flat signal (constant over the run)"
+    return usable, dropped
 
 
 def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSettings):
@@ -225,6 +285,7 @@ def check_roi_runs(settings: DenoiseSettings, runs) -> None:
         if not isinstance(run, RoiTimeseriesRun):
             continue
         raw, rois = run.load()
+        usable_rois(raw, rois, run.path)
         tr = rois.attrs.get("tr")
         n_volumes = raw.shape[0]
         minutes = n_volumes * tr / 60.0 if tr else None
@@ -331,6 +392,11 @@ def confounds_problems(columns, settings: DenoiseSettings) -> list[str]:
                     "motion is given as rigid-body matrices and offsets (motion_matrix_*, motion_offset_*), not "
                     "as fMRIPrep's trans_x..rot_z: convert them first "
                     "(trdnet.inputs.motion.rigid_motion_parameters)")
+            elif name == "motion":  # every motion level regresses the six parameters themselves
+                problems.append(
+                    f"no {', '.join(missing)} column: every motion setting (basic included) needs fMRIPrep's six "
+                    f"motion parameters {', '.join(MOTION_PARAMETERS)} (mm and radians); motion given as "
+                    "rigid-body matrices and offsets converts with trdnet.inputs.motion.rigid_motion_parameters")
             else:
                 problems.append(f"no {', '.join(missing)} column for {name}; {without} works without it")
             continue
@@ -389,7 +455,7 @@ def _qc(n_volumes, n_retained, tr, retained_raw, fd, n_confounds) -> dict:
         "max_fd": float(np.nanmax(fd)) if fd is not None else float("nan"),
         "median_tsnr": float(np.median(mean[ok] / std[ok])) if ok.any() else float("nan"),
         "n_voxels": float("nan"),
-        "n_rois": int(raw.shape[1]),
+        "n_rois": int(raw.shape[1]),  # usable ROIs; flat ones are counted in n_flat_rois
         "tr": tr if tr is not None else float("nan"),
         "n_confounds": int(n_confounds),
     }

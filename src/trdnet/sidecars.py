@@ -199,6 +199,10 @@ def provenance(run: Run, settings: Settings, qc: dict | None = None, extra: dict
         "SettingsDigest": settings.digest(),
         "Software": software_versions(),
     }
+    if hasattr(run, "labels"):
+        # ROI time series: the networks come from the input's parcellation and labels table, not an atlas setting
+        block["Settings"]["networks"]["atlas"] = getattr(run, "atlas", "") or "labels table"
+        block["Settings"]["space"] = block["Space"] or "unknown (not stated by the input)"
     if getattr(run, "already_cleaned", False):
         # nothing of the denoise section was applied: the sidecar must not read as if it had been
         block["Settings"]["denoise"] = {"already_cleaned": True, "applied": "none"}

@@ -70,6 +70,8 @@ PROVENANCE_FILES = ("README.md", "example.json", "privacy-review.json")
 SUBJECT = "rest01"
 SPACE = "MNI152NLin6Asym"
 SEG = "Schaefer100"
+#: The parcellation, as the package states it.
+ATLAS = "Schaefer 2018, 100 parcels, 7 networks (Schaefer-100)"
 #: Initial volumes the provider discards (example.json, extraction_config.discard).
 N_NON_STEADY = 5
 #: Bumped whenever the converted layout changes, so an older copy is rewritten.
@@ -131,7 +133,7 @@ def fetch_brainfc_rest01(data_dir: str | Path | None = None, *, verbose: bool = 
         files = read_members(BRAINFC_WHEEL, [SAMPLE_FOLDER + n for n in (*DATA_FILES, *PROVENANCE_FILES)],
                              verbose=verbose)
         write_sample(folder, {name.removeprefix(SAMPLE_FOLDER): data for name, data in files.items()})
-    runs = find_roi_timeseries_runs(folder, folder / LABELS_NAME, source=NAME)
+    runs = find_roi_timeseries_runs(folder, folder / LABELS_NAME, source=NAME, atlas=ATLAS)
     return PublicDataset(
         name=NAME,
         runs=[],

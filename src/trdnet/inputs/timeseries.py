@@ -75,6 +75,8 @@ class RoiTimeseriesRun:
         provider): trdnet analyses them as given and every output says so.
     notes : tuple of str
         Statements about the input carried into every sidecar (``InputNotes``).
+    atlas : str
+        The parcellation the signals come from (``""``: unknown), recorded in the sidecars.
     """
 
     path: Path
@@ -86,6 +88,7 @@ class RoiTimeseriesRun:
     confounds: Path | None = None
     already_cleaned: bool = False
     notes: tuple[str, ...] = ()
+    atlas: str = ""
 
     @property
     def subject(self) -> str:
@@ -135,7 +138,7 @@ def normalise_network(name) -> str:
     return _ALIAS_LOOKUP.get(key, text)
 
 
-def read_labels_table(labels_table, source: str | None = None) -> pd.DataFrame:
+def read_labels_table(labels_table, source: str | None = None, columns=None) -> pd.DataFrame:
     """Read a table giving each ROI's network.
 
     Parameters
@@ -146,12 +149,18 @@ def read_labels_table(labels_table, source: str | None = None) -> pd.DataFrame:
         mapping ``{roi: network}`` or ``{network: [roi, ...]}``.
     source : str, optional
         Name used in error messages (default: the file name or ``labels table``).
+    columns : list of str, optional
+        Header of the signals: when several ROI columns exist (e.g. numeric
+        ``roi_id`` and a ``name`` matching the header, as atlas tables often
+        have), the first that lists every one of them is read; otherwise the
+        first in the order above.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``roi`` (str) and ``network`` (normalised, see :func:`normalise_network`);
         also ``x``, ``y``, ``z`` (ROI centres, mm) when the table has them as numbers.
+        ``attrs["roi_column"]`` names the column read.
 
     Raises
     ------
@@ -172,7 +181,10 @@ def read_labels_table(labels_table, source: str | None = None) -> pd.DataFrame:
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             raise InputError(f"{name}: cannot read labels table ({exc})") from None
     lower = {str(c).strip().lower(): c for c in table.columns}
-    roi_col = next((lower[c] for c in _ROI_COLUMNS if c in lower), None)
+    candidates = [lower[c] for c in _ROI_COLUMNS if c in lower]
+    wanted = set(map(_roi_name, columns)) if columns is not None else set()
+    roi_col = next((c for c in candidates if wanted <= set(table[c].map(_roi_name))),
+                   candidates[0] if candidates else None)
     net_col = next((lower[c] for c in _NETWORK_COLUMNS if c in lower), None)
     if roi_col is None:
         raise InputError(
@@ -195,7 +207,9 @@ def read_labels_table(labels_table, source: str | None = None) -> pd.DataFrame:
         if coords.notna().all().all():  # ROI centres (mm, the atlas's space): kept for connectome drawings
             out[["x", "y", "z"]] = coords.to_numpy(dtype=float)
     _check_unique(out, name)
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["roi_column"] = str(roi_col)
+    return out
 
 
 def read_roi_timeseries(path, labels_table, tr: float | None = None) -> tuple[np.ndarray, pd.DataFrame]:
@@ -227,15 +241,9 @@ def read_roi_timeseries(path, labels_table, tr: float | None = None) -> tuple[np
     """
     path = Path(path)
     signals, columns = _read_signals(path)
-    labels = read_labels_table(labels_table)
+    labels = read_labels_table(labels_table, columns=columns)
     by_roi = dict(zip(labels["roi"], labels["network"], strict=True))
-    missing = [c for c in columns if c not in by_roi]
-    if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise InputError(
-            f"{path}: {len(missing)} of {len(columns)} columns are not in the labels table "
-            f"({shown}); the table must list every column name in its ROI column"
-        )
+    _check_listed(path, columns, labels)
     rois = pd.DataFrame({"roi": columns, "network": [by_roi[c] for c in columns]})
     if {"x", "y", "z"} <= set(labels.columns):
         rois[["x", "y", "z"]] = labels.set_index("roi").loc[columns, ["x", "y", "z"]].to_numpy()
@@ -252,7 +260,7 @@ def read_roi_timeseries(path, labels_table, tr: float | None = None) -> tuple[np
 
 def find_roi_timeseries_runs(
     folder, labels_table, pattern: str = "*_timeseries.tsv", *, already_cleaned: bool = False,
-    source: str = "timeseries", notes: tuple[str, ...] = (),
+    source: str = "timeseries", notes: tuple[str, ...] = (), atlas: str | None = None,
 ) -> list[RoiTimeseriesRun]:
     """Find a user's ROI time-series files named with BIDS entities, and their confounds.
 
@@ -277,6 +285,8 @@ def find_roi_timeseries_runs(
         Recorded as each run's ``source``.
     notes : tuple of str
         Statements carried into every sidecar of every run.
+    atlas : str, optional
+        The parcellation the signals come from (default: each file's ``seg`` entity).
 
     Returns
     -------
@@ -296,8 +306,7 @@ def find_roi_timeseries_runs(
     paths = sorted(p for p in folder.rglob(pattern) if parse_entities(p.name).get("desc") != "confounds")
     if not paths:
         raise InputError(f"{folder}: no {pattern} file found (names like sub-01_task-rest_timeseries.tsv)")
-    labels = read_labels_table(labels_table)
-    known = set(labels["roi"])
+    labels = read_labels_table(labels_table, columns=_header(paths[0]))
     runs = []
     for path in paths:
         entities = parse_entities(path.name)
@@ -306,16 +315,7 @@ def find_roi_timeseries_runs(
                 f"{path}: file name has no sub-<label> entity; "
                 "expected e.g. sub-01_task-rest_timeseries.tsv"
             )
-        try:
-            header = [str(c) for c in pd.read_csv(path, sep="\t", nrows=0).columns]
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise InputError(f"{path}: cannot read ROI time series ({exc})") from None
-        missing = [c for c in header if c not in known]
-        if missing:
-            raise InputError(
-                f"{path}: {len(missing)} of {len(header)} columns are not in the labels table "
-                f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})"
-            )
+        _check_listed(path, _header(path), labels)
         confounds = confounds_for(path)
         if confounds is None and not already_cleaned:
             raise InputError(
@@ -334,7 +334,8 @@ def find_roi_timeseries_runs(
             run_notes += (ALREADY_CLEANED_NOTE,)
         runs.append(RoiTimeseriesRun(path=path, labels=labels, tr=tr, entities=entities,
                                      source=source, confounds=None if already_cleaned else confounds,
-                                     already_cleaned=already_cleaned, notes=run_notes))
+                                     already_cleaned=already_cleaned, notes=run_notes,
+                                     atlas=atlas or entities.get("seg", "")))
     check_distinct_outputs(runs)
     return runs
 
@@ -451,6 +452,25 @@ def _labels_from_mapping(mapping: Mapping, name: str) -> pd.DataFrame:
     return out
 
 
+def _header(path: Path) -> list[str]:
+    try:
+        return [str(c) for c in pd.read_csv(path, sep="\t", nrows=0).columns]
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: cannot read ROI time series ({exc})") from None
+
+
+def _check_listed(path: Path, columns, labels: pd.DataFrame) -> None:
+    """Refuse signal columns the labels table does not list, naming the labels column compared."""
+    known = set(labels["roi"])
+    missing = [c for c in map(_roi_name, columns) if c not in known]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputError(
+            f"{path}: {len(missing)} of {len(columns)} columns are not in the labels table's "
+            f"{labels.attrs.get('roi_column', 'ROI')!r} column ({shown}); the table must list every column name"
+        )
+
+
 def _check_unique(labels: pd.DataFrame, name: str) -> None:
     dup = labels["roi"][labels["roi"].duplicated()].unique()
     if len(dup):
@@ -467,6 +487,8 @@ def _read_signals(path: Path) -> tuple[np.ndarray, list[str]]:
             table = pd.read_csv(path, sep="\t")
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: cannot read ROI time series ({exc})") from None
+    if len(table) == 0:
+        raise InputError(f"{path}: a header but no volumes; expected a T x R table of numbers with ROI names as header")
     non_numeric = [str(c) for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
     if non_numeric:
         raise InputError(
