@@ -105,7 +105,8 @@ def test_text_values_are_refused(tmp_path, labels_file):
 def test_labels_not_matching_columns(tmp_path, labels_file):
     path = tmp_path / "sub-01_timeseries.tsv"
     write_tsv(path, rois=[*ROIS, "Amygdala"])
-    with pytest.raises(InputError, match=r"1 of 7 columns are not in the labels table \(Amygdala\)") as info:
+    expected = r"1 of 7 columns are not in the labels table's 'name' column \(Amygdala\)"
+    with pytest.raises(InputError, match=expected) as info:
         read_roi_timeseries(path, labels_file)
     assert str(path) in str(info.value)
 
@@ -598,3 +599,17 @@ def test_problems_inside_a_run_are_refused_before_any_work(tmp_path, labels_file
     code, printed, error = _run_cli(capsys, "--roi-timeseries", root, "--labels", labels_file, out, "participant")
     assert code == 2 and len(error.splitlines()) == 1 and expected in error, error
     assert "[1/1]" not in printed + error and not (out / "logs").exists()
+
+
+def test_fd_caption_does_not_mention_a_threshold_when_scrubbing_is_off(tmp_path, labels_file):
+    from trdnet.cli import main
+
+    root = _declared_clean_folder(tmp_path, n_volumes=120, tr=2.0, with_confounds=True)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"denoise": {"scrub": False}}))
+    out = tmp_path / "out"
+    assert main(["run", "--roi-timeseries", str(root), "--labels", str(labels_file), str(out), "participant",
+                 "--settings", str(settings)]) == 0
+    page = (out / "sub-01.html").read_text()
+    assert "Framewise displacement (no volume was censored: scrubbing was off)" in page
+    assert "censoring threshold" not in page and "before and after cleaning" in page
