@@ -19,7 +19,8 @@ import pytest
 from trdnet.cleaned import CleanedRun
 from trdnet.cli import main
 from trdnet.config import DenoiseSettings, Settings
-from trdnet.denoise import clean_run, cleaning_operator
+from trdnet.denoise import check_template_grid, clean_run, cleaning_operator
+from trdnet.grid import VoxelSpace
 from trdnet.errors import DenoiseError, InputError, SettingsError, TargetingError
 from trdnet.inputs.bids import find_runs
 from trdnet.inputs.runs import Run, check_distinct_outputs
@@ -234,6 +235,68 @@ def test_inputs_differing_in_one_entity_get_distinct_prefixes(case, entity):
     assert sum(entity in r.prefix for r in runs) == 1
 
 
+@pytest.mark.parametrize("entity", ["acq-mb4", "ce-gd", "rec-norm", "dir-PA"])
+def test_run_with_one_more_entity_beside_one_without_cleans_with_its_own_confounds(case, entity):
+    from trdnet.entities import build_name, parse_bids_name
+
+    key_, label = entity.split("-")
+    for key in ("bold", "bold_json", "mask", "mask_json", "conf", "conf_json"):
+        p = case[key]
+        parsed = parse_bids_name(p.name)
+        shutil.copy(p, p.with_name(build_name({**parsed.entities, key_: label}, parsed.suffix, parsed.extension)))
+    extra = next(case["func"].glob(f"*_{entity}_desc-confounds_timeseries.tsv"))
+    table = pd.read_csv(extra, sep="\t")
+    table.loc[5, "framewise_displacement"] = 9.0  # only this run's table censors volume 5
+    table.to_csv(extra, sep="\t", index=False, na_rep="n/a")
+    runs = find_runs(case["root"])
+    assert len(runs) == 2
+    by_entity = {key_ in r.entities: clean_run(r, QUICK) for r in runs}
+    assert 5 not in by_entity[True].retained
+    assert 5 in by_entity[False].retained
+
+
+def test_two_reconstructions_share_a_confounds_table_without_rec(case):
+    for key in ("bold", "bold_json", "mask", "mask_json"):
+        p = case[key]
+        shutil.copy(p, p.with_name(p.name.replace("_task-rest_", "_task-rest_rec-a_")))
+        _rename(p, "_task-rest_", "_task-rest_rec-b_")
+    runs = find_runs(case["root"])
+    assert [r.entities["rec"] for r in runs] == ["a", "b"]
+    assert all(r.confounds == case["conf"] for r in runs)
+    assert clean_run(runs[0], QUICK).n_volumes == N_VOLUMES
+
+
+def test_empty_confounds_table_is_one_line_naming_it_before_any_work(case, tmp_path, capsys):
+    case["conf"].write_bytes(b"")
+    out = tmp_path / "out"
+    code = main(["run", str(case["root"]), str(out), "participant", "--no-report"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert f"{case['conf']}: the confounds table is empty" in err
+    assert "internal error" not in err and "Traceback" not in err
+    assert not list(out.rglob("*.tsv"))
+
+
+def test_confounds_json_that_is_not_json_is_named(case):
+    case["conf_json"].write_text("{not json")
+    with pytest.raises(InputError, match=r"desc-confounds_timeseries\.json: not valid JSON"):
+        clean_run(_only_run(case["root"]), QUICK)
+
+
+@pytest.mark.parametrize("change", ["drop-fd", "comma"])
+def test_confounds_without_fd_or_comma_separated_say_what_is_wrong(case, change):
+    table = pd.read_csv(case["conf"], sep="\t")
+    if change == "drop-fd":
+        table.drop(columns=["framewise_displacement"]).to_csv(case["conf"], sep="\t", index=False, na_rep="n/a")
+        expected = r"scrubbing needs framewise_displacement.*scrub=false works without"
+    else:
+        table.to_csv(case["conf"], sep=",", index=False, na_rep="n/a")
+        expected = r"comma-separated"
+    settings = dataclasses.replace(QUICK, scrub=True)
+    with pytest.raises(InputError, match=expected):
+        clean_run(_only_run(case["root"]), settings)
+
+
 def test_parcellated_series_differing_only_in_res_get_distinct_outputs_and_in_seg_are_refused(case, tmp_path):
     from trdnet.inputs.timeseries import find_roi_timeseries_runs
 
@@ -305,6 +368,68 @@ def test_image_named_mni_but_lying_elsewhere_is_refused(case):
         nib.save(new, case[key])
     with pytest.raises(InputError, match=r"of the brain mask lies inside the MNI152NLin2009cAsym brain"):
         clean_run(_only_run(case["root"]), QUICK)
+
+
+def _move_affines(case, move: np.ndarray) -> None:
+    """Give the BOLD image and its mask the affine ``move @ affine`` (data unchanged): a mislabelled image."""
+    for key in ("bold", "mask"):
+        img = nib.load(case[key])
+        new = nib.Nifti1Image(np.asanyarray(img.dataobj), move @ img.affine, img.header)
+        new.header.set_slope_inter(img.dataobj.slope, img.dataobj.inter)
+        nib.save(new, case[key])
+
+
+def _rotation_x(degrees: float) -> np.ndarray:
+    angle = np.deg2rad(degrees)
+    rotation = np.eye(4)
+    rotation[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    return rotation
+
+
+@pytest.mark.parametrize("move", [
+    nib.affines.from_matvec(np.eye(3), (6.4, 6.4, 6.4)),  # ~11 mm
+    nib.affines.from_matvec(np.eye(3), (0.0, 0.0, 25.0)),
+    nib.affines.from_matvec(np.eye(3), (0.0, -25.0, 0.0)),
+    nib.affines.from_matvec(np.eye(3), (0.0, 20.0, 0.0)) @ _rotation_x(10.0),
+], ids=["shift-11mm", "shift-25mm-z", "shift-25mm-y", "rotate-10deg-shift-20mm"])
+def test_image_named_mni_but_shifted_a_few_mm_is_refused(case, move):
+    _move_affines(case, move)
+    with pytest.raises(InputError, match=r"brain_mask.nii.gz: .*(shifted from|lies inside) the MNI152NLin2009cAsym"):
+        clean_run(_only_run(case["root"]), QUICK)
+
+
+def test_template_fit_is_recorded_in_the_qc(case):
+    cleaned = clean_run(_only_run(case["root"]), QUICK)
+    assert cleaned.qc["template_overlap"] > 0.95
+    assert 0 <= cleaned.qc["template_shift_mm"] <= 4
+
+
+def _template_mask_on(affine: np.ndarray, shape) -> VoxelSpace:
+    from nilearn.image import resample_img
+
+    from trdnet.templates import mni152_2mm
+
+    mask = resample_img(mni152_2mm("brain_mask"), target_affine=affine, target_shape=shape,
+                        interpolation="nearest", force_resample=True, copy_header=True)
+    return VoxelSpace(mask=np.asanyarray(mask.dataobj) > 0, affine=affine, space="MNI152NLin2009cAsym")
+
+
+@pytest.mark.parametrize("affine, shape", [
+    (nib.affines.from_matvec(np.diag([2.0, 2, 2]), (-96, -132, -78)), (97, 115, 97)),  # fMRIPrep res-2
+    (nib.affines.from_matvec(np.diag([3.0, 3, 3]), (-96, -132, -78)), (65, 77, 65)),
+    (nib.affines.from_matvec(np.diag([-4.0, 4, 4]), (96, -132, -78)), (49, 58, 49)),  # LAS-stored
+], ids=["res-2", "3mm", "4mm-LAS"])
+def test_template_grids_and_a_partial_field_of_view_pass_the_template_check(affine, shape):
+    space = _template_mask_on(affine, shape)
+    fit = check_template_grid(Run(bold=Path("bold.nii.gz"), entities={"sub": "01"}), space)
+    assert fit["template_overlap"] > 0.95 and fit["template_shift_mm"] <= 2.5
+    # A field of view that stops above the cerebellum (bottom 25 mm of the brain missing) is not a shift.
+    z = space.xyz[:, 2]
+    cropped = space.mask.copy()
+    cropped[tuple(np.argwhere(space.mask)[z < z.min() + 25].T)] = False
+    fit = check_template_grid(Run(bold=Path("bold.nii.gz"), entities={"sub": "01"}),
+                              VoxelSpace(mask=cropped, affine=affine, space="MNI152NLin2009cAsym"))
+    assert fit["template_shift_mm"] <= 2.5
 
 
 # --- flat signal ------------------------------------------------------------------------------------------------
@@ -461,7 +586,7 @@ def test_fmriprep_1_1_camel_case_confounds_are_refused_naming_the_table(case):
     old.to_csv(table, sep="\t", index=False, na_rep="n/a")
     with pytest.raises(InputError) as info:
         clean_run(_only_run(case["root"]), QUICK)
-    assert str(info.value).startswith(f"{table}: cannot select confounds")
+    assert str(info.value).startswith(f"{table}: column names in fMRIPrep's camel case")
     assert "\n" not in str(info.value)
 
 

@@ -100,29 +100,69 @@ def load_brain_space(run: Run, header) -> VoxelSpace:
 #: inside it; a scanner- or T1w-space image named ``space-MNI...`` does not.
 MIN_TEMPLATE_OVERLAP = 0.8
 
+#: Largest shift (mm, along any axis) allowed between a template-space brain
+#: mask and the template's brain mask. The shift along an axis is counted only
+#: where both ends of the mask's extent (2nd and 98th percentiles of its voxel
+#: coordinates) move the same way, by the smaller of the two moves: a mask cut
+#: short by a partial field of view, or a little larger or smaller than the
+#: template brain all round, moves one end or the two ends in opposite
+#: directions and counts as no shift, while a mislabelled image moves both.
+#: 6 mm is one and a half voxels of a 4 mm grid (half a voxel of rounding at
+#: each end, plus the few mm by which an EPI mask's edges differ from the
+#: template's); an image shifted by 10 mm or more, which the overlap alone
+#: lets through (82-92 % inside), is refused.
+MAX_TEMPLATE_SHIFT_MM = 6.0
 
-def check_template_grid(run: Run, space: VoxelSpace) -> float:
-    """Check that a run said to be in MNI152NLin2009cAsym lies on that template's brain.
+
+def template_shift_mm(xyz: np.ndarray, template_xyz: np.ndarray) -> np.ndarray:
+    """Shift of a brain mask against the template's brain, one value per axis.
+
+    Parameters
+    ----------
+    xyz, template_xyz : numpy.ndarray, shape (n, 3) and (m, 3)
+        World coordinates (mm) of the mask's and of the template brain's voxels.
 
     Returns
     -------
-    float
-        Fraction of the brain-mask voxels inside the (dilated) template brain;
-        NaN for runs not in the template space (not checked).
+    numpy.ndarray, shape (3,)
+        Signed shift in mm (see :data:`MAX_TEMPLATE_SHIFT_MM`); 0 along an axis
+        whose two ends move in opposite directions.
+    """
+    low = np.percentile(xyz, 2, axis=0) - np.percentile(template_xyz, 2, axis=0)
+    high = np.percentile(xyz, 98, axis=0) - np.percentile(template_xyz, 98, axis=0)
+    same_way = np.sign(low) == np.sign(high)
+    return np.where(same_way, np.sign(low) * np.minimum(np.abs(low), np.abs(high)), 0.0)
+
+
+def check_template_grid(run: Run, space: VoxelSpace) -> dict:
+    """Check that a run said to be in MNI152NLin2009cAsym lies on that template's brain.
+
+    Two measures against nilearn's MNI152 2009 brain mask: the fraction of the
+    run's brain-mask voxels inside the (dilated) template brain, and the shift
+    of the mask's extent (:func:`template_shift_mm`).
+
+    Returns
+    -------
+    dict
+        ``template_overlap`` (fraction) and ``template_shift_mm`` (largest
+        absolute shift along an axis, mm); empty for runs not in the template
+        space (not checked).
 
     Raises
     ------
     InputError
-        If fewer than :data:`MIN_TEMPLATE_OVERLAP` of them do.
+        If fewer than :data:`MIN_TEMPLATE_OVERLAP` of the voxels are inside, or
+        the shift exceeds :data:`MAX_TEMPLATE_SHIFT_MM`.
     """
     if space.space != MNI_SPACE:
-        return float("nan")
+        return {}
     from scipy import ndimage
 
     from .templates import mni152_2mm
 
     template = mni152_2mm("brain_mask")
-    brain = ndimage.binary_dilation(np.asanyarray(template.dataobj) > 0, iterations=2)
+    template_mask = np.asanyarray(template.dataobj) > 0
+    brain = ndimage.binary_dilation(template_mask, iterations=2)
     ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(template.affine), space.xyz)).astype(int)
     inside_grid = np.all((ijk >= 0) & (ijk < np.array(brain.shape)), axis=1)
     inside = np.zeros(len(ijk), dtype=bool)
@@ -134,7 +174,17 @@ def check_template_grid(run: Run, space: VoxelSpace) -> float:
             f"(at least {MIN_TEMPLATE_OVERLAP:.0%} expected), so the image is not in the space its name says; "
             "check that it is fMRIPrep's template-space output"
         )
-    return overlap
+    template_xyz = nib.affines.apply_affine(template.affine, np.argwhere(template_mask))
+    shift = template_shift_mm(space.xyz, template_xyz)
+    largest = float(np.max(np.abs(shift)))
+    if largest > MAX_TEMPLATE_SHIFT_MM:
+        along = ", ".join(f"{axis} {value:+.0f}" for axis, value in zip("xyz", shift) if value)
+        raise InputError(
+            f"{run.mask or run.bold}: the brain mask is shifted from the {MNI_SPACE} brain by {along} mm "
+            f"(at most {MAX_TEMPLATE_SHIFT_MM:g} mm expected), so the image is not in the space its name says; "
+            "check that it is fMRIPrep's template-space output"
+        )
+    return {"template_overlap": round(overlap, 4), "template_shift_mm": round(largest, 2)}
 
 
 def load_run_confounds(run: Run, n_volumes: int, settings: DenoiseSettings):
@@ -169,25 +219,11 @@ def load_run_confounds(run: Run, n_volumes: int, settings: DenoiseSettings):
                 f"{run.confounds}: {len(raw)} rows but the BOLD image {run.bold.name} has {n_volumes} volumes"
             )
         return provider_confounds(raw, settings), np.arange(n_volumes), raw
-    try:
-        raw = pd.read_csv(run.confounds, sep="\t")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{run.confounds}: cannot read confounds table ({exc})") from None
-    if len(raw) != n_volumes:
-        raise InputError(
-            f"{run.confounds}: {len(raw)} rows but the BOLD image {run.bold.name} has {n_volumes} volumes"
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            confounds, sample_mask = load_confounds(str(run.bold), **confound_arguments(settings))
-    except (ValueError, KeyError, IndexError, TypeError, FileNotFoundError, pd.errors.ParserError) as exc:
-        # nilearn's errors about a user's table: one line naming the table.
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{run.confounds}: cannot select confounds ({type(exc).__name__}: {message})") from None
-    if sample_mask is None:
-        sample_mask = np.arange(n_volumes)
-    return confounds, np.asarray(sample_mask, dtype=int), raw
+    from .roi_denoise import select_confounds
+
+    # nilearn is handed exactly the table found here (alone in a folder of its own), never the BOLD path to search
+    # again: beside an entity-less run, a run with one more entity (acq-, ce-, rec-, dir-) would match two tables.
+    return select_confounds(run.confounds, n_volumes, settings, against=f"the BOLD image {run.bold.name}")
 
 
 def provider_confounds(raw: pd.DataFrame, settings: DenoiseSettings) -> pd.DataFrame | None:
@@ -330,9 +366,11 @@ def clean_run(run: Run, settings: DenoiseSettings, reader=None) -> CleanedRun:
     repetition = run_repetition_time(run, header)
     settings.check_sampling(repetition.seconds, run.bold)
     space = load_brain_space(run, header)
-    check_template_grid(run, space)
-    return clean_columns(run, settings, space, repetition, n_volumes,
-                         lambda: (reader or read_masked_volumes)(run.bold, space.mask))
+    template_fit = check_template_grid(run, space)
+    cleaned = clean_columns(run, settings, space, repetition, n_volumes,
+                            lambda: (reader or read_masked_volumes)(run.bold, space.mask))
+    cleaned.qc.update(template_fit)
+    return cleaned
 
 
 def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int, read) -> CleanedRun:
@@ -496,6 +534,10 @@ def qc_provenance(qc: dict) -> dict:
         "RepetitionTimeNote": qc.get("tr_note", ""),
         "QCVolumes": ("median_tsnr and the carpet's scaling use the retained volumes only (censored and "
                       "non-steady-state volumes left out)"),
+        **({"TemplateFit": {"template_overlap": qc["template_overlap"], "template_shift_mm": qc["template_shift_mm"],
+                            "description": ("fraction of the brain mask inside the template brain mask and the "
+                                            "largest shift (mm) of its extent against it")}}
+           if "template_overlap" in qc else {}),
         "FlatVoxels": ("n_flat_voxels: in-mask voxels with zero variance over the retained volumes (n_zero_voxels "
                        "of them all zero); left out of tSNR, the sgACC seed, the search region and every ROI"),
     }

@@ -25,6 +25,8 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
       (anatomical) or ``t_comp_cor_*`` (temporal) columns, or, for
       ``n_compcor = "all"``, without their JSON sidecar (a public dataset's
       own regressor table has neither). Only each table's header line is read.
+    - An empty or comma-separated confounds table, or one without the
+      columns the settings select (:func:`trdnet.roi_denoise.check_confounds_header`).
 
     Parameters
     ----------
@@ -37,11 +39,15 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
     SettingsError
         Naming the first file that cannot serve the request.
     """
+    from .roi_denoise import check_confounds_header
+
     runs = [run for run in runs if isinstance(run, Run)]
     for run in runs:
         tr = _known_tr(run)
         if tr is not None:
             denoise.check_sampling(tr, run.bold)
+        if run.confounds_format == "fmriprep" and run.confounds is not None:
+            check_confounds_header(run.confounds, denoise)
     if denoise.compcor == "none":
         return
     prefixes = []

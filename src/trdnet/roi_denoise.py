@@ -17,6 +17,7 @@ work without it. Signals declared already cleaned are analysed as given.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -197,7 +198,8 @@ def usable_rois(raw: np.ndarray, rois: pd.DataFrame, source) -> tuple[np.ndarray
     return usable, dropped
 
 
-def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSettings):
+def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSettings,
+                     against: str = "the ROI signals"):
     """Regressors and retained volumes from an fMRIPrep confounds table, through nilearn.
 
     nilearn's ``load_confounds`` finds a run's table from its image name; ROI
@@ -213,6 +215,8 @@ def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSett
     n_volumes : int
         Rows the table must have.
     settings : DenoiseSettings
+    against : str
+        What the rows are counted against, for the message.
 
     Returns
     -------
@@ -227,15 +231,10 @@ def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSett
         Unreadable table, another row count, or columns the settings need
         but the table lacks (see :func:`confounds_problems`).
     """
-    try:
-        table = pd.read_csv(confounds_path, sep="\t")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{confounds_path}: cannot read confounds table ({exc})") from None
+    table = read_confounds_table(confounds_path)
     if len(table) != n_volumes:
-        raise InputError(f"{confounds_path}: {len(table)} rows but the ROI signals have {n_volumes} volumes")
-    problems = confounds_problems(table.columns, settings)
-    if problems:
-        raise InputError(f"{confounds_path}: " + "; ".join(problems))
+        raise InputError(f"{confounds_path}: {len(table)} rows but {against} has {n_volumes} volumes")
+    check_confounds_header(confounds_path, settings, error=InputError)
     entities = parse_entities(confounds_path.name) | {"desc": "preproc"}
     try:
         # nilearn matches every subset of the image's entities: alone in a folder, the table is the only match.
@@ -246,12 +245,35 @@ def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSett
                     _link_or_copy(source, Path(alone) / source.name)
             image_name = Path(alone) / build_name(entities, "bold", ".nii.gz")
             confounds, sample_mask = load_confounds(str(image_name), **denoise.confound_arguments(settings))
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, FileNotFoundError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{confounds_path}: cannot select confounds ({message})") from None
     if sample_mask is None:
         sample_mask = np.arange(n_volumes)
     return confounds, np.asarray(sample_mask, dtype=int), table
+
+
+def read_confounds_table(confounds_path: Path) -> pd.DataFrame:
+    """An fMRIPrep confounds table and a check of its JSON sidecar, refused in one line naming the bad file.
+
+    Raises
+    ------
+    InputError
+        Empty or unreadable table, or a sidecar that is not valid JSON.
+    """
+    try:
+        table = pd.read_csv(confounds_path, sep="\t")
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{confounds_path}: the confounds table is empty (no header line)") from None
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{confounds_path}: cannot read confounds table ({exc})") from None
+    sidecar = confounds_path.with_suffix(".json")
+    if sidecar.is_file():
+        try:
+            json.loads(sidecar.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{sidecar}: not valid JSON ({exc})") from None
+    return table
 
 
 def check_roi_runs(settings: DenoiseSettings, runs) -> None:
@@ -295,14 +317,7 @@ def check_roi_runs(settings: DenoiseSettings, runs) -> None:
                              f"{settings.min_minutes} min are required (denoise.min_volumes, denoise.min_minutes)")
         if run.already_cleaned or run.confounds is None:
             continue
-        try:
-            with open(run.confounds, encoding="utf-8") as handle:
-                header = handle.readline().rstrip("\n").split("\t")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"{run.confounds}: cannot read the confounds header ({exc})") from None
-        problems = confounds_problems(header, settings)
-        if problems:
-            raise SettingsError(f"{run.confounds}: " + "; ".join(problems))
+        check_confounds_header(run.confounds, settings)
         check_confound_values(Path(run.confounds), n_volumes)
         if run.tr is not None:
             settings.check_sampling(run.tr, run.path)
@@ -359,6 +374,43 @@ def check_confound_values(confounds_path: Path, n_volumes: int) -> pd.DataFrame:
             raise InputError(f"{confounds_path}: column {column} has a missing value (n/a) at row {row + 1}, after "
                              "numbers; fMRIPrep leaves only the first rows undefined, fill or drop the volume")
     return table
+
+
+#: Columns of fMRIPrep's confounds tables before version 1.2 (renamed in snake case since).
+_CAMEL_CASE_COLUMNS = {"CSF", "WhiteMatter", "GlobalSignal", "FramewiseDisplacement", "stdDVARS", "RotX", "RotY",
+                       "RotZ", "aCompCor00", "tCompCor00"}
+
+
+def check_confounds_header(confounds_path: Path, settings: DenoiseSettings, error=SettingsError) -> None:
+    """Refuse, from its header line alone, a confounds table the cleaning settings cannot use.
+
+    Raises
+    ------
+    InputError
+        The table is empty, unreadable or comma-separated.
+    SettingsError
+        The table lacks columns the settings need (see :func:`confounds_problems`);
+        another class if given as ``error``.
+    """
+    try:
+        with open(confounds_path, encoding="utf-8") as handle:
+            line = handle.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{confounds_path}: cannot read the confounds header ({exc})") from None
+    if not line.strip():
+        raise InputError(f"{confounds_path}: the confounds table is empty (no header line)")
+    header = line.split("\t")
+    if len(header) == 1 and "," in header[0]:
+        raise InputError(f"{confounds_path}: the confounds table is comma-separated; fMRIPrep's tables (and BIDS) "
+                         "are tab-separated")
+    camel = [c for c in header if c in _CAMEL_CASE_COLUMNS or c.startswith("NonSteadyStateOutlier")]
+    if camel:
+        raise InputError(
+            f"{confounds_path}: column names in fMRIPrep's camel case of versions before 1.2 ({', '.join(camel[:3])}); "
+            "nilearn reads the tables of fMRIPrep 1.2 and later (white_matter, framewise_displacement, ...)")
+    problems = confounds_problems(header, settings)
+    if problems:
+        raise error(f"{confounds_path}: " + "; ".join(problems))
 
 
 def confounds_problems(columns, settings: DenoiseSettings) -> list[str]:

@@ -38,8 +38,11 @@ UNSUPPORTED_SPACES = {
 #: Entities a run's companion files may lack. fMRIPrep writes one confounds
 #: table per run (not per echo, output space or hemisphere, with or without
 #: ``part``; parcellated series add ``seg``) and a brain mask per output
-#: space but not per echo.
-CONFOUNDS_OPTIONAL = ("echo", "part", "space", "cohort", "res", "den", "hemi", "seg")
+#: space but not per echo. Two reconstructions (``rec-``) of one acquisition
+#: share its volumes and head motion, so a table without ``rec-`` serves each;
+#: ``acq-``, ``ce-`` and ``dir-`` are other acquisitions and need their own
+#: table (a table with the entity, where there is one, always wins).
+CONFOUNDS_OPTIONAL = ("echo", "part", "rec", "space", "cohort", "res", "den", "hemi", "seg")
 MASK_OPTIONAL = ("echo", "part")
 
 
