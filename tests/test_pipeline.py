@@ -167,7 +167,7 @@ def test_group_map_is_a_setting_checked_on_resume(foreign_derivatives, tmp_path,
     sidecar = json.loads(targets.with_suffix(".json").read_text())
     assert sidecar["Settings"]["targeting"]["group_map"] == "loo"
     assert main(loo) == 0
-    assert capsys.readouterr().out.count(": skipped;") == 3
+    assert capsys.readouterr().out.count(": skipped;") == 4  # three runs and sub-A01's participant step
 
 
 def test_export_reads_the_run_settings_file(foreign_derivatives, tmp_path):

@@ -74,6 +74,17 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
     return out
 
 
+def _participant_group_map(group_map, settings: Settings, out_dir: Path, subject: str):
+    """The group map of a participant step: ``loo`` is the mean map of every other participant, as for runs."""
+    from .pipeline import LEAVE_ONE_OUT, leave_one_out_group_map
+
+    if group_map is None:
+        group_map = settings.targeting.group_map
+    if group_map == LEAVE_ONE_OUT:
+        return leave_one_out_group_map(out_dir, subject) if "seedmap" in settings.targeting.methods else None
+    return group_map
+
+
 def completion_record(out_dir: Path, prefix: str) -> Path:
     """Record written last by the participant step (kept apart from the per-run records)."""
     return Path(out_dir) / "logs" / "participant" / f"{prefix}_done.json"
@@ -99,6 +110,7 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
                 and all((out_dir / f).is_file() for f in previous.get("Files", []))):
             return previous["Files"], previous.get("Summary", {}), "skipped"
     runs = sorted(runs, key=lambda r: r.prefix)
+    group_map = _participant_group_map(group_map, settings, out_dir, runs[0].subject)
     cleaned = [clean(run, settings.denoise) for run in runs]
     result = targeting.participant_targets(
         cleaned, settings.targeting, settings.random_state, run_labels=names,
