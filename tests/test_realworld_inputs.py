@@ -220,6 +220,23 @@ def test_two_resolutions_give_two_runs_with_distinct_outputs_and_their_own_masks
     assert all(r.confounds == case["conf"] for r in runs)
 
 
+def test_space_with_fmriprep_res_modifier_keeps_that_resolution_only(case, tmp_path):
+    for key in ("bold", "bold_json", "mask", "mask_json"):
+        p = case[key]
+        shutil.copy(p, p.with_name(p.name.replace("_space-MNI152NLin2009cAsym_", "_space-MNI152NLin2009cAsym_res-1_")))
+        _rename(p, "_space-MNI152NLin2009cAsym_", "_space-MNI152NLin2009cAsym_res-2_")
+    run = _only_run(case["root"], space="MNI152NLin2009cAsym:res-2")
+    assert run.entities["res"] == "2" and run.space == "MNI152NLin2009cAsym"
+    out = tmp_path / "out"
+    assert main(["run", str(case["root"]), str(out), "participant", "--no-report", "--space",
+                 "MNI152NLin2009cAsym:res-2", "--n-bootstrap", "5"]) == 0
+    assert list(out.rglob("*_res-2_*")) and not list(out.rglob("*_res-1_*"))
+    with pytest.raises(InputError, match=r"space 'MNI152NLin2009cAsym:res-3'.*MNI152NLin2009cAsym:res-1"):
+        find_runs(case["root"], space="MNI152NLin2009cAsym:res-3")
+    with pytest.raises(InputError, match=r"'res2' is not a key-label modifier"):
+        find_runs(case["root"], space="MNI152NLin2009cAsym:res2")
+
+
 @pytest.mark.parametrize("entity", ["rec-norm", "ce-gd", "acq-mb4", "den-91k"])
 def test_inputs_differing_in_one_entity_get_distinct_prefixes(case, entity):
     for key in ("bold", "bold_json", "mask", "mask_json"):
@@ -395,6 +412,14 @@ def _rotation_x(degrees: float) -> np.ndarray:
 def test_image_named_mni_but_shifted_a_few_mm_is_refused(case, move):
     _move_affines(case, move)
     with pytest.raises(InputError, match=r"brain_mask.nii.gz: .*(shifted from|lies inside) the MNI152NLin2009cAsym"):
+        clean_run(_only_run(case["root"]), QUICK)
+
+
+def test_mask_moved_with_the_same_shape_names_the_affine_difference(case):
+    img = nib.load(case["mask"])
+    nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj), nib.affines.from_matvec(np.eye(3), (8, 0, 0)) @ img.affine,
+                             img.header), case["mask"])
+    with pytest.raises(InputError, match=r"brain_mask.nii.gz: .*another affine \(origin moved by \+8.0, \+0.0, \+0.0 mm"):
         clean_run(_only_run(case["root"]), QUICK)
 
 

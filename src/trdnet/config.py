@@ -489,8 +489,15 @@ class ExportSettings(_Checked):
 
 
 def _bids_label(key: str, value: str) -> None:
-    if not re.fullmatch(r"[A-Za-z0-9]+", value):
-        _fail(key, value, "a BIDS space label (letters and digits, e.g. MNI152NLin2009cAsym or T1w)")
+    from .entities import split_space_spec
+
+    try:
+        space, _ = split_space_spec(str(value))
+    except ValueError:
+        space = ""
+    if not re.fullmatch(r"[A-Za-z0-9]+", space):
+        _fail(key, value, "a BIDS space label (letters and digits, e.g. MNI152NLin2009cAsym or T1w), with "
+                          "fMRIPrep's modifiers if wanted (MNI152NLin2009cAsym:res-2)")
 
 
 SECTIONS = {

@@ -84,9 +84,17 @@ def load_brain_space(run: Run, header) -> VoxelSpace:
         raise InputError(f"{run.mask}: cannot read the brain mask ({type(exc).__name__}: {exc})") from None
     if mask_img.ndim != 3:
         raise InputError(f"{run.mask}: brain mask must be 3D, got {mask_img.ndim}D")
-    if tuple(mask_img.shape) != shape or not np.allclose(mask_img.affine, affine, atol=1e-3):
+    if tuple(mask_img.shape) != shape:
         raise InputError(
             f"{run.mask}: brain mask grid {mask_img.shape} does not match the BOLD grid {shape} of {run.bold.name}"
+        )
+    if not np.allclose(mask_img.affine, affine, atol=1e-3):
+        offset = mask_img.affine[:3, 3] - affine[:3, 3]
+        turned = not np.allclose(mask_img.affine[:3, :3], affine[:3, :3], atol=1e-3)
+        raise InputError(
+            f"{run.mask}: brain mask has the BOLD image's shape {shape} but another affine (origin moved by "
+            f"{', '.join(f'{v:+.1f}' for v in offset)} mm{', voxel axes differ' if turned else ''}) "
+            f"than {run.bold.name}; a mask must lie on its BOLD grid"
         )
     mask = mask_data > 0
     if not mask.any():

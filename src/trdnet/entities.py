@@ -186,3 +186,32 @@ def replace_entities(name: str | Path, **changes) -> str:
     for key, label in changes.items():
         entities[key] = label
     return build_name({k: v for k, v in entities.items() if v is not None}, parsed.suffix, parsed.extension)
+
+
+def split_space_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split fMRIPrep's ``--output-spaces`` form ``<space>[:<key>-<label>...]`` into the space and its entities.
+
+    Parameters
+    ----------
+    spec : str
+        e.g. ``"MNI152NLin2009cAsym"`` or ``"MNI152NLin2009cAsym:res-2"``.
+
+    Returns
+    -------
+    space : str
+    entities : dict
+        e.g. ``{"res": "2"}``: entities the space's images must carry.
+
+    Raises
+    ------
+    ValueError
+        A modifier that is not ``key-label``, or a key BIDS does not define.
+    """
+    space, *modifiers = spec.split(":")
+    entities = {}
+    for modifier in modifiers:
+        key, _, label = modifier.partition("-")
+        if key not in _RANK or not _LABEL.match(label):
+            raise ValueError(f"space {spec!r}: {modifier!r} is not a key-label modifier (e.g. res-2, cohort-1, den-91k)")
+        entities[key] = label
+    return space, entities

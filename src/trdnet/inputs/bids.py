@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..config import MNI_SPACE
-from ..entities import ENTITY_ORDER, parse_entities
+from ..entities import ENTITY_ORDER, parse_entities, split_space_spec
 from ..errors import InputError
 from .runs import Run, check_distinct_outputs
 from .surface import is_surface_space, make_surface_run, surface_bold_files
@@ -97,7 +97,9 @@ def find_runs(
     participant_labels : list of str, optional
         Keep only these participants (with or without ``sub-``).
     space : str
-        Template or native space of the BOLD images (``space-`` entity).
+        Template or native space of the BOLD images (``space-`` entity), in
+        fMRIPrep's ``--output-spaces`` form: ``MNI152NLin2009cAsym:res-2``
+        keeps only the ``res-2`` images of that space.
     task : str, optional
         Keep only this task (with or without ``task-``).
     sessions : list of str, optional
@@ -114,6 +116,10 @@ def find_runs(
         If nothing matches; the message says what exists instead.
     """
     root = Path(root)
+    try:
+        space, space_entities = split_space_spec(space)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     check_space(space)
     description = check_derivatives_folder(root)
     simulated = bool(description.get("Simulated", False)) or "SIMULATED" in description.get("Name", "").upper()
@@ -134,8 +140,9 @@ def find_runs(
             continue
         if task and entities.get("task") != task:
             continue
-        if entities.get("space", "") != space:
-            other_spaces.add(entities.get("space", "(none)"))
+        if entities.get("space", "") != space or any(entities.get(k) != v for k, v in space_entities.items()):
+            other_spaces.add(":".join([entities.get("space", "(none)"),
+                                       *(f"{k}-{entities.get(k, '(none)')}" for k in space_entities)]))
             continue
         runs.append(_make_run(bold, entities, simulated))
 
@@ -147,7 +154,7 @@ def find_runs(
             filters.append(f"sessions {sorted(wanted_sessions)}")
         if task:
             filters.append(f"task {task!r}")
-        filters.append(f"space {space!r}")
+        filters.append(f"space {':'.join([space, *(f'{k}-{v}' for k, v in space_entities.items())])!r}")
         hint = f"; images exist in space(s) {sorted(other_spaces)} (use --space)" if other_spaces else ""
         found = sorted({parse_entities(p.name).get("sub") for p in candidates})
         raise InputError(
