@@ -501,6 +501,49 @@ def test_flat_seed_stops_the_run_before_any_output_is_written(case, tmp_path, ca
     assert not list(out.glob("sub-01/**/*_networks.tsv")) and not list(out.glob("sub-01/**/*_qc.tsv"))
 
 
+def _zero_near(case, centre, radius_mm: float) -> None:
+    img = nib.load(case["bold"])
+    data = np.asanyarray(img.dataobj).copy()
+    ijk = np.indices(data.shape[:3]).reshape(3, -1).T
+    near = np.linalg.norm(nib.affines.apply_affine(img.affine, ijk) - np.asarray(centre), axis=1) <= radius_mm
+    data[tuple(ijk[near].T)] = 0
+    new = nib.Nifti1Image(data, img.affine, img.header)
+    new.header.set_slope_inter(img.dataobj.slope, img.dataobj.inter)
+    nib.save(new, case["bold"])
+
+
+def _nothing_like_a_result(out) -> None:
+    assert out.joinpath("failures.tsv").is_file()
+    assert not [p for p in out.glob("sub-*/**/func/*") if p.is_file()]
+
+
+def test_run_failing_at_a_flat_network_roi_leaves_nothing_in_func(case, tmp_path):
+    from trdnet.networks import network_rois
+
+    roi = network_rois(Settings().networks).query("network == 'DMN'").iloc[0]
+    _zero_near(case, (roi["x"], roi["y"], roi["z"]), roi["radius_mm"] + 6)
+    out = tmp_path / "out"
+    assert main(["run", str(case["root"]), str(out), "participant", "--no-report", "--n-bootstrap", "5"]) == 1
+    reason = pd.read_csv(out / "failures.tsv", sep="\t")["reason"].iloc[0]
+    assert f"network ROI {roi['roi']}: only 0 of its" in reason
+    _nothing_like_a_result(out)
+
+
+def test_run_failing_at_the_dlpfc_search_leaves_nothing_in_func(case, tmp_path):
+    # One strong signal shared by every voxel and left in (no global signal regression): no voxel anticorrelates.
+    img = nib.load(case["bold"])
+    data = np.asanyarray(img.dataobj).astype(np.float32)
+    shared = np.random.default_rng(1).normal(size=data.shape[3]).astype(np.float32)
+    data += 50 * data.std(axis=3, keepdims=True) * shared
+    nib.save(nib.Nifti1Image(data, img.affine, img.header), case["bold"])
+    out = tmp_path / "out"
+    assert main(["run", str(case["root"]), str(out), "participant", "--no-report", "--n-bootstrap", "5",
+                 "--no-gsr"]) == 1
+    reason = pd.read_csv(out / "failures.tsv", sep="\t")["reason"].iloc[0]
+    assert "no negative correlation in the DLPFC search region" in reason
+    _nothing_like_a_result(out)
+
+
 def test_partly_flat_seed_uses_only_its_usable_voxels_and_says_so(case):
     _zero_near_seed(case, 4.0)
     cleaned = clean_run(_only_run(case["root"]), QUICK)
