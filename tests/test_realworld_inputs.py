@@ -423,10 +423,12 @@ def test_mask_moved_with_the_same_shape_names_the_affine_difference(case):
         clean_run(_only_run(case["root"]), QUICK)
 
 
-def test_template_fit_is_recorded_in_the_qc(case):
-    cleaned = clean_run(_only_run(case["root"]), QUICK)
-    assert cleaned.qc["template_overlap"] > 0.95
-    assert 0 <= cleaned.qc["template_shift_mm"] <= 4
+def test_template_fit_is_recorded_in_the_qc_sidecar(case, tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", str(case["root"]), str(out), "participant", "--no-report", "--n-bootstrap", "5"]) == 0
+    fit = json.loads(next(out.glob("sub-01/func/*_qc.json")).read_text())["TemplateFit"]
+    assert fit["template_overlap"] > 0.95
+    assert 0 <= fit["template_shift_mm"] <= 4
 
 
 def _template_mask_on(affine: np.ndarray, shape) -> VoxelSpace:
