@@ -75,7 +75,7 @@ SETTINGS_FILE_PROBLEMS = [
     ('{"export": {"coil_orientation": "tangential"}}', ["export.coil_orientation", "'scalp_normal'"]),
     ('{"export": {"formats": ["brainsight", "neurosight"]}}', ["export.formats", "'localite'"]),
     ('{"random_state": -1}', ["random_state = -1", "an integer"]),
-    ('{"space": "MNI152NLin2009cAsym:res-2"}', ["space", "BIDS space label"]),
+    ('{"space": "MNI152NLin2009cAsym:res2"}', ["space", "BIDS space label", "MNI152NLin2009cAsym:res-2"]),
 ]
 
 
