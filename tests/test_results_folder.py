@@ -253,6 +253,21 @@ def test_output_folder_in_the_input_tree_is_refused(small_input, tmp_path, capsy
     assert tree_digest(small_input) == before
 
 
+def test_symbolic_link_inside_the_output_folder_into_the_input_is_refused(small_input, tmp_path, capsys):
+    before = tree_digest(small_input)
+    run = ["run", str(small_input)]
+    for name, target in (("sub-01", small_input / "sub-01"), ("logs", small_input)):
+        out = tmp_path / f"out-{name}"
+        out.mkdir()
+        (out / name).symlink_to(target)
+        _refused(capsys, [*run, str(out), "participant", "--participant-label", "01"], "symbolic link", name)
+    nested = tmp_path / "out-nested" / "sub-01"
+    nested.mkdir(parents=True)
+    (nested / "func").symlink_to(small_input / "sub-01" / "func")
+    _refused(capsys, [*run, str(nested.parent), "participant", "--participant-label", "01"], "symbolic link")
+    assert tree_digest(small_input) == before
+
+
 def test_output_path_that_is_a_file_is_refused(small_input, tmp_path, capsys):
     target = tmp_path / "out.txt"
     target.write_text("keep me")

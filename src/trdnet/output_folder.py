@@ -62,8 +62,30 @@ def check_output_folder(out_dir: Path, inputs=()) -> Path:
         if real_in.is_relative_to(real_out) and _written_by_trdnet(real_in.relative_to(real_out).parts[0]):
             raise InputError(f"{out_dir}: trdnet would overwrite the input {source} (it writes "
                              f"{real_in.relative_to(real_out).parts[0]} there); give another output folder")
+    _check_links_into_inputs(out_dir, inputs)
     _check_writable(out_dir)
     return out_dir
+
+
+def _check_links_into_inputs(out_dir: Path, inputs) -> None:
+    """Refuse a symbolic link inside the output tree that leads into an input (outputs would land there)."""
+    real_inputs = [Path(source).resolve() for source in inputs if source is not None]
+    if not out_dir.is_dir() or not real_inputs:
+        return
+    for top in out_dir.iterdir():
+        if not _written_by_trdnet(top.name):
+            continue
+        walk = [(str(top), [], [])] if top.is_symlink() or not top.is_dir() else os.walk(top)
+        for folder, dirs, files in walk:
+            for name in [folder, *(os.path.join(folder, d) for d in dirs), *(os.path.join(folder, f) for f in files)]:
+                if not os.path.islink(name):
+                    continue
+                target = Path(name).resolve()
+                for real_in in real_inputs:
+                    if target == real_in or target.is_relative_to(real_in):
+                        raise InputError(f"{name}: a symbolic link in the output folder leads into the input "
+                                         f"{real_in}; trdnet would write its outputs there: remove the link or "
+                                         "give another output folder")
 
 
 def _check_writable(out_dir: Path) -> None:
