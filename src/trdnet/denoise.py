@@ -381,6 +381,36 @@ def clean_run(run: Run, settings: DenoiseSettings, reader=None) -> CleanedRun:
     return cleaned
 
 
+def check_retained(source, n_retained: int, n_volumes: int, tr: float, settings: DenoiseSettings,
+                   criteria: str = "") -> None:
+    """Refuse a run with too little data left after censoring.
+
+    Parameters
+    ----------
+    source : Path or str
+        The input named in the message.
+    n_retained, n_volumes : int
+        Volumes kept after censoring, and in the run.
+    tr : float
+        Repetition time in seconds.
+    settings : DenoiseSettings
+        ``min_volumes`` and ``min_minutes`` are the limits.
+    criteria : str
+        What censored the volumes, appended to the message.
+
+    Raises
+    ------
+    DenoiseError
+        Fewer than ``min_volumes`` volumes or ``min_minutes`` minutes left.
+    """
+    minutes = n_retained * tr / 60.0
+    if n_retained < settings.min_volumes or minutes < settings.min_minutes:
+        raise DenoiseError(
+            f"{source}: only {n_retained} of {n_volumes} volumes ({minutes:.1f} min) left after censoring"
+            f"{criteria}; at least {settings.min_volumes} volumes and {settings.min_minutes} min are required"
+        )
+
+
 def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int, read) -> CleanedRun:
     """Clean the columns of a run, voxels or mesh vertices alike (see :func:`clean_run`).
 
@@ -411,13 +441,8 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int
     confounds, sample_mask, raw = load_run_confounds(run, n_volumes, settings)
 
     n_retained = len(sample_mask)
-    minutes = n_retained * tr / 60.0
-    if n_retained < settings.min_volumes or minutes < settings.min_minutes:
-        raise DenoiseError(
-            f"{run.bold}: only {n_retained} of {n_volumes} volumes ({minutes:.1f} min) left after censoring "
-            f"(FD > {settings.fd_threshold} mm, std DVARS > {settings.std_dvars_threshold}); "
-            f"at least {settings.min_volumes} volumes and {settings.min_minutes} min are required"
-        )
+    check_retained(run.bold, n_retained, n_volumes, tr, settings,
+                   f" (FD > {settings.fd_threshold} mm, std DVARS > {settings.std_dvars_threshold})")
 
     data = read()
     mean, std = column_statistics(data, sample_mask)
@@ -434,7 +459,7 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int
         "n_retained": n_retained,
         "n_censored": n_volumes - n_retained,
         "minutes_total": round(n_volumes * tr / 60.0, 4),
-        "minutes_retained": round(minutes, 4),
+        "minutes_retained": round(n_retained * tr / 60.0, 4),
         "mean_fd": float(np.nanmean(fd)) if fd is not None else float("nan"),
         "max_fd": float(np.nanmax(fd)) if fd is not None else float("nan"),
         "median_tsnr": tsnr,

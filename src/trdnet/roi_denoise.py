@@ -33,7 +33,7 @@ from . import denoise
 from .cleaned import zscore_columns
 from .config import DenoiseSettings
 from .entities import build_name, parse_entities
-from .errors import DenoiseError, InputError, SettingsError
+from .errors import InputError, SettingsError
 from .inputs.motion import MOTION_PARAMETERS
 
 #: ``load_confounds`` expansion levels and the column suffixes each needs.
@@ -133,12 +133,7 @@ def clean_roi_run(run, settings: DenoiseSettings) -> CleanedRois:
                          "filtering needs it")
     confounds, sample_mask, table = select_confounds(Path(run.confounds), n_volumes, settings)
     n_retained = len(sample_mask)
-    minutes = n_retained * tr / 60.0
-    if n_retained < settings.min_volumes or minutes < settings.min_minutes:
-        raise DenoiseError(
-            f"{run.path}: only {n_retained} of {n_volumes} volumes ({minutes:.1f} min) left after censoring; "
-            f"at least {settings.min_volumes} volumes and {settings.min_minutes} min are required"
-        )
+    denoise.check_retained(run.path, n_retained, n_volumes, tr, settings)
     operator = denoise.cleaning_operator(n_volumes, tr, confounds, sample_mask, settings)
     signals = zscore_columns(operator @ raw)
     fd = denoise.framewise_displacement(table)
