@@ -167,6 +167,19 @@ def test_median_tsnr_matches_float64_over_the_retained_rows(tmp_path):
     assert abs(np.median(mean[usable] / std[usable]) - expected) < 1e-4 * expected
 
 
+def test_median_tsnr_of_data_without_baseline_is_not_available():
+    from trdnet.denoise import temporal_snr
+
+    rng = np.random.default_rng(5)
+    raw = 800 + rng.normal(size=(150, 400)) * rng.uniform(5, 30, 400)
+    usable = np.ones(400, dtype=bool)
+    tsnr, note = temporal_snr(raw.mean(axis=0), raw.std(axis=0), usable)
+    assert tsnr == pytest.approx(np.median(raw.mean(axis=0) / raw.std(axis=0))) and note == ""
+    demeaned = raw - raw.mean(axis=0)  # as a provider's already-cleaned release
+    tsnr, note = temporal_snr(demeaned.mean(axis=0), demeaned.std(axis=0), usable)
+    assert np.isnan(tsnr) and "no baseline intensity" in note
+
+
 def test_stream_reader_truncated_and_late_nan(tmp_path):
     rng = np.random.default_rng(4)
     data = rng.normal(size=(5, 6, 4, 20)).astype(np.float32)

@@ -93,3 +93,20 @@ def test_replace_entities_changes_adds_and_removes():
 def test_subject_folder():
     assert subject_folder({"sub": "01", "ses": "b", "task": "rest"}) == "sub-01/ses-b/func"
     assert subject_folder({"sub": "01"}) == "sub-01/func"
+
+
+def test_entity_order_follows_the_bids_schema():
+    # BIDS 1.11.2 (bidsschematools 2.0.1, rules.entities), written out here so a change of the table is seen
+    schema = ["sub", "tpl", "ses", "cohort", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc", "stain",
+              "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi", "space", "split",
+              "recording", "chunk", "atlas", "seg", "scale", "res", "den", "label", "desc"]
+    # cohort is the one deliberate exception: after space, as fMRIPrep names its outputs
+    ours = [key for key in ENTITY_ORDER if key in schema and key != "cohort"]
+    assert ours == [key for key in schema if key != "cohort"]
+    assert ENTITY_ORDER.index("cohort") == ENTITY_ORDER.index("space") + 1
+    assert ENTITY_ORDER[-1] == "desc"  # derivative entities the schema does not define come before desc
+    name = build_name({"desc": "sgacc", "stat": "r", "hemi": "L", "space": "fsaverage5", "sub": "01",
+                       "task": "rest", "den": "10k", "tpl": "x", "scale": "100", "seg": "7n", "atlas": "a"},
+                      "boldmap", ".func.gii")
+    assert name == ("sub-01_tpl-x_task-rest_hemi-L_space-fsaverage5_atlas-a_seg-7n_scale-100_den-10k_stat-r_desc-sgacc"
+                    "_boldmap.func.gii")

@@ -105,6 +105,10 @@ def test_the_run_says_what_it_is_and_what_is_not_done(lemon):
     zero = sum(int((np.ptp(np.stack([d.data for d in nib.load(run.hemi_bold[h]).darrays]), axis=0) == 0).sum())
                for h in ("L", "R"))
     assert qc.n_voxels == 2 * 10242 - zero
+    # the provider demeaned the data: no baseline intensity, so no tSNR (n/a, with the reason), not a 0
+    assert np.isnan(qc.median_tsnr)
+    qc_sidecar = json.loads((func / f"{prefix}_qc.json").read_text())
+    assert "no baseline intensity" in qc_sidecar["TSNRNote"] and "demeaned" in qc_sidecar["TSNRNote"]
     sidecar = json.loads((func / f"{prefix}_networks.json").read_text())
     notes = json.dumps(sidecar)
     assert "TR 1.4 s from the LEMON protocol" in notes and "not a measure of accuracy" in notes

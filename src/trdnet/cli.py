@@ -282,6 +282,7 @@ def collect_runs(args, settings):
     band-pass the runs' sampling rate cannot carry.
     """
     from .inputs.timeseries import record_roi_input
+    from .networks.surface_atlas import check_atlas_fits
     from .preflight import check_denoise_fits, check_setting_files
     from .roi_denoise import check_roi_runs
     from .strategies import strategy_name
@@ -333,6 +334,7 @@ def collect_runs(args, settings):
             runs = select_runs(runs, selection, args.bids_filter_file)
         runs = _requested(runs, args, args.dirs[0])
     check_denoise_fits(settings.denoise, runs)
+    check_atlas_fits(settings.networks, runs)
     check_roi_runs(settings.denoise, runs)
     return runs, record_roi_input(settings, runs)
 

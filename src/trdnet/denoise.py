@@ -447,7 +447,7 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int
     data = read()
     mean, std = column_statistics(data, sample_mask)
     usable, n_zero = usable_columns(mean, std)
-    tsnr = float(np.median(mean[usable] / std[usable])) if usable.any() else float("nan")
+    tsnr, tsnr_note = temporal_snr(mean, std, usable)
     carpet_columns = carpet_sample(space.n_points)
     carpet_raw = data[:, carpet_columns].copy()
     operator = cleaning_operator(n_volumes, tr, confounds, sample_mask, settings)
@@ -464,6 +464,7 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int
         "max_fd": float(np.nanmax(fd)) if fd is not None else float("nan"),
         "median_tsnr": tsnr,
         "tsnr_volumes": "retained" if n_retained < n_volumes else "all",
+        **({"tsnr_note": tsnr_note} if tsnr_note else {}),
         "n_voxels": space.n_points,
         "n_flat_voxels": int(space.n_points - np.count_nonzero(usable)),
         "n_zero_voxels": n_zero,
@@ -559,6 +560,40 @@ def usable_columns(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, int]:
     return ~flat, n_zero
 
 
+#: Below this median |mean| / standard deviation of the usable columns the data carry no baseline intensity:
+#: raw BOLD has a temporal SNR of tens to hundreds, so a mean smaller than the fluctuations means the data were
+#: demeaned (or cleaned) before trdnet read them, and their tSNR would be a meaningless number near 0.
+NO_BASELINE_RATIO = 1.0
+
+
+def temporal_snr(mean: np.ndarray, std: np.ndarray, usable: np.ndarray) -> tuple[float, str]:
+    """Median temporal SNR (mean / standard deviation over time) of the usable columns, or NaN and why.
+
+    Parameters
+    ----------
+    mean, std : numpy.ndarray, shape (V,)
+        Each column's mean and standard deviation over the retained volumes, before cleaning.
+    usable : numpy.ndarray of bool, shape (V,)
+        Columns that are not flat.
+
+    Returns
+    -------
+    tsnr : float
+        NaN when no column is usable or the data have no baseline intensity (:data:`NO_BASELINE_RATIO`).
+    note : str
+        Why it is NaN (empty otherwise), for the QC sidecar.
+    """
+    if not usable.any():
+        return float("nan"), ""
+    ratio = mean[usable] / std[usable]
+    if float(np.median(np.abs(ratio))) < NO_BASELINE_RATIO:
+        return float("nan"), (
+            "median_tsnr not available: the data have no baseline intensity (median |mean| / standard deviation "
+            f"over time {float(np.median(np.abs(ratio))):.3g}, below {NO_BASELINE_RATIO:g}); they were demeaned or "
+            "cleaned before trdnet read them, e.g. by the data provider")
+    return float(np.median(ratio)), ""
+
+
 def qc_provenance(qc: dict) -> dict:
     """What the QC sidecar says about the TR, the volumes QC used and the flat voxels."""
     return {
@@ -571,6 +606,7 @@ def qc_provenance(qc: dict) -> dict:
                             "description": ("fraction of the brain mask inside the template brain mask and the "
                                             "largest shift (mm) of its extent against it")}}
            if "template_overlap" in qc else {}),
+        **({"TSNRNote": qc["tsnr_note"]} if qc.get("tsnr_note") else {}),
         "FlatVoxels": ("n_flat_voxels: in-mask voxels with zero variance over the retained volumes (n_zero_voxels "
                        "of them all zero); left out of tSNR, the sgACC seed, the search region and every ROI"),
     }

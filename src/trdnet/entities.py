@@ -17,14 +17,29 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Entities in the order they appear in a BIDS file name. ``cohort`` follows
-#: ``space`` (TemplateFlow: ``space-MNIPediatricAsym_cohort-1``); ``from``,
-#: ``to``, ``mode`` name fMRIPrep's transforms; ``meas`` and ``stat`` name
-#: relationship matrices and statistical maps.
+#: Entities in the order they appear in a BIDS file name: the order of the
+#: BIDS schema (BIDS 1.11.2, schema 2.0.1: ``rules.entities``, which ends with ``desc``)
+#: with the derivative entities it does not define placed among them:
+#: ``from``, ``to``, ``mode`` name fMRIPrep's transforms, ``roi`` BEP017's
+#: regions, ``model``, ``subset``, ``meas`` and ``stat`` models,
+#: relationship matrices and statistical maps (all before ``desc``, which
+#: stays last as in the schema). One deliberate difference: ``cohort``
+#: follows ``space`` as fMRIPrep and niworkflows write it
+#: (``space-MNIPediatricAsym_cohort-1``; the schema places it after ``ses``,
+#: for TemplateFlow's ``tpl-``).
 ENTITY_ORDER = (
-    "sub", "ses", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc", "stain", "rec", "dir", "run",
-    "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi", "space", "cohort", "split", "recording", "chunk",
-    "from", "to", "mode", "atlas", "roi", "seg", "res", "den", "label", "model", "subset", "meas", "stat", "desc",
+    "sub", "tpl", "ses", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc", "stain", "rec", "dir",
+    "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi", "space", "cohort", "split", "recording",
+    "chunk", "from", "to", "mode", "atlas", "roi", "seg", "scale", "res", "den", "label", "model", "subset",
+    "meas", "stat", "desc",
+)
+
+#: The BIDS schema's entity order (BIDS 1.11.2, ``rules.entities`` of bidsschematools 2.0.1), which
+#: :data:`ENTITY_ORDER` follows.
+SCHEMA_ENTITY_ORDER = (
+    "sub", "tpl", "ses", "cohort", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc", "stain", "rec",
+    "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi", "space", "split", "recording",
+    "chunk", "atlas", "seg", "scale", "res", "den", "label", "desc",
 )
 
 #: Entities that describe what kind of derivative a file is rather than which

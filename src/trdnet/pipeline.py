@@ -237,6 +237,8 @@ def write_network_tables(run, signals, kept, dropped, seg: str, tr, out_dir: Pat
     roi_graph, run_graph = networks.graph_measures(matrix, kept["network"], net.graph_density, rois=names)
     per_run = [c for c in ("n_voxels", "reason") if c in kept.columns or c in dropped.columns]
     atlas = pd.concat([kept, dropped]).sort_index().drop(columns=per_run)
+    if "labels_img" in atlas:  # a surface parcel's position is its run's (the relmat sidecar), not the atlas's
+        atlas.loc[atlas["labels_img"].map(networks.is_surface_atlas), ["x", "y", "z"]] = np.nan
     atlas_table = write_atlas_table(out_dir, seg, atlas, f"Every ROI of the {seg} network definition; the runs' "
                                     "sidecars list the ROIs each run kept (ROIs) or dropped (DroppedROIs)")
     extra = {

@@ -205,19 +205,31 @@ def read_gifti_series(path) -> np.ndarray:
     InputError
         Unreadable file, no data arrays, or arrays of different lengths.
     """
-    try:
-        img = nib.load(path)
-    except Exception as exc:  # nibabel raises several types for unreadable files
-        raise InputError(f"{path}: cannot read the GIFTI file ({exc})") from None
-    arrays = getattr(img, "darrays", None)
-    if not arrays:
-        raise InputError(f"{path}: no data arrays (expected one per volume)")
+    arrays = gifti_arrays(path, "one per volume")
     if len(arrays) == 1 and np.asarray(arrays[0].data).ndim == 2:
         return np.ascontiguousarray(np.asarray(arrays[0].data, dtype=np.float32).T)
     sizes = {np.asarray(a.data).size for a in arrays}
     if len(sizes) != 1:
         raise InputError(f"{path}: data arrays of different lengths {sorted(sizes)}")
     return np.stack([np.asarray(a.data, dtype=np.float32).ravel() for a in arrays])
+
+
+def gifti_arrays(path, expected: str) -> list:
+    """The data arrays of a GIFTI file.
+
+    Raises
+    ------
+    InputError
+        Unreadable file or no data array (``expected`` says what should be there).
+    """
+    try:
+        img = nib.load(path)
+    except Exception as exc:  # nibabel raises several types for unreadable files
+        raise InputError(f"{path}: cannot read the GIFTI file ({exc})") from None
+    arrays = getattr(img, "darrays", None)
+    if not arrays:
+        raise InputError(f"{path}: no data arrays (expected {expected})")
+    return arrays
 
 
 def no_signal(data: np.ndarray) -> np.ndarray:
@@ -311,6 +323,167 @@ def fsnative_meshes(root: Path, subject: str, session: str | None = None) -> tup
     return out, "; ".join(sorted(kinds)) + ", T1w world coordinates"
 
 
+def _anat_file(root: Path, subject: str, session: str | None, tail: str) -> Path | None:
+    """``anat/sub-<l>[_ses-<l>]<tail>`` of a participant (session folder first), or None."""
+    folders = [Path(root) / f"sub-{subject}" / f"ses-{session}" / "anat"] if session else []
+    folders.append(Path(root) / f"sub-{subject}" / "anat")
+    prefixes = ([f"sub-{subject}_ses-{session}"] if session else []) + [f"sub-{subject}"]
+    found = [f / f"{p}{tail}" for f in folders for p in prefixes]
+    return next((p for p in found if p.is_file()), None)
+
+
+#: fMRIPrep's registered spheres (the participant's fsnative vertices placed on a template sphere), by the
+#: template mesh family they register to: FreeSurfer's ``sphere.reg`` (fsaverage) and the fsLR one fMRIPrep
+#: writes with CIFTI output.
+REGISTERED_SPHERES = {"fsaverage": "_hemi-{hemi}_desc-reg_sphere.surf.gii",
+                      "fsLR": "_hemi-{hemi}_space-fsLR_desc-reg_sphere.surf.gii"}
+
+
+def registered_sphere(root: Path, subject: str, session: str | None, space: str, hemi: str) -> Path | None:
+    """fMRIPrep's registered sphere of one hemisphere for a template surface space, or None when absent.
+
+    Parameters
+    ----------
+    root : Path
+        fMRIPrep derivatives folder.
+    subject, session : str
+        Labels without ``sub-``/``ses-``.
+    space : str
+        ``fsaverage`` of any density (FreeSurfer's ``sphere.reg``:
+        ``anat/sub-<l>_hemi-<h>_desc-reg_sphere.surf.gii``) or ``fsLR``
+        (``anat/sub-<l>_hemi-<h>_space-fsLR_desc-reg_sphere.surf.gii``).
+    hemi : str
+        ``L`` or ``R``.
+    """
+    family = "fsaverage" if space.startswith("fsaverage") else space
+    if family not in REGISTERED_SPHERES:
+        raise ValueError(f"space {space!r} has no registered sphere (accepted: fsaverage*, fsLR)")
+    return _anat_file(root, subject, session, REGISTERED_SPHERES[family].format(hemi=hemi))
+
+
+def template_sphere(space: str, hemi: str) -> np.ndarray:
+    """Vertex coordinates of a template mesh's sphere (same vertex order as its surfaces).
+
+    fsaverage5: nilearn's bundled sphere; fsLR-32k: the Conte69 sphere in the
+    brainspace wheel (:data:`BRAINSPACE_WHEEL`).
+
+    Raises
+    ------
+    NotImplementedFeatureError
+        Another template mesh (no sphere available offline).
+    """
+    part = {"L": "left", "R": "right"}[hemi]
+    if space == "fsaverage5":
+        from nilearn.datasets import load_fsaverage
+
+        return np.asarray(load_fsaverage("fsaverage5")["sphere"].parts[part].coordinates, dtype=float)
+    if space == "fsLR":
+        from .registry import read_members
+
+        member = f"brainspace/datasets/surfaces/conte69_32k_{'lh' if hemi == 'L' else 'rh'}_sphere.gii"
+        img = nib.GiftiImage.from_bytes(read_members(BRAINSPACE_WHEEL, [member])[member])
+        return np.asarray(img.agg_data("NIFTI_INTENT_POINTSET"), dtype=float)
+    raise NotImplementedFeatureError(
+        f"space {space!r}: no template sphere available offline (fsaverage5 from nilearn, fsLR-32k from the "
+        "brainspace wheel), so its vertices cannot be followed to the participant's mesh"
+    )
+
+
+def native_vertices(template_vertices, template_sphere_xyz: np.ndarray, registered_sphere_xyz: np.ndarray,
+                    native_xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The participant's fsnative vertex under each template vertex, through a registered sphere.
+
+    A registered sphere gives each fsnative vertex its place on the template's
+    sphere (FreeSurfer's ``sphere.reg``); the vertex whose place is nearest
+    (smallest angle from the sphere's centre) to the template vertex is the
+    participant's own vertex there, and its position on the participant's
+    surface is in T1w world coordinates. Directions are compared, so spheres
+    of different radii or centres give the same answer.
+
+    Parameters
+    ----------
+    template_vertices : int or array of int
+        Vertex indices on the template mesh.
+    template_sphere_xyz : numpy.ndarray, shape (Nt, 3)
+        The template mesh's sphere.
+    registered_sphere_xyz : numpy.ndarray, shape (Nn, 3)
+        The participant's registered sphere (fsnative vertex order).
+    native_xyz : numpy.ndarray, shape (Nn, 3)
+        The participant's surface (e.g. midthickness) in T1w world mm, same vertex order.
+
+    Returns
+    -------
+    vertex : numpy.ndarray of int, shape (K,)
+        fsnative vertex indices.
+    xyz : numpy.ndarray, shape (K, 3)
+        Their T1w world coordinates (RAS mm).
+    angle_deg : numpy.ndarray, shape (K,)
+        Angle on the sphere between each template vertex and the fsnative vertex found (degrees; on
+        FreeSurfer's 100 mm sphere, 1 degree is about 1.7 mm of sphere).
+
+    Raises
+    ------
+    InputError
+        The registered sphere and the surface do not have the same number of vertices.
+    """
+    from scipy.spatial import cKDTree
+
+    template_sphere_xyz = np.asarray(template_sphere_xyz, dtype=float)
+    registered_sphere_xyz = np.asarray(registered_sphere_xyz, dtype=float)
+    native_xyz = np.asarray(native_xyz, dtype=float)
+    if registered_sphere_xyz.shape != native_xyz.shape:
+        raise InputError(f"registered sphere has {len(registered_sphere_xyz)} vertices, the participant's "
+                         f"surface {len(native_xyz)}: not the same mesh")
+    wanted = np.atleast_1d(np.asarray(template_vertices, dtype=np.int64))
+    template = _directions(template_sphere_xyz)[wanted]
+    _, vertex = cKDTree(_directions(registered_sphere_xyz)).query(template)
+    found = _directions(registered_sphere_xyz)[vertex]
+    angle = np.degrees(np.arccos(np.clip(np.sum(template * found, axis=1), -1.0, 1.0)))
+    return np.asarray(vertex, dtype=np.int64), native_xyz[vertex], angle
+
+
+def participant_vertices(root: Path, subject: str, session: str | None, space: str, hemi: str,
+                         template_vertices) -> dict | None:
+    """Template-mesh vertices followed to the participant's fsnative mesh with fMRIPrep's anatomy.
+
+    Parameters
+    ----------
+    root : Path
+        fMRIPrep derivatives folder (``anat/`` with the registered sphere and the fsnative surfaces).
+    subject, session : str
+    space : str
+        The template mesh (``fsaverage5``, ``fsLR``).
+    hemi : str
+    template_vertices : int or array of int
+
+    Returns
+    -------
+    dict or None
+        ``vertex``, ``xyz`` (T1w RAS mm), ``angle_deg`` (see :func:`native_vertices`), ``sphere`` and
+        ``surface`` (what was read); None when fMRIPrep wrote no registered sphere for this space.
+
+    Raises
+    ------
+    InputError
+        No fsnative surfaces beside the sphere, or sphere and surfaces of different meshes.
+    NotImplementedFeatureError
+        A template mesh whose sphere is not available offline.
+    """
+    sphere = registered_sphere(root, subject, session, space, hemi)
+    if sphere is None:
+        return None
+    meshes, surface = fsnative_meshes(root, subject, session)
+    from nilearn.surface import load_surf_mesh
+
+    native = np.asarray(load_surf_mesh(meshes[hemi]).coordinates, dtype=float)
+    registered = np.asarray(nib.load(sphere).agg_data("NIFTI_INTENT_POINTSET"), dtype=float)
+    try:
+        vertex, xyz, angle = native_vertices(template_vertices, template_sphere(space, hemi), registered, native)
+    except InputError as exc:
+        raise InputError(f"{sphere}: {exc}") from None
+    return {"vertex": vertex, "xyz": xyz, "angle_deg": angle, "sphere": sphere, "surface": surface}
+
+
 def fsnative_template_points(root: Path, subject: str, session: str | None = None) -> dict | None:
     """MNI152 coordinates of every fsnative vertex, through fMRIPrep's registered spheres.
 
@@ -326,23 +499,16 @@ def fsnative_template_points(root: Path, subject: str, session: str | None = Non
     dict or None
         Hemisphere -> (n_vertices, 3) array; None when a hemisphere's sphere is missing.
     """
-    from nilearn.datasets import load_fsaverage
     from scipy.spatial import cKDTree
 
-    folders = [Path(root) / f"sub-{subject}" / f"ses-{session}" / "anat"] if session else []
-    folders.append(Path(root) / f"sub-{subject}" / "anat")
-    prefixes = ([f"sub-{subject}_ses-{session}"] if session else []) + [f"sub-{subject}"]
-    fsaverage = load_fsaverage("fsaverage5")
     meshes, _ = standard_meshes("fsaverage5")
     out = {}
-    for hemi, part in (("L", "left"), ("R", "right")):
-        found = [f / f"{p}_hemi-{hemi}_desc-reg_sphere.surf.gii" for f in folders for p in prefixes]
-        found = [p for p in found if p.is_file()]
-        if not found:
+    for hemi in HEMISPHERES:
+        found = registered_sphere(root, subject, session, "fsaverage", hemi)
+        if found is None:
             return None
-        sphere = np.asarray(nib.load(found[0]).agg_data("NIFTI_INTENT_POINTSET"), dtype=float)
-        target = np.asarray(fsaverage["sphere"].parts[part].coordinates, dtype=float)
-        _, nearest = cKDTree(_directions(target)).query(_directions(sphere))
+        sphere = np.asarray(nib.load(found).agg_data("NIFTI_INTENT_POINTSET"), dtype=float)
+        _, nearest = cKDTree(_directions(template_sphere("fsaverage5", hemi))).query(_directions(sphere))
         out[hemi] = nib.affines.apply_affine(MNI305_TO_MNI152, meshes[hemi][0][nearest])
     return out
 
@@ -489,15 +655,46 @@ def read_cifti_series(path) -> tuple[np.ndarray, dict]:
     InputError
         Not a dense time series (no brain-model axis, or no series axis).
     """
+    img, series, models = read_cifti_dense(path, nib.cifti2.SeriesAxis, "a dense time series (series x brain models)")
+    tr = float(series.step) if series.unit == "SECOND" else None
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    return data, {**models, "tr": tr}
+
+
+def read_cifti_dense(path, first_axis: type, expected: str):
+    """Open a dense CIFTI-2 file: the image, its first axis and its brain models.
+
+    Parameters
+    ----------
+    path : str or Path
+    first_axis : type
+        The nibabel axis the rows must be (``SeriesAxis``, ``LabelAxis``, ...).
+    expected : str
+        What the file should be, for the message.
+
+    Returns
+    -------
+    img : nibabel.Cifti2Image
+    axis : nibabel.cifti2.Axis
+        The first axis.
+    models : dict
+        ``cortex``: hemisphere -> (column numbers, vertex indices, mesh size);
+        ``voxels``: (column numbers, RAS mm coordinates (K, 3), structure names).
+
+    Raises
+    ------
+    InputError
+        Unreadable, not CIFTI-2, or not ``first_axis`` x brain models.
+    """
     try:
         img = nib.load(path)
     except Exception as exc:  # nibabel raises several types for unreadable files
         raise InputError(f"{path}: cannot read the CIFTI file ({exc})") from None
     if not isinstance(img, nib.Cifti2Image):
         raise InputError(f"{path}: not a CIFTI-2 image")
-    series, brain = img.header.get_axis(0), img.header.get_axis(1)
-    if not isinstance(brain, nib.cifti2.BrainModelAxis) or not isinstance(series, nib.cifti2.SeriesAxis):
-        raise InputError(f"{path}: expected a dense time series (series x brain models)")
+    axis, brain = img.header.get_axis(0), img.header.get_axis(1)
+    if not isinstance(brain, nib.cifti2.BrainModelAxis) or not isinstance(axis, first_axis):
+        raise InputError(f"{path}: expected {expected}")
     cortex, vox_cols, vox_xyz, vox_names = {}, [], [], []
     for name, columns, model in brain.iter_structures():
         cols = np.arange(brain.size)[columns]
@@ -509,11 +706,9 @@ def read_cifti_series(path) -> tuple[np.ndarray, dict]:
             vox_cols.append(cols[model.volume_mask])
             vox_xyz.append(nib.affines.apply_affine(brain.affine, ijk))
             vox_names += [name] * len(ijk)
-    tr = float(series.step) if series.unit == "SECOND" else None
     voxels = (np.concatenate(vox_cols) if vox_cols else np.empty(0, np.int64),
               np.concatenate(vox_xyz) if vox_xyz else np.empty((0, 3)), np.asarray(vox_names))
-    data = np.asarray(img.dataobj, dtype=np.float32)
-    return data, {"cortex": cortex, "voxels": voxels, "tr": tr}
+    return img, axis, {"cortex": cortex, "voxels": voxels}
 
 
 def load_cifti_run(run: SurfaceRun) -> tuple[np.ndarray, MeshGeometry]:

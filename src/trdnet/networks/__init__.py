@@ -20,6 +20,7 @@ from .connectivity import connectivity_matrix, fisher_z, network_table
 from .graph import graph_long_table, graph_measures, participation_coefficient, threshold_graph
 from .rois import NETWORK_ORDER, ROI_COLUMNS, network_rois
 from .signals import RoiSignals, roi_signals
+from .surface_atlas import is_surface_atlas, read_surface_labels
 
 __all__ = [
     "NETWORK_ORDER",
@@ -31,9 +32,11 @@ __all__ = [
     "fisher_z",
     "graph_long_table",
     "graph_measures",
+    "is_surface_atlas",
     "network_rois",
     "network_table",
     "participation_coefficient",
+    "read_surface_labels",
     "roi_signals",
     "threshold_graph",
 ]

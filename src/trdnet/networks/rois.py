@@ -19,6 +19,7 @@ import pandas as pd
 from ..config import NetworkSettings
 from ..errors import InputError, SettingsError
 from ..resources import read_table
+from .surface_atlas import is_surface_atlas, read_surface_labels
 
 #: trdnet's network names, in output order.
 NETWORK_ORDER = ("DMN", "SN", "ECN")
@@ -216,7 +217,12 @@ def _dosenbach_table() -> pd.DataFrame:
 
 
 def _user_atlas_table(settings: NetworkSettings) -> pd.DataFrame:
-    """ROI table of a user labels image + TSV (parcels, centroids as x, y, z)."""
+    """ROI table of a user labels image + TSV (parcels, centroids as x, y, z).
+
+    A surface atlas (``.label.gii`` pair or ``.dlabel.nii``, see
+    :mod:`trdnet.networks.surface_atlas`) gives NaN positions here: a run
+    places each parcel at the mean MNI152 position of its vertices.
+    """
     from nilearn import image
 
     if not settings.labels_img or not settings.labels_table:
@@ -235,6 +241,11 @@ def _user_atlas_table(settings: NetworkSettings) -> pd.DataFrame:
             f"{table_path}: labels table lacks column(s) {sorted(needed - set(labels.columns))}; "
             "expected tab-separated columns index, name, network"
         )
+    values = labels["index"].to_numpy(np.int64)
+    if is_surface_atlas(settings.labels_img):
+        # parcels on a mesh have no position of their own: each run gives them the mean of its vertices
+        found = np.where(read_surface_labels(settings.labels_img).present(values), 0.0, np.nan)[:, None]
+        return _labels_table(settings, labels, values, found, np.full((values.size, 3), np.nan), table_path)
     try:
         img = image.load_img(settings.labels_img)
     except Exception as exc:  # nilearn raises several types for unreadable images
@@ -245,9 +256,14 @@ def _user_atlas_table(settings: NetworkSettings) -> pd.DataFrame:
     if not np.allclose(data, np.round(data)):
         raise InputError(f"{settings.labels_img}: labels image has non-integer values")
     data = np.round(data).astype(np.int64)
-    values = labels["index"].to_numpy(np.int64)
     centroids = _label_centroids(data, img.affine, values)
-    absent = values[np.isnan(centroids[:, 0])]
+    return _labels_table(settings, labels, values, centroids, centroids, table_path)
+
+
+def _labels_table(settings: NetworkSettings, labels: pd.DataFrame, values: np.ndarray, found: np.ndarray,
+                  centroids: np.ndarray, table_path: Path) -> pd.DataFrame:
+    """ROI rows of a user atlas; ``found`` is NaN for the label values absent from the atlas."""
+    absent = values[np.isnan(found[:, 0])]
     if absent.size:
         raise InputError(
             f"{table_path}: label value(s) {absent.tolist()} do not occur in {settings.labels_img}"

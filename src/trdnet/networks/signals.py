@@ -11,6 +11,7 @@ from nilearn import image
 from ..cleaned import CleanedRun
 from ..errors import InputError
 from ..grid import VoxelSpace
+from .surface_atlas import is_surface_atlas, labels_on_mesh
 
 
 class RoiSignals(NamedTuple):
@@ -76,6 +77,9 @@ def roi_signals(cleaned: CleanedRun, rois: pd.DataFrame) -> RoiSignals:
     signals = np.empty((cleaned.n_timepoints, int(keep.sum())), dtype=np.float64)
     for out, cols in enumerate(c for c, k in zip(columns, keep) if k):
         signals[:, out] = cleaned.mean_signal(cols)
+    if space.kind == "mesh":
+        _place_mesh_parcels(space, rois, columns, table)
+        _check_networks_reached(space, rois, counts)
     dropped = table.loc[~keep].copy()
     dropped["reason"] = "no voxel of the ROI inside the run's brain mask"
     return RoiSignals(signals, table.loc[keep].reset_index(drop=True), dropped.reset_index(drop=True))
@@ -98,7 +102,7 @@ def _roi_columns(space: VoxelSpace, rois: pd.DataFrame) -> list[np.ndarray]:
         row = rois.iloc[pos]
         path = str(row["labels_img"])
         if path not in grids:
-            labels = _labels_on_grid(space, path)
+            labels = _parcel_labels(space, path)
             order = np.argsort(labels, kind="stable")
             grids[path] = (labels[order], order)
         sorted_labels, order = grids[path]
@@ -106,6 +110,39 @@ def _roi_columns(space: VoxelSpace, rois: pd.DataFrame) -> list[np.ndarray]:
         lo, hi = np.searchsorted(sorted_labels, [value, value + 1])
         columns[pos] = np.sort(order[lo:hi])
     return columns
+
+
+def _parcel_labels(space, path) -> np.ndarray:
+    """Label value of every column: a labels image on a voxel run, a surface atlas on a surface run."""
+    if is_surface_atlas(path) != (space.kind == "mesh"):
+        kind = "a surface atlas" if is_surface_atlas(path) else "a volume labels image"
+        wanted = ("a .label.gii pair or a .dlabel.nii" if space.kind == "mesh" else "a 3D labels image")
+        raise InputError(f"{path}: {kind} cannot label a run in space {space.space!r}; give {wanted}")
+    if space.kind == "mesh":
+        return labels_on_mesh(space, path)
+    return _labels_on_grid(space, path)
+
+
+def _place_mesh_parcels(space, rois: pd.DataFrame, columns: list, table: pd.DataFrame) -> None:
+    """Give each surface parcel (no position of its own) the mean MNI152 position of its columns on this run."""
+    coordinates = space.template_coordinates
+    if coordinates is None or "label_value" not in rois:
+        return
+    for pos in np.flatnonzero(rois["label_value"].notna().to_numpy() & rois[["x", "y", "z"]].isna().all(axis=1)):
+        if columns[pos].size:
+            table.iloc[pos, [table.columns.get_loc(c) for c in ("x", "y", "z")]] = coordinates[columns[pos]].mean(0)
+
+
+def _check_networks_reached(space, rois: pd.DataFrame, counts: np.ndarray) -> None:
+    """Refuse a surface run on which a network's ROIs hold no vertex with signal."""
+    per_network = pd.Series(counts, index=rois["network"].to_numpy()).groupby(level=0).sum()
+    empty = [name for name, n in per_network.items() if n == 0]
+    if empty:
+        source = rois["labels_img"].iloc[0] if "labels_img" in rois and rois["labels_img"].iloc[0] else "its ROIs"
+        raise InputError(
+            f"{source}: network(s) {empty} get no vertex with signal on the run's {space.space} mesh "
+            "(their parcels or spheres hold only medial-wall or no-signal vertices)"
+        )
 
 
 def _labels_on_grid(space: VoxelSpace, path) -> np.ndarray:
