@@ -40,7 +40,7 @@ from nilearn import plotting  # noqa: E402
 
 from trdnet.config import Settings  # noqa: E402
 from trdnet.denoise import clean_run  # noqa: E402
-from trdnet.export import export_targets, find_native_anatomy  # noqa: E402
+from trdnet.export import export_targets  # noqa: E402
 from trdnet.inputs.bids import find_runs  # noqa: E402
 from trdnet.inputs.simulate import simulate_cohort  # noqa: E402
 from trdnet.inputs.simulate.t1w import write_simulated_anat  # noqa: E402
@@ -74,13 +74,14 @@ print("targets (MNI152NLin2009cAsym, RAS world mm):")
 print(targets[["target", "space", "x", "y", "z"]].round(1).to_string(index=False))
 
 # %%
-# 3. Find the participant's anatomy and export
-# --------------------------------------------
-# ``find_native_anatomy`` looks in ``sub-<label>/anat`` (or a session's
-# ``anat``) for ``desc-preproc_T1w`` and the transforms. Note fMRIPrep's
-# naming: the *image* transform ``from-T1w_to-MNI...`` moves *points* from
-# MNI to T1w; trdnet picks the right one.
-anat = find_native_anatomy(cohort.fmriprep_dir, "01", template=settings.space)
+# 3. The participant's anatomy, and export
+# ----------------------------------------
+# ``find_runs`` already looked in ``sub-<label>/anat`` (or a session's
+# ``anat``) for ``desc-preproc_T1w`` and the transforms, once, and keeps
+# them on the run (``run.anatomy``). Note fMRIPrep's naming: the *image*
+# transform ``from-T1w_to-MNI...`` moves *points* from MNI to T1w; trdnet
+# picks the right one.
+anat = run.anatomy
 print(f"T1w: {anat.t1w.name}; simulated anatomy: {anat.simulated}")
 native_dir = OUT / "navigation" / "native"
 exported = export_targets(targets.rename(columns={"target": "name"}), anat, native_dir, run.prefix,

@@ -14,7 +14,8 @@ from scipy import ndimage
 
 from trdnet.config import ExportSettings
 from trdnet.errors import ExportError, SettingsError
-from trdnet.export import export_targets, find_native_anatomy
+from trdnet.export import export_targets
+from trdnet.inputs.anatomy import find_native_anatomy
 from navigator_files import ScalpOracle, read_brainsight, read_localite_markers
 from trdnet.inputs.simulate.t1w import write_simulated_anat
 

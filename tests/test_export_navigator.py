@@ -33,7 +33,8 @@ from navigator_files import (
 from trdnet.cli import main
 from trdnet.config import ExportSettings, Settings
 from trdnet.errors import ExportError, SettingsError
-from trdnet.export import coordinate_system, export_targets, find_native_anatomy
+from trdnet.export import coordinate_system, export_targets
+from trdnet.inputs.anatomy import find_native_anatomy
 from trdnet.export.scalp import otsu_threshold, template_head
 from trdnet.inputs.simulate.t1w import write_simulated_anat
 
@@ -442,7 +443,8 @@ def test_cli_export_refuses_an_undefined_frame_in_one_line_and_exports_the_other
         write_simulated_anat(fmriprep, subject, int(subject))
         entities = {"sub": subject, "task": "rest", "space": MNI}
         bold = fmriprep / f"sub-{subject}" / "func" / f"sub-{subject}_task-rest_space-{MNI}_desc-preproc_bold.nii.gz"
-        run = Run(bold=bold, entities=entities, simulated=True, source="fmriprep")
+        run = Run(bold=bold, entities=entities, simulated=True, source="fmriprep",
+                  anatomy=find_native_anatomy(fmriprep, subject))
         runs.append(run)
         folder = out / f"sub-{subject}" / "func"
         folder.mkdir(parents=True)

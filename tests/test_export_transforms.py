@@ -8,8 +8,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from trdnet.entities import parse_entities
 from trdnet.errors import ExportError
-from trdnet.export.transforms import file_entities, load_point_transform
+from trdnet.export.transforms import load_point_transform
 from trdnet.inputs.simulate.t1w import write_simulated_anat
 
 MNI = "MNI152NLin2009cAsym"
@@ -123,6 +124,6 @@ def test_plain_itk_affine_txt(tmp_path):
     assert np.allclose(mapped, nib.affines.apply_affine(ras, POINTS), atol=1e-4)
 
 
-def test_file_entities():
-    ents = file_entities("sub-01_ses-a_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.h5")
+def test_transform_file_entities():
+    ents = parse_entities("sub-01_ses-a_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.h5")
     assert ents == {"sub": "01", "ses": "a", "from": "T1w", "to": "MNI152NLin2009cAsym", "mode": "image"}

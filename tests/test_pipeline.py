@@ -279,7 +279,7 @@ def test_t1w_space_run_finds_mni_regions_through_the_fmriprep_transform(tmp_path
     settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
                                    "targeting": {"n_bootstrap": 5}})
     run = find_runs(root, space="T1w")[0]
-    native, transform = with_template_coordinates(clean_run(run, settings.denoise), root, "01")
+    native, transform = with_template_coordinates(clean_run(run, settings.denoise), run.anatomy)
     assert transform.name.endswith("_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5")
     truth = anat["truth"].t1w_to_mni(native.space.xyz)  # the simulator's own formula, not nitransforms
     np.testing.assert_allclose(native.space.template_xyz, truth, atol=1e-3)

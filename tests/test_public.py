@@ -7,8 +7,9 @@ import pytest
 import requests
 from fakes.nilearn_caches import ABIDE_ROWS, make_abide_cache, make_adhd_cache, make_development_fmri_cache
 
-from trdnet.config import DenoiseSettings
-from trdnet.errors import DatasetError
+from trdnet.config import DenoiseSettings, Settings
+from trdnet.errors import DatasetError, SettingsError
+from trdnet.inputs.dataset_runs import adapt_settings
 from trdnet.inputs.public import (
     DATASETS,
     fetch_dataset,
@@ -117,17 +118,23 @@ def test_abide_filt_global_preprocessing_conflicts(tmp_path):
     prep = ds.preprocessing
     assert prep.band_passed and prep.gsr_applied and prep.confounds_format == "none"
     assert ds.fetch_arguments["band_pass_filtering"] and ds.fetch_arguments["global_signal_regression"]
-    conflicts = " ".join(prep.conflicts(DenoiseSettings(global_signal="none")))
-    assert "band-passed" in conflicts and "cannot be undone" in conflicts and "scrubbing" in conflicts
     assert prep.to_dict()["band_passed"] is True
+    settings, changes = adapt_settings(Settings(), ds)
+    assert settings.denoise.high_pass is None and settings.denoise.low_pass is None and not settings.denoise.scrub
+    changes = " ".join(changes)
+    assert "band-passed" in changes and "scrubbing" in changes and "no confounds table" in changes
+    no_gsr = Settings(denoise=DenoiseSettings(global_signal="none"))
+    with pytest.raises(SettingsError, match="already regressed the global signal"):
+        adapt_settings(no_gsr, ds)
 
 
 def test_abide_nofilt_allows_filtering(tmp_path):
     make_abide_cache(tmp_path)
     prep = fetch_dataset("abide_pcp", data_dir=tmp_path).preprocessing
-    conflicts = " ".join(prep.conflicts(DenoiseSettings(scrub=False)))
-    assert "band-passed" not in conflicts and "undone" not in conflicts
-    assert "no confounds table" in conflicts
+    dataset = fetch_dataset("abide_pcp", data_dir=tmp_path)
+    settings, changes = adapt_settings(Settings(denoise=DenoiseSettings(global_signal="none", scrub=False)), dataset)
+    assert settings.denoise.high_pass == DenoiseSettings().high_pass and not settings.denoise.gsr
+    assert not any("band-passed" in c for c in changes) and any("no confounds table" in c for c in changes)
 
 
 def test_abide_roi_timeseries(tmp_path):

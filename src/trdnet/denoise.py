@@ -30,10 +30,6 @@ from .inputs.repetition import RepetitionTime, check_plausible, resolve_repetiti
 from .inputs.runs import Run
 from .stream import decompressor_name, read_header, read_masked_volumes
 
-#: Columns trdnet needs from a confounds file for its QC table.
-QC_COLUMNS = ("framewise_displacement",)
-
-
 def repetition_time(run: Run, header=None) -> float:
     """TR of a run in seconds (see :func:`run_repetition_time`)."""
     return run_repetition_time(run, header).seconds

@@ -144,11 +144,9 @@ def clean(run: Run, denoise_settings, reader=None) -> CleanedRun:
     if isinstance(run, SurfaceRun):
         return clean_surface_run(run, denoise_settings, fmriprep_root(run))
     cleaned = denoise.clean_run(run, denoise_settings, reader=reader)
-    if run.source in ("fmriprep", "simulated"):
-        cleaned, transform = with_template_coordinates(cleaned, fmriprep_root(run), run.subject,
-                                                       run.entities.get("ses"))
-        if transform is not None:
-            cleaned.qc["template_transform"] = str(transform)
+    cleaned, transform = with_template_coordinates(cleaned, run.anatomy)
+    if transform is not None:
+        cleaned.qc["template_transform"] = str(transform)
     return cleaned
 
 
@@ -425,13 +423,11 @@ def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: S
     the template space, and every file says so. Targets of a T1w-space run
     without the T1w image get no navigator files (the summary says why).
     """
-    from .export import export_targets, find_native_anatomy
+    from .export import export_targets
 
     if not settings.export.formats:
         return {}, []
-    anat = None
-    if settings.export.native and run.source in ("fmriprep", "simulated"):
-        anat = find_native_anatomy(fmriprep_root(run), run.subject, run.entities.get("ses"))
+    anat = run.anatomy if settings.export.native else None
     if anat is None and (targets["space"] == "T1w").any():
         # Targets found in a T1w-space run are already native coordinates (in _targets.tsv); the
         # navigator files need the T1w image itself for voxel indices and the scalp.

@@ -124,7 +124,6 @@ def clean_roi_run(run, settings: DenoiseSettings) -> CleanedRois:
         cleaned = _as_given(run, raw, rois, tr)
         cleaned.qc["n_flat_rois"] = len(dropped)
         return dataclasses.replace(cleaned, dropped=dropped)
-        return _as_given(run, raw, rois, tr)
     if run.confounds is None:
         raise InputError(f"{run.path}: no confounds table for this run, and the signals are not declared "
                          "already cleaned (--already-cleaned)")

@@ -186,6 +186,27 @@ def bep017_metadata(kind: str, settings: Settings, tr: float | None = None) -> d
     return {}
 
 
+def anatomy_files(anatomy) -> dict:
+    """The participant's native anatomy files a run was found with, as recorded in its sidecars.
+
+    Parameters
+    ----------
+    anatomy : NativeAnatomy
+        ``Run.anatomy``.
+
+    Returns
+    -------
+    dict
+        ``T1w`` and, where found, ``BrainMask``, ``GMProbseg``, ``Dseg`` and the
+        transforms ``T1wToTemplate`` / ``TemplateToT1w`` (fMRIPrep's file names
+        ``from-T1w_to-<template>`` / ``from-<template>_to-T1w``), as paths.
+    """
+    files = {"T1w": anatomy.t1w, "BrainMask": anatomy.brain_mask, "GMProbseg": anatomy.gm_probseg,
+             "Dseg": anatomy.dseg, "T1wToTemplate": anatomy.xfm_t1w_to_template,
+             "TemplateToT1w": anatomy.xfm_template_to_t1w}
+    return {key: str(path) for key, path in files.items() if path is not None}
+
+
 def provenance(run: Run, settings: Settings, qc: dict | None = None, extra: dict | None = None) -> dict:
     """The provenance block common to every sidecar of one run."""
     block = {
@@ -208,6 +229,8 @@ def provenance(run: Run, settings: Settings, qc: dict | None = None, extra: dict
         block["Settings"]["denoise"] = {"already_cleaned": True, "applied": "none"}
     if getattr(run, "notes", ()):
         block["InputNotes"] = list(run.notes)
+    if getattr(run, "anatomy", None) is not None:
+        block["Anatomy"] = anatomy_files(run.anatomy)
     if run.simulated:
         block["Note"] = SIMULATED_NOTE
     if qc:

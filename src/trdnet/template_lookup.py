@@ -16,25 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from .cleaned import CleanedRun
-from .config import MNI_SPACE
+from .inputs.anatomy import NativeAnatomy
 
 #: Native space whose transforms fMRIPrep writes to ``anat/``.
 NATIVE_SPACE = "T1w"
 
 
-def with_template_coordinates(cleaned: CleanedRun, fmriprep_dir: str | Path, subject: str,
-                              session: str | None = None) -> tuple[CleanedRun, Path | None]:
+def with_template_coordinates(cleaned: CleanedRun, anatomy: NativeAnatomy | None
+                              ) -> tuple[CleanedRun, Path | None]:
     """Attach MNI coordinates to the voxels of a T1w-space run.
 
     Parameters
     ----------
     cleaned : CleanedRun
-    fmriprep_dir : str or Path
-        fMRIPrep derivatives holding the participant's ``anat/`` folder.
-    subject : str
-        Participant label.
-    session : str, optional
-        Session label (session-specific anatomy is preferred).
+    anatomy : NativeAnatomy or None
+        The run's native anatomy (``Run.anatomy``, found with the run).
 
     Returns
     -------
@@ -46,18 +42,16 @@ def with_template_coordinates(cleaned: CleanedRun, fmriprep_dir: str | Path, sub
     transform : Path or None
         The transform file used.
     """
-    from .export.anatomy import find_native_anatomy
     from .export.transforms import load_point_transform
 
     space = cleaned.space
     if space.is_template or space.space != NATIVE_SPACE:
         return cleaned, None
-    anat = find_native_anatomy(fmriprep_dir, subject, session, template=MNI_SPACE)
-    if anat is None or anat.xfm_template_to_t1w is None:
+    if anatomy is None or anatomy.xfm_template_to_t1w is None:
         return cleaned, None
-    transform = load_point_transform(anat.xfm_template_to_t1w, NATIVE_SPACE, anat.template, anat.subject)
+    transform = load_point_transform(anatomy.xfm_template_to_t1w, NATIVE_SPACE, anatomy.template, anatomy.subject)
     mapped, covered = transform.map(space.xyz)
     mapped = np.asarray(mapped, dtype=np.float64)
     mapped[~covered] = np.nan
     native = dataclasses.replace(space, template_xyz=mapped)
-    return dataclasses.replace(cleaned, space=native), Path(anat.xfm_template_to_t1w)
+    return dataclasses.replace(cleaned, space=native), Path(anatomy.xfm_template_to_t1w)

@@ -1,9 +1,11 @@
 """Export of targets for TMS teams: MNI -> native T1w, checks, scalp
-projection, coil poses, and Brainsight / Localite / NIfTI / TSV writers."""
+projection, coil poses, and Brainsight / Localite / NIfTI / TSV writers.
+
+The participant's anatomy is found with the run (:mod:`trdnet.inputs.anatomy`,
+``Run.anatomy``); nothing here searches folders."""
 
 from __future__ import annotations
 
-from .anatomy import NativeAnatomy, find_native_anatomy
 from .brainsight import coordinate_system, write_brainsight
 from .coil import CoilPose
 from .localite import write_entry_targets, write_instrument_markers
@@ -15,11 +17,9 @@ __all__ = [
     "CoilPose",
     "ExportMeta",
     "ExportResult",
-    "NativeAnatomy",
     "PointTransform",
     "coordinate_system",
     "export_targets",
-    "find_native_anatomy",
     "load_point_transform",
     "write_brainsight",
     "write_entry_targets",

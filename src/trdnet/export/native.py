@@ -18,7 +18,7 @@ from ..errors import ExportError, SettingsError
 from ..resources import read_table
 from ..templates import mni152_2mm
 from . import brainsight, checks, coil, localite, scalp, writers
-from .anatomy import NativeAnatomy
+from ..inputs.anatomy import NativeAnatomy
 from .transforms import PointTransform, load_point_transform
 
 log = logging.getLogger("trdnet.export")
@@ -105,7 +105,7 @@ def export_targets(
         if (table["space"] == "T1w").any():
             raise ExportError(
                 "targets in space T1w need the participant's anatomy; pass a NativeAnatomy "
-                "(see find_native_anatomy)"
+                "(Run.anatomy, or trdnet.inputs.anatomy.find_native_anatomy)"
             )
         ctx = _template_context(settings)
     out = _evaluate(table, ctx, settings)

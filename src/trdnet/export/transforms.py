@@ -22,12 +22,6 @@ from ..entities import parse_entities
 from ..errors import ExportError
 
 
-
-def file_entities(path: str | Path) -> dict[str, str]:
-    """BIDS entities (``sub``, ``ses``, ``from``, ``to``, ...) of a file name."""
-    return parse_entities(path)
-
-
 @dataclass
 class PointTransform:
     """A point mapping from one space to another, read from a transform file.
@@ -115,7 +109,7 @@ def load_point_transform(
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: transform file not found")
-    ents = file_entities(path)
+    ents = parse_entities(path)
     if subject is not None and "sub" in ents and ents["sub"] != subject:
         raise ExportError(
             f"{path.name}: transform belongs to sub-{ents['sub']}, not sub-{subject}; "

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 from pathlib import Path
 
 from ..config import MNI_SPACE
 from ..entities import ENTITY_ORDER, parse_entities, split_space_spec
 from ..errors import InputError
+from .anatomy import find_native_anatomy
 from .runs import Run, check_distinct_outputs
 from .surface import is_surface_space, make_surface_run, surface_bold_files
 
@@ -108,7 +111,9 @@ def find_runs(
     Returns
     -------
     list of Run
-        Sorted by participant, session, task and run.
+        Sorted by participant, session, task and run; each carries its
+        participant's native anatomy (``Run.anatomy``, searched once per
+        participant and session).
 
     Raises
     ------
@@ -160,6 +165,8 @@ def find_runs(
         raise InputError(
             f"{root}: no BOLD run matches {', '.join(filters)}{hint}; participants present: {found}"
         )
+    anatomy = functools.cache(lambda subject, session: find_native_anatomy(root, subject, session))
+    runs = [dataclasses.replace(run, anatomy=anatomy(run.subject, run.entities.get("ses"))) for run in runs]
     runs = sorted(runs, key=lambda r: tuple(r.entities.get(k, "") for k in ENTITY_ORDER))
     check_distinct_outputs(runs)
     return runs

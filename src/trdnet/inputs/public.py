@@ -131,38 +131,6 @@ class Preprocessing:
             "notes": list(self.notes),
         }
 
-    def conflicts(self, denoise) -> list[str]:
-        """Requested cleaning steps these data cannot honour.
-
-        Parameters
-        ----------
-        denoise : trdnet.config.DenoiseSettings
-            The cleaning the user asked for.
-
-        Returns
-        -------
-        list of str
-            One sentence per conflict (empty when the settings fit the data).
-        """
-        problems = []
-        if self.band_passed and (denoise.high_pass or denoise.low_pass):
-            problems.append(
-                "images are already band-passed: filtering again is skipped "
-                "(set high_pass/low_pass to none)"
-            )
-        if self.gsr_applied and not denoise.gsr:
-            problems.append("global signal regression is already applied and cannot be undone")
-        if self.confounds_format == "none" and (denoise.wm_csf != "none" or denoise.motion):
-            problems.append(
-                "no confounds table: motion and WM/CSF regressors cannot be regressed "
-                "(the provider already regressed its own)"
-                if self.nuisance_regressed
-                else "no confounds table: motion and WM/CSF regressors cannot be regressed"
-            )
-        if denoise.scrub and not self.can_scrub:
-            problems.append("no framewise displacement: motion censoring (scrubbing) is not possible")
-        return problems
-
 
 @dataclass(frozen=True)
 class PublicDataset:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..entities import ENTITY_ORDER, output_prefix, subject_folder
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from .anatomy import NativeAnatomy
 
 __all__ = ["ENTITY_ORDER", "Run", "check_distinct_outputs", "subject_folder"]
 
@@ -37,11 +41,11 @@ class Run:
         True for the built-in simulated cohort: every output says so.
     source : str
         Where the run came from (``fmriprep``, ``simulated``, a dataset name).
-    t1w, t1w_mask, t1w_dseg : Path or None
-        The participant's preprocessed T1w image, brain mask and tissue
-        segmentation (for export to native space).
-    xfm_t1w_to_template, xfm_template_to_t1w : Path or None
-        fMRIPrep transforms between T1w and the template space.
+    anatomy : NativeAnatomy or None
+        The participant's T1w image, masks and fMRIPrep transforms between
+        T1w and the template (:mod:`trdnet.inputs.anatomy`), found once with
+        the run; None when ``anat/`` holds no ``desc-preproc_T1w``. Every later
+        stage (T1w-space analysis, navigator export, report) reads it here.
     """
 
     bold: Path
@@ -51,11 +55,7 @@ class Run:
     tr: float | None = None
     simulated: bool = False
     source: str = "fmriprep"
-    t1w: Path | None = None
-    t1w_mask: Path | None = None
-    t1w_dseg: Path | None = None
-    xfm_t1w_to_template: Path | None = None
-    xfm_template_to_t1w: Path | None = None
+    anatomy: NativeAnatomy | None = None
     confounds_format: str = "fmriprep"
     notes: tuple[str, ...] = ()
     tr_source: str = ""

@@ -360,18 +360,9 @@ def participant_block(out_dir: Path, label: str) -> str:
 
 
 def native_background(run: RunOutputs) -> str | None:
-    """The participant's fMRIPrep ``desc-preproc_T1w`` for a T1w-space run, when its folder is still there."""
-    from ..export.anatomy import find_native_anatomy
-    from ..inputs.bids import derivatives_root
-
-    sources = [Path(p) for p in run.provenance.get("Sources", [])]
-    if not sources or not sources[0].is_file():
-        return None
-    entities = parse_entities(sources[0].name)
-    if "sub" not in entities:
-        return None
-    anat = find_native_anatomy(derivatives_root(sources[0]), entities["sub"], entities.get("ses"))
-    return None if anat is None else str(anat.t1w)
+    """The participant's fMRIPrep ``desc-preproc_T1w`` recorded with a T1w-space run, when the file is still there."""
+    t1w = run.provenance.get("Anatomy", {}).get("T1w")
+    return t1w if t1w and Path(t1w).is_file() else None
 
 
 def search_region(run: RunOutputs, seed_img):

@@ -1,4 +1,9 @@
-"""The participant's native anatomy as fMRIPrep lays it out in ``anat/``."""
+"""The participant's native anatomy as fMRIPrep lays it out in ``anat/``.
+
+Found once per run when the run is found (:func:`trdnet.inputs.bids.find_runs`
+stores it as ``Run.anatomy``); the analysis of T1w-space runs, the navigator
+export and the report read it from there and never search ``anat/`` again.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import MNI_SPACE
-from .transforms import file_entities
+from ..entities import parse_entities
 
 
 @dataclass(frozen=True)
@@ -44,29 +49,6 @@ class NativeAnatomy:
     session: str | None = None
     template: str = MNI_SPACE
     simulated: bool = False
-
-    @classmethod
-    def from_run(cls, run, template: str = MNI_SPACE) -> "NativeAnatomy | None":
-        """Native anatomy recorded on a :class:`~trdnet.inputs.runs.Run` (None without a T1w).
-
-        A ``t1w_dseg`` ending in ``_probseg`` is used as the GM probability map.
-        """
-        if run.t1w is None:
-            return None
-        dseg = Path(run.t1w_dseg) if run.t1w_dseg else None
-        probseg = dseg if dseg is not None and "_probseg" in dseg.name else None
-        return cls(
-            subject=run.subject,
-            session=run.entities.get("ses"),
-            t1w=Path(run.t1w),
-            brain_mask=Path(run.t1w_mask) if run.t1w_mask else None,
-            gm_probseg=probseg,
-            dseg=None if probseg is not None else dseg,
-            xfm_t1w_to_template=Path(run.xfm_t1w_to_template) if run.xfm_t1w_to_template else None,
-            xfm_template_to_t1w=Path(run.xfm_template_to_t1w) if run.xfm_template_to_t1w else None,
-            template=template,
-            simulated=run.simulated,
-        )
 
 
 def find_native_anatomy(
@@ -125,7 +107,7 @@ def _scan(folder: Path, subject: str, template: str) -> NativeAnatomy | None:
             if not (path.name.endswith(suffix + ".nii.gz") or path.name.endswith(suffix + ".nii")
                     or path.name.endswith(suffix + ".h5")):
                 continue
-            ents = file_entities(path)
+            ents = parse_entities(path)
             if "space" in ents:
                 continue  # template-space copies are not native
             if suffix == "_dseg" and "desc" in ents:
@@ -137,7 +119,7 @@ def _scan(folder: Path, subject: str, template: str) -> NativeAnatomy | None:
     t1w = pick("_T1w", desc="preproc")
     if t1w is None:
         return None
-    ents = file_entities(t1w)
+    ents = parse_entities(t1w)
     return NativeAnatomy(
         subject=subject,
         session=ents.get("ses"),
