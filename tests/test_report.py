@@ -160,17 +160,21 @@ def test_export_files_and_native_target_are_shown(cohort_out, tmp_path):
     assert "(-30.5, 20.3, 50.0) mm" in summary
 
 
-def test_search_region_recomputed_when_mask_missing(cohort_out, tmp_path):
+def test_search_region_is_the_mask_the_run_wrote(cohort_out, tmp_path):
+    """The outline is the written mask, never a region recomputed from the settings."""
     run = collect.find_runs(cohort_out, "01")[0]
-    written = np.asarray(nib.load(run.path("desc-searchregion_mask.nii.gz")).dataobj) > 0
     copy = tmp_path / "func"
     shutil.copytree(run.folder, copy)
-    (copy / f"{run.prefix}_desc-searchregion_mask.nii.gz").unlink()
+    mask_path = copy / f"{run.prefix}_desc-searchregion_mask.nii.gz"
+    written = nib.load(mask_path)
+    one_voxel = np.zeros(written.shape, dtype=np.uint8)
+    one_voxel[tuple(np.argwhere(np.asarray(written.dataobj) > 0)[0])] = 1
+    nib.save(nib.Nifti1Image(one_voxel, written.affine), mask_path)
     copied = collect.RunOutputs(copy, run.prefix)
-    seed_img = nib.load(copied.path("desc-sgacc_stat-r_boldmap.nii.gz"))
-    recomputed = np.asarray(participant.search_region(copied, seed_img).dataobj) > 0
-    overlap = (written & recomputed).sum() / max(written.sum(), recomputed.sum())
-    assert written.sum() > 0 and overlap > 0.95
+    np.testing.assert_array_equal(np.asarray(participant.search_region(copied).dataobj), one_voxel)
+    mask_path.unlink()
+    assert participant.search_region(copied) is None
+    assert "DLPFC search region" in participant.target_block(copied)  # still drawn, without the outline
 
 
 def test_group_statistics_tables_are_shown(cohort_out, tmp_path):

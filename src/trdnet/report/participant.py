@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..entities import parse_entities
-from ..errors import InputError, TrdnetError
+from ..errors import InputError
 from ..inputs.surface import is_surface_space
 from ..outputs import atomic_write_text, read_tsv
 from ..parallel import worker_count
@@ -257,7 +257,7 @@ def target_block(run: RunOutputs) -> str:
         return "".join(out) + note("No targeting outputs were written for this run.")
     space = str(primary.get("space", ""))
     seed_img = nib.load(map_path)
-    search_img = search_region(run, seed_img)
+    search_img = search_region(run)
     # Only points in the map's space can be drawn on it or measured against the target.
     in_space = (targets["space"].astype(str) == space).to_numpy()
     names = targets.loc[in_space, "target"].astype(str).tolist()
@@ -365,26 +365,14 @@ def native_background(run: RunOutputs) -> str | None:
     return t1w if t1w and Path(t1w).is_file() else None
 
 
-def search_region(run: RunOutputs, seed_img):
-    """The search-region mask written by the pipeline, or recomputed from the settings."""
-    path = run.find("desc-searchregion_mask.nii.gz")
-    if path is not None:
-        return nib.load(path)
-    try:
-        from ..config import TargetSettings
-        from ..grid import VoxelSpace
-        from ..targeting.regions import search_columns
+def search_region(run: RunOutputs):
+    """The DLPFC search-region mask the run wrote beside its seed map (``desc-searchregion_mask``), or None.
 
-        tgt = run.provenance.get("Settings", {}).get("targeting", {})
-        known = {k: tuple(v) if isinstance(v, list) else v for k, v in tgt.items()
-                 if k in TargetSettings.__dataclass_fields__}
-        data = np.asarray(seed_img.dataobj)
-        space = VoxelSpace(data != 0, seed_img.affine, str(run.provenance.get("Space", "")))
-        indicator = np.zeros(space.n_voxels, dtype=np.uint8)
-        indicator[search_columns(space, TargetSettings(**known))] = 1
-        return space.to_img(indicator, dtype=np.uint8)
-    except (TrdnetError, ValueError):  # the outline is a nicety: the report must not fail without it
-        return None
+    The report draws what the analysis used; it never recomputes the region
+    from the settings (a later trdnet could define it differently).
+    """
+    path = run.find("desc-searchregion_mask.nii.gz")
+    return None if path is None else nib.load(path)
 
 
 def split_half_targets(run: RunOutputs, method: str) -> np.ndarray | None:
