@@ -1,11 +1,12 @@
 """
-A real resting-state run on the cortical surface: networks and the sgACC seed map on fsaverage5
-==============================================================================================
+A real resting-state run on the cortical surface: networks, the sgACC seed map and a target on fsaverage5
+=======================================================================================================
 
 **What it teaches.** How trdnet reads fMRIPrep's surface outputs (one GIFTI
 per hemisphere, the TR in the JSON sidecar), what a vertex-wise analysis
 keeps and leaves out (the medial wall carries no data), and how to read the
-network table and the sgACC seed map on the cortex.
+network table, the sgACC seed map on the cortex and the target vertex with its
+reliability.
 
 **The data.** One real run of one participant of the MPI-LEMON study
 (Babayan et al. 2019), shipped on fsaverage5 inside the ``brainspace`` 0.3.0
@@ -16,8 +17,9 @@ cortical global signal. The files' headers say TR = 1.0 s; LEMON's protocol
 says 1.4 s (657 volumes in 15:30 min), which trdnet uses and states.
 
 **What it cannot show.** One person, one run: nothing here measures the
-accuracy of a target, and target selection on the mesh is not implemented
-yet (trdnet says so instead of guessing).
+accuracy of a target (the target is where this run's map is most
+anticorrelated, and its reliability says how much it moves when the run is
+resampled, nothing more).
 
 **What it needs.** trdnet and access to PyPI the first time (the 61 MB
 wheel is then kept in trdnet's cache). Without the registry, one line says
@@ -89,7 +91,9 @@ qc = pd.read_csv(next(func.glob("*_qc.tsv")), sep="\t").iloc[0]
 print(f"\n{int(qc['n_voxels'])} of 20484 vertices carry signal (the rest: medial wall, all zero)")
 print(f"sgACC seed: {summary['sgacc_seed_vertices']} vertices with signal within 10 mm of MNI152 (6, 16, -10)")
 print(f"DLPFC search region: {summary['search_vertices']} left-hemisphere vertices")
-print(f"target: {summary['targeting']}")
+print(f"target: vertex {summary['target_vertex']} of the {summary['target_hemi']} hemisphere at "
+      f"({summary['target_x']:.1f}, {summary['target_y']:.1f}, {summary['target_z']:.1f}) mm {summary['target_space']}, "
+      f"r_sgacc {summary['r_sgacc']:+.2f}, reliability {summary['reliability']}")
 
 # %%
 # Networks
@@ -130,6 +134,18 @@ for ax, view in zip(axes, ("lateral", "medial")):
 fig.savefig(OUT / "surface_seed_map.png", dpi=100)
 plt.close(fig)
 print(f"most negative r in the left hemisphere: {np.nanmin(seed_map):+.2f}")
+
+# %%
+# The target on the mesh
+# ----------------------
+# The cluster method on the mesh: the seed map smoothed along the cortex
+# inside the DLPFC search region, the most negative 10% of its vertices,
+# clusters joined by mesh edges, the target the vertex nearest the chosen
+# cluster's centre. Its row gives the vertex, its MNI305 position (fsaverage's
+# own space) and its MNI152 position through FreeSurfer's linear matrix.
+targets = pd.read_csv(next(func.glob("*_targets.tsv")), sep="\t")
+print(targets[["target", "method", "hemi", "vertex", "space", "x", "y", "z", "mni152_x", "mni152_y", "mni152_z",
+               "r_sgacc", "bootstrap_r95_mm", "reliability"]].to_string(index=False))
 
 # %%
 # What the numbers mean, and their limits

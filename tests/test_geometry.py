@@ -218,3 +218,78 @@ def test_voxel_geometry_from_mask_and_space(tmp_path):
     from trdnet.grid import VoxelSpace
 
     assert VoxelSpace is VoxelGeometry  # the grid every stage uses is a Geometry
+
+
+def folded_lattice(n: int = 30, spacing: float = 2.0):
+    """A flat lattice bent along x into a right angle (a sulcal wall): vertices far apart along the mesh can be
+    close in space, so a centre off the mesh must land on a vertex."""
+    coords, faces = flat_lattice(n, spacing)
+    x = coords[:, 0] - coords[:, 0].mean()
+    bent = np.where(x[:, None] < 0, np.column_stack([x, coords[:, 1], np.zeros(len(x))]),
+                    np.column_stack([np.zeros(len(x)), coords[:, 1], x]))
+    return bent, faces
+
+
+def test_cluster_target_on_a_mesh_is_the_vertex_nearest_the_planted_patch():
+    from trdnet.config import TargetSettings
+    from trdnet.targeting import cluster_target, peak_target
+
+    coords, faces = folded_lattice()
+    mesh = MeshGeometry.from_meshes({"L": (coords, faces)}, "test")
+    rng = np.random.default_rng(3)
+    patch = coords[mesh.nearest_column([-12.0, 20.0, 0.0])]
+    values = -0.6 * np.exp(-np.sum((coords - patch) ** 2, axis=1) / (2 * 4.0**2)) + rng.normal(0, 0.05, len(coords))
+    search = np.arange(mesh.n_points)
+    result = cluster_target(values.astype(np.float32), search, TargetSettings(smoothing_fwhm_mm=4.0), mesh)
+    # the target is a vertex of the mesh (on the cortex by construction), inside the patch
+    assert np.any(np.all(np.isclose(mesh.xyz, result.xyz), axis=1))
+    np.testing.assert_allclose(result.xyz, mesh.xyz[result.column])
+    assert np.linalg.norm(result.xyz - patch) < 3.0 and not result.moved_to_grey_matter
+    assert result.details["connectivity"] == "mesh edges"
+    assert np.isnan(result.candidates["volume_mm3"]).all() and result.candidates["chosen"].sum() == 1
+    assert np.linalg.norm(peak_target(values, search, TargetSettings(), mesh).xyz - patch) < 6.0
+
+
+def test_placing_a_point_voxels_keep_it_vertices_snap_to_the_nearest():
+    voxels = voxel_box(shape=(7, 7, 7))
+    region = voxels.sphere_columns((0, 0, 0), 3.0)
+    column, xyz, moved, _ = voxels.place([0.4, -0.3, 0.2], region)
+    assert not moved and np.allclose(xyz, [0.4, -0.3, 0.2]) and column == voxels.nearest_column((0, 0, 0))
+    column, xyz, moved, distance = voxels.place([6.0, 0.0, 0.0], region)
+    assert moved and column in region and distance == pytest.approx(4.0) and np.allclose(xyz, [2.0, 0, 0])
+    coords, faces = folded_lattice(10)
+    mesh = MeshGeometry.from_meshes({"L": (coords, faces)}, "test")
+    inside = np.flatnonzero(coords[:, 0] < -2)
+    column, xyz, moved, distance = mesh.place([-1.0, 5.0, 1.0], inside)
+    best = inside[np.argmin(np.linalg.norm(coords[inside] - [-1.0, 5.0, 1.0], axis=1))]
+    assert column == best and np.allclose(xyz, coords[best]) and not moved
+
+
+def test_mesh_subset_keeps_the_edges_among_its_columns():
+    coords, faces = flat_lattice(8, 2.0)
+    mesh = MeshGeometry.from_meshes({"L": (coords, faces)}, "fsaverage5", template_affine=np.eye(4))
+    picked = np.array([9, 10, 11, 40, 41])
+    sub = mesh.subset(picked)
+    np.testing.assert_array_equal(sub.vertex, mesh.vertex[picked])
+    np.testing.assert_allclose(sub.template_xyz, mesh.template_xyz[picked])
+    np.testing.assert_array_equal(sub.adjacency().toarray(), mesh.adjacency(picked).toarray())
+    assert sub.clusters(np.ones(5, bool)).tolist() == [1, 1, 1, 2, 2]
+    assert sub.same_columns(mesh.subset(picked)) and not sub.same_columns(mesh)
+    assert sub.coordinate_space == "MNI305" and "linear approximation" in sub.template_mapping
+    row = sub.target_columns([3])
+    assert row["hemi"] == ["L"] and row["vertex"] == [40] and row["mesh"] == ["fsaverage5"]
+    assert voxel_box().target_columns([0]) == {}  # volume target tables gain no column
+
+
+def test_hierarchical_is_refused_on_a_mesh_in_one_line():
+    from trdnet.cleaned import CleanedRun
+    from trdnet.config import TargetSettings
+    from trdnet.errors import NotImplementedFeatureError
+    from trdnet.targeting import hierarchical_target
+
+    coords, faces = flat_lattice(6, 2.0)
+    mesh = MeshGeometry.from_meshes({"L": (coords, faces)}, "test")
+    data = np.random.default_rng(0).standard_normal((50, mesh.n_points)).astype(np.float32)
+    run = CleanedRun(data=data, space=mesh, tr=2.0, retained=np.arange(50), n_volumes=50)
+    with pytest.raises(NotImplementedFeatureError, match="no published equivalent on a cortical mesh"):
+        hierarchical_target(run, np.arange(10), TargetSettings(), np.arange(20, 30))

@@ -238,15 +238,16 @@ def test_cifti_dense_series_structures(tmp_path):
     assert set(names) == {"CIFTI_STRUCTURE_THALAMUS_LEFT"}
 
 
-def test_trdnet_run_on_fsaverage5_writes_networks_and_the_seed_map_and_says_no_target_yet(tmp_path, capsys):
+def test_trdnet_run_on_fsaverage5_writes_networks_the_seed_map_and_the_target(tmp_path, capsys):
     root = tmp_path / "fmriprep"
     write_surface_run(root, n_volumes=150, data=fsaverage5_networks_data(150))
     out = tmp_path / "out"
-    code = main(["run", str(root), str(out), "participant", "--space", "fsaverage5", "--no-report"])
+    code = main(["run", str(root), str(out), "participant", "--space", "fsaverage5", "--no-report",
+                 "--n-bootstrap", "5"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     line = next(x for x in printed.splitlines() if x.startswith("sub-01_task-rest_space-fsaverage5"))
-    assert "no target (target selection is not implemented for surface runs yet" in line
+    assert "mm MNI305 (vertex" in line and "hemi-L" in line
     func = out / "sub-01" / "func"
     table = pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_networks.tsv", sep="\t")
     within = table[table.network_a == table.network_b].mean_z.mean()
@@ -257,7 +258,6 @@ def test_trdnet_run_on_fsaverage5_writes_networks_and_the_seed_map_and_says_no_t
     assert len(dropped) > 0  # subcortical and cerebellar spheres catch no cortical vertex, and say so
     qc = pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_qc.tsv", sep="\t")
     assert qc.n_voxels.iloc[0] == 2 * N_FSAVERAGE5 - 80
-    assert not list(func.glob("*targets*"))
     # the sgACC seed map, one GIFTI per hemisphere over the whole mesh, NaN where there is no signal
     record = json.loads((out / "logs" / "sub-01_task-rest_space-fsaverage5_done.json").read_text())
     xyz = fsaverage5_mni152()
@@ -276,11 +276,30 @@ def test_trdnet_run_on_fsaverage5_writes_networks_and_the_seed_map_and_says_no_t
     planted = np.linalg.norm(xyz["L"] - PLANTED_DLPFC, axis=1) <= 6
     elsewhere = np.linalg.norm(xyz["L"] - PLANTED_DLPFC, axis=1) > 30
     assert maps["L"][planted].mean() < -0.5 < maps["L"][elsewhere & np.isfinite(maps["L"])].mean()
-    # the report says the same
+    # the target: a left vertex of the planted patch, in MNI305 with its MNI152 position beside it
+    targets = pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_targets.tsv", sep="\t")
+    row = targets[targets.target == "personalised"].iloc[0]
+    vertex = int(row.vertex)
+    assert row.hemi == "L" and row.space == "MNI305" and row.mesh == "fsaverage5"
+    mid = standard_meshes("fsaverage5")[0]["L"][0]
+    np.testing.assert_allclose([row.x, row.y, row.z], mid[vertex], atol=1e-4)
+    np.testing.assert_allclose([row.mni152_x, row.mni152_y, row.mni152_z], xyz["L"][vertex], atol=1e-4)
+    assert np.linalg.norm(xyz["L"][vertex] - PLANTED_DLPFC) <= 8  # inside the planted patch
+    assert "linear approximation" in row.mni152_mapping
+    assert np.isfinite(row.bootstrap_r95_mm) and row.reliability in ("good", "fair", "poor")
+    references = targets[targets.method == "reference"]
+    assert (references.space == "MNI152NLin2009cAsym").all() and references.hemi.isna().all()
+    # candidates, bootstrap sites and region masks through the same outputs as volume runs
+    assert len(pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_desc-candidates_targets.tsv", sep="\t"))
+    assert len(pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_desc-bootstrap_targets.tsv", sep="\t")) == 5
+    search = nib.load(next(func.glob("*hemi-L*desc-searchregion_mask.label.gii"))).darrays[0].data
+    assert search.sum() == record["Summary"]["search_vertices"] and search[vertex] == 1
+    assert record["Summary"]["target_vertex"] == vertex
+    # the report draws the target on the cortex
     assert main(["report", str(out)]) == 0
     html = (out / "sub-01.html").read_text()
-    assert "Surface run: target selection is not implemented for surface runs yet" in html
     assert "sgACC seed on the inflated fsaverage5 cortex" in html  # the seed map, drawn on the cortex
+    assert "gold star: the personalised target vertex" in html
 
 
 def test_a_seed_on_the_medial_wall_only_is_refused_in_one_line(tmp_path, capsys):

@@ -113,8 +113,9 @@ def test_the_run_says_what_it_is_and_what_is_not_done(lemon):
     notes = json.dumps(sidecar)
     assert "TR 1.4 s from the LEMON protocol" in notes and "not a measure of accuracy" in notes
     record = json.loads((lemon["out"] / "logs" / f"{prefix}_done.json").read_text())
-    assert record["Summary"]["targeting"].startswith("target selection is not implemented for surface runs")
-    assert not list(func.glob("*_targets.tsv"))
+    # a target on the left cortex with its reliability (one person, one run: no accuracy claimed)
+    assert record["Summary"]["target_hemi"] == "L" and record["Summary"]["reliability"] in ("good", "fair", "poor")
+    assert len(pd.read_csv(func / f"{prefix}_targets.tsv", sep="\t"))
     # a report without framewise displacement (the provider shipped none) still says what was done
     assert main(["report", str(lemon["out"])]) == 0
-    assert "Surface run: target selection is not implemented for surface runs yet" in (lemon["out"] / "sub-010188.html").read_text()
+    assert "gold star: the personalised target vertex" in (lemon["out"] / "sub-010188.html").read_text()

@@ -25,7 +25,6 @@ from trdnet.targeting import (
     seed_map,
     seedmap_target,
 )
-from trdnet.targeting._geometry import Region, smooth_in_region
 
 
 def box_space(shape=(14, 14, 14), voxel=2.0, name="synthetic"):
@@ -195,11 +194,10 @@ def test_cluster_centre_moves_into_region_with_note():
 def test_smoothing_inside_region_does_not_leak_outside_values():
     space = box_space((10, 10, 10))
     inside = columns_of(space, cube((2, 2, 2), 4))
-    region = Region.from_columns(space, inside)
-    smoothed = smooth_in_region(np.full(inside.size, -0.5, np.float32), region, 6.0)
+    smoothed = space.smooth(np.full(inside.size, -0.5, np.float32), 6.0, inside)
     assert np.allclose(smoothed, -0.5, atol=1e-6)  # a plain filter would pull edges to 0
     ramp = space.xyz[inside][:, 0].astype(np.float32)
-    smoothed = smooth_in_region(ramp, region, 6.0)
+    smoothed = space.smooth(ramp, 6.0, inside)
     assert smoothed.min() >= ramp.min() - 1e-4 and smoothed.max() <= ramp.max() + 1e-4
     assert not np.allclose(smoothed, ramp)
 
@@ -327,7 +325,7 @@ def test_spatial_constraint_splits_distant_look_alike_voxels():
     data[:, left] += s[:, None]
     data[:, right] += s[:, None]
     cols = np.arange(space.n_voxels)
-    labels = spatial_clusters(_ranked(data.astype(np.float32)), Region.from_columns(space, cols))
+    labels = spatial_clusters(_ranked(data.astype(np.float32)), space, cols)
     assert len(set(labels[left])) == 1 and len(set(labels[right])) == 1
     assert labels[left[0]] != labels[right[0]]  # same signal, not adjacent: two clusters
 
@@ -341,10 +339,10 @@ def test_hierarchical_cut_is_a_setting():
     data = 0.3 * rng.standard_normal((150, space.n_voxels))
     data += s[:, None]  # every voxel shares one signal (rho ~ 0.9)
     ranked = _ranked(data.astype(np.float32))
-    region = Region.from_columns(space, np.arange(space.n_voxels))
-    assert np.unique(spatial_clusters(ranked, region, 0.5, "average")).size == 1
+    cols = np.arange(space.n_voxels)
+    assert np.unique(spatial_clusters(ranked, space, cols, 0.5, "average")).size == 1
     # A cut below the shared signal's distance leaves every voxel alone.
-    assert np.unique(spatial_clusters(ranked, region, 0.01, "average")).size == space.n_voxels
+    assert np.unique(spatial_clusters(ranked, space, cols, 0.01, "average")).size == space.n_voxels
 
 
 @pytest.mark.parametrize("change, message", [

@@ -50,7 +50,9 @@ def report_results(results, output_dir: Path) -> int:
                 continue
             print(f"{r.prefix}: {r.status}; target ({s.get('target_x', float('nan')):.1f}, "
                   f"{s.get('target_y', float('nan')):.1f}, {s.get('target_z', float('nan')):.1f}) mm "
-                  f"{s.get('target_space', '')}, r_sgacc {s.get('r_sgacc', float('nan')):.2f}, "
+                  f"{s.get('target_space', '')}"
+                  + (f" (vertex {s['target_vertex']}, hemi-{s['target_hemi']})" if "target_vertex" in s else "")
+                  + f", r_sgacc {s.get('r_sgacc', float('nan')):.2f}, "
                   f"reliability {s.get('reliability', '?')}")
             if s.get("navigation_space") and s.get("navigation_space") != s.get("target_space"):
                 print(f"    for navigation: ({s['navigation_x']:.1f}, {s['navigation_y']:.1f}, "

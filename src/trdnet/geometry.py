@@ -22,7 +22,7 @@ from functools import cached_property
 import nibabel as nib
 import numpy as np
 from nilearn import image
-from scipy import sparse
+from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
 from .errors import InputError
@@ -57,6 +57,11 @@ class Geometry:
     def is_template(self) -> bool:
         """Whether the columns' own coordinates are MNI152 template coordinates."""
         return self.space.upper().startswith("MNI")
+
+    @property
+    def coordinate_space(self) -> str:
+        """Name of the space the columns' own coordinates (:attr:`xyz`) are in."""
+        return self.space
 
     @property
     def template_coordinates(self) -> np.ndarray | None:
@@ -97,6 +102,65 @@ class Geometry:
         dist = np.linalg.norm(self.xyz[cols] - np.asarray(point_mm, dtype=float), axis=1)
         return int(cols[np.argmin(dist)])
 
+    #: Volume of one column in mm^3 (None where a column is not a volume element, e.g. a vertex).
+    column_volume_mm3: float | None = None
+
+    def same_columns(self, other) -> bool:  # pragma: no cover - interface
+        """Whether ``other`` has the same columns at the same places (runs that can be joined)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - interface
+        """A few words naming the columns (for messages)."""
+        raise NotImplementedError
+
+    def centre(self, columns, weights=None) -> np.ndarray:
+        """Weighted mean position of ``columns`` (own space, RAS mm).
+
+        Parameters
+        ----------
+        columns : numpy.ndarray of int, shape (S,)
+        weights : numpy.ndarray, shape (S,), optional
+            Non-negative weights (equal weights if None).
+
+        Returns
+        -------
+        numpy.ndarray, shape (3,)
+        """
+        xyz = self.xyz[np.asarray(columns, dtype=np.int64)]
+        w = np.ones(xyz.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+        return (xyz * w[:, None]).sum(axis=0) / w.sum()
+
+    def place(self, point_mm, columns) -> tuple[int, np.ndarray, bool, float]:
+        """Put a point (e.g. a cluster's centre) on one of ``columns``.
+
+        Here: the nearest column's own point (a mesh: the vertex nearest the
+        point, so a target lies on the cortex by construction; a centre off a
+        curved surface is not "moved"). Voxels override this (see
+        :meth:`VoxelGeometry.place`).
+
+        Returns
+        -------
+        column : int
+        xyz : numpy.ndarray, shape (3,)
+        moved : bool
+            Whether the point had to leave the region to land on a column.
+        distance_mm : float
+            From the point to the returned position.
+        """
+        point = np.asarray(point_mm, dtype=float)
+        column = self.nearest_column(point, columns)
+        return column, self.xyz[column].copy(), False, float(np.linalg.norm(self.xyz[column] - point))
+
+    def target_columns(self, columns) -> dict:
+        """Extra target-table columns naming where ``columns`` are (none for voxels).
+
+        Returns
+        -------
+        dict
+            Column name -> list of values, one per entry of ``columns``.
+        """
+        return {}
+
     def clusters(self, selected, columns=None) -> np.ndarray:
         """Connected clusters of a selection, neighbours as in :meth:`adjacency`.
 
@@ -121,13 +185,20 @@ class Geometry:
         picked = np.flatnonzero(selected)
         if picked.size == 0:
             return labels
-        _, component = csgraph.connected_components(self.adjacency(columns[picked]), directed=False)
-        # renumber by first appearance so labels do not depend on scipy's order
-        _, first, inverse = np.unique(component, return_index=True, return_inverse=True)
-        rank = np.empty(first.size, dtype=np.int64)
-        rank[np.argsort(first)] = np.arange(1, first.size + 1)
-        labels[picked] = rank[inverse]
+        labels[picked] = _by_first_appearance(self._components(columns[picked]))
         return labels
+
+    def _components(self, columns: np.ndarray) -> np.ndarray:
+        """Connected-component id of each of ``columns`` (any numbering)."""
+        return csgraph.connected_components(self.adjacency(columns), directed=False)[1]
+
+
+def _by_first_appearance(component: np.ndarray) -> np.ndarray:
+    """Component ids renumbered 1..K in order of first appearance (independent of the labeller's order)."""
+    _, first, inverse = np.unique(component, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(1, first.size + 1)
+    return rank[inverse]
 
 
 def _within(xyz: np.ndarray, center_mm, radius_mm: float) -> np.ndarray:
@@ -210,9 +281,28 @@ class VoxelGeometry(Geometry):
         return float(abs(np.linalg.det(self.affine[:3, :3])))
 
     @property
+    def column_volume_mm3(self) -> float:
+        """Volume of one voxel in mm^3 (see :attr:`Geometry.column_volume_mm3`)."""
+        return self.voxel_volume_mm3
+
+    @property
     def voxel_size_mm(self) -> np.ndarray:
         """Voxel edge lengths in mm."""
         return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+
+    def same_columns(self, other) -> bool:
+        """Same grid, same in-mask voxels, same space."""
+        return (
+            isinstance(other, VoxelGeometry)
+            and self.shape == other.shape
+            and np.allclose(self.affine, other.affine, atol=1e-4)
+            and self.n_voxels == other.n_voxels
+            and np.array_equal(self.ijk, other.ijk)
+            and self.space == other.space
+        )
+
+    def describe(self) -> str:
+        return f"{self.space} grid {self.shape}"
 
     def column_index(self) -> np.ndarray:
         """3D array giving each in-mask voxel's column number (-1 outside)."""
@@ -364,10 +454,50 @@ class VoxelGeometry(Geometry):
         -------
         numpy.ndarray, float32, shape (S,)
         """
-        from .targeting._geometry import Region, smooth_in_region
-
+        values = np.asarray(values, dtype=np.float32)
+        if not fwhm_mm:
+            return values
         columns = np.arange(self.n_voxels) if columns is None else np.asarray(columns)
-        return smooth_in_region(values, Region.from_columns(self, columns), fwhm_mm)
+        local, shape = self._box(columns)
+        sigma = fwhm_mm * (1.0 / FWHM_PER_SIGMA) / self.voxel_size_mm
+        inside = np.zeros(shape, dtype=np.float32)
+        inside[local] = 1.0
+        filled = np.zeros(shape, dtype=np.float32)
+        filled[local] = values
+        # normalised convolution: the map (zero outside) and the region's indicator are smoothed and divided
+        num = ndimage.gaussian_filter(filled, sigma, mode="constant", cval=0.0)
+        den = ndimage.gaussian_filter(inside, sigma, mode="constant", cval=0.0)
+        return (num[local] / np.maximum(den[local], 1e-12)).astype(np.float32)
+
+    def _box(self, columns: np.ndarray) -> tuple[tuple, tuple]:
+        """Indices of ``columns`` in their bounding box, and the box's shape."""
+        ijk = self.ijk[np.asarray(columns, dtype=np.int64)]
+        origin = ijk.min(axis=0)
+        return tuple((ijk - origin).T), tuple(int(v) for v in ijk.max(axis=0) - origin + 1)
+
+    def _components(self, columns: np.ndarray) -> np.ndarray:
+        # labelling the bounding box is much faster than building the adjacency graph
+        local, shape = self._box(columns)
+        box = np.zeros(shape, dtype=bool)
+        box[local] = True
+        return ndimage.label(box, np.ones((3, 3, 3), dtype=bool))[0][local]
+
+    def place(self, point_mm, columns) -> tuple[int, np.ndarray, bool, float]:
+        """Put a point on the region ``columns`` (see :meth:`Geometry.place`).
+
+        If the voxel containing the point belongs to the region, the point
+        is kept (sub-voxel precision) with that voxel's column; otherwise it
+        moves to the centre of the nearest region voxel.
+        """
+        point = np.asarray(point_mm, dtype=float)
+        columns = np.asarray(columns, dtype=np.int64)
+        ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(self.affine), point)).astype(int)
+        hit = np.flatnonzero((self.ijk[columns] == ijk).all(axis=1))
+        if hit.size:
+            return int(columns[hit[0]]), point, False, 0.0
+        dist = np.linalg.norm(self.xyz[columns] - point, axis=1)
+        best = int(np.argmin(dist))
+        return int(columns[best]), self.xyz[columns[best]].copy(), True, float(dist[best])
 
 
 @dataclass(frozen=True, eq=False)
@@ -518,6 +648,66 @@ class MeshGeometry(Geometry):
             n_excluded=excluded,
             source_columns=None if source_columns is None else np.asarray(source_columns, dtype=np.int64),
         )
+
+    @property
+    def coordinate_space(self) -> str:
+        """``MNI305`` for fsaverage meshes, ``T1w`` for fsnative, else the mesh's space (fsLR)."""
+        if self.space.startswith("fsaverage"):
+            return "MNI305"
+        return "T1w" if self.space == "fsnative" else self.space
+
+    @property
+    def template_mapping(self) -> str:
+        """How the columns' MNI152 coordinates (:attr:`template_xyz`) were obtained, in a few words."""
+        if self.space.startswith("fsaverage"):
+            return "FreeSurfer's MNI305-to-MNI152 matrix (linear approximation)"
+        if self.space == "fsnative":
+            return "registered sphere: position of the nearest fsaverage5 vertex, through FreeSurfer's matrix"
+        return "the mesh's own coordinates (MNI152 group-average mesh)" if self.is_template or self.space == "fsLR" \
+            else "unknown"
+
+    def same_columns(self, other) -> bool:
+        """Same mesh space and the same vertices (hemisphere and index) as columns, in the same order."""
+        return (
+            isinstance(other, MeshGeometry)
+            and self.space == other.space
+            and np.array_equal(self.hemi, other.hemi)
+            and np.array_equal(self.vertex, other.vertex)
+            and np.allclose(self.xyz, other.xyz, atol=1e-4)
+        )
+
+    def describe(self) -> str:
+        return f"{self.space} mesh, {self.n_points} columns"
+
+    def subset(self, columns) -> "MeshGeometry":
+        """The geometry restricted to ``columns`` (in the order given), edges among them kept."""
+        columns = np.asarray(columns, dtype=np.int64)
+        pairs = _positions(self.n_points, columns)[self.edges]
+        pick = (lambda a: None if a is None else a[columns])
+        return MeshGeometry(
+            xyz=self.xyz[columns], hemi=self.hemi[columns], vertex=self.vertex[columns],
+            edges=pairs[(pairs >= 0).all(axis=1)], space=self.space, n_mesh_vertices=self.n_mesh_vertices,
+            template_xyz=pick(self.template_xyz), surface=self.surface, n_excluded=self.n_excluded,
+            source_columns=pick(self.source_columns),
+        )
+
+    def target_columns(self, columns) -> dict:
+        """``hemi``, ``vertex`` and ``mesh`` of each column, and its MNI152 position (see :class:`Geometry`).
+
+        A column off the meshes (a CIFTI subcortical voxel) has ``hemi`` ``n/a`` and ``vertex`` -1.
+        """
+        columns = np.asarray(columns, dtype=np.int64)
+        template = (np.full((columns.size, 3), np.nan) if self.template_coordinates is None
+                    else self.template_coordinates[columns])
+        return {
+            "hemi": [h or "n/a" for h in self.hemi[columns]],
+            "vertex": [int(v) for v in self.vertex[columns]],
+            "mesh": [self.space] * columns.size,
+            "mni152_x": template[:, 0].tolist(),
+            "mni152_y": template[:, 1].tolist(),
+            "mni152_z": template[:, 2].tolist(),
+            "mni152_mapping": [self.template_mapping] * columns.size,
+        }
 
     def hemisphere_columns(self, hemi: str) -> np.ndarray:
         """Columns of one hemisphere (``L`` or ``R``)."""

@@ -21,7 +21,7 @@ from .outputs import atomic_write_bytes, write_atlas_table, write_json, write_ni
 from .records import completion_record_path, read_completion_record
 from .sidecars import SIMULATED_NOTE, sidecar
 from .staging import run_lock, staged_run
-from .surface_pipeline import clean_surface_run, surface_seed_and_search, write_surface_seed_map
+from .surface_pipeline import SEED_MAP_ENTITIES, clean_surface_run, write_surface_maps
 from .template_lookup import with_template_coordinates
 
 
@@ -112,24 +112,16 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
             from .targeting.api import usable_regions
 
             # a seed or search region without signal stops the run before any output
-            if isinstance(run, SurfaceRun):
-                surface_regions = surface_seed_and_search(cleaned.space, settings.targeting)
-            else:
-                usable_regions(cleaned, settings.targeting)
+            usable_regions(cleaned, settings.targeting)
             written = []
             written += write_qc(run, cleaned, stage.root, settings)
             written += write_networks(run, cleaned, stage.root, settings)
-            if isinstance(run, SurfaceRun):
-                targets_summary, seed_files = write_surface_seed_map(run, cleaned, stage.root, settings,
-                                                                     surface_regions)
-                written += seed_files
-            else:
-                targets_summary, target_files, targets_table = write_targets(run, cleaned, stage.root, settings,
-                                                                             group_map)
-                written += target_files
-                navigation_summary, navigation_files = write_navigation(run, targets_table, stage.root, settings)
-                targets_summary.update(navigation_summary)
-                written += navigation_files
+            targets_summary, target_files, targets_table = write_targets(run, cleaned, stage.root, settings,
+                                                                         group_map)
+            written += target_files
+            navigation_summary, navigation_files = write_navigation(run, targets_table, stage.root, settings)
+            targets_summary.update(navigation_summary)
+            written += navigation_files
             summary = {"minutes_retained": cleaned.qc["minutes_retained"], "mean_fd": cleaned.qc["mean_fd"],
                        **targets_summary}
             files = stage.commit(written, f"sub-{run.subject}", settings.digest(), summary, run.simulated)
@@ -327,23 +319,33 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
                                        high_pass_hz=settings.denoise.high_pass)
     files = []
     extra = {"Targeting": result.details, "QC": cleaned.qc}
+    if isinstance(run, SurfaceRun):
+        extra |= {"Surface": cleaned.space.surface, "VerticesExcluded": cleaned.space.n_excluded}
     if cleaned.simulated:
         extra["Note"] = SIMULATED_NOTE
 
-    map_path, map_json = _paths(run, out_dir, "desc-sgacc_stat-r_boldmap.nii.gz")
-    files.append(write_nifti(map_path, cleaned.space.to_img(result.seed_map)))
-    files.append(write_json(map_json, sidecar(
-        "boldmap", "Pearson r of every in-mask voxel with the mean sgACC seed signal", run, settings, extra=extra)))
-
-    for name, columns, description in (
-        ("desc-searchregion_mask.nii.gz", result.search_columns, "DLPFC search region (1 inside)"),
-        ("desc-sgacc_mask.nii.gz", result.seed_columns, "sgACC seed region (1 inside)"),
-    ):
-        indicator = np.zeros(cleaned.space.n_voxels, dtype=np.uint8)
+    masks = []
+    for desc, columns, description in (("searchregion", result.search_columns, "DLPFC search region (1 inside)"),
+                                       ("sgacc", result.seed_columns, "sgACC seed region (1 inside)")):
+        indicator = np.zeros(cleaned.space.n_points, dtype=np.uint8)
         indicator[columns] = 1
-        mask_path, mask_json = _paths(run, out_dir, name)
-        files.append(write_nifti(mask_path, cleaned.space.to_img(indicator, dtype=np.uint8)))
-        files.append(write_json(mask_json, sidecar("mask", description, run, settings, extra=extra)))
+        masks.append((desc, indicator, description))
+    if isinstance(run, SurfaceRun):
+        files += write_surface_maps(run, cleaned.space, out_dir, settings, [
+            (SEED_MAP_ENTITIES, "boldmap", result.seed_map, "boldmap",
+             "Pearson r of every {} with the mean sgACC seed signal (NaN: medial wall or no signal)"),
+            *[({"desc": desc}, "mask", indicator, "mask", description + ", per {}")
+              for desc, indicator, description in masks]], extra)
+    else:
+        map_path, map_json = _paths(run, out_dir, "desc-sgacc_stat-r_boldmap.nii.gz")
+        files.append(write_nifti(map_path, cleaned.space.to_img(result.seed_map)))
+        files.append(write_json(map_json, sidecar(
+            "boldmap", "Pearson r of every in-mask voxel with the mean sgACC seed signal", run, settings,
+            extra=extra)))
+        for desc, indicator, description in masks:
+            mask_path, mask_json = _paths(run, out_dir, f"desc-{desc}_mask.nii.gz")
+            files.append(write_nifti(mask_path, cleaned.space.to_img(indicator, dtype=np.uint8)))
+            files.append(write_json(mask_json, sidecar("mask", description, run, settings, extra=extra)))
 
     tgt_tsv, tgt_json = _paths(run, out_dir, "targets.tsv")
     table = result.table.copy()
@@ -379,6 +381,10 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
         "r_sgacc": float(primary["r_sgacc"]),
         "reliability": str(primary.get("reliability", "")),
     }
+    if isinstance(run, SurfaceRun):
+        summary |= {"target_hemi": str(primary["hemi"]), "target_vertex": int(primary["vertex"]),
+                    "sgacc_seed_vertices": int(result.seed_columns.size),
+                    "search_vertices": int(result.search_columns.size)}
     return summary, files, table
 
 
@@ -416,6 +422,26 @@ def fmriprep_root(run: Run) -> Path:
     return derivatives_root(run.bold)
 
 
+def navigation_coordinates(targets: pd.DataFrame) -> pd.DataFrame:
+    """Targets in a space the navigator export takes (MNI152 or T1w).
+
+    A surface target in its mesh's own space (MNI305 for fsaverage, fsLR)
+    goes as its MNI152 position (``mni152_x/y/z``: for fsaverage through
+    FreeSurfer's linear matrix, an approximation the targets' sidecar
+    names); T1w (fsnative) and MNI152 rows are kept as they are.
+    """
+    from .config import MNI_SPACE
+
+    other = ~targets["space"].isin([MNI_SPACE, "T1w"])
+    if not other.any() or "mni152_x" not in targets:
+        return targets
+    table = targets.copy()
+    for axis in "xyz":
+        table.loc[other, axis] = table.loc[other, f"mni152_{axis}"]
+    table.loc[other, "space"] = MNI_SPACE
+    return table
+
+
 def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: Settings):
     """Export the targets for neuronavigation, in the participant's T1w space when possible.
 
@@ -433,7 +459,7 @@ def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: S
         # navigator files need the T1w image itself for voxel indices and the scalp.
         return {"navigation_note": f"no navigator files: the targets are in T1w space and "
                                    f"{fmriprep_root(run)} has no sub-{run.subject} desc-preproc_T1w"}, []
-    table = targets.rename(columns={"target": "name"})[["name", "x", "y", "z", "space"]]
+    table = navigation_coordinates(targets).rename(columns={"target": "name"})[["name", "x", "y", "z", "space"]]
     result = export_targets(table, anat, output_dir_for(run, out_dir), run.prefix, settings.export,
                             simulated=run.simulated)
     first = result.table.iloc[0]

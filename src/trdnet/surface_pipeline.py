@@ -5,7 +5,9 @@ as a volume run (:func:`trdnet.denoise.clean_columns`: the same T x T
 operator), its columns being the mesh vertices with signal
 (:class:`~trdnet.geometry.MeshGeometry`). Networks use the same ROI tables
 (spheres around the Seitzman coordinates catch the vertices within their
-radius, looked up at the vertices' MNI152 coordinates).
+radius, looked up at the vertices' MNI152 coordinates), and so does targeting
+(:mod:`trdnet.targeting` works on any :class:`~trdnet.geometry.Geometry`);
+this module writes the per-vertex maps as GIFTI or CIFTI files.
 """
 
 from __future__ import annotations
@@ -18,10 +20,6 @@ from .cleaned import CleanedRun
 from .config import DenoiseSettings
 from .errors import InputError
 from .inputs.surface import MNI305_NOTE, SurfaceRun, cifti_tr, load_surface_run
-
-#: What a surface run's summary and report say about targeting, for now.
-SURFACE_TARGETING = ("target selection is not implemented for surface runs yet: networks, QC and the "
-                     "sgACC seed map are written, no target (use a volume run for targeting)")
 
 
 def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings, root: Path | None = None) -> CleanedRun:
@@ -61,136 +59,74 @@ def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings, root: Path | N
     return cleaned
 
 
-#: Fewest sgACC seed vertices with signal accepted (trdnet's choice, not from the literature: a 10 mm
-#: seed on fsaverage5 holds a few dozen vertices, about 40% of them on the medial wall, which has no data).
-MIN_SEED_VERTICES = 5
-
-
-def surface_seed_columns(geometry, settings, min_vertices: int = MIN_SEED_VERTICES):
-    """The sgACC seed on the cortex: the vertices with signal inside the seed sphere(s).
-
-    The seed point (Fox 2012: MNI152 (6, 16, -10), 10 mm) sits at the edge of
-    the medial wall; only the vertices that carry signal count.
+def write_surface_maps(run: SurfaceRun, geometry, out_dir: Path, settings, maps, extra: dict) -> list[Path]:
+    """Write per-column maps of a surface run: one GIFTI per hemisphere over the whole mesh, or one CIFTI file.
 
     Parameters
     ----------
+    run : SurfaceRun
     geometry : trdnet.geometry.MeshGeometry
-    settings : trdnet.config.TargetSettings
-    min_vertices : int
-        Refuse a seed with fewer usable vertices.
+    out_dir : Path
+        Root of the outputs (the run's folder is below it).
+    settings : trdnet.config.Settings
+    maps : sequence of (dict, str, numpy.ndarray, str, str)
+        ``(entities, suffix, values, sidecar kind, description)`` per map: the
+        entities added to the run's prefix (e.g. ``{"desc": "sgacc", "stat":
+        "r"}``), the BIDS suffix (``boldmap``, ``mask``), one value per
+        column, and the sidecar's kind and description. Masks (suffix
+        ``mask``) are written as ``.label.gii`` (0 outside, 1 inside), maps
+        as ``.func.gii``; CIFTI runs get ``.dscalar.nii`` files with the
+        input's brain models. Vertices that are not columns (medial wall, no
+        signal) get NaN in maps and 0 in masks.
+    extra : dict
+        Added to every sidecar.
 
     Returns
     -------
-    numpy.ndarray of int
-        Sorted columns.
-
-    Raises
-    ------
-    TargetingError
-        Too few usable vertices (the message gives the count and the sphere).
-    """
-    from .errors import TargetingError
-    from .targeting.regions import seed_columns
-
-    try:
-        columns = seed_columns(geometry, settings)
-    except TargetingError:
-        columns = np.empty(0, dtype=np.int64)
-    if columns.size < min_vertices:
-        raise TargetingError(
-            f"sgACC seed at MNI152 {tuple(settings.seed_center_mm)} (r={settings.seed_radius_mm} mm): only "
-            f"{columns.size} cortical vertices with signal on the {geometry.space} mesh (at least {min_vertices} "
-            "needed); the medial wall carries no data"
-        )
-    return columns
-
-
-def surface_search_columns(geometry, settings) -> np.ndarray:
-    """DLPFC search region on the cortex: left-hemisphere vertices within the search radius of the sites.
-
-    Raises
-    ------
-    TargetingError
-        No vertex qualifies.
-    """
-    from .errors import TargetingError
-    from .targeting.regions import site_coordinates
-
-    sites = site_coordinates(settings.search_sites)
-    near = [geometry.template_sphere_columns(c, settings.search_radius_mm) for c in sites.values()]
-    columns = np.intersect1d(np.unique(np.concatenate(near)), geometry.hemisphere_columns("L"))
-    if columns.size == 0:
-        raise TargetingError(
-            f"DLPFC search region (sites {list(settings.search_sites)}, r={settings.search_radius_mm} mm) "
-            f"has no left-hemisphere vertex with signal on the {geometry.space} mesh"
-        )
-    return columns
-
-
-def surface_seed_and_search(geometry, settings) -> tuple[np.ndarray, np.ndarray]:
-    """The sgACC seed and DLPFC search region of a surface run (see the two functions above).
-
-    Raises
-    ------
-    TargetingError
-        Too few seed vertices, or no search-region vertex, with signal.
-    """
-    return surface_seed_columns(geometry, settings), surface_search_columns(geometry, settings)
-
-
-def write_surface_seed_map(run: SurfaceRun, cleaned: CleanedRun, out_dir: Path, settings,
-                           regions: tuple | None = None) -> tuple[dict, list]:
-    """Write the sgACC seed map per hemisphere (``..._hemi-L_..._desc-sgacc_stat-r_boldmap.func.gii``).
-
-    ``regions`` are the run's ``(seed, search)`` columns when already found
-    (:func:`surface_seed_and_search`).
-
-    Returns
-    -------
-    summary : dict
-        ``targeting`` (what is not done yet), ``sgacc_seed_vertices``,
-        ``search_vertices``.
-    files : list of Path
+    list of Path
     """
     import nibabel as nib
 
     from .outputs import atomic_write_bytes, write_json
-    from .sidecars import SIMULATED_NOTE, sidecar
-    from .targeting.seedmap import seed_map
+    from .sidecars import sidecar
 
-    geometry = cleaned.space
-    seed, search = regions if regions is not None else surface_seed_and_search(geometry, settings.targeting)
-    r = seed_map(cleaned, seed)
-    counts = {"sgacc_seed_vertices": int(seed.size), "search_vertices": int(search.size)}
-    extra = {"Targeting": {**counts, "status": SURFACE_TARGETING,
-                           "seed_center_mm": list(settings.targeting.seed_center_mm),
-                           "seed_radius_mm": settings.targeting.seed_radius_mm,
-                           "search_sites": list(settings.targeting.search_sites),
-                           "search_radius_mm": settings.targeting.search_radius_mm,
-                           "search_hemisphere": "L"},
-             "Surface": geometry.surface, "VerticesExcluded": geometry.n_excluded, "QC": cleaned.qc}
-    if cleaned.simulated:
-        extra["Note"] = SIMULATED_NOTE
     folder = Path(out_dir) / run.subject_dir
-    paths = seed_map_paths(folder, run.prefix, run.kind)
-    description = ("Pearson r of every {} with the mean sgACC seed signal (NaN: medial wall or no signal)")
-    if run.kind == "cifti":
-        path = paths[""]
-        files = [atomic_write_bytes(path, cifti_scalar_map(run.bold, geometry, r, "sgacc_r").to_bytes()),
-                 write_json(_sidecar_path(path), sidecar(
-                     "boldmap", description.format("brain-model column (cortex vertex or subcortical voxel)"),
-                     run, settings, extra=extra))]
-        return {"targeting": SURFACE_TARGETING, **counts}, files
     files = []
-    for hemi in ("L", "R"):
-        values = geometry.hemisphere_values(r, hemi)
-        gifti = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(
-            values, intent="NIFTI_INTENT_CORREL", datatype="NIFTI_TYPE_FLOAT32")])
-        files.append(atomic_write_bytes(paths[hemi], gifti.to_bytes()))
-        files.append(write_json(_sidecar_path(paths[hemi]), sidecar(
-            "boldmap", description.format(f"{hemi} vertex of the {geometry.space} mesh"), run, settings,
-            extra=extra)))
-    return {"targeting": SURFACE_TARGETING, **counts}, files
+    for entities, suffix, values, kind, description in maps:
+        paths = map_paths(folder, run.prefix, entities, suffix, run.kind)
+        is_mask = suffix == "mask"
+        if run.kind == "cifti":
+            image = cifti_scalar_map(run.bold, geometry, np.asarray(values, dtype=np.float32), entities.get("desc", suffix))
+            written = {"": atomic_write_bytes(paths[""], image.to_bytes())}
+        else:
+            written = {}
+            for hemi in ("L", "R"):
+                if hemi not in geometry.n_mesh_vertices:
+                    continue
+                full = geometry.hemisphere_values(values, hemi, fill=0.0 if is_mask else np.nan)
+                written[hemi] = atomic_write_bytes(paths[hemi], _gifti(full, is_mask).to_bytes())
+        for hemi, path in written.items():
+            files.append(path)
+            where = "brain-model column (cortex vertex or subcortical voxel)" if not hemi else \
+                f"{hemi} vertex of the {geometry.space} mesh"
+            files.append(write_json(_sidecar_path(path), sidecar(kind, description.format(where), run, settings,
+                                                                 extra=extra)))
+    return files
+
+
+def _gifti(values: np.ndarray, is_mask: bool):
+    import nibabel as nib
+
+    if not is_mask:
+        return nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(
+            values.astype(np.float32), intent="NIFTI_INTENT_CORREL", datatype="NIFTI_TYPE_FLOAT32")])
+    labels = nib.gifti.GiftiLabelTable()
+    for key, name in ((0, "outside"), (1, "inside")):
+        label = nib.gifti.GiftiLabel(key=key)
+        label.label = name
+        labels.labels.append(label)
+    return nib.gifti.GiftiImage(labeltable=labels, darrays=[nib.gifti.GiftiDataArray(
+        values.astype(np.int32), intent="NIFTI_INTENT_LABEL", datatype="NIFTI_TYPE_INT32")])
 
 
 def cifti_scalar_map(source, geometry, values, name: str):
@@ -219,8 +155,8 @@ def cifti_scalar_map(source, geometry, values, name: str):
     return nib.Cifti2Image(full, header=(nib.cifti2.ScalarAxis([name]), brain))
 
 
-def seed_map_paths(folder: Path, prefix: str, kind: str = "gifti") -> dict:
-    """Where a surface run's sgACC seed map is written.
+def map_paths(folder: Path, prefix: str, entities: dict, suffix: str, kind: str = "gifti") -> dict:
+    """Where a surface run's map is written (see :func:`write_surface_maps`).
 
     Parameters
     ----------
@@ -228,6 +164,10 @@ def seed_map_paths(folder: Path, prefix: str, kind: str = "gifti") -> dict:
         The run's output folder.
     prefix : str
         The run's output prefix (``sub-<l>_task-<l>_space-<mesh>``, ``den-`` kept for CIFTI).
+    entities : dict
+        Entities added to the prefix's (``desc``, ``stat``).
+    suffix : str
+        ``boldmap`` or ``mask``.
     kind : str
         ``gifti`` (one file per hemisphere) or ``cifti`` (one dense scalar file).
 
@@ -238,10 +178,20 @@ def seed_map_paths(folder: Path, prefix: str, kind: str = "gifti") -> dict:
     """
     from .entities import build_name, parse_entities
 
-    entities = parse_entities(prefix) | {"stat": "r", "desc": "sgacc"}
+    entities = parse_entities(prefix) | dict(entities)
     if kind == "cifti":
-        return {"": Path(folder) / build_name(entities, "boldmap", ".dscalar.nii")}
-    return {hemi: Path(folder) / build_name(entities | {"hemi": hemi}, "boldmap", ".func.gii") for hemi in ("L", "R")}
+        return {"": Path(folder) / build_name(entities, suffix, ".dscalar.nii")}
+    extension = ".label.gii" if suffix == "mask" else ".func.gii"
+    return {hemi: Path(folder) / build_name(entities | {"hemi": hemi}, suffix, extension) for hemi in ("L", "R")}
+
+
+#: Entities of the sgACC seed map's name.
+SEED_MAP_ENTITIES = {"stat": "r", "desc": "sgacc"}
+
+
+def seed_map_paths(folder: Path, prefix: str, kind: str = "gifti") -> dict:
+    """Where a surface run's sgACC seed map is written (see :func:`map_paths`)."""
+    return map_paths(folder, prefix, SEED_MAP_ENTITIES, "boldmap", kind)
 
 
 def _sidecar_path(path: Path) -> Path:

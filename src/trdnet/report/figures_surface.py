@@ -10,7 +10,7 @@ from .plotting import new_figure
 DRAWABLE_SPACES = ("fsaverage5",)
 
 
-def seed_map_on_cortex(values: dict, vmax: float = 0.5):
+def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = None):
     """The sgACC seed map on nilearn's inflated fsaverage5, lateral and medial views of each hemisphere.
 
     Parameters
@@ -19,12 +19,14 @@ def seed_map_on_cortex(values: dict, vmax: float = 0.5):
         ``{"L": array, "R": array}``, one value per fsaverage5 vertex (NaN where none).
     vmax : float
         Colour scale limit (symmetric).
+    marks : dict, optional
+        ``{"L": [vertex, ...]}``: vertices drawn as gold stars (e.g. the target).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    from nilearn import datasets, plotting
+    from nilearn import datasets, plotting, surface
 
     fsaverage = datasets.fetch_surf_fsaverage("fsaverage5")
     fig = new_figure(10, 2.8)
@@ -35,4 +37,7 @@ def seed_map_on_cortex(values: dict, vmax: float = 0.5):
             fsaverage[f"infl_{side}"], np.nan_to_num(np.asarray(values[hemi], dtype=float)), hemi=side, view=view,
             bg_map=fsaverage[f"sulc_{side}"], vmax=vmax, colorbar=index == 3, axes=ax, figure=fig,
             title=f"{hemi} {view}")
+        for vertex in (marks or {}).get(hemi, []):
+            point = np.asarray(surface.load_surf_mesh(fsaverage[f"infl_{side}"]).coordinates)[vertex]
+            ax.scatter(*point, s=90, c="gold", marker="*", edgecolors="black", depthshade=False, zorder=10)
     return fig

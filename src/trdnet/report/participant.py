@@ -14,7 +14,6 @@ from ..errors import InputError
 from ..inputs.surface import is_surface_space
 from ..outputs import atomic_write_text, read_tsv
 from ..parallel import worker_count
-from ..surface_pipeline import SURFACE_TARGETING
 from . import figures_brain, figures_qc
 from .collect import RunOutputs, find_runs
 from .html import esc, figure, fmt, note, number, page, section, table
@@ -251,9 +250,9 @@ def target_block(run: RunOutputs) -> str:
     if run.roi_input:
         return "".join(out) + note("Not computed: the input is ROI time series, and a personalised target needs "
                                    "voxel-wise data (an sgACC seed map over the DLPFC).")
+    if is_surface_space(run.entities.get("space")):
+        return "".join(out) + surface_target_block(run)
     if targets is None or primary is None or map_path is None:
-        if is_surface_space(run.entities.get("space")):
-            return "".join(out) + note(f"Surface run: {SURFACE_TARGETING}.", "warn") + surface_seed_map(run)
         return "".join(out) + note("No targeting outputs were written for this run.")
     space = str(primary.get("space", ""))
     seed_img = nib.load(map_path)
@@ -303,8 +302,27 @@ def target_block(run: RunOutputs) -> str:
     return "".join(out)
 
 
-def surface_seed_map(run: RunOutputs) -> str:
-    """The sgACC seed map of a surface run drawn on the cortex (fsaverage5 runs; a note otherwise)."""
+def surface_target_block(run: RunOutputs) -> str:
+    """A surface run's target: the seed map on the cortex with the target vertex, the target table, competing sites."""
+    targets, primary = run.targets, run.primary
+    if targets is None or primary is None:
+        return note("No targeting outputs were written for this run.") + surface_seed_map(run)
+    out = [surface_seed_map(run, primary)]
+    keep = [c for c in ("target", "method", "hemi", "vertex", "space", "x", "y", "z", "mni152_x", "mni152_y",
+                        "mni152_z", "r_sgacc", "split_half_mm", "bootstrap_r95_mm", "n_sites", "competing_share",
+                        "reliability", "note") if c in targets]
+    out.append(table(targets[keep], digits=2, name="targets", numeric_names=True))
+    out.append(note(f"x, y, z: the target vertex on the {primary.get('mesh', 'mesh')} in {primary.get('space')}; "
+                    f"mni152_x/y/z: the same point in MNI152 ({primary.get('mni152_mapping', '')}). Reference sites "
+                    "are literature MNI152 coordinates."))
+    out.append(competing_sites_block(run.table("desc-candidates_targets.tsv"), run.table("desc-sites_targets.tsv"),
+                                     str(primary.get("method", ""))))
+    return "".join(out)
+
+
+def surface_seed_map(run: RunOutputs, primary: dict | None = None) -> str:
+    """The sgACC seed map of a surface run drawn on the cortex, with the target vertex (fsaverage5 runs; a note
+    otherwise)."""
     from ..surface_pipeline import seed_map_paths
     from .figures_surface import DRAWABLE_SPACES, seed_map_on_cortex
 
@@ -312,9 +330,13 @@ def surface_seed_map(run: RunOutputs) -> str:
     if run.entities.get("space") not in DRAWABLE_SPACES or not all(p.is_file() for p in paths.values()):
         return note("The sgACC seed map is drawn for fsaverage5 runs only; it is in the run's folder.")
     values = {hemi: nib.load(path).darrays[0].data for hemi, path in paths.items()}
-    return figure(to_data_uri(seed_map_on_cortex(values)),
+    marks = {}
+    if primary is not None and str(primary.get("hemi")) in values:
+        marks = {str(primary["hemi"]): [int(primary["vertex"])]}
+    return figure(to_data_uri(seed_map_on_cortex(values, marks=marks)),
                   "Correlation with the sgACC seed on the inflated fsaverage5 cortex (left and right, lateral and "
-                  "medial); grey: medial wall or no signal.")
+                  "medial); grey: medial wall or no signal" + ("; gold star: the personalised target vertex."
+                                                             if marks else "."))
 
 
 def competing_sites_block(candidates: pd.DataFrame | None, sites: pd.DataFrame | None, method: str) -> str:

@@ -143,6 +143,7 @@ def compute_targets(
                 runner_up["runner_up_mean_r"] = float(others.iloc[0]["mean_r"])
                 runner_up["runner_up_n_voxels"] = int(others.iloc[0]["n_voxels"])
         rows.append({
+            **{name: values[0] for name, values in space.target_columns([result.column]).items()},
             **runner_up,
             "n_sites": rel["n_sites"], "competing_share": rel["competing_share"],
             "target": "personalised" if i == 0 else f"personalised_{method}",
@@ -167,7 +168,7 @@ def compute_targets(
     refs = reference_rows(cleaned, seed_r, settings)
     refs["primary"] = False
     personalised = pd.DataFrame(rows)
-    personalised["space"] = space.space
+    personalised["space"] = space.coordinate_space
     # Reference sites are literature MNI coordinates: in a run in another space they keep their own space.
     refs["space"] = space.space if is_mni(space) else MNI_SPACE
     table = pd.concat([personalised, refs], ignore_index=True)
@@ -175,11 +176,12 @@ def compute_targets(
     for col in ("split_half_mm", "bootstrap_median_mm", "bootstrap_r95_mm", "competing_share",
                 "runner_up_mean_r"):
         table[col] = table[col].astype(float)
-    for col in ("n_candidates", "runner_up_n_voxels", "n_sites"):
-        table[col] = table[col].astype("Int64")
+    for col in ("n_candidates", "runner_up_n_voxels", "n_sites", "vertex"):
+        if col in table:
+            table[col] = table[col].astype("Int64")
     table["reliability"] = table["reliability"].fillna("")
     table["note"] = table["note"].fillna("")
-    table = table[list(TABLE_COLUMNS)]
+    table = table[table_columns(space)]
     cloud = (
         pd.concat(clouds, ignore_index=True) if clouds
         else pd.DataFrame(columns=["method", "resample", "x", "y", "z"])
@@ -187,9 +189,12 @@ def compute_targets(
     details = {
         "settings": dataclasses.asdict(settings),
         "space": space.space,
-        "coordinates": "world RAS mm",
+        "coordinates": "world RAS mm" if space.kind == "voxel" else (
+            f"world RAS mm of the {space.surface} vertices ({space.coordinate_space}); mni152_x/y/z: "
+            f"{space.template_mapping}"),
         "regions_located_by": (
             "the grid's own MNI coordinates" if is_mni(space)
+            else f"each vertex's MNI152 position ({space.template_mapping})" if space.kind == "mesh"
             else "each voxel's MNI position through the participant's fMRIPrep transform (QC template_transform)"
             if space.template_xyz is not None
             else "masks given in the data space"
@@ -197,7 +202,7 @@ def compute_targets(
         "n_seed_voxels": int(seeds.size),
         "n_search_voxels": int(search.size),
         "flat_voxels_left_out": flat_counts,
-        "voxel_volume_mm3": space.voxel_volume_mm3,
+        "voxel_volume_mm3": space.column_volume_mm3,
         "random_state": random_state,
         "group_map": _describe_group_map(group_map),
         "high_pass_hz": high_pass_hz,
@@ -211,6 +216,14 @@ def compute_targets(
     candidate_table = _with_method_first(candidates, CANDIDATE_COLUMNS)
     site_table = _with_method_first(sites, SITE_COLUMNS)
     return TargetingOutput(table, seed_r, search, seeds, cloud, split, details, candidate_table, site_table)
+
+
+def table_columns(space) -> list[str]:
+    """Columns of a run's target table: :data:`TABLE_COLUMNS`, with where each target lies on the mesh
+    (:meth:`trdnet.geometry.Geometry.target_columns`) after x, y, z for surface runs."""
+    extra = list(space.target_columns(np.empty(0, dtype=np.int64)))
+    at = TABLE_COLUMNS.index("z") + 1
+    return [*TABLE_COLUMNS[:at], *extra, *TABLE_COLUMNS[at:]]
 
 
 def _with_method_first(frames: list[pd.DataFrame], columns) -> pd.DataFrame:

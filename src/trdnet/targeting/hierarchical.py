@@ -8,8 +8,8 @@ from scipy.stats import rankdata
 
 from ..cleaned import CleanedRun, zscore_columns
 from ..config import TargetSettings
-from ..errors import TargetingError
-from ._geometry import Region, adjacency, components
+from ..errors import NotImplementedFeatureError, TargetingError
+from ..geometry import Geometry
 from .result import TargetResult
 
 #: Linkages that work on a precomputed distance matrix with a connectivity constraint.
@@ -22,8 +22,8 @@ def _ranked(data: np.ndarray) -> np.ndarray:
     return zscore_columns(ranks)
 
 
-def spatial_clusters(ranked: np.ndarray, region: Region, distance_threshold: float = 0.5,
-                     linkage: str = "average") -> np.ndarray:
+def spatial_clusters(ranked: np.ndarray, geometry: Geometry, columns: np.ndarray,
+                     distance_threshold: float = 0.5, linkage: str = "average") -> np.ndarray:
     """Agglomerative clusters of voxels, merged only between touching clusters.
 
     Agglomerative clustering on 1 - Spearman rho (default: average linkage
@@ -42,7 +42,9 @@ def spatial_clusters(ranked: np.ndarray, region: Region, distance_threshold: flo
     ----------
     ranked : numpy.ndarray, shape (T, S)
         Z-scored ranks of the region's columns.
-    region : Region
+    geometry : trdnet.geometry.Geometry
+    columns : numpy.ndarray of int, shape (S,)
+        The region's columns.
     distance_threshold : float
         Height at which the dendrogram is cut (in 1 - rho units).
     linkage : str
@@ -57,8 +59,8 @@ def spatial_clusters(ranked: np.ndarray, region: Region, distance_threshold: flo
 
     n = ranked.shape[1]
     labels = np.zeros(n, dtype=np.int64)
-    parts = components(region, np.ones(n, dtype=bool))
-    graph = adjacency(region)
+    parts = geometry.clusters(np.ones(n, dtype=bool), columns)
+    graph = geometry.adjacency(columns)
     next_label = 1
     for part in range(1, int(parts.max()) + 1):
         members = np.flatnonzero(parts == part)
@@ -133,19 +135,23 @@ def hierarchical_target(
     if search_cols.size == 0 or seed_cols.size == 0:
         raise TargetingError("hierarchical targeting needs a non-empty search region and seed")
     space = cleaned.space
-    dl_region = Region.from_columns(space, search_cols)
-    sg_region = Region.from_columns(space, seed_cols)
+    if space.column_volume_mm3 is None:
+        raise NotImplementedFeatureError(
+            f"target method 'hierarchical' is not implemented on {space.describe()}: its minimum cluster size "
+            f"({settings.min_cluster_mm3:g} mm^3) is a volume with no published equivalent on a cortical mesh; "
+            "use cluster or peak"
+        )
     dl_ranked = _ranked(cleaned.data[:, search_cols].copy())
     sg_ranked = _ranked(cleaned.data[:, seed_cols].copy())
     cut = (settings.hierarchical_distance_threshold, settings.hierarchical_linkage)  # checked by TargetSettings
-    dl_labels = spatial_clusters(dl_ranked, dl_region, *cut)
-    sg_labels = spatial_clusters(sg_ranked, sg_region, *cut)
+    dl_labels = spatial_clusters(dl_ranked, space, search_cols, *cut)
+    sg_labels = spatial_clusters(sg_ranked, space, seed_cols, *cut)
     dl_means, dl_sizes = _cluster_means(dl_ranked, dl_labels)
     sg_means, sg_sizes = _cluster_means(sg_ranked, sg_labels)
     # Spearman rho between cluster mean signals: rank the means themselves.
     rho = (_ranked(dl_means).T @ _ranked(sg_means)) / cleaned.n_timepoints
     net = rho @ sg_sizes.astype(np.float64)
-    min_voxels = settings.min_cluster_mm3 / space.voxel_volume_mm3
+    min_voxels = settings.min_cluster_mm3 / space.column_volume_mm3
     eligible = np.flatnonzero((dl_sizes >= min_voxels - 1e-9) & (net < 0))
     if eligible.size == 0:
         raise TargetingError(
@@ -173,7 +179,7 @@ def hierarchical_target(
         seed_value = float(seed_r[column])
     return TargetResult(
         method="hierarchical",
-        xyz=dl_region.world(dl_region.ijk[chosen]),
+        xyz=space.xyz[column].copy(),
         column=column,
         r_sgacc=seed_value,
         n_voxels=int(members.size),

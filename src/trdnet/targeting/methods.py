@@ -3,23 +3,21 @@
 
 from __future__ import annotations
 
-import nibabel as nib
 import numpy as np
 
 from ..cleaned import CleanedRun, correlate_with
 from ..config import TargetSettings
 from ..errors import TargetingError
-from ..grid import VoxelSpace
-from ._geometry import Region, components, place_on_region, smooth_in_region
+from ..geometry import Geometry
 from .result import TargetResult
 from .sites import candidate_table, cluster_centre, cluster_scores
 from .seedmap import group_map_values, reference_signal
 
 
 def peak_target(
-    seed_r: np.ndarray, search_cols: np.ndarray, settings: TargetSettings, space: VoxelSpace
+    seed_r: np.ndarray, search_cols: np.ndarray, settings: TargetSettings, space: Geometry
 ) -> TargetResult:
-    """Fox 2012: the single most negative voxel of the seed map in the search region.
+    """Fox 2012: the single most negative voxel (or vertex) of the seed map in the search region.
 
     Parameters
     ----------
@@ -28,7 +26,8 @@ def peak_target(
     search_cols : numpy.ndarray of int
     settings : TargetSettings
         Unused; kept so that every method has the same call.
-    space : VoxelSpace
+    space : trdnet.geometry.Geometry
+        Voxels or mesh vertices.
 
     Returns
     -------
@@ -37,10 +36,9 @@ def peak_target(
     search_cols = _check_region(search_cols)
     values = np.asarray(seed_r)[search_cols]
     best = int(search_cols[int(np.argmin(values))])
-    xyz = nib.affines.apply_affine(space.affine, space.ijk[best])
     return TargetResult(
         method="peak",
-        xyz=xyz,
+        xyz=space.xyz[best].copy(),
         column=best,
         r_sgacc=float(seed_r[best]),
         n_voxels=1,
@@ -52,24 +50,28 @@ def cluster_target(
     seed_r: np.ndarray,
     search_cols: np.ndarray,
     settings: TargetSettings,
-    space: VoxelSpace,
+    space: Geometry,
     *,
     map_values: np.ndarray | None = None,
     method: str = "cluster",
 ) -> TargetResult:
     """Centre of the best cluster of strongly negative seed-map voxels.
 
-    Steps: smooth the map inside the search region (``smoothing_fwhm_mm``,
-    normalised convolution, see :func:`smooth_in_region`); keep the most
-    negative ``top_fraction`` of the region's negative voxels; label
-    26-connected clusters; rank them (``settings.cluster_rank``: ``size``, the
+    Steps: smooth the map inside the search region (``smoothing_fwhm_mm``;
+    see :meth:`trdnet.geometry.Geometry.smooth`: normalised Gaussian
+    convolution on a grid, calibrated neighbour averaging along a mesh);
+    keep the most negative ``top_fraction`` of the region's negative voxels or
+    vertices; label connected clusters (26 neighbours on a grid, mesh edges
+    on a mesh); rank them (``settings.cluster_rank``: ``size``, the
     largest cluster as in Fox 2013 and Cash 2021; ``sum``, the largest summed
     anticorrelation; ``mean``, the strongest mean anticorrelation); the target
     is the best cluster's centre, weighted (``settings.centre_weights="abs"``)
     by |value| of the smoothed map, so that it leans towards the strongest
     anticorrelation inside the cluster rather than the cluster's shape alone,
-    or unweighted (``"uniform"``, the centroid). A centre outside the region
-    is moved to the nearest region voxel. Every cluster is kept in
+    or unweighted (``"uniform"``, the centroid). The centre is then put on
+    the region (:meth:`~trdnet.geometry.Geometry.place`): on a grid, a centre
+    outside the region moves to the nearest region voxel; on a mesh, the
+    target is the region vertex nearest the centre. Every cluster is kept in
     ``result.candidates`` (see :func:`~trdnet.targeting.sites.candidate_table`).
 
     Parameters
@@ -78,7 +80,7 @@ def cluster_target(
         sgACC seed map; r_sgacc is read from it.
     search_cols : numpy.ndarray of int
     settings : TargetSettings
-    space : VoxelSpace
+    space : trdnet.geometry.Geometry
     map_values : numpy.ndarray, shape (len(search_cols),), optional
         Map to cluster, one value per search column (default: ``seed_r`` there).
     method : str
@@ -94,13 +96,12 @@ def cluster_target(
         When no voxel of the search region has a negative value.
     """
     search_cols = _check_region(search_cols)
-    region = Region.from_columns(space, search_cols)
     values = np.asarray(seed_r)[search_cols] if map_values is None else np.asarray(map_values)
     if values.shape != search_cols.shape:
         raise TargetingError(
             f"map to cluster has {values.shape[0]} values for {search_cols.size} search voxels"
         )
-    smoothed = smooth_in_region(values, region, settings.smoothing_fwhm_mm)
+    smoothed = space.smooth(values, settings.smoothing_fwhm_mm, search_cols)
     negative = np.flatnonzero(smoothed < 0)
     if negative.size == 0:
         raise TargetingError(
@@ -110,16 +111,16 @@ def cluster_target(
     keep = negative[np.argsort(smoothed[negative], kind="stable")[:n_keep]]
     selected = np.zeros(search_cols.size, dtype=bool)
     selected[keep] = True
-    labels = components(region, selected)
+    labels = space.clusters(selected, search_cols)
     scores = cluster_scores(smoothed, labels, settings.cluster_rank)
     best = int(np.argmax(scores)) + 1
     members = np.flatnonzero(labels == best)
-    com_local = cluster_centre(region, members, smoothed, settings.centre_weights)
-    column, xyz, moved, dist = place_on_region(region.world(com_local), region)
+    centre = cluster_centre(space, search_cols[members], smoothed[members], settings.centre_weights)
+    column, xyz, moved, dist = space.place(centre, search_cols)
     note = ""
     if moved:
         note = (
-            f"centre of mass {tuple(float(v) for v in np.round(region.world(com_local), 1))} lies outside the "
+            f"centre of mass {tuple(float(v) for v in np.round(centre, 1))} lies outside the "
             f"search region (grey matter); moved {dist:.1f} mm to the nearest region voxel"
         )
     return TargetResult(
@@ -132,20 +133,26 @@ def cluster_target(
         note=note,
         details={
             "smoothing_fwhm_mm": settings.smoothing_fwhm_mm,
-            "smoothing": "normalised Gaussian inside the search region",
+            "smoothing": _SMOOTHING[space.kind],
             "top_fraction": settings.top_fraction,
             "n_negative": int(negative.size),
             "n_kept": int(n_keep),
             "n_clusters": int(scores.size),
-            "connectivity": 26,
+            "connectivity": _CONNECTIVITY[space.kind],
             "cluster_rank": settings.cluster_rank,
             "centre_of_mass_weights": (
                 "|smoothed map value|" if settings.centre_weights == "abs" else "uniform (centroid)"
             ),
             "map_value_at_target": float(smoothed[np.searchsorted(search_cols, column)]),
         },
-        candidates=candidate_table(region, labels, smoothed, scores, settings.centre_weights, best),
+        candidates=candidate_table(space, search_cols, labels, smoothed, scores, settings.centre_weights, best),
     )
+
+
+#: How the cluster method's map is smoothed and its clusters joined, per kind of geometry (for the sidecar).
+_SMOOTHING = {"voxel": "normalised Gaussian inside the search region",
+              "mesh": "neighbour averaging along the mesh inside the search region, calibrated to the FWHM"}
+_CONNECTIVITY = {"voxel": 26, "mesh": "mesh edges"}
 
 
 def seedmap_target(
@@ -192,7 +199,7 @@ def seedmap_target(
             cleaned, weights, search_cols, settings.grey_matter_threshold
         )
     values = correlate_with(cleaned.data[:, search_cols], reference)
-    r_map = seed_r if seed_r is not None else np.full(cleaned.space.n_voxels, np.nan, np.float32)
+    r_map = seed_r if seed_r is not None else np.full(cleaned.space.n_points, np.nan, np.float32)
     result = cluster_target(
         r_map, search_cols, settings, cleaned.space, map_values=values, method="seedmap"
     )

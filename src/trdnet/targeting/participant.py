@@ -97,16 +97,10 @@ def combine_runs(runs: Sequence[CleanedRun]) -> CleanedRun:
         raise InputError("no cleaned run to combine")
     first = runs[0]
     for i, run in enumerate(runs[1:], start=1):
-        same_grid = (
-            run.space.shape == first.space.shape
-            and np.allclose(run.space.affine, first.space.affine, atol=1e-4)
-            and run.space.n_voxels == first.space.n_voxels
-            and np.array_equal(run.space.ijk, first.space.ijk)
-        )
-        if not same_grid or run.space.space != first.space.space:
+        if not run.space.same_columns(first.space):
             raise InputError(
-                f"run {i} is on another grid or space ({run.space.space}, {run.space.shape}) than run 0 "
-                f"({first.space.space}, {first.space.shape}): a participant target needs every run "
+                f"run {i} is on another grid or space ({run.space.describe()}) than run 0 "
+                f"({first.space.describe()}): a participant target needs every run "
                 "on one grid (use the same --space for all runs)"
             )
         if not np.isclose(run.tr, first.tr):

@@ -1,4 +1,4 @@
-"""sgACC seed and DLPFC search region as columns of a :class:`~trdnet.grid.VoxelSpace`."""
+"""sgACC seed and DLPFC search region as columns of a :class:`~trdnet.geometry.Geometry` (voxels or vertices)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from scipy import ndimage
 
 from ..config import TargetSettings
 from ..errors import InputError, NotImplementedFeatureError, TargetingError
-from ..grid import VoxelSpace
+from ..geometry import Geometry
 from ..resources import read_table
 from ..templates import mni152_2mm
 
 
-def is_mni(space: VoxelSpace) -> bool:
+def is_mni(space: Geometry) -> bool:
     """Whether the grid is in an MNI152 template space (shipped coordinates apply)."""
     return space.is_template
 
 
-def has_template_coordinates(space: VoxelSpace) -> bool:
+def has_template_coordinates(space: Geometry) -> bool:
     """Whether MNI coordinates can be looked up: an MNI grid, or a native one pulled back to MNI."""
     return space.template_coordinates is not None
 
@@ -54,7 +54,7 @@ def site_coordinates(names) -> dict[str, tuple[float, float, float]]:
     return {n: sites[n] for n in names}
 
 
-def _mask_image_columns(space: VoxelSpace, path, what: str) -> np.ndarray:
+def _mask_image_columns(space: Geometry, path, what: str) -> np.ndarray:
     try:
         img = image.load_img(path)
     except Exception as exc:  # nibabel raises several types for unreadable files
@@ -75,7 +75,7 @@ def _mask_image_columns(space: VoxelSpace, path, what: str) -> np.ndarray:
     return cols
 
 
-def seed_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
+def seed_columns(space: Geometry, settings: TargetSettings) -> np.ndarray:
     """Columns of the sgACC seed.
 
     A sphere of ``settings.seed_radius_mm`` at ``settings.seed_center_mm``
@@ -85,7 +85,7 @@ def seed_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
 
     Parameters
     ----------
-    space : VoxelSpace
+    space : Geometry
     settings : TargetSettings
 
     Returns
@@ -108,12 +108,23 @@ def seed_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
     if settings.seed_bilateral:
         centers.append(center * np.array([-1.0, 1.0, 1.0]))
     cols = _sphere_union(space, centers, settings.seed_radius_mm)
+    if space.kind == "mesh" and cols.size < MIN_SEED_VERTICES:
+        raise TargetingError(
+            f"sgACC seed at MNI152 {tuple(settings.seed_center_mm)} (r={settings.seed_radius_mm} mm): only "
+            f"{cols.size} cortical vertices with signal on the {space.space} mesh (at least {MIN_SEED_VERTICES} "
+            "needed); the medial wall carries no data"
+        )
     if cols.size == 0:
         raise TargetingError(
             f"sgACC seed sphere at {tuple(float(v) for v in center)} (r={settings.seed_radius_mm} mm, "
             f"{space.space}) has no voxel inside the brain mask; give targeting.seed_mask"
         )
     return cols
+
+
+#: Fewest sgACC seed vertices with signal accepted on a mesh (trdnet's choice, not from the literature: a
+#: 10 mm seed on fsaverage5 holds a few dozen vertices, about 40% of them on the medial wall, which has no data).
+MIN_SEED_VERTICES = 5
 
 
 @functools.lru_cache(maxsize=1)
@@ -123,7 +134,7 @@ def _grey_matter_template() -> tuple[np.ndarray, np.ndarray]:
     return template.get_fdata(dtype=np.float32), template.affine
 
 
-def grey_matter_probability(space: VoxelSpace, columns: np.ndarray | None = None) -> np.ndarray:
+def grey_matter_probability(space: Geometry, columns: np.ndarray | None = None) -> np.ndarray:
     """MNI152 grey-matter probability (nilearn's template) at columns of the grid.
 
     Trilinear interpolation of the template at the voxel centres, the same
@@ -132,7 +143,7 @@ def grey_matter_probability(space: VoxelSpace, columns: np.ndarray | None = None
 
     Parameters
     ----------
-    space : VoxelSpace
+    space : Geometry
     columns : numpy.ndarray of int, optional
         Columns to evaluate; default every column.
 
@@ -148,14 +159,14 @@ def grey_matter_probability(space: VoxelSpace, columns: np.ndarray | None = None
     return sample_template_image(_grey_matter_template(), space, columns)
 
 
-def sample_template_image(volume_and_affine, space: VoxelSpace, columns: np.ndarray | None = None) -> np.ndarray:
+def sample_template_image(volume_and_affine, space: Geometry, columns: np.ndarray | None = None) -> np.ndarray:
     """Trilinear values of an MNI-space volume at the template coordinates of columns (0 outside).
 
     Parameters
     ----------
     volume_and_affine : tuple of (numpy.ndarray, numpy.ndarray)
         3D values and their voxel-to-MNI affine.
-    space : VoxelSpace
+    space : Geometry
         A grid with template coordinates (see :func:`has_template_coordinates`).
     columns : numpy.ndarray of int, optional
         Columns to evaluate; default every column.
@@ -171,7 +182,7 @@ def sample_template_image(volume_and_affine, space: VoxelSpace, columns: np.ndar
     return ndimage.map_coordinates(values, ijk.T, order=1, mode="constant", cval=0.0).astype(np.float32)
 
 
-def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
+def search_columns(space: Geometry, settings: TargetSettings) -> np.ndarray:
     """Columns of the DLPFC search region.
 
     Union of ``settings.search_radius_mm`` spheres at ``settings.search_sites``
@@ -180,10 +191,13 @@ def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
     ``settings.grey_matter_threshold``) when ``restrict_to_grey_matter``.
     ``settings.search_mask`` overrides the spheres and is used as given (no
     grey-matter restriction: the user's mask is taken to be what they want).
+    On a mesh the region is the left-hemisphere vertices within the spheres
+    (at their MNI152 positions); they lie on the cortex by construction, so
+    the volume template's grey matter is not consulted.
 
     Parameters
     ----------
-    space : VoxelSpace
+    space : Geometry
     settings : TargetSettings
 
     Returns
@@ -202,7 +216,14 @@ def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
         return user
     sites = site_coordinates(settings.search_sites)
     cols = _sphere_union(space, sites.values(), settings.search_radius_mm)
-    if cols.size and settings.restrict_to_grey_matter:
+    if space.kind == "mesh":
+        cols = np.intersect1d(cols, space.hemisphere_columns("L"))
+        if cols.size == 0:
+            raise TargetingError(
+                f"DLPFC search region (sites {list(settings.search_sites)}, r={settings.search_radius_mm} mm) "
+                f"has no left-hemisphere vertex with signal on the {space.space} mesh"
+            )
+    elif cols.size and settings.restrict_to_grey_matter:
         cols = cols[grey_matter_probability(space, cols) > settings.grey_matter_threshold]
     if cols.size == 0:
         raise TargetingError(
@@ -213,7 +234,7 @@ def search_columns(space: VoxelSpace, settings: TargetSettings) -> np.ndarray:
     return cols
 
 
-def _sphere_union(space: VoxelSpace, centers, radius_mm: float) -> np.ndarray:
+def _sphere_union(space: Geometry, centers, radius_mm: float) -> np.ndarray:
     """Sorted columns within ``radius_mm`` of any of ``centers`` (empty when there are none)."""
     return np.unique(
         np.concatenate([np.empty(0, dtype=np.int64)]
@@ -221,9 +242,14 @@ def _sphere_union(space: VoxelSpace, centers, radius_mm: float) -> np.ndarray:
     )
 
 
-def _user_mask_or_mni(space: VoxelSpace, mask, what: str, setting: str):
+def _user_mask_or_mni(space: Geometry, mask, what: str, setting: str):
     """Columns of a user mask when given; otherwise check that MNI coordinates apply (None)."""
     if mask:
+        if space.kind == "mesh":
+            raise NotImplementedFeatureError(
+                f"targeting.{setting} is a volume image and the run is on the {space.space} mesh: "
+                "region masks on meshes are not implemented (leave the setting out to use the spheres)"
+            )
         return _mask_image_columns(space, mask, f"{what} mask")
     if not has_template_coordinates(space):
         raise NotImplementedFeatureError(

@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 
 from ..cleaned import CleanedRun, correlate_with
-from ..errors import InputError, TargetingError
-from ..grid import VoxelSpace
+from ..errors import InputError, NotImplementedFeatureError, TargetingError
+from ..geometry import Geometry
 from .regions import grey_matter_probability, has_template_coordinates, is_mni, sample_template_image
 
 #: |r| is clipped to this before arctanh so that r = +-1 stays finite.
@@ -72,12 +72,12 @@ def group_mean_map(maps, exclude=None) -> np.ndarray:
     return fisher_z(maps[keep]).mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
-def group_map_values(space: VoxelSpace, group_map) -> np.ndarray:
+def group_map_values(space: Geometry, group_map) -> np.ndarray:
     """A group sgACC map as one value per column.
 
     Parameters
     ----------
-    space : VoxelSpace
+    space : Geometry
     group_map : array-like of shape (V,), or str / Path / nibabel image
         Values per column, or a 3D image: an MNI map read at each voxel's MNI
         position for a native grid with template coordinates, otherwise
@@ -88,6 +88,11 @@ def group_map_values(space: VoxelSpace, group_map) -> np.ndarray:
     numpy.ndarray, float32, shape (V,)
     """
     if isinstance(group_map, (str, Path)) or hasattr(group_map, "affine"):
+        if space.kind == "mesh":
+            raise NotImplementedFeatureError(
+                f"{group_map}: a group sgACC map image is a volume and the run is on the {space.space} mesh; "
+                "give one value per vertex column (an array) instead"
+            )
         try:
             if is_mni(space) or not has_template_coordinates(space):  # the map is taken to be in the data's space
                 values = space.resample_values(group_map)[space.mask]
@@ -98,9 +103,9 @@ def group_map_values(space: VoxelSpace, group_map) -> np.ndarray:
             raise InputError(f"{group_map}: cannot read the group sgACC map ({exc})") from None
     else:
         values = np.asarray(group_map, dtype=np.float32)
-        if values.shape != (space.n_voxels,):
+        if values.shape != (space.n_points,):
             raise InputError(
-                f"group sgACC map: expected one value per voxel, shape ({space.n_voxels},), "
+                f"group sgACC map: expected one value per voxel, shape ({space.n_points},), "
                 f"got {values.shape}; or give a 3D NIfTI image"
             )
     values = np.nan_to_num(values.astype(np.float32), nan=0.0)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster import hierarchy
 
-from ._geometry import Region
+from ..geometry import Geometry
 
 #: Columns of a candidate-cluster table (one row per cluster, best first).
 CANDIDATE_COLUMNS = ("rank", "x", "y", "z", "n_voxels", "volume_mm3", "mean_r", "peak_r", "score", "chosen")
@@ -59,30 +59,41 @@ def cluster_scores(values: np.ndarray, labels: np.ndarray, rank: str) -> np.ndar
     raise ValueError(f"unknown cluster rank {rank!r}; accepted: {list(CLUSTER_RANKS)}")
 
 
-def cluster_centre(region: Region, members: np.ndarray, values: np.ndarray, weights: str) -> np.ndarray:
-    """Centre (fractional box indices) of one cluster.
+def cluster_centre(geometry: Geometry, members: np.ndarray, values: np.ndarray, weights: str) -> np.ndarray:
+    """Centre (world RAS mm of the geometry's space) of one cluster.
 
     ``weights="abs"``: each voxel weighted by |value| of the map (the centre
     leans towards the strongest anticorrelation inside the cluster, so a
     graded cluster's centre is not its geometric centroid); ``"uniform"``:
     the plain centroid of the cluster's voxels.
+
+    Parameters
+    ----------
+    geometry : trdnet.geometry.Geometry
+    members : numpy.ndarray of int, shape (M,)
+        The cluster's columns.
+    values : numpy.ndarray, shape (M,)
+        The map's value at each member.
+    weights : {"abs", "uniform"}
     """
     if weights == "uniform":
-        w = np.ones(members.size)
+        w = np.ones(len(members))
     elif weights == "abs":
-        w = np.abs(values[members]).astype(np.float64)
+        w = np.abs(values).astype(np.float64)
     else:
         raise ValueError(f"unknown centre weights {weights!r}; accepted: {list(CENTRE_WEIGHTS)}")
-    return (region.ijk[members] * w[:, None]).sum(axis=0) / w.sum()
+    return geometry.centre(members, w)
 
 
-def candidate_table(region: Region, labels: np.ndarray, values: np.ndarray, scores: np.ndarray,
-                    weights: str, chosen: int) -> pd.DataFrame:
+def candidate_table(geometry: Geometry, columns: np.ndarray, labels: np.ndarray, values: np.ndarray,
+                    scores: np.ndarray, weights: str, chosen: int) -> pd.DataFrame:
     """One row per candidate cluster, best score first.
 
     Parameters
     ----------
-    region : Region
+    geometry : trdnet.geometry.Geometry
+    columns : numpy.ndarray of int, shape (S,)
+        The region's columns (``labels`` and ``values`` follow them).
     labels : numpy.ndarray of int, shape (S,)
         Cluster labels 1..K (0 = not kept).
     values : numpy.ndarray, shape (S,)
@@ -99,18 +110,19 @@ def candidate_table(region: Region, labels: np.ndarray, values: np.ndarray, scor
     pandas.DataFrame
         :data:`CANDIDATE_COLUMNS`; x, y, z are the (unplaced) centre in world
         RAS mm; ``mean_r`` and ``peak_r`` (most negative) are values of the
-        clustered map.
+        clustered map; ``n_voxels`` counts voxels or vertices and
+        ``volume_mm3`` is NaN for vertices (they have no volume).
     """
-    voxel_mm3 = float(np.prod(region.voxel_size_mm))
+    unit_mm3 = geometry.column_volume_mm3
     rows = []
     for label in range(1, int(labels.max()) + 1):
         members = np.flatnonzero(labels == label)
         if members.size == 0:
             continue
-        centre = region.world(cluster_centre(region, members, values, weights))
+        centre = cluster_centre(geometry, columns[members], values[members], weights)
         rows.append({
             "x": centre[0], "y": centre[1], "z": centre[2], "n_voxels": int(members.size),
-            "volume_mm3": members.size * voxel_mm3, "mean_r": float(values[members].mean()),
+            "volume_mm3": members.size * unit_mm3 if unit_mm3 else np.nan, "mean_r": float(values[members].mean()),
             "peak_r": float(values[members].min()), "score": float(scores[label - 1]),
             "chosen": label == chosen,
         })
