@@ -1,22 +1,21 @@
-"""The group sgACC seed map: mean Fisher z of the participants' sgACC r maps.
+"""The group sgACC seed map of an output folder: mean Fisher z of the participants' sgACC r maps.
 
 Used as weights by the ``seedmap`` targeting method (Fox 2013; Cash 2021).
-Each participant counts once: their runs' z maps are averaged first, then the
-participants are averaged. A voxel outside a participant's brain mask (value 0
-or non-finite in their map) does not count for that participant; voxels no
-participant covers are 0.
+The average is :func:`trdnet.targeting.seedmap.group_mean_map` (each
+participant counts once: their runs first, then the participants; voxels
+outside a participant's mask do not count for them); this module reads the
+written maps one at a time and checks they share a grid.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
 from ..errors import InputError
-from ..targeting.seedmap import fisher_z
+from ..targeting.seedmap import group_mean_map
 from .collect import RunRecord, discover_runs
 
 #: Largest accepted difference between two maps' affines (mm).
@@ -73,28 +72,15 @@ def mean_seed_map(records: list[RunRecord], exclude_subject: str | None = None):
         with_map = [r for r in with_map if r.participant_id != excluded]
     if not with_map:
         raise InputError("no participant's sgACC map (*_desc-sgacc_stat-r_boldmap.nii.gz) is left to average")
-    by_participant: dict[str, list[RunRecord]] = defaultdict(list)
-    for record in with_map:
-        by_participant[record.participant_id].append(record)
-
+    with_map = sorted(with_map, key=lambda r: r.participant_id)  # stable: each participant's runs together
     first_path = with_map[0].files["boldmap"]
     first_img, first = _load(first_path, None)
     reference = (first_path, first.shape, first_img.affine)
-    total, count = np.zeros(first.shape, np.float64), np.zeros(first.shape, np.int32)
+    maps = (_load(record.files["boldmap"], reference)[1].ravel() for record in with_map)
+    mean = group_mean_map(maps, [r.participant_id for r in with_map]).reshape(first.shape)
     used = {}
-    for pid in sorted(by_participant):
-        person_sum, person_n = np.zeros(first.shape, np.float64), np.zeros(first.shape, np.int32)
-        for record in by_participant[pid]:
-            _, r = _load(record.files["boldmap"], reference)
-            covered = np.isfinite(r) & (r != 0)
-            person_sum += np.where(covered, fisher_z(np.nan_to_num(r)), 0.0)
-            person_n += covered
-        covered = person_n > 0
-        total[covered] += person_sum[covered] / person_n[covered]
-        count += covered
-        used[pid] = [r.prefix for r in by_participant[pid]]
-    mean = np.zeros(total.shape, np.float32)
-    np.divide(total, count, out=mean, where=count > 0, casting="unsafe")
+    for record in with_map:
+        used.setdefault(record.participant_id, []).append(record.prefix)
     header = first_img.header.copy()
     header.set_data_dtype(np.float32)
     out = nib.Nifti1Image(mean, first_img.affine, header)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import nibabel as nib
@@ -45,31 +46,76 @@ def seed_map(cleaned: CleanedRun, seed_cols: np.ndarray) -> np.ndarray:
     return correlate_with(cleaned.data, cleaned.mean_signal(seed_cols))
 
 
-def group_mean_map(maps, exclude=None) -> np.ndarray:
-    """Mean Fisher-z map of a cohort, optionally leaving some runs out.
+def group_mean_map(maps, participants=None, exclude=None) -> np.ndarray:
+    """Group sgACC map: mean Fisher z over participants, each participant's runs averaged first.
+
+    Within person first, because the group map stands for the population's
+    sgACC connectivity, in which each person is one sample: averaged over
+    runs, a participant with four runs would weigh four times as much as one
+    with a single run, and the map would lean towards whoever was scanned
+    most. A person's runs are repeated measures of one map, so their mean z is
+    that person's estimate, and the group map is the mean of those estimates
+    (the summary-statistics approach of second-level fMRI analyses; Holmes &
+    Friston 1998). This is the one definition, used by the ``group`` step and
+    the leave-one-out maps (:mod:`trdnet.group.seedmap`).
 
     Parameters
     ----------
-    maps : array-like, shape (n_runs, V)
-        Per-run seed maps as Pearson r (all on the same grid and mask).
+    maps : array-like of shape (n_runs, V), or iterable of arrays of shape (V,)
+        Per-run seed maps as Pearson r on one grid. An iterable is read one
+        map at a time (a cohort's maps need not fit in memory together); its
+        maps of one participant must then come one after another. A column
+        where a run's r is 0 or not finite (outside that run's mask) does not
+        count for that run.
+    participants : sequence of str, optional
+        The participant of each map; default: each run is its own participant.
     exclude : int or sequence of int, optional
-        Rows to leave out (leave-one-out group maps for a cohort).
+        Rows to leave out (e.g. a leave-one-out map for one run).
 
     Returns
     -------
     numpy.ndarray, float32, shape (V,)
-        Mean of ``arctanh(r)``; apply ``numpy.tanh`` to read it as r. Used
-        as weights the scale does not matter.
+        Mean of the participants' mean ``arctanh(r)``; apply ``numpy.tanh``
+        to read it as r. 0 where no participant has data.
+
+    Raises
+    ------
+    InputError
+        An array that is not 2D, maps of different lengths, a participant
+        whose maps are not consecutive, or nothing left to average.
     """
-    maps = np.asarray(maps, dtype=np.float32)
-    if maps.ndim != 2:
-        raise InputError(f"group maps: expected an (n_runs, n_voxels) array, got shape {maps.shape}")
-    keep = np.ones(maps.shape[0], dtype=bool)
-    if exclude is not None:
-        keep[np.atleast_1d(np.asarray(exclude, dtype=int))] = False
-    if not keep.any():
+    skip = set() if exclude is None else set(np.atleast_1d(np.asarray(exclude, dtype=int)).tolist())
+    labelled = ((row if participants is None else participants[row], r) for row, r in enumerate(maps)
+                if row not in skip)
+    if isinstance(maps, (np.ndarray, list, tuple)):
+        if np.ndim(maps) != 2:
+            raise InputError(f"group maps: expected an (n_runs, n_voxels) array, got shape {np.shape(maps)}")
+        labelled = sorted(labelled, key=lambda pair: str(pair[0]))  # each participant's runs together
+    total = count = shape = None
+    seen = set()
+    for person, runs in itertools.groupby(labelled, key=lambda pair: pair[0]):
+        if person in seen:
+            raise InputError(f"group maps: the maps of participant {person!r} are not consecutive")
+        seen.add(person)
+        z_sum = n_runs = 0
+        for _, r in runs:
+            r = np.asarray(r, dtype=np.float32)
+            shape = r.shape if shape is None else shape
+            if r.shape != shape:
+                raise InputError(f"group maps: a map of {person!r} has shape {r.shape}, the first {shape}")
+            covered = np.isfinite(r) & (r != 0)
+            z_sum = z_sum + np.where(covered, fisher_z(np.nan_to_num(r)), 0.0)
+            n_runs = n_runs + covered
+        if total is None:
+            total, count = np.zeros(shape, np.float64), np.zeros(shape, np.int64)
+        np.divide(z_sum, n_runs, out=z_sum, where=n_runs > 0)  # stays 0 where the person has no data
+        total += z_sum
+        count += n_runs > 0
+    if total is None:
         raise InputError("group maps: every run was excluded; nothing to average")
-    return fisher_z(maps[keep]).mean(axis=0, dtype=np.float64).astype(np.float32)
+    mean = np.zeros(shape, np.float32)
+    np.divide(total, count, out=mean, where=count > 0, casting="unsafe")
+    return mean
 
 
 def group_map_values(space: Geometry, group_map) -> np.ndarray:
