@@ -10,8 +10,8 @@ from fakes.nilearn_caches import ABIDE_ROWS, make_abide_cache, make_adhd_cache, 
 from trdnet.config import DenoiseSettings, Settings
 from trdnet.errors import DatasetError, SettingsError
 from trdnet.inputs.dataset_runs import adapt_settings
+from trdnet.inputs.datasets import DATASETS
 from trdnet.inputs.public import (
-    DATASETS,
     fetch_dataset,
     nilearn_cache_dir,
     read_dataset_confounds,

@@ -16,11 +16,10 @@ from ._version import __version__
 from .config import TARGET_METHODS as METHODS
 from .console import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, report_results, write_html_reports
 from .errors import ExportError, InputError, SettingsError, TrdnetError
+from .inputs.datasets import DATASETS
 
 log = logging.getLogger("trdnet.cli")
 
-# Names of trdnet.inputs.public.DATASETS, kept here so that `trdnet --help` does not import nilearn's fetchers.
-DATASETS = ("development_fmri", "adhd", "abide_pcp", "brainfc_rest01", "lemon_fsaverage5")
 
 EXIT_CODES = (
     f"exit codes: {EXIT_OK} every run finished (or was already finished); {EXIT_RUN_FAILED} at least one run "

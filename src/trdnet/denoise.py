@@ -20,7 +20,6 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 from nilearn import signal
-from nilearn.interfaces.fmriprep import load_confounds
 
 from .cleaned import CleanedRun, zscore_columns
 from .config import MNI_SPACE, DenoiseSettings

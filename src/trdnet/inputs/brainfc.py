@@ -42,6 +42,7 @@ import pandas as pd
 from ..cache import cache_dir
 from ..errors import DatasetError
 from ..outputs import atomic_write_bytes, write_json, write_tsv
+from .datasets import Preprocessing, PublicDataset
 from .motion import (
     MOTION_PARAMETERS,
     fmriprep_expansions,
@@ -126,7 +127,6 @@ def fetch_brainfc_rest01(data_dir: str | Path | None = None, *, verbose: bool = 
         The registry is unreachable and the wheel is not cached, or its
         files are not what this converter expects.
     """
-    from .public import PublicDataset
 
     folder = default_folder(data_dir)
     if not _is_laid_out(folder):
@@ -149,7 +149,6 @@ def fetch_brainfc_rest01(data_dir: str | Path | None = None, *, verbose: bool = 
 
 def preprocessing():
     """What the provider did to the sample, and what trdnet can still do with it."""
-    from .public import Preprocessing
 
     return Preprocessing(band_passed=False, gsr_applied=False, nuisance_regressed=False, confounds_format="fmriprep",
                          can_scrub=False, resting_state=True, notes=NOTES)

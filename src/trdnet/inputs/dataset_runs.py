@@ -6,7 +6,7 @@ import dataclasses
 
 from ..config import Settings
 from ..errors import SettingsError
-from .public import PublicDataset
+from .datasets import PublicDataset
 
 
 def adapt_settings(settings: Settings, dataset: PublicDataset) -> tuple[Settings, list[str]]:

@@ -43,6 +43,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from ..outputs import atomic_write_bytes, write_json, write_tsv
+from .datasets import Preprocessing, PublicDataset
 from .motion import fmriprep_expansions
 from .registry import read_members
 from .surface import BRAINSPACE_WHEEL, make_surface_run, no_signal
@@ -97,7 +98,6 @@ def fetch_lemon_fsaverage5(data_dir: str | Path | None = None, *, verbose: bool 
         The registry is unreachable and the wheel is not cached, or the
         wheel's files are not what this module expects.
     """
-    from .public import PublicDataset
 
     folder = dataset_folder(NAME, data_dir)
     if not is_laid_out(folder, LAYOUT_VERSION, BRAINSPACE_WHEEL):
@@ -120,7 +120,6 @@ def fetch_lemon_fsaverage5(data_dir: str | Path | None = None, *, verbose: bool 
 
 def preprocessing():
     """What the provider did to the run, and what trdnet can still do."""
-    from .public import Preprocessing
 
     return Preprocessing(band_passed=True, gsr_applied=False, nuisance_regressed=True, confounds_format="table",
                          can_scrub=False, resting_state=True, notes=NOTES)
