@@ -11,6 +11,7 @@ import pandas as pd
 from ...config import MNI_SPACE
 from ...errors import InputError, SettingsError
 from .anatomy import _load_anatomy, _participant
+from .expected import expected_seed_map
 from .parameters import GRID_NOTE, SIMULATED_NOTE, SimulatedCohort, preset_parameters
 from .signals import _simulate_run, _target_correlation
 from ...outputs import atomic_write_text, software_versions, write_json
@@ -105,7 +106,14 @@ def simulate_cohort(
     BOLD images are int16 with ``scl_slope`` (values in arbitrary units,
     baseline ~1000), sform/qform code 4 (MNI). The planted target of a
     participant is the same in all sessions and runs; only noise, latent
-    signals and motion differ.
+    signals and motion differ. The truth table also gives each participant's
+    noise-free reference (:func:`~trdnet.inputs.simulate.expected.expected_seed_map`,
+    the Fox 2012 seed after the default denoising): ``expected_peak_x/y/z``
+    (the strongest anticorrelated voxel of the simulator's search region),
+    ``expected_patch_min_r``, ``expected_elsewhere_min_r`` (strongest site
+    beyond the patch's radius), ``expected_margin_r`` (their difference;
+    positive when the planted patch is the strongest site),
+    ``expected_shared_r`` and ``expected_background_sd_r``.
     """
     _check_arguments(n_subjects, n_volumes, tr, resolution_mm, sessions, runs, confounds_suffix)
     params = preset_parameters(preset, **signal_parameters)
@@ -150,6 +158,7 @@ def simulate_cohort(
         prefixes = _run_prefixes(subject, sessions, None if runs is None else int(runs))
         person_seed, *run_seeds = seed.spawn(1 + len(prefixes))
         person = _participant(anat, params, np.random.default_rng(person_seed))
+        reference = expected_seed_map(anat, params, person, tr=float(tr)).truth_columns()
         if anatomy:
             from .t1w import write_simulated_anat
 
@@ -166,7 +175,7 @@ def simulate_cohort(
                 "participant_id": f"sub-{subject}", "session": ses or "n/a", "run": run or "n/a",
                 "x": centre[0], "y": centre[1], "z": centre[2], "space": MNI_SPACE,
                 "patch_radius_mm": params.patch_radius_mm, "effect_size": params.effect_size,
-                "preset": preset, "note": "simulated",
+                **reference, "preset": preset, "note": "simulated",
             })
             details.append({
                 "bold": str(Path(func.relative_to(out_dir)) / f"{prefix}_space-{MNI_SPACE}_desc-preproc_bold.nii.gz"),

@@ -39,9 +39,27 @@ class SignalParameters:
     a planted patch of moderate strength against a background coupling of
     comparable size, planted off-grid by a rule of the simulator's own, and
     network signal leaking into an sgACC that is not the analysis's seed.
-    ``PRESETS["easy"]`` switches each difficulty off. None of these values is
-    calibrated against real scans; they make the task about as hard as the
-    literature reports (unstable short-scan targets, a stable group site).
+    ``PRESETS["easy"]`` switches each difficulty off.
+
+    Magnitudes set against the real scans trdnet reads
+    (``validation/calibrate_real.py``, ``validation/results/real_scans.json``;
+    never against a method's score). The LEMON fsaverage5 run (15 min, GSR,
+    Fox 2012 seed, left DLPFC search spheres) has a seed map with SD 0.146,
+    5th percentile -0.28, minimum -0.38 and a smoothness of 9.1 mm FWHM, and
+    its data are 11.4 mm FWHM smooth between neighbouring vertices (the
+    provider's band-passed series, sampled onto the mesh). One simulated run of
+    the same length with these defaults: SD 0.115, 5th percentile -0.24,
+    minimum -0.33, map 8.6 mm and data 10.0 mm FWHM. The brainfc parcels
+    (5 min) give a seed-proxy (right OFC parcel, 24 mm from the seed) to left
+    DLPFC parcel r of -0.52 to -0.05 with GSR. The temporal autocorrelation
+    (``noise_ar1``) is not calibrated: the brainfc parcel means' lag-one
+    autocorrelation (0.68 before filtering) is dominated by signal.
+
+    The planted patch is the strongest anticorrelated site of each person's
+    noise-free seed map (:func:`~trdnet.inputs.simulate.expected.expected_seed_map`;
+    tested): ``effect_size`` 1.1 against a background spread of 0.2 and a broad
+    shared region of 0.35 gives a noise-free patch r of about -0.41, the shared
+    region's centre about -0.2 and the strongest other site about -0.30.
 
     Amplitudes are in percent of the voxel's baseline intensity (latent
     signals have unit variance before weighting).
@@ -193,16 +211,16 @@ class SignalParameters:
     plant_off_grid: bool = True
     patch_radius_mm: float = 10.0
     patch_plateau: float = 0.5
-    effect_size: float = 0.5
+    effect_size: float = 1.1
     patch_min_depth_mm: float = 6.0
-    background_coupling: float = 0.25
+    background_coupling: float = 0.2
     background_smoothness_mm: float = 12.0
-    shared_weight: float = 0.3
+    shared_weight: float = 0.35
     shared_center_mm: tuple[float, float, float] = (-38.0, 44.0, 26.0)
     shared_fwhm_mm: float = 20.0
     global_weight: float = 2.0
-    noise: float = 1.5
-    noise_fwhm_mm: float = 6.0
+    noise: float = 1.0
+    noise_fwhm_mm: float = 10.0
     noise_ar1: float = 0.3
     drift_linear: float = 1.0
     drift_quadratic: float = 0.5
