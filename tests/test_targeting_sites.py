@@ -12,7 +12,7 @@ from trdnet.errors import SettingsError
 from trdnet.grid import VoxelSpace
 from trdnet.targeting import cluster_target, compute_targets
 from trdnet.targeting.reliability import reliability_word, target_reliability
-from trdnet.targeting.sites import bootstrap_sites, competing_share
+from trdnet.targeting.sites import bootstrap_sites, competing_share, stronger_runner_up
 
 
 def box_space(shape=(16, 16, 16), voxel=2.0):
@@ -167,3 +167,46 @@ def test_compute_targets_reports_runner_up_and_writes_candidates_and_sites():
     assert row["runner_up_n_voxels"] == runner["n_voxels"]
     assert isinstance(out.sites, pd.DataFrame) and out.sites["share"].sum() == pytest.approx(1.0)
     assert row["competing_share"] == pytest.approx(competing_share(out.sites))
+
+
+@pytest.mark.parametrize("rank", ["size", "sum"])
+def test_a_stronger_runner_up_cluster_is_named_and_keeps_the_word_from_good(rank):
+    space = box_space()
+    values, _, _ = two_blob_map(space)
+    settings = TargetSettings(smoothing_fwhm_mm=None, top_fraction=1.0, cluster_rank=rank)
+    reason = stronger_runner_up(cluster_target(values, np.arange(space.n_voxels), settings, space).candidates)
+    if rank == "size":
+        # The large weak blob wins by size; the small one is stronger by mean and by peak.
+        assert "mean r -0.90 < -0.20" in reason and "peak r -0.90 < -0.20" in reason and "(21, 21, 21)" in reason
+        word, why = reliability_word(4.0, 8.0, TargetSettings(), competing_share=0.0, runner_up=reason)
+        assert word == "fair" and "runner-up" in why
+    else:
+        assert reason == ""
+    assert stronger_runner_up(None) == ""
+
+
+def _large_weak_and_small_strong_run(t, seed):
+    """A large block weakly and a small block strongly anticorrelated with the seed; little noise."""
+    rng = np.random.default_rng(seed)
+    space = VoxelSpace(np.ones((14, 14, 14), bool), np.diag([3.0, 3.0, 3.0, 1.0]), "synthetic")
+    index = space.column_index()
+    s = rng.standard_normal(t)
+    data = rng.standard_normal((t, space.n_voxels)).astype(np.float32)
+    seeds = np.sort(index[:3, :3, :3].ravel())
+    search = np.sort(index[4:, 4:, 4:].ravel())
+    data[:, seeds] += 2 * s[:, None]
+    data[:, index[5:9, 5:9, 5:9].ravel()] -= 0.6 * s[:, None]
+    data[:, index[11:13, 11:13, 11:13].ravel()] -= 1.5 * s[:, None]
+    return CleanedRun(zscore_columns(data), space, 2.0, np.arange(t), t, simulated=True), seeds, search
+
+
+def test_a_stable_target_on_the_weaker_cluster_is_not_called_good():
+    run, seeds, search = _large_weak_and_small_strong_run(600, 2)
+    settings = TargetSettings(n_bootstrap=20, min_half_volumes=20, bootstrap_block_s=10.0,
+                              smoothing_fwhm_mm=None, cluster_rank="size", centre_weights="abs")
+    rel = target_reliability(run, "cluster", settings, 0, seed_cols=seeds, search_cols=search)
+    # Stable: the bootstrap and the halves agree on the large block ...
+    assert rel["bootstrap_r95_mm"] <= settings.good_r95_mm and rel["split_half_mm"] <= settings.good_split_half_mm
+    assert rel["competing_share"] <= settings.max_competing_share
+    # ... but the small block is more anticorrelated, so the word stops at fair.
+    assert rel["reliability"] == "fair" and "runner-up" in rel["reliability_reason"]

@@ -29,6 +29,7 @@ from ..config import TargetSettings
 from ..errors import InputError, TargetingError
 from .api import TargetingOutput, compute_targets
 from .reliability import _Subset, reliability_word
+from .sites import stronger_runner_up
 from .seedmap import group_map_values, reference_signal
 
 #: Columns of :attr:`ParticipantTargets.retest`.
@@ -190,9 +191,13 @@ def participant_targets(
             minutes, note = minutes_to_reach(pd.DataFrame(curve), SUFFICIENCY_GOAL_MM, combined.minutes)
             table.loc[index, "minutes_for_5mm"] = minutes
             table.loc[index, "sufficiency_note"] = note
+        candidates = output.candidates
+        if candidates is not None and len(candidates) and "method" in candidates:
+            candidates = candidates[candidates["method"] == method]
         word, reason = reliability_word(
             row["bootstrap_r95_mm"], row["split_half_mm"], settings,
             competing_share=row["competing_share"], retest_mm=table.loc[index, "retest_mm"],
+            runner_up=stronger_runner_up(candidates),
         ) if settings.reliability else (row["reliability"], "")
         table.loc[index, "reliability"] = word
         output.details["methods"].get(method, {}).setdefault("reliability", {})["participant_reason"] = reason

@@ -20,7 +20,7 @@ from .regions import search_columns, seed_columns
 from .result import TargetResult
 from .seedmap import group_map_values, reference_signal, seed_map
 from .select import run_method
-from .sites import bootstrap_sites, competing_share
+from .sites import bootstrap_sites, competing_share, stronger_runner_up
 
 #: High-pass cut-off assumed when neither the caller nor the run's QC gives one.
 DEFAULT_HIGH_PASS_HZ = 0.01
@@ -79,16 +79,18 @@ def circular_block_rows(n_rows: int, block: int, rng: np.random.Generator) -> np
 
 
 def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettings,
-                     competing_share: float = float("nan"), retest_mm: float = float("nan")) -> tuple[str, str]:
+                     competing_share: float = float("nan"), retest_mm: float = float("nan"),
+                     runner_up: str = "") -> tuple[str, str]:
     """Word and reason from the documented thresholds.
 
     ``good``: bootstrap r95 <= ``good_r95_mm``, split-half <=
     ``good_split_half_mm``, no other bootstrap site holding more than
-    ``max_competing_share`` of the resamples, and (when runs can be compared)
-    a retest distance <= ``good_retest_mm``; ``fair``: r95 <= ``fair_r95_mm``
+    ``max_competing_share`` of the resamples, no runner-up cluster more
+    anticorrelated than the chosen one, and (when runs can be compared) a
+    retest distance <= ``good_retest_mm``; ``fair``: r95 <= ``fair_r95_mm``
     (also the best word when the split-half could not be computed, another
-    site competes or the runs disagree); ``poor`` otherwise; ``unknown``
-    without a bootstrap.
+    site competes, a stronger cluster was passed over or the runs disagree);
+    ``poor`` otherwise; ``unknown`` without a bootstrap.
 
     Parameters
     ----------
@@ -99,6 +101,9 @@ def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettin
         (:func:`~trdnet.targeting.sites.competing_share`); NaN = not known.
     retest_mm : float, optional
         Distance between targets of separate runs or sessions; NaN = one run.
+    runner_up : str, optional
+        Reason from :func:`~trdnet.targeting.sites.stronger_runner_up`
+        (empty: the chosen cluster is the strongest, or no clusters).
 
     Returns
     -------
@@ -115,6 +120,8 @@ def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettin
                       f"(> {settings.max_competing_share:.0%})")
     if np.isfinite(retest_mm) and retest_mm > settings.good_retest_mm:
         limits.append(f"runs disagree by {retest_mm:.1f} > {settings.good_retest_mm:g} mm")
+    if runner_up:
+        limits.append(runner_up)
     if r95_mm <= settings.good_r95_mm and not limits:
         extra = "" if not np.isfinite(retest_mm) else f", retest {retest_mm:.1f} mm"
         return "good", (
@@ -232,7 +239,8 @@ def target_reliability(
     r95 = float(np.percentile(dist[ok], 95)) if ok.any() else float("nan")
     sites = bootstrap_sites(cloud, full_target.xyz, settings.site_separation_mm)
     competing = competing_share(sites)
-    word, reason = reliability_word(r95, out["split_half_mm"], settings, competing_share=competing)
+    word, reason = reliability_word(r95, out["split_half_mm"], settings, competing_share=competing,
+                                    runner_up=stronger_runner_up(full_target.candidates))
     out.update(
         sites=sites,
         competing_share=competing,

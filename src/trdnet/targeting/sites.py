@@ -180,6 +180,40 @@ def bootstrap_sites(cloud: np.ndarray, target_xyz, separation_mm: float) -> pd.D
     return table[list(SITE_COLUMNS)]
 
 
+def stronger_runner_up(candidates: pd.DataFrame | None) -> str:
+    """Why the runner-up cluster undermines the chosen one, or ``""``.
+
+    The runner-up is the best-scored candidate cluster not chosen. When it is
+    more anticorrelated than the chosen cluster, by its mean or by its peak
+    value, the choice rests on the ranking rule (e.g. size) against the
+    strength of the map, and a second scan may well pick the other site.
+
+    Parameters
+    ----------
+    candidates : pandas.DataFrame or None
+        :data:`CANDIDATE_COLUMNS` of one method (best first), or None for a
+        method without clusters.
+
+    Returns
+    -------
+    str
+        A plain reason (empty when the chosen cluster is at least as strong).
+    """
+    if candidates is None or len(candidates) < 2:
+        return ""
+    chosen = candidates[candidates["chosen"].astype(bool)]
+    others = candidates[~candidates["chosen"].astype(bool)]
+    if chosen.empty or others.empty:
+        return ""
+    mine, runner = chosen.iloc[0], others.iloc[0]
+    stronger = [f"{what} r {runner[col]:.2f} < {mine[col]:.2f}" for col, what in (("mean_r", "mean"), ("peak_r", "peak"))
+                if runner[col] < mine[col]]
+    if not stronger:
+        return ""
+    return (f"the runner-up cluster at ({runner['x']:.0f}, {runner['y']:.0f}, {runner['z']:.0f}) is more "
+            f"anticorrelated ({', '.join(stronger)})")
+
+
 def competing_share(sites: pd.DataFrame) -> float:
     """Largest share of resamples held by a site other than the target's (0 when none)."""
     if sites is None or len(sites) == 0:
