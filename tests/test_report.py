@@ -218,6 +218,22 @@ def test_methods_text_follows_settings():
     assert methods_text.references_html(cited).count("<li>") == len(cited)
 
 
+def test_methods_text_names_the_denoising_strategy_and_compcor():
+    """The paragraph cites a strategy by the name the sidecar records, and CompCor (with its paper) when used."""
+    for name in ("simple+gsr", "compcor"):
+        settings = Settings.from_dict({"denoise": {"strategy": name}}).to_dict()
+        assert settings["denoise"]["strategy"] == name
+        text, cited = methods_text.methods_paragraph(settings, {}, simulated=False)
+        assert f"the {name} denoising strategy" in text
+        assert ("CompCor components" in text) == (name == "compcor") == ("behzadi2007" in cited)
+        markdown = methods_text.citation_markdown(settings, {}, simulated=False)
+        assert f"the {name} denoising strategy" in markdown
+    text, _ = methods_text.methods_paragraph(Settings().to_dict(), {}, simulated=False)
+    assert "trdnet's default denoising strategy" in text
+    custom = Settings.from_dict({"denoise": {"fd_threshold": 0.3}}).to_dict()
+    assert "strategy" not in methods_text.methods_paragraph(custom, {}, simulated=False)[0]
+
+
 def test_citation_files_hold_the_reports_methods_paragraph(reports, cohort_out):
     logs = cohort_out / "logs"
     markdown = (logs / "CITATION.md").read_text()

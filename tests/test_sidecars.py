@@ -57,6 +57,16 @@ def test_dataset_description_names_its_source_datasets(tmp_path):
     assert "SourceDatasets" not in no_source and "SIMULATED" in no_source["Name"]
 
 
+def test_dataset_description_code_url_is_the_repository_of_pyproject(tmp_path):
+    """GeneratedBy.CodeURL comes from [project.urls] through the installed package's metadata."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    description = json.loads(write_dataset_description(tmp_path, simulated=False).read_text())
+    assert description["GeneratedBy"][0]["CodeURL"] == pyproject["project"]["urls"]["Repository"]
+
+
 def test_pipeline_sidecars_and_the_atlas_table(processed_cohort):
     out = processed_cohort.out
     atlas = read_tsv(out / "atlas-Seitzman2018_dseg.tsv")

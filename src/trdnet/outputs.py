@@ -130,8 +130,8 @@ def software_versions() -> dict[str, str]:
 
 
 def code_url() -> str | None:
-    """Where trdnet's code is published: the ``Source`` (else ``Homepage``) URL of the installed
-    package's metadata (``[project.urls]`` in pyproject.toml); ``None`` when none is declared."""
+    """Where trdnet's code is published: the ``Repository`` (else ``Source``, ``Homepage``) URL of the
+    installed package's metadata (``[project.urls]`` in pyproject.toml); ``None`` when none is declared."""
     from importlib import metadata
 
     try:
@@ -139,7 +139,7 @@ def code_url() -> str | None:
     except metadata.PackageNotFoundError:
         return None
     urls = dict(entry.split(", ", 1) for entry in entries if ", " in entry)
-    return urls.get("Source") or urls.get("Homepage")
+    return urls.get("Repository") or urls.get("Source") or urls.get("Homepage")
 
 
 def write_dataset_description(out_dir: Path, simulated: bool, sources=()) -> Path:

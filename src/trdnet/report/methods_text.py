@@ -51,6 +51,10 @@ BIBTEX = {
                              "title": "Personalized connectivity-guided {DLPFC-TMS} for depression: advancing "
                                       "computational feasibility, precision and reproducibility", "volume": "42",
                              "pages": "4155--4172"}),
+    "behzadi2007": ("article", {"author": "Behzadi, Yashar and Restom, Khaled and Liau, Joy and Liu, Thomas T.",
+                                "year": "2007", "journal": "NeuroImage",
+                                "title": "A component based noise correction method ({CompCor}) for {BOLD} and "
+                                         "perfusion based {fMRI}", "volume": "37", "pages": "90--101"}),
     "cole2020": ("article", {"author": "Cole, Eleanor J. and others", "year": "2020",
                              "journal": "American Journal of Psychiatry",
                              "title": "Stanford Accelerated Intelligent Neuromodulation Therapy for "
@@ -197,16 +201,39 @@ def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float
     return " ".join(parts), cited
 
 
+#: Number of motion regressors of each ``denoise.motion`` choice (nilearn's load_confounds).
+_MOTION_COUNT = {"basic": 6, "power2": 12, "derivatives": 12, "full": 24}
+
+#: How each CompCor choice of ``denoise.compcor`` reads in the methods text.
+_COMPCOR = {
+    "anat_combined": "anatomical CompCor components from the combined white-matter and CSF mask",
+    "anat_separated": "anatomical CompCor components from separate white-matter and CSF masks",
+    "temporal": "temporal CompCor components",
+    "temporal_anat_combined": "temporal and anatomical (combined white-matter and CSF mask) CompCor components",
+    "temporal_anat_separated": "temporal and anatomical (separate white-matter and CSF masks) CompCor components",
+}
+
+
 def _cleaning_sentences(den: dict, cite) -> list[str]:
-    """How the runs were cleaned (confounds, filter, censoring)."""
-    confounds = [f"{den.get('motion', '?')} motion parameters"]
+    """How the runs were cleaned (named strategy, confounds, filter, censoring)."""
+    motion = den.get("motion", "?")
+    confounds = [f"{_MOTION_COUNT.get(motion, '?')} motion parameters ({esc(motion)})"]
     if den.get("wm_csf", "none") != "none":
         confounds.append(f"{den['wm_csf']} white-matter and CSF signals")
+    compcor = den.get("compcor", "none")
+    if compcor != "none":
+        count = den.get("n_compcor", "all")
+        confounds.append(("the " if count == "all" else f"{count} ") + _COMPCOR.get(compcor, f"{compcor} CompCor")
+                         + (" that fMRIPrep kept (50% of the variance)" if count == "all" else "")
+                         + f" {cite('behzadi2007')} with fMRIPrep's cosine regressors")
     if den.get("global_signal", "none") != "none":
         confounds.append(f"{den['global_signal']} global signal (global signal regression)")
-    else:
-        confounds.append("no global signal regression")
-    parts = [("Each run was cleaned in one projection: " + ", ".join(confounds) + " were regressed out"
+    strategy = den.get("strategy")
+    named = ("" if not strategy else "Confounds followed trdnet's default denoising strategy. "
+             if strategy == "default" else f"Confounds followed the {esc(strategy)} denoising strategy (named "
+             "as in nilearn's load_confounds_strategy and giga-connectome). ")
+    parts = [(named + "Each run was cleaned in one projection: " + ", ".join(confounds) + " were regressed out"
+              + ("" if den.get("global_signal", "none") != "none" else " (no global signal regression)")
               + (", the signals detrended" if den.get("detrend") else "")
               + f", and band-pass filtered ({den.get('high_pass', '?')}-{den.get('low_pass', '?')} Hz, "
               f"{esc(den.get('filter', '?'))} order {den.get('butterworth_order', '?')}).")]
