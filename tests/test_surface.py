@@ -357,6 +357,8 @@ def write_fslr_cifti_run(root: Path, n_volumes: int = 120, seed: int = 0) -> dic
 
 
 def test_trdnet_run_on_fslr_cifti(tmp_path, capsys):
+    from trdnet.inputs.surface import fslr_meshes
+
     paths = write_fslr_cifti_run(tmp_path / "fmriprep")
     out = tmp_path / "out"
     code = main(["run", str(paths["root"]), str(out), "participant", "--space", "fsLR", "--no-report"])
@@ -379,6 +381,15 @@ def test_trdnet_run_on_fslr_cifti(tmp_path, capsys):
     planted = np.linalg.norm(paths["xyz"] - PLANTED_DLPFC, axis=1) <= 6
     far = np.linalg.norm(paths["xyz"] - PLANTED_DLPFC, axis=1) > 30
     assert values[planted].mean() < -0.5 < np.nanmean(values[far])
+    # the target: a left cortex vertex of the planted patch, in fsLR coordinates, through the same outputs
+    targets = pd.read_csv(func / "sub-01_task-rest_space-fsLR_den-91k_targets.tsv", sep="\t")
+    row = targets[targets.target == "personalised"].iloc[0]
+    assert row.hemi == "L" and row.space == "fsLR" and row.mesh == "fsLR"
+    np.testing.assert_allclose([row.x, row.y, row.z], fslr_meshes()["L"][0][int(row.vertex)], atol=1e-4)
+    assert np.linalg.norm([row.x - PLANTED_DLPFC[0], row.y - PLANTED_DLPFC[1], row.z - PLANTED_DLPFC[2]]) <= 8
+    search = np.asarray(nib.load(func / "sub-01_task-rest_space-fsLR_den-91k_desc-searchregion_mask.dscalar.nii")
+                        .dataobj)[0]
+    assert search.sum() == record["Summary"]["search_vertices"] and search[5] == 0
 
 
 def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path, capsys):
@@ -407,6 +418,14 @@ def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path
     table = pd.read_csv(out / "sub-01" / "func" / "sub-01_task-rest_space-fsnative_networks.tsv", sep="\t")
     assert table[table.network_a == table.network_b].mean_z.mean() > table[
         table.network_a != table.network_b].mean_z.mean() + 0.3
+    # the target is a vertex of the participant's own midthickness, in T1w world coordinates, and its MNI152
+    # position (through the registered sphere) lies in the planted patch
+    targets = pd.read_csv(out / "sub-01" / "func" / "sub-01_task-rest_space-fsnative_targets.tsv", sep="\t")
+    row = targets[targets.target == "personalised"].iloc[0]
+    vertex = int(row.vertex)
+    assert row.hemi == "L" and row.space == "T1w" and "registered sphere" in row.mni152_mapping
+    np.testing.assert_allclose([row.x, row.y, row.z], meshes["L"][0][vertex] + [3.0, -20.0, 10.0], atol=1e-4)
+    assert np.linalg.norm(fsaverage5_mni152()["L"][vertex] - PLANTED_DLPFC) <= 8
     # without the registered sphere, MNI network spheres cannot be placed: one line says so
     for path in anat.glob("*desc-reg_sphere*"):
         path.unlink()

@@ -66,3 +66,54 @@ def test_the_seed_map_is_most_negative_near_each_planted_target(cohort):
         assert r[group] < 0  # the shared, competing region is anticorrelated too
     # the planted patch is a Gaussian of sigma 5 mm: its peak must show within that, typically
     assert np.median(distances) < 5.0 and max(distances) < 10.0, distances
+
+
+def _study():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "validation" / "surface_accuracy.py"
+    spec = importlib.util.spec_from_file_location("surface_accuracy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, path.parent / "results" / "surface"
+
+
+def test_cli_targets_on_the_simulated_cortex_carry_their_vertex_and_both_spaces(cohort):
+    meshes, _ = standard_meshes("fsaverage5")
+    for row in cohort["truth"].itertuples():
+        func = cohort["out"] / "trdnet" / row.participant_id / "func"
+        targets = pd.read_csv(func / f"{row.participant_id}_task-rest_space-fsaverage5_targets.tsv", sep="\t")
+        target = targets[targets.target == "personalised"].iloc[0]
+        vertex = int(target.vertex)
+        assert target.hemi == "L" and target.space == "MNI305" and target.method == "cluster"
+        np.testing.assert_allclose([target.x, target.y, target.z], meshes["L"][0][vertex], atol=1e-4)
+        mni152 = np.r_[meshes["L"][0][vertex], 1.0] @ MNI305_TO_MNI152.T
+        np.testing.assert_allclose([target.mni152_x, target.mni152_y, target.mni152_z], mni152[:3], atol=1e-4)
+        assert json.loads((func / f"{row.participant_id}_task-rest_space-fsaverage5_targets.json").read_text())[
+            "Simulated"] is True
+
+
+def test_surface_accuracy_study_measures_distances_to_the_planted_vertex(tmp_path):
+    study, _ = _study()
+    accuracy, summary = study.surface_accuracy(tmp_path, n_subjects=2, n_volumes=120, random_state=11)
+    truth = pd.read_csv(tmp_path / "truth" / "targets_truth.tsv", sep="\t").set_index("participant_id")
+    meshes, _ = standard_meshes("fsaverage5")
+    for row in accuracy.itertuples():
+        # recomputed here: the target vertex's MNI152 position against the planted vertex's
+        target = (np.r_[meshes["L"][0][row.vertex], 1.0] @ MNI305_TO_MNI152.T)[:3]
+        planted = truth.loc[row.participant_id, ["x", "y", "z"]].to_numpy(float)
+        assert row.planted_vertex == truth.loc[row.participant_id, "vertex"]
+        assert row.distance_mm == pytest.approx(np.linalg.norm(target - planted), abs=1e-3)
+    assert sorted(accuracy["method"].unique()) == ["cluster", "peak"] and len(accuracy) == 4
+    cluster = accuracy[accuracy.method == "cluster"].distance_mm
+    assert summary.set_index("method").loc["cluster", "median_mm"] == pytest.approx(np.median(cluster))
+
+
+def test_committed_surface_summary_is_the_summary_of_the_committed_distances():
+    study, results = _study()
+    accuracy = pd.read_csv(results / "accuracy.tsv", sep="\t")
+    committed = pd.read_csv(results / "summary.tsv", sep="\t")
+    assert (committed["data"] == "SIMULATED").all() and accuracy["minutes"].between(8.0, 10.0).all()  # 10-min runs, censored
+    recomputed = study.summarise(accuracy)
+    pd.testing.assert_frame_equal(committed[recomputed.columns], recomputed, check_dtype=False, atol=1e-3)

@@ -85,8 +85,6 @@ def write_surface_maps(run: SurfaceRun, geometry, out_dir: Path, settings, maps,
     -------
     list of Path
     """
-    import nibabel as nib
-
     from .outputs import atomic_write_bytes, write_json
     from .sidecars import sidecar
 
@@ -96,7 +94,8 @@ def write_surface_maps(run: SurfaceRun, geometry, out_dir: Path, settings, maps,
         paths = map_paths(folder, run.prefix, entities, suffix, run.kind)
         is_mask = suffix == "mask"
         if run.kind == "cifti":
-            image = cifti_scalar_map(run.bold, geometry, np.asarray(values, dtype=np.float32), entities.get("desc", suffix))
+            image = cifti_scalar_map(run.bold, geometry, np.asarray(values, dtype=np.float32),
+                                     entities.get("desc", suffix), fill=0.0 if is_mask else np.nan)
             written = {"": atomic_write_bytes(paths[""], image.to_bytes())}
         else:
             written = {}
@@ -129,7 +128,7 @@ def _gifti(values: np.ndarray, is_mask: bool):
         values.astype(np.int32), intent="NIFTI_INTENT_LABEL", datatype="NIFTI_TYPE_INT32")])
 
 
-def cifti_scalar_map(source, geometry, values, name: str):
+def cifti_scalar_map(source, geometry, values, name: str, fill: float = np.nan):
     """A CIFTI-2 dense scalar image (``.dscalar.nii``) with the brain models of ``source``.
 
     Parameters
@@ -142,6 +141,8 @@ def cifti_scalar_map(source, geometry, values, name: str):
         One value per geometry column; other brain-model columns get NaN.
     name : str
         Name of the map (the scalar axis).
+    fill : float
+        Value of the brain-model columns that are not geometry columns (no signal).
 
     Returns
     -------
@@ -150,7 +151,7 @@ def cifti_scalar_map(source, geometry, values, name: str):
     import nibabel as nib
 
     brain = nib.load(source).header.get_axis(1)
-    full = np.full((1, brain.size), np.nan, dtype=np.float32)
+    full = np.full((1, brain.size), fill, dtype=np.float32)
     full[0, geometry.source_columns] = values
     return nib.Cifti2Image(full, header=(nib.cifti2.ScalarAxis([name]), brain))
 

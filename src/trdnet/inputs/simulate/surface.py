@@ -15,7 +15,10 @@ MNI305-to-MNI152 matrix), with difficulties that do not mirror the pipeline's ow
   (-38, 44, 26), which competes with the individual target;
 - DMN, SN and ECN sources at the Seitzman 2018 coordinates (Gaussian, sigma 6 mm), a global signal, two
   non-cortical nuisance signals written as ``white_matter`` and ``csf`` that also leak into the cortex,
-  head-motion spikes, and noise smoothed along the mesh (6 mm FWHM) plus white noise.
+  head-motion spikes, and noise smoothed along the mesh (6 mm FWHM) plus white noise;
+- as in the volume simulator's realistic preset (:class:`~.parameters.SignalParameters`): DMN signal
+  leaking into the sgACC source (``sgacc_network_leak`` of its weight) and noise autocorrelated from volume
+  to volume (``noise_ar1``).
 
 The effect size and noise are not calibrated to real scans. Everything written says SIMULATED.
 """
@@ -27,6 +30,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 from ...outputs import atomic_write_bytes, atomic_write_text, write_json, write_tsv
 from ..surface import MNI305_TO_MNI152, standard_meshes
@@ -90,6 +94,7 @@ def simulate_surface_cohort(out_dir, n_subjects: int = 2, n_volumes: int = 300, 
         maps[0] -= effect * _taper(xyz, xyz[target], 5.0) + 0.5 * effect * _taper(xyz, GROUP_REGION, 10.0)
         for row in rois.itertuples():
             maps[names.index(row.network)] += _taper(xyz, (row.x, row.y, row.z), 6.0)
+        maps[names.index(params.sgacc_leak_network)] += params.sgacc_network_leak * _taper(xyz, sgacc, 6.0)
         maps[4] = 0.5
         maps[5:] = 0.3 * rng.standard_normal((2, geometry.n_points))
         motion, spikes, fd = _motion(rng, n_volumes, params)
@@ -97,7 +102,8 @@ def simulate_surface_cohort(out_dir, n_subjects: int = 2, n_volumes: int = 300, 
         artefact[spikes] = 3.0
         smooth = geometry.smooth(rng.standard_normal((geometry.n_points, n_volumes)), 6.0).T
         smooth /= smooth.std()
-        data = (latents @ maps + noise * smooth + noise * rng.standard_normal((n_volumes, geometry.n_points))
+        white = rng.standard_normal((n_volumes, geometry.n_points))
+        data = (latents @ maps + noise * _ar1(smooth, params.noise_ar1) + noise * _ar1(white, params.noise_ar1)
                 + np.outer(artefact, rng.standard_normal(geometry.n_points)) + 1000.0)
         _write_run(root, subject, geometry, data.astype(np.float32), tr, motion, fd, latents[:, 5:])
         rows.append({"participant_id": f"sub-{subject}", "hemi": "L", "vertex": int(geometry.vertex[target]),
@@ -111,6 +117,15 @@ def simulate_surface_cohort(out_dir, n_subjects: int = 2, n_volumes: int = 300, 
                       "SIMULATED fsaverage5 surface data made by trdnet's simulator (not from any person); "
                       "ground truth in truth/, derivatives in fmriprep/.\n")
     return truth
+
+
+def _ar1(noise: np.ndarray, a: float) -> np.ndarray:
+    """Noise (T x V, unit variance) made first-order autocorrelated in time, its variance kept."""
+    if not a:
+        return noise
+    start = noise.copy()
+    start[0] /= np.sqrt(1 - a * a)  # starts the process in its stationary state
+    return lfilter([np.sqrt(1 - a * a)], [1.0, -a], start, axis=0)
 
 
 def _taper(xyz: np.ndarray, centre, sigma_mm: float) -> np.ndarray:
