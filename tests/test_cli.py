@@ -77,6 +77,7 @@ SETTINGS_FILE_PROBLEMS = [
     ('{"export": {"coil_orientation": "tangential"}}', ["export.coil_orientation", "'scalp_normal'"]),
     ('{"export": {"formats": ["brainsight", "neurosight"]}}', ["export.formats", "'localite'"]),
     ('{"random_state": -1}', ["random_state = -1", "an integer"]),
+    ('{"denoise": {"already_cleaned": true}}', ["denoise.already_cleaned", "--already-cleaned", "remove it"]),
     ('{"space": "MNI152NLin2009cAsym:res2"}', ["space", "BIDS space label", "MNI152NLin2009cAsym:res-2"]),
 ]
 

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +50,45 @@ def test_digest_of_unchanged_settings_is_the_one_earlier_versions_recorded():
     assert with_gsr(Settings(), False).digest() == NO_GSR_DIGEST
     # a new field changes the digest only when it is used
     assert Settings.from_dict({"denoise": {"n_compcor": 5}}).digest() != DEFAULT_DIGEST
+
+
+def test_already_cleaned_signals_get_one_digest_whatever_the_denoise_section():
+    """Nothing of the denoise section is applied to signals declared already cleaned: it cannot change the digest."""
+    cleaned = Settings(denoise=DenoiseSettings(already_cleaned=True))
+    assert with_gsr(cleaned, False).digest() == with_gsr(cleaned, True).digest() == cleaned.digest()
+    assert Settings(denoise=DenoiseSettings(already_cleaned=True, fd_threshold=0.2)).digest() == cleaned.digest()
+    assert cleaned.digest() != Settings().digest()
+    # the other sections still count
+    changed = dataclasses.replace(cleaned, networks=dataclasses.replace(cleaned.networks, graph_density=0.2))
+    assert changed.digest() != cleaned.digest()
+
+
+def test_paths_in_a_settings_file_are_read_from_its_folder(tmp_path, monkeypatch):
+    """As with any configuration file, a relative path means 'beside the file', whatever folder trdnet runs in."""
+    from trdnet.preflight import check_setting_files
+
+    folder = tmp_path / "study" / "config"
+    (folder / "masks").mkdir(parents=True)
+    for name in ("seed.nii.gz", "atlas.nii.gz", "atlas.tsv"):
+        (folder / "masks" / name).write_bytes(b"")
+    (folder / "settings.json").write_text(json.dumps({
+        "targeting": {"seed_mask": "masks/seed.nii.gz", "search_mask": str(folder / "masks" / "seed.nii.gz"),
+                      "group_map": "loo"},
+        "networks": {"atlas": "labels", "labels_img": "masks/atlas.nii.gz", "labels_table": "../config/masks/atlas.tsv"},
+    }))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = Settings.from_json(Path("..") / "study" / "config" / "settings.json")
+    assert settings.targeting.seed_mask == str(folder.resolve() / "masks" / "seed.nii.gz")
+    assert settings.targeting.search_mask == str(folder / "masks" / "seed.nii.gz")  # absolute: as given
+    assert settings.targeting.group_map == "loo"  # a keyword, not a file
+    assert settings.networks.labels_img == str(folder.resolve() / "masks" / "atlas.nii.gz")
+    assert settings.networks.labels_table == str(folder.resolve() / "masks" / "atlas.tsv")
+    check_setting_files(settings)  # every file is found although none is under the working folder
+    (folder / "masks" / "atlas.tsv").unlink()
+    with pytest.raises(SettingsError, match="networks.labels_table .*read from the file's folder"):
+        check_setting_files(settings)
 
 
 def test_values_are_checked_when_built_and_when_assigned():

@@ -211,7 +211,7 @@ def settings_from_args(args):
         targeting = dataclasses.replace(targeting, n_bootstrap=args.n_bootstrap)
     group_map = getattr(args, "group_map", None)
     if group_map:
-        from .pipeline import LEAVE_ONE_OUT
+        from .config import LEAVE_ONE_OUT
 
         # In the settings, so it is recorded in every sidecar and part of the digest a re-run checks.
         group_map = group_map if group_map == LEAVE_ONE_OUT else str(Path(group_map).resolve())
@@ -296,6 +296,10 @@ def collect_runs(args, settings):
         from .inputs.bids_filter import read_bids_filter
 
         selection = read_bids_filter(args.bids_filter_file)
+    if settings.denoise.already_cleaned:  # only --already-cleaned declares it; a settings file's value was ignored
+        raise SettingsError(f"{args.settings}: denoise.already_cleaned = true is not a setting: it applies only to "
+                            "ROI time series declared cleaned on the command line (--roi-timeseries ... "
+                            "--already-cleaned), and runs are otherwise always cleaned; remove it from the file")
     if args.roi_timeseries:
         from .inputs.timeseries import find_roi_timeseries_runs
 

@@ -500,6 +500,14 @@ def _bids_label(key: str, value: str) -> None:
                           "fMRIPrep's modifiers if wanted (MNI152NLin2009cAsym:res-2)")
 
 
+#: Settings that name an input file, as (section, key). A relative path in a settings file is read
+#: from the file's folder (:meth:`Settings.from_json`), as tools that read configuration files do.
+PATH_SETTINGS = (("targeting", "seed_mask"), ("targeting", "search_mask"), ("targeting", "group_map"),
+                 ("networks", "labels_img"), ("networks", "labels_table"))
+
+#: ``targeting.group_map`` value asking for the cohort's own leave-one-out group sgACC map: names no file.
+LEAVE_ONE_OUT = "loo"
+
 SECTIONS = {
     "denoise": DenoiseSettings,
     "networks": NetworkSettings,
@@ -544,11 +552,16 @@ class Settings(_Checked):
         The strategy name is left out (it follows from the values), and so
         are fields added after outputs existed while they keep their default:
         settings that did not change keep the digest earlier versions wrote.
+        Signals declared already cleaned get no denoising at all, so the
+        denoise section then counts only as that declaration (``--gsr on``
+        and ``off`` give the same digest).
         """
         values = json.loads(json.dumps(dataclasses.asdict(self)))
+        if self.denoise.already_cleaned:
+            values["denoise"] = {"already_cleaned": True}
         for section_name, section_cls in SECTIONS.items():
             for f in dataclasses.fields(section_cls):
-                if f.metadata.get(_DIGEST_SKIPS_DEFAULT) and values[section_name][f.name] == f.default:
+                if f.metadata.get(_DIGEST_SKIPS_DEFAULT) and values[section_name].get(f.name) == f.default:
                     del values[section_name][f.name]
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -587,6 +600,10 @@ class Settings(_Checked):
     def from_json(cls, path: str | Path) -> "Settings":
         """Read settings from a JSON file.
 
+        A relative path among :data:`PATH_SETTINGS` (``targeting.seed_mask``,
+        ``networks.labels_img``, ...) is read from the settings file's folder,
+        not from the folder trdnet is started in, and is stored absolute.
+
         Raises
         ------
         SettingsError
@@ -595,6 +612,11 @@ class Settings(_Checked):
         """
         path = Path(path)
         values = read_settings_file(path)
+        for section, key in PATH_SETTINGS:
+            entries = values.get(section)
+            value = entries.get(key) if isinstance(entries, dict) else None
+            if isinstance(value, str) and (section, key, value) != ("targeting", "group_map", LEAVE_ONE_OUT):
+                values[section] = {**entries, key: str((path.parent / Path(value).expanduser()).resolve())}
         try:
             return cls.from_dict(values)
         except SettingsError as exc:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import denoise
 from .cleaned import CleanedRun
-from .config import Settings
+from .config import LEAVE_ONE_OUT, Settings
 from .errors import SettingsError, TrdnetError
 from .inputs.runs import Run
 from .inputs.surface import SurfaceRun
@@ -142,8 +142,6 @@ def clean(run: Run, denoise_settings, reader=None) -> CleanedRun:
     return cleaned
 
 
-#: ``group_map`` value asking for the cohort's own leave-one-out group sgACC map.
-LEAVE_ONE_OUT = "loo"
 
 
 def leave_one_out_group_map(out_dir: Path, subject: str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import DenoiseSettings, Settings
+from .config import LEAVE_ONE_OUT, PATH_SETTINGS, DenoiseSettings, Settings
 from .denoise import repetition_time
 from .inputs.repetition import plausible
 from .errors import SettingsError, TrdnetError
@@ -95,8 +95,7 @@ def _known_tr(run: Run) -> float | None:
 
 
 #: Settings that name an input file, as (section, key).
-SETTING_FILES = (("targeting", "seed_mask"), ("targeting", "search_mask"), ("targeting", "group_map"),
-                 ("networks", "labels_img"), ("networks", "labels_table"))
+SETTING_FILES = PATH_SETTINGS
 
 
 def check_setting_files(settings: Settings) -> None:
@@ -111,12 +110,10 @@ def check_setting_files(settings: Settings) -> None:
     SettingsError
         Naming the key and the path (``targeting.group_map = "loo"`` names no file).
     """
-    from .pipeline import LEAVE_ONE_OUT
-
     for section, key in SETTING_FILES:
         value = getattr(getattr(settings, section), key)
         if value is None or (key == "group_map" and value == LEAVE_ONE_OUT):
             continue
         if not Path(value).is_file():
-            raise SettingsError(f"{section}.{key} = {value!r}: no such file (paths are relative to the folder "
-                                "trdnet is started from)")
+            raise SettingsError(f"{section}.{key} = {value!r}: no such file (a relative path in a settings file "
+                                "is read from the file's folder)")
