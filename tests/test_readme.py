@@ -95,3 +95,29 @@ def test_denoising_defaults_are_the_ones_the_readme_states(tmp_path):
     assert len(motion) == 24
     assert set(confounds.columns) - set(motion) == {"white_matter", "csf", "global_signal"}
     assert 40 not in sample_mask and len(sample_mask) < 80  # the 2.4 mm FD spike is censored
+
+
+#: The decisions the README's "Where things are" section must place, one line each.
+WHERE_DECISIONS = ("Naming", "Settings", "Discovery", "Finished runs", "Progress", "Geometry", "Targeting", "Exports")
+
+
+def where_things_are(text: str) -> dict[str, list[str]]:
+    """The README section "Where things are": decision -> the repository paths its line names."""
+    section = text.split("\n## Where things are\n", 1)[1].split("\n## ", 1)[0]
+    lines = re.findall(r"^- \*\*(.+?)\*\*:(.*)$", section, flags=re.MULTILINE)
+    return {name: re.findall(r"`((?:src|data|tests|tools|examples|benchmarks)/[^`]*)`", rest) for name, rest in lines}
+
+
+def test_where_things_are_names_one_existing_module_per_decision():
+    places = where_things_are((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert tuple(places) == WHERE_DECISIONS
+    for name, paths in places.items():
+        assert paths, f"{name}: the line names no module"
+        missing = [p for p in paths if not (ROOT / p).exists()]
+        assert not missing, f"{name}: {missing} do not exist"
+
+
+def test_where_things_are_check_notices_a_wrong_path():
+    text = "\n## Where things are\n\n- **Naming**: in `src/trdnet/naming.py`.\n\n## Next\n"
+    (path,) = where_things_are(text)["Naming"]
+    assert not (ROOT / path).exists()
