@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.spatial.transform import Rotation
 from test_surface import surf_gifti
 
-from trdnet.errors import InputError
+from trdnet.errors import ExportError, InputError
 from trdnet.inputs.surface import native_vertices, participant_vertices, standard_meshes, template_sphere
 
 
@@ -88,3 +89,110 @@ def nib_save(img, path):
     import nibabel as nib
 
     nib.save(img, path)
+
+
+# ---- surface targets in navigator files (the rows a surface run's target table carries) -------------------------
+
+DLPFC_MNI = np.array([-41.0, 16.0, 54.0])
+
+
+@pytest.fixture(scope="module")
+def participant(tmp_path_factory):
+    """A SIMULATED fMRIPrep participant (T1w, masks, transforms) with fsnative surfaces and a registered sphere."""
+    from trdnet.inputs.anatomy import find_native_anatomy
+    from trdnet.inputs.simulate.t1w import write_simulated_anat
+
+    root = tmp_path_factory.mktemp("fmriprep")
+    paths = write_simulated_anat(root, "01", 5)
+    anat = root / "sub-01" / "anat"
+    sphere = fibonacci_sphere(3000)
+    # the participant's cortex: an ellipsoid in T1w mm through the DLPFC point (vertex 0 is placed on it)
+    native = sphere * [62.0, 80.0, 62.0] + [0.0, -10.0, 15.0]
+    native[0] = paths["truth"].mni_to_t1w(DLPFC_MNI[None])[0]
+    rotation = Rotation.from_euler("xyz", [6, -4, 10], degrees=True)
+    for hemi in ("L", "R"):
+        nib_save(surf_gifti(native, np.array([[0, 1, 2]])), anat / f"sub-01_hemi-{hemi}_midthickness.surf.gii")
+    nib_save(surf_gifti(100 * rotation.apply(sphere), np.array([[0, 1, 2]])),
+             anat / "sub-01_hemi-L_desc-reg_sphere.surf.gii")
+    return {"root": root, "paths": paths, "anat": find_native_anatomy(root, "01"), "native": native,
+            "registered": rotation.apply(sphere)}
+
+
+def test_an_fsnative_target_is_written_in_t1w_without_a_volume_transform(participant, tmp_path):
+    import dataclasses
+
+    from trdnet.config import ExportSettings
+    from trdnet.export import export_targets
+    from navigator_files import read_brainsight, read_localite_markers
+
+    # no transform at all: an fsnative vertex needs none
+    anat = dataclasses.replace(participant["anat"], xfm_t1w_to_template=None, xfm_template_to_t1w=None)
+    point = participant["native"][0]
+    row = {"name": ["personalised"], "x": [point[0]], "y": [point[1]], "z": [point[2]], "space": ["fsnative"],
+           "hemi": ["L"], "vertex": [0]}
+    settings = ExportSettings(formats=("brainsight", "localite"))
+    result = export_targets(pd.DataFrame(row), anat, tmp_path / "mesh", "sub-01_task-rest_space-fsnative",
+                            settings, simulated=True)
+    assert result.space == "T1w"
+    np.testing.assert_allclose(result.table[["x", "y", "z"]].to_numpy(float)[0], point)
+    assert any("fsnative mesh): T1w world coordinates" in note and "no volume transform" in note
+               for note in result.notes)
+    # the same files as a target given directly in T1w: one writer, one coil pose
+    direct = export_targets(pd.DataFrame(row).assign(space="T1w").drop(columns=["hemi", "vertex"]), anat,
+                            tmp_path / "t1w", "sub-01_task-rest_space-fsnative", settings, simulated=True)
+    files = sorted(p.name for p in result.files)
+    assert files == sorted(p.name for p in direct.files) and any(f.endswith(".txt") for f in files)
+    brainsight = next(p for p in result.files if p.name.endswith("brainsight.txt"))
+    ours = read_brainsight(brainsight)
+    theirs = read_brainsight(next(p for p in direct.files if p.name == brainsight.name))
+    assert list(ours["targets"]) == ["personalised"] and ours["header"] == theirs["header"]
+    np.testing.assert_allclose(ours["targets"]["personalised"], theirs["targets"]["personalised"])
+    scalp = result.table[["scalp_x", "scalp_y", "scalp_z"]].to_numpy(float)[0]
+    np.testing.assert_allclose(ours["targets"]["personalised"][:3, 3], scalp, atol=1e-3)  # the coil above it
+    assert np.linalg.norm(scalp - point) < 40
+    localite = [p for p in result.files if p.suffix == ".xml" and "InstrumentMarkerList" in p.read_text()]
+    assert localite
+    markers = read_localite_markers(localite[0])
+    same = read_localite_markers(next(p for p in direct.files if p.name == localite[0].name))
+    assert markers["space"] == same["space"] == "RAS" and list(markers["markers"]) == list(same["markers"])
+    for name, matrix in markers["markers"].items():
+        np.testing.assert_allclose(matrix, same["markers"][name])
+    # without the participant's anatomy an fsnative vertex cannot be written
+    with pytest.raises(ExportError, match="needs the participant's T1w anatomy"):
+        export_targets(pd.DataFrame(row), None, tmp_path / "none", "sub-01", settings)
+
+
+def test_a_template_vertex_goes_to_the_participants_own_vertex(participant, tmp_path):
+    from trdnet.config import ExportSettings
+    from trdnet.export import export_targets
+
+    template = template_sphere("fsaverage5", "L")
+    vertex = 2345
+    row = pd.DataFrame({"name": ["personalised"], "x": [-40.0], "y": [30.0], "z": [40.0], "space": ["fsaverage5"],
+                        "hemi": ["L"], "vertex": [vertex]})
+    result = export_targets(row, participant["anat"], tmp_path, "sub-01_task-rest_space-fsaverage5",
+                            ExportSettings(formats=()), simulated=True)
+    direction = template[vertex] - template.mean(axis=0)
+    expected = np.argmax(participant["registered"] @ (direction / np.linalg.norm(direction)))
+    np.testing.assert_allclose(result.table[["x", "y", "z"]].to_numpy(float)[0], participant["native"][expected],
+                               atol=1e-4)
+    assert result.space == "T1w" and any(f"participant's vertex {expected} through" in n for n in result.notes)
+    # the right hemisphere has no registered sphere: MNI152 through FreeSurfer's matrix, then the volume transform
+    from trdnet.inputs.surface import MNI305_TO_MNI152
+
+    right = row.assign(hemi="R")
+    result = export_targets(right, participant["anat"], tmp_path, "sub-01_task-rest_space-fsaverage5",
+                            ExportSettings(formats=()), simulated=True)
+    mni152 = nib_affine(MNI305_TO_MNI152, [-40.0, 30.0, 40.0])
+    truth = participant["paths"]["truth"].mni_to_t1w(mni152[None])[0]
+    np.testing.assert_allclose(result.table[["x", "y", "z"]].to_numpy(float)[0], truth, atol=0.05)
+    assert any("no registered sphere" in n and "linear MNI305-to-MNI152" in n for n in result.notes)
+    with pytest.raises(ExportError, match="need columns hemi and vertex"):
+        export_targets(row.drop(columns=["vertex"]), participant["anat"], tmp_path, "sub-01",
+                       ExportSettings(formats=()))
+
+
+def nib_affine(affine, point):
+    import nibabel as nib
+
+    return nib.affines.apply_affine(affine, np.asarray(point, dtype=float))

@@ -19,6 +19,7 @@ from ..resources import read_table
 from ..templates import mni152_2mm
 from . import brainsight, checks, coil, localite, scalp, writers
 from ..inputs.anatomy import NativeAnatomy
+from .surface import surface_targets_to_t1w
 from .transforms import PointTransform, load_point_transform
 
 log = logging.getLogger("trdnet.export")
@@ -72,7 +73,8 @@ def export_targets(
     targets : pandas.DataFrame
         Columns ``x``, ``y``, ``z`` (world RAS mm); optional ``name`` and
         ``space`` (``MNI152NLin2009cAsym`` when absent, or ``T1w`` for targets
-        already found in native space).
+        already found in native space, or a cortical mesh with ``hemi`` and
+        ``vertex``: see :mod:`trdnet.export.surface`).
     anat : NativeAnatomy or None
         The participant's T1w files; None keeps the template space and uses
         the template head (labelled in every output).
@@ -97,6 +99,8 @@ def export_targets(
     """
     settings = settings or ExportSettings()
     _validate(settings)
+    # targets on a cortical mesh: fsnative vertices are T1w already, template vertices through the sphere
+    targets, mesh_notes = surface_targets_to_t1w(targets, anat if settings.native else None)
     table = _normalise(targets)
     simulated = bool(simulated or (anat is not None and anat.simulated))
     if anat is not None and settings.native:
@@ -108,6 +112,7 @@ def export_targets(
                 "(Run.anatomy, or trdnet.inputs.anatomy.find_native_anatomy)"
             )
         ctx = _template_context(settings)
+    ctx["notes"] += mesh_notes
     out = _evaluate(table, ctx, settings)
     participant = _participant(prefix, anat)
     if "brainsight" in settings.formats and ctx["brainsight_system"].name is None:
