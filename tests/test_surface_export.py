@@ -168,8 +168,14 @@ def test_a_template_vertex_goes_to_the_participants_own_vertex(participant, tmp_
 
     template = template_sphere("fsaverage5", "L")
     vertex = 2345
-    row = pd.DataFrame({"name": ["personalised"], "x": [-40.0], "y": [30.0], "z": [40.0], "space": ["fsaverage5"],
-                        "hemi": ["L"], "vertex": [vertex]})
+    from trdnet.inputs.surface import MNI305_TO_MNI152
+
+    # a row as a surface run's targets.tsv gives it: mesh coordinates (MNI305) and the MNI152 position
+    mni152 = nib_affine(MNI305_TO_MNI152, [-40.0, 30.0, 40.0])
+    row = pd.DataFrame({"name": ["personalised"], "x": [-40.0], "y": [30.0], "z": [40.0], "space": ["MNI305"],
+                        "hemi": ["L"], "vertex": [vertex], "mesh": ["fsaverage5"], "mni152_x": [mni152[0]],
+                        "mni152_y": [mni152[1]], "mni152_z": [mni152[2]],
+                        "mni152_mapping": ["FreeSurfer's MNI305-to-MNI152 matrix (linear approximation)"]})
     result = export_targets(row, participant["anat"], tmp_path, "sub-01_task-rest_space-fsaverage5",
                             ExportSettings(formats=()), simulated=True)
     direction = template[vertex] - template.mean(axis=0)
@@ -177,16 +183,14 @@ def test_a_template_vertex_goes_to_the_participants_own_vertex(participant, tmp_
     np.testing.assert_allclose(result.table[["x", "y", "z"]].to_numpy(float)[0], participant["native"][expected],
                                atol=1e-4)
     assert result.space == "T1w" and any(f"participant's vertex {expected} through" in n for n in result.notes)
-    # the right hemisphere has no registered sphere: MNI152 through FreeSurfer's matrix, then the volume transform
-    from trdnet.inputs.surface import MNI305_TO_MNI152
-
-    right = row.assign(hemi="R")
-    result = export_targets(right, participant["anat"], tmp_path, "sub-01_task-rest_space-fsaverage5",
-                            ExportSettings(formats=()), simulated=True)
-    mni152 = nib_affine(MNI305_TO_MNI152, [-40.0, 30.0, 40.0])
+    # the right hemisphere has no registered sphere: its MNI152 position, then the volume transform
     truth = participant["paths"]["truth"].mni_to_t1w(mni152[None])[0]
-    np.testing.assert_allclose(result.table[["x", "y", "z"]].to_numpy(float)[0], truth, atol=0.05)
-    assert any("no registered sphere" in n and "linear MNI305-to-MNI152" in n for n in result.notes)
+    for right in (row.assign(hemi="R"),  # as the targets table gives it
+                  row.assign(hemi="R", space="fsaverage5").drop(columns=["mesh", "mni152_x", "mni152_y", "mni152_z"])):
+        result = export_targets(right, participant["anat"], tmp_path, "sub-01_task-rest_space-fsaverage5",
+                                ExportSettings(formats=()), simulated=True)
+        np.testing.assert_allclose(result.table[["x", "y", "z"]].to_numpy(float)[0], truth, atol=0.05)
+        assert any("no registered sphere" in n and "MNI305-to-MNI152" in n for n in result.notes)
     with pytest.raises(ExportError, match="need columns hemi and vertex"):
         export_targets(row.drop(columns=["vertex"]), participant["anat"], tmp_path, "sub-01",
                        ExportSettings(formats=()))
@@ -196,3 +200,46 @@ def nib_affine(affine, point):
     import nibabel as nib
 
     return nib.affines.apply_affine(affine, np.asarray(point, dtype=float))
+
+
+def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(tmp_path, capsys):
+    # SIMULATED participant: T1w anatomy and transforms, a cortex that happens to be fsaverage5's (in T1w mm),
+    # its registered sphere, and an fsnative BOLD run
+    import json
+
+    import nibabel as nib
+    from nilearn.datasets import load_fsaverage
+    from test_surface import fsaverage5_networks_data, write_surface_run
+
+    from navigator_files import read_brainsight
+    from trdnet.cli import main
+    from trdnet.inputs.simulate.t1w import write_simulated_anat
+
+    root = tmp_path / "fmriprep"
+    write_simulated_anat(root, "01", 5)
+    write_surface_run(root, space="fsnative", n_volumes=150, data=fsaverage5_networks_data(150))
+    anat = root / "sub-01" / "anat"
+    meshes, fsaverage = standard_meshes("fsaverage5")[0], load_fsaverage("fsaverage5")
+    for hemi, part in (("L", "left"), ("R", "right")):
+        nib.save(surf_gifti(*meshes[hemi]), anat / f"sub-01_hemi-{hemi}_midthickness.surf.gii")
+        nib.save(surf_gifti(fsaverage["sphere"].parts[part].coordinates, meshes[hemi][1]),
+                 anat / f"sub-01_hemi-{hemi}_desc-reg_sphere.surf.gii")
+    out = tmp_path / "out"
+    assert main(["run", str(root), str(out), "participant", "--space", "fsnative", "--no-report",
+                 "--n-bootstrap", "5"]) == 0
+    func = out / "sub-01" / "func"
+    target = pd.read_csv(func / "sub-01_task-rest_space-fsnative_targets.tsv", sep="\t").iloc[0]
+    assert target["space"] == "T1w" and target["mesh"] == "fsnative"
+    # the target is the vertex's own T1w position, and the navigator files carry it untransformed
+    vertex = meshes[target["hemi"]][0][int(target["vertex"])]
+    np.testing.assert_allclose(target[["x", "y", "z"]].to_numpy(float), vertex,
+                               atol=1e-3)
+    nav = pd.read_csv(func / "sub-01_task-rest_space-T1w_desc-navtargets_coords.tsv", sep="\t").iloc[0]
+    np.testing.assert_allclose(nav[["x", "y", "z"]].to_numpy(float), target[["x", "y", "z"]].to_numpy(float),
+                               atol=1e-3)
+    brainsight = read_brainsight(func / "sub-01_task-rest_space-T1w_desc-navtargets_brainsight.txt")
+    np.testing.assert_allclose(brainsight["targets"][nav["name"]][:3, 3],
+                               nav[["coil_x", "coil_y", "coil_z"]].to_numpy(float), atol=1e-3)
+    sidecar = json.dumps(json.loads((func / "sub-01_task-rest_space-T1w_desc-navtargets_coords.json").read_text()))
+    assert "T1w world coordinates of fMRIPrep's surface; no volume transform" in sidecar
+    assert "no volume transform" not in capsys.readouterr().err  # said in the files, not warned about

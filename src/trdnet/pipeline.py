@@ -420,26 +420,6 @@ def fmriprep_root(run: Run) -> Path:
     return derivatives_root(run.bold)
 
 
-def navigation_coordinates(targets: pd.DataFrame) -> pd.DataFrame:
-    """Targets in a space the navigator export takes (MNI152 or T1w).
-
-    A surface target in its mesh's own space (MNI305 for fsaverage, fsLR)
-    goes as its MNI152 position (``mni152_x/y/z``: for fsaverage through
-    FreeSurfer's linear matrix, an approximation the targets' sidecar
-    names); T1w (fsnative) and MNI152 rows are kept as they are.
-    """
-    from .config import MNI_SPACE
-
-    other = ~targets["space"].isin([MNI_SPACE, "T1w"])
-    if not other.any() or "mni152_x" not in targets:
-        return targets
-    table = targets.copy()
-    for axis in "xyz":
-        table.loc[other, axis] = table.loc[other, f"mni152_{axis}"]
-    table.loc[other, "space"] = MNI_SPACE
-    return table
-
-
 def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: Settings):
     """Export the targets for neuronavigation, in the participant's T1w space when possible.
 
@@ -457,7 +437,11 @@ def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: S
         # navigator files need the T1w image itself for voxel indices and the scalp.
         return {"navigation_note": f"no navigator files: the targets are in T1w space and "
                                    f"{fmriprep_root(run)} has no sub-{run.subject} desc-preproc_T1w"}, []
-    table = navigation_coordinates(targets).rename(columns={"target": "name"})[["name", "x", "y", "z", "space"]]
+    # surface rows keep their vertex: the export follows it to T1w (trdnet.export.surface)
+    from .export.surface import MESH_COLUMNS
+
+    table = targets.rename(columns={"target": "name"})
+    table = table[["name", "x", "y", "z", "space", *[c for c in MESH_COLUMNS if c in table]]]
     result = export_targets(table, anat, output_dir_for(run, out_dir), run.prefix, settings.export,
                             simulated=run.simulated)
     first = result.table.iloc[0]

@@ -100,7 +100,7 @@ def export_targets(
     settings = settings or ExportSettings()
     _validate(settings)
     # targets on a cortical mesh: fsnative vertices are T1w already, template vertices through the sphere
-    targets, mesh_notes = surface_targets_to_t1w(targets, anat if settings.native else None)
+    targets, mesh_notes, mesh_warnings = surface_targets_to_t1w(targets, anat if settings.native else None)
     table = _normalise(targets)
     simulated = bool(simulated or (anat is not None and anat.simulated))
     if anat is not None and settings.native:
@@ -112,7 +112,7 @@ def export_targets(
                 "(Run.anatomy, or trdnet.inputs.anatomy.find_native_anatomy)"
             )
         ctx = _template_context(settings)
-    ctx["notes"] += mesh_notes
+    ctx["notes"] += mesh_warnings
     out = _evaluate(table, ctx, settings)
     participant = _participant(prefix, anat)
     if "brainsight" in settings.formats and ctx["brainsight_system"].name is None:
@@ -122,11 +122,11 @@ def export_targets(
         source_image=ctx["image_name"],
         space=ctx["space"],
         simulated=simulated,
-        notes=list(ctx["notes"]),
+        notes=list(ctx["notes"]) + mesh_notes,
     )
     files = _write(out, ctx, meta, Path(out_dir), prefix, settings)
     _log_problems(participant, ctx["notes"], out)
-    return ExportResult(table=out, files=files, space=ctx["space"], notes=list(ctx["notes"]))
+    return ExportResult(table=out, files=files, space=ctx["space"], notes=list(ctx["notes"]) + mesh_notes)
 
 
 def _log_problems(participant: str, notes: list[str], out: pd.DataFrame) -> None:

@@ -1,7 +1,8 @@
 """Surface targets for the navigator: vertices brought to the participant's T1w world coordinates.
 
-A target found on a cortical mesh is a vertex (``hemi``, ``vertex`` and the
-mesh's ``space``):
+A target found on a cortical mesh carries ``hemi``, ``vertex`` and ``mesh``
+(see :meth:`trdnet.geometry.MeshGeometry.target_columns`), its coordinates
+in the mesh's own space and its MNI152 position (``mni152_x/y/z``):
 
 - on ``fsnative`` (fMRIPrep's own surfaces of the participant) its
   coordinates already are T1w world coordinates (RAS mm), so the navigator
@@ -9,10 +10,10 @@ mesh's ``space``):
 - on a template mesh (``fsaverage*``, ``fsLR``) the participant's own vertex
   under it is found through fMRIPrep's registered sphere
   (:func:`trdnet.inputs.surface.participant_vertices`) and its T1w position on
-  the participant's midthickness is used, again without a volume transform.
-  Without a registered sphere the target's mesh coordinates go to MNI152
-  through the mesh's linear map (fsaverage: FreeSurfer's MNI305 -> MNI152
-  matrix) and on through fMRIPrep's volume transform, and a note says so.
+  the participant's midthickness is used, again without a volume transform;
+- otherwise (no registered sphere, or no anatomy) its MNI152 position goes
+  on through fMRIPrep's volume transform (fsaverage: FreeSurfer's linear
+  MNI305-to-MNI152 matrix, an approximation), and a note says so.
 
 The rows then go through the one export path (:func:`trdnet.export.export_targets`):
 same checks, coil pose and writers as every other target.
@@ -29,61 +30,74 @@ import pandas as pd
 from ..config import MNI_SPACE
 from ..errors import ExportError
 
+#: Columns of a surface target row the export reads besides name, x, y, z and space.
+MESH_COLUMNS = ("hemi", "vertex", "mesh", "mni152_x", "mni152_y", "mni152_z", "mni152_mapping")
 
-def is_mesh_space(space: str) -> bool:
-    """Whether a target row's ``space`` names a cortical mesh (fsnative, fsaverage*, fsLR)."""
+
+def _mesh(row) -> str:
+    """The row's mesh: its ``mesh`` column, or a mesh named as its space; empty for a volume target."""
     from ..inputs.surface import is_surface_space
 
-    return is_surface_space(str(space))
+    mesh = row.get("mesh")
+    if isinstance(mesh, str) and is_surface_space(mesh):
+        return mesh
+    return str(row["space"]) if is_surface_space(str(row.get("space", ""))) else ""
 
 
-def surface_targets_to_t1w(targets: pd.DataFrame, anat) -> tuple[pd.DataFrame, list[str]]:
+def surface_targets_to_t1w(targets: pd.DataFrame, anat) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Targets on a mesh given as T1w (or, failing that, MNI152) rows for the export.
 
     Parameters
     ----------
     targets : pandas.DataFrame
-        Rows with ``x``, ``y``, ``z`` and ``space``; rows whose space is a mesh
-        also need ``hemi`` (``L``/``R``) and ``vertex`` (index on that mesh).
+        Rows with ``x``, ``y``, ``z`` and ``space``; rows on a mesh (a ``mesh``
+        column, or a mesh as ``space``) also need ``hemi`` (``L``/``R``) and
+        ``vertex`` (index on that mesh), and may give ``mni152_x/y/z``.
         Other rows are returned unchanged.
-    anat : trdnet.export.NativeAnatomy or None
+    anat : trdnet.inputs.anatomy.NativeAnatomy or None
         The participant's fMRIPrep anatomy (its ``anat/`` folder holds the
         surfaces and registered spheres).
 
     Returns
     -------
     targets : pandas.DataFrame
-        Mesh rows in ``T1w`` (or ``MNI152NLin2009cAsym``) with their new coordinates.
+        Mesh rows in ``T1w`` or ``MNI152NLin2009cAsym`` with their new coordinates.
     notes : list of str
-        One line per mesh row saying how it was brought to the navigator's frame.
+        One line per mesh row brought to T1w without a volume transform (how).
+    warnings : list of str
+        One line per mesh row that went through its MNI152 position instead (an approximation).
 
     Raises
     ------
     ExportError
         A mesh row without ``hemi``/``vertex``, an fsnative row without the
-        participant's anatomy, or a mesh with no way to the T1w.
+        participant's anatomy, or a mesh row with no way to the T1w or MNI152.
     """
-    if "space" not in targets or not targets["space"].map(is_mesh_space).any():
-        return targets, []
+    if "space" not in targets:
+        return targets, [], []
+    meshes = targets.apply(_mesh, axis=1) if len(targets) else pd.Series(dtype=str)
+    if not (meshes != "").any():
+        return targets, [], []
     missing = {"hemi", "vertex"} - set(targets.columns)
     if missing:
         raise ExportError(f"targets on a cortical mesh need columns hemi and vertex (missing {sorted(missing)})")
     out = targets.copy()
-    notes = []
+    notes, warnings = [], []
     names = out["name"].astype(str) if "name" in out else pd.Series([f"target{n + 1}" for n in range(len(out))])
-    for index, row in out.loc[out["space"].map(is_mesh_space)].iterrows():
-        label = f"target {names.loc[index]} (vertex {int(row['vertex'])} of the {row['hemi']} {row['space']} mesh)"
-        if row["space"] == "fsnative":
+    for index, row in out.loc[meshes != ""].iterrows():
+        mesh = meshes.loc[index]
+        label = f"target {names.loc[index]} (vertex {int(row['vertex'])} of the {row['hemi']} {mesh} mesh)"
+        if mesh == "fsnative":
             if anat is None:
                 raise ExportError(f"{label}: an fsnative vertex needs the participant's T1w anatomy to be exported")
             out.loc[index, "space"] = "T1w"
             notes.append(f"{label}: T1w world coordinates of fMRIPrep's surface; no volume transform")
             continue
         found = None
-        if anat is not None:
+        if anat is not None and row["hemi"] in ("L", "R") and int(row["vertex"]) >= 0:
             from ..inputs.surface import participant_vertices
 
-            found = participant_vertices(_derivatives_root(anat), anat.subject, anat.session, str(row["space"]),
+            found = participant_vertices(_derivatives_root(anat), anat.subject, anat.session, mesh,
                                          str(row["hemi"]), int(row["vertex"]))
         if found is not None:
             out.loc[index, ["x", "y", "z"]] = found["xyz"][0]
@@ -92,23 +106,29 @@ def surface_targets_to_t1w(targets: pd.DataFrame, anat) -> tuple[pd.DataFrame, l
                          f"{Path(found['sphere']).name} ({found['angle_deg'][0]:.2f} degrees away on the sphere), "
                          f"on the {found['surface']}; no volume transform")
             continue
-        out.loc[index, ["x", "y", "z"]], note = _to_template(row, label)
+        if row["space"] in (MNI_SPACE, "T1w"):
+            continue
+        out.loc[index, ["x", "y", "z"]], how = _mni152(row, mesh, label)
         out.loc[index, "space"] = MNI_SPACE
-        notes.append(note)
-    return out, notes
+        warnings.append(f"{label}: no registered sphere from fMRIPrep for this mesh: its MNI152 position ({how}) "
+                        "goes on with the volume transform")
+    return out, notes, warnings
 
 
-def _to_template(row, label: str) -> tuple[np.ndarray, str]:
+def _mni152(row, mesh: str, label: str) -> tuple[np.ndarray, str]:
+    """The row's MNI152 position: its own ``mni152_x/y/z``, else the mesh's linear map of x, y, z."""
     from ..inputs.surface import template_affine
 
-    affine = template_affine(str(row["space"]))
+    given = [row.get(f"mni152_{axis}") for axis in "xyz"]
+    if all(v is not None and np.isfinite(float(v)) for v in given):
+        return np.asarray(given, dtype=float), str(row.get("mni152_mapping") or "as given with the target")
+    affine = template_affine(mesh)
     if affine is None:
-        raise ExportError(f"{label}: no way from the {row['space']} mesh to the T1w")
+        raise ExportError(f"{label}: no MNI152 position and no registered sphere: no way to the T1w")
     xyz = nib.affines.apply_affine(affine, np.array([row["x"], row["y"], row["z"]], dtype=float))
-    how = ("FreeSurfer's linear MNI305-to-MNI152 matrix, an approximation" if str(row["space"]).startswith("fsaverage")
+    how = ("FreeSurfer's linear MNI305-to-MNI152 matrix, an approximation" if mesh.startswith("fsaverage")
            else "the mesh's MNI152 coordinates")
-    return xyz, (f"{label}: no registered sphere from fMRIPrep for this mesh: its MNI152 position ({how}) is "
-                 "mapped to T1w with the volume transform")
+    return xyz, how
 
 
 def _derivatives_root(anat) -> Path:
