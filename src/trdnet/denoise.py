@@ -23,6 +23,7 @@ from nilearn import signal
 
 from .cleaned import CleanedRun, zscore_columns
 from .config import MNI_SPACE, DenoiseSettings
+from .confounds import confound_arguments, load_run_confounds
 from .errors import DenoiseError, InputError
 from .grid import VoxelSpace
 from .inputs.repetition import RepetitionTime, check_plausible, resolve_repetition_time
@@ -188,79 +189,6 @@ def check_template_grid(run: Run, space: VoxelSpace) -> dict:
             "check that it is fMRIPrep's template-space output"
         )
     return {"template_overlap": round(overlap, 4), "template_shift_mm": round(largest, 2)}
-
-
-def load_run_confounds(run: Run, n_volumes: int, settings: DenoiseSettings):
-    """Select confounds and the censoring mask for a run.
-
-    fMRIPrep-style confounds go through
-    :func:`nilearn.interfaces.fmriprep.load_confounds` with every argument
-    given explicitly (recorded in the output sidecars).
-
-    Returns
-    -------
-    confounds : pandas.DataFrame or None
-        Regressors, one row per volume.
-    sample_mask : numpy.ndarray of int
-        Indices of the retained volumes.
-    raw : pandas.DataFrame or None
-        The full confounds file (for QC).
-    """
-    if run.confounds is None or run.confounds_format == "none":
-        if run.confounds_format == "fmriprep":
-            raise InputError(
-                f"{run.bold}: no confounds file beside it (expected *_desc-confounds_timeseries.tsv "
-                "or the older *_desc-confounds_regressors.tsv)"
-            )
-        return None, np.arange(n_volumes), None
-    if run.confounds_format == "table":
-        from .inputs.public import read_dataset_confounds
-
-        raw = read_dataset_confounds(run)
-        if len(raw) != n_volumes:
-            raise InputError(
-                f"{run.confounds}: {len(raw)} rows but the BOLD image {run.bold.name} has {n_volumes} volumes"
-            )
-        return provider_confounds(raw, settings), np.arange(n_volumes), raw
-    from .roi_denoise import select_confounds
-
-    # nilearn is handed exactly the table found here (alone in a folder of its own), never the BOLD path to search
-    # again: beside an entity-less run, a run with one more entity (acq-, ce-, rec-, dir-) would match two tables.
-    return select_confounds(run.confounds, n_volumes, settings, against=f"the BOLD image {run.bold.name}")
-
-
-def provider_confounds(raw: pd.DataFrame, settings: DenoiseSettings) -> pd.DataFrame | None:
-    """Select regressors by fMRIPrep column name from a provider's own table.
-
-    Only the basic terms exist in such tables: six motion parameters, white
-    matter and CSF, global signal; no censoring is possible without FD.
-    """
-    wanted = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
-    if settings.wm_csf != "none":
-        wanted += ["white_matter", "csf"]
-    if settings.gsr:
-        wanted.append("global_signal")
-    present = [c for c in wanted if c in raw]
-    if not present:
-        return None
-    selected = raw[present].apply(pd.to_numeric, errors="coerce").fillna(0.0)
-    return selected - selected.mean()
-
-
-def confound_arguments(settings: DenoiseSettings) -> dict:
-    """The exact keyword arguments given to nilearn's ``load_confounds``."""
-    compcor = {"compcor": settings.compcor, "n_compcor": settings.n_compcor} if settings.compcor != "none" else {}
-    return {
-        **compcor,
-        "strategy": settings.confound_strategy(),
-        "motion": settings.motion,
-        "wm_csf": settings.wm_csf if settings.wm_csf != "none" else "basic",
-        "global_signal": settings.global_signal if settings.gsr else "basic",
-        "scrub": settings.scrub_min_segment,
-        "fd_threshold": settings.fd_threshold,
-        "std_dvars_threshold": settings.std_dvars_threshold,
-        "demean": True,
-    }
 
 
 def clean_arguments(settings: DenoiseSettings, tr: float) -> dict:

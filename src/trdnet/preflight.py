@@ -26,7 +26,7 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
       ``n_compcor = "all"``, without their JSON sidecar (a public dataset's
       own regressor table has neither). Only each table's header line is read.
     - An empty or comma-separated confounds table, or one without the
-      columns the settings select (:func:`trdnet.roi_denoise.check_confounds_header`).
+      columns the settings select (:func:`trdnet.confounds.check_confounds_header`).
 
     Parameters
     ----------
@@ -39,7 +39,7 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
     SettingsError
         Naming the first file that cannot serve the request.
     """
-    from .roi_denoise import check_confounds_header
+    from .confounds import check_confounds_header
 
     runs = [run for run in runs if isinstance(run, Run)]
     for run in runs:

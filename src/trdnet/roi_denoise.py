@@ -17,32 +17,17 @@ work without it. Signals declared already cleaned are analysed as given.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import shutil
-import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from nilearn.interfaces.fmriprep import load_confounds
 
 from . import denoise
 from .cleaned import zscore_columns
 from .config import DenoiseSettings
-from .entities import build_name, parse_entities
-from .errors import InputError, SettingsError
-from .inputs.motion import MOTION_PARAMETERS
-
-#: ``load_confounds`` expansion levels and the column suffixes each needs.
-_EXPANSIONS = {
-    "basic": (),
-    "power2": ("_power2",),
-    "derivatives": ("_derivative1",),
-    "full": ("_derivative1", "_power2", "_derivative1_power2"),
-}
+from .confounds import check_confound_values, check_confounds_header, select_confounds
+from .errors import InputError
 
 
 @dataclass
@@ -192,84 +177,6 @@ def usable_rois(raw: np.ndarray, rois: pd.DataFrame, source) -> tuple[np.ndarray
     return usable, dropped
 
 
-def select_confounds(confounds_path: Path, n_volumes: int, settings: DenoiseSettings,
-                     against: str = "the ROI signals"):
-    """Regressors and retained volumes from an fMRIPrep confounds table, through nilearn.
-
-    nilearn's ``load_confounds`` finds a run's table from its image name; ROI
-    runs have no image, so it is given the name fMRIPrep's BOLD image of the
-    same run would have (``..._desc-preproc_bold.nii.gz``), beside a link to
-    the table (and its JSON) in a temporary folder of its own, so that no other
-    run's table can match; the image itself is never opened.
-
-    Parameters
-    ----------
-    confounds_path : Path
-        ``<entities>_desc-confounds_timeseries.tsv`` (or ``_regressors.tsv``).
-    n_volumes : int
-        Rows the table must have.
-    settings : DenoiseSettings
-    against : str
-        What the rows are counted against, for the message.
-
-    Returns
-    -------
-    confounds : pandas.DataFrame or None
-    sample_mask : numpy.ndarray of int
-    table : pandas.DataFrame
-        The whole table (for QC).
-
-    Raises
-    ------
-    InputError
-        Unreadable table, another row count, or columns the settings need
-        but the table lacks (see :func:`confounds_problems`).
-    """
-    table = read_confounds_table(confounds_path)
-    if len(table) != n_volumes:
-        raise InputError(f"{confounds_path}: {len(table)} rows but {against} has {n_volumes} volumes")
-    check_confounds_header(confounds_path, settings, error=InputError)
-    entities = parse_entities(confounds_path.name) | {"desc": "preproc"}
-    try:
-        # nilearn matches every subset of the image's entities: alone in a folder, the table is the only match.
-        with tempfile.TemporaryDirectory(prefix="trdnet-confounds-") as alone, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for source in (confounds_path, confounds_path.with_suffix(".json")):
-                if source.is_file():
-                    _link_or_copy(source, Path(alone) / source.name)
-            image_name = Path(alone) / build_name(entities, "bold", ".nii.gz")
-            confounds, sample_mask = load_confounds(str(image_name), **denoise.confound_arguments(settings))
-    except (ValueError, KeyError, IndexError, TypeError, FileNotFoundError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{confounds_path}: cannot select confounds ({message})") from None
-    if sample_mask is None:
-        sample_mask = np.arange(n_volumes)
-    return confounds, np.asarray(sample_mask, dtype=int), table
-
-
-def read_confounds_table(confounds_path: Path) -> pd.DataFrame:
-    """An fMRIPrep confounds table and a check of its JSON sidecar, refused in one line naming the bad file.
-
-    Raises
-    ------
-    InputError
-        Empty or unreadable table, or a sidecar that is not valid JSON.
-    """
-    try:
-        table = pd.read_csv(confounds_path, sep="\t")
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{confounds_path}: the confounds table is empty (no header line)") from None
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{confounds_path}: cannot read confounds table ({exc})") from None
-    sidecar = confounds_path.with_suffix(".json")
-    if sidecar.is_file():
-        try:
-            json.loads(sidecar.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"{sidecar}: not valid JSON ({exc})") from None
-    return table
-
-
 def check_roi_runs(settings: DenoiseSettings, runs) -> None:
     """Refuse, before any work, ROI runs that the analysis would stop on.
 
@@ -293,7 +200,7 @@ def check_roi_runs(settings: DenoiseSettings, runs) -> None:
         Naming the signals or confounds file and the problem.
     SettingsError
         Naming the first confounds table that lacks what the settings need
-        (see :func:`confounds_problems`), or a band-pass above a run's Nyquist frequency.
+        (see :func:`trdnet.confounds.confounds_problems`), or a band-pass above a run's Nyquist frequency.
     """
     from .inputs.timeseries import RoiTimeseriesRun
 
@@ -315,163 +222,6 @@ def check_roi_runs(settings: DenoiseSettings, runs) -> None:
         check_confound_values(Path(run.confounds), n_volumes)
         if run.tr is not None:
             settings.check_sampling(run.tr, run.path)
-
-
-#: Confound columns trdnet's settings can select (name prefixes): their values are checked before any work.
-_CHECKED_CONFOUNDS = ("trans_", "rot_", "white_matter", "csf", "global_signal", "framewise_displacement",
-                      "std_dvars", "a_comp_cor_", "t_comp_cor_", "c_comp_cor_", "w_comp_cor_")
-
-
-def check_confound_values(confounds_path: Path, n_volumes: int) -> pd.DataFrame:
-    """Read a confounds table and refuse values nilearn would stop on, naming the file, column and row.
-
-    ``n/a`` is accepted only in a column's first rows (fMRIPrep leaves the
-    first derivative and framewise displacement undefined there); a missing
-    value after a number, or text where a number belongs, is refused.
-
-    Parameters
-    ----------
-    confounds_path : Path
-    n_volumes : int
-        Rows the table must have (the signals' volumes).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The table as read (strings).
-
-    Raises
-    ------
-    InputError
-        Unreadable table, another row count, or a bad value.
-    """
-    try:
-        table = pd.read_csv(confounds_path, sep="\t", dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{confounds_path}: cannot read confounds table ({exc})") from None
-    if len(table) != n_volumes:
-        raise InputError(f"{confounds_path}: {len(table)} rows but the ROI signals have {n_volumes} volumes")
-    for column in table.columns:
-        if not str(column).startswith(_CHECKED_CONFOUNDS):
-            continue
-        text = table[column].str.strip()
-        missing = text.isin(("", "n/a", "NaN", "nan", "NA"))
-        values = pd.to_numeric(text.where(~missing), errors="coerce")
-        bad_text = values.isna() & ~missing
-        if bad_text.any():
-            row = int(np.flatnonzero(bad_text)[0])
-            raise InputError(f"{confounds_path}: column {column} row {row + 1} holds {table[column].iloc[row]!r}, "
-                             "not a number; expected numbers (n/a only in the first rows)")
-        present = np.flatnonzero(~missing.to_numpy())
-        if len(present) and missing.to_numpy()[present[0]:].any():
-            row = present[0] + int(np.flatnonzero(missing.to_numpy()[present[0]:])[0])
-            raise InputError(f"{confounds_path}: column {column} has a missing value (n/a) at row {row + 1}, after "
-                             "numbers; fMRIPrep leaves only the first rows undefined, fill or drop the volume")
-    return table
-
-
-#: Columns of fMRIPrep's confounds tables before version 1.2 (renamed in snake case since).
-_CAMEL_CASE_COLUMNS = {"CSF", "WhiteMatter", "GlobalSignal", "FramewiseDisplacement", "stdDVARS", "RotX", "RotY",
-                       "RotZ", "aCompCor00", "tCompCor00"}
-
-
-def check_confounds_header(confounds_path: Path, settings: DenoiseSettings, error=SettingsError) -> None:
-    """Refuse, from its header line alone, a confounds table the cleaning settings cannot use.
-
-    Raises
-    ------
-    InputError
-        The table is empty, unreadable or comma-separated.
-    SettingsError
-        The table lacks columns the settings need (see :func:`confounds_problems`);
-        another class if given as ``error``.
-    """
-    try:
-        with open(confounds_path, encoding="utf-8") as handle:
-            line = handle.readline().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{confounds_path}: cannot read the confounds header ({exc})") from None
-    if not line.strip():
-        raise InputError(f"{confounds_path}: the confounds table is empty (no header line)")
-    header = line.split("\t")
-    if len(header) == 1 and "," in header[0]:
-        raise InputError(f"{confounds_path}: the confounds table is comma-separated; fMRIPrep's tables (and BIDS) "
-                         "are tab-separated")
-    camel = [c for c in header if c in _CAMEL_CASE_COLUMNS or c.startswith("NonSteadyStateOutlier")]
-    if camel:
-        raise InputError(
-            f"{confounds_path}: column names in fMRIPrep's camel case of versions before 1.2 ({', '.join(camel[:3])}); "
-            "nilearn reads the tables of fMRIPrep 1.2 and later (white_matter, framewise_displacement, ...)")
-    problems = confounds_problems(header, settings)
-    if problems:
-        raise error(f"{confounds_path}: " + "; ".join(problems))
-
-
-def confounds_problems(columns, settings: DenoiseSettings) -> list[str]:
-    """What a confounds table lacks for the requested cleaning, and which settings work without it.
-
-    Parameters
-    ----------
-    columns : iterable of str
-        The table's column names.
-    settings : DenoiseSettings
-
-    Returns
-    -------
-    list of str
-        One clause per problem (empty when nilearn's ``load_confounds`` can
-        select everything the settings ask for).
-    """
-    columns = set(columns)
-    problems = []
-    groups = [("motion", settings.motion, MOTION_PARAMETERS, "motion='basic'")]
-    if settings.wm_csf != "none":
-        groups.append(("wm_csf", settings.wm_csf, ("white_matter", "csf"), "wm_csf='none'"))
-    if settings.gsr:
-        groups.append(("global_signal", settings.global_signal, ("global_signal",),
-                       "global_signal='none' (--gsr off)"))
-    for name, level, base, without in groups:
-        missing = [c for c in base if c not in columns]
-        if missing:
-            if name == "motion" and any(c.startswith("motion_matrix") for c in columns):
-                problems.append(
-                    "motion is given as rigid-body matrices and offsets (motion_matrix_*, motion_offset_*), not "
-                    "as fMRIPrep's trans_x..rot_z: convert them first "
-                    "(trdnet.inputs.motion.rigid_motion_parameters)")
-            elif name == "motion":  # every motion level regresses the six parameters themselves
-                problems.append(
-                    f"no {', '.join(missing)} column: every motion setting (basic included) needs fMRIPrep's six "
-                    f"motion parameters {', '.join(MOTION_PARAMETERS)} (mm and radians); motion given as "
-                    "rigid-body matrices and offsets converts with trdnet.inputs.motion.rigid_motion_parameters")
-            else:
-                problems.append(f"no {', '.join(missing)} column for {name}; {without} works without it")
-            continue
-        needed = [f"{c}{suffix}" for c in base for suffix in _EXPANSIONS.get(level, ())]
-        absent = [c for c in needed if c not in columns]
-        if absent:
-            lacking = sorted({suffix for suffix in _EXPANSIONS[level] if any(c.endswith(suffix) for c in absent)})
-            problems.append(
-                f"{name}='{level}' needs fMRIPrep's {'/'.join(lacking)} columns (e.g. {absent[0]}), absent here; "
-                f"{name}='basic' works without them, or add them as fMRIPrep defines them "
-                "(trdnet.inputs.motion.fmriprep_expansions)")
-    for kind, prefix in (("anat", "a_comp_cor_"), ("temporal", "t_comp_cor_")):
-        if kind in settings.compcor and not any(c.startswith(prefix) for c in columns):
-            problems.append(f"compcor='{settings.compcor}' needs fMRIPrep's {prefix}* columns, absent here; "
-                            "compcor='none' works without them")
-    if settings.scrub:
-        absent = [c for c in ("framewise_displacement", "std_dvars") if c not in columns]
-        if absent:
-            problems.append(
-                f"scrubbing needs {' and '.join(absent)} (nilearn censors on framewise displacement and "
-                "standardised DVARS together); scrub=false works without censoring")
-    return problems
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.symlink(source.resolve(), target)
-    except OSError:  # file systems without symbolic links
-        shutil.copyfile(source, target)
 
 
 def _as_given(run, raw: np.ndarray, rois: pd.DataFrame, tr: float | None) -> CleanedRois:
