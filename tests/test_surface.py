@@ -440,3 +440,40 @@ def test_a_mesh_not_available_offline_is_refused_in_one_line(tmp_path, capsys):
     code = main(["run", str(root), str(tmp_path / "out"), "participant", "--space", "fsaverage6", "--no-report"])
     line = next(x for x in capsys.readouterr().out.splitlines() if "FAILED" in x)
     assert code == 1 and "'fsaverage6': no mesh available offline" in line and "not supported yet" in line
+
+
+def test_a_participant_with_two_surface_runs_gets_one_target_on_the_mesh(tmp_path, capsys):
+    root = tmp_path / "fmriprep"
+    for run, seed in (("1", 1), ("2", 2)):
+        paths = write_surface_run(tmp_path / f"single{run}", n_volumes=150, seed=seed,
+                                  data=fsaverage5_networks_data(150, seed=seed))
+        func = root / "sub-01" / "func"
+        func.mkdir(parents=True, exist_ok=True)
+        for path in paths["root"].rglob("*"):
+            if path.is_file():
+                name = path.name.replace("_task-rest_", f"_task-rest_run-{run}_")
+                target = root / path.relative_to(paths["root"]).parent / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(path.read_bytes())
+    out = tmp_path / "out"
+    code = main(["run", str(root), str(out), "participant", "--space", "fsaverage5", "--no-report",
+                 "--n-bootstrap", "5"])
+    assert code == 0, capsys.readouterr().out
+    found = list(out.rglob("*desc-participant_targets.tsv"))
+    assert len(found) == 1
+    row = pd.read_csv(found[0], sep="\t").iloc[0]
+    vertex = int(row.vertex)
+    assert row.hemi == "L" and row.space == "MNI305" and np.isfinite(row.retest_mm)
+    assert np.linalg.norm(fsaverage5_mni152()["L"][vertex] - PLANTED_DLPFC) <= 8
+
+
+def test_hierarchical_on_a_surface_run_is_refused_before_any_work(tmp_path, capsys):
+    root = tmp_path / "fmriprep"
+    write_surface_run(root, n_volumes=60)
+    out = tmp_path / "out"
+    code = main(["run", str(root), str(out), "participant", "--space", "fsaverage5", "--no-report",
+                 "--target-method", "cluster", "hierarchical"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "'hierarchical' is not implemented on cortical meshes" in captured.err + captured.out
+    assert "Traceback" not in captured.err and not list(out.rglob("*.tsv"))

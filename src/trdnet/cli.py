@@ -285,6 +285,7 @@ def collect_runs(args, settings):
     from .preflight import check_denoise_fits, check_setting_files
     from .roi_denoise import check_roi_runs
     from .strategies import strategy_name
+    from .targeting.select import check_targeting_fits
 
     check_setting_files(settings)
     strategy = getattr(args, "denoise_strategy", None)
@@ -338,6 +339,7 @@ def collect_runs(args, settings):
         runs = _requested(runs, args, args.dirs[0])
     check_denoise_fits(settings.denoise, runs)
     check_atlas_fits(settings.networks, runs)
+    check_targeting_fits(settings.targeting, runs)
     check_roi_runs(settings.denoise, runs)
     return runs, record_roi_input(settings, runs)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from ..cleaned import CleanedRun
 from ..config import TARGET_METHODS, TargetSettings
-from ..errors import SettingsError
+from ..errors import NotImplementedFeatureError, SettingsError
 from .hierarchical import hierarchical_target
 from .methods import cluster_target, peak_target, seedmap_target
 from .regions import has_template_coordinates, site_coordinates
@@ -25,6 +27,42 @@ def check_methods(settings: TargetSettings) -> None:
     unknown = [m for m in settings.methods if m not in METHODS]
     if unknown:
         raise SettingsError(f"unknown targeting method(s) {unknown}; accepted: {list(METHODS)}")
+
+
+#: Methods that need a volume (their parameters are defined in voxels or mm^3).
+VOLUME_ONLY_METHODS = ("hierarchical",)
+
+
+def check_targeting_fits(settings: TargetSettings, runs) -> None:
+    """Refuse, before any work, targeting requests that surface runs cannot serve.
+
+    ``hierarchical`` (its minimum cluster size is a volume) and region masks given as
+    volume images (``seed_mask``, ``search_mask``) on runs whose columns are mesh vertices.
+
+    Raises
+    ------
+    NotImplementedFeatureError
+        Naming the first surface run, the request and what works instead.
+    """
+    from ..inputs.surface import SurfaceRun
+
+    surface = [run for run in runs if isinstance(run, SurfaceRun)]
+    if not surface:
+        return
+    name = Path(surface[0].bold).name
+    methods = [m for m in settings.methods if m in VOLUME_ONLY_METHODS]
+    if methods:
+        raise NotImplementedFeatureError(
+            f"{name}: target method {methods[0]!r} is not implemented on cortical meshes (its minimum cluster size, "
+            f"{settings.min_cluster_mm3:g} mm^3, is a volume with no published surface equivalent); use cluster or "
+            "peak for surface runs"
+        )
+    for setting in ("seed_mask", "search_mask"):
+        if getattr(settings, setting):
+            raise NotImplementedFeatureError(
+                f"{name}: targeting.{setting} is a volume image and the run is on a cortical mesh: region masks on "
+                "meshes are not implemented (leave the setting out to use the spheres)"
+            )
 
 
 def run_method(
