@@ -477,3 +477,7 @@ def test_hierarchical_on_a_surface_run_is_refused_before_any_work(tmp_path, caps
     assert code == 2
     assert "'hierarchical' is not implemented on cortical meshes" in captured.err + captured.out
     assert "Traceback" not in captured.err and not list(out.rglob("*.tsv"))
+    code = main(["run", str(root), str(out), "participant", "--space", "fsaverage5", "--no-report",
+                 "--target-method", "seedmap"])
+    captured = capsys.readouterr()
+    assert code == 2 and "per-vertex group map for cortical meshes is not implemented" in captured.err + captured.out

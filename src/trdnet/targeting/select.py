@@ -36,8 +36,9 @@ VOLUME_ONLY_METHODS = ("hierarchical",)
 def check_targeting_fits(settings: TargetSettings, runs) -> None:
     """Refuse, before any work, targeting requests that surface runs cannot serve.
 
-    ``hierarchical`` (its minimum cluster size is a volume) and region masks given as
-    volume images (``seed_mask``, ``search_mask``) on runs whose columns are mesh vertices.
+    ``hierarchical`` (its minimum cluster size is a volume), ``seedmap`` (its group map is a
+    volume image) and region masks given as volume images (``seed_mask``, ``search_mask``) on
+    runs whose columns are mesh vertices.
 
     Raises
     ------
@@ -56,6 +57,11 @@ def check_targeting_fits(settings: TargetSettings, runs) -> None:
             f"{name}: target method {methods[0]!r} is not implemented on cortical meshes (its minimum cluster size, "
             f"{settings.min_cluster_mm3:g} mm^3, is a volume with no published surface equivalent); use cluster or "
             "peak for surface runs"
+        )
+    if "seedmap" in settings.methods:
+        raise NotImplementedFeatureError(
+            f"{name}: target method 'seedmap' needs a group sgACC map, and group maps are volume images: a "
+            "per-vertex group map for cortical meshes is not implemented; use cluster or peak for surface runs"
         )
     for setting in ("seed_mask", "search_mask"):
         if getattr(settings, setting):
