@@ -56,7 +56,8 @@ def report_results(results, output_dir: Path) -> int:
                   f"reliability {s.get('reliability', '?')}")
             if s.get("navigation_space") and s.get("navigation_space") != s.get("target_space"):
                 print(f"    for navigation: ({s['navigation_x']:.1f}, {s['navigation_y']:.1f}, "
-                      f"{s['navigation_z']:.1f}) mm {s['navigation_space']} (world RAS of the participant's T1w)")
+                      f"{s['navigation_z']:.1f}) mm {s['navigation_space']}"
+                      + (" (world RAS of the participant's T1w)" if s["navigation_space"] == "T1w" else ""))
     print(f"outputs: {output_dir}")
     if failed:
         print(f"{len(failed)} of {len(results)} runs failed; see {Path(output_dir) / 'failures.tsv'}", file=sys.stderr)
