@@ -102,7 +102,7 @@ def test_processing_and_report_read_the_anatomy_from_the_run(tmp_path, monkeypat
 
     root, out = tmp_path / "fmriprep", tmp_path / "out"
     write_mni_run(root, "01", space="T1w", seed=1)
-    paths = write_simulated_anat(root, "01", 5)
+    paths = write_simulated_anat(root, "01", 5, resolution_mm=4)  # a coarse T1w: the files matter, not the image
     run = find_runs(root, space="T1w")[0]
     assert run.anatomy.t1w == paths["t1w"]
 
@@ -111,7 +111,7 @@ def test_processing_and_report_read_the_anatomy_from_the_run(tmp_path, monkeypat
 
     monkeypatch.setattr(anatomy_module, "_scan", searched)
     settings = Settings.from_dict({"space": "T1w", "denoise": {"min_volumes": 40, "min_minutes": 1.0},
-                                   "targeting": {"n_bootstrap": 5}})
+                                   "targeting": {"reliability": False}, "export": {"formats": ["brainsight"]}})
     result = process_run(run, out, settings)
     assert result.status == "done", result
     assert result.summary["navigation_space"] == "T1w"
