@@ -257,3 +257,18 @@ def test_cifti_dlabel_on_another_mesh_is_refused(tmp_path):
     with pytest.raises(InputError, match="mesh of 30 vertices per hemisphere .an unknown mesh. but the run's "
                                          "fsLR mesh has 35"):
         roi_signals(cleaned, rois)
+
+
+def test_an_atlas_of_the_wrong_kind_is_refused_before_any_work(tmp_path, capsys):
+    root = tmp_path / "fmriprep"
+    write_surface_run(root, n_volumes=30, n_vertices=50)
+    img = tmp_path / "atlas.nii.gz"
+    nib.save(nib.Nifti1Image(np.repeat([1, 2, 3, 3], 16).reshape(4, 4, 4).astype(np.int16), np.eye(4)), img)
+    table = write_labels_table(tmp_path / "t.tsv", [(1, "a", "DMN"), (2, "b", "SN"), (3, "c", "ECN")])
+    settings = settings_file(tmp_path / "settings.json", img, table)
+    code = main(["run", str(root), str(tmp_path / "out"), "participant", "--space", "fsaverage5", "--no-report",
+                 "--settings", settings])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "a volume labels image cannot label run sub-01_task-rest_hemi-L_space-fsaverage5_bold.func.gii" in err
+    assert not (tmp_path / "out" / "sub-01").exists()
