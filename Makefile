@@ -29,10 +29,10 @@ examples: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-# SIMULATED validation on the realistic simulator: 12 participants x 2 sessions, 8/16/30 min (validation/README.md)
+# SIMULATED validation on the realistic simulator: 16 participants x 2 sessions, 8/16/30 min (validation/README.md)
 validate: $(STAMP)
-	nice $(BIN)/python validation/run_validation.py --set report --resolution 4 \
-		--variants default cluster_size_4mm cluster_sum_12mm peak hierarchical
+	nice $(BIN)/python validation/run_validation.py --set report --resolution 4 --participants 16 \
+		--variants default cluster_size_8mm cluster_mean_4mm peak hierarchical
 
 clean:
 	rm -rf trdnet_demo examples/output

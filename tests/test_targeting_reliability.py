@@ -76,7 +76,8 @@ def test_reliability_words_follow_thresholds():
     assert reliability_word(4.0, 8.0, s)[0] == "good"
     assert reliability_word(4.0, 12.0, s)[0] == "fair"
     assert reliability_word(4.0, np.nan, s)[0] == "fair"
-    assert reliability_word(12.0, 1.0, s)[0] == "poor"
+    assert reliability_word(s.fair_r95_mm + 2.0, 1.0, s)[0] == "poor"
+    assert reliability_word(s.good_r95_mm + 2.0, 1.0, s)[0] == "fair"
     assert reliability_word(np.nan, 1.0, s)[0] == "unknown"
 
 
@@ -144,8 +145,13 @@ def test_bootstrap_radius_is_the_95th_percentile_of_resampled_distances():
     distances = np.linalg.norm(rel["bootstrap_cloud"] - full, axis=1)
     distances = distances[np.isfinite(distances)]
     assert distances.size >= 35 and np.ptp(distances) > 0  # a spread, so the percentile matters
-    assert rel["bootstrap_r95_mm"] == pytest.approx(np.percentile(distances, 95))
+    assert rel["bootstrap_r95_mm"] == pytest.approx(settings.r95_scale * np.percentile(distances, 95))
     assert rel["bootstrap_median_mm"] == pytest.approx(np.median(distances))
+    # The calibration factor scales the radius alone (same resamples, same median).
+    doubled = target_reliability(run, "cluster", dataclasses.replace(settings, r95_scale=2 * settings.r95_scale), 3,
+                                 seed_cols=seeds, search_cols=search)
+    assert doubled["bootstrap_r95_mm"] == pytest.approx(2 * rel["bootstrap_r95_mm"])
+    assert doubled["bootstrap_median_mm"] == pytest.approx(rel["bootstrap_median_mm"])
 
 
 def select_targets_cluster(run, seeds, search, settings):

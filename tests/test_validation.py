@@ -74,3 +74,17 @@ def test_quick_study_writes_results(validation, tmp_path):
     default = targets[targets["variant"] == "default"]
     assert default["reliability"].isin(["good", "fair", "poor"]).all()
     assert "| default |" in (out / "validation.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_small_cell_reproduces_the_method_ordering_the_readme_states(validation, tmp_path):
+    # Three participants of a third seed set (neither choose nor report), one session of 2 x 8 minutes, 4 mm.
+    grid = validation.StudyGrid(run_volumes=(240, 240), cells_runs=(2,), sessions=("1",), n_participants=3,
+                                n_bootstrap=5, resolution_mm=4)
+    rows = []
+    for index in range(grid.n_participants):
+        rows += validation.run_participant(index, grid, 7000, tmp_path, ("default", "peak", "hierarchical"))
+    errors = pd.DataFrame(rows).groupby("variant")["error_mm"].median()
+    # The README: the default cluster target is closer to the planted one than `peak` and `hierarchical`.
+    assert errors["default"] < errors["peak"] and errors["default"] < errors["hierarchical"], errors.to_dict()
+    assert errors["default"] <= 5.0, errors.to_dict()

@@ -67,6 +67,7 @@ VARIANTS: dict[str, dict] = {
                                   "smoothing_fwhm_mm": 4.0},
     "cluster_size_8mm": {"methods": ("cluster",), "cluster_rank": "size", "smoothing_fwhm_mm": 8.0},
     "cluster_sum_8mm": {"methods": ("cluster",), "cluster_rank": "sum", "smoothing_fwhm_mm": 8.0},
+    "cluster_mean_8mm": {"methods": ("cluster",), "cluster_rank": "mean", "smoothing_fwhm_mm": 8.0},
     "cluster_sum_12mm": {"methods": ("cluster",), "cluster_rank": "sum", "smoothing_fwhm_mm": 12.0},
     "peak": {"methods": ("peak",)},
     "hierarchical": {"methods": ("hierarchical",)},
@@ -230,6 +231,21 @@ def default_calibration(targets: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def r95_scale_for_coverage(targets: pd.DataFrame, scale_used: float, coverage: float = 0.9) -> float:
+    """Factor of the bootstrap's raw 95th percentile that covers the session-to-session distance as often as asked.
+
+    The smallest ``k`` such that ``k * raw r95 >= session distance`` in a
+    ``coverage`` share of the default method's sessions (all cells pooled);
+    ``raw r95`` is ``bootstrap_r95_mm / scale_used``. Computed on the choose
+    set and written into ``TargetSettings.r95_scale``; the report set then
+    shows how often the calibrated radius covers its own retests.
+    """
+    part = targets[targets["variant"] == "default"]
+    ratio = part["session_distance_mm"] / (part["bootstrap_r95_mm"] / scale_used)
+    ratio = ratio[np.isfinite(ratio)]
+    return float(np.quantile(ratio, coverage)) if len(ratio) else float("nan")
+
+
 def markdown(table: pd.DataFrame, digits: int = 1) -> str:
     """A table as GitHub markdown (floats rounded)."""
     header = "| " + " | ".join(table.columns) + " |"
@@ -316,10 +332,12 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
         "grid": dataclasses.asdict(grid), "variants": {v: VARIANTS[v] for v in variants}, "tr_s": TR,
         "default_targeting": {k: v for k, v in dataclasses.asdict(Settings().targeting).items()
                               if k in ("methods", "cluster_rank", "centre_weights", "smoothing_fwhm_mm",
-                                       "top_fraction", "good_r95_mm", "good_split_half_mm", "good_retest_mm",
+                                       "top_fraction", "r95_scale", "good_r95_mm", "good_split_half_mm", "good_retest_mm",
                                        "max_competing_share", "site_separation_mm")},
         "signal_parameters": preset_parameters("realistic").to_dict(),
         "shared_region_radius_mm": SHARED_RADIUS_MM,
+        "r95_scale_used": Settings().targeting.r95_scale,
+        "r95_scale_for_90pct_coverage": r95_scale_for_coverage(targets, Settings().targeting.r95_scale),
         "participants_summarised": len(done),
         "wall_seconds": round(time.perf_counter() - started, 1), "n_jobs": n_jobs,
     }

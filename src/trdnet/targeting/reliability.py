@@ -175,7 +175,9 @@ def target_reliability(
         ``split_half_targets`` (2 x 3 world RAS mm: first half, second half;
         NaN when unavailable) and ``split_half_volumes`` (volumes per half);
         ``bootstrap_cloud`` (n x 3 world RAS mm, NaN rows where a resample
-        found no target), ``bootstrap_median_mm``, ``bootstrap_r95_mm``,
+        found no target), ``bootstrap_median_mm``, ``bootstrap_r95_mm`` (the
+        95th percentile of the resampled targets' distances to the target,
+        times ``settings.r95_scale``),
         ``n_bootstrap``, ``n_failed``, ``block_length_volumes``,
         ``block_length_s``, ``sites`` (the cloud grouped into sites, see
         :func:`~trdnet.targeting.sites.bootstrap_sites`), ``competing_share``
@@ -236,7 +238,7 @@ def target_reliability(
     dist = np.linalg.norm(cloud - np.asarray(full_target.xyz, dtype=float), axis=1)
     ok = np.isfinite(dist)
     median = float(np.median(dist[ok])) if ok.any() else float("nan")
-    r95 = float(np.percentile(dist[ok], 95)) if ok.any() else float("nan")
+    r95 = settings.r95_scale * float(np.percentile(dist[ok], 95)) if ok.any() else float("nan")
     sites = bootstrap_sites(cloud, full_target.xyz, settings.site_separation_mm)
     competing = competing_share(sites)
     word, reason = reliability_word(r95, out["split_half_mm"], settings, competing_share=competing,
