@@ -43,6 +43,17 @@ def build_once(tmp_path_factory, name: str, build):
         return value
 
 
+WHOLE_COHORT_FIXTURES = ("processed_cohort",)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that needs a whole processed cohort, before ``-m`` selects the tests."""
+    for item in items:
+        if any(name in item.fixturenames for name in WHOLE_COHORT_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory):
     """Keep trdnet's on-disk template cache inside the test run (children inherit it; the workers share it,
@@ -222,7 +233,9 @@ def processed_cohort(tmp_path_factory) -> ProcessedCohort:
     processed by the real pipeline once and shared by the pipeline, group and report tests.
 
     Read only: a test that writes into the outputs (a report, the group step) works on
-    :meth:`ProcessedCohort.copy`, or writes only files no other test reads.
+    :meth:`ProcessedCohort.copy`, or writes only files no other test reads. A whole-cohort run: every
+    test using it, directly or through another fixture, is marked ``slow`` (see
+    :func:`pytest_collection_modifyitems`).
     """
     return build_once(tmp_path_factory, "processed-cohort", _process_cohort)
 

@@ -300,6 +300,7 @@ def test_verbosity_flags_set_what_is_logged(small_derivatives, tmp_path, capsys)
     assert "trdnet: debug: settings file (defaults)" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a whole run through the command line
 def test_filter_file_strategy_and_labels_select_and_record(tmp_path, capsys):
     root = tmp_path / "fmriprep"
     write_mni_run(root, "01", ses="a", seed=1)

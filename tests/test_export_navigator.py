@@ -138,6 +138,7 @@ def test_oblique_fmriprep_t1w(simulated, tmp_path, code, version, system):
 DEMO_SEEDS = [np.random.SeedSequence(0).spawn(4)[i].spawn(1)[0].spawn(1)[0] for i in range(4)]
 
 
+@pytest.mark.slow  # the four demo participants' simulated anatomy, end to end
 @pytest.mark.parametrize("index", range(4))
 def test_demo_participants(tmp_path, index):
     subject = f"{index + 1:02d}"
@@ -269,6 +270,7 @@ def _rotation(axis, degrees):
     return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
 
 
+@pytest.mark.slow  # a 150 x 160 x 150 head
 def test_scalp_entries_on_an_analytic_ellipsoid_head(tmp_path):
     """A head whose scalp is an ellipsoid, on an oblique 1.5 mm grid: exact surface and normals.
 
@@ -337,6 +339,7 @@ def test_scalp_entries_on_an_analytic_ellipsoid_head(tmp_path):
     assert "NIfTI:Scanner" == read_brainsight(_files(result)["brainsight.txt"])["header"]["Coordinate system"]
 
 
+@pytest.mark.slow  # two simulated heads, end to end
 @pytest.mark.parametrize("z_max", [50.0, 66.0])
 def test_field_of_view_cutting_through_the_head_is_not_taken_for_scalp(tmp_path, z_max):
     """The demo's first participant with every image cropped at world z = ``z_max``: where the line
@@ -431,6 +434,7 @@ def test_export_help_states_the_real_default(capsys):
     assert "default: identity" not in help_text
 
 
+@pytest.mark.slow  # two simulated heads through the command line
 def test_cli_export_refuses_an_undefined_frame_in_one_line_and_exports_the_others(tmp_path, monkeypatch, capsys):
     """``trdnet export`` on two participants, one T1w with qform and sform codes 0: one error line naming the
     file and the codes, a non-zero exit, no navigator file for it, the other participant exported."""

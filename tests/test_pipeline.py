@@ -93,6 +93,7 @@ def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, capsys):
     assert err.startswith("trdnet: error:") and "\n" not in err and "missing" in err
 
 
+@pytest.mark.slow  # a folder of runs through the command line
 def test_failed_run_is_recorded_and_others_continue(tmp_path, capsys):
     root = tmp_path / "fmriprep"
     write_mni_run(root, "01", seed=1)
@@ -121,6 +122,7 @@ def test_settings_mismatch_error_names_the_record(foreign_derivatives, tmp_path)
     assert np.isfinite(process_run(run, tmp_path, other, overwrite=True).summary["target_x"])
 
 
+@pytest.mark.slow  # three whole runs
 def test_gsr_both_reports_the_distance_between_targets(foreign_derivatives, tmp_path):
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
@@ -150,6 +152,7 @@ def test_gsr_both_reports_the_distance_between_targets(foreign_derivatives, tmp_
     assert np.linalg.norm(targets["basic"] - targets["none"]) > 1.0
 
 
+@pytest.mark.slow  # the folder processed twice, then resumed
 def test_group_map_is_a_setting_checked_on_resume(foreign_derivatives, tmp_path, capsys):
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
@@ -187,6 +190,7 @@ def test_export_reads_the_run_settings_file(foreign_derivatives, tmp_path):
     assert not any(name.startswith(("brainsight", "dseg")) for name in formats)
 
 
+@pytest.mark.slow  # a folder of runs, then the group step and the reports
 def test_cli_group_and_report_commands(foreign_derivatives, tmp_path, capsys):
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
@@ -218,6 +222,7 @@ def _mask_like(reference_img, xyz_center, radius_mm, path):
     return str(path)
 
 
+@pytest.mark.slow  # a whole run through the command line
 def test_t1w_space_run_with_user_regions(tmp_path, capsys):
     """A run in the participant's T1w space: user masks and atlas, targets and sites keep their own spaces."""
     root = tmp_path / "fmriprep"
@@ -266,6 +271,7 @@ def test_t1w_space_run_with_user_regions(tmp_path, capsys):
     assert "sites given in another space are listed but not drawn" in page
 
 
+@pytest.mark.slow  # simulated anatomy and a whole run
 def test_t1w_space_run_finds_mni_regions_through_the_fmriprep_transform(tmp_path, capsys):
     """A T1w-space run with fMRIPrep's anat/ transforms: regions are looked up at each voxel's MNI position."""
     from trdnet.denoise import clean_run

@@ -135,6 +135,7 @@ KILLED_RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # four whole runs, one in a child process
 def test_kill_9_during_overwrite_leaves_no_record_and_is_reported(derivatives, tmp_path):
     run = find_runs(derivatives, participant_labels=["01"])[0]
     out = tmp_path / "out"

@@ -236,6 +236,7 @@ def test_dmn_rois_correlate_more_within_than_with_ecn(cohort):
     assert within > between + 0.2
 
 
+@pytest.mark.slow  # two more simulated cohorts
 def test_same_seed_same_tables_other_seed_other_targets(cohort, tmp_path):
     again = simulate_cohort(tmp_path / "again", **SMALL, random_state=3)
     for name in ("sub-01/func/sub-01_task-rest_desc-confounds_timeseries.tsv",
