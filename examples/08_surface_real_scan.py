@@ -143,7 +143,7 @@ print(f"most negative r in the left hemisphere: {np.nanmin(seed_map):+.2f}")
 # clusters joined by mesh edges, the target the vertex nearest the chosen
 # cluster's centre. Its row gives the vertex, its MNI305 position (fsaverage's
 # own space) and its MNI152 position through FreeSurfer's linear matrix.
-targets = pd.read_csv(next(func.glob("*_targets.tsv")), sep="\t")
+targets = pd.read_csv(next(func.glob("*_targets.tsv")), sep="\t", dtype={"vertex": "Int64"})
 print(targets[["target", "method", "hemi", "vertex", "space", "x", "y", "z", "mni152_x", "mni152_y", "mni152_z",
                "r_sgacc", "bootstrap_r95_mm", "reliability"]].to_string(index=False))
 

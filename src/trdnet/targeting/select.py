@@ -172,7 +172,9 @@ def reference_rows(cleaned: CleanedRun, seed_r: np.ndarray, settings: TargetSett
             n = int(cols.size)
             r = float(np.mean(seed_r[cols])) if n else np.nan
             if not n:
-                note = "no brain voxel within the reference sphere"
+                note = ("no brain voxel within the reference sphere" if cleaned.space.kind == "voxel" else
+                        f"no vertex with signal within {settings.reference_radius_mm:g} mm (the site lies off the "
+                        f"{cleaned.space.surface} surface)")
         rows.append(
             {
                 "target": name,
