@@ -117,3 +117,30 @@ def test_committed_surface_summary_is_the_summary_of_the_committed_distances():
     assert (committed["data"] == "SIMULATED").all() and accuracy["minutes"].between(8.0, 10.0).all()  # 10-min runs, censored
     recomputed = study.summarise(accuracy)
     pd.testing.assert_frame_equal(committed[recomputed.columns], recomputed, check_dtype=False, atol=1e-3)
+
+
+def test_an_fslr_cohort_is_one_cifti_file_per_run_and_gets_targets_through_trdnet_run(tmp_path):
+    from trdnet.inputs.surface import fslr_meshes
+
+    truth = simulate_surface_cohort(tmp_path, n_subjects=1, n_volumes=150, random_state=4, space="fsLR")
+    func = tmp_path / "fmriprep" / "sub-01" / "func"
+    cifti = nib.load(func / "sub-01_task-rest_space-fsLR_den-91k_bold.dtseries.nii")
+    brain = cifti.header.get_axis(1)
+    assert cifti.shape[0] == 150 and not list(func.glob("*.func.gii"))
+    assert {name for name, _, _ in brain.iter_structures()} == {"CIFTI_STRUCTURE_CORTEX_LEFT",
+                                                                  "CIFTI_STRUCTURE_CORTEX_RIGHT"}
+    assert brain.size < 2 * len(fslr_meshes()["L"][0])  # the medial wall is left out
+    assert truth.mesh.iloc[0] == "fsLR" and json.loads(
+        (tmp_path / "fmriprep" / "dataset_description.json").read_text())["Simulated"] is True
+    code = main(["run", str(tmp_path / "fmriprep"), str(tmp_path / "out"), "participant", "--space", "fsLR",
+                 "--no-report", "--n-bootstrap", "5"])
+    assert code == 0
+    targets = pd.read_csv(tmp_path / "out" / "sub-01" / "func" / "sub-01_task-rest_space-fsLR_den-91k_targets.tsv",
+                          sep="\t")
+    row = targets[targets.target == "personalised"].iloc[0]
+    assert row.hemi == "L" and row.space == "fsLR"
+    np.testing.assert_allclose([row.x, row.y, row.z], fslr_meshes()["L"][0][int(row.vertex)], atol=1e-4)
+    # the planted vertex is a cortex column of the file, at the truth table's position
+    planted = truth.iloc[0]
+    assert planted.vertex in brain.vertex[brain.name == "CIFTI_STRUCTURE_CORTEX_LEFT"]
+    np.testing.assert_allclose(fslr_meshes()["L"][0][planted.vertex], planted[["x", "y", "z"]].to_numpy(float))

@@ -1,11 +1,12 @@
-"""SIMULATED resting-state runs on the fsaverage5 cortex, written as fMRIPrep writes surface outputs.
+"""SIMULATED resting-state runs on the fsaverage5 (or fsLR) cortex, written as fMRIPrep writes surface outputs.
 
 Each participant gets ``sub-<l>_task-rest_hemi-{L,R}_space-fsaverage5_bold.func.gii`` (one data array per
-volume), a JSON sidecar with the TR and ``"Simulated": true``, and an fMRIPrep-style confounds table; the
-planted targets go to ``truth/targets_truth.tsv`` (never read by the pipeline).
+volume) or, on fsLR, ``sub-<l>_task-rest_space-fsLR_den-91k_bold.dtseries.nii`` (cortex only), a JSON sidecar
+with the TR and ``"Simulated": true``, and an fMRIPrep-style confounds table; the planted targets go to
+``truth/targets_truth.tsv`` (never read by the pipeline).
 
 What is planted, on nilearn's fsaverage5 midthickness (MNI152 positions through FreeSurfer's linear
-MNI305-to-MNI152 matrix), with difficulties that do not mirror the pipeline's own regions:
+MNI305-to-MNI152 matrix) or the Conte69 fsLR-32k midthickness (MNI152), with difficulties that do not mirror the pipeline's own regions:
 
 - an sgACC source whose patch is a Gaussian (sigma 6 mm) around a point jittered by up to 4 mm from
   MNI152 (5, 20, -8), not the pipeline's 10 mm sphere at (6, 16, -10);
@@ -25,6 +26,7 @@ The effect size and noise are not calibrated to real scans. Everything written s
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import nibabel as nib
@@ -33,7 +35,8 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from ...outputs import atomic_write_bytes, atomic_write_text, write_json, write_tsv
-from ..surface import MNI305_TO_MNI152, standard_meshes
+from ..registry import read_members
+from ..surface import BRAINSPACE_WHEEL, MNI305_TO_MNI152, fslr_meshes, standard_meshes
 from .confounds import _expansions, _motion, cosine_basis
 from .parameters import SIMULATED_NOTE, TASK, SignalParameters
 from .signals import _band_limited
@@ -45,8 +48,9 @@ GROUP_REGION = np.array([-38.0, 44.0, 26.0])
 
 
 def simulate_surface_cohort(out_dir, n_subjects: int = 2, n_volumes: int = 300, tr: float = 2.0,
-                            effect: float = 0.8, noise: float = 1.0, random_state: int = 0) -> pd.DataFrame:
-    """Write a SIMULATED fsaverage5 cohort as fMRIPrep derivatives plus its ground truth.
+                            effect: float = 0.8, noise: float = 1.0, random_state: int = 0,
+                            space: str = SPACE) -> pd.DataFrame:
+    """Write a SIMULATED fsaverage5 (GIFTI) or fsLR (CIFTI) cohort as fMRIPrep derivatives plus its ground truth.
 
     Parameters
     ----------
@@ -61,6 +65,12 @@ def simulate_surface_cohort(out_dir, n_subjects: int = 2, n_volumes: int = 300, 
     noise : float
         Standard deviation of the smooth and of the white noise.
     random_state : int
+    space : {"fsaverage5", "fsLR"}
+        ``fsaverage5``: one ``.func.gii`` per hemisphere on nilearn's fsaverage5. ``fsLR``: one
+        ``space-fsLR_den-91k_bold.dtseries.nii`` on the Conte69 fsLR-32k midthickness meshes (the
+        ``brainspace`` wheel, see :func:`~trdnet.inputs.surface.fslr_meshes`), cortex only: the medial
+        wall left out with the wheel's cortex masks, and no subcortical voxels (a simplification of
+        fMRIPrep's 91k grayordinates, which add them).
 
     Returns
     -------
@@ -74,8 +84,13 @@ def simulate_surface_cohort(out_dir, n_subjects: int = 2, n_volumes: int = 300, 
 
     out_dir = Path(out_dir)
     root = out_dir / "fmriprep"
-    meshes, surface = standard_meshes(SPACE)
-    geometry = MeshGeometry.from_meshes(meshes, SPACE, template_affine=MNI305_TO_MNI152, surface=surface)
+    if space == SPACE:
+        meshes, surface = standard_meshes(SPACE)
+        geometry = MeshGeometry.from_meshes(meshes, SPACE, template_affine=MNI305_TO_MNI152, surface=surface)
+    elif space == "fsLR":
+        geometry = MeshGeometry.from_meshes(fslr_meshes(), "fsLR", keep=_fslr_cortex(), template_affine=np.eye(4))
+    else:
+        raise ValueError(f"space must be {SPACE!r} or 'fsLR', got {space!r}")
     xyz = geometry.template_xyz
     rois = network_rois(NetworkSettings())
     params = SignalParameters()
@@ -108,13 +123,13 @@ def simulate_surface_cohort(out_dir, n_subjects: int = 2, n_volumes: int = 300, 
         _write_run(root, subject, geometry, data.astype(np.float32), tr, motion, fd, latents[:, 5:])
         rows.append({"participant_id": f"sub-{subject}", "hemi": "L", "vertex": int(geometry.vertex[target]),
                      "x": xyz[target, 0], "y": xyz[target, 1], "z": xyz[target, 2],
-                     "space": "MNI152NLin2009cAsym", "mesh": SPACE, "effect_size": effect, "noise": noise,
-                     "note": "SIMULATED planted target (vertex of the fsaverage5 midthickness)"})
-    _write_description(root)
+                     "space": "MNI152NLin2009cAsym", "mesh": space, "effect_size": effect, "noise": noise,
+                     "note": f"SIMULATED planted target (vertex of the {space} midthickness)"})
+    _write_description(root, space)
     truth = pd.DataFrame(rows)
     write_tsv(out_dir / "truth" / "targets_truth.tsv", truth)
     atomic_write_text(out_dir / "SIMULATED_DATA.txt",
-                      "SIMULATED fsaverage5 surface data made by trdnet's simulator (not from any person); "
+                      f"SIMULATED {space} surface data made by trdnet's simulator (not from any person); "
                       "ground truth in truth/, derivatives in fmriprep/.\n")
     return truth
 
@@ -133,10 +148,34 @@ def _taper(xyz: np.ndarray, centre, sigma_mm: float) -> np.ndarray:
     return np.exp(-distance2 / (2 * sigma_mm**2))
 
 
+def _fslr_cortex() -> dict:
+    """Hemisphere -> boolean over the fsLR-32k vertices, True on the cortex (the brainspace wheel's masks)."""
+    members = {h: f"brainspace/datasets/surfaces/conte69_32k_{s}_mask.csv" for h, s in (("L", "lh"), ("R", "rh"))}
+    data = read_members(BRAINSPACE_WHEEL, list(members.values()))
+    return {h: np.loadtxt(io.BytesIO(data[m])).astype(bool) for h, m in members.items()}
+
+
+def _write_cifti(func: Path, stem: str, geometry, data, tr) -> None:
+    """One ``space-fsLR_den-91k_bold.dtseries.nii``: left then right cortex, the geometry's columns."""
+    axes = None
+    for hemi, name in (("L", "CortexLeft"), ("R", "CortexRight")):
+        mask = np.zeros(geometry.n_mesh_vertices[hemi], dtype=bool)
+        mask[geometry.vertex[geometry.hemisphere_columns(hemi)]] = True
+        axis = nib.cifti2.BrainModelAxis.from_mask(mask, name=name)
+        axes = axis if axes is None else axes + axis
+    series = nib.cifti2.SeriesAxis(start=0, step=tr, size=data.shape[0], unit="SECOND")
+    name = f"{stem}_space-fsLR_den-91k_bold"
+    atomic_write_bytes(func / f"{name}.dtseries.nii", nib.Cifti2Image(data, header=(series, axes)).to_bytes())
+    write_json(func / f"{name}.json", {"RepetitionTime": tr, "TaskName": TASK, "Simulated": True,
+                                       "Note": SIMULATED_NOTE})
+
+
 def _write_run(root: Path, subject: str, geometry, data, tr, motion, fd, nuisance) -> None:
     func = root / f"sub-{subject}" / "func"
     stem = f"sub-{subject}_task-{TASK}"
-    for hemi in ("L", "R"):
+    if geometry.space == "fsLR":
+        _write_cifti(func, stem, geometry, data, tr)
+    for hemi in ("L", "R") if geometry.space == SPACE else ():
         columns = geometry.hemisphere_columns(hemi)
         gifti = nib.gifti.GiftiImage(darrays=[
             nib.gifti.GiftiDataArray(np.ascontiguousarray(volume), intent="NIFTI_INTENT_TIME_SERIES",
@@ -170,9 +209,9 @@ def _write_run(root: Path, subject: str, geometry, data, tr, motion, fd, nuisanc
         "Simulated": True})
 
 
-def _write_description(root: Path) -> None:
+def _write_description(root: Path, space: str) -> None:
     write_json(root / "dataset_description.json", {
-        "Name": "SIMULATED fsaverage5 surface cohort (trdnet)", "BIDSVersion": "1.9.0",
+        "Name": f"SIMULATED {space} surface cohort (trdnet)", "BIDSVersion": "1.9.0",
         "DatasetType": "derivative", "Simulated": True, "Note": SIMULATED_NOTE,
         "GeneratedBy": [{"Name": "trdnet simulator (surface mode)"}]})
     atomic_write_text(root / "participants.tsv", "participant_id\n" + "".join(
