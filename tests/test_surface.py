@@ -356,6 +356,7 @@ def write_fslr_cifti_run(root: Path, n_volumes: int = 120, seed: int = 0) -> dic
     return {"path": path, "xyz": xyz, "root": root}
 
 
+@pytest.mark.slow  # a whole fsLR CIFTI run through the command line
 def test_trdnet_run_on_fslr_cifti(tmp_path, capsys):
     from trdnet.inputs.surface import fslr_meshes
 
@@ -442,6 +443,7 @@ def test_a_mesh_not_available_offline_is_refused_in_one_line(tmp_path, capsys):
     assert code == 1 and "'fsaverage6': no mesh available offline" in line and "not supported yet" in line
 
 
+@pytest.mark.slow  # two whole surface runs and the participant step
 def test_a_participant_with_two_surface_runs_gets_one_target_on_the_mesh(tmp_path, capsys):
     root = tmp_path / "fmriprep"
     for run, seed in (("1", 1), ("2", 2)):

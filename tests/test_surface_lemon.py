@@ -24,6 +24,8 @@ from trdnet.inputs.registry import read_members
 from trdnet.inputs.surface import BRAINSPACE_WHEEL, MNI305_TO_MNI152
 from trdnet.networks import network_rois
 
+pytestmark = pytest.mark.slow  # a real 652-volume run on both hemispheres, end to end
+
 CORE = ("DMN", "SN", "ECN")
 
 

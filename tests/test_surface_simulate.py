@@ -27,6 +27,7 @@ def cohort(tmp_path_factory):
     return {"out": out, "truth": truth, "code": code}
 
 
+@pytest.mark.slow  # a simulated surface cohort processed end to end
 def test_written_as_fmriprep_surface_outputs_and_labelled_simulated(cohort):
     root = cohort["out"] / "fmriprep"
     runs = find_runs(root, space="fsaverage5")
@@ -47,6 +48,7 @@ def test_written_as_fmriprep_surface_outputs_and_labelled_simulated(cohort):
     np.testing.assert_allclose(vertex[:, :3], planted, atol=1e-3)
 
 
+@pytest.mark.slow  # a simulated surface cohort processed end to end
 def test_the_seed_map_is_most_negative_near_each_planted_target(cohort):
     assert cohort["code"] == 0
     meshes, _ = standard_meshes("fsaverage5")
@@ -79,6 +81,7 @@ def _study():
     return module, path.parent / "results" / "surface"
 
 
+@pytest.mark.slow  # a simulated surface cohort processed end to end
 def test_cli_targets_on_the_simulated_cortex_carry_their_vertex_and_both_spaces(cohort):
     meshes, _ = standard_meshes("fsaverage5")
     for row in cohort["truth"].itertuples():
@@ -94,6 +97,7 @@ def test_cli_targets_on_the_simulated_cortex_carry_their_vertex_and_both_spaces(
             "Simulated"] is True
 
 
+@pytest.mark.slow  # the surface accuracy study on two participants
 def test_surface_accuracy_study_measures_distances_to_the_planted_vertex(tmp_path):
     study, _ = _study()
     accuracy, summary = study.surface_accuracy(tmp_path, n_subjects=2, n_volumes=120, random_state=11)
@@ -119,6 +123,7 @@ def test_committed_surface_summary_is_the_summary_of_the_committed_distances():
     pd.testing.assert_frame_equal(committed[recomputed.columns], recomputed, check_dtype=False, atol=1e-3)
 
 
+@pytest.mark.slow  # a whole fsLR run through the command line
 def test_an_fslr_cohort_is_one_cifti_file_per_run_and_gets_targets_through_trdnet_run(tmp_path):
     from trdnet.inputs.surface import fslr_meshes
 
