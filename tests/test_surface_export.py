@@ -243,3 +243,40 @@ def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(
     sidecar = json.dumps(json.loads((func / "sub-01_task-rest_space-T1w_desc-navtargets_coords.json").read_text()))
     assert "T1w world coordinates of fMRIPrep's surface; no volume transform" in sidecar
     assert "no volume transform" not in capsys.readouterr().err  # said in the files, not warned about
+
+
+def test_trdnet_run_on_fsaverage5_with_fmripreps_anatomy_writes_the_participants_own_vertex(tmp_path):
+    # SIMULATED participant with T1w anatomy, fsnative surfaces and a registered sphere (fsaverage's, turned by
+    # 4 degrees: the registration of this made-up brain), and an fsaverage5 BOLD run
+    import nibabel as nib
+    from nilearn.datasets import load_fsaverage
+    from test_surface import fsaverage5_networks_data, write_surface_run
+
+    from trdnet.cli import main
+    from trdnet.inputs.simulate.t1w import write_simulated_anat
+
+    root = tmp_path / "fmriprep"
+    write_simulated_anat(root, "01", 5)
+    write_surface_run(root, space="fsaverage5", n_volumes=150, data=fsaverage5_networks_data(150))
+    anat = root / "sub-01" / "anat"
+    meshes, fsaverage = standard_meshes("fsaverage5")[0], load_fsaverage("fsaverage5")
+    turn = Rotation.from_euler("z", 4, degrees=True)
+    for hemi, part in (("L", "left"), ("R", "right")):
+        native = meshes[hemi][0] * 0.95 + [2.0, -3.0, 5.0]  # the participant's cortex in T1w mm
+        nib.save(surf_gifti(native, meshes[hemi][1]), anat / f"sub-01_hemi-{hemi}_midthickness.surf.gii")
+        nib.save(surf_gifti(turn.apply(fsaverage["sphere"].parts[part].coordinates), meshes[hemi][1]),
+                 anat / f"sub-01_hemi-{hemi}_desc-reg_sphere.surf.gii")
+    out = tmp_path / "out"
+    assert main(["run", str(root), str(out), "participant", "--space", "fsaverage5", "--no-report",
+                 "--n-bootstrap", "5"]) == 0
+    func = out / "sub-01" / "func"
+    target = pd.read_csv(func / "sub-01_task-rest_space-fsaverage5_targets.tsv", sep="\t").iloc[0]
+    assert target["space"] == "MNI305" and target["mesh"] == "fsaverage5"
+    sphere = fsaverage["sphere"].parts[target["hemi"] == "L" and "left" or "right"].coordinates
+    direction = sphere[int(target["vertex"])] / np.linalg.norm(sphere[int(target["vertex"])])
+    registered = turn.apply(sphere)
+    expected = np.argmax(registered @ direction / np.linalg.norm(registered, axis=1))
+    nav = pd.read_csv(func / "sub-01_task-rest_space-T1w_desc-navtargets_coords.tsv", sep="\t").iloc[0]
+    np.testing.assert_allclose(nav[["x", "y", "z"]].to_numpy(float),
+                               meshes[target["hemi"]][0][expected] * 0.95 + [2.0, -3.0, 5.0], atol=1e-3)
+    assert expected != int(target["vertex"])  # the turned sphere moved it: the participant's own vertex
