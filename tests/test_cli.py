@@ -79,6 +79,8 @@ SETTINGS_FILE_PROBLEMS = [
     ('{"random_state": -1}', ["random_state = -1", "an integer"]),
     ('{"denoise": {"already_cleaned": true}}', ["denoise.already_cleaned", "--already-cleaned", "remove it"]),
     ('{"space": "MNI152NLin2009cAsym:res2"}', ["space", "BIDS space label", "MNI152NLin2009cAsym:res-2"]),
+    ('{"targeting": {"n_bootstrap": 5, "n_bootstrap": 50}}', ["key 'n_bootstrap' appears twice"]),
+    ('{"denoise": {}, "denoise": {"gsr": false}}', ["key 'denoise' appears twice"]),
 ]
 
 
@@ -228,15 +230,15 @@ def test_settings_strategy_prints_the_strategy_and_a_file_can_name_it(tmp_path, 
 # -- BIDS-App conventions ---------------------------------------------------------------------------------
 
 def test_underscore_spellings_select_like_the_hyphenated_ones(small_derivatives, tmp_path, capsys):
-    err = refused(capsys, ["run", small_derivatives, tmp_path / "out", "participant", "--participant_label", "03",
+    err = refused(capsys, ["run", small_derivatives, tmp_path / "out", "participant", "--participant_label", "01",
                            "--session_label", "c"])
-    assert "participants ['03']" in err and "sessions ['c']" in err
+    assert "participants ['01']" in err and "sessions ['c']" in err
 
 
 def test_participants_and_sessions_asked_for_but_absent_are_refused(small_derivatives, tmp_path, capsys):
     out = tmp_path / "out"
     err = refused(capsys, ["run", small_derivatives, out, "participant", "--participant-label", "01", "sub-99"], out)
-    assert "--participant-label 99" in err and "present: 01" in err
+    assert "--participant-label 99" in err and "present: 01 02" in err
     err = refused(capsys, ["run", small_derivatives, out, "participant", "--session-label", "a", "z"], out)
     assert "--session-label z" in err and "present: a" in err
     err = refused(capsys, ["report", out, "--participant-label", "*"])

@@ -174,14 +174,38 @@ def test_a_later_job_never_erases_an_earlier_failure(derivatives, tmp_path, caps
     assert outputs_of(out, PREFIX.format("02")) == []
     capsys.readouterr()
 
-    assert main(["run", str(derivatives), str(out), "group", "--participant-label", "01", "02", "03", "04",
+    # a participant neither in the input nor in the output folder is refused, as by the participant step
+    _refused(capsys, ["run", str(derivatives), str(out), "group", "--participant-label", "01", "99", "--no-report"],
+             "--participant-label 99: not found", "present: 01 02 03")
+    assert not (out / "group").exists()
+    assert main(["run", str(derivatives), str(out), "group", "--participant-label", "01", "02", "03",
                  "--no-report"]) == 0
     printed = capsys.readouterr().out
     assert "without a usable result" in printed
     exclusions = read_tsv(out / "group" / "exclusions.tsv").set_index("participant_id")
     assert "run failed" in exclusions.loc["sub-02", "reason"] and "rows" in exclusions.loc["sub-02", "reason"]
-    assert "never processed" in exclusions.loc["sub-04", "reason"]
     assert sorted(read_tsv(out / "group" / "qc.tsv")["participant_id"]) == ["sub-01", "sub-03"]
+
+
+def test_group_step_lists_input_participants_that_never_ran(derivatives, tmp_path, capsys):
+    """The output's dataset_description.json names the fMRIPrep folder read; its participants without a result
+    are listed, and a label in neither folder is refused."""
+    out = tmp_path / "out"
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps(SETTINGS))
+    assert main(["run", str(derivatives), str(out), "participant", "--participant-label", "01", "--no-report",
+                 "--settings", str(settings_file)]) == 0
+    assert main(["run", str(out), "group", "--no-report"]) == 0
+    exclusions = read_tsv(out / "group" / "exclusions.tsv").set_index("participant_id")
+    assert sorted(exclusions.index) == ["sub-02", "sub-03"]
+    assert f"in the input {derivatives} but never processed" in exclusions.loc["sub-03", "reason"]
+    # sub-03 is in the input: asked for, it is listed, not refused
+    assert main(["run", str(out), "group", "--participant-label", "01", "03", "--no-report"]) == 0
+    exclusions = read_tsv(out / "group" / "exclusions.tsv").set_index("participant_id")
+    assert sorted(exclusions.index) == ["sub-03"] and "never processed" in exclusions.loc["sub-03", "reason"]
+    capsys.readouterr()
+    _refused(capsys, ["run", str(out), "group", "--participant-label", "01", "07", "--no-report"],
+             "--participant-label 07: not found")
 
 
 def test_failure_record_goes_when_the_run_succeeds(derivatives, tmp_path):
@@ -279,7 +303,7 @@ def test_output_path_that_is_a_file_is_refused(small_input, tmp_path, capsys):
 def test_participant_labels_not_present_are_listed(small_input, tmp_path, capsys):
     out = tmp_path / "out"
     err = _refused(capsys, ["run", str(small_input), str(out), "participant", "--participant-label", "01", "99",
-                            "sub-98"], "--participant-label 99 98", "present: 01")
+                            "sub-98"], "--participant-label 99 98", "present: 01 02")
     assert not out.exists()
     for label in ("*", "01,02", "sub-", "../01"):
         _refused(capsys, ["run", str(small_input), str(out), "participant", "--participant-label", label],
@@ -302,7 +326,8 @@ def test_report_labels_are_checked(tmp_path, capsys):
     (out / "logs" / "sub-01_task-rest_done.json").write_text(json.dumps(
         {"Run": "sub-01_task-rest", "Files": ["sub-01/func/x_networks.tsv"]}))
     _refused(capsys, ["report", str(out), "--participant-label", "*"], "not a BIDS label")
-    _refused(capsys, ["report", str(out), "--participant-label", "02"], "not found: 02", "present: 01")
+    _refused(capsys, ["report", str(out), "--participant-label", "02"], "--participant-label 02: not found",
+             "present: 01")
     assert not list(out.glob("*.html"))
 
 
@@ -406,7 +431,7 @@ def test_roi_timeseries_runs_reach_the_group_step_and_the_reports(tmp_path, caps
     out = tmp_path / "out"
     roi_run = ["run", "--roi-timeseries", str(root), "--labels", str(labels), str(out), "participant",
                "--already-cleaned"]
-    _refused(capsys, [*roi_run, "--participant-label", "01", "04"], "04", "present: 01")
+    _refused(capsys, [*roi_run, "--participant-label", "01", "04"], "--participant-label 04", "present: 01 02 03")
     assert not (out / "logs").exists()
     assert main([*roi_run, "--participant-label", "01", "02", "03", "--no-report"]) == 0
     from trdnet.report.collect import find_runs as report_runs
@@ -431,3 +456,141 @@ def test_output_folder_that_cannot_be_created_is_refused(shared_dir):
     assert child.returncode == 2 and "\n" not in err, child.stdout + child.stderr
     assert f"{parent / 'out'}: the output folder cannot be created" in err
     assert not (parent / "out").exists()
+
+
+# --- a read-only part of the output folder with --overwrite -----------------------------------------------------
+
+
+def _open_to_everyone(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o777 if path.is_dir() else 0o666)
+
+
+@pytest.mark.parametrize("locked", ["logs", ".trdnet", "sub-01/func"])
+def test_read_only_part_of_the_output_folder_is_refused_before_any_work(shared_dir, locked):
+    root = shared_dir / "fmriprep"
+    write_mni_run(root, "01", seed=1)
+    out = shared_dir / "out"
+    argv = ["run", str(root), str(out), "participant", "--no-report", "--n-bootstrap", "5", "--settings"]
+    settings_file = shared_dir / "settings.json"
+    settings_file.write_text(json.dumps({"denoise": SETTINGS["denoise"]}))
+    assert main([*argv, str(settings_file)]) == 0
+    _open_to_everyone(out)
+    (out / locked).chmod(0o555)
+    before = tree_digest(out)
+    child = run_unprivileged(*argv, str(settings_file), "--overwrite", cwd=shared_dir)
+    err = child.stderr.strip()
+    assert child.returncode == 2, child.stdout + child.stderr
+    assert err.startswith("trdnet: error:") and "\n" not in err and "Traceback" not in err, err
+    assert f"{out / locked}: cannot be written" in err, err
+    assert tree_digest(out) == before  # nothing removed, the record still matches its outputs
+    assert_records_match_outputs(out)
+
+
+def test_a_record_that_cannot_be_removed_keeps_its_outputs(derivatives, tmp_path, monkeypatch):
+    """Past the checks (a folder made read-only during the run): the old record and its outputs stay together."""
+    from trdnet import staging
+
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    pipeline.process_run(run, out, settings())
+    outputs = outputs_of(out, run.prefix)
+    unlink = Path.unlink
+
+    def refuse_record(path, *args, **kwargs):
+        if path.name.endswith("_done.json") or path.name.endswith("_failed.json"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", refuse_record)
+    monkeypatch.setattr(staging, "write_failure_record", lambda *a, **k: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied", "logs")))
+    with pytest.raises(PermissionError):
+        pipeline.process_run(run, out, settings(), overwrite=True)
+    monkeypatch.undo()
+    assert (out / "logs" / f"{run.prefix}_done.json").is_file()
+    assert outputs_of(out, run.prefix) == outputs
+    assert_records_match_outputs(out)
+
+
+# --- runs of different settings in one folder --------------------------------------------------------------------
+
+
+def test_group_step_refuses_runs_of_different_settings(derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps(SETTINGS))
+    second.write_text(json.dumps({**SETTINGS, "targeting": {"n_bootstrap": 6}}))
+    # two jobs of a cluster array, each with its own settings, each on its own participant
+    for label, settings_file in (("01", first), ("03", second)):
+        assert main(["run", str(derivatives), str(out), "participant", "--participant-label", label, "--no-report",
+                     "--settings", str(settings_file)]) == 0
+    digests = {label: Settings.from_json(f).digest() for label, f in (("01", first), ("03", second))}
+    capsys.readouterr()
+    err = _refused(capsys, ["run", str(out), "group", "--no-report"], digests["01"], digests["03"],
+                   PREFIX.format("01"), PREFIX.format("03"), "targeting.n_bootstrap (", "--settings-digest")
+    assert "cannot be pooled" in err and not (out / "group").exists()
+    assert "targeting.n_bootstrap (5 vs 6)" in err or "targeting.n_bootstrap (6 vs 5)" in err
+    assert main(["run", str(out), "group", "--no-report", "--settings-digest", digests["03"]]) == 0
+    assert read_tsv(out / "group" / "qc.tsv")["participant_id"].tolist() == ["sub-03"]
+    exclusions = read_tsv(out / "group" / "exclusions.tsv").set_index("run")
+    assert f"other settings (digest {digests['01']}" in exclusions.loc[PREFIX.format("01"), "reason"]
+    _refused(capsys, ["run", str(out), "group", "--no-report", "--settings-digest", "0123456789ab"],
+             "no finished run", digests["01"], digests["03"])
+
+
+def test_a_run_finished_meanwhile_with_other_settings_is_not_called_a_failure(derivatives, tmp_path, capsys,
+                                                                           monkeypatch):
+    """Two processes at once: the other one finished this run with its settings after this one's check."""
+    import trdnet.cohort
+
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    other = Settings.from_dict({**SETTINGS, "targeting": {"n_bootstrap": 6}})
+    pipeline.process_run(run, out, other)
+    monkeypatch.setattr(trdnet.cohort, "check_same_settings", lambda *args: None)
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps(SETTINGS))
+    capsys.readouterr()
+    code = main(["run", str(derivatives), str(out), "participant", "--participant-label", "01", "--no-report",
+                 "--settings", str(settings_file)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"{run.prefix}: NOT PROCESSED: " in captured.out and "other settings" in captured.out
+    assert "failures.tsv" not in captured.err and "1 of 1 runs not processed" in captured.err
+    assert not (out / "failures.tsv").exists() and not list((out / "logs").glob("*_failed.json"))
+    assert_records_match_outputs(out)
+
+
+# --- no more worker processes than cores -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", [["--n-jobs", "64"], ["--dask", "local:200"]])
+def test_more_workers_than_cores_are_capped_with_one_warning(derivatives, tmp_path, capsys, monkeypatch, option):
+    import trdnet.cohort
+    from trdnet.pipeline import RunResult
+
+    monkeypatch.setattr(trdnet.cohort, "available_cores", lambda: 2)
+    started = {}
+
+    def backend(name):
+        def fake(runs, args, workers, progress, *rest):
+            started[name] = workers
+            for step in rest:
+                step()  # the Dask backend's preparation, once its workers are there
+            return [RunResult(r.prefix, r.subject, "skipped") for r in runs]
+        return fake
+
+    monkeypatch.setattr(trdnet.cohort, "_run_joblib", backend("joblib"))
+    monkeypatch.setattr(trdnet.cohort, "_run_dask", lambda runs, args, address, workers, progress, prepare:
+                        backend("dask")(runs, args, workers, progress, prepare))
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps(SETTINGS))
+    assert main(["run", str(derivatives), str(tmp_path / "out"), "participant", "--participant-label", "01", "03",
+                 "--no-report", "--settings", str(settings_file), *option]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line and "core" in line]
+    assert started == {"joblib" if option[0] == "--n-jobs" else "dask": 2}
+    asked = option[1].removeprefix("local:")
+    assert warnings == [f"trdnet: warning: {' '.join(option)}: {asked} worker processes asked for, 2 core(s) "
+                        "available: using 2"]

@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from ._version import __version__
 from .config import TARGET_METHODS as METHODS
-from .console import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, report_results, write_html_reports
-from .errors import ExportError, InputError, SettingsError, TrdnetError
+from .console import (EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TERMINATED, report_results,
+                      write_html_reports)
+from .errors import ExportError, InputError, SettingsError, Terminated, TrdnetError
 from .inputs.datasets import DATASETS
 
 log = logging.getLogger("trdnet.cli")
@@ -25,7 +28,8 @@ EXIT_CODES = (
     f"exit codes: {EXIT_OK} every run finished (or was already finished); {EXIT_RUN_FAILED} at least one run "
     f"failed (listed in failures.tsv, the others went on) or nothing could be exported; {EXIT_REFUSED} the request "
     "was refused before any work (bad option, settings file, input or output folder: one line says why); "
-    f"{EXIT_INTERRUPTED} interrupted (finished runs are kept; re-run to resume)"
+    f"{EXIT_INTERRUPTED} interrupted (Ctrl-C), {EXIT_TERMINATED} terminated (SIGTERM): finished runs are kept, a run "
+    "in progress gets a failure record; re-run to resume"
 )
 
 
@@ -74,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--group-column", default="group", help="group: column of participants.tsv (default: group)")
     run.add_argument("--exclude-fd", type=float, help="group: exclude runs with mean FD above this (mm); no exclusion unless given")
     run.add_argument("--exclude-minutes", type=float, help="group: exclude runs with fewer minutes retained; no exclusion unless given")
+    run.add_argument("--settings-digest", metavar="DIGEST",
+                     help="group: keep only the runs processed with these settings (the SettingsDigest of their "
+                     "completion records; runs of other settings are listed in exclusions.tsv). Without it, runs "
+                     "processed with different settings are refused, naming the digests and what differs")
+    run.add_argument("--lock-timeout", type=float, default=0, metavar="SECONDS",
+                     help="seconds to wait for a run that another trdnet process is working on (default: 0, "
+                     "refuse at once: the run is left to that process, printed as NOT PROCESSED, exit 1)")
     run.add_argument("--group-map", help="group sgACC map for --target-method seedmap: a NIfTI file, or 'loo' "
                      "for the leave-one-out mean of the other participants already in OUTPUT_DIR")
     _add_common(run)
@@ -255,7 +266,7 @@ def cmd_run(args) -> int:
     runs, settings = collect_runs(args, settings)
     log.debug("%d run(s) to process; settings digest %s", len(runs), settings.digest())
     results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
-                         overwrite=args.overwrite)
+                         overwrite=args.overwrite, lock_timeout=args.lock_timeout)
     code = report_results(results, output_dir)
     if not args.no_report:
         write_html_reports(output_dir, sorted({r.subject for r in results if r.status != "failed"}))
@@ -350,6 +361,8 @@ def _requested(runs, args, source):
     BIDS Apps stop on a participant asked for but absent; so does a session
     label that no run has (a session missing for some participants is normal).
     """
+    from .inputs.requested import shown_labels
+
     wanted = {"sub": (args.participant_label, "--participant-label"),
               "ses": (getattr(args, "session_label", None), "--session-label")}
     for key, (labels, option) in wanted.items():
@@ -360,7 +373,7 @@ def _requested(runs, args, source):
         missing = [label for label in labels if label not in present]
         if missing:
             raise InputError(f"{source}: {option} {' '.join(missing)}: no run (with the other filters); "
-                             f"present: {' '.join(sorted(present)) or 'none'}")
+                             f"present: {shown_labels(present)}")
     return runs
 
 
@@ -389,7 +402,8 @@ def cmd_group(args, output_dir: Path) -> int:
     from .inputs.requested import normalise_labels
 
     result = run_group(output_dir, participants_tsv=args.participants_tsv, group_column=args.group_column,
-                       exclude=exclude, participant_labels=normalise_labels(args.participant_label))
+                       exclude=exclude, participant_labels=normalise_labels(args.participant_label),
+                       settings_digest=args.settings_digest)
     for path in result.files.values():
         print(path)
     for note in result.notes:
@@ -523,9 +537,13 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", 0), getattr(args, "quiet", 0))
+    previous = _handle_sigterm()
     try:
         _bids_labels(args)
         return COMMANDS[args.command](args)
+    except Terminated:
+        print("trdnet: terminated (SIGTERM); finished runs are kept, re-run to resume", file=sys.stderr)
+        return EXIT_TERMINATED
     except TrdnetError as exc:
         print(f"trdnet: error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -535,6 +553,20 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("trdnet: interrupted; finished runs are kept, re-run to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum, frame):
+    raise Terminated
+
+
+def _handle_sigterm():
+    """Turn SIGTERM into :class:`~trdnet.errors.Terminated` (like Ctrl-C); the previous handler, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminated)
 
 
 if __name__ == "__main__":  # pragma: no cover

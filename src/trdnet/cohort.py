@@ -15,7 +15,7 @@ from .inputs.bids import derivatives_root
 from .inputs.runs import Run
 from .outputs import write_dataset_description
 from .parallel import available_cores, worker_count
-from .pipeline import RunResult, is_finished, process_roi_run, process_run
+from .pipeline import FinishedWithOtherSettings, RunResult, is_finished, process_roi_run, process_run
 from .participants import process_participants
 from .prefetch import RunPrefetcher
 from .records import remove_failure_record, write_failure_record, write_failures_table
@@ -24,15 +24,16 @@ from .staging import RunBusyError, failure_reason
 logger = logging.getLogger("trdnet")
 
 
-def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, group_map, blas_threads: int | None,
-                  reader=None):
+def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, group_map, lock_timeout: float,
+                  blas_threads: int | None, reader=None):
     """Worker entry point: never raises for a run-level failure (the failure record is written by the run)."""
     from threadpoolctl import threadpool_limits
 
     def work():
         if isinstance(run, Run):
-            return process_run(run, Path(out_dir), settings, overwrite, group_map, reader=reader)
-        return process_roi_run(run, Path(out_dir), settings, overwrite)
+            return process_run(run, Path(out_dir), settings, overwrite, group_map, reader=reader,
+                               lock_timeout=lock_timeout)
+        return process_roi_run(run, Path(out_dir), settings, overwrite, lock_timeout=lock_timeout)
 
     try:
         if blas_threads is None:
@@ -41,6 +42,8 @@ def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, g
             return work()
     except RunBusyError as exc:
         return RunResult(run.prefix, run.subject, "busy", error=str(exc))
+    except FinishedWithOtherSettings as exc:  # finished by another process meanwhile: left as it is, not a failure
+        return RunResult(run.prefix, run.subject, "other settings", error=str(exc))
     except Exception as exc:  # a bug: keep the cohort going but keep the evidence
         return RunResult(run.prefix, run.subject, "failed", error=failure_reason(exc))
 
@@ -59,6 +62,7 @@ def run_cohort(
     group_map=None,
     progress: bool | None = None,
     prefetch: bool = True,
+    lock_timeout: float = 0,
 ) -> list[RunResult]:
     """Process every run and record the failures.
 
@@ -69,11 +73,13 @@ def run_cohort(
         Root of the trdnet derivatives folder.
     settings : Settings
     n_jobs : int
-        Worker processes on this machine (joblib). BLAS is pinned to
+        Worker processes on this machine (joblib), at most the available
+        cores (more are capped, with a warning). BLAS is pinned to
         ``cores // n_jobs`` threads per worker so workers do not oversubscribe.
     dask : str, optional
-        ``local:N`` for a local Dask cluster of N single-threaded workers, or the
-        address of a running scheduler (``tcp://host:8786``).
+        ``local:N`` for a local Dask cluster of N single-threaded workers (at
+        most the available cores, as ``n_jobs``), or the address of a running
+        scheduler (``tcp://host:8786``), reached before anything is written.
     overwrite : bool
         Recompute finished runs.
     group_map : optional
@@ -84,6 +90,9 @@ def run_cohort(
     prefetch : bool
         Serial runs only: read the next run in a background thread while the
         current one computes (one extra masked matrix in memory).
+    lock_timeout : float
+        Seconds to wait for a run another process is working on (0: leave
+        it to that process at once, status ``busy``).
 
     Returns
     -------
@@ -96,20 +105,29 @@ def run_cohort(
     SettingsError
         Before any work: a malformed ``dask`` address, or finished runs in
         ``out_dir`` processed with other settings (without ``overwrite``).
+    TrdnetError
+        Before anything is written: a Dask scheduler that cannot be reached.
     """
     out_dir = Path(out_dir)
-    dask_workers = parse_dask(dask) if dask else None
+    dask_workers = capped_workers(parse_dask(dask), f"--dask {dask}") if dask else None
+    if not dask and n_jobs and n_jobs > 1 and len(runs) > 1:
+        n_jobs = capped_workers(n_jobs, f"--n-jobs {n_jobs}")
     check_same_settings(runs, out_dir, settings, overwrite)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sources = {derivatives_root(r.bold) for r in runs if r.source in ("fmriprep", "simulated")}
-    write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
-    args = (str(out_dir), settings, overwrite, group_map)
+    args = (str(out_dir), settings, overwrite, group_map, lock_timeout)
     progress = _Progress(len(runs), enabled=progress is not False)
+
+    def prepare():  # once the workers are there
+        out_dir.mkdir(parents=True, exist_ok=True)
+        sources = {derivatives_root(r.bold) for r in runs if r.source in ("fmriprep", "simulated")}
+        write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
+
     if dask:
-        results = _run_dask(runs, args, dask, dask_workers, progress)
+        results = _run_dask(runs, args, dask, dask_workers, progress, prepare)
     elif n_jobs and n_jobs != 1 and len(runs) > 1:
+        prepare()
         results = _run_joblib(runs, args, n_jobs, progress)
     else:
+        prepare()
         results = _run_serial(runs, args, prefetch, progress)
     # One target per person from all of their runs (participants with two or more runs).
     participant_results = process_participants(runs, results, out_dir, settings, overwrite, group_map)
@@ -146,6 +164,19 @@ def check_same_settings(runs, out_dir: Path, settings: Settings, overwrite: bool
     if clashes:
         more = f" (and {len(clashes) - 1} more run(s))" if len(clashes) > 1 else ""
         raise SettingsError(clashes[0] + more)
+
+
+def capped_workers(requested: int | None, option: str) -> int | None:
+    """At most one worker process per available core; more are capped with one warning line.
+
+    Workers beyond the cores only compete for them, each with a run's data in memory.
+    """
+    cores = available_cores()
+    if requested is not None and requested > cores:
+        logger.warning("%s: %d worker processes asked for, %d core(s) available: using %d", option, requested,
+                       cores, cores)
+        return cores
+    return requested
 
 
 def parse_dask(address: str) -> int | None:
@@ -222,7 +253,7 @@ class _Progress:
 
 def _run_serial(runs, args, prefetch: bool, progress) -> list[RunResult]:
     """One run after the other; with ``prefetch``, the next unfinished run is read meanwhile."""
-    out_dir, settings, overwrite, _ = args
+    out_dir, settings, overwrite, _, _ = args
     todo = [run for run in runs if prefetch and _needs_processing(run, Path(out_dir), settings, overwrite)]
     following = dict(zip(map(id, todo), todo[1:]))
     results = []
@@ -257,7 +288,7 @@ def _run_joblib(runs, args, n_jobs, progress):
     return results
 
 
-def _run_dask(runs, args, address: str, n_workers: int | None, progress):
+def _run_dask(runs, args, address: str, n_workers: int | None, progress, prepare):
     try:
         import dask
         from dask.distributed import Client, LocalCluster
@@ -269,12 +300,14 @@ def _run_dask(runs, args, address: str, n_workers: int | None, progress):
         with dask.config.set({"distributed.worker.profile.enabled": False}), \
                 LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                              dashboard_address=":0") as cluster, Client(cluster) as client:
+            prepare()
             return _submit(client, runs, args, progress)
     try:
         client = Client(address)
     except (OSError, ValueError, TypeError) as exc:
         raise TrdnetError(f"--dask {address}: cannot reach a Dask scheduler there ({exc})") from None
     with client:
+        prepare()
         return _submit(client, runs, args, progress)
 
 

@@ -637,13 +637,26 @@ def _json_kind(value: Any) -> str:
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
+class _DuplicateKey(ValueError):
+    """A key repeated in one JSON object of a settings file."""
+
+
+def _refuse_duplicate_keys(pairs):
+    values = {}
+    for key, value in pairs:
+        if key in values:
+            raise _DuplicateKey(key)
+        values[key] = value
+    return values
+
+
 def read_settings_file(path: str | Path) -> dict[str, Any]:
-    """The JSON object of a settings file, checked to be readable UTF-8 JSON.
+    """The JSON object of a settings file, checked to be readable UTF-8 JSON without repeated keys.
 
     Raises
     ------
     SettingsError
-        Naming the file and the problem.
+        Naming the file and the problem (a repeated key by name).
     """
     path = Path(path)
     try:
@@ -653,9 +666,12 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise SettingsError(f"{path}: settings file is not UTF-8 text (byte {exc.start})") from None
     try:
-        values = json.loads(text)
+        values = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise SettingsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except _DuplicateKey as exc:
+        raise SettingsError(f"{path}: key {exc.args[0]!r} appears twice in one object (JSON keeps only the last "
+                            "value silently); keep one") from None
     if not isinstance(values, dict):
         raise SettingsError(
             f"{path}: settings must be a JSON object with sections {sorted(SECTIONS)}, got {_json_kind(values)}")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .errors import TrdnetError
+from .records import FAILURES_TABLE
 
 log = logging.getLogger("trdnet.console")
 
@@ -21,6 +22,11 @@ EXIT_RUN_FAILED = 1
 EXIT_REFUSED = 2
 #: Exit code after Ctrl-C / SIGINT; finished runs are kept.
 EXIT_INTERRUPTED = 130
+#: Exit code after SIGTERM (128 + 15, as a shell reports it); handled like Ctrl-C.
+EXIT_TERMINATED = 143
+
+#: Run statuses of runs left to another process (not failures: no failure record).
+NOT_PROCESSED = ("busy", "other settings")
 
 
 def report_results(results, output_dir: Path) -> int:
@@ -37,9 +43,10 @@ def report_results(results, output_dir: Path) -> int:
     int
         :data:`EXIT_RUN_FAILED` if any run failed, else :data:`EXIT_OK`.
     """
-    failed = [r for r in results if r.status in ("failed", "busy")]
+    failed = [r for r in results if r.status == "failed"]
+    left = [r for r in results if r.status in NOT_PROCESSED]
     for r in results:
-        if r.status == "busy":  # another process holds the run's lock: not a failure of the run
+        if r.status in NOT_PROCESSED:  # another process holds or finished the run: not a failure of the run
             print(f"{r.prefix}: NOT PROCESSED: {r.error}")
         elif r.status == "failed":
             print(f"{r.prefix}: FAILED: {r.error}")
@@ -60,9 +67,13 @@ def report_results(results, output_dir: Path) -> int:
                       + (" (world RAS of the participant's T1w)" if s["navigation_space"] == "T1w" else ""))
     print(f"outputs: {output_dir}")
     if failed:
-        print(f"{len(failed)} of {len(results)} runs failed; see {Path(output_dir) / 'failures.tsv'}", file=sys.stderr)
-        return EXIT_RUN_FAILED
-    return EXIT_OK
+        table = Path(output_dir) / FAILURES_TABLE
+        where = f"see {table}" if table.is_file() else "reasons above"
+        print(f"{len(failed)} of {len(results)} runs failed; {where}", file=sys.stderr)
+    if left:
+        print(f"{len(left)} of {len(results)} runs not processed: another trdnet process is working on them or "
+              "finished them with other settings (NOT PROCESSED above)", file=sys.stderr)
+    return EXIT_RUN_FAILED if failed or left else EXIT_OK
 
 
 def write_html_reports(output_dir: Path, subjects, n_jobs: int | None = None) -> None:

@@ -38,3 +38,11 @@ class DatasetError(TrdnetError):
 
 class NotImplementedFeatureError(TrdnetError):
     """A documented option that this version of trdnet does not implement yet."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a cluster's job end) received; handled like Ctrl-C.
+
+    Raised from the signal handler the command line installs, so a run in
+    progress cleans its staging folder and writes its failure record.
+    """

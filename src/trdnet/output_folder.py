@@ -88,15 +88,58 @@ def _check_links_into_inputs(out_dir: Path, inputs) -> None:
                                          "give another output folder")
 
 
+#: Folders of an output folder a participant run writes into (records, locks and staging, outputs).
+RUN_WRITES = ("logs", ".trdnet", "sub-*")
+
+
+def _probe(folder: Path, problem: str) -> None:
+    """Create and remove a temporary file in ``folder`` (truthful for read-only mounts and root alike)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".trdnet-write-check-")
+    except OSError as exc:
+        raise InputError(f"{folder}: {problem} ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_run_folders_writable(out_dir: Path) -> None:
+    """Refuse an output folder whose records, locks or run folders cannot be written.
+
+    A run replaced with ``--overwrite`` removes its old completion record
+    (``logs/``), takes its lock and stages its outputs (``.trdnet/``) and
+    replaces files in ``sub-*/``; a folder among these that exists but cannot
+    be written would stop it half-way, so every one is probed before any work.
+    Folders that do not exist yet are created inside a folder probed here.
+
+    Parameters
+    ----------
+    out_dir : Path
+        An existing output folder.
+
+    Raises
+    ------
+    InputError
+        Naming the first folder that cannot be written.
+    """
+    out_dir = Path(out_dir)
+    _probe(out_dir, "the output folder cannot be written")
+    for pattern in RUN_WRITES:
+        for top in sorted(out_dir.glob(pattern)):
+            if not top.is_dir() or top.is_symlink():
+                continue
+            for folder, _, _ in os.walk(top, onerror=_unreadable_folder):
+                _probe(Path(folder), "cannot be written, and runs write their records, locks or outputs there; "
+                                     "fix its permissions")
+
+
+def _unreadable_folder(exc: OSError):
+    raise InputError(f"{exc.filename}: a folder of the output folder cannot be read ({exc.strerror or exc})")
+
+
 def _check_writable(out_dir: Path) -> None:
-    """Probe an existing output folder with a temporary file; else check where it would be created."""
+    """Probe an existing output folder and the folders a run writes into; else check where it would be created."""
     if out_dir.is_dir():
-        try:
-            fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".trdnet-write-check-")
-        except OSError as exc:
-            raise InputError(f"{out_dir}: the output folder cannot be written ({exc.strerror or exc})") from None
-        os.close(fd)
-        os.unlink(probe)
+        check_run_folders_writable(out_dir)
         return
     parent = out_dir.absolute().parent
     while not parent.exists():

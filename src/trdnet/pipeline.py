@@ -48,12 +48,16 @@ def completion_record(run: Run, out_dir: Path) -> Path:
     return completion_record_path(out_dir, run.prefix)
 
 
+class FinishedWithOtherSettings(SettingsError):
+    """A run is already finished in the output folder with other settings (refused without overwrite)."""
+
+
 def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = False) -> bool:
     """Whether a run is finished (see :mod:`trdnet.records`) with the same settings.
 
     Raises
     ------
-    SettingsError
+    FinishedWithOtherSettings
         If it is finished with other settings and ``overwrite`` is false.
     """
     record_path = completion_record(run, out_dir)
@@ -61,7 +65,7 @@ def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
         return False
     record = read_completion_record(record_path)
     if record.settings_digest != settings.digest():
-        raise SettingsError(
+        raise FinishedWithOtherSettings(
             f"{record_path}: {run.prefix} was processed with other settings "
             f"(digest {record.settings_digest} != {settings.digest()}); "
             "use --overwrite or another output folder"
@@ -75,7 +79,7 @@ def _skipped(run, out_dir: Path) -> RunResult:
 
 
 def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = False, group_map=None,
-                reader=None) -> RunResult:
+                reader=None, lock_timeout: float = 0) -> RunResult:
     """Process one run and write all its outputs.
 
     Parameters
@@ -92,14 +96,23 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
         mean of the other participants already in ``out_dir``).
     reader : callable, optional
         Reads the run's in-mask voxels (see :func:`trdnet.denoise.clean_run`).
+    lock_timeout : float
+        Seconds to wait for another process working on this run (0: refuse at once).
 
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    trdnet.staging.RunBusyError
+        If another process still holds the run after ``lock_timeout`` seconds.
+    FinishedWithOtherSettings
+        If it is finished with other settings and ``overwrite`` is false.
     """
     out_dir = Path(out_dir)
     start = time.perf_counter()
-    with run_lock(out_dir, run.prefix):
+    with run_lock(out_dir, run.prefix, lock_timeout):
         if is_finished(run, out_dir, settings, overwrite):
             return _skipped(run, out_dir)
         if group_map is None and settings.targeting.group_map == LEAVE_ONE_OUT:
@@ -258,17 +271,19 @@ def write_network_tables(run, signals, kept, dropped, seg: str, tr, out_dir: Pat
     return files
 
 
-def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = False) -> RunResult:
+def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = False,
+                    lock_timeout: float = 0) -> RunResult:
     """Cleaning (as for voxel runs, see :mod:`trdnet.roi_denoise`), QC and the network stage, for a run
     given as ROI time series (no images).
 
-    Targeting needs voxel data, so it is skipped; the completion record says why.
+    Targeting needs voxel data, so it is skipped; the completion record says why. Locking and
+    ``lock_timeout`` as in :func:`process_run`.
     """
     from .roi_denoise import clean_roi_run
 
     out_dir = Path(out_dir)
     start = time.perf_counter()
-    with run_lock(out_dir, run.prefix):
+    with run_lock(out_dir, run.prefix, lock_timeout):
         if is_finished(run, out_dir, settings, overwrite):
             return _skipped(run, out_dir)
         with staged_run(out_dir, run.prefix, f"sub-{run.subject}", settings.digest()) as stage:

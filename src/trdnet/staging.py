@@ -14,6 +14,7 @@ prefix and reported by the group step.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import traceback
@@ -22,9 +23,11 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import TrdnetError
+from .errors import Terminated, TrdnetError
 from .records import (completion_record_path, read_completion_record, remove_failure_record,
                       write_completion_record, write_failure_record)
+
+logger = logging.getLogger("trdnet")
 
 #: Hidden folder of work in progress inside the output folder (ignored by BIDS tools).
 WORK_DIR = ".trdnet"
@@ -78,8 +81,9 @@ def run_lock(out_dir: Path, prefix: str, timeout: float = 0):
     try:
         lock.acquire()
     except Timeout:
+        waited = f"still after waiting {timeout:g} s" if timeout > 0 else "--lock-timeout SECONDS waits for it"
         raise RunBusyError(f"{prefix}: another trdnet process is processing this run in {out_dir} "
-                           f"(lock {path}); left to it") from None
+                           f"(lock {path}); left to it ({waited})") from None
     try:
         yield
     finally:
@@ -90,6 +94,8 @@ def failure_reason(exc: BaseException) -> str:
     """One line saying why a run failed: the message of a user-caused error, else the exception."""
     if isinstance(exc, TrdnetError):
         return str(exc)
+    if isinstance(exc, Terminated):
+        return "terminated by SIGTERM (no outputs published); re-run to resume"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (no outputs published); re-run to resume"
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -118,10 +124,12 @@ class RunStaging:
         record = completion_record_path(self.out_dir, self.prefix)
         if record.is_file():
             try:
-                self.previous = read_completion_record(record).files
+                previous = read_completion_record(record).files
             except TrdnetError:
-                self.previous = []
+                previous = []
             record.unlink()
+            # only now may the outputs it described go (abandon and commit remove them)
+            self.previous = previous
 
     def relative(self, written) -> list[str]:
         """Paths of staged files relative to the staging folder (= their place in the output folder)."""
@@ -192,5 +200,8 @@ def staged_run(out_dir: Path, prefix: str, participant_id: str, settings_digest:
         yield stage
     except BaseException as exc:
         stage.abandon()
-        write_failure_record(out_dir, prefix, participant_id, failure_reason(exc), settings_digest)
+        try:
+            write_failure_record(out_dir, prefix, participant_id, failure_reason(exc), settings_digest)
+        except OSError as record_error:  # keep the run's own error, which says what went wrong first
+            logger.error("%s: its failure record could not be written (%s)", prefix, record_error)
         raise

@@ -12,6 +12,7 @@ exclusions instead, each with its reason.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 from ..entities import parse_entities
 from ..errors import InputError, SettingsError
+from ..inputs.requested import check_labels_present
 from ..outputs import read_tsv
 from ..records import failure_records, finished_runs
 from ..staging import RunBusyError, run_lock, staged_runs
@@ -110,6 +112,7 @@ class RunRecord:
     session: str | None
     simulated: bool
     files: dict[str, Path] = field(default_factory=dict)
+    settings_digest: str | None = None
 
 
 def parse_prefix(prefix: str) -> dict[str, str]:
@@ -165,7 +168,8 @@ def discover_runs(out_dir: Path, participant_labels=None) -> tuple[list[RunRecor
             problems.append({"participant_id": done.participant_id, "run": done.prefix,
                              "reason": f"not listed in its completion record: {', '.join(missing)}"})
             continue
-        records.append(RunRecord(done.prefix, done.participant_id, entities.get("ses"), done.simulated, files))
+        records.append(RunRecord(done.prefix, done.participant_id, entities.get("ses"), done.simulated, files,
+                                 done.settings_digest))
     seen = {r.prefix for r in records} | {p["run"] for p in problems}
     collected = {r.prefix for r in records}
     for row in failure_records(out_dir).itertuples(index=False):
@@ -183,16 +187,48 @@ def discover_runs(out_dir: Path, participant_labels=None) -> tuple[list[RunRecor
         if prefix not in seen:
             problems.append({"participant_id": f"sub-{parse_prefix(prefix).get('sub', '?')}", "run": prefix,
                              "reason": "incomplete: no completion record in logs/ (re-run the participant step)"})
+    answered = {r.participant_id.removeprefix("sub-") for r in records}
+    answered |= {p["participant_id"].removeprefix("sub-") for p in problems}
+    inputs, in_inputs = input_participants(out_dir)
     if wanted is not None:
+        check_labels_present(sorted(wanted), answered | in_inputs,
+                             f"{out_dir} (and its input {', '.join(map(str, inputs))})" if inputs else out_dir)
         records = [r for r in records if r.participant_id.removeprefix("sub-") in wanted]
         problems = [p for p in problems if p["participant_id"].removeprefix("sub-") in wanted]
-        answered = {r.participant_id for r in records} | {p["participant_id"] for p in problems}
-        problems += [{"participant_id": f"sub-{label}", "run": "all",
-                      "reason": "requested but never processed: no completion or failure record in logs/"}
-                     for label in sorted(wanted) if f"sub-{label}" not in answered]
+    never = (wanted if wanted is not None else in_inputs) - answered
+    source = f"in the input {', '.join(map(str, inputs))} " if inputs and not wanted else "requested "
+    problems += [{"participant_id": f"sub-{label}", "run": "all",
+                  "reason": f"{source}but never processed: no completion or failure record in logs/"}
+                 for label in sorted(never)]
     if not records:
         raise InputError(f"{out_dir}: no finished run (logs/*_done.json); run the participant step first")
     return sorted(records, key=lambda r: r.prefix), problems
+
+
+def input_participants(out_dir: Path) -> tuple[list[Path], set[str]]:
+    """The input folders the participant step read, and the participant labels they hold.
+
+    The participant step writes each fMRIPrep folder it read into the output's
+    ``dataset_description.json`` (``SourceDatasets``, ``file://`` URLs); a
+    folder that is gone or cannot be listed adds no label.
+
+    Returns
+    -------
+    folders : list of Path
+    labels : set of str
+        Labels (without ``sub-``) of the ``sub-*`` folders in them.
+    """
+    from .participants import source_datasets
+
+    folders, labels = [], set()
+    for folder in source_datasets(Path(out_dir)):
+        try:
+            with os.scandir(folder) as entries:
+                labels |= {e.name[4:] for e in entries if e.name.startswith("sub-") and e.is_dir()}
+        except OSError:
+            continue
+        folders.append(folder)
+    return folders, labels
 
 
 def _staged_reason(out_dir: Path, prefix: str) -> str:

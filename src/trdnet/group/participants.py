@@ -31,10 +31,11 @@ def _input_roots(records: list[RunRecord]) -> list[Path]:
     return roots
 
 
-def _source_datasets(fmriprep_root: Path) -> list[Path]:
-    """Local raw BIDS roots named in fMRIPrep's ``dataset_description.json``."""
+def source_datasets(root: Path) -> list[Path]:
+    """Local folders named in a derivative's ``dataset_description.json`` (``SourceDatasets``): fMRIPrep's raw
+    BIDS root, or the fMRIPrep folders a trdnet output folder was made from."""
     try:
-        description = json.loads((fmriprep_root / "dataset_description.json").read_text())
+        description = json.loads((Path(root) / "dataset_description.json").read_text())
     except (OSError, ValueError):
         return []
     found = []
@@ -44,7 +45,7 @@ def _source_datasets(fmriprep_root: Path) -> list[Path]:
             url = url[len("file://"):]
         if url and "://" not in url and not url.startswith("bids:"):
             path = Path(url)
-            found.append(path if path.is_absolute() else fmriprep_root / path)
+            found.append(path if path.is_absolute() else Path(root) / path)
     return found
 
 
@@ -62,7 +63,7 @@ def find_participants_tsv(out_dir: Path, records: list[RunRecord]) -> Path | Non
     """
     candidates = [Path(out_dir)]
     for root in _input_roots(records):
-        candidates += _source_datasets(root) + [root, root.parent, root.parent.parent]
+        candidates += source_datasets(root) + [root, root.parent, root.parent.parent]
     for folder in candidates:
         path = folder / "participants.tsv"
         if path.is_file():

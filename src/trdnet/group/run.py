@@ -18,6 +18,7 @@ from ..errors import SettingsError
 from ..outputs import software_versions, write_json, write_nifti, write_tsv
 from ..sidecars import COLUMNS, SIMULATED_NOTE
 from .collect import ID_COLUMNS, QcThresholds, check_columns, collect_table, discover_runs
+from .digests import select_settings_digest
 from .participants import find_participants_tsv, read_groups
 from .seedmap import mean_seed_map
 from .stats import participant_mean_fd, participant_means, qcfc_table, two_sample_table
@@ -104,6 +105,7 @@ def run_group(
     contrast: tuple[str, str] | None = None,
     equal_var: bool = False,
     participant_labels=None,
+    settings_digest: str | None = None,
 ) -> GroupResult:
     """Collect a trdnet output folder into cohort tables and statistics.
 
@@ -129,6 +131,10 @@ def run_group(
     participant_labels : list of str, optional
         Only these participants; each one without a finished run is listed in
         ``exclusions.tsv`` with the reason (failed, interrupted, never processed).
+    settings_digest : str, optional
+        Keep only the runs processed with these settings (their digest); the
+        others are listed in ``exclusions.tsv``. Without it, runs of different
+        settings are refused (:func:`~trdnet.group.digests.select_settings_digest`).
 
     Returns
     -------
@@ -137,6 +143,8 @@ def run_group(
     out_dir = Path(out_dir)
     group_dir = out_dir / "group"
     records, problems = discover_runs(out_dir, participant_labels)
+    records, other_settings = select_settings_digest(records, out_dir, settings_digest)
+    problems += other_settings
     simulated = any(r.simulated for r in records)
     result = GroupResult(group_dir, n_runs=len(records))
     context = _Context(out_dir, simulated, exclude)

@@ -48,18 +48,28 @@ def normalise_labels(labels, entity: str = "sub", option: str = "--participant-l
     return list(dict.fromkeys(out))
 
 
-def check_labels_present(labels, present, where) -> None:
+#: Labels named in a message before the list is shortened.
+SHOWN_LABELS = 20
+
+
+def shown_labels(labels) -> str:
+    """Labels for a message: sorted, space-separated, the first :data:`SHOWN_LABELS` and how many more."""
+    labels = sorted(set(labels))
+    more = f" (and {len(labels) - SHOWN_LABELS} more)" if len(labels) > SHOWN_LABELS else ""
+    return " ".join(labels[:SHOWN_LABELS]) + more if labels else "none"
+
+
+def check_labels_present(labels, present, where, option: str = "--participant-label") -> None:
     """Refuse requested participant labels that are not present.
 
     Raises
     ------
     InputError
-        Listing every missing label and the labels present.
+        Listing every missing label and the labels present (shortened when long).
     """
     missing = [label for label in labels or () if label not in set(present)]
     if missing:
-        shown = ", ".join(sorted(present)[:20]) + (" ..." if len(present) > 20 else "")
-        raise InputError(f"{where}: participant(s) not found: {', '.join(missing)}; present: {shown or 'none'}")
+        raise InputError(f"{where}: {option} {' '.join(missing)}: not found; present: {shown_labels(present)}")
 
 
 def _unreadable(path, exc: OSError) -> InputError:
@@ -96,7 +106,8 @@ def check_participants(root: Path, labels=None) -> list[str]:
     Raises
     ------
     InputError
-        Naming the first unreadable folder or file.
+        Naming the first unreadable folder or file, or every requested label
+        without a ``sub-<label>`` folder (with those present).
     """
     root = Path(root)
     description = root / "dataset_description.json"
@@ -109,7 +120,7 @@ def check_participants(root: Path, labels=None) -> list[str]:
         raise _unreadable(root, exc) from None
     except FileNotFoundError:
         return []  # the input checks name a missing folder
-    # a label without a folder is refused with the other filters once runs are found; here only what exists
+    check_labels_present(labels, subjects, root)
     for label in [label for label in labels or sorted(subjects) if label in subjects]:
         for folder, _, files in os.walk(subjects[label], onerror=_raise_unreadable):
             for name in files:
