@@ -594,3 +594,111 @@ def test_more_workers_than_cores_are_capped_with_one_warning(derivatives, tmp_pa
     asked = option[1].removeprefix("local:")
     assert warnings == [f"trdnet: warning: {' '.join(option)}: {asked} worker processes asked for, 2 core(s) "
                         "available: using 2"]
+
+
+# --- signals, busy runs and schedulers ---------------------------------------------------------------------------
+
+TERMINATED_RUN = textwrap.dedent("""
+    import os, signal, sys
+    from trdnet import cli, pipeline
+
+    write_targets = pipeline.write_targets
+
+    def terminated_midway(*args, **kwargs):
+        written = write_targets(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # what kill or a cluster's job end sends
+        return written
+
+    pipeline.write_targets = terminated_midway
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+def test_sigterm_leaves_a_failure_record_and_no_outputs(derivatives, tmp_path):
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps(SETTINGS))
+    child = subprocess.run([sys.executable, "-c", TERMINATED_RUN, "run", str(derivatives), str(out), "participant",
+                            "--participant-label", "01", "--no-report", "--settings", str(settings_file)],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 143, child.stderr
+    assert "Traceback" not in child.stderr
+    assert child.stderr.strip().splitlines()[-1] == ("trdnet: terminated (SIGTERM); finished runs are kept, re-run "
+                                                     "to resume")
+    assert "SIGTERM" in json.loads((out / "logs" / f"{run.prefix}_failed.json").read_text())["Reason"]
+    assert not staging_dir(out, run.prefix).exists() and outputs_of(out, run.prefix) == []
+    assert not (out / "logs" / f"{run.prefix}_done.json").exists()
+
+
+def test_lock_timeout_waits_for_a_busy_run(derivatives, tmp_path, capsys):
+    import threading
+
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps(SETTINGS))
+    argv = ["run", str(derivatives), str(out), "participant", "--participant-label", "01", "--no-report",
+            "--settings", str(settings_file)]
+    taken, release = threading.Event(), threading.Event()
+
+    def other_process():
+        with run_lock(out, run.prefix):
+            taken.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    taken.wait(60)
+    assert main(argv) == 1  # default: refused at once, and told how to wait
+    assert "--lock-timeout SECONDS waits for it" in capsys.readouterr().out
+    threading.Timer(1.0, release.set).start()
+    assert main([*argv, "--lock-timeout", "120"]) == 0
+    holder.join()
+    assert "done" in capsys.readouterr().err
+    assert_records_match_outputs(out)
+
+
+def test_unreachable_dask_scheduler_writes_nothing(derivatives, tmp_path, capsys):
+    import dask
+
+    out = tmp_path / "out"
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps(SETTINGS))
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        _refused(capsys, ["run", str(derivatives), str(out), "participant", "--participant-label", "01",
+                          "--no-report", "--settings", str(settings_file), "--dask", "tcp://127.0.0.1:1"],
+                 "--dask tcp://127.0.0.1:1: cannot reach a Dask scheduler")
+    assert not out.exists()
+
+
+def test_settings_no_run_can_meet_are_refused_before_any_work(small_input, tmp_path, capsys):
+    settings_file = tmp_path / "settings.json"
+    out = tmp_path / "out"
+    for denoise in ({"min_volumes": 100000}, {"min_minutes": 30}):
+        settings_file.write_text(json.dumps({"denoise": denoise}))
+        _refused(capsys, ["run", str(small_input), str(out), "participant", "--settings", str(settings_file)],
+                 "sub-01_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz: 80 volumes (2.7 min) before "
+                 "any censoring", "denoise.min_volumes")
+        assert not out.exists()
+
+
+def test_ctrl_c_with_worker_processes_is_one_line(derivatives, tmp_path):
+    """Ctrl-C reaches the whole process group (the command and its joblib workers), as from a terminal."""
+    import time
+
+    out = tmp_path / "out"
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps(SETTINGS))
+    child = subprocess.Popen([sys.executable, "-m", "trdnet", "run", str(derivatives), str(out), "participant",
+                              "--no-report", "--settings", str(settings_file), "--n-jobs", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    staging = out / ".trdnet" / "staging"
+    while child.poll() is None and not (staging.is_dir() and any(staging.iterdir())):
+        time.sleep(0.1)
+    os.killpg(child.pid, signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    lines = [line for line in err.splitlines() if not line.startswith(("trdnet: info:", "trdnet: warning:"))]
+    assert lines == ["trdnet: interrupted; finished runs are kept, re-run to resume"], err
+    assert not list(out.glob("logs/*_done.json")) or finished_runs(out)[1] == []

@@ -11,14 +11,13 @@ import logging
 import re
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from ._version import __version__
 from .config import TARGET_METHODS as METHODS
 from .console import (EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TERMINATED, report_results,
                       write_html_reports)
-from .errors import ExportError, InputError, SettingsError, Terminated, TrdnetError
+from .errors import ExportError, InputError, SettingsError, Terminated, TrdnetError, handle_sigterm
 from .inputs.datasets import DATASETS
 
 log = logging.getLogger("trdnet.cli")
@@ -537,7 +536,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", 0), getattr(args, "quiet", 0))
-    previous = _handle_sigterm()
+    previous = handle_sigterm()  # like Ctrl-C: a run in progress is recorded as failed
     try:
         _bids_labels(args)
         return COMMANDS[args.command](args)
@@ -556,17 +555,6 @@ def main(argv=None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _terminated(signum, frame):
-    raise Terminated
-
-
-def _handle_sigterm():
-    """Turn SIGTERM into :class:`~trdnet.errors.Terminated` (like Ctrl-C); the previous handler, or None."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _terminated)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from .config import Settings
-from .errors import SettingsError, TrdnetError
+from .errors import SettingsError, TrdnetError, handle_sigterm
 from .inputs.bids import derivatives_root
 from .inputs.runs import Run
 from .outputs import write_dataset_description
@@ -36,10 +36,16 @@ def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, g
         return process_roi_run(run, Path(out_dir), settings, overwrite, lock_timeout=lock_timeout)
 
     try:
-        if blas_threads is None:
+        if blas_threads is None:  # in this process: Ctrl-C and SIGTERM stop the cohort
             return work()
+        handle_sigterm()  # a cluster ending the job: the run is recorded as failed, like Ctrl-C
         with threadpool_limits(limits=blas_threads):
             return work()
+    except KeyboardInterrupt as exc:
+        if blas_threads is None:
+            raise
+        # a worker's run, interrupted: recorded by the run; the command says so in one line, not a traceback
+        return RunResult(run.prefix, run.subject, "failed", error=failure_reason(exc))
     except RunBusyError as exc:
         return RunResult(run.prefix, run.subject, "busy", error=str(exc))
     except FinishedWithOtherSettings as exc:  # finished by another process meanwhile: left as it is, not a failure

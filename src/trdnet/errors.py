@@ -46,3 +46,24 @@ class Terminated(KeyboardInterrupt):
     Raised from the signal handler the command line installs, so a run in
     progress cleans its staging folder and writes its failure record.
     """
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+def handle_sigterm():
+    """Turn SIGTERM into :class:`Terminated` in this process (main thread only).
+
+    Returns
+    -------
+    handler or None
+        The previous handler (to restore), or None outside the main thread,
+        where Python cannot install one.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)

@@ -27,6 +27,9 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
       own regressor table has neither). Only each table's header line is read.
     - An empty or comma-separated confounds table, or one without the
       columns the settings select (:func:`trdnet.confounds.check_confounds_header`).
+    - A NIfTI run with fewer volumes (or minutes, when its TR is known) than
+      ``min_volumes`` / ``min_minutes`` before any censoring: it could only
+      fail. Only the image header is read.
 
     Parameters
     ----------
@@ -46,6 +49,7 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
         tr = _known_tr(run)
         if tr is not None:
             denoise.check_sampling(tr, run.bold)
+        _check_length(run, tr, denoise)
         if run.confounds_format == "fmriprep" and run.confounds is not None:
             check_confounds_header(run.confounds, denoise)
     if denoise.compcor == "none":
@@ -75,6 +79,28 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
             raise SettingsError(
                 f"{run.confounds}: denoise.n_compcor = 'all' needs the confounds JSON sidecar {sidecar.name} "
                 "(it says which components fMRIPrep kept); give n_compcor as a number or restore the sidecar")
+
+
+def _check_length(run: Run, tr: float | None, denoise: DenoiseSettings) -> None:
+    """Refuse a NIfTI run shorter than the settings' minimum before censoring (its header's volume count)."""
+    import nibabel as nib
+
+    name = Path(run.bold).name
+    if not name.endswith((".nii", ".nii.gz")) or name.endswith(".dtseries.nii"):
+        return  # surface files: counted when read
+    try:
+        shape = nib.load(run.bold).shape
+    except Exception:  # noqa: BLE001 - an unreadable image fails that run with its own message
+        return
+    if len(shape) != 4:
+        return  # a 3D image fails that run with its own message
+    n_volumes = shape[3]
+    minutes = n_volumes * tr / 60.0 if tr is not None else None
+    if n_volumes < denoise.min_volumes or (minutes is not None and minutes < denoise.min_minutes):
+        length = f"{n_volumes} volumes" + (f" ({minutes:.1f} min)" if minutes is not None else "")
+        raise SettingsError(f"{run.bold}: {length} before any censoring; at least {denoise.min_volumes} volumes "
+                            f"and {denoise.min_minutes} min are required (denoise.min_volumes, denoise.min_minutes): "
+                            "lower them, or leave the run out (--bids-filter-file)")
 
 
 def _known_tr(run: Run) -> float | None:
