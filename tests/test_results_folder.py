@@ -702,3 +702,32 @@ def test_ctrl_c_with_worker_processes_is_one_line(derivatives, tmp_path):
     lines = [line for line in err.splitlines() if not line.startswith(("trdnet: info:", "trdnet: warning:"))]
     assert lines == ["trdnet: interrupted; finished runs are kept, re-run to resume"], err
     assert not list(out.glob("logs/*_done.json")) or finished_runs(out)[1] == []
+
+
+# --- trdnet export publishes like a run --------------------------------------------------------------------------
+
+
+def test_export_goes_through_the_runs_lock_staging_and_record(derivatives, tmp_path, capsys):
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    pipeline.process_run(run, out, settings())
+    record_path = out / "logs" / f"{run.prefix}_done.json"
+    navigation = lambda: sorted(p.name for p in out.glob("sub-01/func/*desc-navtargets*"))  # noqa: E731
+    assert any("brainsight" in name for name in navigation())
+    export_settings = tmp_path / "export.json"
+    export_settings.write_text(json.dumps({"export": {"formats": ["localite"]}}))
+    argv = ["export", str(derivatives), str(out), "--participant-label", "01", "--settings", str(export_settings)]
+
+    with run_lock(out, run.prefix):  # a run of this participant in progress elsewhere
+        before = tree_digest(out)
+        assert main(argv) == 1
+        assert "another trdnet process" in capsys.readouterr().err
+        assert tree_digest(out) == before
+
+    assert main(argv) == 0
+    names = navigation()
+    assert names and all("localite" in name or name.endswith(("_coords.tsv", "_coords.json")) for name in names)
+    recorded = json.loads(record_path.read_text())["Files"]
+    assert sorted(Path(f).name for f in recorded if "desc-navtargets" in f) == names
+    assert not staging_dir(out, run.prefix).exists()
+    assert_records_match_outputs(out)

@@ -17,7 +17,7 @@ from ._version import __version__
 from .config import TARGET_METHODS as METHODS
 from .console import (EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TERMINATED, report_results,
                       write_html_reports)
-from .errors import ExportError, InputError, SettingsError, Terminated, TrdnetError, handle_sigterm
+from .errors import InputError, SettingsError, Terminated, TrdnetError, handle_sigterm
 from .inputs.datasets import DATASETS
 
 log = logging.getLogger("trdnet.cli")
@@ -81,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="group: keep only the runs processed with these settings (the SettingsDigest of their "
                      "completion records; runs of other settings are listed in exclusions.tsv). Without it, runs "
                      "processed with different settings are refused, naming the digests and what differs")
-    run.add_argument("--lock-timeout", type=float, default=0, metavar="SECONDS",
-                     help="seconds to wait for a run that another trdnet process is working on (default: 0, "
-                     "refuse at once: the run is left to that process, printed as NOT PROCESSED, exit 1)")
+    _add_lock_timeout(run)
     run.add_argument("--group-map", help="group sgACC map for --target-method seedmap: a NIfTI file, or 'loo' "
                      "for the leave-one-out mean of the other participants already in OUTPUT_DIR")
     _add_common(run)
@@ -104,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "placement) (default: the settings' export.coil_orientation, scalp_normal)")
     export.add_argument("--settings", type=Path,
                         help="the JSON settings file given to 'trdnet run' (its export section is used)")
+    _add_lock_timeout(export)
 
     report = _command(
         sub, "report", help="(re)write the HTML reports from an output folder",
@@ -162,6 +161,12 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
                         help="more messages (-v: debugging detail)")
     parser.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
                         help="fewer messages (-q: warnings and errors only, -qq: errors only)")
+
+
+def _add_lock_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lock-timeout", type=float, default=0, metavar="SECONDS",
+                        help="seconds to wait for a run that another trdnet process is working on (default: 0, "
+                        "refuse at once: the run is left to that process, printed as NOT PROCESSED, exit 1)")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -420,8 +425,8 @@ def cmd_export(args) -> int:
 
     from .config import Settings
     from .inputs.bids import find_runs
-    from .outputs import read_tsv
-    from .pipeline import output_dir_for, write_navigation
+    from .pipeline import output_dir_for
+    from .reexport import reexport_run
 
     settings = Settings.from_json(args.settings) if args.settings else Settings()
     if args.space:
@@ -436,8 +441,8 @@ def cmd_export(args) -> int:
             print(f"{run.prefix}: no {targets_file.name}; run 'trdnet run' first")
             continue
         try:
-            summary, files = write_navigation(run, read_tsv(targets_file), args.output_dir, settings)
-        except ExportError as exc:  # this participant's anatomy is refused; the others are still exported
+            summary, files = reexport_run(run, args.output_dir, settings, args.lock_timeout)
+        except TrdnetError as exc:  # this run is refused (anatomy, busy, broken record); the others are still exported
             print(f"trdnet: error: {exc}", file=sys.stderr)
             refused += 1
             continue

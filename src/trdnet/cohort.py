@@ -281,13 +281,19 @@ def _needs_processing(run, out_dir: Path, settings: Settings, overwrite: bool) -
         return False  # the run reports its own problem when processed; nothing to read ahead
 
 
+#: Seconds an idle joblib (loky) worker waits for work before it exits. loky's default, 300 s, kept
+#: the workers of a parent killed with ``kill -9`` alive for about 6 minutes (they cannot be told).
+IDLE_WORKER_SECONDS = 10
+
+
 def _run_joblib(runs, args, n_jobs, progress):
     from joblib import Parallel, delayed
 
     workers = worker_count(n_jobs, len(runs))
     blas = max(1, available_cores() // workers)
     results = [None] * len(runs)
-    parallel = Parallel(n_jobs=workers, backend="loky", verbose=0, return_as="generator_unordered")
+    parallel = Parallel(n_jobs=workers, backend="loky", verbose=0, return_as="generator_unordered",
+                        idle_worker_timeout=IDLE_WORKER_SECONDS)
     for index, result in parallel(delayed(_indexed)(i, run, *args, blas) for i, run in enumerate(runs)):
         results[index] = result
         progress(result)

@@ -119,8 +119,7 @@ class RunStaging:
 
     def begin(self) -> None:
         """Clear a leftover staging folder and forget the run's old completion record first."""
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.root.mkdir(parents=True)
+        self.clear()
         record = completion_record_path(self.out_dir, self.prefix)
         if record.is_file():
             try:
@@ -150,15 +149,60 @@ class RunStaging:
         """
         relative = self.relative(written)
         self._remove_outputs(set(self.previous) - set(relative))
+        self._move_staged()
+        write_completion_record(self.out_dir, self.prefix, participant_id, settings_digest, relative, summary,
+                                simulated)
+        remove_failure_record(self.out_dir, self.prefix)
+        return relative
+
+    def update(self, written, replaces, summary: dict) -> list[str]:
+        """Publish staged files into a finished run, replacing the part of it ``replaces`` selects.
+
+        The run's completion record is removed first and written again last,
+        listing its other files and the new ones, with ``summary`` merged into
+        its summary; an interruption in between leaves the run without a
+        record (recomputed by the next run), never with a record of missing
+        files. Without a completion record, the files are only published.
+
+        Parameters
+        ----------
+        written : list of Path
+            Staged files (under :attr:`root`).
+        replaces : callable
+            ``replaces(name)`` is true for the recorded files (relative names)
+            the new ones stand for; those not written again are removed.
+        summary : dict
+
+        Returns
+        -------
+        list of str
+            The new files relative to the output folder.
+        """
+        new = self.relative(written)
+        path = completion_record_path(self.out_dir, self.prefix)
+        record = read_completion_record(path) if path.is_file() else None
+        if record is not None:
+            path.unlink()
+            self._remove_outputs({f for f in record.files if replaces(f)} - set(new))
+        self._move_staged()
+        if record is not None:
+            files = sorted({f for f in record.files if not replaces(f)} | set(new))
+            write_completion_record(self.out_dir, self.prefix, record.participant_id, record.settings_digest, files,
+                                    {**record.summary, **summary}, record.simulated)
+        return new
+
+    def _move_staged(self) -> None:
+        """Rename every staged file into place (same file system: each rename is atomic)."""
         for name in self.relative(p for p in self.root.rglob("*") if p.is_file()):
             target = self.out_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.root / name, target)
         shutil.rmtree(self.root, ignore_errors=True)
-        write_completion_record(self.out_dir, self.prefix, participant_id, settings_digest, relative, summary,
-                                simulated)
-        remove_failure_record(self.out_dir, self.prefix)
-        return relative
+
+    def clear(self) -> None:
+        """An empty staging folder (a leftover of a killed process is removed)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
 
     def abandon(self) -> None:
         """Remove everything of a failed run: staged files and the outputs of the record it replaced."""
