@@ -7,6 +7,7 @@ logger, one line per run as it ends, whatever the backend."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from .config import Settings
@@ -281,6 +282,9 @@ def _needs_processing(run, out_dir: Path, settings: Settings, overwrite: bool) -
         return False  # the run reports its own problem when processed; nothing to read ahead
 
 
+#: Warning filter handed to loky's resource tracker process (see :func:`_run_joblib`).
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
 #: Seconds an idle joblib (loky) worker waits for work before it exits. loky's default, 300 s, kept
 #: the workers of a parent killed with ``kill -9`` alive for about 6 minutes (they cannot be told).
 IDLE_WORKER_SECONDS = 10
@@ -291,6 +295,10 @@ def _run_joblib(runs, args, n_jobs, progress):
 
     workers = worker_count(n_jobs, len(runs))
     blas = max(1, available_cores() // workers)
+    # loky's resource tracker shares the terminal's process group: after Ctrl-C it warned on stderr about the
+    # semaphores of the workers joblib stopped. It takes its -W options from this interpreter's.
+    if QUIET_TRACKER not in sys.warnoptions:
+        sys.warnoptions.append(QUIET_TRACKER)
     results = [None] * len(runs)
     parallel = Parallel(n_jobs=workers, backend="loky", verbose=0, return_as="generator_unordered",
                         idle_worker_timeout=IDLE_WORKER_SECONDS)
