@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import signal
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ._version import __version__
 from .config import TARGET_METHODS as METHODS
 from .console import (EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TERMINATED, report_results,
                       write_html_reports)
-from .errors import InputError, SettingsError, Terminated, TrdnetError, handle_sigterm
+from .errors import InputError, SettingsError, Terminated, TrdnetError, handle_sigterm, restore_sigterm
 from .inputs.datasets import DATASETS
 
 log = logging.getLogger("trdnet.cli")
@@ -558,8 +557,7 @@ def main(argv=None) -> int:
         print("trdnet: interrupted; finished runs are kept, re-run to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        restore_sigterm(previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

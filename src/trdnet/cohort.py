@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import Settings
-from .errors import SettingsError, TrdnetError, handle_sigterm
+from .errors import SettingsError, TrdnetError, handle_sigterm, restore_sigterm
 from .inputs.bids import derivatives_root
 from .inputs.runs import Run
 from .outputs import write_dataset_description
@@ -39,9 +39,12 @@ def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, g
     try:
         if blas_threads is None:  # in this process: Ctrl-C and SIGTERM stop the cohort
             return work()
-        handle_sigterm()  # a cluster ending the job: the run is recorded as failed, like Ctrl-C
-        with threadpool_limits(limits=blas_threads):
-            return work()
+        previous = handle_sigterm()  # a cluster ending the job: the run is recorded as failed, like Ctrl-C
+        try:
+            with threadpool_limits(limits=blas_threads):
+                return work()
+        finally:  # an idle worker is the pool's to stop
+            restore_sigterm(previous)
     except KeyboardInterrupt as exc:
         if blas_threads is None:
             raise

@@ -67,3 +67,11 @@ def handle_sigterm():
     if threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def restore_sigterm(previous) -> None:
+    """Put back the SIGTERM handler :func:`handle_sigterm` replaced (nothing for None)."""
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
