@@ -661,6 +661,7 @@ def test_lock_timeout_waits_for_a_busy_run(derivatives, tmp_path, capsys):
 
 def test_unreachable_dask_scheduler_writes_nothing(derivatives, tmp_path, capsys):
     import dask
+    import distributed  # noqa: F401 - its configuration defaults are loaded before one is changed here
 
     out = tmp_path / "out"
     settings_file = tmp_path / "settings.json"

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from .errors import TrdnetError
-from .records import FAILURES_TABLE
 
 log = logging.getLogger("trdnet.console")
 
@@ -67,6 +66,8 @@ def report_results(results, output_dir: Path) -> int:
                       + (" (world RAS of the participant's T1w)" if s["navigation_space"] == "T1w" else ""))
     print(f"outputs: {output_dir}")
     if failed:
+        from .records import FAILURES_TABLE  # here: the command line imports this module without pandas
+
         table = Path(output_dir) / FAILURES_TABLE
         where = f"see {table}" if table.is_file() else "reasons above"
         print(f"{len(failed)} of {len(results)} runs failed; {where}", file=sys.stderr)
