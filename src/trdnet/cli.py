@@ -165,7 +165,7 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
 def _add_lock_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lock-timeout", type=float, default=0, metavar="SECONDS",
                         help="seconds to wait for a run that another trdnet process is working on (default: 0, "
-                        "refuse at once: the run is left to that process, printed as NOT PROCESSED, exit 1)")
+                        "refuse at once: the run is left to that process, said so in one line, and the exit code is 1)")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
