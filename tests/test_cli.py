@@ -1,6 +1,5 @@
 """The command line as a user meets it: refusals before any work, settings, strategies, BIDS-App options."""
 
-import ast
 import dataclasses
 import json
 import subprocess
@@ -9,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import trdnet
 from trdnet.cli import main
 from trdnet.config import DenoiseSettings, Settings
 
@@ -325,51 +323,3 @@ def test_filter_file_strategy_and_labels_select_and_record(tmp_path, capsys):
     assert described["load_confounds_arguments"]["wm_csf"] == "full"
     assert sidecar["SettingsDigest"] == Settings.from_dict({"denoise": {"strategy": "scrubbing.5+gsr"},
                                                             "targeting": {"n_bootstrap": 5}}).digest()
-
-
-# -- the package --------------------------------------------------------------------------------------------
-
-def _import_graph():
-    root = Path(trdnet.__file__).parent
-    modules = {}
-    for path in root.rglob("*.py"):
-        parts = path.relative_to(root.parent).with_suffix("").parts
-        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    graph = {name: set() for name in modules}
-    for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom):
-                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
-                target = ".".join(base + ([node.module] if node.module else []))
-                for alias in node.names:
-                    full = f"{target}.{alias.name}"
-                    graph[name].add(full if full in modules else target)
-            elif isinstance(node, ast.Import):
-                graph[name].update(alias.name for alias in node.names)
-        graph[name] = {t for t in graph[name] if t in modules and t != name}
-    return graph
-
-
-def _modules_in_cycles(graph):
-    """Modules that belong to some import cycle (strongly connected components of the import graph)."""
-    reach = {}
-    for start in graph:
-        seen, todo = set(), [start]
-        while todo:
-            for target in graph[todo.pop()]:
-                if target not in seen:
-                    seen.add(target)
-                    todo.append(target)
-        reach[start] = seen
-    return {module for module in graph if module in reach[module]}
-
-
-def test_command_line_and_settings_modules_are_in_no_import_cycle():
-    # every import counts, also those inside functions: a cycle there is still two modules needing each other
-    graph = _import_graph()
-    assert "trdnet.console" in graph["trdnet.demo"] and "trdnet.cli" not in graph["trdnet.demo"]
-    entry = {"trdnet.cli", "trdnet.demo", "trdnet.console", "trdnet.config", "trdnet.strategies",
-             "trdnet.preflight", "trdnet.inputs.bids_filter"}
-    assert not entry & _modules_in_cycles(graph)
-    assert not {m for m in _modules_in_cycles(graph) if m.startswith("trdnet.inputs")}

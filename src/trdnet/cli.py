@@ -295,7 +295,7 @@ def collect_runs(args, settings):
     band-pass the runs' sampling rate cannot carry.
     """
     from .inputs.timeseries import record_roi_input
-    from .networks.surface_atlas import check_atlas_fits
+    from .networks.atlas_check import check_atlas_fits
     from .preflight import check_denoise_fits, check_setting_files
     from .roi_denoise import check_roi_runs
     from .strategies import strategy_name

@@ -122,7 +122,7 @@ def process_run(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
                 group_map = leave_one_out_group_map(out_dir, run.subject)  # before this run's own record goes
             stage.begin()
             cleaned = clean(run, settings.denoise, reader=reader)
-            from .targeting.api import usable_regions
+            from .targeting.regions import usable_regions
 
             # a seed or search region without signal stops the run before any output
             usable_regions(cleaned, settings.targeting)

@@ -12,7 +12,7 @@ import pandas as pd
 from ..cleaned import CleanedRun
 from ..config import MNI_SPACE, TargetSettings
 from ..errors import TargetingError
-from .regions import is_mni, search_columns, seed_columns
+from .regions import is_mni, usable_regions
 from .reliability import target_reliability
 from .seedmap import group_map_values, reference_signal, seed_map
 from .select import check_methods, reference_rows, run_method
@@ -232,28 +232,6 @@ def _with_method_first(frames: list[pd.DataFrame], columns) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["method", *columns])
     return pd.concat(frames, ignore_index=True)[["method", *columns]]
-
-
-def usable_regions(cleaned: CleanedRun, settings: TargetSettings) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """The sgACC seed and DLPFC search region of a run, flat (no-signal) voxels left out.
-
-    Returns
-    -------
-    seeds, search : numpy.ndarray of int
-        Usable columns of each region.
-    counts : list of dict
-        Per region: ``region``, ``n_voxels``, ``n_usable``, ``n_flat``.
-
-    Raises
-    ------
-    InputError
-        If a region is mostly flat (see :meth:`trdnet.cleaned.CleanedRun.usable_region`).
-    TargetingError
-        If a region cannot be located in the run's space.
-    """
-    seeds, seed_counts = cleaned.usable_region(seed_columns(cleaned.space, settings), "sgACC seed")
-    search, search_counts = cleaned.usable_region(search_columns(cleaned.space, settings), "DLPFC search region")
-    return seeds, search, [seed_counts, search_counts]
 
 
 def _split_half_rows(method: str, xyz: np.ndarray, volumes: tuple[int, int]) -> pd.DataFrame:

@@ -258,3 +258,30 @@ def _user_mask_or_mni(space: Geometry, mask, what: str, setting: str):
             f"give targeting.{setting} in the data space"
         )
     return None
+
+
+def usable_regions(cleaned, settings: TargetSettings) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """The sgACC seed and DLPFC search region of a run, flat (no-signal) voxels left out.
+
+    Parameters
+    ----------
+    cleaned : trdnet.cleaned.CleanedRun
+    settings : TargetSettings
+
+    Returns
+    -------
+    seeds, search : numpy.ndarray of int
+        Usable columns of each region.
+    counts : list of dict
+        Per region: ``region``, ``n_voxels``, ``n_usable``, ``n_flat``.
+
+    Raises
+    ------
+    InputError
+        If a region is mostly flat (see :meth:`trdnet.cleaned.CleanedRun.usable_region`).
+    TargetingError
+        If a region cannot be located in the run's space.
+    """
+    seeds, seed_counts = cleaned.usable_region(seed_columns(cleaned.space, settings), "sgACC seed")
+    search, search_counts = cleaned.usable_region(search_columns(cleaned.space, settings), "DLPFC search region")
+    return seeds, search, [seed_counts, search_counts]

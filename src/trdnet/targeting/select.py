@@ -12,7 +12,7 @@ from ..config import TARGET_METHODS, TargetSettings
 from ..errors import NotImplementedFeatureError, SettingsError
 from .hierarchical import hierarchical_target
 from .methods import cluster_target, peak_target, seedmap_target
-from .regions import has_template_coordinates, site_coordinates
+from .regions import has_template_coordinates, site_coordinates, usable_regions
 from .result import TargetResult
 from .seedmap import seed_map
 
@@ -133,8 +133,6 @@ def select_targets(
         In the order of ``settings.methods``.
     """
     check_methods(settings)
-    from .api import usable_regions
-
     seeds, search, _ = usable_regions(cleaned, settings)
     seed_r = seed_map(cleaned, seeds)
     return [
