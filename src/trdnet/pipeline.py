@@ -221,21 +221,18 @@ def write_networks(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Setti
     """Network stage: ROI time series, ROI-by-ROI matrix, within/between table, graph measures."""
     from . import networks
 
-    rois = networks.network_rois(settings.networks)
-    signals, kept, dropped = networks.roi_signals(cleaned, rois)
+    result = networks.analyse_networks(cleaned, settings.networks)
     seg = SEG_LABELS.get(settings.networks.atlas, settings.networks.atlas)
-    return write_network_tables(run, signals, kept, dropped, seg, cleaned.tr, out_dir, settings, cleaned.qc)
+    return write_network_tables(run, result, seg, cleaned.tr, out_dir, settings, cleaned.qc)
 
 
-def write_network_tables(run, signals, kept, dropped, seg: str, tr, out_dir: Path, settings: Settings,
+def write_network_tables(run, result, seg: str, tr, out_dir: Path, settings: Settings,
                          qc: dict | None = None) -> list[Path]:
-    """Write the four network tables of one run from its ROI signals."""
+    """Write the four network tables of one run from its :class:`~trdnet.networks.NetworkResult`."""
     from . import networks
 
     net = settings.networks
-    matrix = networks.connectivity_matrix(signals)
-    names = kept["roi"].tolist()
-    roi_graph, run_graph = networks.graph_measures(matrix, kept["network"], net.graph_density, rois=names)
+    kept, dropped = result.rois, result.dropped
     per_run = [c for c in ("n_voxels", "reason") if c in kept.columns or c in dropped.columns]
     atlas = pd.concat([kept, dropped]).sort_index().drop(columns=per_run)
     if "labels_img" in atlas:  # a surface parcel's position is its run's (the relmat sidecar), not the atlas's
@@ -249,14 +246,14 @@ def write_network_tables(run, signals, kept, dropped, seg: str, tr, out_dir: Pat
         "RepetitionTime": tr,
     }
     outputs = [
-        (f"seg-{seg}_timeseries.tsv", pd.DataFrame(signals, columns=names), "timeseries",
+        (f"seg-{seg}_timeseries.tsv", result.timeseries_frame(), "timeseries",
          "Mean cleaned signal of each network ROI over the retained volumes (columns = ROIs; the ROIs are "
          "described in AtlasTable and listed with this run's voxel counts in the relmat sidecar)"),
-        (f"seg-{seg}_meas-{net.connectivity}_relmat.tsv", pd.DataFrame(matrix, columns=names), "relmat",
+        (f"seg-{seg}_meas-{net.connectivity}_relmat.tsv", result.relmat_frame(), "relmat",
          "ROI-by-ROI Pearson correlation; rows are in the same order as the columns"),
-        ("networks.tsv", networks.network_table(matrix, kept["network"]), "networks",
+        ("networks.tsv", result.table, "networks",
          "Within- (network_a == network_b) and between-network connectivity"),
-        ("graph.tsv", networks.graph_long_table(roi_graph, run_graph), "graph",
+        ("graph.tsv", result.graph_frame(), "graph",
          f"Graph measures of the ROI graph keeping the strongest {net.graph_density:.0%} of positive edges "
          "(level roi: per ROI; level run: whole graph); networkx"),
     ]
@@ -279,6 +276,7 @@ def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = Fa
     Targeting needs voxel data, so it is skipped; the completion record says why. Locking and
     ``lock_timeout`` as in :func:`process_run`.
     """
+    from . import networks
     from .roi_denoise import clean_roi_run
 
     out_dir = Path(out_dir)
@@ -291,8 +289,8 @@ def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = Fa
             dropped = cleaned.dropped
             seg = run.entities.get("seg", "UserROIs")
             written = write_qc(run, cleaned, stage.root, settings)
-            written += write_network_tables(run, cleaned.signals, cleaned.rois, dropped, seg, cleaned.tr, stage.root,
-                                            settings, cleaned.qc)
+            result = networks.network_result(cleaned.signals, cleaned.rois, dropped, settings.networks)
+            written += write_network_tables(run, result, seg, cleaned.tr, stage.root, settings, cleaned.qc)
             if settings.targeting.compare_gsr and not run.already_cleaned:
                 written += write_other_gsr_networks(run, cleaned.rois, stage.root, settings)
             summary = {"targeting": TARGETING_SKIPPED_ROI, "minutes_retained": cleaned.qc["minutes_retained"],

@@ -1,21 +1,16 @@
 """DMN / SN / ECN definitions, ROI signals, within/between connectivity and
 graph measures.
 
-Typical use on one cleaned run: ``analyse_networks(cleaned, settings.networks)``,
-or step by step::
+Typical use on one cleaned run: ``analyse_networks(cleaned, settings.networks)``
+(what the pipeline writes), or in two steps::
 
-    rois = network_rois(settings.networks)
-    signals, kept, dropped = roi_signals(cleaned, rois)
-    matrix = connectivity_matrix(signals)
-    summary = network_table(matrix, kept["network"])
-    roi_graph, run_graph = graph_measures(
-        matrix, kept["network"], settings.networks.graph_density, rois=kept["roi"]
-    )
+    signals, kept, dropped = roi_signals(cleaned, network_rois(settings.networks))
+    result = network_result(signals, kept, dropped, settings.networks)
 """
 
 from __future__ import annotations
 
-from .analysis import NetworkResult, analyse_networks
+from .analysis import NetworkResult, analyse_networks, network_result
 from .connectivity import connectivity_matrix, fisher_z, network_table
 from .graph import graph_long_table, graph_measures, participation_coefficient, threshold_graph
 from .rois import NETWORK_ORDER, ROI_COLUMNS, network_rois
@@ -33,6 +28,7 @@ __all__ = [
     "graph_long_table",
     "graph_measures",
     "is_surface_atlas",
+    "network_result",
     "network_rois",
     "network_table",
     "participation_coefficient",

@@ -1,8 +1,7 @@
-"""All network outputs of one cleaned run in one call."""
+"""The network maths of one run, once: connectivity, within/between summary and graph measures."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,13 +9,10 @@ import pandas as pd
 
 from ..cleaned import CleanedRun
 from ..config import NetworkSettings
-from ..errors import SettingsError
-from .connectivity import R_CLIP, connectivity_matrix, network_table
+from .connectivity import connectivity_matrix, network_table
 from .graph import graph_long_table, graph_measures
 from .rois import network_rois
 from .signals import roi_signals
-
-CONNECTIVITY_KINDS = ("PearsonCorrelation",)
 
 
 @dataclass
@@ -37,8 +33,6 @@ class NetworkResult:
         Within/between network summary (:func:`network_table`).
     graph_rois, graph_run : pandas.DataFrame
         ROI-level and run-level graph measures (:func:`graph_measures`).
-    metadata : dict
-        Plain-JSON facts for the sidecar (atlas, space, thresholds, dropped ROIs).
     """
 
     rois: pd.DataFrame
@@ -48,20 +42,47 @@ class NetworkResult:
     table: pd.DataFrame
     graph_rois: pd.DataFrame
     graph_run: pd.DataFrame
-    metadata: dict
 
     def timeseries_frame(self) -> pd.DataFrame:
-        """ROI time series, one column per ROI name (for ``*_timeseries.tsv``)."""
+        """ROI time series, one column per ROI name (``*_timeseries.tsv``)."""
         return pd.DataFrame(self.signals, columns=self.rois["roi"].tolist())
 
     def relmat_frame(self) -> pd.DataFrame:
-        """Correlation matrix with ROI names as index and columns (for ``*_relmat.tsv``)."""
-        names = self.rois["roi"].tolist()
-        return pd.DataFrame(self.matrix, index=pd.Index(names, name="roi"), columns=names)
+        """Correlation matrix, one column per ROI name, rows in the same order (``*_relmat.tsv``, BEP017)."""
+        return pd.DataFrame(self.matrix, columns=self.rois["roi"].tolist())
 
     def graph_frame(self) -> pd.DataFrame:
-        """Tidy graph table (for ``*_graph.tsv``), see :func:`graph_long_table`."""
+        """Tidy graph table (``*_graph.tsv``), see :func:`graph_long_table`."""
         return graph_long_table(self.graph_rois, self.graph_run)
+
+
+def network_result(signals: np.ndarray, rois: pd.DataFrame, dropped: pd.DataFrame,
+                   settings: NetworkSettings) -> NetworkResult:
+    """Connectivity, network summary and graph measures from ROI signals.
+
+    Used alike by runs whose ROI signals come from voxels or vertices
+    (:func:`analyse_networks`) and by runs given as ROI time series.
+
+    Parameters
+    ----------
+    signals : numpy.ndarray, shape (T, R)
+        Cleaned signal of each ROI.
+    rois : pandas.DataFrame
+        The R ROIs, in the order of ``signals``' columns; needs ``roi`` and
+        ``network``.
+    dropped : pandas.DataFrame
+        ROIs left out, with the reason (kept for the outputs' sidecars).
+    settings : NetworkSettings
+        ``graph_density`` (proportion of positive edges kept for the graph).
+
+    Returns
+    -------
+    NetworkResult
+    """
+    matrix = connectivity_matrix(signals)
+    graph_rois, graph_run = graph_measures(matrix, rois["network"], settings.graph_density, rois=rois["roi"])
+    return NetworkResult(rois, dropped, signals, matrix, network_table(matrix, rois["network"]),
+                         graph_rois, graph_run)
 
 
 def analyse_networks(cleaned: CleanedRun, settings: NetworkSettings) -> NetworkResult:
@@ -70,9 +91,10 @@ def analyse_networks(cleaned: CleanedRun, settings: NetworkSettings) -> NetworkR
     Parameters
     ----------
     cleaned : CleanedRun
-        The cleaned run.
+        The cleaned run (voxels or vertices).
     settings : NetworkSettings
-        Atlas, network mapping, graph density and connectivity kind.
+        Atlas, network mapping and graph density (the connectivity kind is
+        checked when the settings are built).
 
     Returns
     -------
@@ -80,37 +102,9 @@ def analyse_networks(cleaned: CleanedRun, settings: NetworkSettings) -> NetworkR
 
     Raises
     ------
-    SettingsError
-        Unsupported ``connectivity`` or invalid atlas settings.
+    InputError, SettingsError
+        From the atlas (:func:`network_rois`) or a network without any ROI
+        with signal (:func:`roi_signals`).
     """
-    if settings.connectivity not in CONNECTIVITY_KINDS:
-        raise SettingsError(
-            f"networks.connectivity={settings.connectivity!r} is not supported; "
-            f"accepted: {list(CONNECTIVITY_KINDS)}"
-        )
     signals, rois, dropped = roi_signals(cleaned, network_rois(settings))
-    matrix = connectivity_matrix(signals)
-    table = network_table(matrix, rois["network"])
-    graph_rois, graph_run = graph_measures(
-        matrix, rois["network"], settings.graph_density, rois=rois["roi"]
-    )
-    metadata = {
-        "atlas": settings.atlas,
-        "settings": dataclasses.asdict(settings),
-        "space": cleaned.space.space,
-        "coordinates": "RAS world mm",
-        "simulated": bool(cleaned.simulated),
-        "n_rois": int(len(rois)),
-        "rois_per_network": {k: int(v) for k, v in rois["network"].value_counts().items()},
-        "dropped_rois": dropped[["roi", "network", "atlas_label", "reason"]].to_dict("records"),
-        "fisher_z_clip": R_CLIP,
-        "graph_threshold": "proportional: strongest positive edges, density of all possible edges",
-        "graph_threshold_r": _plain(graph_run["threshold_r"].iloc[0]),
-        "sources": sorted(set(rois["source"])),
-    }
-    return NetworkResult(rois, dropped, signals, matrix, table, graph_rois, graph_run, metadata)
-
-
-def _plain(value) -> float | None:
-    value = float(value)
-    return None if np.isnan(value) else value
+    return network_result(signals, rois, dropped, settings)
