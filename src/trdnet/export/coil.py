@@ -119,16 +119,6 @@ class CoilPose:
         return _convert(self.matrix, _TO_LOCALITE)
 
 
-def from_brainsight(matrix) -> np.ndarray:
-    """trdnet-frame 4x4 pose from a Brainsight 4x4 pose (inverse of :meth:`CoilPose.brainsight`)."""
-    return _convert(np.asarray(matrix, float), _TO_BRAINSIGHT.T)
-
-
-def from_localite(matrix) -> np.ndarray:
-    """trdnet-frame 4x4 pose from a Localite ``Matrix4D`` (inverse of :meth:`CoilPose.localite`)."""
-    return _convert(np.asarray(matrix, float), _TO_LOCALITE.T)
-
-
 def _convert(matrix: np.ndarray, axes: np.ndarray) -> np.ndarray:
     out = matrix.copy()
     out[:3, :3] = matrix[:3, :3] @ axes

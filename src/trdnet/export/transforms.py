@@ -42,11 +42,6 @@ class PointTransform:
     target_space: str
     chain: manip.TransformChain
 
-    @property
-    def nonlinear(self) -> bool:
-        """Whether the transform has a displacement field."""
-        return any(isinstance(x, DenseFieldTransform) for x in self.chain.transforms)
-
     def map(self, points_ras) -> tuple[np.ndarray, np.ndarray]:
         """Map RAS mm points.
 

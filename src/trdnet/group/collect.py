@@ -120,13 +120,6 @@ def parse_prefix(prefix: str) -> dict[str, str]:
     return parse_entities(prefix)
 
 
-def _run_folder(out_dir: Path, entities: dict) -> Path:
-    folder = Path(out_dir) / f"sub-{entities['sub']}"
-    if entities.get("ses"):
-        folder = folder / f"ses-{entities['ses']}"
-    return folder / "func"
-
-
 def discover_runs(out_dir: Path, participant_labels=None) -> tuple[list[RunRecord], list[dict]]:
     """Finished runs of an output folder, and the runs that cannot be used.
 

@@ -12,9 +12,6 @@ from ..errors import NotImplementedFeatureError, TargetingError
 from ..geometry import Geometry
 from .result import TargetResult
 
-#: Linkages that work on a precomputed distance matrix with a connectivity constraint.
-LINKAGES = ("single", "complete", "average")
-
 
 def _ranked(data: np.ndarray) -> np.ndarray:
     """Columns replaced by their z-scored ranks over time (Spearman = Pearson of ranks)."""
@@ -48,7 +45,8 @@ def spatial_clusters(ranked: np.ndarray, geometry: Geometry, columns: np.ndarray
     distance_threshold : float
         Height at which the dendrogram is cut (in 1 - rho units).
     linkage : str
-        One of :data:`LINKAGES`.
+        ``average``, ``complete`` or ``single`` (checked by
+        :class:`~trdnet.config.TargetSettings`, ``hierarchical_linkage``).
 
     Returns
     -------
