@@ -263,7 +263,21 @@ def collect_table(records: list[RunRecord], kind: str) -> pd.DataFrame:
         frames.append(table)
     if not frames:
         return pd.DataFrame(columns=ID_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+    return _keep_integers(pd.concat(frames, ignore_index=True), frames)
+
+
+def _keep_integers(table: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Columns whole-numbered in every run that has values in them, as nullable ``Int64``.
+
+    Stacking a surface run's ``vertex`` with volume runs that have none
+    (or a run whose column is all ``n/a``) would otherwise turn it into floats
+    written as ``4122.000000``.
+    """
+    for column in table.columns:
+        present = [f[column] for f in frames if column in f.columns and f[column].notna().any()]
+        if present and all(pd.api.types.is_integer_dtype(values) for values in present):
+            table[column] = table[column].astype("Int64")
+    return table
 
 
 def check_columns(table: pd.DataFrame, needed, what: str) -> None:
