@@ -186,6 +186,24 @@ def _source_dataset(folder: Path) -> dict:
     return entry
 
 
+def source_datasets(root: Path) -> list[Path]:
+    """Local folders named in a derivative's ``dataset_description.json`` (``SourceDatasets``): fMRIPrep's raw
+    BIDS root, or the fMRIPrep folders a trdnet output folder was made from."""
+    try:
+        description = json.loads((Path(root) / "dataset_description.json").read_text())
+    except (OSError, ValueError):
+        return []
+    found = []
+    for entry in description.get("SourceDatasets", []) or []:
+        url = str(entry.get("URL", "")) if isinstance(entry, dict) else ""
+        if url.startswith("file://"):
+            url = url[len("file://"):]
+        if url and "://" not in url and not url.startswith("bids:"):
+            path = Path(url)
+            found.append(path if path.is_absolute() else Path(root) / path)
+    return found
+
+
 def _jsonable(value: Any):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

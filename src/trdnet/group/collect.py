@@ -21,7 +21,7 @@ import pandas as pd
 from ..entities import parse_entities
 from ..errors import InputError, SettingsError
 from ..inputs.requested import check_labels_present
-from ..outputs import read_tsv
+from ..outputs import read_tsv, source_datasets
 from ..records import failure_records, finished_runs
 from ..staging import RunBusyError, run_lock, staged_runs
 
@@ -211,8 +211,6 @@ def input_participants(out_dir: Path) -> tuple[list[Path], set[str]]:
     labels : set of str
         Labels (without ``sub-``) of the ``sub-*`` folders in them.
     """
-    from .participants import source_datasets
-
     folders, labels = [], set()
     for folder in source_datasets(Path(out_dir)):
         try:

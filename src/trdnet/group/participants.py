@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
+from ..outputs import source_datasets
 from .collect import RunRecord
 
 
@@ -29,24 +30,6 @@ def _input_roots(records: list[RunRecord]) -> list[Path]:
                 if root not in roots:
                     roots.append(root)
     return roots
-
-
-def source_datasets(root: Path) -> list[Path]:
-    """Local folders named in a derivative's ``dataset_description.json`` (``SourceDatasets``): fMRIPrep's raw
-    BIDS root, or the fMRIPrep folders a trdnet output folder was made from."""
-    try:
-        description = json.loads((Path(root) / "dataset_description.json").read_text())
-    except (OSError, ValueError):
-        return []
-    found = []
-    for entry in description.get("SourceDatasets", []) or []:
-        url = str(entry.get("URL", "")) if isinstance(entry, dict) else ""
-        if url.startswith("file://"):
-            url = url[len("file://"):]
-        if url and "://" not in url and not url.startswith("bids:"):
-            path = Path(url)
-            found.append(path if path.is_absolute() else Path(root) / path)
-    return found
 
 
 def find_participants_tsv(out_dir: Path, records: list[RunRecord]) -> Path | None:
