@@ -70,9 +70,26 @@ def write_tsv(path: Path, table: pd.DataFrame) -> Path:
     return atomic_write_text(path, text)
 
 
-def read_tsv(path: Path) -> pd.DataFrame:
-    """Read a TSV written by :func:`write_tsv`."""
-    return pd.read_csv(path, sep="\t", na_values="n/a", keep_default_na=False)
+def read_tsv(path: Path, integers: bool = False) -> pd.DataFrame:
+    """Read a TSV written by :func:`write_tsv`.
+
+    Parameters
+    ----------
+    path : Path
+    integers : bool
+        Read a column written as whole numbers and ``n/a`` (e.g. a surface
+        target's ``vertex`` beside reference rows without one) as nullable
+        ``Int64`` instead of floats. A float column is always written with
+        decimals, so the text tells the two apart.
+    """
+    table = pd.read_csv(path, sep="\t", na_values="n/a", keep_default_na=False)
+    if integers:
+        text = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        for column in table.select_dtypes("float").columns:
+            written = text[column][text[column] != "n/a"]
+            if len(written) and written.str.fullmatch(r"-?\d+").all():
+                table[column] = table[column].astype("Int64")
+    return table
 
 
 def write_atlas_table(out_dir: Path, seg: str, rois: pd.DataFrame, description: str) -> Path:

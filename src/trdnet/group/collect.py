@@ -251,7 +251,7 @@ def collect_table(records: list[RunRecord], kind: str) -> pd.DataFrame:
             continue
         path = record.files[kind]
         try:
-            table = read_tsv(path)
+            table = read_tsv(path, integers=True)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             raise InputError(f"{path}: unreadable {kind} table ({exc})") from None
         table = table.drop(columns=[c for c in ID_COLUMNS if c in table.columns])
@@ -265,10 +265,10 @@ def collect_table(records: list[RunRecord], kind: str) -> pd.DataFrame:
 
 
 def _keep_integers(table: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Columns whole-numbered in every run that has values in them, as nullable ``Int64``.
+    """Columns read as integers in every run that has values in them, as nullable ``Int64``.
 
-    Stacking a surface run's ``vertex`` with volume runs that have none
-    (or a run whose column is all ``n/a``) would otherwise turn it into floats
+    Stacking a surface run's ``vertex`` with volume runs that have none (or
+    a run whose column is all ``n/a``) would otherwise turn it into floats
     written as ``4122.000000``.
     """
     for column in table.columns:
