@@ -123,6 +123,26 @@ def test_committed_surface_summary_is_the_summary_of_the_committed_distances():
     pd.testing.assert_frame_equal(committed[recomputed.columns], recomputed, check_dtype=False, atol=1e-3)
 
 
+
+def test_committed_fslr_summary_is_the_summary_of_distances_on_the_fslr_mesh():
+    # validation/surface_accuracy.py --space fsLR: the same study on one CIFTI file per run
+    from trdnet.inputs.surface import fslr_meshes
+
+    study, results = _study()
+    results = results.parent / "surface_fslr"
+    accuracy = pd.read_csv(results / "accuracy.tsv", sep="\t")
+    committed = pd.read_csv(results / "summary.tsv", sep="\t")
+    assert (committed["data"] == "SIMULATED").all() and accuracy["minutes"].between(8.0, 10.0).all()
+    left = fslr_meshes()["L"][0]
+    assert (accuracy["hemi"] == "L").all() and len(accuracy) == 24
+    # each distance, recomputed from the two vertices' places on the Conte69 mesh (MNI152)
+    np.testing.assert_allclose(accuracy[["x", "y", "z"]].to_numpy(float), left[accuracy["vertex"]], atol=1e-3)
+    distance = np.linalg.norm(left[accuracy["vertex"]] - left[accuracy["planted_vertex"]], axis=1)
+    np.testing.assert_allclose(accuracy["distance_mm"], distance, atol=1e-3)
+    recomputed = study.summarise(accuracy)
+    pd.testing.assert_frame_equal(committed[recomputed.columns], recomputed, check_dtype=False, atol=1e-3)
+
+
 @pytest.mark.slow  # a whole fsLR run through the command line
 def test_an_fslr_cohort_is_one_cifti_file_per_run_and_gets_targets_through_trdnet_run(tmp_path):
     from trdnet.inputs.surface import fslr_meshes

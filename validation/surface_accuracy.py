@@ -1,4 +1,4 @@
-"""How far the cluster target on the cortex lands from the planted one, on SIMULATED fsaverage5 cohorts.
+"""How far the cluster target on the cortex lands from the planted one, on SIMULATED fsaverage5 or fsLR cohorts.
 
 Simulates a cohort with :func:`trdnet.inputs.simulate.surface.simulate_surface_cohort` (its difficulties:
 mesh-smoothed and autocorrelated noise, a group-typical anticorrelated region shared by everyone, a personal
@@ -7,11 +7,12 @@ drawn away from the search sites), runs trdnet's default cleaning and the defaul
 methods on each run exactly as ``trdnet run`` would (nothing is chosen on this set: the settings are the
 defaults), and writes the distance between each target's MNI152 position and the planted vertex's.
 
-    python validation/surface_accuracy.py OUTPUT_DIR [--n-subjects 12] [--n-volumes 300] [--seed 7]
+    python validation/surface_accuracy.py OUTPUT_DIR [--n-subjects 12] [--n-volumes 300] [--seed 7] [--space fsLR]
 
 Writes ``OUTPUT_DIR/accuracy.tsv`` (one row per participant and method) and ``OUTPUT_DIR/summary.tsv``
 (median, quartiles and range per method). The README reports the committed
-``validation/results/surface/summary.tsv``. SIMULATED data: says nothing about real scans.
+``validation/results/surface/summary.tsv`` (fsaverage5 GIFTI) and ``validation/results/surface_fslr/summary.tsv``
+(fsLR-32k CIFTI, the same settings). SIMULATED data: says nothing about real scans.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ METHODS = ("cluster", "peak")
 
 
 def surface_accuracy(work_dir: Path, n_subjects: int = 12, n_volumes: int = 300, tr: float = 2.0,
-                     random_state: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     random_state: int = 7, space: str = "fsaverage5") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Distances between each person's targets and the planted target (SIMULATED).
 
     Parameters
@@ -48,6 +49,8 @@ def surface_accuracy(work_dir: Path, n_subjects: int = 12, n_volumes: int = 300,
         Seconds (300 volumes at 2 s = 10 minutes).
     random_state : int
         Seed of the simulation.
+    space : {"fsaverage5", "fsLR"}
+        GIFTI per hemisphere on fsaverage5, or one CIFTI file per run on fsLR-32k.
 
     Returns
     -------
@@ -58,11 +61,11 @@ def surface_accuracy(work_dir: Path, n_subjects: int = 12, n_volumes: int = 300,
         Per method: ``n, median_mm, q25_mm, q75_mm, min_mm, max_mm, within_4mm``.
     """
     truth = simulate_surface_cohort(work_dir, n_subjects=n_subjects, n_volumes=n_volumes, tr=tr,
-                                    random_state=random_state).set_index("participant_id")
+                                    random_state=random_state, space=space).set_index("participant_id")
     settings = Settings()
     targeting = dataclasses.replace(settings.targeting, methods=METHODS, reliability=False)
     rows = []
-    for run in find_runs(work_dir / "fmriprep", space="fsaverage5"):
+    for run in find_runs(work_dir / "fmriprep", space=space):
         cleaned = clean(run, settings.denoise)
         table = compute_targets(cleaned, targeting, settings.random_state,
                                 high_pass_hz=settings.denoise.high_pass).table
@@ -96,9 +99,11 @@ def main(argv=None) -> int:
     parser.add_argument("--n-subjects", type=int, default=12)
     parser.add_argument("--n-volumes", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--space", choices=("fsaverage5", "fsLR"), default="fsaverage5")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
-        accuracy, summary = surface_accuracy(Path(work), args.n_subjects, args.n_volumes, random_state=args.seed)
+        accuracy, summary = surface_accuracy(Path(work), args.n_subjects, args.n_volumes, random_state=args.seed,
+                                               space=args.space)
     write_tsv(args.output_dir / "accuracy.tsv", accuracy)
     write_tsv(args.output_dir / "summary.tsv", summary)
     print(summary.to_string(index=False))
