@@ -4,7 +4,7 @@ Usage: ``python reference_nilearn_surface.py RUN_ROOT OUT.npz``. No trdnet: the
 two ``.func.gii`` files read with nibabel, vertices without signal dropped,
 confounds with nilearn's ``load_confounds`` (the same arguments as trdnet's
 defaults), ``nilearn.signal.clean`` (detrend, z-score, 0.01-0.1 Hz Butterworth,
-the confounds and the censoring mask, censored edge volumes extrapolated as trdnet asks), the vertices' MNI152 positions from
+the confounds and the censoring mask, nilearn's default for censored edge volumes), the vertices' MNI152 positions from
 nilearn's fsaverage5 midthickness (mean of pial and white) and FreeSurfer's
 MNI305-to-MNI152 matrix, the sgACC seed as the mean of the cleaned vertices within
 10 mm of (6, 16, -10), the seed map as a product, the Fox 2012 peak target (most
@@ -59,11 +59,9 @@ def main(root: str, out: str) -> None:
         str(left), strategy=("motion", "wm_csf", "global_signal", "scrub"), motion="full", wm_csf="basic",
         global_signal="basic", scrub=5, fd_threshold=0.5, std_dvars_threshold=1.5, demean=True,
     )
-    # extrapolate=True as trdnet passes it: nilearn 0.14's default (False) treats censored volumes at the run's
-    # edges otherwise, and the two cleanings then differ near the start of a run with censored first volumes
     cleaned = signal.clean(data, confounds=confounds, sample_mask=sample_mask, detrend=True,
                            standardize="zscore_sample", low_pass=0.1, high_pass=0.01, t_r=tr,
-                           filter="butterworth", extrapolate=True)
+                           filter="butterworth")
     within = np.linalg.norm(xyz - SEED[0], axis=1) <= 10.0
     seed = cleaned[:, within].mean(axis=1)
     seed = (seed - seed.mean()) / seed.std(ddof=1)

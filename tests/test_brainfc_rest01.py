@@ -46,11 +46,10 @@ def _plain_nilearn_networks(folder) -> dict:
     # load_confounds replaces the derivatives' n/a at the first volume by the second volume's value
     regressors = confounds[[*motion, "white_matter", "csf", "global_signal"]].bfill().to_numpy()
     keep = np.arange(5, len(signals))  # the non-steady-state volumes flagged in the table
-    # trdnet passes every signal.clean argument explicitly (recorded in its sidecars); extrapolate=True
-    # (nilearn's default is False) interpolates the censored volumes at the edges before filtering.
+    # nilearn's defaults otherwise: the censored volumes at the run's start are left out of the band-pass
     cleaned = signal.clean(signals.to_numpy(), confounds=regressors, sample_mask=keep, detrend=True,
                            standardize="zscore_sample", standardize_confounds=True, filter="butterworth",
-                           high_pass=0.01, low_pass=0.1, t_r=2.0, extrapolate=True, butterworth__order=5)
+                           high_pass=0.01, low_pass=0.1, t_r=2.0, butterworth__order=5)
     # Pearson correlation: the empirical covariance, not ConnectivityMeasure's default Ledoit-Wolf shrinkage
     r = ConnectivityMeasure(kind="correlation", cov_estimator=EmpiricalCovariance(),
                             standardize="zscore_sample").fit_transform([cleaned])[0]

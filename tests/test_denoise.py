@@ -150,6 +150,27 @@ def test_butterworth_order_setting_reaches_the_filter():
     np.testing.assert_allclose(impulses_order2, expected, atol=1e-10)
 
 
+def test_censored_volumes_at_the_run_ends_follow_nilearns_default_not_extrapolated():
+    """Non-steady-state volumes censored at a run's start are left out of the band-pass (nilearn >= 0.13's
+    default), not extrapolated by spline: extrapolation beyond the data changed edge volumes by several z."""
+    import inspect
+
+    from trdnet.denoise import cleaning_operator
+
+    n = 120
+    retained = np.r_[np.arange(4, 60), np.arange(63, n)]  # 4 dummy volumes at the start, a censored spike
+    operator = cleaning_operator(n, 2.0, None, retained, DenoiseSettings())
+    assert inspect.signature(signal.clean).parameters["extrapolate"].default is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nilearn_default = signal.clean(np.eye(n), detrend=True, standardize=False, filter="butterworth",
+                                       low_pass=0.1, high_pass=0.01, t_r=2.0, sample_mask=retained)
+        extrapolated = signal.clean(np.eye(n), detrend=True, standardize=False, filter="butterworth",
+                                    low_pass=0.1, high_pass=0.01, t_r=2.0, sample_mask=retained, extrapolate=True)
+    assert np.max(np.abs(nilearn_default - extrapolated)) > 1e-2  # the choice matters on this run
+    np.testing.assert_allclose(operator, nilearn_default, atol=1e-10)
+
+
 def test_median_tsnr_matches_float64_over_the_retained_rows(tmp_path):
     from trdnet.denoise import column_statistics, usable_columns
 

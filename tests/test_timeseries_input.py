@@ -279,8 +279,7 @@ def test_roi_cleaning_equals_nilearn_signal_clean(tmp_path, labels_file):
     # nilearn's scrubbing also drops retained segments shorter than 5 volumes
     assert set(cleaned.retained) <= set(retained) and len(cleaned.retained) >= len(retained) - 8
     expected = signal.clean(data, confounds=regressors, sample_mask=cleaned.retained, detrend=True,
-                            standardize=None, filter="butterworth", high_pass=0.01, low_pass=0.1, t_r=2.0,
-                            extrapolate=True)
+                            standardize=None, filter="butterworth", high_pass=0.01, low_pass=0.1, t_r=2.0)
     expected = (expected - expected.mean(0)) / expected.std(0)
     np.testing.assert_allclose(cleaned.signals, expected, atol=1e-3)
     assert cleaned.qc["n_censored"] == 120 - len(cleaned.retained) > 0

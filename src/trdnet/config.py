@@ -231,6 +231,9 @@ class DenoiseSettings(_Checked):
     detrend: bool = True
     filter: str = "butterworth"
     butterworth_order: int = 5
+    #: censored volumes at a run's ends are left out of the band-pass, not extrapolated (nilearn >= 0.13's
+    #: default: spline extrapolation beyond the data is unreliable and changed seed maps by up to 0.14 r)
+    extrapolate: bool = False
     min_volumes: int = 50  # refuse to analyse fewer retained volumes than this
     min_minutes: float = 2.0  # ... or less retained time than this
     #: aCompCor / tCompCor components of fMRIPrep's confounds (nilearn's ``compcor``); none: not used

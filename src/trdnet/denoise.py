@@ -201,7 +201,7 @@ def clean_arguments(settings: DenoiseSettings, tr: float) -> dict:
         "low_pass": settings.low_pass,
         "high_pass": settings.high_pass,
         "t_r": tr,
-        "extrapolate": True,
+        "extrapolate": settings.extrapolate,
         # signal.clean forwards only ``butterworth__*`` keywords to the filter;
         # a plain ``butterworth_order`` would be silently ignored.
         "butterworth__order": settings.butterworth_order,
