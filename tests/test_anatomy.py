@@ -91,6 +91,7 @@ def test_find_runs_records_the_anatomy_once_per_participant_and_session(tmp_path
     assert searched.count(tmp_path / "sub-01" / "ses-a" / "anat") == 1
 
 
+@pytest.mark.slow  # a whole run, its export and its report
 def test_processing_and_report_read_the_anatomy_from_the_run(tmp_path, monkeypatch):
     """After the run is found, no stage searches ``anat/``: analysis, navigator export and report read the record."""
     import trdnet.inputs.anatomy as anatomy_module

@@ -202,6 +202,7 @@ def nib_affine(affine, point):
     return nib.affines.apply_affine(affine, np.asarray(point, dtype=float))
 
 
+@pytest.mark.slow  # a whole fsnative run with its anatomy, through the command line
 def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(tmp_path, capsys):
     # SIMULATED participant: T1w anatomy and transforms, a cortex that happens to be fsaverage5's (in T1w mm),
     # its registered sphere, and an fsnative BOLD run

@@ -129,6 +129,7 @@ def test_participant_table_has_sufficiency_columns(settings):
     assert np.isfinite(top["minutes_for_5mm"]) and top["sufficiency_note"]
 
 
+@pytest.mark.slow  # a simulated cohort processed end to end
 def test_cohort_writes_a_participant_target_for_people_with_several_runs(tmp_path):
     from trdnet.cohort import run_cohort
     from trdnet.config import Settings
