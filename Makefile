@@ -16,12 +16,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/trdnet demo trdnet_demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+# one pytest-xdist worker per core; a test file stays in one worker, so its module fixtures are built once
+# (session fixtures once per run: tests/conftest.py build_once)
+TEST_WORKERS ?= 2
 
-# one worker per core; a test file stays in one worker, so module fixtures are built once
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 examples: $(STAMP)
 	$(BIN)/python examples/run_all.py
