@@ -55,6 +55,50 @@ def test_summaries_count_errors_shared_region_and_good_targets(validation):
     assert default["r95_coverage_of_retest"] == pytest.approx(1.0)  # same point: distance 0
 
 
+def _worded(raw_r95, error_mm, **columns):
+    n = len(raw_r95)
+    base = {"participant_id": [f"p{i:02d}" for i in range(n)], "session": "1", "minutes": 8.0,
+            "variant": "default", "bootstrap_r95_raw_mm": raw_r95, "bootstrap_r95_mm": np.nan,
+            "error_mm": error_mm, "split_half_mm": 1.0, "competing_share": 0.0, "retest_mm": np.nan,
+            "runner_up": "", "reliability": ""}
+    return pd.DataFrame({**base, **columns})
+
+
+def test_reword_applies_the_scale_and_thresholds_to_the_stored_inputs(validation):
+    from trdnet.config import TargetSettings
+
+    rows = _worded([4.0, 6.0, 4.0, 4.0, 20.0], 1.0,
+                   runner_up=["", "", "the runner-up cluster is more anticorrelated", "", ""],
+                   split_half_mm=[1.0, 1.0, 1.0, 30.0, 1.0])
+    settings = TargetSettings(r95_scale=2.0, good_r95_mm=10.0, fair_r95_mm=20.0)
+    out = validation.reword(rows, settings)
+    assert out["bootstrap_r95_mm"].tolist() == [8.0, 12.0, 8.0, 8.0, 40.0]
+    assert out["reliability"].tolist() == ["good", "fair", "fair", "fair", "poor"]
+    assert rows["reliability"].eq("").all()  # the input is not changed
+
+
+def test_calibration_covers_every_cell_and_keeps_good_targets_close(validation):
+    from trdnet.config import TargetSettings
+
+    # Cell 8 min: session distance / raw radius = 0.1 ... 1.0; cell 16 min: all 0.5.
+    ratios = np.r_[np.arange(1, 11) / 10.0, np.full(10, 0.5)]
+    rows = _worded(np.full(20, 10.0), 1.0, minutes=[8.0] * 10 + [16.0] * 10)
+    rows["session_distance_mm"] = 10.0 * ratios
+    found = validation.calibrate_words(rows, TargetSettings())
+    scale = found["r95_scale"]
+    covered = (scale * rows["bootstrap_r95_raw_mm"] >= rows["session_distance_mm"]).groupby(rows["minutes"]).mean()
+    assert (covered >= 0.9).all(), covered.to_dict()
+    smaller = ((scale - 0.02) * rows["bootstrap_r95_raw_mm"] >= rows["session_distance_mm"])
+    assert smaller[rows["minutes"] == 8.0].mean() < 0.9  # the largest cell's factor, not a looser one
+
+    # Good threshold: raw radii 5, 8, 12 mm (scale 1 after rounding), the 12 mm one is 20 mm off.
+    rows = _worded([5.0, 8.0, 12.0], [1.0, 2.0, 20.0])
+    rows["session_distance_mm"] = rows["bootstrap_r95_raw_mm"]  # ratio 1 everywhere
+    found = validation.calibrate_words(rows, TargetSettings())
+    assert found["r95_scale"] == 1.0
+    assert found["good_r95_mm"] == 11.0 and found["fair_r95_mm"] == 22.0  # 12 mm would label the 20 mm miss good
+
+
 @pytest.mark.slow
 def test_quick_study_writes_results(validation, tmp_path):
     out = tmp_path / "results"

@@ -55,6 +55,8 @@ from trdnet.inputs.bids import find_runs
 from trdnet.inputs.simulate import preset_parameters, simulate_cohort
 from trdnet.targeting import participant_targets, run_method, search_columns, seed_columns, seed_map
 from trdnet.targeting.participant import combine_runs
+from trdnet.targeting.reliability import reliability_word
+from trdnet.targeting.sites import stronger_runner_up
 
 TR = 2.0
 #: Target variants compared (name -> changes of TargetSettings); "default" is Settings().targeting.
@@ -92,7 +94,7 @@ class StudyGrid:
         return sum(self.run_volumes[:n_runs]) * TR / 60.0
 
 
-SETS = {"choose": 1000, "report": 2000}
+SETS = {"choose": 1000, "report": 2000, "calibrate": 3000}
 QUICK_GRID = StudyGrid(run_volumes=(80, 80), cells_runs=(1, 2), n_participants=2, n_bootstrap=5,
                        resolution_mm=4)
 
@@ -128,10 +130,15 @@ def run_participant(index: int, grid: StudyGrid, seed: int, workdir: Path, varia
                                              high_pass_hz=settings.denoise.high_pass)
                 row = result.output.table.iloc[0]
                 found = row[["x", "y", "z"]].to_numpy(float)
+                candidates = result.output.candidates
+                if candidates is not None and len(candidates) and "method" in candidates:
+                    candidates = candidates[candidates["method"] == row["method"]]
                 rows.append({**common, "variant": "default", **_outcome(found, planted, shared),
                              **{k: row[k] for k in ("bootstrap_r95_mm", "split_half_mm", "competing_share",
                                                     "n_sites", "retest_mm", "minutes_for_5mm", "reliability",
                                                     "n_voxels")},
+                             "bootstrap_r95_raw_mm": row["bootstrap_r95_mm"] / base.r95_scale,
+                             "runner_up": stronger_runner_up(candidates),
                              "seconds": time.perf_counter() - started})
             except TargetingError as error:
                 rows.append({**common, "variant": "default", "failed": str(error)})
@@ -169,6 +176,30 @@ def _outcome(found: np.ndarray, planted: np.ndarray, shared: np.ndarray) -> dict
     to_shared = float(np.linalg.norm(found - shared))
     return {"x": found[0], "y": found[1], "z": found[2], "error_mm": error,
             "on_shared_region": bool(to_shared < SHARED_RADIUS_MM and to_shared < error)}
+
+
+def reword(targets: pd.DataFrame, settings) -> pd.DataFrame:
+    """The default rows' radius and word under ``settings`` (the current defaults when summarising).
+
+    Neither the targets, the bootstrap cloud, the split-half, the competing
+    sites nor the retest depend on ``r95_scale`` or the words' thresholds, so
+    ``bootstrap_r95_mm = r95_scale * bootstrap_r95_raw_mm`` and the word from
+    :func:`~trdnet.targeting.reliability.reliability_word` on the stored
+    inputs are what a run with ``settings`` would have written. Rows written
+    before the raw radius was stored are returned unchanged.
+    """
+    if "bootstrap_r95_raw_mm" not in targets:
+        return targets
+    out = targets.copy()
+    rows = (out["variant"] == "default") & out["bootstrap_r95_raw_mm"].notna()
+    out.loc[rows, "bootstrap_r95_mm"] = settings.r95_scale * out.loc[rows, "bootstrap_r95_raw_mm"]
+    part = out[rows]
+    runner = part["runner_up"].fillna("").astype(str) if "runner_up" in part else [""] * len(part)
+    out.loc[rows, "reliability"] = [
+        reliability_word(r95, split, settings, competing_share=share, retest_mm=retest, runner_up=up)[0]
+        for r95, split, share, retest, up in zip(part["bootstrap_r95_mm"], part["split_half_mm"],
+                                                 part["competing_share"], part["retest_mm"], runner)]
+    return out
 
 
 def add_session_distance(targets: pd.DataFrame) -> pd.DataFrame:
@@ -246,6 +277,57 @@ def r95_scale_for_coverage(targets: pd.DataFrame, scale_used: float, coverage: f
     return float(np.quantile(ratio, coverage)) if len(ratio) else float("nan")
 
 
+#: Thresholds of ``good`` (bootstrap radius, mm) tried by :func:`calibrate_words`; ``fair`` is twice ``good``.
+GOOD_R95_CANDIDATES_MM = tuple(float(t) for t in range(4, 41))
+
+
+def calibrate_words(targets: pd.DataFrame, settings, coverage: float = 0.9, good_share: float = 0.9) -> dict:
+    """``r95_scale`` and ``good_r95_mm`` set on a participant set (the calibrate set).
+
+    1. ``r95_scale``: in every cell (data length), the ``coverage`` quantile
+       of session distance / raw radius; one factor, the largest of the
+       cells', so that the stated radius covers the retest in at least that
+       share of every cell's sessions (the per-cell factors are recorded).
+    2. ``good_r95_mm``: the largest candidate of
+       :data:`GOOD_R95_CANDIDATES_MM` at which, with that factor and
+       ``fair_r95_mm`` = 2 x ``good_r95_mm``, at least ``good_share`` of the
+       sessions labelled ``good`` (all cells pooled) are within 5 mm of the
+       planted target; when none qualifies, the smallest candidate.
+
+    Parameters
+    ----------
+    targets : pandas.DataFrame
+        Rows of :func:`run_participant` with ``bootstrap_r95_raw_mm`` and
+        ``session_distance_mm``.
+    settings : TargetSettings
+        The other reliability settings (kept).
+
+    Returns
+    -------
+    dict
+        ``r95_scale``, ``r95_scale_per_minutes``, ``good_r95_mm``,
+        ``fair_r95_mm`` and the table of candidates tried (``n_good``,
+        ``good_within_5mm``).
+    """
+    part = targets[(targets["variant"] == "default") & targets["bootstrap_r95_raw_mm"].notna()]
+    ratio = part["session_distance_mm"] / part["bootstrap_r95_raw_mm"]
+    per_cell = {float(m): float(np.quantile(r[np.isfinite(r)], coverage))
+                for m, r in ratio.groupby(part["minutes"])}
+    scale = float(np.ceil(max(per_cell.values()) * 100) / 100)  # rounded up: the coverage is kept
+    tried = []
+    for good in GOOD_R95_CANDIDATES_MM:
+        chosen = dataclasses.replace(settings, r95_scale=scale, good_r95_mm=good, fair_r95_mm=2 * good)
+        words = reword(part, chosen)
+        labelled = words[words["reliability"] == "good"]
+        tried.append({"good_r95_mm": good, "n_good": len(labelled),
+                      "good_within_5mm": float((labelled["error_mm"] <= 5.0).mean()) if len(labelled) else np.nan})
+    ok = [t["good_r95_mm"] for t in tried if t["n_good"] and t["good_within_5mm"] >= good_share]
+    good = max(ok) if ok else GOOD_R95_CANDIDATES_MM[0]
+    return {"coverage_goal": coverage, "good_within_5mm_goal": good_share, "r95_scale": scale,
+            "r95_scale_per_minutes": per_cell, "good_r95_mm": good, "fair_r95_mm": 2 * good,
+            "good_r95_candidates": tried}
+
+
 def markdown(table: pd.DataFrame, digits: int = 1) -> str:
     """A table as GitHub markdown (floats rounded)."""
     header = "| " + " | ".join(table.columns) + " |"
@@ -308,13 +390,13 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
     targets = pd.concat([pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["", "n/a", "nan"],
                                      dtype={"session": str}) for path in done], ignore_index=True)
     targets = targets[targets["variant"].isin(variants)]
-    for col in ("failed", "reliability"):
+    for col in ("failed", "reliability", "runner_up"):
         if col not in targets:
             targets[col] = ""
         targets[col] = targets[col].fillna("").astype(str)
     targets["on_shared_region"] = targets["on_shared_region"].map(
         lambda v: str(v) == "True" if not pd.isna(v) else np.nan)
-    targets = add_session_distance(targets)
+    targets = add_session_distance(reword(targets, Settings().targeting))
     summary = summarise(targets)
     default = default_calibration(targets)
     targets.drop(columns="seconds", errors="ignore").to_csv(
@@ -338,6 +420,7 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
         "shared_region_radius_mm": SHARED_RADIUS_MM,
         "r95_scale_used": Settings().targeting.r95_scale,
         "r95_scale_for_90pct_coverage": r95_scale_for_coverage(targets, Settings().targeting.r95_scale),
+        "calibration": calibrate_words(targets, Settings().targeting) if "bootstrap_r95_raw_mm" in targets else None,
         "participants_summarised": len(done),
         "wall_seconds": round(time.perf_counter() - started, 1), "n_jobs": n_jobs,
     }
@@ -349,7 +432,8 @@ def main(argv=None) -> int:
     """Command line entry point; see ``--help``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help="results folder (default: validation/results/<set>)")
-    parser.add_argument("--set", dest="which", choices=sorted(SETS), default="report")
+    parser.add_argument("--set", dest="which", choices=sorted(SETS), default="report",
+                        help="participant set: choose (the method), calibrate (radius and words), report")
     parser.add_argument("--quick", action="store_true", help="two tiny participants (for tests)")
     parser.add_argument("--participants", type=int, default=None, help="participants")
     parser.add_argument("--resolution", type=int, choices=(2, 3, 4), default=None, help="grid (mm)")
