@@ -276,6 +276,7 @@ def test_mesh_subset_keeps_the_edges_among_its_columns():
     assert sub.clusters(np.ones(5, bool)).tolist() == [1, 1, 1, 2, 2]
     assert sub.same_columns(mesh.subset(picked)) and not sub.same_columns(mesh)
     assert sub.coordinate_space == "MNI305" and "linear approximation" in sub.template_mapping
+    assert "MNI152NLin6Asym" in sub.template_mapping  # FreeSurfer's matrix reaches FSL's MNI152
     row = sub.target_columns([3])
     assert row["hemi"] == ["L"] and row["vertex"] == [40] and row["mesh"] == ["fsaverage5"]
     assert voxel_box().target_columns([0]) == {}  # volume target tables gain no column

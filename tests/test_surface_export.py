@@ -191,6 +191,8 @@ def test_a_template_vertex_goes_to_the_participants_own_vertex(participant, tmp_
                                 ExportSettings(formats=()), simulated=True)
         np.testing.assert_allclose(result.table[["x", "y", "z"]].to_numpy(float)[0], truth, atol=0.05)
         assert any("no registered sphere" in n and "MNI305-to-MNI152" in n for n in result.notes)
+        # the mesh's MNI152 is FSL's, fed to fMRIPrep's MNI152NLin2009cAsym transform: the note says so
+        assert any("MNI152NLin6Asym" in n and "further approximation" in n for n in result.notes)
     with pytest.raises(ExportError, match="need columns hemi and vertex"):
         export_targets(row.drop(columns=["vertex"]), participant["anat"], tmp_path, "sub-01",
                        ExportSettings(formats=()))

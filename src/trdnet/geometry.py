@@ -660,10 +660,10 @@ class MeshGeometry(Geometry):
     def template_mapping(self) -> str:
         """How the columns' MNI152 coordinates (:attr:`template_xyz`) were obtained, in a few words."""
         if self.space.startswith("fsaverage"):
-            return "FreeSurfer's MNI305-to-MNI152 matrix (linear approximation)"
+            return "FreeSurfer's MNI305-to-MNI152 matrix (linear approximation; FSL's MNI152, MNI152NLin6Asym)"
         if self.space == "fsnative":
             return "registered sphere: position of the nearest fsaverage5 vertex, through FreeSurfer's matrix"
-        return "the mesh's own coordinates (MNI152 group-average mesh)" if self.is_template or self.space == "fsLR" \
+        return "the mesh's own coordinates (group-average mesh in FSL's MNI152, MNI152NLin6Asym)" if self.is_template or self.space == "fsLR" \
             else "unknown"
 
     def same_columns(self, other) -> bool:

@@ -110,8 +110,11 @@ def surface_targets_to_t1w(targets: pd.DataFrame, anat) -> tuple[pd.DataFrame, l
             continue
         out.loc[index, ["x", "y", "z"]], how = _mni152(row, mesh, label)
         out.loc[index, "space"] = MNI_SPACE
+        # The mesh's MNI152 is FSL's (MNI152NLin6Asym); fMRIPrep's volume transform starts from
+        # MNI152NLin2009cAsym. The two templates differ by a few mm, so the warning names both approximations.
         warnings.append(f"{label}: no registered sphere from fMRIPrep for this mesh: its MNI152 position ({how}) "
-                        "goes on with the volume transform")
+                        f"is in FSL's MNI152 (MNI152NLin6Asym) and goes on with the {MNI_SPACE} volume "
+                        "transform as if it were that template (a further approximation of a few mm)")
     return out, notes, warnings
 
 
