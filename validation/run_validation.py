@@ -328,6 +328,14 @@ def calibrate_words(targets: pd.DataFrame, settings, coverage: float = 0.9, good
             "good_r95_candidates": tried}
 
 
+def calibration_table(calibration: dict) -> pd.DataFrame:
+    """:func:`calibrate_words` as a table: the factor each cell needs, then the chosen values (``minutes`` = all)."""
+    rows = [{"minutes": f"{float(m):.3f}", "r95_scale": k} for m, k in calibration["r95_scale_per_minutes"].items()]
+    rows.append({"minutes": "all", "r95_scale": calibration["r95_scale"],
+                 "good_r95_mm": calibration["good_r95_mm"], "fair_r95_mm": calibration["fair_r95_mm"]})
+    return pd.DataFrame(rows, columns=["minutes", "r95_scale", "good_r95_mm", "fair_r95_mm"])
+
+
 def markdown(table: pd.DataFrame, digits: int = 1) -> str:
     """A table as GitHub markdown (floats rounded)."""
     header = "| " + " | ".join(table.columns) + " |"
@@ -425,6 +433,9 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
         "wall_seconds": round(time.perf_counter() - started, 1), "n_jobs": n_jobs,
     }
     (out_dir / "validation.json").write_text(json.dumps(record, indent=2) + "\n")
+    if record["calibration"]:
+        calibration_table(record["calibration"]).to_csv(out_dir / "calibration.tsv", sep="\t", index=False,
+                                                        float_format="%.3f", na_rep="n/a")
     return {"targets": targets, "summary": summary, "default": default}
 
 
