@@ -119,14 +119,40 @@ def test_minutes_to_reach_solves_the_fitted_power_law():
     assert np.isnan(minutes_to_reach(one, 5.0, 8.0)[0])
 
 
-def test_participant_table_has_sufficiency_columns(settings):
-    runs = [run_with_block(200, (6, 6, 6), seed, effect=0.3) for seed in (5, 6)]
-    result = participant_targets(runs, settings, 0)
-    curve = result.sufficiency
-    assert set(curve["method"]) == {"cluster"} and len(curve) >= 2
-    assert (np.diff(curve["minutes"]) > 0).all()
+def test_sufficiency_note_gives_no_number_the_data_cannot_support():
+    # Distances that rise and fall (noise, not convergence): a falling power law fits them, but no number is given.
+    bumpy = pd.DataFrame({"minutes": [2.9, 5.9, 11.8], "median_distance_mm": [17.9, 30.2, 3.3]})
+    minutes, note = minutes_to_reach(bumpy, 5.0, minutes_available=23.5)
+    assert np.isnan(minutes) and "cannot be estimated from these data" in note
+    # A slow fall that would need far more than 10x the data available.
+    slow = pd.DataFrame({"minutes": [1.0, 2.0, 4.0], "median_distance_mm": [20.0, 19.0, 18.0]})
+    minutes, note = minutes_to_reach(slow, 5.0, minutes_available=8.0)
+    assert np.isnan(minutes) and "cannot be estimated from these data" in note and "min needed" not in note
+
+
+def test_sufficiency_note_never_says_enough_when_the_retest_disagrees():
+    curve = pd.DataFrame({"minutes": [1.0, 2.0, 4.0], "median_distance_mm": [20.0, 20 / np.sqrt(2), 10.0]})
+    minutes, note = minutes_to_reach(curve, 5.0, minutes_available=20.0, retest_mm=41.8)
+    assert np.isnan(minutes) and "41.8 mm" in note and "do not suffice" in note and "available do not" in note
+    close = pd.DataFrame({"minutes": [1.0, 2.0], "median_distance_mm": [2.0, 1.0]})
+    minutes, note = minutes_to_reach(close, 5.0, minutes_available=20.0, retest_mm=12.0)
+    assert np.isnan(minutes) and "already agree" not in note and "do not suffice" in note
+    # A retest within the goal leaves the estimate as it was.
+    assert minutes_to_reach(curve, 5.0, 20.0, retest_mm=3.0)[0] == pytest.approx(16.0, rel=1e-6)
+
+
+def test_retest_beyond_the_fair_limit_makes_the_word_poor(settings):
+    # Session 1 has three times the data of session 2, so the joined map (and its bootstrap) sits firmly on
+    # session 1's block while session 2 alone finds its own block 21 mm away: a narrow radius, a wide retest.
+    runs = [run_with_block(300, (5, 5, 5), 0, effect=0.8), run_with_block(300, (5, 5, 5), 1, effect=0.8),
+            run_with_block(100, (10, 10, 5), 2, effect=0.8), run_with_block(100, (10, 10, 5), 3, effect=0.8)]
+    limits = dataclasses.replace(settings, good_r95_mm=5.0, fair_r95_mm=10.0, good_split_half_mm=50.0,
+                                 max_competing_share=1.0)
+    result = participant_targets(runs, limits, 0, sessions=["1", "1", "2", "2"], sufficiency=False)
     top = result.output.table.iloc[0]
-    assert np.isfinite(top["minutes_for_5mm"]) and top["sufficiency_note"]
+    assert top["bootstrap_r95_mm"] <= limits.fair_r95_mm < top["retest_mm"]
+    assert top["reliability"] == "poor"
+    assert "retest" in result.output.details["methods"]["cluster"]["reliability"]["participant_reason"]
 
 
 @pytest.mark.slow  # a simulated cohort processed end to end
@@ -147,6 +173,10 @@ def test_cohort_writes_a_participant_target_for_people_with_several_runs(tmp_pat
     assert [r.status for r in results] == ["done", "done", "done"], [r.error for r in results]
     prefix = "sub-01_task-rest_space-MNI152NLin2009cAsym"
     assert results[-1].prefix == prefix and results[-1].summary["n_runs"] == 2
+    # What the console line prints for the participant: space, r, retest and the sufficiency note.
+    summary = results[-1].summary
+    assert summary["target_space"] == "MNI152NLin2009cAsym" and np.isfinite(summary["r_sgacc"])
+    assert np.isfinite(summary["retest_mm"]) and summary["sufficiency_note"]
     folder = out / "sub-01" / "func"
     table = read_tsv(folder / f"{prefix}_desc-participant_targets.tsv")
     top = table.iloc[0]

@@ -6,6 +6,7 @@ Used by the command line and by the demo; the work itself is done elsewhere.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def report_results(results, output_dir: Path) -> int:
             print(f"{r.prefix}: NOT PROCESSED: {r.error}")
         elif r.status == "failed":
             print(f"{r.prefix}: FAILED: {r.error}")
+        elif r.status == "kept":  # a participant step that would have used only some of the person's runs
+            print(f"{r.prefix}: {r.error}")
         else:
             s = r.summary
             if "target_x" not in s:
@@ -59,7 +62,9 @@ def report_results(results, output_dir: Path) -> int:
                   f"{s.get('target_space', '')}"
                   + (f" (vertex {s['target_vertex']}, hemi-{s['target_hemi']})" if "target_vertex" in s else "")
                   + f", r_sgacc {s.get('r_sgacc', float('nan')):.2f}, "
-                  f"reliability {s.get('reliability', '?')}")
+                  f"reliability {s.get('reliability', '?')}"
+                  + (f", retest {s['retest_mm']:.1f} mm" if math.isfinite(s.get("retest_mm", math.nan)) else "")
+                  + (f"; {s['sufficiency_note']}" if s.get("sufficiency_note") else ""))
             if s.get("navigation_space") and s.get("navigation_space") != s.get("target_space"):
                 print(f"    for navigation: ({s['navigation_x']:.1f}, {s['navigation_y']:.1f}, "
                       f"{s['navigation_z']:.1f}) mm {s['navigation_space']}"

@@ -25,11 +25,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from .config import Settings
-from .entities import output_prefix, subject_folder
+from .entities import output_prefix, parse_entities, subject_folder
 from .errors import TrdnetError
 from .inputs.runs import Run
 from .outputs import write_json, write_tsv
 from .sidecars import SIMULATED_NOTE, sidecar
+
+#: Status of a participant whose participant-level outputs were left as they were.
+KEPT = "kept"
 
 #: Entities that name a participant-level output (sessions and runs are joined).
 PARTICIPANT_ENTITIES = ("sub", "task", "acq", "space")
@@ -64,6 +67,13 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
     out = []
     for prefix, members in group_runs(runs, results).items():
         start = time.perf_counter()
+        left_out = runs_left_out(Path(out_dir), prefix, members)
+        if left_out:
+            out.append(RunResult(prefix, members[0].subject, KEPT, error=(
+                f"participant target kept as it was: this selection leaves out {len(left_out)} of the "
+                f"participant's runs ({', '.join(left_out)}); run without --session-label or filters to "
+                "update it")))
+            continue
         try:
             files, summary, status = process_participant(members, prefix, Path(out_dir), settings, overwrite,
                                                          group_map)
@@ -72,6 +82,24 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
         except TrdnetError as exc:
             out.append(RunResult(prefix, members[0].subject, "failed", error=f"participant step: {exc}"))
     return out
+
+
+def runs_left_out(out_dir: Path, prefix: str, members: list[Run]) -> list[str]:
+    """Runs of this participant known in ``out_dir`` but not among ``members``.
+
+    A run is known when it has a per-run completion record with a target, or
+    when the participant step's own record lists it. A participant target
+    from fewer runs than that would silently replace one from all of them.
+    """
+    from .records import completion_records
+
+    known = {record.prefix for record in completion_records(out_dir, members[0].subject)
+             if "target_x" in record.summary
+             and output_prefix(parse_entities(record.prefix), keep=PARTICIPANT_ENTITIES) == prefix}
+    previous = completion_record(out_dir, prefix)
+    if previous.is_file():
+        known.update(json.loads(previous.read_text()).get("Runs", []))
+    return sorted(known - {r.prefix for r in members})
 
 
 def _participant_group_map(group_map, settings: Settings, out_dir: Path, subject: str):
@@ -146,8 +174,10 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
                                 sidecar(kind, description, runs[0], settings, extra=extra)))
     primary = table.iloc[0]
     summary = {"n_runs": len(runs), "target_x": float(primary["x"]), "target_y": float(primary["y"]),
-               "target_z": float(primary["z"]), "retest_mm": float(primary["retest_mm"]),
-               "reliability": str(primary["reliability"]), "minutes_for_5mm": float(primary["minutes_for_5mm"])}
+               "target_z": float(primary["z"]), "target_space": str(primary["space"]),
+               "r_sgacc": float(primary["r_sgacc"]), "retest_mm": float(primary["retest_mm"]),
+               "reliability": str(primary["reliability"]), "minutes_for_5mm": float(primary["minutes_for_5mm"]),
+               "sufficiency_note": str(primary["sufficiency_note"])}
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
     write_json(record, {"Participant": prefix, "Runs": names, "SettingsDigest": settings.digest(),
                         "Files": relative, "Summary": summary, "Simulated": any(r.simulated for r in runs)})

@@ -133,7 +133,8 @@ COLUMNS["participanttargets"] = {
     "retest_kind": "session (separate sessions compared) or leave-one-run-out",
     "retest_mm": "Median distance between targets of disjoint parts of the data (mm; a direct retest)",
     "minutes_for_5mm": "Minutes of data at which two independent scans would agree within 5 mm "
-                       "(power law fitted to target stability against data length; inf: not converging)",
+                       "(power law fitted to target stability against data length; inf: not converging; n/a: "
+                       "not estimable, or the retest already exceeds 5 mm)",
     "sufficiency_note": "Whether the participant has enough data, in words",
 }
 

@@ -44,6 +44,9 @@ MIN_STRETCH_VOLUMES = 25
 #: Distance (mm) the data-sufficiency estimate is asked to reach.
 SUFFICIENCY_GOAL_MM = 5.0
 
+#: Longest answer of the data-sufficiency estimate, as a multiple of the minutes available.
+MAX_EXTRAPOLATION = 10.0
+
 
 @dataclass
 class ParticipantTargets:
@@ -188,7 +191,8 @@ def participant_targets(
         if sufficiency:
             curve = _stability_curve(subset, method, settings, combined.tr, rng)
             sufficiency_rows += curve
-            minutes, note = minutes_to_reach(pd.DataFrame(curve), SUFFICIENCY_GOAL_MM, combined.minutes)
+            minutes, note = minutes_to_reach(pd.DataFrame(curve), SUFFICIENCY_GOAL_MM, combined.minutes,
+                                             retest_mm=table.loc[index, "retest_mm"])
             table.loc[index, "minutes_for_5mm"] = minutes
             table.loc[index, "sufficiency_note"] = note
         candidates = output.candidates
@@ -199,6 +203,7 @@ def participant_targets(
             competing_share=row["competing_share"], retest_mm=table.loc[index, "retest_mm"],
             runner_up=stronger_runner_up(candidates),
         ) if settings.reliability else (row["reliability"], "")
+        word, reason = cap_for_retest(word, reason, table.loc[index, "retest_mm"], settings)
         table.loc[index, "reliability"] = word
         output.details["methods"].get(method, {}).setdefault("reliability", {})["participant_reason"] = reason
     output.table = table
@@ -214,6 +219,32 @@ def participant_targets(
         sufficiency=pd.DataFrame(sufficiency_rows, columns=list(SUFFICIENCY_COLUMNS)),
         run_labels=labels,
     )
+
+
+def cap_for_retest(word: str, reason: str, retest_mm: float, settings: TargetSettings) -> tuple[str, str]:
+    """At best ``poor`` when disjoint parts of the data put the target further apart than ``fair_r95_mm``.
+
+    The bootstrap radius describes resampling of the joined data; a retest
+    distance is the direct measure of what a second scan would do, so a
+    retest beyond the radius allowed for ``fair`` overrides a narrower radius
+    (the ``good`` limit, ``good_retest_mm``, is applied by
+    :func:`~trdnet.targeting.reliability.reliability_word`).
+
+    Parameters
+    ----------
+    word, reason : str
+        From :func:`~trdnet.targeting.reliability.reliability_word`.
+    retest_mm : float
+        Retest distance (mm); NaN leaves the word as it is.
+    settings : TargetSettings
+
+    Returns
+    -------
+    (str, str)
+    """
+    if word in ("good", "fair") and np.isfinite(retest_mm) and retest_mm > settings.fair_r95_mm:
+        return "poor", f"retest {retest_mm:.1f} > {settings.fair_r95_mm:g} mm (the fair limit); {reason}"
+    return word, reason
 
 
 def _target_or_nan(subset: _Subset, rows: np.ndarray, method: str, settings: TargetSettings) -> np.ndarray:
@@ -273,13 +304,18 @@ def _stability_curve(subset, method, settings, tr, rng, fractions=(0.125, 0.25, 
     return curve
 
 
-def minutes_to_reach(curve: pd.DataFrame, goal_mm: float, minutes_available: float) -> tuple[float, str]:
+def minutes_to_reach(curve: pd.DataFrame, goal_mm: float, minutes_available: float, retest_mm: float = float("nan"),
+                     max_extrapolation: float = MAX_EXTRAPOLATION) -> tuple[float, str]:
     """Minutes at which two independent scans would agree within ``goal_mm``.
 
     Fits ``log(distance) = a + b log(minutes)`` to the stability curve
     (least squares; sampling noise makes distances shrink roughly as
     ``minutes ** -0.5``, but the slope is fitted, not assumed) and solves for
-    ``goal_mm``.
+    ``goal_mm``. No number is given when the curve does not fall at every
+    step (noise, not convergence: the fit's slope means nothing), or when the
+    answer lies beyond ``max_extrapolation`` times the minutes available. A
+    retest distance above ``goal_mm`` is direct evidence that the data do not
+    suffice, whatever the curve says.
 
     Parameters
     ----------
@@ -288,16 +324,27 @@ def minutes_to_reach(curve: pd.DataFrame, goal_mm: float, minutes_available: flo
     goal_mm : float
     minutes_available : float
         Minutes of data the participant has (to say whether more is needed).
+    retest_mm : float, optional
+        Distance between targets of disjoint runs or sessions (NaN: none).
+    max_extrapolation : float
+        Largest answer, as a multiple of ``minutes_available``.
 
     Returns
     -------
     (float, str)
-        Minutes (NaN when the curve gives no estimate) and a plain note.
+        Minutes (NaN when the data give no estimate, inf when the targets do
+        not converge) and a plain note.
     """
+    retest_fails = bool(np.isfinite(retest_mm) and retest_mm > goal_mm)
+    not_enough = (f"the retest distance {retest_mm:.1f} mm exceeds {goal_mm:g} mm: the {minutes_available:.1f} min "
+                  "available do not suffice; treat this target as unreliable and scan again")
     usable = curve[np.isfinite(curve["median_distance_mm"])] if len(curve) else curve
     if len(usable) < 2:
-        return float("nan"), "too little data to estimate how much is needed"
+        return float("nan"), not_enough if retest_fails else "too little data to estimate how much is needed"
+    usable = usable.sort_values("minutes")
     if (usable["median_distance_mm"] <= goal_mm).all():
+        if retest_fails:
+            return float("nan"), not_enough
         minutes = float(usable["minutes"].min())
         return minutes, (f"stretches of {minutes:.1f} min already agree within {goal_mm:g} mm; "
                          f"{minutes_available:.1f} min available")
@@ -308,7 +355,17 @@ def minutes_to_reach(curve: pd.DataFrame, goal_mm: float, minutes_available: flo
         return float("inf"), (
             "targets do not converge with more data in this run: do not use this target; acquire more data"
         )
+    cannot = f"the minutes needed for {goal_mm:g} mm cannot be estimated from these data"
+    if (np.diff(distances) > 0).any():
+        curve_text = ", ".join(f"{d:.1f}" for d in distances)
+        return float("nan"), (f"{cannot} (stability {curve_text} mm does not fall with length); "
+                              + (not_enough if retest_fails else "treat this target with caution"))
     minutes = float(np.exp((np.log(goal_mm) - intercept) / slope))
+    if minutes > max_extrapolation * minutes_available:
+        return float("nan"), (f"{cannot} (beyond {max_extrapolation:g}x the {minutes_available:.1f} min available): "
+                              "treat this target as unreliable and scan again")
+    if retest_fails:
+        return float("nan"), not_enough
     if minutes <= minutes_available:
         return minutes, f"about {minutes:.0f} min needed for {goal_mm:g} mm; {minutes_available:.1f} min available"
     return minutes, (f"about {minutes:.0f} min needed for {goal_mm:g} mm but only {minutes_available:.1f} min "

@@ -1,0 +1,63 @@
+"""The participant step in a cohort: which runs it may join, and what it tells the user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trdnet.config import Settings
+from trdnet.console import report_results
+from trdnet.inputs.runs import Run
+from trdnet.participants import KEPT, completion_record, process_participants, runs_left_out
+from trdnet.pipeline import RunResult
+from trdnet.records import write_completion_record
+from trdnet.outputs import write_json
+
+SPACE = "MNI152NLin2009cAsym"
+
+
+def _runs(sessions, runs=("1", "2")):
+    return [Run(bold=Path(f"sub-01_ses-{ses}_task-rest_run-{r}_space-{SPACE}_desc-preproc_bold.nii.gz"),
+                entities={"sub": "01", "ses": ses, "task": "rest", "run": r, "space": SPACE})
+            for ses in sessions for r in runs]
+
+
+def _finished(out, runs):
+    for run in runs:
+        write_completion_record(out, run.prefix, "sub-01", "digest", [], {"target_x": 0.0}, simulated=True)
+    return [RunResult(run.prefix, "01", "done", summary={"target_x": 0.0}) for run in runs]
+
+
+def test_a_selection_of_some_sessions_leaves_the_participant_target_as_it_was(tmp_path, capsys):
+    everything = _runs(["1", "2"])
+    _finished(tmp_path, everything)
+    prefix = f"sub-01_task-rest_space-{SPACE}"
+    record = completion_record(tmp_path, prefix)
+    write_json(record, {"Participant": prefix, "Runs": sorted(r.prefix for r in everything), "Files": []})
+    before = record.read_text()
+    session_1 = everything[:2]
+    assert runs_left_out(tmp_path, prefix, session_1) == sorted(r.prefix for r in everything[2:])
+    # The runs' files do not exist: any attempt to recompute the participant target would fail.
+    results = process_participants(session_1, _finished(tmp_path, session_1), tmp_path, Settings())
+    assert [(r.prefix, r.status) for r in results] == [(prefix, KEPT)]
+    assert record.read_text() == before
+    assert report_results(results, tmp_path) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith(prefix) and "kept as it was" in line and "leaves out 2" in line
+
+
+def test_runs_known_only_from_the_participant_record_count_as_left_out(tmp_path):
+    everything = _runs(["1", "2"])
+    prefix = f"sub-01_task-rest_space-{SPACE}"
+    write_json(completion_record(tmp_path, prefix), {"Runs": [r.prefix for r in everything]})
+    assert runs_left_out(tmp_path, prefix, everything[:2]) == sorted(r.prefix for r in everything[2:])
+    assert runs_left_out(tmp_path, prefix, everything) == []
+
+
+def test_the_participant_line_names_space_r_retest_and_sufficiency(tmp_path, capsys):
+    summary = {"n_runs": 4, "target_x": -40.0, "target_y": 42.0, "target_z": 30.0, "target_space": SPACE,
+               "r_sgacc": -0.357, "retest_mm": 41.8, "reliability": "poor", "minutes_for_5mm": float("nan"),
+               "sufficiency_note": "the retest distance 41.8 mm exceeds 5 mm"}
+    report_results([RunResult(f"sub-01_task-rest_space-{SPACE}", "01", "done", summary=summary)], tmp_path)
+    line = capsys.readouterr().out.splitlines()[0]
+    assert f"mm {SPACE}" in line and "r_sgacc -0.36" in line and "retest 41.8 mm" in line
+    assert line.endswith("the retest distance 41.8 mm exceeds 5 mm")
