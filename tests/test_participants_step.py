@@ -40,9 +40,12 @@ def test_a_selection_of_some_sessions_leaves_the_participant_target_as_it_was(tm
     results = process_participants(session_1, _finished(tmp_path, session_1), tmp_path, Settings())
     assert [(r.prefix, r.status) for r in results] == [(prefix, KEPT)]
     assert record.read_text() == before
+    # --overwrite asks for a participant target from the selected runs only (here it fails: no files).
+    forced = process_participants(session_1, _finished(tmp_path, session_1), tmp_path, Settings(), overwrite=True)
+    assert [r.status for r in forced] == ["failed"]
     assert report_results(results, tmp_path) == 0
     line = capsys.readouterr().out.splitlines()[0]
-    assert line.startswith(prefix) and "kept as it was" in line and "leaves out 2" in line
+    assert line.startswith(prefix) and "left as it was" in line and "leaves out 2" in line
 
 
 def test_runs_known_only_from_the_participant_record_count_as_left_out(tmp_path):
@@ -61,3 +64,23 @@ def test_the_participant_line_names_space_r_retest_and_sufficiency(tmp_path, cap
     line = capsys.readouterr().out.splitlines()[0]
     assert f"mm {SPACE}" in line and "r_sgacc -0.36" in line and "retest 41.8 mm" in line
     assert line.endswith("the retest distance 41.8 mm exceeds 5 mm")
+
+
+def test_runs_of_other_sessions_in_the_input_folder_count_as_left_out_even_before_any_output(tmp_path):
+    from trdnet.inputs.bids import find_runs
+    from trdnet.inputs.simulate import simulate_cohort
+
+    sim = simulate_cohort(tmp_path / "sim", n_subjects=1, n_volumes=30, resolution_mm=4, sessions=["1", "2"],
+                          runs=2, random_state=0, anatomy=False)
+    settings = Settings()
+    everything = find_runs(sim.fmriprep_dir, space=settings.space)
+    session_1 = [run for run in everything if run.entities["ses"] == "1"]
+    assert len(everything) == 4 and len(session_1) == 2
+    prefix = f"sub-01_task-rest_space-{SPACE}"
+    out = tmp_path / "out"
+    assert runs_left_out(out, prefix, session_1, settings) == sorted(r.prefix for r in everything
+                                                                       if r.entities["ses"] == "2")
+    assert runs_left_out(out, prefix, everything, settings) == []
+    results = process_participants(session_1, [RunResult(r.prefix, "01", "done", summary={"target_x": 0.0})
+                                               for r in session_1], out, settings)
+    assert [r.status for r in results] == [KEPT] and not completion_record(out, prefix).exists()

@@ -67,12 +67,12 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
     out = []
     for prefix, members in group_runs(runs, results).items():
         start = time.perf_counter()
-        left_out = runs_left_out(Path(out_dir), prefix, members)
+        left_out = [] if overwrite else runs_left_out(Path(out_dir), prefix, members, settings)
         if left_out:
             out.append(RunResult(prefix, members[0].subject, KEPT, error=(
-                f"participant target kept as it was: this selection leaves out {len(left_out)} of the "
-                f"participant's runs ({', '.join(left_out)}); run without --session-label or filters to "
-                "update it")))
+                f"participant target left as it was: this selection leaves out {len(left_out)} of the "
+                f"participant's runs ({', '.join(left_out)}); select all of them to update it (or add "
+                "--overwrite to make it from the selected runs only)")))
             continue
         try:
             files, summary, status = process_participant(members, prefix, Path(out_dir), settings, overwrite,
@@ -84,18 +84,29 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
     return out
 
 
-def runs_left_out(out_dir: Path, prefix: str, members: list[Run]) -> list[str]:
-    """Runs of this participant known in ``out_dir`` but not among ``members``.
+def runs_left_out(out_dir: Path, prefix: str, members: list[Run], settings: Settings | None = None) -> list[str]:
+    """Runs of this participant that exist but are not among ``members``.
 
-    A run is known when it has a per-run completion record with a target, or
-    when the participant step's own record lists it. A participant target
-    from fewer runs than that would silently replace one from all of them.
+    A run exists when it has a per-run completion record with a target in
+    ``out_dir``, when the participant step's own record lists it, or (given
+    ``settings``) when the fMRIPrep folder the members come from holds it in
+    ``settings.space``. A participant target from fewer runs would silently
+    replace, or stand in for, one from all of them.
     """
+    from .inputs.bids import derivatives_root, find_runs
     from .records import completion_records
 
     known = {record.prefix for record in completion_records(out_dir, members[0].subject)
              if "target_x" in record.summary
              and output_prefix(parse_entities(record.prefix), keep=PARTICIPANT_ENTITIES) == prefix}
+    first = members[0]
+    if settings is not None and first.source in ("fmriprep", "simulated") and Path(first.bold).is_file():
+        try:
+            found = find_runs(derivatives_root(first.bold), [first.subject], settings.space,
+                              first.entities.get("task"))
+        except TrdnetError:  # the folder was readable when the runs were found; records still apply
+            found = []
+        known.update(run.prefix for run in found if participant_prefix(run) == prefix)
     previous = completion_record(out_dir, prefix)
     if previous.is_file():
         known.update(json.loads(previous.read_text()).get("Runs", []))
