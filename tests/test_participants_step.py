@@ -84,3 +84,4 @@ def test_runs_of_other_sessions_in_the_input_folder_count_as_left_out_even_befor
     results = process_participants(session_1, [RunResult(r.prefix, "01", "done", summary={"target_x": 0.0})
                                                for r in session_1], out, settings)
     assert [r.status for r in results] == [KEPT] and not completion_record(out, prefix).exists()
+    assert results[0].error.startswith("participant target not written: this selection leaves out 2")

@@ -69,9 +69,10 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
         start = time.perf_counter()
         left_out = [] if overwrite else runs_left_out(Path(out_dir), prefix, members, settings)
         if left_out:
+            done = completion_record(Path(out_dir), prefix).is_file()
             out.append(RunResult(prefix, members[0].subject, KEPT, error=(
-                f"participant target left as it was: this selection leaves out {len(left_out)} of the "
-                f"participant's runs ({', '.join(left_out)}); select all of them to update it (or add "
+                f"participant target {'left as it was' if done else 'not written'}: this selection leaves out "
+                f"{len(left_out)} of the participant's runs ({', '.join(left_out)}); select all of them (or add "
                 "--overwrite to make it from the selected runs only)")))
             continue
         try:
