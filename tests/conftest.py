@@ -54,6 +54,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+#: Test files none of whose tests share a module-scoped fixture: under ``--dist loadfile`` each of their tests
+#: is a work unit of its own, so the workers share them (the tutorials, each a subprocess, take minutes).
+PER_TEST_FILES = ("test_examples.py",)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, except that the tests of :data:`PER_TEST_FILES` are scheduled one by one."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileOrTestScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return nodeid if Path(file).name in PER_TEST_FILES else file
+
+    return FileOrTestScheduling(config, log)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory):
     """Keep trdnet's on-disk template cache inside the test run (children inherit it; the workers share it,
@@ -75,6 +94,42 @@ def _private_cache_dir(tmp_path_factory):
         os.environ.pop("TRDNET_CACHE_DIR", None)
     else:
         os.environ["TRDNET_CACHE_DIR"] = previous
+
+
+@dataclass(frozen=True)
+class SimulatedAnatomy:
+    """sub-01's SIMULATED fMRIPrep ``anat/`` folder (seed 5, 2 mm T1w), written once per test run.
+
+    Attributes
+    ----------
+    root : Path
+        The fMRIPrep derivatives folder holding ``sub-01/anat``. Read only.
+    paths : dict
+        :func:`trdnet.inputs.simulate.t1w.write_simulated_anat`'s value (paths under ``root`` and the
+        simulator's ``truth``).
+    """
+
+    root: Path
+    paths: dict
+
+    def copy(self, destination: Path) -> dict:
+        """A private copy of the folder at ``destination`` (for a test that writes runs or files into it);
+        returns ``paths`` pointing into the copy."""
+        shutil.copytree(self.root, destination, dirs_exist_ok=True)
+        return {key: Path(destination) / Path(value).relative_to(self.root) if isinstance(value, Path) else value
+                for key, value in self.paths.items()}
+
+
+@pytest.fixture(scope="session")
+def simulated_anat(tmp_path_factory) -> SimulatedAnatomy:
+    """One simulated anatomy shared by the export, anatomy and surface tests (see :class:`SimulatedAnatomy`);
+    writing it costs a few CPU seconds, so the test run writes it once."""
+    def build(folder: Path) -> SimulatedAnatomy:
+        from trdnet.inputs.simulate.t1w import write_simulated_anat
+
+        return SimulatedAnatomy(folder / "fmriprep", write_simulated_anat(folder / "fmriprep", "01", 5))
+
+    return build_once(tmp_path_factory, "simulated-anat", build)
 
 
 MOTION = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]

@@ -275,6 +275,20 @@ def test_dataset_names_come_from_one_module_the_command_line_imports_cheaply(cap
     assert loaded == "[]"
 
 
+def test_the_command_line_and_its_help_load_no_scientific_library():
+    """``import trdnet.cli``, ``trdnet --help`` and a command's help import neither nilearn, scipy, matplotlib,
+    scikit-learn nor pandas: each costs seconds in every process that starts the command line (tests start many)."""
+    heavy = ("nilearn", "scipy", "matplotlib", "sklearn", "pandas")
+    code = ("import contextlib, io, sys\nfrom trdnet.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    for argv in (["--version"], ["--help"], ["run", "--help"], ["export", "--help"]):
+        loaded = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        assert loaded == "[]", (argv, loaded)
+
+
 def test_help_lists_the_exit_codes(capsys):
     for argv in (["--help"], ["run", "--help"], ["settings", "--help"]):
         with pytest.raises(SystemExit) as exit_info:

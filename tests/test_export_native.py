@@ -17,17 +17,15 @@ from trdnet.errors import ExportError, SettingsError
 from trdnet.export import export_targets
 from trdnet.inputs.anatomy import find_native_anatomy
 from navigator_files import ScalpOracle, read_brainsight, read_localite_markers
-from trdnet.inputs.simulate.t1w import write_simulated_anat
 
 MNI = "MNI152NLin2009cAsym"
 F3_CORTICAL = (-35.5, 49.4, 32.4)  # Okamoto 2004 cortical projection, as in the shipped table
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fmriprep")
-    paths = write_simulated_anat(root, "01", 5)
-    return root, paths, find_native_anatomy(root, "01")
+def sim(simulated_anat):
+    """The shared simulated anatomy (read only: every test writes into its own ``tmp_path``)."""
+    return simulated_anat.root, simulated_anat.paths, find_native_anatomy(simulated_anat.root, "01")
 
 
 def _targets():

@@ -112,9 +112,9 @@ def _truth_axes(mni_to_t1w, table):
 
 
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fmriprep")
-    return write_simulated_anat(root, "01", 5)
+def simulated(simulated_anat):
+    """The shared simulated anatomy's paths (read only: tests write copies into their ``tmp_path``)."""
+    return simulated_anat.paths
 
 
 @pytest.mark.parametrize("code, version, system", [(1, 12, "NIfTI:Scanner"), (2, 14, "NIfTI:S:Aligned")])

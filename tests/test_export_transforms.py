@@ -18,8 +18,11 @@ MNI = "MNI152NLin2009cAsym"
 POINTS = np.array([[-38.0, 44.0, 26.0], [-41.0, 16.0, 54.0], [6.0, 16.0, -10.0], [30.0, -60.0, 20.0]])
 
 
-@pytest.fixture(scope="module", params=[3, 11])
+@pytest.fixture(scope="module", params=[5, 11])
 def sim(request, tmp_path_factory):
+    """Two participants' transforms; seed 5 is the test run's shared simulated anatomy (read only)."""
+    if request.param == 5:
+        return request.getfixturevalue("simulated_anat").paths
     root = tmp_path_factory.mktemp("fmriprep")
     return write_simulated_anat(root, "01", request.param)
 

@@ -272,16 +272,15 @@ def test_t1w_space_run_with_user_regions(tmp_path, capsys):
 
 
 @pytest.mark.slow  # simulated anatomy and a whole run
-def test_t1w_space_run_finds_mni_regions_through_the_fmriprep_transform(tmp_path, capsys):
+def test_t1w_space_run_finds_mni_regions_through_the_fmriprep_transform(simulated_anat, tmp_path, capsys):
     """A T1w-space run with fMRIPrep's anat/ transforms: regions are looked up at each voxel's MNI position."""
     from trdnet.denoise import clean_run
-    from trdnet.inputs.simulate.t1w import write_simulated_anat
     from trdnet.targeting import search_columns, seed_columns
     from trdnet.template_lookup import with_template_coordinates
 
     root = tmp_path / "fmriprep"
+    anat = simulated_anat.copy(root)
     write_mni_run(root, "01", space="T1w", seed=1)
-    anat = write_simulated_anat(root, "01", 5)
     settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
                                    "targeting": {"n_bootstrap": 5}})
     run = find_runs(root, space="T1w")[0]

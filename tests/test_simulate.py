@@ -36,6 +36,7 @@ def sessions_cohort(tmp_path_factory):
     return simulate_cohort(
         tmp_path_factory.mktemp("sim_ses"), n_subjects=1, n_volumes=40, resolution_mm=4,
         sessions=["1", "2"], runs=2, confounds_suffix="regressors", random_state=5,
+        anatomy=False,  # its tests read the runs; ``cohort``'s anatomy is checked (every JSON says SIMULATED)
     )
 
 

@@ -14,9 +14,9 @@ from trdnet.inputs.simulate.t1w import write_simulated_anat
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fmriprep")
-    return root, write_simulated_anat(root, "01", 7)
+def sim(simulated_anat):
+    """The shared simulated anatomy (read only)."""
+    return simulated_anat.root, simulated_anat.paths
 
 
 def test_files_named_as_fmriprep(sim):

@@ -97,13 +97,12 @@ DLPFC_MNI = np.array([-41.0, 16.0, 54.0])
 
 
 @pytest.fixture(scope="module")
-def participant(tmp_path_factory):
+def participant(simulated_anat, tmp_path_factory):
     """A SIMULATED fMRIPrep participant (T1w, masks, transforms) with fsnative surfaces and a registered sphere."""
     from trdnet.inputs.anatomy import find_native_anatomy
-    from trdnet.inputs.simulate.t1w import write_simulated_anat
 
     root = tmp_path_factory.mktemp("fmriprep")
-    paths = write_simulated_anat(root, "01", 5)
+    paths = simulated_anat.copy(root)
     anat = root / "sub-01" / "anat"
     sphere = fibonacci_sphere(3000)
     # the participant's cortex: an ellipsoid in T1w mm through the DLPFC point (vertex 0 is placed on it)
@@ -205,7 +204,7 @@ def nib_affine(affine, point):
 
 
 @pytest.mark.slow  # a whole fsnative run with its anatomy, through the command line
-def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(tmp_path, capsys):
+def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(simulated_anat, tmp_path, capsys):
     # SIMULATED participant: T1w anatomy and transforms, a cortex that happens to be fsaverage5's (in T1w mm),
     # its registered sphere, and an fsnative BOLD run
     import json
@@ -216,10 +215,9 @@ def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(
 
     from navigator_files import read_brainsight
     from trdnet.cli import main
-    from trdnet.inputs.simulate.t1w import write_simulated_anat
 
     root = tmp_path / "fmriprep"
-    write_simulated_anat(root, "01", 5)
+    simulated_anat.copy(root)
     write_surface_run(root, space="fsnative", n_volumes=150, data=fsaverage5_networks_data(150))
     anat = root / "sub-01" / "anat"
     meshes, fsaverage = standard_meshes("fsaverage5")[0], load_fsaverage("fsaverage5")
@@ -248,7 +246,7 @@ def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(
     assert "no volume transform" not in capsys.readouterr().err  # said in the files, not warned about
 
 
-def test_trdnet_run_on_fsaverage5_with_fmripreps_anatomy_writes_the_participants_own_vertex(tmp_path):
+def test_trdnet_run_on_fsaverage5_with_fmripreps_anatomy_writes_the_participants_own_vertex(simulated_anat, tmp_path):
     # SIMULATED participant with T1w anatomy, fsnative surfaces and a registered sphere (fsaverage's, turned by
     # 4 degrees: the registration of this made-up brain), and an fsaverage5 BOLD run
     import nibabel as nib
@@ -256,10 +254,9 @@ def test_trdnet_run_on_fsaverage5_with_fmripreps_anatomy_writes_the_participants
     from test_surface import fsaverage5_networks_data, write_surface_run
 
     from trdnet.cli import main
-    from trdnet.inputs.simulate.t1w import write_simulated_anat
 
     root = tmp_path / "fmriprep"
-    write_simulated_anat(root, "01", 5)
+    simulated_anat.copy(root)
     write_surface_run(root, space="fsaverage5", n_volumes=150, data=fsaverage5_networks_data(150))
     anat = root / "sub-01" / "anat"
     meshes, fsaverage = standard_meshes("fsaverage5")[0], load_fsaverage("fsaverage5")
