@@ -85,3 +85,15 @@ def test_runs_of_other_sessions_in_the_input_folder_count_as_left_out_even_befor
                                                for r in session_1], out, settings)
     assert [r.status for r in results] == [KEPT] and not completion_record(out, prefix).exists()
     assert results[0].error.startswith("participant target not written: this selection leaves out 2")
+
+
+def test_a_participant_step_left_as_it_was_keeps_its_failure_record(tmp_path):
+    from trdnet.cohort import record_participant_step
+    from trdnet.records import failure_record_path, write_failure_record
+
+    prefix = f"sub-01_task-rest_space-{SPACE}"
+    write_failure_record(tmp_path, prefix, "sub-01", "participant step: earlier failure", "digest")
+    record_participant_step(tmp_path, [RunResult(prefix, "01", KEPT, error="left out")], Settings())
+    assert failure_record_path(tmp_path, prefix).is_file()
+    record_participant_step(tmp_path, [RunResult(prefix, "01", "done")], Settings())
+    assert not failure_record_path(tmp_path, prefix).is_file()

@@ -17,7 +17,7 @@ from .inputs.runs import Run
 from .outputs import write_dataset_description
 from .parallel import available_cores, worker_count
 from .pipeline import FinishedWithOtherSettings, RunResult, is_finished, process_roi_run, process_run
-from .participants import process_participants
+from .participants import KEPT, process_participants
 from .prefetch import RunPrefetcher
 from .records import remove_failure_record, write_failure_record, write_failures_table
 from .staging import RunBusyError, failure_reason
@@ -151,7 +151,7 @@ def record_participant_step(out_dir: Path, results, settings: Settings) -> None:
     for result in results:
         if result.status == "failed":
             write_failure_record(out_dir, result.prefix, f"sub-{result.subject}", result.error, settings.digest())
-        else:
+        elif result.status != KEPT:  # a participant step left as it was has not succeeded either
             remove_failure_record(out_dir, result.prefix)
 
 
