@@ -80,9 +80,10 @@ def test_reword_applies_the_scale_and_thresholds_to_the_stored_inputs(validation
 def test_calibration_covers_every_cell_and_keeps_good_targets_close(validation):
     from trdnet.config import TargetSettings
 
-    # Cell 8 min: session distance / raw radius = 0.1 ... 1.0; cell 16 min: all 0.5.
-    ratios = np.r_[np.arange(1, 11) / 10.0, np.full(10, 0.5)]
-    rows = _worded(np.full(20, 10.0), 1.0, minutes=[8.0] * 10 + [16.0] * 10)
+    # Cell 8 min: session distance / raw radius = 1/24 ... 24/24 (an interpolated 90th percentile covers 21 of 24);
+    # cell 16 min: all 0.5.
+    ratios = np.r_[np.arange(1, 25) / 24.0, np.full(10, 0.5)]
+    rows = _worded(np.full(34, 10.0), 1.0, minutes=[8.0] * 24 + [16.0] * 10)
     rows["session_distance_mm"] = 10.0 * ratios
     found = validation.calibrate_words(rows, TargetSettings())
     scale = found["r95_scale"]

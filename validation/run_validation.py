@@ -54,7 +54,7 @@ from trdnet.errors import TargetingError
 from trdnet.inputs.bids import find_runs
 from trdnet.inputs.simulate import preset_parameters, simulate_cohort
 from trdnet.targeting import participant_targets, run_method, search_columns, seed_columns, seed_map
-from trdnet.targeting.participant import combine_runs
+from trdnet.targeting.participant import cap_for_retest, combine_runs
 from trdnet.targeting.reliability import reliability_word
 from trdnet.targeting.sites import stronger_runner_up
 
@@ -184,7 +184,8 @@ def reword(targets: pd.DataFrame, settings) -> pd.DataFrame:
     Neither the targets, the bootstrap cloud, the split-half, the competing
     sites nor the retest depend on ``r95_scale`` or the words' thresholds, so
     ``bootstrap_r95_mm = r95_scale * bootstrap_r95_raw_mm`` and the word from
-    :func:`~trdnet.targeting.reliability.reliability_word` on the stored
+    :func:`~trdnet.targeting.reliability.reliability_word` and
+    :func:`~trdnet.targeting.participant.cap_for_retest` on the stored
     inputs are what a run with ``settings`` would have written. Rows written
     before the raw radius was stored are returned unchanged.
     """
@@ -196,7 +197,8 @@ def reword(targets: pd.DataFrame, settings) -> pd.DataFrame:
     part = out[rows]
     runner = part["runner_up"].fillna("").astype(str) if "runner_up" in part else [""] * len(part)
     out.loc[rows, "reliability"] = [
-        reliability_word(r95, split, settings, competing_share=share, retest_mm=retest, runner_up=up)[0]
+        cap_for_retest(*reliability_word(r95, split, settings, competing_share=share, retest_mm=retest, runner_up=up),
+                       retest, settings)[0]
         for r95, split, share, retest, up in zip(part["bootstrap_r95_mm"], part["split_half_mm"],
                                                  part["competing_share"], part["retest_mm"], runner)]
     return out
@@ -285,7 +287,7 @@ def calibrate_words(targets: pd.DataFrame, settings, coverage: float = 0.9, good
     """``r95_scale`` and ``good_r95_mm`` set on a participant set (the calibrate set).
 
     1. ``r95_scale``: in every cell (data length), the ``coverage`` quantile
-       of session distance / raw radius; one factor, the largest of the
+       (inverted CDF) of session distance / raw radius; one factor, the largest of the
        cells', so that the stated radius covers the retest in at least that
        share of every cell's sessions (the per-cell factors are recorded).
     2. ``good_r95_mm``: the largest candidate of
@@ -311,7 +313,9 @@ def calibrate_words(targets: pd.DataFrame, settings, coverage: float = 0.9, good
     """
     part = targets[(targets["variant"] == "default") & targets["bootstrap_r95_raw_mm"].notna()]
     ratio = part["session_distance_mm"] / part["bootstrap_r95_raw_mm"]
-    per_cell = {float(m): float(np.quantile(r[np.isfinite(r)], coverage))
+    # inverted_cdf: the smallest ratio that at least `coverage` of the sessions do not exceed (interpolating
+    # between sessions would cover fewer than asked).
+    per_cell = {float(m): float(np.quantile(r[np.isfinite(r)], coverage, method="inverted_cdf"))
                 for m, r in ratio.groupby(part["minutes"])}
     scale = float(np.ceil(max(per_cell.values()) * 100) / 100)  # rounded up: the coverage is kept
     tried = []
