@@ -119,6 +119,16 @@ def test_quick_study_writes_results(validation, tmp_path):
     default = targets[targets["variant"] == "default"]
     assert default["reliability"].isin(["good", "fair", "poor"]).all()
     assert "| default |" in (out / "validation.md").read_text()
+    # Recomputing the radius and word from the stored raw inputs with the same settings gives what
+    # participant_targets wrote (the summary relies on it to apply a calibration).
+    from trdnet.config import Settings
+
+    written = pd.concat([pd.read_csv(path, sep="\t", dtype={"session": str}) for path in
+                         sorted((out / "participants").glob("*.tsv"))], ignore_index=True)
+    again = validation.reword(written, Settings().targeting)
+    rows = written["variant"] == "default"
+    np.testing.assert_allclose(again.loc[rows, "bootstrap_r95_mm"], written.loc[rows, "bootstrap_r95_mm"], rtol=1e-12)
+    assert again.loc[rows, "reliability"].tolist() == written.loc[rows, "reliability"].tolist()
 
 
 @pytest.mark.slow
