@@ -176,3 +176,21 @@ def test_dask_scheduler_address_and_unreachable_scheduler(small_cohort):
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         with pytest.raises(TrdnetError, match="tcp://127.0.0.1:9: cannot reach a Dask scheduler"):
             run_cohort(runs[:1], root / "unreachable", settings, dask="tcp://127.0.0.1:9")
+
+
+def test_ctrl_c_seen_only_by_a_worker_interrupts_the_command(small_cohort, tmp_path, monkeypatch):
+    """Ctrl-C from a terminal reaches the workers and the command; if the pool returns before the command's own
+    KeyboardInterrupt arrives, a run interrupted in its worker still makes the command interrupted (exit 130),
+    never a plain failure (exit 1)."""
+    import trdnet.cohort as cohort
+    from trdnet.pipeline import RunResult
+
+    runs, settings, _ = small_cohort
+
+    def pool_returning_an_interrupted_run(runs, args, n_jobs, progress):
+        first = RunResult(runs[0].prefix, runs[0].subject, "failed", error="interrupted", interrupted=True)
+        return [first] + [RunResult(r.prefix, r.subject, "done") for r in runs[1:]]
+
+    monkeypatch.setattr(cohort, "_run_joblib", pool_returning_an_interrupted_run)
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort(runs, tmp_path / "out", settings, n_jobs=2)

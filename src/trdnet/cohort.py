@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import Settings
-from .errors import SettingsError, TrdnetError, handle_sigterm, restore_sigterm
+from .errors import SettingsError, Terminated, TrdnetError, handle_sigterm, restore_sigterm
 from .inputs.bids import derivatives_root
 from .inputs.runs import Run
 from .outputs import write_dataset_description
@@ -49,7 +49,8 @@ def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, g
         if blas_threads is None:
             raise
         # a worker's run, interrupted: recorded by the run; the command says so in one line, not a traceback
-        return RunResult(run.prefix, run.subject, "failed", error=failure_reason(exc))
+        return RunResult(run.prefix, run.subject, "failed", error=failure_reason(exc),
+                         interrupted=not isinstance(exc, Terminated))
     except RunBusyError as exc:
         return RunResult(run.prefix, run.subject, "busy", error=str(exc))
     except FinishedWithOtherSettings as exc:  # finished by another process meanwhile: left as it is, not a failure
@@ -139,6 +140,11 @@ def run_cohort(
     else:
         prepare()
         results = _run_serial(runs, args, prefetch, progress)
+    if any(result.interrupted for result in results):
+        # Ctrl-C reaches the workers too; whichever process saw it first, the command was interrupted
+        # (the parent's own KeyboardInterrupt can arrive after the pool has already returned every run).
+        write_failures_table(out_dir)
+        raise KeyboardInterrupt
     # One target per person from all of their runs (participants with two or more runs).
     participant_results = process_participants(runs, results, out_dir, settings, overwrite, group_map)
     record_participant_step(out_dir, participant_results, settings)

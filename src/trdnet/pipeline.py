@@ -36,6 +36,8 @@ class RunResult:
     summary: dict = field(default_factory=dict)
     error: str = ""
     seconds: float = 0.0
+    #: the run stopped because its worker process got Ctrl-C (SIGINT): the command was interrupted
+    interrupted: bool = False
 
 
 def output_dir_for(run: Run, out_dir: Path) -> Path:
