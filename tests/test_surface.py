@@ -299,7 +299,7 @@ def test_trdnet_run_on_fsaverage5_writes_networks_the_seed_map_and_the_target(tm
     assert main(["report", str(out)]) == 0
     html = (out / "sub-01.html").read_text()
     assert "sgACC seed on the inflated fsaverage5 cortex" in html  # the seed map, drawn on the cortex
-    assert "gold star: the personalised target vertex" in html
+    assert "gold patch: the personalised target vertex" in html
 
 
 def test_a_seed_on_the_medial_wall_only_is_refused_in_one_line(tmp_path, capsys):
@@ -427,12 +427,17 @@ def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path
     assert row.hemi == "L" and row.space == "T1w" and "registered sphere" in row.mni152_mapping
     np.testing.assert_allclose([row.x, row.y, row.z], meshes["L"][0][vertex] + [3.0, -20.0, 10.0], atol=1e-4)
     assert np.linalg.norm(fsaverage5_mni152()["L"][vertex] - PLANTED_DLPFC) <= 8
-    # without the registered sphere, MNI network spheres cannot be placed: one line says so
-    for path in anat.glob("*desc-reg_sphere*"):
-        path.unlink()
+    # without the left registered sphere, MNI network spheres cannot be placed: one line names that sphere,
+    # not the volume transform (which is there)
+    (anat / "sub-01_hemi-L_desc-reg_sphere.surf.gii").unlink()
+    (anat / "sub-01_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5").write_bytes(b"")
+    capsys.readouterr()
     assert main(["run", str(root), str(tmp_path / "out2"), "participant", "--space", "fsnative",
                  "--no-report"]) == 1
-    assert "without a transform to MNI" in capsys.readouterr().out
+    failed = [line for line in capsys.readouterr().out.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and "without a transform to MNI" in failed[0]
+    assert "sub-01_hemi-L_desc-reg_sphere.surf.gii is missing" in failed[0]
+    assert "hemi-R_desc-reg_sphere" not in failed[0] and "xfm.h5" not in failed[0]
 
 
 def test_a_mesh_not_available_offline_is_refused_in_one_line(tmp_path, capsys):
@@ -483,3 +488,79 @@ def test_hierarchical_on_a_surface_run_is_refused_before_any_work(tmp_path, caps
                  "--target-method", "seedmap"])
     captured = capsys.readouterr()
     assert code == 2 and "per-vertex group map for cortical meshes is not implemented" in captured.err + captured.out
+
+
+def test_hemispheres_with_different_trs_are_refused_naming_both_sidecars(tmp_path):
+    paths = write_surface_run(tmp_path / "fmriprep", n_volumes=20, n_vertices=50)
+    right_json = paths["R"].with_name(paths["R"].name.replace(".func.gii", ".json"))
+    right_json.write_text(json.dumps({"RepetitionTime": 1.5, "TaskName": "rest"}))
+    with pytest.raises(InputError, match=r"hemi-L_space-fsaverage5_bold\.json: RepetitionTime 2 s but "
+                                         r".*hemi-R_space-fsaverage5_bold\.json says 1\.5 s") as caught:
+        find_runs(tmp_path / "fmriprep", space="fsaverage5")
+    assert "\n" not in str(caught.value)
+
+
+def test_cifti_series_step_and_json_tr_disagreeing_uses_the_json_and_records_both(tmp_path, caplog):
+    case = write_fslr_cifti_run(tmp_path / "fmriprep", n_volumes=60)
+    sidecar = case["path"].with_name(case["path"].name.replace(".dtseries.nii", ".json"))
+    img = nib.load(case["path"], mmap=False)  # rewritten in place below
+    data, brain = img.get_fdata(dtype=np.float32), img.header.get_axis(1)
+    series = nib.cifti2.SeriesAxis(start=0, step=1.0, size=60, unit="SECOND")
+    nib.save(nib.Cifti2Image(data, header=(series, brain)), case["path"])
+    run = find_runs(case["root"], space="fsLR")[0]
+    with caplog.at_level("WARNING"):
+        cleaned = clean_surface_run(run, DenoiseSettings())
+    assert cleaned.qc["tr"] == 2.0
+    assert cleaned.qc["tr_source"] == f"{sidecar.name} RepetitionTime"
+    assert "CIFTI header SeriesStep says 1 s, the JSON sidecar 2 s" in cleaned.qc["tr_note"]
+    assert [r.getMessage() for r in caplog.records if "SeriesStep" in r.getMessage()] == [
+        f"{case['path']}: {cleaned.qc['tr_note']}"]
+    sidecar.unlink()  # no JSON: a SeriesStep in milliseconds is refused with its likely unit
+    series = nib.cifti2.SeriesAxis(start=0, step=2000.0, size=60, unit="SECOND")
+    nib.save(nib.Cifti2Image(data, header=(series, brain)), case["path"])
+    with pytest.raises(InputError, match="header repetition time 2000 s .*likely milliseconds"):
+        clean_surface_run(find_runs(case["root"], space="fsLR")[0], DenoiseSettings())
+
+
+def test_a_hemisphere_pair_named_in_its_own_entity_order_is_paired_in_that_order(tmp_path):
+    paths = write_surface_run(tmp_path / "fmriprep", n_volumes=20, n_vertices=50, hemis=("L",))
+    left = paths["L"].with_name("sub-01_task-rest_space-fsaverage5_hemi-L_bold.func.gii")
+    paths["L"].rename(left)
+    paths["L"].with_name(paths["L"].name.replace(".func.gii", ".json")).rename(left.with_name(
+        "sub-01_task-rest_space-fsaverage5_hemi-L_bold.json"))
+    with pytest.raises(InputError, match=r"no right hemisphere.*expected "
+                                         r"sub-01_task-rest_space-fsaverage5_hemi-R_bold\.func\.gii\)$"):
+        find_runs(tmp_path / "fmriprep", space="fsaverage5")
+    nib.save(func_gifti(np.ones((20, 50))), left.with_name("sub-01_task-rest_space-fsaverage5_hemi-R_bold.func.gii"))
+    run = find_runs(tmp_path / "fmriprep", space="fsaverage5")[0]
+    assert run.hemi_bold["R"].name == "sub-01_task-rest_space-fsaverage5_hemi-R_bold.func.gii"
+    assert run.tr == 2.0 and run.tr_source == "sub-01_task-rest_space-fsaverage5_hemi-L_bold.json RepetitionTime"
+
+
+def test_seed_map_figure_shows_the_target_in_gold_at_the_target_vertex():
+    from matplotlib.colors import to_rgb
+    from mpl_toolkits.mplot3d import proj3d
+    from nilearn import datasets, surface
+
+    from trdnet.report.figures_surface import seed_map_on_cortex
+    from trdnet.report.plotting import TARGET_COLOR
+
+    fsaverage = datasets.fetch_surf_fsaverage("fsaverage5")
+    pial = surface.load_surf_mesh(fsaverage["pial_left"]).coordinates
+    target = int(np.argmin(np.linalg.norm(pial - MNI152_TO_MNI305[:3, :3] @ PLANTED_DLPFC
+                                          - MNI152_TO_MNI305[:3, 3], axis=1)))
+    values = {"L": np.zeros(N_FSAVERAGE5), "R": np.zeros(N_FSAVERAGE5)}
+    fig = seed_map_on_cortex(values, marks={"L": [target]})
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float) / 255
+    lateral = fig.axes[0]
+    box = lateral.get_window_extent()
+    rows = slice(int(pixels.shape[0] - box.y1), int(pixels.shape[0] - box.y0))
+    cols = slice(int(box.x0), int(box.x1))
+    gold = np.argwhere((np.abs(pixels[rows, cols] - to_rgb(TARGET_COLOR)) < 0.12).all(axis=-1))
+    assert len(gold) >= 10  # a patch, not a stray pixel
+    inflated = surface.load_surf_mesh(fsaverage["infl_left"]).coordinates[target]
+    x, y, _ = proj3d.proj_transform(*inflated, lateral.get_proj())
+    px, py = lateral.transData.transform((x, y))
+    centre = gold.mean(axis=0) + [rows.start, cols.start]  # (row, column)
+    assert np.hypot(centre[0] - (pixels.shape[0] - py), centre[1] - px) < 10

@@ -272,3 +272,16 @@ def test_an_atlas_of_the_wrong_kind_is_refused_before_any_work(tmp_path, capsys)
     assert code == 2 and err.count("\n") == 1
     assert "a volume labels image cannot label run sub-01_task-rest_hemi-L_space-fsaverage5_bold.func.gii" in err
     assert not (tmp_path / "out" / "sub-01").exists()
+
+
+def test_a_pair_on_two_meshes_names_the_file_on_the_other_mesh(tmp_path):
+    from trdnet.networks.surface_atlas import check_atlas_mesh, read_surface_labels
+
+    left = np.repeat([1, 2, 3], 10242 // 3 + 1)[:10242]  # fsaverage5
+    right = np.repeat([1, 2, 3], 32492 // 3 + 1)[:32492]  # fsLR-32k
+    atlas = write_label_pair(tmp_path / "atlas", {"L": left, "R": right})
+    with pytest.raises(InputError) as caught:
+        check_atlas_mesh(read_surface_labels(atlas["L"]), {"L": 10242, "R": 10242}, "fsaverage5")
+    message = str(caught.value)
+    assert message.startswith(f"{atlas['R']}: the atlas is on a mesh of 32492 vertices")
+    assert "fsaverage5 mesh has 10242" in message and str(atlas["L"]) not in message

@@ -280,3 +280,21 @@ def test_trdnet_run_on_fsaverage5_with_fmripreps_anatomy_writes_the_participants
     np.testing.assert_allclose(nav[["x", "y", "z"]].to_numpy(float),
                                meshes[target["hemi"]][0][expected] * 0.95 + [2.0, -3.0, 5.0], atol=1e-3)
     assert expected != int(target["vertex"])  # the turned sphere moved it: the participant's own vertex
+
+
+def test_the_console_says_a_template_mesh_targets_navigation_position_is_approximate(capsys):
+    from types import SimpleNamespace
+
+    from trdnet.console import report_results
+
+    summary = {"target_space": "MNI305", "target_x": -38.0, "target_y": 40.0, "target_z": 30.0,
+               "r_sgacc": -0.4, "reliability": "high", "navigation_space": "MNI152NLin2009cAsym",
+               "navigation_x": -39.0, "navigation_y": 38.0, "navigation_z": 33.0}
+    volume = SimpleNamespace(prefix="sub-01_task-rest", status="done", error="", summary=dict(summary))
+    mesh = SimpleNamespace(prefix="sub-02_task-rest", status="done", error="",
+                           summary=summary | {"target_hemi": "L", "target_vertex": 1234})
+    report_results([volume, mesh], "out")
+    lines = [line for line in capsys.readouterr().out.splitlines() if "for navigation" in line]
+    assert "MNI152NLin6Asym" not in lines[0]
+    assert lines[1].strip().startswith("for navigation: (-39.0, 38.0, 33.0) mm MNI152NLin2009cAsym")
+    assert "approximate" in lines[1] and "MNI152NLin6Asym" in lines[1]

@@ -120,4 +120,4 @@ def test_the_run_says_what_it_is_and_what_is_not_done(lemon):
     assert len(pd.read_csv(func / f"{prefix}_targets.tsv", sep="\t"))
     # a report without framewise displacement (the provider shipped none) still says what was done
     assert main(["report", str(lemon["out"])]) == 0
-    assert "gold star: the personalised target vertex" in (lemon["out"] / "sub-010188.html").read_text()
+    assert "gold patch: the personalised target vertex" in (lemon["out"] / "sub-010188.html").read_text()

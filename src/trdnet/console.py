@@ -68,7 +68,9 @@ def report_results(results, output_dir: Path) -> int:
             if s.get("navigation_space") and s.get("navigation_space") != s.get("target_space"):
                 print(f"    for navigation: ({s['navigation_x']:.1f}, {s['navigation_y']:.1f}, "
                       f"{s['navigation_z']:.1f}) mm {s['navigation_space']}"
-                      + (" (world RAS of the participant's T1w)" if s["navigation_space"] == "T1w" else ""))
+                      + (" (world RAS of the participant's T1w)" if s["navigation_space"] == "T1w" else "")
+                      + (f" (approximate: the mesh's MNI152 is FSL's, MNI152NLin6Asym, used as {s['navigation_space']})"
+                         if "target_vertex" in s and s["navigation_space"] != "T1w" else ""))
     print(f"outputs: {output_dir}")
     if failed:
         from .records import FAILURES_TABLE  # here: the command line imports this module without pandas

@@ -126,8 +126,8 @@ def order_entities(entities: dict) -> list[tuple[str, str]]:
     return sorted(items, key=lambda kv: _RANK.get(kv[0], unknown))
 
 
-def build_name(entities: dict, suffix: str = "", extension: str = "") -> str:
-    """A BIDS file name from entities, in specification order.
+def build_name(entities: dict, suffix: str = "", extension: str = "", keep_order: bool = False) -> str:
+    """A BIDS file name from entities, in specification order (or in the dict's order with ``keep_order``).
 
     Parameters
     ----------
@@ -137,6 +137,9 @@ def build_name(entities: dict, suffix: str = "", extension: str = "") -> str:
         e.g. ``bold``, ``relmat``; no leading underscore.
     extension : str, optional
         e.g. ``.tsv``, ``.nii.gz``.
+    keep_order : bool, optional
+        Keep the entities' own order (the name of an input's partner file,
+        written in whatever order the input was).
 
     Returns
     -------
@@ -147,7 +150,8 @@ def build_name(entities: dict, suffix: str = "", extension: str = "") -> str:
     ValueError
         If a label is not alphanumeric (it would not parse back).
     """
-    pairs = order_entities(entities)
+    pairs = ([(str(k), str(v)) for k, v in entities.items() if v not in (None, "")] if keep_order
+             else order_entities(entities))
     for key, label in pairs:
         if not (_KEY.match(key) and _LABEL.match(label)):
             raise ValueError(f"BIDS entity {key}-{label}: keys and labels must be alphanumeric")
@@ -191,16 +195,19 @@ def participant_session(entities: dict) -> str:
     return build_name({k: entities.get(k) for k in ("sub", "ses")})
 
 
-def replace_entities(name: str | Path, **changes) -> str:
+def replace_entities(name: str | Path, keep_order: bool = False, **changes) -> str:
     """A file name with some entities changed, added (in BIDS order) or removed (``None``).
 
     ``replace_entities("sub-01_space-T1w_desc-x_coords.tsv", space="MNI152NLin2009cAsym")``.
+    With ``keep_order``, changed entities stay where the name has them (new ones go last): the partner of an
+    input named in another order (``..._space-fsaverage5_hemi-L_bold.func.gii``) keeps that order.
     """
     parsed = parse_bids_name(name)
     entities = dict(parsed.entities)
     for key, label in changes.items():
         entities[key] = label
-    return build_name({k: v for k, v in entities.items() if v is not None}, parsed.suffix, parsed.extension)
+    return build_name({k: v for k, v in entities.items() if v is not None}, parsed.suffix, parsed.extension,
+                      keep_order=keep_order)
 
 
 def split_space_spec(spec: str) -> tuple[str, dict[str, str]]:

@@ -533,6 +533,9 @@ class MeshGeometry(Geometry):
         Each column's position in the input file when that is not simply
         hemisphere by hemisphere in mesh order (CIFTI brain models), for
         writing results back in the file's layout.
+    template_missing : str
+        When ``template_xyz`` is None, what would have given it and is
+        missing (named in refusals); ``""`` otherwise.
 
     Columns after the mesh vertices (``hemi`` ``""``, ``vertex`` -1, no
     edges) are points off the meshes, e.g. CIFTI's subcortical voxels.
@@ -550,6 +553,7 @@ class MeshGeometry(Geometry):
     surface: str = "midthickness"
     n_excluded: dict = field(default_factory=dict)
     source_columns: np.ndarray | None = field(default=None, repr=False)
+    template_missing: str = ""
 
     @classmethod
     def from_meshes(
@@ -562,6 +566,7 @@ class MeshGeometry(Geometry):
         extra_xyz: np.ndarray | None = None,
         source_columns: np.ndarray | None = None,
         template_points: dict | None = None,
+        template_missing: str = "",
     ) -> "MeshGeometry":
         """Build the geometry of one or two hemispheres.
 
@@ -590,6 +595,8 @@ class MeshGeometry(Geometry):
             Hemisphere -> MNI152 coordinates of every mesh vertex (n_vertices x 3),
             when they come from elsewhere than a linear map (e.g. a registered
             sphere); used instead of ``template_affine``.
+        template_missing : str, optional
+            See the class attributes.
 
         Raises
         ------
@@ -647,6 +654,7 @@ class MeshGeometry(Geometry):
             surface=surface,
             n_excluded=excluded,
             source_columns=None if source_columns is None else np.asarray(source_columns, dtype=np.int64),
+            template_missing="" if template is not None else template_missing,
         )
 
     @property

@@ -12,6 +12,7 @@ this module writes the per-vertex maps as GIFTI or CIFTI files.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,10 @@ import numpy as np
 from .cleaned import CleanedRun
 from .config import DenoiseSettings
 from .errors import InputError
+from .inputs.repetition import RepetitionTime, check_plausible, resolve_tr_values
 from .inputs.surface import MNI305_NOTE, SurfaceRun, cifti_tr, load_surface_run
+
+log = logging.getLogger(__name__)
 
 
 def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings, root: Path | None = None) -> CleanedRun:
@@ -47,16 +51,38 @@ def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings, root: Path | N
     """
     from .denoise import clean_columns
 
-    tr = run.tr if run.tr and run.tr > 0 else (cifti_tr(run.bold) if run.kind == "cifti" else None)
-    if tr is None:
-        raise InputError(f"{run.bold}: no RepetitionTime in its JSON sidecar (a GIFTI file carries no TR)")
+    tr = surface_repetition_time(run)
     data, geometry = load_surface_run(run, root)
-    cleaned = clean_columns(run, settings, geometry, float(tr), int(data.shape[0]), lambda: data)
+    cleaned = clean_columns(run, settings, geometry, tr, int(data.shape[0]), lambda: data)
     cleaned.qc["n_vertices_excluded"] = int(sum(geometry.n_excluded.values()))
     cleaned.qc["surface"] = geometry.surface
     if run.space.startswith("fsaverage"):
         cleaned.qc["template_coordinates"] = MNI305_NOTE
     return cleaned
+
+
+def surface_repetition_time(run: SurfaceRun) -> RepetitionTime:
+    """A surface run's TR: the JSON sidecar's, checked against a CIFTI file's series step.
+
+    A ``.func.gii`` carries no TR, so its sidecar's is used alone. A CIFTI
+    file's ``SeriesStep`` is compared with the sidecar as a NIfTI header is for
+    volume runs (:func:`~trdnet.inputs.repetition.resolve_tr_values`): the
+    sidecar wins on disagreement, which is logged once and kept in the QC.
+
+    Raises
+    ------
+    InputError
+        No TR at all, or one outside the plausible range (with its likely unit).
+    """
+    source = run.tr_source or "JSON sidecar RepetitionTime"
+    if run.kind == "cifti":
+        repetition = resolve_tr_values(run.bold, run.tr, cifti_tr(run.bold), source, "CIFTI header SeriesStep")
+        if repetition.note:
+            log.warning("%s: %s", run.bold, repetition.note)
+        return repetition
+    if run.tr is None:
+        raise InputError(f"{run.bold}: no RepetitionTime in its JSON sidecar (a GIFTI file carries no TR)")
+    return RepetitionTime(check_plausible(run.tr, run.bold), source)
 
 
 def write_surface_maps(run: SurfaceRun, geometry, out_dir: Path, settings, maps, extra: dict) -> list[Path]:

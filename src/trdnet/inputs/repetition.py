@@ -113,8 +113,38 @@ def resolve_repetition_time(bold, sidecar_tr, header, sidecar_source: str = "JSO
         when the sidecar value is not a plausible TR in seconds, or when there
         is no sidecar value and the header's is missing or implausible.
     """
+    return resolve_tr_values(bold, sidecar_tr, header_repetition_time(header), sidecar_source)
+
+
+def resolve_tr_values(bold, sidecar_tr, from_header: float | None,
+                      sidecar_source: str = "JSON sidecar RepetitionTime",
+                      header_source: str = "NIfTI header pixdim[4]") -> RepetitionTime:
+    """Choose a run's TR from its sidecar value and a header value already read (seconds).
+
+    The rules of :func:`resolve_repetition_time` for any header that carries a
+    TR (a NIfTI ``pixdim[4]``, a CIFTI series axis's ``SeriesStep``).
+
+    Parameters
+    ----------
+    bold : Path or str
+        The BOLD file (named in errors).
+    sidecar_tr : float or None
+        ``RepetitionTime`` from the sidecar (seconds by BIDS), or None.
+    from_header : float or None
+        The header's TR in seconds, or None when it has none.
+    sidecar_source, header_source : str
+        How to name each value's source (in notes and in the QC).
+
+    Returns
+    -------
+    RepetitionTime
+
+    Raises
+    ------
+    InputError
+        As :func:`resolve_repetition_time`.
+    """
     lo, hi = TR_RANGE_S
-    from_header = header_repetition_time(header)
     header_text = f"{from_header:g} s" if from_header is not None else "none"
     if sidecar_tr is not None:
         try:
@@ -129,7 +159,7 @@ def resolve_repetition_time(bold, sidecar_tr, header, sidecar_source: str = "JSO
             )
         note = ""
         if from_header is not None and abs(from_header - value) > TR_TOLERANCE * value:
-            note = (f"header pixdim[4] says {from_header:g} s, the JSON sidecar {value:g} s: the sidecar is used "
+            note = (f"{header_source} says {from_header:g} s, the JSON sidecar {value:g} s: the sidecar is used "
                     "(BIDS makes it authoritative)")
         return RepetitionTime(value, sidecar_source, note)
     if from_header is None:
@@ -141,4 +171,4 @@ def resolve_repetition_time(bold, sidecar_tr, header, sidecar_source: str = "JSO
             f"{bold}: header repetition time {from_header:g} s is outside the plausible BOLD range {lo:g}-{hi:g} s "
             f"({_unit_hint(from_header)}) and there is no JSON sidecar with RepetitionTime; add one"
         )
-    return RepetitionTime(from_header, "NIfTI header pixdim[4]")
+    return RepetitionTime(from_header, header_source)

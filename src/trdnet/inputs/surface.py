@@ -30,6 +30,7 @@ mapped to MNI152 with FreeSurfer's published linear matrix
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from ..entities import build_name, parse_bids_name, parse_entities, replace_enti
 from ..errors import InputError, NotImplementedFeatureError
 from ..geometry import HEMISPHERES, MeshGeometry
 from .registry import Wheel
+from .repetition import TR_TOLERANCE
 from .runs import Run
 
 #: FreeSurfer's MNI305 -> MNI152 matrix (RAS mm), from the FreeSurfer wiki page
@@ -158,32 +160,49 @@ def make_surface_run(bold: Path, entities: dict, simulated: bool, find_confounds
     Raises
     ------
     InputError
-        The right hemisphere is missing, or a sidecar is unreadable.
+        The right hemisphere is missing, a sidecar is unreadable, or the two
+        hemispheres' sidecars give different repetition times.
     """
     bold = Path(bold)
     entities = {k: v for k, v in entities.items() if k != "hemi"}
     hemi_bold = {}
     if bold.name.endswith(GIFTI_SUFFIX):
-        right = bold.with_name(replace_entities(bold.name, hemi="R"))
-        if not right.is_file():
-            raise InputError(f"{bold}: no right hemisphere beside it (expected {right.name})")
+        # the partner in the left file's own entity order, else in BIDS order
+        partners = [bold.with_name(replace_entities(bold.name, keep_order=True, hemi="R")),
+                    bold.with_name(replace_entities(bold.name, hemi="R"))]
+        right = next((p for p in partners if p.is_file()), None)
+        if right is None:
+            raise InputError(f"{bold}: no right hemisphere beside it (expected {partners[0].name})")
         hemi_bold = {"L": bold, "R": right}
     tr, meta_simulated = _sidecar_tr(bold)
+    tr_from = _sidecar_path(bold)
+    if hemi_bold:
+        right_tr, _ = _sidecar_tr(hemi_bold["R"])
+        if tr is not None and right_tr is not None and not math.isclose(tr, right_tr, rel_tol=TR_TOLERANCE):
+            raise InputError(f"{tr_from}: RepetitionTime {tr:g} s but {_sidecar_path(hemi_bold['R'])} "
+                             f"says {right_tr:g} s; one run has one TR")
+        if tr is None:
+            tr, tr_from = right_tr, _sidecar_path(hemi_bold["R"])
     is_simulated = simulated or meta_simulated
     return SurfaceRun(
         bold=bold,
         entities=entities,
         confounds=find_confounds(bold, entities),
         tr=tr,
+        tr_source=f"{tr_from.name} RepetitionTime" if tr is not None else "",
         simulated=is_simulated,
         source="simulated" if is_simulated else "fmriprep",
         hemi_bold=hemi_bold,
     )
 
 
-def _sidecar_tr(bold: Path) -> tuple[float | None, bool]:
+def _sidecar_path(bold: Path) -> Path:
     parsed = parse_bids_name(bold.name)
-    sidecar = bold.with_name(build_name(parsed.entities, parsed.suffix, ".json"))
+    return bold.with_name(build_name(parsed.entities, parsed.suffix, ".json", keep_order=True))
+
+
+def _sidecar_tr(bold: Path) -> tuple[float | None, bool]:
+    sidecar = _sidecar_path(bold)
     if not sidecar.is_file():
         return None, False
     try:
@@ -513,6 +532,17 @@ def fsnative_template_points(root: Path, subject: str, session: str | None = Non
     return out
 
 
+def _missing_spheres(root: Path, subject: str, session: str | None) -> str:
+    """Which of fMRIPrep's fsaverage registered spheres are missing, as a phrase naming the files."""
+    anat = Path(root) / f"sub-{subject}" / "anat"
+    missing = [str(anat / f"sub-{subject}{REGISTERED_SPHERES['fsaverage'].format(hemi=hemi)}")
+               for hemi in HEMISPHERES if registered_sphere(root, subject, session, "fsaverage", hemi) is None]
+    if not missing:
+        return ""
+    return (f"fMRIPrep's registered sphere{'s' if len(missing) > 1 else ''} {' and '.join(missing)} "
+            f"{'are' if len(missing) > 1 else 'is'} missing")
+
+
 def _directions(points: np.ndarray) -> np.ndarray:
     centred = points - points.mean(axis=0)
     return centred / np.linalg.norm(centred, axis=1, keepdims=True)
@@ -623,13 +653,15 @@ def load_surface_run(run: SurfaceRun, root: Path | None = None) -> tuple[np.ndar
         )
     if not any(k.any() for k in keep.values()):
         raise InputError(f"{run.bold}: no vertex carries signal (all constant or non-finite)")
-    points = None
+    points, missing = None, ""
     if run.space == "fsnative" and root is not None:
         points = fsnative_template_points(root, run.subject, run.entities.get("ses"))
         if points is not None:
             surface += "; MNI152 positions through fMRIPrep's desc-reg_sphere and fsaverage5"
+        else:
+            missing = _missing_spheres(root, run.subject, run.entities.get("ses"))
     geometry = MeshGeometry.from_meshes(meshes, run.space, keep=keep, template_affine=template_affine(run.space),
-                                        surface=surface, template_points=points)
+                                        surface=surface, template_points=points, template_missing=missing)
     data = np.concatenate([series[h][:, keep[h]] for h in HEMISPHERES], axis=1)
     return np.ascontiguousarray(data, dtype=np.float32), geometry
 

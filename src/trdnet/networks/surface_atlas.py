@@ -75,6 +75,10 @@ class SurfaceLabels:
         """Hemisphere -> number of mesh vertices the atlas is defined on."""
         return {hemi: int(v.size) for hemi, v in self.vertices.items()}
 
+    def file_of(self, hemi: str) -> str:
+        """The file holding a hemisphere's labels (its own GIFTI, or the one CIFTI file)."""
+        return self.files[HEMISPHERES.index(hemi)] if len(self.files) == len(HEMISPHERES) else self.path
+
     def present(self, values) -> np.ndarray:
         """Which of ``values`` label at least one vertex or voxel (bool array)."""
         found = np.concatenate([*self.vertices.values(), self.voxel_labels])
@@ -127,7 +131,7 @@ def _read_gifti_pair(left: Path) -> SurfaceLabels:
                 if (parse_bids_name(p.name).entities, parse_bids_name(p.name).suffix) == wanted]
     if not partners:
         raise InputError(f"{left}: no right-hemisphere atlas beside it (expected "
-                         f"{replace_entities(left.name, hemi='R')})")
+                         f"{replace_entities(left.name, keep_order=True, hemi='R')})")
     right = partners[0]
     vertices = {hemi: _gifti_labels(file) for hemi, file in (("L", left), ("R", right))}
     return SurfaceLabels(str(left), (str(left), str(right)), vertices, np.empty((0, 3)), np.empty(0, np.int64))
@@ -189,7 +193,7 @@ def check_atlas_mesh(labels: SurfaceLabels, n_mesh_vertices: dict, space: str) -
             raise InputError(f"{labels.path}: no labels for hemisphere {hemi}, which the run's {space} mesh has")
         if labels.n_vertices[hemi] != n_mesh_vertices[hemi]:
             raise InputError(
-                f"{labels.path}: the atlas is on a mesh of {labels.n_vertices[hemi]} vertices per hemisphere "
+                f"{labels.file_of(hemi)}: the atlas is on a mesh of {labels.n_vertices[hemi]} vertices per hemisphere "
                 f"({mesh_name(labels.n_vertices[hemi])}) but the run's {space} mesh has {n_mesh_vertices[hemi]}; "
                 "give the atlas on the run's mesh"
             )

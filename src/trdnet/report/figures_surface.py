@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plotting import new_figure
+from .plotting import TARGET_COLOR, new_figure
 
 #: Meshes the report can draw on offline: nilearn bundles fsaverage5 only.
 DRAWABLE_SPACES = ("fsaverage5",)
 
+#: Rings of mesh neighbours outlined around a marked vertex: on fsaverage5 (about 4 mm between vertices)
+#: three rings make an outline about a centimetre across, visible at report size.
+MARK_RINGS = 3
+
 
 def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = None):
     """The sgACC seed map on nilearn's inflated fsaverage5, lateral and medial views of each hemisphere.
+
+    Marked vertices are outlined on the surface itself (nilearn's
+    :func:`~nilearn.plotting.plot_surf_contours` around the vertices within
+    :data:`MARK_RINGS` rings, in :data:`~trdnet.report.plotting.TARGET_COLOR`):
+    a marker drawn apart from matplotlib's 3D surface is hidden behind it.
 
     Parameters
     ----------
@@ -20,7 +29,7 @@ def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = Non
     vmax : float
         Colour scale limit (symmetric).
     marks : dict, optional
-        ``{"L": [vertex, ...]}``: vertices drawn as gold stars (e.g. the target).
+        ``{"L": [vertex, ...]}``: vertices outlined in gold (e.g. the target).
 
     Returns
     -------
@@ -37,7 +46,33 @@ def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = Non
             fsaverage[f"infl_{side}"], np.nan_to_num(np.asarray(values[hemi], dtype=float)), hemi=side, view=view,
             bg_map=fsaverage[f"sulc_{side}"], vmax=vmax, colorbar=index == 3, axes=ax, figure=fig,
             title=f"{hemi} {view}")
-        for vertex in (marks or {}).get(hemi, []):
-            point = np.asarray(surface.load_surf_mesh(fsaverage[f"infl_{side}"]).coordinates)[vertex]
-            ax.scatter(*point, s=90, c="gold", marker="*", edgecolors="black", depthshade=False, zorder=10)
+        vertices = (marks or {}).get(hemi, [])
+        if len(vertices):
+            mesh = surface.load_surf_mesh(fsaverage[f"infl_{side}"])
+            patch = neighbourhood(np.asarray(mesh.faces), len(mesh.coordinates), vertices)
+            plotting.plot_surf_contours(mesh, patch.astype(int), levels=[1], colors=[TARGET_COLOR], axes=ax,
+                                        figure=fig)
     return fig
+
+
+def neighbourhood(faces: np.ndarray, n_vertices: int, vertices, rings: int = MARK_RINGS) -> np.ndarray:
+    """Vertices within ``rings`` steps along mesh edges of the given vertices.
+
+    Parameters
+    ----------
+    faces : numpy.ndarray of int, shape (F, 3)
+    n_vertices : int
+        Vertices of the mesh.
+    vertices : sequence of int
+    rings : int
+        0: the vertices themselves; each ring adds their neighbours.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_vertices,)
+    """
+    near = np.zeros(n_vertices, dtype=bool)
+    near[np.asarray(vertices, dtype=np.int64)] = True
+    for _ in range(rings):
+        near[faces[near[faces].any(axis=1)].ravel()] = True
+    return near

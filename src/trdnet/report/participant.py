@@ -335,7 +335,8 @@ def surface_seed_map(run: RunOutputs, primary: dict | None = None) -> str:
         marks = {str(primary["hemi"]): [int(primary["vertex"])]}
     return figure(to_data_uri(seed_map_on_cortex(values, marks=marks)),
                   "Correlation with the sgACC seed on the inflated fsaverage5 cortex (left and right, lateral and "
-                  "medial); grey: medial wall or no signal" + ("; gold star: the personalised target vertex."
+                  "medial); grey: medial wall or no signal" + ("; gold patch: the personalised target vertex and its "
+                                                             "nearest neighbours."
                                                              if marks else "."))
 
 

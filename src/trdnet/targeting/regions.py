@@ -252,9 +252,11 @@ def _user_mask_or_mni(space: Geometry, mask, what: str, setting: str):
             )
         return _mask_image_columns(space, mask, f"{what} mask")
     if not has_template_coordinates(space):
+        missing = (getattr(space, "template_missing", "")
+                   or "fMRIPrep's anat/*_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5")
         raise NotImplementedFeatureError(
             f"{what} coordinates are MNI152 but the data are in {space.space!r} without a transform to MNI "
-            f"(fMRIPrep's anat/*_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5); "
+            f"({missing}); "
             f"give targeting.{setting} in the data space"
         )
     return None
