@@ -8,7 +8,7 @@ import pytest
 from trdnet.config import DenoiseSettings, Settings, TargetSettings, with_gsr
 from trdnet.denoise import confound_arguments
 from trdnet.errors import SettingsError
-from trdnet.strategies import apply_strategy, strategies, strategy_name
+from trdnet.strategies import apply_strategy, strategies, strategy_name, strategy_values
 
 
 def test_settings_round_trip_through_json(tmp_path):
@@ -160,3 +160,20 @@ def test_settings_file_forms_are_refused_with_the_file_named(tmp_path):
         path.write_text(content)
         with pytest.raises(SettingsError, match=f"^{re.escape(str(path))}: .*{re.escape(words)}"):
             Settings.from_json(path)
+
+
+def test_a_strategy_named_beside_values_that_make_it_another_strategy_is_refused():
+    """`trdnet settings --defaults` output with only its strategy changed: the explicit values would silently win
+    and the run would be the default strategy, not the one named."""
+    dumped = Settings().to_dict()
+    assert dumped["denoise"]["strategy"] == "default"
+    dumped["denoise"]["strategy"] = "simple"
+    with pytest.raises(SettingsError, match=r"names strategy 'simple', but the values beside it make it strategy "
+                                            r"'default'"):
+        Settings.from_dict(dumped)
+    # a value that agrees with the strategy keeps it; one that changes it makes a custom setting (not refused)
+    simple = strategy_values("simple")
+    agreeing = Settings.from_dict({"denoise": {"strategy": "simple", "scrub": simple["scrub"]}})
+    assert strategy_name(agreeing.denoise) == "simple"
+    custom = Settings.from_dict({"denoise": {"strategy": "scrubbing.2", "fd_threshold": 0.3}})
+    assert strategy_name(custom.denoise) is None

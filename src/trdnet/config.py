@@ -687,8 +687,9 @@ def _build_section(section_cls, values: dict[str, Any], name: str):
     if not isinstance(values, dict):
         raise SettingsError(f"settings section {name!r} must be an object of settings, got {_json_kind(values)}")
     values = dict(values)
-    if section_cls is DenoiseSettings and "strategy" in values:
-        values = {**strategy_values(values.pop("strategy")), **values}
+    strategy = values.pop("strategy", None) if section_cls is DenoiseSettings else None
+    if strategy is not None:
+        values = {**strategy_values(strategy), **values}
     known = _field_names(section_cls)
     unknown = set(values) - known
     if unknown:
@@ -696,7 +697,14 @@ def _build_section(section_cls, values: dict[str, Any], name: str):
         raise SettingsError(
             f"unknown {name} setting(s) {sorted(unknown)}; accepted: {sorted(known)}{extra}"
         )
-    return section_cls(**values)
+    section = section_cls(**values)
+    if strategy is not None and strategy_name(section) not in (strategy, None):
+        # The values beside the name turned it into another shipped strategy (e.g. `settings --defaults` output
+        # with only its strategy changed): the run would silently not be the strategy the file names.
+        raise SettingsError(
+            f"settings section {name!r} names strategy {strategy!r}, but the values beside it make it strategy "
+            f"{strategy_name(section)!r}; remove the keys that contradict {strategy!r} (or the 'strategy' key)")
+    return section
 
 
 def with_gsr(settings: Settings, gsr: bool) -> Settings:
