@@ -732,3 +732,76 @@ def test_export_goes_through_the_runs_lock_staging_and_record(derivatives, tmp_p
     assert sorted(Path(f).name for f in recorded if "desc-navtargets" in f) == names
     assert not staging_dir(out, run.prefix).exists()
     assert_records_match_outputs(out)
+
+
+# --- nothing describes outputs that are gone: reports, navigator files, settings, the group folder -------------
+
+
+def test_interrupted_overwrite_takes_the_participant_report_and_report_removes_stale_ones(derivatives, tmp_path,
+                                                                                         monkeypatch, capsys):
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    assert pipeline.process_run(run, out, settings()).status == "done"
+    old_report = out / "sub-01.html"
+    old_report.write_text("<html>old target of sub-01</html>")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "write_targets", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.process_run(run, out, settings(), overwrite=True)
+    monkeypatch.undo()
+    assert not old_report.exists()  # went with the record it described
+    # a report left beside a run without a record (an older trdnet, a hand copy) goes at the next 'trdnet report'
+    old_report.write_text("<html>old target of sub-01</html>")
+    assert pipeline.process_run(find_runs(derivatives, participant_labels=["03"])[0], out, settings()).status == "done"
+    assert main(["report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert not old_report.exists()
+    assert (out / "sub-03.html").is_file() and "sub-01.html" not in printed
+
+
+def test_export_refuses_outputs_without_a_completion_record(derivatives, tmp_path, capsys):
+    run = find_runs(derivatives, participant_labels=["01"])[0]
+    out = tmp_path / "out"
+    assert pipeline.process_run(run, out, settings()).status == "done"
+    # what kill -9 during --overwrite leaves: the old outputs, their record already removed
+    (out / "logs" / f"{run.prefix}_done.json").unlink()
+    for path in out.glob("sub-01/**/*navtargets*"):
+        path.unlink()
+    before = tree_digest(out)
+    capsys.readouterr()
+    code = main(["export", str(derivatives), str(out), "--participant-label", "01"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert "\n" not in err and run.prefix in err and "did not finish" in err, err
+    assert not list(out.glob("sub-01/**/*navtargets*"))
+    assert tree_digest(out) == before
+
+
+def test_settings_command_refuses_a_setting_naming_a_missing_file(tmp_path, capsys):
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"targeting": {"seed_mask": "sub/mask.nii.gz"}}))
+    err = _refused(capsys, ["settings", "--settings", str(settings_file)], "targeting.seed_mask", "no such file")
+    assert str(tmp_path / "sub" / "mask.nii.gz") in err
+    assert capsys.readouterr().out == ""
+
+
+def test_read_only_group_folder_is_refused_before_any_work(shared_dir):
+    root = shared_dir / "fmriprep"
+    write_mni_run(root, "01", seed=1)
+    out = shared_dir / "out"
+    settings_file = shared_dir / "settings.json"
+    settings_file.write_text(json.dumps(SETTINGS))
+    assert main(["run", str(root), str(out), "participant", "--no-report", "--settings", str(settings_file)]) == 0
+    _open_to_everyone(out)
+    (out / "group").mkdir(mode=0o555)
+    (out / "group").chmod(0o555)
+    before = tree_digest(out)
+    child = run_unprivileged("run", str(out), "group", "--no-report", cwd=shared_dir)
+    err = child.stderr.strip()
+    assert child.returncode == 2, child.stdout + child.stderr
+    assert err.startswith("trdnet: error:") and "\n" not in err and "Traceback" not in err, err
+    assert f"{out / 'group'}: cannot be written" in err and ".tmp" not in err, err
+    assert tree_digest(out) == before

@@ -487,9 +487,12 @@ def cmd_settings(args) -> int:
         for name, preset in strategies().items():
             print(f"{name}: {preset['description']}\n    source: {preset['source']}")
         return EXIT_OK
+    from .preflight import check_setting_files
+
     settings = Settings.from_json(args.settings) if args.settings else Settings()
     if args.strategy:
         settings = _with_strategy(settings, args.strategy, args.settings and read_settings_file(args.settings))
+    check_setting_files(settings)  # refused here as 'trdnet run' would refuse it
     print(json.dumps(settings.to_dict(), indent=2))
     return EXIT_OK
 

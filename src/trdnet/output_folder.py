@@ -132,6 +132,21 @@ def check_run_folders_writable(out_dir: Path) -> None:
                                      "fix its permissions")
 
 
+def check_group_folder_writable(out_dir: Path) -> None:
+    """Refuse, before any work, an output folder whose ``group/`` folder cannot be written.
+
+    Raises
+    ------
+    InputError
+        Naming ``group/`` (or the output folder, where ``group/`` is yet to be created).
+    """
+    group_dir = Path(out_dir) / "group"
+    if group_dir.is_dir():
+        _probe(group_dir, "cannot be written, and the group step writes its tables there; fix its permissions")
+    else:
+        _probe(Path(out_dir), "the output folder cannot be written (the group step creates group/ there)")
+
+
 def _unreadable_folder(exc: OSError):
     raise InputError(f"{exc.filename}: a folder of the output folder cannot be read ({exc.strerror or exc})")
 

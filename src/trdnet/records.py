@@ -34,6 +34,11 @@ FAILURES_TABLE = "failures.tsv"
 FAILURE_COLUMNS = ["participant_id", "run", "reason"]
 
 
+def participant_report_path(out_dir: Path, participant_id: str) -> Path:
+    """``<out>/sub-<label>.html``: the participant's HTML report (``participant_id`` with or without ``sub-``)."""
+    return Path(out_dir) / f"sub-{participant_id.removeprefix('sub-')}.html"
+
+
 def completion_record_path(out_dir: Path, prefix: str) -> Path:
     """``<out>/logs/<prefix>_done.json``."""
     return Path(out_dir) / LOGS / f"{prefix}{DONE_SUFFIX}"

@@ -4,7 +4,8 @@ Under the run's lock (:func:`trdnet.staging.run_lock`), the navigator files
 are written into the run's staging folder, then renamed into place while the
 run's completion record is rewritten to list them (:meth:`RunStaging.update`):
 the record never lists a navigator file that is not there, and an export that
-is refused or interrupted leaves the finished run as it was.
+is refused or interrupted leaves the finished run as it was. Only finished runs
+(with a completion record) are exported.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def reexport_run(run, out_dir: Path, settings, lock_timeout: float = 0):
     Raises
     ------
     InputError
-        If the run has no targets table, or its completion record lists other
-        outputs that are missing (re-run it).
+        If the run has no completion record (it was interrupted or failed),
+        no targets table, or its completion record lists other outputs that
+        are missing (re-run it).
     trdnet.staging.RunBusyError
         If another process holds the run.
     ExportError
@@ -63,12 +65,16 @@ def reexport_run(run, out_dir: Path, settings, lock_timeout: float = 0):
     targets = output_dir_for(run, out_dir) / f"{run.prefix}_targets.tsv"
     with run_lock(out_dir, run.prefix, lock_timeout):
         record_path = completion_record_path(out_dir, run.prefix)
-        if record_path.is_file():
-            missing = [f for f in read_completion_record(record_path).missing_files(out_dir)
-                       if not is_navigation_file(f)]
-            if missing:
-                raise InputError(f"{record_path}: lists output(s) that are missing ({', '.join(missing[:3])}); "
-                                 "re-run the run with 'trdnet run ... --overwrite' before exporting")
+        if not record_path.is_file():
+            # outputs without a record are those of an interrupted or failed run (see trdnet.records)
+            raise InputError(f"{run.prefix}: the run did not finish in {out_dir} (no completion record "
+                             f"{record_path.name}: interrupted or failed); re-run it with 'trdnet run' "
+                             "before exporting")
+        missing = [f for f in read_completion_record(record_path).missing_files(out_dir)
+                   if not is_navigation_file(f)]
+        if missing:
+            raise InputError(f"{record_path}: lists output(s) that are missing ({', '.join(missing[:3])}); "
+                             "re-run the run with 'trdnet run ... --overwrite' before exporting")
         if not targets.is_file():
             raise InputError(f"{run.prefix}: no {targets.name}; run 'trdnet run' first")
         stage = RunStaging(out_dir, run.prefix)

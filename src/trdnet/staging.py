@@ -24,8 +24,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from .errors import Terminated, TrdnetError
-from .records import (completion_record_path, read_completion_record, remove_failure_record,
-                      write_completion_record, write_failure_record)
+from .records import (completion_record_path, participant_report_path, read_completion_record,
+                      remove_failure_record, write_completion_record, write_failure_record)
 
 logger = logging.getLogger("trdnet")
 
@@ -111,21 +111,30 @@ class RunStaging:
         Write the run's outputs here, as if it were the output folder.
     """
 
-    def __init__(self, out_dir: Path, prefix: str):
+    def __init__(self, out_dir: Path, prefix: str, participant_id: str | None = None):
         self.out_dir = Path(out_dir)
         self.prefix = prefix
+        self.participant_id = participant_id
         self.root = staging_dir(out_dir, prefix)
         self.previous: list[str] = []
 
     def begin(self) -> None:
-        """Clear a leftover staging folder and forget the run's old completion record first."""
+        """Clear a leftover staging folder and forget the run's old completion record first.
+
+        The participant's HTML report goes with the record: it describes the
+        outputs about to be replaced, and a run that never finishes must not
+        leave it behind (the run writes it again once it is published).
+        """
         self.clear()
         record = completion_record_path(self.out_dir, self.prefix)
         if record.is_file():
             try:
-                previous = read_completion_record(record).files
+                old = read_completion_record(record)
+                previous, participant = old.files, old.participant_id
             except TrdnetError:
-                previous = []
+                previous, participant = [], self.participant_id
+            if participant:
+                participant_report_path(self.out_dir, participant).unlink(missing_ok=True)
             record.unlink()
             # only now may the outputs it described go (abandon and commit remove them)
             self.previous = previous
@@ -237,7 +246,7 @@ def staged_run(out_dir: Path, prefix: str, participant_id: str, settings_digest:
     ------
     RunStaging
     """
-    stage = RunStaging(out_dir, prefix)
+    stage = RunStaging(out_dir, prefix, participant_id)
     if begin:
         stage.begin()
     try:

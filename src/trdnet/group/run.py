@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import SettingsError
+from ..output_folder import check_group_folder_writable
 from ..outputs import software_versions, write_json, write_nifti, write_tsv
 from ..sidecars import COLUMNS, SIMULATED_NOTE
 from .collect import ID_COLUMNS, QcThresholds, check_columns, collect_table, discover_runs
@@ -143,6 +144,7 @@ def run_group(
     out_dir = Path(out_dir)
     group_dir = out_dir / "group"
     records, problems = discover_runs(out_dir, participant_labels)
+    check_group_folder_writable(out_dir)
     records, other_settings = select_settings_digest(records, out_dir, settings_digest)
     problems += other_settings
     simulated = any(r.simulated for r in records)

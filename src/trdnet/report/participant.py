@@ -71,12 +71,36 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None)
     from joblib import Parallel, delayed
 
     out_dir = Path(out_dir)
+    finished = sorted({run.subject for run in find_runs(out_dir)})
+    remove_stale_reports(out_dir, finished)
     if subjects is None:
-        subjects = sorted({run.subject for run in find_runs(out_dir)})
+        subjects = finished
     workers = worker_count(n_jobs, len(subjects))
     if workers == 1:
         return [write_participant_report(out_dir, s) for s in subjects]
     return Parallel(n_jobs=workers, backend="loky")(delayed(write_participant_report)(out_dir, s) for s in subjects)
+
+
+def remove_stale_reports(out_dir: Path, finished: list[str]) -> list[Path]:
+    """Remove the reports of participants without a finished run (an interrupted ``--overwrite``, say).
+
+    Parameters
+    ----------
+    out_dir : Path
+        Root of the trdnet derivatives.
+    finished : list of str
+        Labels (without ``sub-``) of the participants with a finished run.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The reports removed.
+    """
+    stale = [path for path in sorted(Path(out_dir).glob("sub-*.html"))
+             if parse_entities(path.stem).get("sub") not in finished and path.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def participant_html(runs: list[RunOutputs], label: str, out_dir=None) -> str:
