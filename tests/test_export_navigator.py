@@ -440,6 +440,7 @@ def test_cli_export_refuses_an_undefined_frame_in_one_line_and_exports_the_other
     file and the codes, a non-zero exit, no navigator file for it, the other participant exported."""
     import trdnet.inputs.bids
     from trdnet.inputs.runs import Run
+    from trdnet.records import write_completion_record
 
     fmriprep, out = tmp_path / "fmriprep", tmp_path / "out"
     runs = []
@@ -454,6 +455,9 @@ def test_cli_export_refuses_an_undefined_frame_in_one_line_and_exports_the_other
         folder.mkdir(parents=True)
         SITES.iloc[:1].rename(columns={"name": "target"}).assign(space=MNI).to_csv(
             folder / f"{run.prefix}_targets.tsv", sep="\t", index=False)
+        # a finished run: only runs with a completion record are exported
+        write_completion_record(out, run.prefix, f"sub-{subject}", None,
+                                [f"sub-{subject}/func/{run.prefix}_targets.tsv"], {}, simulated=True)
     img = nib.load(fmriprep / "sub-01" / "anat" / "sub-01_desc-preproc_T1w.nii.gz")
     bad = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine)
     bad.set_sform(img.affine, code=0)
