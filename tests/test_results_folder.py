@@ -690,13 +690,15 @@ def test_ctrl_c_with_worker_processes_is_one_line(derivatives, tmp_path):
 
     out = tmp_path / "out"
     settings_file = tmp_path / "settings.json"
-    settings_file.write_text(json.dumps(SETTINGS))
+    # enough resamples that a run is still computing when the interrupt comes, on an idle machine too
+    settings_file.write_text(json.dumps({**SETTINGS, "targeting": {"n_bootstrap": 2000}}))
     child = subprocess.Popen([sys.executable, "-m", "trdnet", "run", str(derivatives), str(out), "participant",
                               "--no-report", "--settings", str(settings_file), "--n-jobs", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     staging = out / ".trdnet" / "staging"
     while child.poll() is None and not (staging.is_dir() and any(staging.iterdir())):
         time.sleep(0.1)
+    assert child.poll() is None, "the command ended before a run was in progress: nothing was interrupted"
     os.killpg(child.pid, signal.SIGINT)
     _, err = child.communicate(timeout=120)
     assert child.returncode == 130, err
