@@ -113,8 +113,8 @@ def test_reliability_word_is_never_good_with_a_competing_site_or_disagreeing_run
     assert reliability_word(s.fair_r95_mm + 2.0, 8.0, s, competing_share=0.3)[0] == "poor"
 
 
-def _two_site_run(t, seed):
-    """Seed signal s; two DLPFC blocks anticorrelated with s at equal strength."""
+def _seeded_grid(t, seed):
+    """A 14^3 grid of 3 mm voxels with noise; a seed corner carrying signal s and the search region beyond it."""
     rng = np.random.default_rng(seed)
     space = VoxelSpace(np.ones((14, 14, 14), bool), np.diag([3.0, 3.0, 3.0, 1.0]), "synthetic")
     index = space.column_index()
@@ -123,6 +123,12 @@ def _two_site_run(t, seed):
     seeds = np.sort(index[:3, :3, :3].ravel())
     search = np.sort(index[4:, 4:, 4:].ravel())
     data[:, seeds] += 2 * s[:, None]
+    return space, index, s, data, seeds, search
+
+
+def _two_site_run(t, seed):
+    """Seed signal s; two DLPFC blocks anticorrelated with s at equal strength."""
+    space, index, s, data, seeds, search = _seeded_grid(t, seed)
     for lo in ((5, 5, 5), (10, 10, 10)):
         data[:, index[lo[0]:lo[0] + 3, lo[1]:lo[1] + 3, lo[2]:lo[2] + 3].ravel()] -= 0.4 * s[:, None]
     return CleanedRun(zscore_columns(data), space, 2.0, np.arange(t), t, simulated=True), seeds, search
@@ -187,14 +193,7 @@ def test_a_stronger_runner_up_cluster_is_named_and_keeps_the_word_from_good(rank
 
 def _large_weak_and_small_strong_run(t, seed):
     """A large block weakly and a small block strongly anticorrelated with the seed; little noise."""
-    rng = np.random.default_rng(seed)
-    space = VoxelSpace(np.ones((14, 14, 14), bool), np.diag([3.0, 3.0, 3.0, 1.0]), "synthetic")
-    index = space.column_index()
-    s = rng.standard_normal(t)
-    data = rng.standard_normal((t, space.n_voxels)).astype(np.float32)
-    seeds = np.sort(index[:3, :3, :3].ravel())
-    search = np.sort(index[4:, 4:, 4:].ravel())
-    data[:, seeds] += 2 * s[:, None]
+    space, index, s, data, seeds, search = _seeded_grid(t, seed)
     data[:, index[5:9, 5:9, 5:9].ravel()] -= 0.6 * s[:, None]
     data[:, index[11:13, 11:13, 11:13].ravel()] -= 1.5 * s[:, None]
     return CleanedRun(zscore_columns(data), space, 2.0, np.arange(t), t, simulated=True), seeds, search
