@@ -25,6 +25,8 @@ from trdnet.inputs.bids import find_runs  # noqa: E402
 from trdnet.networks import connectivity_matrix, network_rois, roi_signals  # noqa: E402
 from trdnet.targeting import compute_targets  # noqa: E402
 
+from stage_times import stage_times  # noqa: E402  (beside this script)
+
 
 def main(root: str, out: str) -> None:
     """Run the core on the one run under ``root`` and save results to ``out``."""
@@ -48,11 +50,7 @@ def main(root: str, out: str) -> None:
         search_columns=result.search_columns,
         connectivity=np.asarray(matrix, dtype=float),
         n_retained=cleaned.n_timepoints,
-        import_s=t_imported - _T_START,
-        work_s=t_end - t_imported,
-        clean_s=t_clean - t_imported,
-        target_s=t_target - t_clean,
-        networks_s=t_end - t_target,
+        **stage_times(_T_START, t_imported, t_clean, t_target, t_end),
         decompressor=cleaned.qc["decompressor"],
     )
 

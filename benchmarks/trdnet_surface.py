@@ -25,6 +25,8 @@ from trdnet.networks import connectivity_matrix, network_rois, roi_signals  # no
 from trdnet.surface_pipeline import clean_surface_run  # noqa: E402
 from trdnet.targeting import compute_targets  # noqa: E402
 
+from stage_times import stage_times  # noqa: E402  (beside this script)
+
 
 def main(root: str, out: str) -> None:
     """Run the surface core on the one fsaverage5 run under ``root`` and save results to ``out``."""
@@ -50,11 +52,7 @@ def main(root: str, out: str) -> None:
         search_vertices=np.sort(geometry.vertex[result.search_columns]),
         connectivity=np.asarray(matrix, dtype=float),
         n_retained=cleaned.n_timepoints,
-        import_s=t_imported - _T_START,
-        work_s=t_end - t_imported,
-        clean_s=t_clean - t_imported,
-        target_s=t_target - t_clean,
-        networks_s=t_end - t_target,
+        **stage_times(_T_START, t_imported, t_clean, t_target, t_end),
     )
 
 
