@@ -5,8 +5,12 @@ import pytest
 from trdnet.entities import (
     ENTITY_ORDER,
     build_name,
+    output_name,
+    output_path,
     output_prefix,
     parse_bids_name,
+    participant_output_path,
+    sidecar_path,
     parse_entities,
     replace_entities,
     subject_folder,
@@ -110,3 +114,48 @@ def test_entity_order_follows_the_bids_schema():
                       "boldmap", ".func.gii")
     assert name == ("sub-01_tpl-x_task-rest_hemi-L_space-fsaverage5_atlas-a_seg-7n_scale-100_den-10k_stat-r_desc-sgacc"
                     "_boldmap.func.gii")
+
+
+def test_output_name_puts_the_outputs_entities_in_schema_order_after_the_runs():
+    run = {"sub": "01", "ses": "2", "task": "rest", "run": "1", "space": "MNI152NLin2009cAsym", "res": "2",
+           "desc": "preproc"}
+    name = output_name(run, "boldmap", ".nii.gz", desc="sgacc", stat="r", seg="Seitzman2018")
+    assert name == ("sub-01_ses-2_task-rest_run-1_space-MNI152NLin2009cAsym_seg-Seitzman2018_res-2_stat-r_desc-sgacc"
+                    "_boldmap.nii.gz")
+    parsed = parse_bids_name(name)
+    assert parsed.entities == {k: v for k, v in run.items() if k != "desc"} | {
+        "seg": "Seitzman2018", "stat": "r", "desc": "sgacc"}
+    assert (parsed.suffix, parsed.extension) == ("boldmap", ".nii.gz")
+    # a run prefix gives the same name as the run's entities
+    assert output_name(output_prefix(run), "boldmap", ".nii.gz", stat="r", desc="sgacc",
+                       seg="Seitzman2018") == name
+
+
+def test_output_name_replaces_and_removes_run_entities():
+    prefix = "sub-01_task-rest_run-1_space-MNI152NLin2009cAsym"
+    assert output_name(prefix, "coords", ".tsv", space="T1w", run=None, desc="navtargets") == \
+        "sub-01_task-rest_space-T1w_desc-navtargets_coords.tsv"
+
+
+@pytest.mark.parametrize("suffix, extension", [("bold_map", ".nii"), ("", ".tsv"), ("targets", "tsv"),
+                                               ("targets", "._x.tsv")])
+def test_output_name_refuses_names_that_would_not_parse_back(suffix, extension):
+    with pytest.raises(ValueError):
+        output_name("sub-01_task-rest", suffix, extension)
+
+
+def test_output_path_folder_follows_subject_and_session():
+    assert output_path("out", {"sub": "01", "ses": "b", "task": "rest"}, "qc", ".tsv").as_posix() == \
+        "out/sub-01/ses-b/func/sub-01_ses-b_task-rest_qc.tsv"
+    assert output_path("out", "sub-01_task-rest", "qc", ".tsv").as_posix() == "out/sub-01/func/sub-01_task-rest_qc.tsv"
+
+
+def test_participant_output_path_joins_sessions_and_runs():
+    path = participant_output_path("out", "sub-01_ses-2_task-rest_acq-mb_run-3_echo-1_space-T1w", "targets", ".tsv",
+                                   desc="participant")
+    assert path.as_posix() == "out/sub-01/func/sub-01_task-rest_acq-mb_space-T1w_desc-participant_targets.tsv"
+
+
+def test_sidecar_path_swaps_the_whole_extension():
+    assert sidecar_path("a/sub-01_desc-x_mask.label.gii") == sidecar_path("a/sub-01_desc-x_mask.nii.gz")
+    assert sidecar_path("a/sub-01_desc-x_mask.nii.gz").as_posix() == "a/sub-01_desc-x_mask.json"

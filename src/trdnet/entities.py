@@ -182,6 +182,149 @@ def output_prefix(entities: dict, keep=None, drop=DERIVATIVE_ENTITIES) -> str:
     return build_name(chosen)
 
 
+#: Entities that name a participant-level output (one result from all of a person's runs: sessions and
+#: runs are joined, so ``ses`` and ``run`` are left out).
+PARTICIPANT_ENTITIES = ("sub", "task", "acq", "space")
+
+#: Entities of the sgACC seed map's name, volume and surface runs alike (suffix ``boldmap``); in the name they
+#: follow the schema's order: ``..._stat-r_desc-sgacc_boldmap.nii.gz``.
+SEED_MAP_ENTITIES = {"stat": "r", "desc": "sgacc"}
+
+#: ``desc-`` entity of every navigator file (:mod:`trdnet.export`).
+NAVIGATION_DESC = "navtargets"
+
+_SUFFIX = re.compile(r"^[a-zA-Z0-9]+$")
+
+
+def _own_entities(entities: dict | str | Path) -> dict:
+    """Entities of a run (a dict, or a run prefix / file name to parse), ``desc`` dropped."""
+    if isinstance(entities, (str, Path)):
+        entities = parse_entities(entities)
+    return {k: v for k, v in entities.items() if k not in DERIVATIVE_ENTITIES}
+
+
+def output_name(entities: dict | str | Path, suffix: str, extension: str = "", **extra) -> str:
+    """The file name of an output: the run's entities and the output's own, in BIDS order.
+
+    The one place an output's name is decided (see :func:`output_path` for the
+    folder). Entities appear in :data:`ENTITY_ORDER` (the BIDS schema's order),
+    whatever the order of the input's name or of ``extra``.
+
+    Parameters
+    ----------
+    entities : dict or str
+        The run's entities (``Run.entities``) or its prefix (``Run.prefix``,
+        ``sub-01_task-rest_space-MNI152NLin2009cAsym``); the input's ``desc``
+        is dropped (an output names its own).
+    suffix : str
+        BIDS suffix (``boldmap``, ``timeseries``, ``targets``, ``coords``...),
+        alphanumeric.
+    extension : str, optional
+        From the first dot: ``.tsv``, ``.nii.gz``, ``.json``, ``.func.gii``.
+    **extra
+        Entities of this output (``desc="sgacc"``, ``stat="r"``, ``seg=...``,
+        ``hemi="L"``); a value replaces the run's, ``None`` removes it.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        A label, suffix or extension that would not parse back
+        (:func:`parse_bids_name`).
+
+    Examples
+    --------
+    >>> output_name("sub-01_task-rest_space-MNI152NLin2009cAsym", "boldmap", ".nii.gz", desc="sgacc", stat="r")
+    'sub-01_task-rest_space-MNI152NLin2009cAsym_stat-r_desc-sgacc_boldmap.nii.gz'
+    >>> output_name({"sub": "01", "task": "rest", "space": "fsaverage5", "desc": "preproc"}, "mask",
+    ...             ".label.gii", hemi="L", desc="searchregion")
+    'sub-01_task-rest_hemi-L_space-fsaverage5_desc-searchregion_mask.label.gii'
+    """
+    if not _SUFFIX.match(suffix):
+        raise ValueError(f"BIDS suffix {suffix!r}: must be alphanumeric (e.g. boldmap, targets)")
+    if extension and (not extension.startswith(".") or "_" in extension or "/" in extension):
+        raise ValueError(f"extension {extension!r}: must start with a dot (e.g. .tsv, .nii.gz)")
+    named = _own_entities(entities) | extra
+    return build_name({k: v for k, v in named.items() if v is not None}, suffix, extension)
+
+
+def output_path(out_dir: str | Path, entities: dict | str | Path, suffix: str, extension: str = "",
+                **extra) -> Path:
+    """Where a run writes an output: ``<out_dir>/sub-<l>[/ses-<l>]/func/<name>``.
+
+    Every per-run output path of trdnet comes from here (the name from
+    :func:`output_name`, the folder from :func:`subject_folder`), so the
+    writers and the readers of a file agree by construction; readers may
+    call it with the prefix a completion record holds.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Root of trdnet's derivatives folder.
+    entities, suffix, extension, **extra
+        As :func:`output_name`.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> output_path("out", "sub-01_ses-2_task-rest_space-T1w", "targets", ".tsv").as_posix()
+    'out/sub-01/ses-2/func/sub-01_ses-2_task-rest_space-T1w_targets.tsv'
+    >>> output_path("out", "sub-01_task-rest_space-T1w", "relmat", ".tsv", seg="Seitzman2018",
+    ...             meas="pearson").name
+    'sub-01_task-rest_space-T1w_seg-Seitzman2018_meas-pearson_relmat.tsv'
+    """
+    own = _own_entities(entities)
+    return Path(out_dir) / subject_folder(own) / output_name(own, suffix, extension, **extra)
+
+
+def participant_output_path(out_dir: str | Path, entities: dict | str | Path, suffix: str,
+                            extension: str = "", **extra) -> Path:
+    """Where the participant step writes an output: ``<out_dir>/sub-<l>/func/<name>``.
+
+    A participant-level result joins a person's sessions and runs, so its
+    folder has no ``ses-`` level and its name keeps only
+    :data:`PARTICIPANT_ENTITIES` of the run's (``sub``, ``task``, ``acq``,
+    ``space``), then the output's own.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Root of trdnet's derivatives folder.
+    entities : dict or str
+        Entities (or prefix) of any run of the participant, or the participant prefix.
+    suffix, extension, **extra
+        As :func:`output_name`.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> participant_output_path("out", "sub-01_ses-2_task-rest_run-1_space-T1w", "targets", ".tsv",
+    ...                         desc="participant").as_posix()
+    'out/sub-01/func/sub-01_task-rest_space-T1w_desc-participant_targets.tsv'
+    """
+    own = {k: v for k, v in _own_entities(entities).items() if k in PARTICIPANT_ENTITIES}
+    return Path(out_dir) / subject_folder({"sub": own["sub"]}) / output_name(own, suffix, extension, **extra)
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The JSON sidecar of an output: the same name with the extension ``.json``.
+
+    >>> sidecar_path("f/sub-01_hemi-L_space-fsaverage5_desc-sgacc_boldmap.func.gii").as_posix()
+    'f/sub-01_hemi-L_space-fsaverage5_desc-sgacc_boldmap.json'
+    """
+    path = Path(path)
+    return path.with_name(path.name.split(".", 1)[0] + ".json")
+
+
 def subject_folder(entities: dict) -> str:
     """Relative BIDS output folder of a run: ``sub-<l>[/ses-<l>]/func``."""
     parts = [f"sub-{entities['sub']}"]
