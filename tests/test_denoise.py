@@ -150,6 +150,25 @@ def test_butterworth_order_setting_reaches_the_filter():
     np.testing.assert_allclose(impulses_order2, expected, atol=1e-10)
 
 
+def test_no_standardization_is_asked_in_the_form_nilearn_keeps_and_gives_the_same_operator():
+    """``standardize=None`` (nilearn's replacement for the deprecated ``False``) cleans exactly as ``False`` did."""
+    from trdnet.denoise import cleaning_operator
+
+    n = 100
+    retained = np.r_[np.arange(3, 50), np.arange(52, n)]
+    confounds = np.random.default_rng(0).normal(size=(n, 3))
+    settings = DenoiseSettings()
+    operator = cleaning_operator(n, 2.0, confounds, retained, settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the deprecated form raises here
+        signal.clean(np.eye(n), confounds=confounds, sample_mask=retained, **clean_arguments(settings, 2.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old_form = signal.clean(np.eye(n), confounds=confounds, sample_mask=retained, butterworth__copy=True,
+                                **{**clean_arguments(settings, 2.0), "standardize": False})
+    np.testing.assert_array_equal(operator, old_form)
+
+
 def test_censored_volumes_at_the_run_ends_follow_nilearns_default_not_extrapolated():
     """Non-steady-state volumes censored at a run's start are left out of the band-pass (nilearn >= 0.13's
     default), not extrapolated by spline: extrapolation beyond the data changed edge volumes by several z."""

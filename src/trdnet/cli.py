@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import re
 import sys
 from pathlib import Path
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "placement) (default: the settings' export.coil_orientation, scalp_normal)")
     export.add_argument("--settings", type=Path,
                         help="the JSON settings file given to 'trdnet run' (its export section is used)")
+    export.add_argument("--settings-digest", metavar="DIGEST",
+                        help="export only the runs processed with these settings (the SettingsDigest of their "
+                        "completion records). Without it, runs processed with different settings are refused, "
+                        "naming the digests and what differs")
     _add_lock_timeout(export)
 
     report = _command(
@@ -162,8 +167,27 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
                         help="fewer messages (-q: warnings and errors only, -qq: errors only)")
 
 
+def seconds(value: str) -> float:
+    """An argparse type: a finite number of seconds >= 0 (a negative wait would never end)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds; accepted: a number >= 0")
+    return number
+
+
+def positive_seconds(value: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    number = seconds(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: accepted: a number of seconds > 0")
+    return number
+
+
 def _add_lock_timeout(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lock-timeout", type=float, default=0, metavar="SECONDS",
+    parser.add_argument("--lock-timeout", type=seconds, default=0, metavar="SECONDS",
                         help="seconds to wait for a run that another trdnet process is working on (default: 0, "
                         "refuse at once: the run is left to that process, said so in one line, and the exit code is 1)")
 
@@ -184,6 +208,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", type=Path, help="JSON file of settings (see trdnet.config)")
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel worker processes (default: 1)")
     parser.add_argument("--dask", metavar="ADDRESS", help="run on Dask: 'local:N' or a scheduler address")
+    parser.add_argument("--dask-timeout", type=positive_seconds, metavar="SECONDS",
+                        help="seconds a --dask scheduler address has to answer before the request is refused "
+                        "(default: 10)")
     parser.add_argument("--overwrite", action="store_true", help="recompute runs that are already finished")
     parser.add_argument("--random-state", type=int, help="seed of every random choice (default: 0)")
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML reports")
@@ -269,7 +296,7 @@ def cmd_run(args) -> int:
     runs, settings = collect_runs(args, settings)
     log.debug("%d run(s) to process; settings digest %s", len(runs), settings.digest())
     results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,
-                         overwrite=args.overwrite, lock_timeout=args.lock_timeout)
+                         overwrite=args.overwrite, lock_timeout=args.lock_timeout, dask_timeout=args.dask_timeout)
     code = report_results(results, output_dir)
     if not args.no_report:
         write_html_reports(output_dir, sorted({r.subject for r in results if r.status != "failed"}))
@@ -424,8 +451,7 @@ def cmd_export(args) -> int:
 
     from .config import Settings
     from .inputs.bids import find_runs
-    from .pipeline import output_dir_for
-    from .reexport import reexport_run
+    from .reexport import processed_here, reexport_run, select_export_runs
 
     settings = Settings.from_json(args.settings) if args.settings else Settings()
     if args.space:
@@ -434,11 +460,16 @@ def cmd_export(args) -> int:
         settings = dataclasses.replace(
             settings, export=dataclasses.replace(settings.export, coil_orientation=args.coil_orientation))
     exported = refused = 0
+    runs = []
     for run in find_runs(args.fmriprep_dir, args.participant_label, settings.space):
-        targets_file = output_dir_for(run, args.output_dir) / f"{run.prefix}_targets.tsv"
-        if not targets_file.is_file():
-            print(f"{run.prefix}: no {targets_file.name}; run 'trdnet run' first")
-            continue
+        if processed_here(run, args.output_dir):
+            runs.append(run)
+        else:
+            print(f"{run.prefix}: not processed in {args.output_dir}; run 'trdnet run' first")
+    runs, left_out = select_export_runs(runs, args.output_dir, args.settings_digest)
+    for line in left_out:
+        print(line)
+    for run in runs:
         try:
             summary, files = reexport_run(run, args.output_dir, settings, args.lock_timeout)
         except TrdnetError as exc:  # this run is refused (anatomy, busy, broken record); the others are still exported

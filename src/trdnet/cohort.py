@@ -74,6 +74,7 @@ def run_cohort(
     progress: bool | None = None,
     prefetch: bool = True,
     lock_timeout: float = 0,
+    dask_timeout: float | None = None,
 ) -> list[RunResult]:
     """Process every run and record the failures.
 
@@ -104,6 +105,9 @@ def run_cohort(
     lock_timeout : float
         Seconds to wait for a run another process is working on (0: leave
         it to that process at once, status ``busy``).
+    dask_timeout : float, optional
+        Seconds to wait for a scheduler address to answer before refusing
+        (distributed's ``Client(timeout=)``; default :data:`DASK_CONNECT_SECONDS`).
 
     Returns
     -------
@@ -133,7 +137,8 @@ def run_cohort(
         write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
 
     if dask:
-        results = _run_dask(runs, args, dask, dask_workers, progress, prepare)
+        results = _run_dask(runs, args, dask, dask_workers, progress, prepare,
+                            DASK_CONNECT_SECONDS if dask_timeout is None else dask_timeout)
     elif n_jobs and n_jobs != 1 and len(runs) > 1:
         prepare()
         results = _run_joblib(runs, args, n_jobs, progress)
@@ -317,7 +322,13 @@ def _run_joblib(runs, args, n_jobs, progress):
     return results
 
 
-def _run_dask(runs, args, address: str, n_workers: int | None, progress, prepare):
+#: Seconds a scheduler address has to answer. distributed's own default (``distributed.comm.timeouts.connect``,
+#: 30 s) kept a mistyped address waiting half a minute before it was refused; a scheduler that is up answers in
+#: well under a second, on a busy cluster in a few.
+DASK_CONNECT_SECONDS = 10.0
+
+
+def _run_dask(runs, args, address: str, n_workers: int | None, progress, prepare, timeout: float):
     try:
         import dask
         from dask.distributed import Client, LocalCluster
@@ -332,9 +343,10 @@ def _run_dask(runs, args, address: str, n_workers: int | None, progress, prepare
             prepare()
             return _submit(client, runs, args, progress)
     try:
-        client = Client(address)
+        client = Client(address, timeout=timeout)
     except (OSError, ValueError, TypeError) as exc:
-        raise TrdnetError(f"--dask {address}: cannot reach a Dask scheduler there ({exc})") from None
+        raise TrdnetError(f"--dask {address}: cannot reach a Dask scheduler there within {timeout:g} s ({exc}); "
+                          "--dask-timeout SECONDS waits longer") from None
     with client:
         prepare()
         return _submit(client, runs, args, progress)

@@ -195,7 +195,8 @@ def clean_arguments(settings: DenoiseSettings, tr: float) -> dict:
     """The exact keyword arguments given to :func:`nilearn.signal.clean`."""
     return {
         "detrend": settings.detrend,
-        "standardize": False,
+        # None, not False: nilearn 0.14 announces that booleans for ``standardize`` go in 0.15
+        "standardize": None,
         "standardize_confounds": True,
         "filter": settings.filter,
         "low_pass": settings.low_pass,

@@ -31,7 +31,9 @@ def _flatten(values, prefix: str = "") -> dict:
 
 def _recorded_settings(record) -> dict:
     """The settings written in a run's networks sidecar (flattened), or {} if unreadable."""
-    table = record.files["networks"]
+    table = record.files.get("networks")
+    if table is None:
+        return {}
     try:
         content = json.loads(table.with_name(table.name.replace(".tsv", ".json")).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -57,7 +59,8 @@ def _runs_of(runs) -> str:
     return f"{len(runs)} run(s): {', '.join(names)}{more}"
 
 
-def select_settings_digest(records, out_dir, digest: str | None = None):
+def select_settings_digest(records, out_dir, digest: str | None = None, action: str = "pooled",
+                           step: str = "the group step"):
     """Keep the runs of one settings digest, refusing a mixture nobody chose.
 
     Parameters
@@ -69,6 +72,10 @@ def select_settings_digest(records, out_dir, digest: str | None = None):
     digest : str, optional
         The digest to keep (``--settings-digest``); runs of other digests
         become exclusions.
+    action : str
+        What a mixture cannot be, in the refusal ("pooled", "exported together").
+    step : str
+        What keeps the chosen digest, in the exclusion reasons.
 
     Returns
     -------
@@ -91,13 +98,13 @@ def select_settings_digest(records, out_dir, digest: str | None = None):
             return list(records), []
         listed = "; ".join(f"digest {d}: {_runs_of(runs)}" for d, runs in sorted(by_digest.items()))
         raise SettingsError(
-            f"{out_dir}: finished runs were processed with {len(by_digest)} different settings and cannot be pooled "
+            f"{out_dir}: finished runs were processed with {len(by_digest)} different settings and cannot be {action} "
             f"({listed}); {_differences(dict(sorted(by_digest.items())))}; re-run them with one set of settings "
             "(--overwrite), or keep one with --settings-digest DIGEST")
     if digest not in by_digest:
         raise SettingsError(f"--settings-digest {digest}: no finished run in {out_dir} has it; present: "
                             f"{', '.join(sorted(by_digest))}")
     excluded = [{"participant_id": r.participant_id, "run": r.prefix,
-                 "reason": f"processed with other settings (digest {d}; the group step keeps {digest})"}
+                 "reason": f"processed with other settings (digest {d}; {step} keeps {digest})"}
                 for d, runs in sorted(by_digest.items()) if d != digest for r in runs]
     return by_digest[digest], excluded

@@ -3,9 +3,13 @@
 The file is a JSON object of queries; trdnet reads the ``"bold"`` query, e.g.
 ``{"bold": {"session": "01", "task": "rest", "run": [1, 2], "acquisition": null}}``.
 Keys are PyBIDS entity names (``subject``, ``session``, ``task``,
-``acquisition``, ``reconstruction``, ``direction``, ``run``, ``echo``,
-``space``, ``resolution``); a value is a label, a list of labels, or null
-(the entity must be absent). ``datatype``, ``suffix`` and ``extension`` may be
+``acquisition``, ``ceagent``, ``reconstruction``, ``direction``, ``run``,
+``echo``, ``part``, ``space``, ``resolution``, ``density``, ``desc``); a value
+is a label, a list of labels, or null (the entity must be absent). They are
+matched against the preprocessed images' names, so ``"desc": "preproc"``
+keeps fMRIPrep's volume runs (``desc-preproc_bold.nii.gz``) and
+``"desc": null`` its surface runs (``_bold.func.gii``, ``_bold.dtseries.nii``,
+which have no ``desc``). ``datatype``, ``suffix`` and ``extension`` may be
 given and must admit preprocessed BOLD images. Queries for other files
 (``t1w``, ``fmap``, ...) do not select BOLD runs and are ignored with a note.
 """
@@ -22,8 +26,9 @@ log = logging.getLogger("trdnet.inputs.bids_filter")
 
 #: PyBIDS entity name -> the key in a file name (and in ``Run.entities``).
 ENTITY_KEYS = {
-    "subject": "sub", "session": "ses", "task": "task", "acquisition": "acq", "reconstruction": "rec",
-    "direction": "dir", "run": "run", "echo": "echo", "space": "space", "resolution": "res",
+    "subject": "sub", "session": "ses", "task": "task", "acquisition": "acq", "ceagent": "ce",
+    "reconstruction": "rec", "direction": "dir", "run": "run", "echo": "echo", "part": "part", "space": "space",
+    "resolution": "res", "density": "den", "desc": "desc",
 }
 #: Keys that describe the file kind rather than an entity, and the values that admit a BOLD image.
 _KIND_KEYS = {"datatype": {"func"}, "suffix": {"bold"}, "extension": {".nii.gz", "nii.gz", ".nii", "nii"}}

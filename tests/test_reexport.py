@@ -1,0 +1,129 @@
+"""``trdnet export`` on an output folder as runs leave it: interrupted, failed, or finished with other settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trdnet import pipeline
+from trdnet.cli import main
+from trdnet.config import Settings
+from trdnet.errors import InputError
+from trdnet.inputs.bids import find_runs
+
+from conftest import write_mni_run
+
+SETTINGS = {"denoise": {"min_volumes": 40, "min_minutes": 1.0}, "targeting": {"n_bootstrap": 5}}
+
+
+@pytest.fixture(scope="module")
+def derivatives(tmp_path_factory):
+    """Three participants on a 4 mm MNI grid; sub-02's confounds table is 5 rows short (its run fails)."""
+    root = tmp_path_factory.mktemp("reexport") / "fmriprep"
+    write_mni_run(root, "01", seed=1)
+    broken = write_mni_run(root, "02", seed=2)
+    table = pd.read_csv(broken["confounds"], sep="\t")
+    table.iloc[:-5].to_csv(broken["confounds"], sep="\t", index=False, na_rep="n/a")
+    write_mni_run(root, "03", seed=3)
+    return root
+
+
+def settings(**targeting) -> Settings:
+    return Settings.from_dict({**SETTINGS, "targeting": {**SETTINGS["targeting"], **targeting}})
+
+
+def run_of(derivatives, label):
+    return find_runs(derivatives, participant_labels=[label])[0]
+
+
+def tree_digest(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+            for p in sorted(Path(root).rglob("*"))}
+
+
+def export(capsys, derivatives, out, *options):
+    capsys.readouterr()  # what processing the runs printed
+    code = main(["export", str(derivatives), str(out), *map(str, options)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
+def test_interrupted_run_is_named_as_interrupted_with_how_to_resume(derivatives, tmp_path, monkeypatch, capsys):
+    run = run_of(derivatives, "01")
+    out = tmp_path / "out"
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "write_targets", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.process_run(run, out, settings())
+    monkeypatch.undo()
+    before = tree_digest(out)
+    code, printed, err = export(capsys, derivatives, out, "--participant-label", "01")
+    assert code == 1
+    assert "\n" not in err and run.prefix in err, err
+    assert "was interrupted" in err and f"{run.prefix}_failed.json" in err, err
+    assert "resume" in err and "'trdnet run" in err, err
+    assert "run 'trdnet run' first" not in printed + err
+    assert tree_digest(out) == before
+
+
+def test_failed_run_is_named_as_failed_with_its_recorded_reason(derivatives, tmp_path, capsys):
+    run = run_of(derivatives, "02")
+    out = tmp_path / "out"
+    with pytest.raises(InputError):
+        pipeline.process_run(run, out, settings())
+    recorded = json.loads((out / "logs" / f"{run.prefix}_failed.json").read_text())["Reason"]
+    code, printed, err = export(capsys, derivatives, out, "--participant-label", "02")
+    assert code == 1
+    assert "\n" not in err and f"{run.prefix}: the run did not finish" in err and "it failed" in err, err
+    assert " ".join(recorded.split()) in err and "fix that, then resume" in err, err
+
+
+def test_participant_never_processed_here_is_told_to_run_first(derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert pipeline.process_run(run_of(derivatives, "01"), out, settings()).status == "done"
+    code, printed, err = export(capsys, derivatives, out, "--participant-label", "01", "03")
+    assert code == 0, err
+    assert f"{run_of(derivatives, '03').prefix}: not processed in {out}; run 'trdnet run' first" in printed
+    assert not list(out.glob("logs/sub-03*"))
+
+
+def test_runs_of_two_settings_are_refused_together_or_one_digest_is_chosen(derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    first, second = run_of(derivatives, "01"), run_of(derivatives, "03")
+    assert pipeline.process_run(first, out, settings()).status == "done"
+    assert pipeline.process_run(second, out, settings(n_bootstrap=6)).status == "done"
+    digest, other = settings().digest(), settings(n_bootstrap=6).digest()
+    before = tree_digest(out)
+    code, printed, err = export(capsys, derivatives, out)
+    assert code == 2
+    assert "\n" not in err and "cannot be exported together" in err, err
+    assert digest in err and other in err and "targeting.n_bootstrap (5 vs 6)" in err, err
+    assert "--settings-digest" in err
+    assert tree_digest(out) == before
+
+    code, printed, err = export(capsys, derivatives, out, "--settings-digest", digest)
+    assert code == 0, err
+    assert f"{second.prefix}: not exported: processed with other settings (digest {other}; the export keeps " \
+           f"{digest})" in printed
+    assert f"{first.prefix}: " in printed.replace(f"{second.prefix}: not exported", "")
+    changed = {name for name, value in tree_digest(out).items() if before.get(name) != value}
+    assert changed and not any("sub-03" in name for name in changed), changed
+
+
+def test_negative_lock_timeout_is_refused_at_argument_parsing(derivatives, tmp_path, capsys):
+    for command in (["export", str(derivatives), str(tmp_path / "out")],
+                    ["run", str(derivatives), str(tmp_path / "out"), "participant"]):
+        for value in ("-1", "nan", "soon"):
+            with pytest.raises(SystemExit) as exit_info:
+                main([*command, "--lock-timeout", value])
+            assert exit_info.value.code == 2
+            err = capsys.readouterr().err
+            assert f"argument --lock-timeout: {value!r} is not a number of seconds; accepted: a number >= 0" in err
+    assert not (tmp_path / "out").exists()
