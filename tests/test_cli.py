@@ -337,3 +337,30 @@ def test_filter_file_strategy_and_labels_select_and_record(tmp_path, capsys):
     assert described["load_confounds_arguments"]["wm_csf"] == "full"
     assert sidecar["SettingsDigest"] == Settings.from_dict({"denoise": {"strategy": "scrubbing.5+gsr"},
                                                             "targeting": {"n_bootstrap": 5}}).digest()
+
+
+def test_an_unreachable_dask_scheduler_is_given_a_short_configurable_time(small_derivatives, tmp_path, capsys,
+                                                                          monkeypatch):
+    """distributed's own connect timeout (30 s) is not what a mistyped address waits: --dask-timeout, default 10 s,
+    reaches the Client, and the refusal comes before anything is written."""
+    import dask.distributed
+
+    asked = []
+
+    def unreachable(address, timeout=None, **kwargs):
+        asked.append(timeout)
+        raise OSError(f"Timed out trying to connect to {address} after {timeout} s")
+
+    monkeypatch.setattr(dask.distributed, "Client", unreachable)
+    out = tmp_path / "out"
+    for options, seconds in (([], 10), (["--dask-timeout", "1.5"], 1.5)):
+        err = refused(capsys, ["run", small_derivatives, out, "participant", *FAST, "--dask", "tcp://127.0.0.1:9",
+                               *options])
+        assert f"--dask tcp://127.0.0.1:9: cannot reach a Dask scheduler there within {seconds:g} s" in err
+        assert "--dask-timeout SECONDS waits longer" in err
+        assert asked.pop() == seconds
+        assert not any(out.rglob("*")), "written before the scheduler answered"
+    for value in ("0", "-3"):
+        with pytest.raises(SystemExit):
+            main(["run", str(small_derivatives), str(out), "participant", "--dask-timeout", value])
+        assert "argument --dask-timeout" in capsys.readouterr().err

@@ -163,7 +163,6 @@ def test_prefetched_data_is_used_only_for_the_same_mask(small_cohort):
 
 
 def test_dask_scheduler_address_and_unreachable_scheduler(small_cohort):
-    import dask
     from dask.distributed import LocalCluster
 
     from trdnet.errors import TrdnetError
@@ -173,9 +172,8 @@ def test_dask_scheduler_address_and_unreachable_scheduler(small_cohort):
         results = run_cohort(runs[:1], root / "address", settings, dask=cluster.scheduler_address)
     assert [r.status for r in results] == ["done"], [r.error for r in results]
     assert (root / "address" / "logs" / f"{runs[0].prefix}_done.json").is_file()
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(TrdnetError, match="tcp://127.0.0.1:9: cannot reach a Dask scheduler"):
-            run_cohort(runs[:1], root / "unreachable", settings, dask="tcp://127.0.0.1:9")
+    with pytest.raises(TrdnetError, match="tcp://127.0.0.1:9: cannot reach a Dask scheduler there within 1 s"):
+        run_cohort(runs[:1], root / "unreachable", settings, dask="tcp://127.0.0.1:9", dask_timeout=1)
 
 
 def test_ctrl_c_seen_only_by_a_worker_interrupts_the_command(small_cohort, tmp_path, monkeypatch):

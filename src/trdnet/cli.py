@@ -504,6 +504,7 @@ def cmd_demo(args) -> int:
     settings = settings_from_args(args)
     return run_demo(args.output_dir, settings, n_subjects=args.n_subjects, n_volumes=args.n_volumes,
                     resolution_mm=args.resolution, seed=args.seed, n_jobs=args.n_jobs, dask=args.dask,
+                    dask_timeout=args.dask_timeout,
                     overwrite=args.overwrite, no_report=args.no_report)
 
 

@@ -22,6 +22,7 @@ def run_demo(
     seed: int = 0,
     n_jobs: int = 1,
     dask: str | None = None,
+    dask_timeout: float | None = None,
     overwrite: bool = False,
     no_report: bool = False,
 ) -> int:
@@ -55,7 +56,8 @@ def run_demo(
           f"({time.perf_counter() - start:.0f} s); ground truth in {cohort.truth_dir}")
     runs = find_runs(cohort.fmriprep_dir, space=settings.space)
     check_denoise_fits(settings.denoise, runs)
-    results = run_cohort(runs, out, settings, n_jobs=n_jobs, dask=dask, overwrite=overwrite)
+    results = run_cohort(runs, out, settings, n_jobs=n_jobs, dask=dask, overwrite=overwrite,
+                         dask_timeout=dask_timeout)
     code = report_results(results, out)
     if any(r.status != "failed" for r in results):
         from .group import run_group
