@@ -289,14 +289,29 @@ def test_the_command_line_and_its_help_load_no_scientific_library():
         assert loaded == "[]", (argv, loaded)
 
 
-def test_help_lists_the_exit_codes(capsys):
-    for argv in (["--help"], ["run", "--help"], ["settings", "--help"]):
+def test_each_commands_help_lists_only_the_exit_codes_it_returns(capsys):
+    def listed(argv):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 0
         text = " ".join(capsys.readouterr().out.split())
-        assert "exit codes: 0" in text and "1 at least one run failed" in text
-        assert "2 the request was refused before any work" in text and "130 interrupted" in text
+        return text[text.index("exit codes: "):]
+
+    top = listed(["--help"])
+    assert "each command's --help lists the codes it returns" in top
+    assert all(f" {code} " in top for code in (0, 1, 2, 130, 143)), top
+    for command in ("run", "demo"):
+        text = listed([command, "--help"])
+        assert "1 at least one run failed" in text and "2 the request was refused before any work" in text
+        assert "130 interrupted (Ctrl-C), 143 terminated (SIGTERM)" in text
+    export = listed(["export", "--help"])
+    assert "1 a run could not be exported" in export and "run failed" not in export
+    for command in ("report", "fetch"):
+        text = listed([command, "--help"])
+        assert " 1 " not in text and "failures.tsv" not in text and " 2 " in text and "130 interrupted" in text
+    settings = listed(["settings", "--help"])
+    assert settings.startswith("exit codes: 0 the settings were printed; 2 the request was refused")
+    assert all(f" {code} " not in settings for code in (1, 130, 143)), settings
 
 
 def test_verbosity_flags_set_what_is_logged(small_derivatives, tmp_path, capsys):
@@ -364,3 +379,26 @@ def test_an_unreachable_dask_scheduler_is_given_a_short_configurable_time(small_
         with pytest.raises(SystemExit):
             main(["run", str(small_derivatives), str(out), "participant", "--dask-timeout", value])
         assert "argument --dask-timeout" in capsys.readouterr().err
+
+
+def test_report_names_each_report_it_removes(tmp_path, capsys):
+    """A report beside no finished run describes outputs that are gone: 'trdnet report' removes it and says so."""
+    root = tmp_path / "fmriprep"
+    write_mni_run(root, "01", seed=1)
+    out = tmp_path / "out"
+    assert main(["run", str(root), str(out), "participant", *FAST, "--settings", str(_short_runs(tmp_path))]) == 0
+    stale = [out / "sub-07.html", out / "sub-08.html"]
+    for path in stale:
+        path.write_text("<html>a report of outputs that are gone</html>")
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "removed" in line]
+    assert lines == [f"trdnet: info: {p.name} removed: {p.stem} has no finished run in {out} (its report described "
+                     "outputs that are gone)" for p in stale]
+    assert not any(p.exists() for p in stale) and (out / "sub-01.html").is_file()
+
+
+def _short_runs(tmp_path):
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
+    return path

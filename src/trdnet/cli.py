@@ -23,13 +23,35 @@ from .inputs.datasets import DATASETS
 log = logging.getLogger("trdnet.cli")
 
 
-EXIT_CODES = (
-    f"exit codes: {EXIT_OK} every run finished (or was already finished); {EXIT_RUN_FAILED} at least one run "
-    f"failed (listed in failures.tsv, the others went on) or nothing could be exported; {EXIT_REFUSED} the request "
-    "was refused before any work (bad option, settings file, input or output folder: one line says why); "
-    f"{EXIT_INTERRUPTED} interrupted (Ctrl-C), {EXIT_TERMINATED} terminated (SIGTERM): finished runs are kept, a run "
-    "in progress gets a failure record; re-run to resume"
-)
+_REFUSED = ("the request was refused before any work (bad option, settings file, input or output folder: one line "
+            "says why)")
+_STOPPED = ("interrupted (Ctrl-C), {terminated} terminated (SIGTERM): finished runs are kept, a run in progress gets a "
+            "failure record; re-run to resume").format(terminated=EXIT_TERMINATED)
+_STOPPED_EARLY = "interrupted (Ctrl-C), {terminated} terminated (SIGTERM): nothing half-written is left".format(
+    terminated=EXIT_TERMINATED)
+
+#: What each command's exit codes mean: only the codes the command can return (SIGTERM's 143 shares 130's entry).
+COMMAND_EXIT_CODES = {
+    "run": {EXIT_OK: "every run finished (or was already finished); group: the cohort tables were written",
+            EXIT_RUN_FAILED: "at least one run failed (listed in failures.tsv, the others went on) or was left to "
+                             "another trdnet process",
+            EXIT_REFUSED: _REFUSED, EXIT_INTERRUPTED: _STOPPED},
+    "demo": {EXIT_OK: "every simulated run finished", EXIT_RUN_FAILED: "at least one run failed (listed in "
+             "failures.tsv, the others went on)", EXIT_REFUSED: _REFUSED, EXIT_INTERRUPTED: _STOPPED},
+    "export": {EXIT_OK: "every finished run asked for was exported",
+               EXIT_RUN_FAILED: "a run could not be exported (one line says why; the others were) or there was "
+                                "nothing to export",
+               EXIT_REFUSED: _REFUSED, EXIT_INTERRUPTED: _STOPPED_EARLY},
+    "report": {EXIT_OK: "the reports were written", EXIT_REFUSED: _REFUSED, EXIT_INTERRUPTED: _STOPPED_EARLY},
+    "fetch": {EXIT_OK: "the dataset is in the cache", EXIT_REFUSED: "the dataset could not be fetched or the request "
+              "was refused (one line says why)", EXIT_INTERRUPTED: _STOPPED_EARLY},
+    "settings": {EXIT_OK: "the settings were printed", EXIT_REFUSED: _REFUSED},
+}
+
+
+def exit_codes_help(codes: dict) -> str:
+    """The ``exit codes: ...`` paragraph of a command's ``--help`` from its entry of :data:`COMMAND_EXIT_CODES`."""
+    return "exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in codes.items())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trdnet",
         description="Brain-network connectivity (DMN, SN, ECN) and personalised sgACC-anticorrelated "
         "left-DLPFC TMS targets from resting-state fMRI. Not a medical device.",
-        epilog=EXIT_CODES,
+        epilog="exit codes: each command's --help lists the codes it returns; 0 success, 1 a run failed (run, "
+        "demo) or could not be exported (export), 2 a request refused before any work (or a bad option), "
+        "130 interrupted (Ctrl-C), 143 terminated (SIGTERM)",
     )
     parser.add_argument("--version", action="version", version=f"trdnet {__version__}")
     _add_verbosity(parser)
@@ -153,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
-    """A sub-command parser listing the exit codes and accepting -v/-q."""
-    command = sub.add_parser(name, epilog=EXIT_CODES, **kwargs)
+    """A sub-command parser listing its exit codes and accepting -v/-q."""
+    command = sub.add_parser(name, epilog=exit_codes_help(COMMAND_EXIT_CODES[name]), **kwargs)
     _add_verbosity(command)
     return command
 

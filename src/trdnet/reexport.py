@@ -73,8 +73,9 @@ def unfinished_reason(out_dir: Path, prefix: str) -> str | None:
         reason = " ".join(str(reasons.iloc[0]).split())
         interrupted = reason.startswith(("interrupted", "terminated"))
         what = "was interrupted" if interrupted else "failed"
-        return (f"{prefix}: the run did not finish in {out_dir}: it {what} ({failure_record_path(out_dir, prefix).name}: "
-                f"{reason}); {resume if interrupted else 'fix that, then ' + resume}")
+        source = failure_record_path(out_dir, prefix).name
+        return (f"{prefix}: the run did not finish in {out_dir}: it {what} ({source}: {reason}); "
+                f"{resume if interrupted else 'fix that, then ' + resume}")
     if prefix in staged_runs(out_dir):
         return (f"{prefix}: the run did not finish in {out_dir}: it was interrupted (its staging folder is left and "
                 f"there is no failure record: the process was killed); {resume}")
@@ -151,7 +152,8 @@ def reexport_run(run, out_dir: Path, settings, lock_timeout: float = 0):
     ------
     InputError
         If the run has no completion record (it was interrupted or failed:
-        :func:`unfinished_reason` says why and how to resume), no targets table, or its completion record lists other outputs that
+        :func:`unfinished_reason` says why and how to resume), no targets table,
+        or its completion record lists other outputs that
         are missing (re-run it).
     trdnet.staging.RunBusyError
         If another process holds the run.

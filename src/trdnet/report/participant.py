@@ -3,6 +3,7 @@ participant on one self-contained page, built only from written outputs."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import nibabel as nib
@@ -19,6 +20,8 @@ from .collect import RunOutputs, find_runs
 from .html import esc, figure, fmt, note, number, page, section, table
 from .methods_text import methods_paragraph, references_html, software_html
 from .plotting import to_data_uri
+
+log = logging.getLogger("trdnet.report")
 
 
 def write_participant_report(out_dir, subject: str) -> Path:
@@ -82,7 +85,7 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None)
 
 
 def remove_stale_reports(out_dir: Path, finished: list[str]) -> list[Path]:
-    """Remove the reports of participants without a finished run (an interrupted ``--overwrite``, say).
+    """Remove the reports of participants without a finished run (an interrupted ``--overwrite``), one log line each.
 
     Parameters
     ----------
@@ -100,6 +103,8 @@ def remove_stale_reports(out_dir: Path, finished: list[str]) -> list[Path]:
              if parse_entities(path.stem).get("sub") not in finished and path.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
+        log.info("%s removed: %s has no finished run in %s (its report described outputs that are gone)",
+                 path.name, path.stem, out_dir)
     return stale
 
 
