@@ -32,6 +32,10 @@ DONE_SUFFIX = "_done.json"
 FAILED_SUFFIX = "_failed.json"
 FAILURES_TABLE = "failures.tsv"
 FAILURE_COLUMNS = ["participant_id", "run", "reason"]
+#: Hidden folder of locks and staging inside the output folder (:mod:`trdnet.staging`), and the lock that
+#: serialises rebuilds of ``failures.tsv`` there, out of the user-facing ``logs/``.
+WORK_DIR = ".trdnet"
+FAILURES_LOCK = f"{WORK_DIR}/locks/{FAILURES_TABLE}.lock"
 
 
 def participant_report_path(out_dir: Path, participant_id: str) -> Path:
@@ -196,8 +200,8 @@ def write_failures_table(out_dir: Path) -> Path | None:
     """
     out_dir = Path(out_dir)
     path = out_dir / FAILURES_TABLE
-    (out_dir / LOGS).mkdir(parents=True, exist_ok=True)
-    with FileLock(out_dir / LOGS / f".{FAILURES_TABLE}.lock"):
+    (out_dir / FAILURES_LOCK).parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(out_dir / FAILURES_LOCK):
         table = failure_records(out_dir)
         if table.empty:
             path.unlink(missing_ok=True)

@@ -24,13 +24,10 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from .errors import Terminated, TrdnetError
-from .records import (completion_record_path, participant_report_path, read_completion_record,
+from .records import (WORK_DIR, completion_record_path, participant_report_path, read_completion_record,
                       remove_failure_record, write_completion_record, write_failure_record)
 
 logger = logging.getLogger("trdnet")
-
-#: Hidden folder of work in progress inside the output folder (ignored by BIDS tools).
-WORK_DIR = ".trdnet"
 
 
 class RunBusyError(TrdnetError):
