@@ -25,6 +25,8 @@ def test_default_demo_matches_the_readme_numbers(tmp_path, capsys):
     out = tmp_path / "trdnet"
     accuracy = read_tsv(out / "demo_accuracy.tsv")
     assert len(accuracy) == 4
+    sidecar = json.loads((out / "demo_accuracy.json").read_text())
+    assert set(sidecar["Columns"]) == set(accuracy.columns) and sidecar["Simulated"] is True
     within_dmn, dmn_ecn = [], []
     for table_path in sorted(out.glob("sub-*/func/*_networks.tsv")):
         table = read_tsv(table_path).set_index(["network_a", "network_b"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +11,28 @@ import pandas as pd
 
 from .config import Settings
 from .console import report_results, write_html_reports
-from .outputs import write_tsv
+from .entities import sidecar_path
+from .outputs import software_versions, write_json, write_tsv
+from .sidecars import COORDINATE_CONVENTION, SIMULATED_NOTE
+
+#: Space of the simulated cohort and of every coordinate of ``demo_accuracy.tsv``.
+DEMO_SPACE = "MNI152NLin2009cAsym"
+
+#: What each column of ``demo_accuracy.tsv`` holds, with its unit.
+ACCURACY_COLUMNS = {
+    "participant_id": "Simulated participant (sub-<label>)",
+    "run": "Run whose primary personalised target is compared (its BIDS prefix)",
+    "found_x": "x of the primary personalised target (mm, RAS world coordinates of the space column)",
+    "found_y": "y of the primary personalised target (mm, RAS)",
+    "found_z": "z of the primary personalised target (mm, RAS)",
+    "planted_x": "x of the target planted by the simulator (mm, RAS; the truth table's x)",
+    "planted_y": "y of the planted target (mm, RAS)",
+    "planted_z": "z of the planted target (mm, RAS)",
+    "distance_mm": "Euclidean distance between the found and the planted target (mm)",
+    "reliability": "good / fair / poor label of the found target (its targets table)",
+    "space": "Space of every coordinate of the row",
+    "simulated": "Always true: the row compares SIMULATED data with the simulator's own truth",
+}
 
 
 def run_demo(
@@ -68,7 +90,7 @@ def run_demo(
         write_html_reports(out, sorted({r.subject for r in results if r.status != "failed"}))
     accuracy = accuracy_table(results, cohort.truth_table)
     if len(accuracy):
-        write_tsv(out / "demo_accuracy.tsv", accuracy)
+        write_accuracy(out / "demo_accuracy.tsv", accuracy, settings, cohort.truth_dir)
         print("distance of each personalised target to the planted (simulated) target:")
         for row in accuracy.itertuples():
             print(f"  {row.participant_id}: {row.distance_mm:.1f} mm")
@@ -97,6 +119,36 @@ def accuracy_table(results, truth: pd.DataFrame) -> pd.DataFrame:
             "planted_x": true_xyz[0], "planted_y": true_xyz[1], "planted_z": true_xyz[2],
             "distance_mm": float(np.linalg.norm(found - true_xyz)),
             "reliability": result.summary.get("reliability", ""),
-            "space": "MNI152NLin2009cAsym", "simulated": True,
+            "space": DEMO_SPACE, "simulated": True,
         })
     return pd.DataFrame(rows)
+
+
+def write_accuracy(path: Path, accuracy: pd.DataFrame, settings: Settings, truth_dir: Path) -> Path:
+    """Write ``demo_accuracy.tsv`` and its JSON sidecar (columns and units, space, the SIMULATED label, settings).
+
+    Parameters
+    ----------
+    path : Path
+        The table to write; the sidecar is the same name with ``.json``.
+    accuracy : pandas.DataFrame
+        From :func:`accuracy_table`.
+    settings : Settings
+        The settings the runs were processed with.
+    truth_dir : Path
+        Where the simulator wrote the planted targets (named in the sidecar relative to ``path``'s folder).
+
+    Returns
+    -------
+    Path
+        The table.
+    """
+    write_json(sidecar_path(path), {
+        "Description": "Distance of each simulated participant's primary personalised target to the target the "
+                       "simulator planted (EASY preset: it shows the pipeline working, not its accuracy)",
+        "Columns": {column: ACCURACY_COLUMNS[column] for column in accuracy.columns},
+        "Space": DEMO_SPACE, "CoordinateConvention": COORDINATE_CONVENTION,
+        "Simulated": True, "Note": SIMULATED_NOTE, "SimulationPreset": "easy", "GroundTruth": os.path.relpath(truth_dir, Path(path).parent),
+        "SettingsDigest": settings.digest(), "Settings": settings.to_dict(), "Software": software_versions(),
+    })
+    return write_tsv(path, accuracy)
