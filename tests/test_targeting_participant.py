@@ -208,3 +208,18 @@ def test_cohort_writes_a_participant_target_for_people_with_several_runs(tmp_pat
     assert '<section id="participant"' in page and "Target from all runs" in page
     assert page.count("<h4>Competing sites</h4>") == 2  # one per run
     assert f"{top['retest_mm']:.2f}" in page
+
+
+def test_a_participant_with_little_data_in_all_is_poor_and_says_why(settings):
+    # Three runs of the same strong planted block: they agree, so only the amount of data limits the word.
+    runs = [run_with_block(100, (6, 6, 6), seed, effect=1.0) for seed in range(3)]  # 3 x 100 volumes: 10 min
+    lenient = dataclasses.replace(settings, good_r95_mm=50.0, fair_r95_mm=60.0, good_split_half_mm=50.0,
+                                  max_competing_share=1.0, bootstrap_block_s=20.0)
+    enough = participant_targets(runs, dataclasses.replace(lenient, min_minutes_for_word=5.0), 0, sufficiency=False)
+    assert enough.output.table.iloc[0]["reliability"] in ("good", "fair")
+    short = participant_targets(runs, lenient, 0, sufficiency=False)  # default: 15 min needed
+    top = short.output.table.iloc[0]
+    assert top["reliability"] == "poor"
+    reason = short.output.details["methods"]["cluster"]["reliability"]["participant_reason"]
+    assert reason.startswith("too little data: 10.0 min retained, 15 min needed for a word better than poor")
+    assert "too little data: 10.0 min retained" in top["note"]

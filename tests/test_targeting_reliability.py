@@ -13,7 +13,9 @@ from trdnet.config import TargetSettings
 from trdnet.errors import SettingsError
 from trdnet.grid import VoxelSpace
 from trdnet.targeting import TABLE_COLUMNS, compute_targets, select_targets, target_reliability
-from trdnet.targeting.reliability import block_length, circular_block_rows, reliability_word
+from trdnet.targeting.reliability import (
+    block_length, circular_block_rows, intended_block_length, reliability_word, too_little_data,
+)
 
 PLANTED = np.array([-40.0, 30.0, 40.0])  # MNI152 mm, inside the default search region
 
@@ -79,6 +81,45 @@ def test_reliability_words_follow_thresholds():
     assert reliability_word(s.fair_r95_mm + 2.0, 1.0, s)[0] == "poor"
     assert reliability_word(s.good_r95_mm + 2.0, 1.0, s)[0] == "fair"
     assert reliability_word(np.nan, 1.0, s)[0] == "unknown"
+
+
+def test_too_little_data_names_the_minutes_and_the_cut_block():
+    s = TargetSettings()  # 15 min for a word better than poor; 100 s blocks at TR 2 s are 50 volumes
+    assert too_little_data(15.0, s) == "" and too_little_data(30.0, s, block_volumes=50, intended_block_volumes=50) == ""
+    reason = too_little_data(2.4, s)
+    assert reason == "too little data: 2.4 min retained, 15 min needed for a word better than poor"
+    # 72 retained volumes at TR 2 s: the block is cut to 36 volumes (72 s) from 50 (100 s)
+    cut = too_little_data(2.4, dataclasses.replace(s, min_minutes_for_word=2.0),
+                          block_volumes=block_length(72, 2.0, s, 0.01),
+                          intended_block_volumes=intended_block_length(2.0, s, 0.01), tr=2.0)
+    assert cut == "too little data: the bootstrap block was cut to 72 s (half the data) from 100 s"
+    assert "2.4 min retained" in too_little_data(2.4, s, block_volumes=36, intended_block_volumes=50, tr=2.0)
+
+
+def test_a_short_run_is_poor_whatever_its_radius():
+    s = TargetSettings()
+    assert reliability_word(4.0, 8.0, s)[0] == "good"
+    word, reason = reliability_word(4.0, 8.0, s, too_little=too_little_data(2.4, s))
+    assert word == "poor" and reason.startswith("too little data: 2.4 min retained, 15 min needed")
+    assert reliability_word(np.nan, 8.0, s, too_little=too_little_data(2.4, s))[0] == "unknown"
+
+
+def test_a_stable_short_run_is_flagged_by_both_rules():
+    # 72 volumes (2.4 min) with a strong, stable planted block: the radius alone would allow a better word.
+    run, seeds, search = box_run(72, 1.5, seed=3)
+    loose = TargetSettings(n_bootstrap=10, min_half_volumes=20, min_minutes_for_word=0.0, bootstrap_block_s=20.0)
+    rel = target_reliability(run, "cluster", loose, 0, seed_cols=seeds, search_cols=search)
+    assert rel["reliability"] in ("good", "fair") and rel["too_little_data"] == ""
+    # the default minimum refuses it ...
+    rel = target_reliability(run, "cluster", dataclasses.replace(loose, min_minutes_for_word=15.0), 0,
+                             seed_cols=seeds, search_cols=search)
+    assert rel["reliability"] == "poor"
+    assert rel["reliability_reason"].startswith("too little data: 2.4 min retained, 15 min needed")
+    # ... and so does the default 100 s block, cut to half the run
+    rel = target_reliability(run, "cluster", dataclasses.replace(loose, bootstrap_block_s=None), 0,
+                             seed_cols=seeds, search_cols=search)
+    assert rel["block_length_volumes"] == 36 and rel["block_intended_volumes"] == 50
+    assert rel["reliability"] == "poor" and "block was cut to 72 s" in rel["reliability_reason"]
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +232,12 @@ def test_longer_blocks_widen_the_bootstrap_for_slow_signals():
         spread[block_s] = (rel["bootstrap_median_mm"], rel["bootstrap_r95_mm"])
     assert spread[120.0][0] > 1.5 * spread[2.0][0]
     assert spread[120.0][1] > 2.0 * spread[2.0][1]
+
+
+def test_the_targets_table_note_says_the_data_are_too_short(mni_run):
+    run, _ = mni_run  # 200 volumes at TR 2 s: 6.7 min
+    short = compute_targets(run, TargetSettings(n_bootstrap=5), random_state=0).table.iloc[0]
+    assert short["reliability"] == "poor"
+    assert "too little data: 6.7 min retained, 15 min needed for a word better than poor" in short["note"]
+    enough = compute_targets(run, TargetSettings(n_bootstrap=5, min_minutes_for_word=5.0), random_state=0).table.iloc[0]
+    assert "too little data" not in enough["note"]

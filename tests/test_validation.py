@@ -60,7 +60,7 @@ def _worded(raw_r95, error_mm, **columns):
     base = {"participant_id": [f"p{i:02d}" for i in range(n)], "session": "1", "minutes": 8.0,
             "variant": "default", "bootstrap_r95_raw_mm": raw_r95, "bootstrap_r95_mm": np.nan,
             "error_mm": error_mm, "split_half_mm": 1.0, "competing_share": 0.0, "retest_mm": np.nan,
-            "runner_up": "", "reliability": ""}
+            "runner_up": "", "reliability": "", "minutes_retained": 30.0}
     return pd.DataFrame({**base, **columns})
 
 
@@ -75,6 +75,34 @@ def test_reword_applies_the_scale_and_thresholds_to_the_stored_inputs(validation
     assert out["bootstrap_r95_mm"].tolist() == [8.0, 12.0, 8.0, 8.0, 40.0]
     assert out["reliability"].tolist() == ["good", "fair", "fair", "fair", "poor"]
     assert rows["reliability"].eq("").all()  # the input is not changed
+
+
+def test_reword_applies_the_data_rule_to_the_stored_minutes(validation):
+    from trdnet.config import TargetSettings
+
+    # Narrow radius, agreeing halves: only the retained minutes decide (15 min needed by default).
+    rows = _worded([2.0, 2.0, 2.0], 1.0, minutes_retained=[14.9, 15.0, 26.0])
+    out = validation.reword(rows, TargetSettings(r95_scale=1.0))
+    assert out["reliability"].tolist() == ["poor", "good", "good"]
+    assert out["too_little_data"].tolist()[0] == ("too little data: 14.9 min retained, 15 min needed for a word "
+                                                  "better than poor")
+    # With no minimum, 2.4 min (72 volumes at TR 2 s) still cuts the 100 s block to 72 s.
+    short = validation.reword(_worded([2.0], 1.0, minutes_retained=2.4),
+                              TargetSettings(r95_scale=1.0, min_minutes_for_word=0.0), high_pass_hz=0.01)
+    assert short["reliability"].tolist() == ["poor"] and "cut to 72 s" in short["too_little_data"].iloc[0]
+    with pytest.raises(ValueError, match="minutes_retained"):
+        validation.reword(_worded([2.0], 1.0).drop(columns="minutes_retained"), TargetSettings())
+
+
+def test_minutes_for_5mm_median_counts_non_converging_sessions_as_beyond(validation):
+    # 2 finite, 3 beyond (inf), 1 without an estimate: the median of the 5 answered is inf.
+    found = validation.minutes_for_5mm_summary(pd.Series([10.0, 20.0, np.inf, np.inf, np.inf, np.nan]))
+    assert found == {"median_minutes_for_5mm": np.inf, "n_minutes_for_5mm_finite": 2,
+                     "n_minutes_for_5mm_beyond": 3, "n_minutes_for_5mm_none": 1}
+    # 3 finite, 2 beyond: the median is the largest finite one, not the median of the finite ones (20)
+    assert validation.minutes_for_5mm_summary(pd.Series([10.0, 20.0, 40.0, np.inf, np.inf]))[
+        "median_minutes_for_5mm"] == 40.0
+    assert "| beyond |" in validation.markdown(pd.DataFrame({"m": [np.inf]}))
 
 
 def test_calibration_covers_every_cell_and_keeps_good_targets_close(validation):
@@ -142,3 +170,20 @@ def test_a_small_cell_reproduces_the_method_ordering_the_readme_states(validatio
     errors = pd.DataFrame(rows).groupby("variant")["error_mm"].median()
     # The README: the default cluster target is closer to the planted one than `peak` and `hierarchical`.
     assert errors["default"] < errors["peak"] and errors["default"] < errors["hierarchical"], errors.to_dict()
+
+
+def test_older_rows_get_their_retained_minutes_from_the_same_simulation(validation, tmp_path):
+    grid = validation.QUICK_GRID
+    seed = grid.seed + validation.SETS["choose"]
+    planted, cleaned = validation.simulate_and_clean(0, grid, seed, tmp_path / "sim")
+    cells = [(ses, n) for n in grid.cells_runs for ses in grid.sessions]
+    rows = pd.DataFrame({"participant_id": "p00", "session": [s for s, _ in cells], "n_runs": [n for _, n in cells],
+                         "variant": "default", "bootstrap_r95_raw_mm": 5.0,
+                         "true_x": planted[0], "true_y": planted[1], "true_z": planted[2]})
+    out = validation.recover_minutes_retained(rows, grid, seed, tmp_path / "retained")
+    expected = [sum(cleaned[(ses, str(k))].minutes for k in range(1, n + 1)) for ses, n in cells]
+    np.testing.assert_allclose(out["minutes_retained"], expected)
+    # rows written with another seed or grid (another planted target) are refused, not given these minutes
+    with pytest.raises(ValueError, match="planted target is not the stored one"):
+        validation.recover_minutes_retained(rows.assign(true_x=planted[0] + 3.0), grid, seed,
+                                            tmp_path / "retained")

@@ -55,7 +55,7 @@ from trdnet.inputs.bids import find_runs
 from trdnet.inputs.simulate import preset_parameters, simulate_cohort
 from trdnet.targeting import participant_targets, run_method, search_columns, seed_columns, seed_map
 from trdnet.targeting.participant import cap_for_retest, combine_runs
-from trdnet.targeting.reliability import reliability_word
+from trdnet.targeting.reliability import block_length, intended_block_length, reliability_word, too_little_data
 from trdnet.targeting.sites import stronger_runner_up
 
 TR = 2.0
@@ -103,20 +103,33 @@ def _variant_settings(base, name: str):
     return dataclasses.replace(base, reliability=False, **VARIANTS[name])
 
 
-def run_participant(index: int, grid: StudyGrid, seed: int, workdir: Path, variants) -> list[dict]:
-    """Simulate one participant (two sessions), clean each run, target every cell and variant."""
-    root = workdir / f"p{index:02d}"
+def simulate_and_clean(index: int, grid: StudyGrid, seed: int, workdir: Path) -> tuple[np.ndarray, dict]:
+    """Simulate one participant (two sessions) and clean each run with the default denoising.
+
+    Returns
+    -------
+    (numpy.ndarray, dict)
+        The planted target (MNI world RAS mm, shape (3,)) and the cleaned runs
+        keyed by (session, run) labels.
+    """
     cohort = simulate_cohort(
-        root, n_subjects=1, n_volumes=list(grid.run_volumes), runs=len(grid.run_volumes), tr=TR,
-        resolution_mm=grid.resolution_mm, sessions=list(grid.sessions), random_state=seed + index,
+        workdir / f"p{index:02d}", n_subjects=1, n_volumes=list(grid.run_volumes), runs=len(grid.run_volumes),
+        tr=TR, resolution_mm=grid.resolution_mm, sessions=list(grid.sessions), random_state=seed + index,
         anatomy=False,
     )
     planted = cohort.truth_table[["x", "y", "z"]].to_numpy(float)[0]
+    denoise = Settings().denoise
+    cleaned = {(r.entities.get("ses"), r.entities.get("run")): clean_run(r, denoise)
+               for r in find_runs(cohort.fmriprep_dir)}
+    return planted, cleaned
+
+
+def run_participant(index: int, grid: StudyGrid, seed: int, workdir: Path, variants) -> list[dict]:
+    """Simulate one participant (two sessions), clean each run, target every cell and variant."""
+    planted, cleaned = simulate_and_clean(index, grid, seed, workdir)
     shared = np.asarray(preset_parameters("realistic").shared_center_mm, dtype=float)
     settings = Settings()
     base = dataclasses.replace(settings.targeting, n_bootstrap=grid.n_bootstrap)
-    runs = find_runs(cohort.fmriprep_dir)
-    cleaned = {(r.entities.get("ses"), r.entities.get("run")): clean_run(r, settings.denoise) for r in runs}
     rows = []
     for n_runs in grid.cells_runs:
         for ses in grid.sessions:
@@ -136,7 +149,7 @@ def run_participant(index: int, grid: StudyGrid, seed: int, workdir: Path, varia
                 rows.append({**common, "variant": "default", **_outcome(found, planted, shared),
                              **{k: row[k] for k in ("bootstrap_r95_mm", "split_half_mm", "competing_share",
                                                     "n_sites", "retest_mm", "minutes_for_5mm", "reliability",
-                                                    "n_voxels")},
+                                                    "n_voxels", "minutes_retained")},
                              "bootstrap_r95_raw_mm": row["bootstrap_r95_mm"] / base.r95_scale,
                              "runner_up": stronger_runner_up(candidates),
                              "seconds": time.perf_counter() - started})
@@ -178,30 +191,106 @@ def _outcome(found: np.ndarray, planted: np.ndarray, shared: np.ndarray) -> dict
             "on_shared_region": bool(to_shared < SHARED_RADIUS_MM and to_shared < error)}
 
 
-def reword(targets: pd.DataFrame, settings) -> pd.DataFrame:
+def reword(targets: pd.DataFrame, settings, high_pass_hz: float | None = None) -> pd.DataFrame:
     """The default rows' radius and word under ``settings`` (the current defaults when summarising).
 
     Neither the targets, the bootstrap cloud, the split-half, the competing
-    sites nor the retest depend on ``r95_scale`` or the words' thresholds, so
+    sites, the retest nor the retained minutes depend on ``r95_scale``, the
+    words' thresholds or ``min_minutes_for_word``, so
     ``bootstrap_r95_mm = r95_scale * bootstrap_r95_raw_mm`` and the word from
-    :func:`~trdnet.targeting.reliability.reliability_word` and
+    :func:`~trdnet.targeting.reliability.reliability_word` (with
+    :func:`~trdnet.targeting.reliability.too_little_data` on
+    ``minutes_retained`` and the block the bootstrap used, which follows
+    from the retained volumes, the TR and ``high_pass_hz``) and
     :func:`~trdnet.targeting.participant.cap_for_retest` on the stored
     inputs are what a run with ``settings`` would have written. Rows written
     before the raw radius was stored are returned unchanged.
+
+    Raises
+    ------
+    ValueError
+        When default rows with a raw radius have no ``minutes_retained``
+        (:func:`recover_minutes_retained` adds it to older rows).
     """
     if "bootstrap_r95_raw_mm" not in targets:
         return targets
     out = targets.copy()
     rows = (out["variant"] == "default") & out["bootstrap_r95_raw_mm"].notna()
+    if rows.any() and ("minutes_retained" not in out or out.loc[rows, "minutes_retained"].isna().any()):
+        raise ValueError("default rows without minutes_retained: the word's data rule needs the retained minutes "
+                         "(recover_minutes_retained adds them to rows written before they were stored)")
+    high_pass_hz = Settings().denoise.high_pass if high_pass_hz is None else high_pass_hz
     out.loc[rows, "bootstrap_r95_mm"] = settings.r95_scale * out.loc[rows, "bootstrap_r95_raw_mm"]
     part = out[rows]
     runner = part["runner_up"].fillna("").astype(str) if "runner_up" in part else [""] * len(part)
+    intended = intended_block_length(TR, settings, high_pass_hz)
+    short = [too_little_data(m, settings, block_volumes=block_length(int(round(m * 60 / TR)), TR, settings,
+                                                                     high_pass_hz),
+                             intended_block_volumes=intended, tr=TR)
+             for m in part["minutes_retained"]] if len(part) else []
     out.loc[rows, "reliability"] = [
-        cap_for_retest(*reliability_word(r95, split, settings, competing_share=share, retest_mm=retest, runner_up=up),
+        cap_for_retest(*reliability_word(r95, split, settings, competing_share=share, retest_mm=retest, runner_up=up,
+                                         too_little=little),
                        retest, settings)[0]
-        for r95, split, share, retest, up in zip(part["bootstrap_r95_mm"], part["split_half_mm"],
-                                                 part["competing_share"], part["retest_mm"], runner)]
+        for r95, split, share, retest, up, little in zip(part["bootstrap_r95_mm"], part["split_half_mm"],
+                                                         part["competing_share"], part["retest_mm"], runner, short)]
+    out.loc[rows, "too_little_data"] = short
     return out
+
+
+def recover_minutes_retained(targets: pd.DataFrame, grid: StudyGrid, seed: int, cache_dir: Path,
+                             n_jobs: int = 1) -> pd.DataFrame:
+    """``minutes_retained`` for rows written before it was stored, from the same simulation and cleaning.
+
+    Each participant missing it is simulated and cleaned again (no target is
+    computed; a few tens of seconds per participant); the planted target must
+    equal the stored one, or the grid or seed differ from the run that wrote
+    the rows. The minutes are cached in ``cache_dir/pNN.tsv``.
+
+    Raises
+    ------
+    ValueError
+        When the re-simulated planted target is not the stored one.
+    """
+    from joblib import Parallel, delayed
+
+    out = targets.copy()
+    if "minutes_retained" not in out:
+        out["minutes_retained"] = np.nan
+    missing = out["bootstrap_r95_raw_mm"].notna() & out["minutes_retained"].isna() if (
+        "bootstrap_r95_raw_mm" in out) else pd.Series(False, index=out.index)
+    people = sorted(out.loc[missing, "participant_id"].unique())
+    if not people:
+        return out
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    todo = [p for p in people if not (cache_dir / f"{p}.tsv").is_file()]
+    print(f"{len(people)} participants' rows lack minutes_retained: re-simulating and cleaning {len(todo)} "
+          f"(cached in {cache_dir})", file=sys.stderr)
+    Parallel(n_jobs=n_jobs)(delayed(_retained_once)(int(p[1:]), grid, seed, cache_dir) for p in todo)
+    for person in people:
+        found = pd.read_csv(cache_dir / f"{person}.tsv", sep="\t", dtype={"session": str})
+        stored = out.loc[out["participant_id"] == person, ["true_x", "true_y", "true_z"]].iloc[0].to_numpy(float)
+        if not np.allclose(found[["true_x", "true_y", "true_z"]].iloc[0].to_numpy(float), stored, atol=0.01):
+            raise ValueError(f"{person}: the re-simulated planted target is not the stored one: give the grid "
+                             "(--participants, --resolution) and --set of the run that wrote the rows")
+        for _, cell in found.iterrows():
+            where = missing & (out["participant_id"] == person) & (out["session"] == cell["session"]) & (
+                out["n_runs"] == cell["n_runs"])
+            out.loc[where, "minutes_retained"] = cell["minutes_retained"]
+    return out
+
+
+def _retained_once(index: int, grid: StudyGrid, seed: int, cache_dir: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="trdnet-validation-") as tmp:
+        planted, cleaned = simulate_and_clean(index, grid, seed, Path(tmp))
+    rows = [{"participant_id": f"p{index:02d}", "session": ses, "n_runs": n_runs,
+             "true_x": planted[0], "true_y": planted[1], "true_z": planted[2],
+             "minutes_retained": sum(cleaned[(ses, str(k))].minutes for k in range(1, n_runs + 1))}
+            for n_runs in grid.cells_runs for ses in grid.sessions]
+    path = cache_dir / f"p{index:02d}.tsv"
+    partial = path.with_suffix(".tmp")
+    pd.DataFrame(rows).to_csv(partial, sep="\t", index=False)
+    partial.replace(path)
 
 
 def add_session_distance(targets: pd.DataFrame) -> pd.DataFrame:
@@ -259,9 +348,34 @@ def default_calibration(targets: pd.DataFrame) -> pd.DataFrame:
             "n_poor": int((part["reliability"] == "poor").sum()),
             "good_within_5mm": float((good["error_mm"] <= 5.0).mean()) if len(good) else np.nan,
             "share_on_shared_region": float(part["on_shared_region"].astype(bool).mean()),
-            "median_minutes_for_5mm": part["minutes_for_5mm"].replace(np.inf, np.nan).median(),
+            **minutes_for_5mm_summary(part["minutes_for_5mm"]),
+            "median_minutes_retained": part["minutes_retained"].median() if "minutes_retained" in part else np.nan,
+            "n_too_little_data": int(part["too_little_data"].fillna("").astype(bool).sum())
+            if "too_little_data" in part else 0,
         })
     return pd.DataFrame(rows)
+
+
+def minutes_for_5mm_summary(minutes: pd.Series) -> dict:
+    """Median ``minutes_for_5mm`` over the sessions that have an answer, ``inf`` counted as beyond any length.
+
+    ``inf`` (targets that do not converge with more data) sorts above every
+    finite answer, so the median is ``inf`` ("beyond") when half or more of
+    the answered sessions do not converge; sessions without an estimate (NaN)
+    are counted, not ranked.
+
+    Returns
+    -------
+    dict
+        ``median_minutes_for_5mm`` (may be inf), ``n_minutes_for_5mm_finite``,
+        ``n_minutes_for_5mm_beyond`` (inf) and ``n_minutes_for_5mm_none`` (NaN).
+    """
+    values = pd.to_numeric(minutes, errors="coerce").to_numpy(float)
+    answered = values[~np.isnan(values)]
+    return {"median_minutes_for_5mm": float(np.median(answered)) if answered.size else np.nan,
+            "n_minutes_for_5mm_finite": int(np.isfinite(answered).sum()),
+            "n_minutes_for_5mm_beyond": int(np.isinf(answered).sum()),
+            "n_minutes_for_5mm_none": int(np.isnan(values).sum())}
 
 
 def r95_scale_for_coverage(targets: pd.DataFrame, scale_used: float, coverage: float = 0.9) -> float:
@@ -348,7 +462,8 @@ def markdown(table: pd.DataFrame, digits: int = 1) -> str:
         cells = []
         for value in row:
             if isinstance(value, (float, np.floating)):
-                cells.append("n/a" if not np.isfinite(value) else f"{value:.{digits if abs(value) >= 1 else 2}f}")
+                cells.append("beyond" if value == np.inf else "n/a" if not np.isfinite(value)
+                             else f"{value:.{digits if abs(value) >= 1 else 2}f}")
             else:
                 cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
@@ -408,6 +523,7 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
         targets[col] = targets[col].fillna("").astype(str)
     targets["on_shared_region"] = targets["on_shared_region"].map(
         lambda v: str(v) == "True" if not pd.isna(v) else np.nan)
+    targets = recover_minutes_retained(targets, grid, seed, out_dir / "retained", n_jobs=n_jobs)
     targets = add_session_distance(reword(targets, Settings().targeting))
     summary = summarise(targets)
     default = default_calibration(targets)
@@ -427,6 +543,7 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
         "default_targeting": {k: v for k, v in dataclasses.asdict(Settings().targeting).items()
                               if k in ("methods", "cluster_rank", "centre_weights", "smoothing_fwhm_mm",
                                        "top_fraction", "r95_scale", "good_r95_mm", "good_split_half_mm", "good_retest_mm",
+                                       "fair_r95_mm", "min_minutes_for_word",
                                        "max_competing_share", "site_separation_mm")},
         "signal_parameters": preset_parameters("realistic").to_dict(),
         "shared_region_radius_mm": SHARED_RADIUS_MM,

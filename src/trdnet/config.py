@@ -418,6 +418,12 @@ class TargetSettings(_Checked):
     # Participant target from several runs: good also needs the leave-one-run-out (or
     # session-to-session) distance under this (mm).
     good_retest_mm: float = field(default=5.0, metadata={_DIGEST_SKIPS_DEFAULT: True})
+    # No word better than poor below this many retained minutes: the bootstrap of one short stretch cannot see
+    # how far a second scan's target moves. On real scans, targets of single 15-minute scans were over 37 mm
+    # apart (Ning et al. 2019, Brain Stimul 12:129; HCP), i.e. each about 26 mm from a common site, the fair
+    # limit; about 28 minutes were needed for under 1 cm (Cao et al. 2024, Front Psychiatry). 15 min is the
+    # shortest length with published real-data retest evidence; multi-echo data may justify less (Lynch 2020).
+    min_minutes_for_word: float = field(default=15.0, metadata={_DIGEST_SKIPS_DEFAULT: True})
 
     _section: ClassVar[str] = "targeting"
     _rules: ClassVar[dict] = {
@@ -446,6 +452,7 @@ class TargetSettings(_Checked):
         "site_separation_mm": _number(0, low_open=True),
         "max_competing_share": _number(0, 1),
         "good_retest_mm": _number(0, low_open=True),
+        "min_minutes_for_word": _number(0),
     }
 
     def _check_together(self) -> None:

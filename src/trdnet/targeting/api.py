@@ -156,7 +156,8 @@ def compute_targets(
             "bootstrap_median_mm": rel["bootstrap_median_mm"],
             "bootstrap_r95_mm": rel["bootstrap_r95_mm"],
             "reliability": rel["reliability"],
-            "note": result.note,
+            # a TMS team reads the table: say there why the word is poor whatever the radius
+            "note": "; ".join(n for n in (result.note, rel.get("too_little_data", "")) if n),
         })
         method_details[method] = {
             **result.details,

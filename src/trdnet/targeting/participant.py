@@ -198,10 +198,11 @@ def participant_targets(
         candidates = output.candidates
         if candidates is not None and len(candidates) and "method" in candidates:
             candidates = candidates[candidates["method"] == method]
+        bootstrap = output.details["methods"].get(method, {}).get("reliability", {})
         word, reason = reliability_word(
             row["bootstrap_r95_mm"], row["split_half_mm"], settings,
             competing_share=row["competing_share"], retest_mm=table.loc[index, "retest_mm"],
-            runner_up=stronger_runner_up(candidates),
+            runner_up=stronger_runner_up(candidates), too_little=bootstrap.get("too_little_data", ""),
         ) if settings.reliability else (row["reliability"], "")
         word, reason = cap_for_retest(word, reason, table.loc[index, "retest_mm"], settings)
         table.loc[index, "reliability"] = word

@@ -55,20 +55,66 @@ class _Subset:
         )
 
 
-def block_length(n_rows: int, tr: float, settings: TargetSettings, high_pass_hz: float | None) -> int:
-    """Block length (volumes) of the circular block bootstrap.
+def intended_block_length(tr: float, settings: TargetSettings, high_pass_hz: float | None) -> int:
+    """Block length (volumes) the circular block bootstrap aims for, before any cap.
 
     One period of the high-pass cut-off (1 / 0.01 Hz = 100 s by default), or
     ``settings.bootstrap_block_s``. After band-pass filtering the signal is
     autocorrelated over about the period of its slowest retained frequency;
     blocks at least that long keep that structure, so the bootstrap does not
     treat neighbouring volumes as independent and understate the spread.
-    Capped at half the rows so that a resample mixes at least two blocks.
     """
     seconds = settings.bootstrap_block_s
     if seconds is None:
         seconds = 1.0 / (high_pass_hz or DEFAULT_HIGH_PASS_HZ)
-    return int(max(1, min(math.ceil(seconds / tr), n_rows // 2)))
+    return int(max(1, math.ceil(seconds / tr)))
+
+
+def block_length(n_rows: int, tr: float, settings: TargetSettings, high_pass_hz: float | None) -> int:
+    """Block length (volumes) of the circular block bootstrap.
+
+    :func:`intended_block_length`, capped at half the rows so that a resample
+    mixes at least two blocks (a capped block makes the word at best ``poor``,
+    see :func:`too_little_data`).
+    """
+    return int(max(1, min(intended_block_length(tr, settings, high_pass_hz), n_rows // 2)))
+
+
+def too_little_data(minutes_retained: float, settings: TargetSettings, *, block_volumes: int | None = None,
+                    intended_block_volumes: int | None = None, tr: float | None = None) -> str:
+    """Why the data are too short for a reliability word better than ``poor`` (empty: they are not).
+
+    Two rules: fewer retained minutes than ``settings.min_minutes_for_word``
+    (see its comment in :class:`~trdnet.config.TargetSettings` for the
+    literature behind the default), or a bootstrap whose block had to be cut
+    below its intended length (:func:`block_length`): with few blocks the
+    resamples barely differ from the data and their spread says little.
+
+    Parameters
+    ----------
+    minutes_retained : float
+        Minutes of retained (uncensored) volumes the target was computed from.
+    settings : TargetSettings
+    block_volumes, intended_block_volumes : int, optional
+        Block length the bootstrap used and the one it aimed for (volumes);
+        the block rule is checked only when both are given.
+    tr : float, optional
+        Repetition time (s), to state the blocks in seconds.
+
+    Returns
+    -------
+    str
+        The reason, worded for the target's sidecar and note, or ``""``.
+    """
+    reasons = []
+    if minutes_retained < settings.min_minutes_for_word:
+        reasons.append(f"{minutes_retained:.1f} min retained, {settings.min_minutes_for_word:g} min needed "
+                       "for a word better than poor")
+    if block_volumes is not None and intended_block_volumes is not None and block_volumes < intended_block_volumes:
+        unit, scale = (" s", tr) if tr else (" volumes", 1.0)
+        reasons.append(f"the bootstrap block was cut to {block_volumes * scale:g}{unit} (half the data) from "
+                       f"{intended_block_volumes * scale:g}{unit}")
+    return "too little data: " + "; ".join(reasons) if reasons else ""
 
 
 def circular_block_rows(n_rows: int, block: int, rng: np.random.Generator) -> np.ndarray:
@@ -80,7 +126,7 @@ def circular_block_rows(n_rows: int, block: int, rng: np.random.Generator) -> np
 
 def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettings,
                      competing_share: float = float("nan"), retest_mm: float = float("nan"),
-                     runner_up: str = "") -> tuple[str, str]:
+                     runner_up: str = "", too_little: str = "") -> tuple[str, str]:
     """Word and reason from the documented thresholds.
 
     ``good``: bootstrap r95 <= ``good_r95_mm``, split-half <=
@@ -90,7 +136,8 @@ def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettin
     retest distance <= ``good_retest_mm``; ``fair``: r95 <= ``fair_r95_mm``
     (also the best word when the split-half could not be computed, another
     site competes, a stronger cluster was passed over or the runs disagree);
-    ``poor`` otherwise; ``unknown`` without a bootstrap.
+    ``poor`` otherwise, and always when the data are too short
+    (``too_little``); ``unknown`` without a bootstrap.
 
     Parameters
     ----------
@@ -104,6 +151,8 @@ def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettin
     runner_up : str, optional
         Reason from :func:`~trdnet.targeting.sites.stronger_runner_up`
         (empty: the chosen cluster is the strongest, or no clusters).
+    too_little : str, optional
+        Reason from :func:`too_little_data` (empty: enough data).
 
     Returns
     -------
@@ -111,6 +160,8 @@ def reliability_word(r95_mm: float, split_half_mm: float, settings: TargetSettin
     """
     if not np.isfinite(r95_mm):
         return "unknown", "no bootstrap estimate"
+    if too_little:
+        return "poor", f"{too_little} (r95 {r95_mm:.1f} mm)"
     limits = []
     if not (np.isfinite(split_half_mm) and split_half_mm <= settings.good_split_half_mm):
         limits.append("split-half unavailable" if not np.isfinite(split_half_mm)
@@ -154,8 +205,8 @@ def target_reliability(
     method : str
         ``peak``, ``cluster``, ``seedmap`` or ``hierarchical``.
     settings : TargetSettings
-        Uses ``n_bootstrap``, ``min_half_volumes``, ``bootstrap_block_s`` and
-        the reliability thresholds.
+        Uses ``n_bootstrap``, ``min_half_volumes``, ``bootstrap_block_s``,
+        ``min_minutes_for_word`` and the reliability thresholds.
     random_state : int or None
         Seed of :func:`numpy.random.default_rng`; same seed, same cloud.
     full_target : TargetResult, optional
@@ -179,7 +230,9 @@ def target_reliability(
         95th percentile of the resampled targets' distances to the target,
         times ``settings.r95_scale``),
         ``n_bootstrap``, ``n_failed``, ``block_length_volumes``,
-        ``block_length_s``, ``sites`` (the cloud grouped into sites, see
+        ``block_length_s``, ``block_intended_volumes`` (before the cap at
+        half the data), ``too_little_data`` (reason from
+        :func:`too_little_data`, empty when the data suffice), ``sites`` (the cloud grouped into sites, see
         :func:`~trdnet.targeting.sites.bootstrap_sites`), ``competing_share``
         (largest share of another site), ``n_sites`` (the target's site plus
         every other site above ``max_competing_share``), ``reliability``,
@@ -227,6 +280,7 @@ def target_reliability(
     if high_pass_hz is None:
         high_pass_hz = cleaned.qc.get("high_pass")
     block = block_length(n_rows, cleaned.tr, settings, high_pass_hz)
+    intended = intended_block_length(cleaned.tr, settings, high_pass_hz)
     rng = np.random.default_rng(random_state)
     cloud = np.full((settings.n_bootstrap, 3), np.nan)
     for b in range(settings.n_bootstrap):
@@ -241,8 +295,10 @@ def target_reliability(
     r95 = settings.r95_scale * float(np.percentile(dist[ok], 95)) if ok.any() else float("nan")
     sites = bootstrap_sites(cloud, full_target.xyz, settings.site_separation_mm)
     competing = competing_share(sites)
+    short = too_little_data(cleaned.minutes, settings, block_volumes=block, intended_block_volumes=intended,
+                            tr=cleaned.tr)
     word, reason = reliability_word(r95, out["split_half_mm"], settings, competing_share=competing,
-                                    runner_up=stronger_runner_up(full_target.candidates))
+                                    runner_up=stronger_runner_up(full_target.candidates), too_little=short)
     out.update(
         sites=sites,
         competing_share=competing,
@@ -256,6 +312,8 @@ def target_reliability(
         n_failed=int((~ok).sum()),
         block_length_volumes=block,
         block_length_s=float(block * cleaned.tr),
+        block_intended_volumes=intended,
+        too_little_data=short,
         reliability=word,
         reliability_reason=reason,
     )
