@@ -9,7 +9,9 @@ from scipy.spatial.transform import Rotation
 from test_surface import surf_gifti
 
 from trdnet.errors import ExportError, InputError
-from trdnet.inputs.surface import native_vertices, participant_vertices, standard_meshes, template_sphere
+from trdnet.inputs.anatomy import find_native_anatomy
+from trdnet.inputs.surface import (native_vertices, participant_vertices, sphere_family, standard_meshes,
+                                   template_sphere)
 
 
 def fibonacci_sphere(n: int) -> np.ndarray:
@@ -63,9 +65,12 @@ def test_participant_vertices_through_fmripreps_registered_sphere(tmp_path, spac
     nib_save(surf_gifti(native_xyz, faces), anat / "sub-01_ses-a_hemi-L_midthickness.surf.gii")
     nib_save(surf_gifti(100 * rotation.apply(native_sphere), faces), anat / sphere_name)
     nib_save(surf_gifti(native_xyz, faces), anat / "sub-01_ses-a_hemi-R_midthickness.surf.gii")
+    (anat / "sub-01_ses-a_desc-preproc_T1w.nii.gz").touch()  # found by name: the anatomy is discovered, not read
+    anatomy = find_native_anatomy(tmp_path, "01", "a")
+    assert anatomy.registered_spheres[sphere_family(space)] == {"L": anat / sphere_name}
     template = template_sphere(space, "L")
     wanted = np.array([5, 500, 3000])
-    found = participant_vertices(tmp_path, "01", "a", space, "L", wanted)
+    found = participant_vertices(anatomy, space, "L", wanted)
     centred = template - template.mean(axis=0)
     directions = centred[wanted] / np.linalg.norm(centred[wanted], axis=1, keepdims=True)
     expected = np.argmax(rotation.apply(native_sphere) @ directions.T, axis=0)
@@ -74,7 +79,7 @@ def test_participant_vertices_through_fmripreps_registered_sphere(tmp_path, spac
     assert found["sphere"].name == sphere_name
     # the other template family's sphere is not taken for this one
     other = "fsLR" if space.startswith("fsaverage") else "fsaverage5"
-    assert participant_vertices(tmp_path, "01", "a", other, "L", wanted) is None
+    assert participant_vertices(anatomy, other, "L", wanted) is None
 
 
 def test_template_spheres_share_their_meshes_vertex_order():
@@ -298,3 +303,26 @@ def test_the_console_says_a_template_mesh_targets_navigation_position_is_approxi
     assert "MNI152NLin6Asym" not in lines[0]
     assert lines[1].strip().startswith("for navigation: (-39.0, 38.0, 33.0) mm MNI152NLin2009cAsym")
     assert "approximate" in lines[1] and "MNI152NLin6Asym" in lines[1]
+
+
+def test_the_export_reads_the_spheres_found_with_the_run_and_searches_no_folder(participant, tmp_path):
+    """Input discovery is done once, into Run.anatomy: an anatomy without spheres is exported through the MNI152
+    position (with its warning) even though the sphere file is on disk."""
+    import dataclasses
+
+    from trdnet.config import ExportSettings
+    from trdnet.export import export_targets
+
+    anat = participant["anat"]
+    assert set(anat.registered_spheres) == {"fsaverage"} and set(anat.surfaces) == {"L", "R"}
+    row = pd.DataFrame({"name": ["personalised"], "x": [-40.0], "y": [30.0], "z": [40.0], "space": ["MNI305"],
+                        "hemi": ["L"], "vertex": [2345], "mesh": ["fsaverage5"]})
+    settings = ExportSettings(formats=())
+    with_sphere = export_targets(row, anat, tmp_path / "a", "sub-01_task-rest_space-fsaverage5", settings,
+                                 simulated=True)
+    assert with_sphere.space == "T1w"
+    without = dataclasses.replace(anat, registered_spheres={})
+    assert (participant["root"] / "sub-01" / "anat" / "sub-01_hemi-L_desc-reg_sphere.surf.gii").is_file()
+    result = export_targets(row, without, tmp_path / "b", "sub-01_task-rest_space-fsaverage5", settings,
+                            simulated=True)
+    assert any("no registered sphere from fMRIPrep" in note for note in result.notes), result.notes

@@ -55,8 +55,8 @@ def surface_targets_to_t1w(targets: pd.DataFrame, anat) -> tuple[pd.DataFrame, l
         ``vertex`` (index on that mesh), and may give ``mni152_x/y/z``.
         Other rows are returned unchanged.
     anat : trdnet.inputs.anatomy.NativeAnatomy or None
-        The participant's fMRIPrep anatomy (its ``anat/`` folder holds the
-        surfaces and registered spheres).
+        The participant's fMRIPrep anatomy, found with the run (its
+        registered spheres and fsnative surfaces; nothing is searched here).
 
     Returns
     -------
@@ -97,8 +97,7 @@ def surface_targets_to_t1w(targets: pd.DataFrame, anat) -> tuple[pd.DataFrame, l
         if anat is not None and row["hemi"] in ("L", "R") and int(row["vertex"]) >= 0:
             from ..inputs.surface import participant_vertices
 
-            found = participant_vertices(_derivatives_root(anat), anat.subject, anat.session, mesh,
-                                         str(row["hemi"]), int(row["vertex"]))
+            found = participant_vertices(anat, mesh, str(row["hemi"]), int(row["vertex"]))
         if found is not None:
             out.loc[index, ["x", "y", "z"]] = found["xyz"][0]
             out.loc[index, "space"] = "T1w"
@@ -132,11 +131,3 @@ def _mni152(row, mesh: str, label: str) -> tuple[np.ndarray, str]:
     how = ("FreeSurfer's linear MNI305-to-MNI152 matrix, an approximation" if mesh.startswith("fsaverage")
            else "the mesh's MNI152 coordinates")
     return xyz, how
-
-
-def _derivatives_root(anat) -> Path:
-    """The fMRIPrep folder holding ``sub-<l>/`` of the anatomy's T1w."""
-    folder = Path(anat.t1w).parent
-    while folder.name != f"sub-{anat.subject}" and folder != folder.parent:
-        folder = folder.parent
-    return folder.parent

@@ -8,11 +8,14 @@ export and the report read it from there and never search ``anat/`` again.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import MNI_SPACE
-from ..entities import parse_entities
+from ..entities import parse_bids_name, parse_entities
+
+#: fMRIPrep's fsnative surfaces in ``anat/`` (T1w world coordinates), by suffix.
+NATIVE_SURFACES = ("midthickness", "pial", "white")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,11 @@ class NativeAnatomy:
         Template space the transforms connect to.
     simulated : bool
         True for anatomy made by :mod:`trdnet.inputs.simulate.t1w`.
+    registered_spheres : dict
+        fMRIPrep's registered spheres (``..._hemi-<h>_desc-reg_sphere.surf.gii``: the participant's
+        vertices placed on a template's sphere), ``{"fsaverage" | "fsLR": {"L" | "R": Path}}``.
+    surfaces : dict
+        fMRIPrep's fsnative surfaces, ``{"L" | "R": {"midthickness" | "pial" | "white": Path}}``.
     """
 
     subject: str
@@ -49,6 +57,8 @@ class NativeAnatomy:
     session: str | None = None
     template: str = MNI_SPACE
     simulated: bool = False
+    registered_spheres: dict = field(default_factory=dict, compare=False)
+    surfaces: dict = field(default_factory=dict, compare=False)
 
 
 def find_native_anatomy(
@@ -131,7 +141,27 @@ def _scan(folder: Path, subject: str, template: str) -> NativeAnatomy | None:
         xfm_template_to_t1w=pick("_xfm", **{"from": template, "to": "T1w", "mode": "image"}),
         template=template,
         simulated=_is_simulated(t1w),
+        **_surface_files(files, ents.get("ses")),
     )
+
+
+def _surface_files(files: list[Path], session: str | None) -> dict:
+    """``registered_spheres`` and ``surfaces`` among the files of the T1w's ``anat/`` folder.
+
+    Files of the T1w's session, or of no session; sorted names put a session's own file after the other.
+    """
+    spheres, surfaces = {}, {}
+    for path in files:
+        name = parse_bids_name(path)
+        hemi = name.entities.get("hemi")
+        if name.extension != ".surf.gii" or hemi not in ("L", "R") or name.entities.get("ses") not in (None, session):
+            continue
+        space = name.entities.get("space")
+        if name.suffix == "sphere" and name.entities.get("desc") == "reg" and space in (None, "fsLR"):
+            spheres.setdefault(space or "fsaverage", {})[hemi] = path  # no space: FreeSurfer's sphere.reg
+        elif name.suffix in NATIVE_SURFACES and space is None and "desc" not in name.entities:
+            surfaces.setdefault(hemi, {})[name.suffix] = path
+    return {"registered_spheres": spheres, "surfaces": surfaces}
 
 
 def _is_simulated(t1w: Path) -> bool:

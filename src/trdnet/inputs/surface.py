@@ -321,13 +321,9 @@ def fsnative_meshes(root: Path, subject: str, session: str | None = None) -> tup
         found = None
         for folder in folders:
             for prefix in ([f"sub-{subject}_ses-{session}"] if session else []) + [f"sub-{subject}"]:
-                mid = folder / f"{prefix}_hemi-{hemi}_midthickness.surf.gii"
-                pial = folder / f"{prefix}_hemi-{hemi}_pial.surf.gii"
-                white = folder / f"{prefix}_hemi-{hemi}_white.surf.gii"
-                if mid.is_file():
-                    found, kind = mid, "midthickness (fMRIPrep)"
-                elif pial.is_file() and white.is_file():
-                    found, kind = _mean_mesh(pial, white), "midthickness (mean of fMRIPrep's pial and white)"
+                files = {kind: folder / f"{prefix}_hemi-{hemi}_{kind}.surf.gii" for kind in ("midthickness", "pial",
+                                                                                             "white")}
+                found, kind = native_mesh({k: p for k, p in files.items() if p.is_file()})
                 if found is not None:
                     break
             if found is not None:
@@ -340,6 +336,29 @@ def fsnative_meshes(root: Path, subject: str, session: str | None = None) -> tup
         out[hemi] = found
         kinds.add(kind)
     return out, "; ".join(sorted(kinds)) + ", T1w world coordinates"
+
+
+def native_mesh(files: dict) -> tuple:
+    """One hemisphere's fsnative mesh from fMRIPrep's surface files: the midthickness, else the mean of pial and white.
+
+    Parameters
+    ----------
+    files : dict
+        ``{"midthickness" | "pial" | "white": Path}`` of one hemisphere (see
+        :attr:`trdnet.inputs.anatomy.NativeAnatomy.surfaces`).
+
+    Returns
+    -------
+    mesh : Path or (coordinates, faces) or None
+        None when neither a midthickness nor both pial and white are given.
+    kind : str
+        What the mesh is, for the provenance ('' when None).
+    """
+    if "midthickness" in files:
+        return files["midthickness"], "midthickness (fMRIPrep)"
+    if "pial" in files and "white" in files:
+        return _mean_mesh(files["pial"], files["white"]), "midthickness (mean of fMRIPrep's pial and white)"
+    return None, ""
 
 
 def _anat_file(root: Path, subject: str, session: str | None, tail: str) -> Path | None:
@@ -374,10 +393,21 @@ def registered_sphere(root: Path, subject: str, session: str | None, space: str,
     hemi : str
         ``L`` or ``R``.
     """
+    return _anat_file(root, subject, session, REGISTERED_SPHERES[sphere_family(space)].format(hemi=hemi))
+
+
+def sphere_family(space: str) -> str:
+    """The registered-sphere family of a template surface space: ``fsaverage`` (any density) or ``fsLR``.
+
+    Raises
+    ------
+    ValueError
+        A space with no registered sphere.
+    """
     family = "fsaverage" if space.startswith("fsaverage") else space
     if family not in REGISTERED_SPHERES:
         raise ValueError(f"space {space!r} has no registered sphere (accepted: fsaverage*, fsLR)")
-    return _anat_file(root, subject, session, REGISTERED_SPHERES[family].format(hemi=hemi))
+    return family
 
 
 def template_sphere(space: str, hemi: str) -> np.ndarray:
@@ -461,15 +491,13 @@ def native_vertices(template_vertices, template_sphere_xyz: np.ndarray, register
     return np.asarray(vertex, dtype=np.int64), native_xyz[vertex], angle
 
 
-def participant_vertices(root: Path, subject: str, session: str | None, space: str, hemi: str,
-                         template_vertices) -> dict | None:
+def participant_vertices(anatomy, space: str, hemi: str, template_vertices) -> dict | None:
     """Template-mesh vertices followed to the participant's fsnative mesh with fMRIPrep's anatomy.
 
     Parameters
     ----------
-    root : Path
-        fMRIPrep derivatives folder (``anat/`` with the registered sphere and the fsnative surfaces).
-    subject, session : str
+    anatomy : trdnet.inputs.anatomy.NativeAnatomy
+        The participant's anatomy, found with the run: its registered spheres and fsnative surfaces.
     space : str
         The template mesh (``fsaverage5``, ``fsLR``).
     hemi : str
@@ -484,23 +512,27 @@ def participant_vertices(root: Path, subject: str, session: str | None, space: s
     Raises
     ------
     InputError
-        No fsnative surfaces beside the sphere, or sphere and surfaces of different meshes.
+        No fsnative surface beside the sphere, or sphere and surface of different meshes.
     NotImplementedFeatureError
         A template mesh whose sphere is not available offline.
     """
-    sphere = registered_sphere(root, subject, session, space, hemi)
+    sphere = anatomy.registered_spheres.get(sphere_family(space), {}).get(hemi)
     if sphere is None:
         return None
-    meshes, surface = fsnative_meshes(root, subject, session)
+    mesh, surface = native_mesh(anatomy.surfaces.get(hemi, {}))
+    if mesh is None:
+        raise InputError(f"{sphere}: no fsnative surface of hemisphere {hemi} beside it (expected "
+                         f"sub-{anatomy.subject}_hemi-{hemi}_midthickness.surf.gii, or _pial and _white)")
     from nilearn.surface import load_surf_mesh
 
-    native = np.asarray(load_surf_mesh(meshes[hemi]).coordinates, dtype=float)
+    native = np.asarray(load_surf_mesh(mesh).coordinates, dtype=float)
     registered = np.asarray(nib.load(sphere).agg_data("NIFTI_INTENT_POINTSET"), dtype=float)
     try:
         vertex, xyz, angle = native_vertices(template_vertices, template_sphere(space, hemi), registered, native)
     except InputError as exc:
         raise InputError(f"{sphere}: {exc}") from None
-    return {"vertex": vertex, "xyz": xyz, "angle_deg": angle, "sphere": sphere, "surface": surface}
+    return {"vertex": vertex, "xyz": xyz, "angle_deg": angle, "sphere": sphere,
+            "surface": f"{surface}, T1w world coordinates"}
 
 
 def fsnative_template_points(root: Path, subject: str, session: str | None = None) -> dict | None:
