@@ -402,3 +402,39 @@ def _short_runs(tmp_path):
     path = tmp_path / "short.json"
     path.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
     return path
+
+
+def test_ctrl_c_with_n_jobs_records_the_runs_a_stopped_worker_left(small_derivatives, tmp_path, monkeypatch):
+    """The pool stops its workers after Ctrl-C; a run stopped mid-way (its staging folder left, no failure record)
+    gets its failure record from the command; a run never started is left as it was."""
+    import joblib
+
+    from trdnet.cohort import run_cohort
+    from trdnet.inputs.bids import find_runs
+    from trdnet.outputs import read_tsv
+    from trdnet.pipeline import RunResult
+    from trdnet.staging import staging_dir
+
+    runs = find_runs(small_derivatives)
+    out = tmp_path / "out"
+    settings = Settings.from_dict({"denoise": {"min_volumes": 20, "min_minutes": 0.5}})
+
+    class StoppedPool:
+        """What joblib's pool does on Ctrl-C: the first run came back, a worker was killed in the second."""
+
+        def __init__(self, **kwargs):
+            pass
+
+        def __call__(self, tasks):
+            list(tasks)
+            yield 0, RunResult(runs[0].prefix, runs[0].subject, "done")
+            (staging_dir(out, runs[1].prefix) / "sub-01" / "ses-b" / "func").mkdir(parents=True)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(joblib, "Parallel", StoppedPool)
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort(runs, out, settings, n_jobs=2)
+    recorded = json.loads((out / "logs" / f"{runs[1].prefix}_failed.json").read_text())
+    assert recorded["Reason"].startswith("interrupted") and recorded["SettingsDigest"] == settings.digest()
+    assert not (out / "logs" / f"{runs[2].prefix}_failed.json").exists()
+    assert list(read_tsv(out / "failures.tsv")["run"]) == [runs[1].prefix]

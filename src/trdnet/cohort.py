@@ -316,10 +316,48 @@ def _run_joblib(runs, args, n_jobs, progress):
     results = [None] * len(runs)
     parallel = Parallel(n_jobs=workers, backend="loky", verbose=0, return_as="generator_unordered",
                         idle_worker_timeout=IDLE_WORKER_SECONDS)
-    for index, result in parallel(delayed(_indexed)(i, run, *args, blas) for i, run in enumerate(runs)):
-        results[index] = result
-        progress(result)
+    try:
+        for index, result in parallel(delayed(_indexed)(i, run, *args, blas) for i, run in enumerate(runs)):
+            results[index] = result
+            progress(result)
+    except KeyboardInterrupt:
+        out_dir, settings = Path(args[0]), args[1]
+        record_stopped_runs([run for run, result in zip(runs, results) if result is None], out_dir, settings)
+        raise
     return results
+
+
+def record_stopped_runs(runs, out_dir: Path, settings: Settings) -> list[str]:
+    """Give a failure record to each run a worker was stopped in before it could record itself.
+
+    After Ctrl-C the pool stops its workers; one stopped in the middle of a
+    run leaves its staging folder (:mod:`trdnet.staging`) and no failure
+    record. A run with a staging folder, no failure record and a free lock
+    (its worker is gone) gets one, as if it had recorded its own interruption;
+    a run never started has no staging folder and is left as it was.
+
+    Returns
+    -------
+    list of str
+        The prefixes recorded.
+    """
+    from .records import failure_record_path
+    from .staging import run_lock, staging_dir
+
+    recorded = []
+    for run in runs:
+        if not staging_dir(out_dir, run.prefix).is_dir() or failure_record_path(out_dir, run.prefix).is_file():
+            continue
+        try:
+            with run_lock(out_dir, run.prefix):
+                write_failure_record(out_dir, run.prefix, f"sub-{run.subject}", failure_reason(KeyboardInterrupt()),
+                                     settings.digest())
+        except (RunBusyError, OSError):  # a worker still finishing records itself; a record that cannot be
+            continue                     # written leaves the run to the group step, which calls it interrupted
+        recorded.append(run.prefix)
+    if recorded:
+        write_failures_table(out_dir)
+    return recorded
 
 
 #: Seconds a scheduler address has to answer. distributed's own default (``distributed.comm.timeouts.connect``,
