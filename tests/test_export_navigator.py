@@ -52,7 +52,8 @@ SCALP_LEVEL = 0.35
 
 
 def _files(result) -> dict:
-    return {p.name.split("desc-navtargets_")[1]: p for p in result.files}
+    # a run's files (desc-navtargets) and a participant target's (desc-participantnavtargets)
+    return {p.name.split("navtargets_")[1]: p for p in result.files}
 
 
 def check_navigator_files(result, head: ScalpOracle, system: str, axes=None, scalp_tol_mm: float = 1.0):

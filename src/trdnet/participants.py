@@ -11,7 +11,9 @@ per-run outputs in ``sub-<l>/func/`` under the participant's prefix
 - ``..._desc-participantretest_targets.tsv``: the held-out targets behind ``retest_mm``;
 - ``..._desc-participantsufficiency_targets.tsv``: target stability against data length;
 - ``..._desc-participantcandidates_targets.tsv`` and ``..._desc-participantsites_targets.tsv``:
-  competing clusters and bootstrap sites.
+  competing clusters and bootstrap sites;
+- ``..._space-<T1w or template>_desc-participantnavtargets_*``: the navigator files of the
+  participant target (:mod:`trdnet.export.participant`).
 
 The runs are cleaned a second time here (the per-run step does not keep
 them), which costs about as much as reading them once more.
@@ -140,6 +142,7 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
         Files written (relative to ``out_dir``), a summary, and ``done`` or ``skipped``.
     """
     from . import targeting
+    from .export.participant import export_participant_target
     from .pipeline import clean
 
     record = completion_record(out_dir, prefix)
@@ -178,7 +181,8 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
         ("participantsites_targets", "sites", result.output.sites,
          "The participant-level bootstrap targets grouped into sites"),
     )
-    files = []
+    entities = {k: runs[0].entities[k] for k in PARTICIPANT_ENTITIES if k in runs[0].entities}
+    navigation, files = export_participant_target(runs, table, entities, out_dir, settings)
     for name, kind, values, description in tables:
         path = folder / f"{prefix}_desc-{name}.tsv"
         files.append(write_tsv(path, values))
@@ -189,7 +193,7 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
                "target_z": float(primary["z"]), "target_space": str(primary["space"]),
                "r_sgacc": float(primary["r_sgacc"]), "retest_mm": float(primary["retest_mm"]),
                "reliability": str(primary["reliability"]), "minutes_for_5mm": float(primary["minutes_for_5mm"]),
-               "sufficiency_note": str(primary["sufficiency_note"])}
+               "sufficiency_note": str(primary["sufficiency_note"]), **navigation}
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
     write_json(record, {"Participant": prefix, "Runs": names, "SettingsDigest": settings.digest(),
                         "Files": relative, "Summary": summary, "Simulated": any(r.simulated for r in runs)})

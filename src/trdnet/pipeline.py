@@ -435,12 +435,13 @@ def fmriprep_root(run: Run) -> Path:
     return derivatives_root(run.bold)
 
 
-def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: Settings):
+def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: Settings, desc: str = "navtargets"):
     """Export the targets for neuronavigation, in the participant's T1w space when possible.
 
     Without the participant's T1w and fMRIPrep transforms the files stay in
     the template space, and every file says so. Targets of a T1w-space run
     without the T1w image get no navigator files (the summary says why).
+    ``desc`` is the files' ``desc-`` entity (see :func:`trdnet.export.export_targets`).
     """
     from .export import export_targets
 
@@ -458,7 +459,7 @@ def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: S
     table = targets.rename(columns={"target": "name"})
     table = table[["name", "x", "y", "z", "space", *[c for c in MESH_COLUMNS if c in table]]]
     result = export_targets(table, anat, output_dir_for(run, out_dir), run.prefix, settings.export,
-                            simulated=run.simulated)
+                            simulated=run.simulated, desc=desc)
     first = result.table.iloc[0]
     summary = {"navigation_space": result.space, "navigation_x": float(first["x"]),
                "navigation_y": float(first["y"]), "navigation_z": float(first["z"]),

@@ -65,6 +65,7 @@ def export_targets(
     prefix: str,
     settings: ExportSettings | None = None,
     simulated: bool = False,
+    desc: str = "navtargets",
 ) -> ExportResult:
     """Map targets to native T1w space, check them and write navigator files.
 
@@ -86,6 +87,9 @@ def export_targets(
     settings : ExportSettings, optional
     simulated : bool
         Mark every output as simulated.
+    desc : str
+        ``desc-`` entity of the written files (``navtargets`` for a run's
+        targets, ``participantnavtargets`` for a participant-level target).
 
     Returns
     -------
@@ -124,7 +128,7 @@ def export_targets(
         simulated=simulated,
         notes=list(ctx["notes"]) + mesh_notes,
     )
-    files = _write(out, ctx, meta, Path(out_dir), prefix, settings)
+    files = _write(out, ctx, meta, Path(out_dir), prefix, settings, desc)
     _log_problems(participant, ctx["notes"], out)
     return ExportResult(table=out, files=files, space=ctx["space"], notes=list(ctx["notes"]) + mesh_notes)
 
@@ -508,8 +512,8 @@ def _participant(prefix: str, anat: NativeAnatomy | None) -> str:
     return participant_session(ents)
 
 
-def _write(out, ctx, meta, out_dir: Path, prefix: str, settings) -> list[Path]:
-    stem = replace_entities(prefix, space=ctx["space"], desc="navtargets")
+def _write(out, ctx, meta, out_dir: Path, prefix: str, settings, desc: str) -> list[Path]:
+    stem = replace_entities(prefix, space=ctx["space"], desc=desc)
     names = list(out["name"])
     xyz = out[["x", "y", "z"]].to_numpy(float)
     system = ctx["brainsight_system"]

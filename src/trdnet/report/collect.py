@@ -136,6 +136,8 @@ class RunOutputs:
 def _same_run(filename: str, entities: dict[str, str]) -> bool:
     """A file belongs to a run if its task/run entities (when present) agree."""
     found = parse_entities(filename)
+    if str(found.get("desc", "")).startswith("participant"):
+        return False  # a participant-level output (all of the participant's runs), not this run's
     return all(found.get(k, entities.get(k)) == entities.get(k) for k in ("task", "run", "ses") if k in entities)
 
 

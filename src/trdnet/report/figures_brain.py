@@ -1,5 +1,5 @@
 """Brain figures drawn with nilearn: seed map through the target, DLPFC zoom,
-bootstrap cloud, network connectome, cohort targets."""
+bootstrap cloud, competing sites, network connectome, cohort targets."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from matplotlib.lines import Line2D
 from nilearn import plotting
 
 from ..templates import mni152_2mm
-from .plotting import NETWORK_COLORS, SITE_COLORS, TARGET_COLOR, new_figure, to_data_uri
+from .plotting import (CANDIDATE_COLOR, COMPETING_SITE_COLOR, NETWORK_COLORS, SITE_COLORS, TARGET_COLOR,
+                       new_figure, to_data_uri)
 
 #: Half-width (mm) of the zoomed DLPFC views.
 ZOOM_MM = 28.0
@@ -43,6 +44,56 @@ def _markers(names, xyz):
     return styles
 
 
+def competing_styles(sites=None, candidates=None) -> list[tuple]:
+    """Marker styles of the competing sites: bootstrap sites and candidate clusters.
+
+    Parameters
+    ----------
+    sites : pandas.DataFrame or None
+        One method's bootstrap sites (:data:`trdnet.targeting.sites.SITE_COLUMNS`).
+    candidates : pandas.DataFrame or None
+        One method's candidate clusters (:data:`trdnet.targeting.sites.CANDIDATE_COLUMNS`).
+
+    Returns
+    -------
+    list of (label, xyz, colour, marker, size)
+        Sites as circles whose area grows with their share of the resamples,
+        labelled ``site k NN%``; clusters as squares labelled ``cluster k``.
+    """
+    styles = []
+    for row in ([] if sites is None else sites.to_dict("records")):
+        share = float(row["share"])
+        styles.append((f"site {int(row['site'])} {share:.0%}", (row["x"], row["y"], row["z"]),
+                       COMPETING_SITE_COLOR, "o", 30.0 + 250.0 * share))
+    for row in ([] if candidates is None else candidates.to_dict("records")):
+        chosen = str(row.get("chosen")) in ("True", "true", "1")
+        styles.append((f"cluster {int(row['rank'])}" + (" (chosen)" if chosen else ""),
+                       (row["x"], row["y"], row["z"]), CANDIDATE_COLOR, "s", 45.0))
+    return styles
+
+
+#: Legend entries of :func:`competing_styles`.
+COMPETING_LEGEND = (
+    Line2D([], [], ls="", marker="o", color=COMPETING_SITE_COLOR, markeredgecolor="black",
+           label="bootstrap site (area ~ share)"),
+    Line2D([], [], ls="", marker="s", color=CANDIDATE_COLOR, markeredgecolor="black", label="candidate cluster"),
+)
+
+
+def _add_competing(display, competing) -> None:
+    """Competing sites as labelled markers, projected onto every cut (a site far from the slice is drawn too)."""
+    for label, point, color, marker, size in competing:
+        display.add_markers([point], marker_color=color, marker_size=size, marker=marker, edgecolors="black",
+                            linewidths=0.6, alpha=0.85)
+    for cut, cut_axes in display.axes.items():
+        if cut not in _CUT_AXES:
+            continue
+        h, v = _CUT_AXES[cut]
+        for label, point, color, _, _ in competing:
+            cut_axes.ax.text(point[h] - 1.5, point[v] - 4.0, label, color=color, fontsize=6,
+                             bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0})
+
+
 def _add_points(display, styles, label_near_mm: float | None = None):
     for name, point, color, marker, size in styles:
         display.add_markers([point], marker_color=color, marker_size=size, marker=marker,
@@ -68,7 +119,7 @@ def _legend(fig, styles, extra=()):
 
 
 def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, threshold: float = 0.1,
-                    background="template"):
+                    background="template", competing=()):
     """The sgACC seed map on orthogonal slices through the target.
 
     Parameters
@@ -88,6 +139,8 @@ def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, th
         Anatomy under the map: the MNI template (for MNI maps), an image in
         the map's space, or None for none (a map in another space must not be
         drawn on the template).
+    competing : sequence of styles
+        Competing sites drawn over the map (:func:`competing_styles`).
 
     Returns
     -------
@@ -101,16 +154,20 @@ def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, th
     if search_img is not None:
         display.add_contours(search_img, levels=[0.5], colors="lime", linewidths=1.2)
     styles = _markers(names, xyz)
+    _add_competing(display, competing)
     _add_points(display, styles)
-    _legend(fig, styles, [Line2D([], [], color="lime", label="search region")])
+    _legend(fig, styles, [Line2D([], [], color="lime", label="search region")]
+            + (list(COMPETING_LEGEND) if competing else []))
     fig.set_facecolor("white")
     return fig
 
 
-def dlpfc_zoom(seed_img, search_img, names, xyz, cut_coords, half_width: float = ZOOM_MM, background="template"):
+def dlpfc_zoom(seed_img, search_img, names, xyz, cut_coords, half_width: float = ZOOM_MM, background="template",
+               competing=()):
     """Zoomed DLPFC view around the target with labelled sites.
 
-    Parameters are as :func:`seed_map_slices`; ``half_width`` is the zoom in mm.
+    Parameters are as :func:`seed_map_slices`; ``half_width`` is the zoom in
+    mm, widened to hold every competing site.
 
     Returns
     -------
@@ -124,9 +181,52 @@ def dlpfc_zoom(seed_img, search_img, names, xyz, cut_coords, half_width: float =
     if search_img is not None:
         display.add_contours(search_img, levels=[0.5], colors="lime", linewidths=1.2)
     styles = _markers(names, xyz)
+    _add_competing(display, competing)
     _add_points(display, styles, label_near_mm=half_width)
-    _zoom(display, cut_coords, half_width)
-    _legend(fig, styles)
+    _zoom(display, cut_coords, _reach(cut_coords, competing, half_width))
+    _legend(fig, styles, list(COMPETING_LEGEND) if competing else [])
+    fig.set_facecolor("white")
+    return fig
+
+
+def _reach(center, competing, half_width: float, margin_mm: float = 8.0) -> float:
+    """A zoom half-width holding every competing site (with a margin), at least ``half_width``."""
+    points = np.array([point for _, point, _, _, _ in competing], dtype=float).reshape(-1, 3)
+    if not len(points):
+        return half_width
+    return float(max(half_width, np.abs(points - np.asarray(center, dtype=float)).max() + margin_mm))
+
+
+def competing_sites_figure(target_xyz, competing, background="template", title: str = ""):
+    """The target and its competing sites on orthogonal slices of an anatomical image.
+
+    Used where no seed map goes with the target (a participant-level target
+    joins several runs' data and writes no map of its own).
+
+    Parameters
+    ----------
+    target_xyz : sequence of 3 floats
+        The target (world RAS mm), where the slices cut.
+    competing : sequence of styles
+        From :func:`competing_styles`, in the target's space.
+    background : Niimg-like or "template"
+        Anatomy in the target's space (the MNI template for MNI targets).
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(9.5, 3.6)
+    display = plotting.plot_anat(_background(background), cut_coords=target_xyz, display_mode="ortho", figure=fig,
+                                 axes=[0.0, 0.12, 1.0, 0.86], annotate=True, draw_cross=False, black_bg=True,
+                                 dim=-0.3, colorbar=False, title=title or None)
+    _add_competing(display, competing)
+    display.add_markers([target_xyz], marker_color=TARGET_COLOR, marker_size=220, marker="*", edgecolors="black")
+    _zoom(display, target_xyz, _reach(target_xyz, competing, ZOOM_MM))
+    handles = [Line2D([], [], ls="", marker="*", color=TARGET_COLOR, markeredgecolor="black", ms=10,
+                      label="target")] + list(COMPETING_LEGEND)
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.set_facecolor("white")
     return fig
 

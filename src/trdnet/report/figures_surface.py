@@ -14,7 +14,8 @@ DRAWABLE_SPACES = ("fsaverage5",)
 MARK_RINGS = 3
 
 
-def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = None):
+def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = None, competing: dict | None = None,
+                       threshold: float | None = None):
     """The sgACC seed map on nilearn's inflated fsaverage5, lateral and medial views of each hemisphere.
 
     Marked vertices are outlined on the surface itself (nilearn's
@@ -30,6 +31,11 @@ def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = Non
         Colour scale limit (symmetric).
     marks : dict, optional
         ``{"L": [vertex, ...]}``: vertices outlined in gold (e.g. the target).
+    competing : dict, optional
+        ``{"L": [(vertex, colour), ...]}``: competing sites outlined in their
+        colours (:func:`site_vertices`).
+    threshold : float, optional
+        |value| below which the map is transparent (nilearn's ``threshold``).
 
     Returns
     -------
@@ -45,14 +51,45 @@ def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = Non
         plotting.plot_surf_stat_map(
             fsaverage[f"infl_{side}"], np.nan_to_num(np.asarray(values[hemi], dtype=float)), hemi=side, view=view,
             bg_map=fsaverage[f"sulc_{side}"], vmax=vmax, colorbar=index == 3, axes=ax, figure=fig,
-            title=f"{hemi} {view}")
-        vertices = (marks or {}).get(hemi, [])
-        if len(vertices):
+            title=f"{hemi} {view}", threshold=threshold)
+        outlines = [(vertex, color) for vertex, color in (competing or {}).get(hemi, [])]
+        outlines += [(vertex, TARGET_COLOR) for vertex in (marks or {}).get(hemi, [])]  # drawn last, on top
+        if outlines:
             mesh = surface.load_surf_mesh(fsaverage[f"infl_{side}"])
-            patch = neighbourhood(np.asarray(mesh.faces), len(mesh.coordinates), vertices)
-            plotting.plot_surf_contours(mesh, patch.astype(int), levels=[1], colors=[TARGET_COLOR], axes=ax,
-                                        figure=fig)
+            for vertex, color in outlines:
+                patch = neighbourhood(np.asarray(mesh.faces), len(mesh.coordinates), [vertex])
+                plotting.plot_surf_contours(mesh, patch.astype(int), levels=[1], colors=[color], axes=ax,
+                                            figure=fig)
     return fig
+
+
+def site_vertices(points, space: str = "fsaverage5") -> list[tuple[str, int, float]]:
+    """The mesh vertex nearest each point (the vertex a site is drawn at).
+
+    Parameters
+    ----------
+    points : array-like, shape (N, 3)
+        Site centres in the mesh's coordinates (fsaverage5: MNI305 RAS mm on
+        the midthickness trdnet targets on).
+    space : str
+        The mesh (:func:`trdnet.inputs.surface.standard_meshes`).
+
+    Returns
+    -------
+    list of (hemi, vertex, distance_mm)
+        One per point, on the hemisphere holding the nearest vertex.
+    """
+    from scipy.spatial import cKDTree
+
+    from ..inputs.surface import standard_meshes
+
+    meshes, _ = standard_meshes(space)
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    best = [("", -1, np.inf)] * len(points)
+    for hemi, (coords, _) in meshes.items():
+        dist, index = cKDTree(coords).query(points)
+        best = [(hemi, int(i), float(d)) if d < old[2] else old for old, d, i in zip(best, dist, index)]
+    return best
 
 
 def neighbourhood(faces: np.ndarray, n_vertices: int, vertices, rings: int = MARK_RINGS) -> np.ndarray:

@@ -76,7 +76,7 @@ def figure(data_uri: str, caption: str, css_class: str = "fig") -> str:
 
 
 def table(frame: pd.DataFrame, digits: int = 2, css_class: str = "tbl", name: str | None = None,
-          numeric_names: bool = False) -> str:
+          numeric_names: bool = False, run: str | None = None) -> str:
     """Render a table; numeric cells become readable :func:`number` spans.
 
     Parameters
@@ -89,6 +89,8 @@ def table(frame: pd.DataFrame, digits: int = 2, css_class: str = "tbl", name: st
         ``data-table`` attribute of the table.
     numeric_names : bool
         Tag numeric cells with ``data-name`` = their column name.
+    run : str, optional
+        ``data-run`` of the table and of its tagged cells (the run or participant prefix the values belong to).
     """
     kinds = [frame[c].dtype.kind for c in frame.columns]
     rows = []
@@ -96,7 +98,7 @@ def table(frame: pd.DataFrame, digits: int = 2, css_class: str = "tbl", name: st
         cells = []
         for column, kind, value in zip(frame.columns, kinds, values):
             if kind == "f":
-                cells.append((True, Markup(number(value, str(column), digits)) if numeric_names
+                cells.append((True, Markup(number(value, str(column), digits, run)) if numeric_names
                               else fmt(value, digits)))
             elif kind in "iu":
                 cells.append((True, value))
@@ -104,7 +106,7 @@ def table(frame: pd.DataFrame, digits: int = 2, css_class: str = "tbl", name: st
                 missing = value is None or (isinstance(value, float) and math.isnan(value))
                 cells.append((False, "n/a" if missing else value))
         rows.append(cells)
-    return str(_blocks().table([str(c) for c in frame.columns], rows, css_class, name))
+    return str(_blocks().table([str(c) for c in frame.columns], rows, css_class, name, run))
 
 
 def section(anchor: str, title: str, body: str, level: int = 2) -> str:

@@ -299,15 +299,20 @@ def target_block(run: RunOutputs) -> str:
                  else "without an anatomical image underneath")
         out.append(note(f"Targets are in {space}: the map is drawn {under}, and "
                         "sites given in another space are listed but not drawn.", "warn"))
-    out.append(figure(to_data_uri(figures_brain.seed_map_slices(
-        seed_img, search_img, names, xyz, center, "sgACC seed map (r)", background=background)),
-        f"Correlation with the sgACC seed on slices through the personalised target ({space}); green outline: "
-        "DLPFC search region; gold star: personalised target; circles: reference sites."))
-    out.append(figure(to_data_uri(figures_brain.dlpfc_zoom(seed_img, search_img, names, xyz, center,
-                                                           background=background)),
-                      "Zoomed DLPFC view (sites within the zoom are labelled)."))
-    cloud = run.table("desc-bootstrap_targets.tsv")
     method = str(primary.get("method", ""))
+    sites = method_rows(run.table("desc-sites_targets.tsv"), method)
+    candidates = method_rows(run.table("desc-candidates_targets.tsv"), method)
+    competing = figures_brain.competing_styles(sites, candidates)
+    out.append(figure(to_data_uri(figures_brain.seed_map_slices(
+        seed_img, search_img, names, xyz, center, "sgACC seed map (r)", background=background,
+        competing=competing)),
+        f"Correlation with the sgACC seed on slices through the personalised target ({space}); green outline: "
+        "DLPFC search region; gold star: personalised target; circles: reference sites" + COMPETING_CAPTION))
+    out.append(figure(to_data_uri(figures_brain.dlpfc_zoom(seed_img, search_img, names, xyz, center,
+                                                           background=background, competing=competing)),
+                      "Zoomed DLPFC view (sites within the zoom are labelled; the zoom widens to hold every "
+                      "competing site)."))
+    cloud = run.table("desc-bootstrap_targets.tsv")
     split = split_half_targets(run, method)
     if cloud is not None and len(cloud) or split is not None:
         points = np.empty((0, 3))
@@ -326,9 +331,65 @@ def target_block(run: RunOutputs) -> str:
     out.append(table(shown[keep], digits=2, name="targets", numeric_names=True))
     out.append(note("distance_mm: distance to the personalised target (n/a across spaces). Reference sites are literature "
                     "coordinates (see trdnet's reference table for sources and which are unverified)."))
-    out.append(competing_sites_block(run.table("desc-candidates_targets.tsv"), run.table("desc-sites_targets.tsv"),
-                                     method))
+    out.append(competing_sites_block(candidates, sites, method, space,
+                                     run.provenance.get("Settings", {}).get("targeting", {}), run.prefix))
     return "".join(out)
+
+
+#: Caption of the competing sites drawn over a target figure.
+COMPETING_CAPTION = ("; orange circles: sites of the bootstrap targets (labelled with their share of the resamples, "
+                     "area growing with it); white squares: candidate clusters of the map (labelled with their "
+                     "rank). Markers are projected onto every slice, so a site away from the cut is drawn too.")
+
+
+def method_rows(frame: pd.DataFrame | None, method: str) -> pd.DataFrame | None:
+    """The rows of one method in a table with a ``method`` column (the whole table without one)."""
+    if frame is None or not len(frame):
+        return None
+    rows = frame[frame["method"].astype(str) == method] if "method" in frame else frame
+    return rows.drop(columns="method", errors="ignore").reset_index(drop=True) if len(rows) else None
+
+
+def site_table(sites: pd.DataFrame | None, candidates: pd.DataFrame | None, space: str,
+               separation_mm: float) -> pd.DataFrame | None:
+    """Bootstrap sites with their space and the mean r of the candidate cluster at each.
+
+    Parameters
+    ----------
+    sites : pandas.DataFrame or None
+        One method's sites (:data:`trdnet.targeting.sites.SITE_COLUMNS`).
+    candidates : pandas.DataFrame or None
+        The same method's candidate clusters (:data:`trdnet.targeting.sites.CANDIDATE_COLUMNS`).
+    space : str
+        Space of the centres.
+    separation_mm : float
+        A cluster centre within this distance of a site's centre is the site's cluster
+        (``targeting.site_separation_mm``: the distance that joins bootstrap targets into a site).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``site``, ``space``, ``x``, ``y``, ``z``, ``share``, ``n_resamples``, ``holds_target``,
+        ``cluster`` (rank of the nearest candidate cluster, 0 when none is within ``separation_mm``),
+        ``cluster_distance_mm`` and ``mean_r`` (that cluster's mean r; NaN without one).
+    """
+    if sites is None or not len(sites):
+        return None
+    out = sites[["site", "x", "y", "z", "share", "n_resamples", "holds_target"]].copy()
+    out.insert(1, "space", space)
+    out["cluster"] = 0
+    out["cluster_distance_mm"] = np.nan
+    out["mean_r"] = np.nan
+    if candidates is not None and len(candidates):
+        centres = candidates[["x", "y", "z"]].to_numpy(float)
+        for i, point in enumerate(out[["x", "y", "z"]].to_numpy(float)):
+            dist = np.linalg.norm(centres - point, axis=1)
+            best = int(np.argmin(dist))
+            out.loc[i, "cluster_distance_mm"] = float(dist[best])
+            if dist[best] <= separation_mm:
+                out.loc[i, "cluster"] = int(candidates["rank"].iloc[best])
+                out.loc[i, "mean_r"] = float(candidates["mean_r"].iloc[best])
+    return out
 
 
 def surface_target_block(run: RunOutputs) -> str:
@@ -336,7 +397,9 @@ def surface_target_block(run: RunOutputs) -> str:
     targets, primary = run.targets, run.primary
     if targets is None or primary is None:
         return note("No targeting outputs were written for this run.") + surface_seed_map(run)
-    out = [surface_seed_map(run, primary)]
+    method = str(primary.get("method", ""))
+    out = [surface_seed_map(run, primary, method_rows(run.table("desc-sites_targets.tsv"), method),
+                            method_rows(run.table("desc-candidates_targets.tsv"), method))]
     keep = [c for c in ("target", "method", "hemi", "vertex", "space", "x", "y", "z", "mni152_x", "mni152_y",
                         "mni152_z", "r_sgacc", "split_half_mm", "bootstrap_r95_mm", "n_sites", "competing_share",
                         "reliability", "note") if c in targets]
@@ -344,71 +407,212 @@ def surface_target_block(run: RunOutputs) -> str:
     out.append(note(f"x, y, z: the target vertex on the {primary.get('mesh', 'mesh')} in {primary.get('space')}; "
                     f"mni152_x/y/z: the same point in MNI152 ({primary.get('mni152_mapping', '')}). Reference sites "
                     "are literature MNI152 coordinates."))
-    out.append(competing_sites_block(run.table("desc-candidates_targets.tsv"), run.table("desc-sites_targets.tsv"),
-                                     str(primary.get("method", ""))))
+    method = str(primary.get("method", ""))
+    out.append(competing_sites_block(method_rows(run.table("desc-candidates_targets.tsv"), method),
+                                     method_rows(run.table("desc-sites_targets.tsv"), method), method,
+                                     str(primary.get("space", "")),
+                                     run.provenance.get("Settings", {}).get("targeting", {}), run.prefix))
     return "".join(out)
 
 
-def surface_seed_map(run: RunOutputs, primary: dict | None = None) -> str:
-    """The sgACC seed map of a surface run drawn on the cortex, with the target vertex (fsaverage5 runs; a note
-    otherwise)."""
+def surface_seed_map(run: RunOutputs, primary: dict | None = None, sites=None, candidates=None) -> str:
+    """The sgACC seed map of a surface run drawn on the cortex, with the target vertex and the competing sites
+    (fsaverage5 runs; a note otherwise)."""
     from ..surface_pipeline import seed_map_paths
-    from .figures_surface import DRAWABLE_SPACES, seed_map_on_cortex
+    from .figures_surface import DRAWABLE_SPACES
 
     paths = seed_map_paths(run.folder, run.prefix)
     if run.entities.get("space") not in DRAWABLE_SPACES or not all(p.is_file() for p in paths.values()):
         return note("The sgACC seed map is drawn for fsaverage5 runs only; it is in the run's folder.")
     values = {hemi: nib.load(path).darrays[0].data for hemi, path in paths.items()}
+    return cortex_figure(values, primary, sites, candidates,
+                         "Correlation with the sgACC seed on the inflated fsaverage5 cortex (left and right, lateral "
+                         "and medial); grey: medial wall or no signal")
+
+
+def cortex_figure(values: dict, primary, sites, candidates, caption: str, threshold=None) -> str:
+    """A map on the inflated fsaverage5 with the target vertex (gold) and competing sites outlined."""
+    from .figures_surface import seed_map_on_cortex, site_vertices
+    from .plotting import CANDIDATE_COLOR, COMPETING_SITE_COLOR
+
     marks = {}
     if primary is not None and str(primary.get("hemi")) in values:
         marks = {str(primary["hemi"]): [int(primary["vertex"])]}
-    return figure(to_data_uri(seed_map_on_cortex(values, marks=marks)),
-                  "Correlation with the sgACC seed on the inflated fsaverage5 cortex (left and right, lateral and "
-                  "medial); grey: medial wall or no signal" + ("; gold patch: the personalised target vertex and its "
-                                                             "nearest neighbours."
-                                                             if marks else "."))
+    competing: dict = {}
+    for frame, color in ((sites, COMPETING_SITE_COLOR), (candidates, CANDIDATE_COLOR)):
+        if frame is not None and len(frame):
+            for hemi, vertex, _ in site_vertices(frame[["x", "y", "z"]].to_numpy(float)):
+                competing.setdefault(hemi, []).append((vertex, color))
+    text = caption + ("; gold patch: the personalised target vertex and its nearest neighbours" if marks else "")
+    if competing:
+        text += ("; orange outlines: sites of the bootstrap targets, white outlines: candidate clusters (each at "
+                 "the vertex nearest its centre; shares and values in the table below)")
+    return figure(to_data_uri(seed_map_on_cortex(values, marks=marks, competing=competing, threshold=threshold)),
+                  text + ".")
 
 
-def competing_sites_block(candidates: pd.DataFrame | None, sites: pd.DataFrame | None, method: str) -> str:
-    """The primary method's candidate clusters and bootstrap sites, when written."""
+def competing_sites_block(candidates: pd.DataFrame | None, sites: pd.DataFrame | None, method: str,
+                          space: str = "", targeting: dict | None = None, data_run: str | None = None) -> str:
+    """The primary method's candidate clusters and bootstrap sites (one method's rows), when written.
+
+    ``targeting`` is the recorded targeting settings (its ``site_separation_mm``
+    decides which candidate cluster is a site's); ``data_run`` tags the tables
+    (``data-run``) when several targets share a page.
+    """
+    from ..config import TargetSettings
+
     out = []
     if candidates is not None and len(candidates):
-        rows = candidates[candidates["method"].astype(str) == method].head(5)
-        if len(rows):
+        rows = candidates.head(5)
+        out.append("<h4>Competing sites</h4>")
+        out.append(table(rows, digits=2, name="candidates", numeric_names=True, run=data_run))
+        where = space or "the target's space"
+        out.append(note(f"The {len(rows)} best-ranked candidate clusters of {method} (centre in {where}, size, mean "
+                        "and peak of the smoothed map); chosen: the cluster the target came from."))
+    separation = float((targeting or {}).get("site_separation_mm", TargetSettings().site_separation_mm))
+    shown = site_table(sites, candidates, space, separation)
+    if shown is not None:
+        if not out:
             out.append("<h4>Competing sites</h4>")
-            out.append(table(rows.drop(columns="method"), digits=2, name="candidates", numeric_names=True))
-            out.append(note(f"The {min(len(rows), 5)} best-ranked candidate clusters of {method} (centre, size, mean "
-                            "and peak of the smoothed map); chosen: the cluster the target came from."))
-    if sites is not None and len(sites):
-        rows = sites[sites["method"].astype(str) == method]
-        if len(rows):
-            out.append(table(rows.drop(columns="method"), digits=2, name="sites", numeric_names=True))
-            out.append(note("Bootstrap targets grouped into sites with their share of the resamples. A site other "
-                            "than the target's holding a real share means the data do not settle between them: "
-                            "the reliability word is then at most fair.", "warn" if (~rows["holds_target"].astype(
-                                str).isin(["True", "true", "1"]) & (rows["share"].astype(float) > 0.1)).any()
-                           else "note"))
+        out.append(table(shown, digits=2, name="sites", numeric_names=True, run=data_run))
+        competing = (~shown["holds_target"].astype(str).isin(["True", "true", "1"])
+                     & (shown["share"].astype(float) > 0.1)).any()
+        out.append(note("Bootstrap targets grouped into sites with their share of the resamples (centre: the mean "
+                        f"of the site's resampled targets, {space or 'target space'} mm); mean_r: mean r of the "
+                        f"candidate cluster whose centre is within {separation:g} mm of the site's (cluster: its "
+                        "rank; 0 and n/a when none is). A site other than the target's holding a real share means "
+                        "the data do not settle between them: the reliability word is then at most fair.",
+                        "warn" if competing else "note"))
     return "".join(out)
 
 
+
+#: ``desc-`` of the participant-level targets table (:mod:`trdnet.participants`).
+PARTICIPANT_TARGETS = "_desc-participant_targets.tsv"
+
+
 def participant_block(out_dir: Path, label: str) -> str:
-    """The participant-level target from all runs, when the participant step wrote one."""
-    tables = sorted((Path(out_dir) / f"sub-{label}" / "func").glob(f"sub-{label}_*_desc-participant_targets.tsv"))
+    """The participant-level target from all runs, when the participant step wrote one.
+
+    For each participant prefix (task, space): the target's space, coordinates,
+    r, retest distance, reliability word and sufficiency note as readable
+    spans (``data-run`` = the participant prefix), a figure of the target with
+    its competing sites, the targets, candidate-cluster and site tables, and
+    the navigator files written for it.
+    """
+    folder = Path(out_dir) / f"sub-{label}" / "func"
+    tables = sorted(folder.glob(f"sub-{label}_*{PARTICIPANT_TARGETS}"))
     if not tables:
         return ""
     out = []
     for path in tables:
-        frame = read_tsv(path)
-        keep = [c for c in ("target", "method", "space", "x", "y", "z", "r_sgacc", "n_runs", "minutes_retained",
-                            "retest_kind", "retest_mm", "bootstrap_r95_mm", "n_sites", "competing_share",
-                            "minutes_for_5mm", "reliability", "sufficiency_note")
-                if c in frame]
-        personal = frame[frame["target"].astype(str).str.startswith("personalised")]
-        out.append(table(personal[keep], digits=2, name="participant_targets", numeric_names=True))
-    out.append(note("One target from all of the participant's runs, each run cleaned on its own and then joined. "
-                    "retest_mm compares targets from disjoint data (the sessions, or each run against the others); "
-                    "minutes_for_5mm is the data length at which two independent scans would agree within 5 mm."))
+        prefix = path.name[: -len(PARTICIPANT_TARGETS)]
+        out.append(participant_target_block(Path(out_dir), folder, prefix, read_tsv(path)))
+    out.append(note("One target from all of the participant's runs, each run cleaned on its own and then joined: "
+                    "the target a TMS team would stimulate. retest_mm compares targets from disjoint data (the "
+                    "sessions, or each run against the others); minutes_for_5mm is the data length at which two "
+                    "independent scans would agree within 5 mm."))
     return section("participant", "Target from all runs", "".join(out))
+
+
+def participant_target_block(out_dir: Path, folder: Path, prefix: str, frame: pd.DataFrame) -> str:
+    """One participant-level target (one task and space): summary spans, figure, tables and navigator files."""
+    import json
+
+    personal = frame[frame["target"].astype(str).str.startswith("personalised")]
+    if not len(personal):
+        return note(f"{prefix}: no personalised participant-level target was written.", "warn")
+    marked = personal[personal["primary"].astype(str).isin(["True", "true", "1"])] if "primary" in personal else ()
+    primary = (marked if len(marked) else personal).iloc[0].to_dict()
+    space, method = str(primary.get("space", "")), str(primary.get("method", ""))
+    word = str(primary.get("reliability", "") or "n/a")
+    word = "n/a" if word == "nan" else word
+    sufficiency = str(primary.get("sufficiency_note", ""))
+    sufficiency = "" if sufficiency == "nan" else sufficiency
+    cells = [
+        ("Space", f'<span data-name="target_space" data-run="{esc(prefix)}">{esc(space)}</span>'),
+        (f"Target, {esc(space)}", f"({number(primary.get('x'), 'target_x', 1, prefix)}, "
+                                  f"{number(primary.get('y'), 'target_y', 1, prefix)}, "
+                                  f"{number(primary.get('z'), 'target_z', 1, prefix)}) mm"),
+        ("r with sgACC", number(primary.get("r_sgacc"), "r_sgacc", 2, prefix)),
+        ("Runs joined", number(primary.get("n_runs"), "n_runs", 0, prefix)),
+        ("Retest distance (mm)", number(primary.get("retest_mm"), "retest_mm", 1, prefix)
+         + f' ({esc(primary.get("retest_kind", ""))})'),
+        ("Reliability", f'<span class="{esc(word)}" data-name="reliability" data-run="{esc(prefix)}">'
+                        f'{esc(word)}</span>'),
+    ]
+    out = [f"<h3>{esc(prefix)}</h3>", _boxes(cells, prefix),
+           f'<p class="note">Data sufficiency: <span data-name="sufficiency_note" data-run="{esc(prefix)}">'
+           f'{esc(sufficiency or "n/a")}</span></p>']
+    sites = method_rows(read_optional(folder / f"{prefix}_desc-participantsites_targets.tsv"), method)
+    candidates = method_rows(read_optional(folder / f"{prefix}_desc-participantcandidates_targets.tsv"), method)
+    sidecar = folder / f"{prefix}{PARTICIPANT_TARGETS[:-4]}.json"
+    provenance = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+    out.append(participant_figure(primary, sites, candidates, provenance, prefix))
+    keep = [c for c in ("target", "method", "space", "hemi", "vertex", "x", "y", "z", "r_sgacc", "n_runs",
+                        "minutes_retained", "retest_kind", "retest_mm", "bootstrap_r95_mm", "n_sites",
+                        "competing_share", "minutes_for_5mm", "reliability", "sufficiency_note") if c in frame]
+    out.append(table(personal[keep], digits=2, name="participant_targets", numeric_names=True, run=prefix))
+    out.append(competing_sites_block(candidates, sites, method, space,
+                                     provenance.get("Settings", {}).get("targeting", {}), prefix))
+    out.append(participant_export_block(out_dir, prefix))
+    return "".join(out)
+
+
+def read_optional(path: Path) -> pd.DataFrame | None:
+    """A written table, or None when it is not there."""
+    return read_tsv(path) if path.is_file() else None
+
+
+def participant_figure(primary: dict, sites, candidates, provenance: dict, prefix: str) -> str:
+    """The participant-level target and its competing sites: slices of the anatomy, or the fsaverage5 cortex.
+
+    The participant step writes no seed map of its own (it joins the runs'
+    data), so the target is drawn on the anatomy of its space.
+    """
+    from .figures_surface import DRAWABLE_SPACES
+
+    space = str(primary.get("space", ""))
+    mesh = parse_entities(prefix).get("space", "")
+    if "hemi" in primary and str(primary.get("hemi")) in ("L", "R"):
+        if mesh not in DRAWABLE_SPACES:
+            return note(f"The participant target on {mesh} is not drawn (the report draws fsaverage5 only); its "
+                        "vertex and competing sites are in the tables below.")
+        blank = {hemi: np.full(10242, np.nan) for hemi in ("L", "R")}
+        return cortex_figure(blank, primary, sites, candidates,
+                             "The participant-level target on the inflated fsaverage5 cortex (left and right, "
+                             "lateral and medial; no map: the participant step writes none)", threshold=1e-6)
+    center = [float(primary[c]) for c in ("x", "y", "z")]
+    background = "template"
+    if not space.upper().startswith("MNI"):
+        t1w = provenance.get("Anatomy", {}).get("T1w")
+        if space != "T1w" or not (t1w and Path(t1w).is_file()):
+            return note(f"The participant target in {space} is not drawn (no image of that space is at hand); its "
+                        "competing sites are in the tables below.")
+        background = t1w
+    competing = figures_brain.competing_styles(sites, candidates)
+    return figure(to_data_uri(figures_brain.competing_sites_figure(center, competing, background,
+                                                                   "participant-level target")),
+                  f"The participant-level target (gold star) on slices of the "
+                  f"{'MNI template' if background == 'template' else 'participant T1w'} ({space})" + COMPETING_CAPTION)
+
+
+def participant_export_block(out_dir: Path, prefix: str) -> str:
+    """The navigator files written for a participant-level target (every session folder included)."""
+    from ..export.participant import PARTICIPANT_NAVIGATION_DESC
+
+    ents = parse_entities(prefix)
+    files = sorted(p for p in Path(out_dir).glob(f"sub-{ents['sub']}/**/*_desc-{PARTICIPANT_NAVIGATION_DESC}_*")
+                   if p.is_file() and not p.name.endswith(".json")
+                   and all(parse_entities(p.name).get(k) == v for k, v in ents.items() if k != "space"))
+    out = ["<h4>Export for neuronavigation</h4>"]
+    if not files:
+        return "".join(out) + f'<p data-name="export" data-run="{esc(prefix)}">none written</p>'
+    rows = pd.DataFrame({"file": [str(p.relative_to(out_dir)) for p in files],
+                         "format": [export_format(p) for p in files],
+                         "coordinates": [export_space(p) for p in files]})
+    out.append(table(rows, name="export", run=prefix))
+    return "".join(out)
 
 
 def native_background(run: RunOutputs) -> str | None:

@@ -21,6 +21,9 @@ UNKNOWN_COLOR = "#7f7f7f"
 SITE_COLORS = ("#17becf", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#1f77b4", "#ff7f0e",
                "#2ca02c", "#d62728")
 TARGET_COLOR = "#ffd700"
+#: Competing sites: bootstrap sites and candidate clusters.
+COMPETING_SITE_COLOR = "#ff8c00"
+CANDIDATE_COLOR = "#ffffff"
 
 
 def to_data_uri(fig, dpi: int = DPI, close: bool = True) -> str:

@@ -1,0 +1,240 @@
+"""Navigator files of the participant-level target (trdnet.export.participant), and the participant target,
+its competing sites and its navigator files in the participant's report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+import browser
+from navigator_files import ScalpOracle
+from test_export_navigator import SCALP_LEVEL, _truth_axes, check_navigator_files
+from trdnet.config import Settings
+from trdnet.errors import ExportError
+from trdnet.export.participant import PARTICIPANT_NAVIGATION_DESC, export_participant_target
+from trdnet.inputs.anatomy import find_native_anatomy
+from trdnet.inputs.runs import Run
+from trdnet.outputs import read_tsv
+
+MNI = "MNI152NLin2009cAsym"
+ENTITIES = {"sub": "01", "task": "rest", "space": MNI}
+
+
+def _participant_table(space: str = MNI) -> pd.DataFrame:
+    """A participant targets table as the participant step writes it: the personalised target first."""
+    return pd.DataFrame({
+        "participant_id": ["sub-01", "sub-01"], "target": ["personalised_cluster", "f3_beam"],
+        "method": ["cluster", ""], "space": [space, space], "x": [-38.3, -37.0], "y": [41.7, 26.0],
+        "z": [30.2, 49.0], "r_sgacc": [-0.31, -0.12], "primary": [True, False], "n_runs": [2, 2],
+    })
+
+
+def _runs(anatomies) -> list[Run]:
+    return [Run(bold=Path(f"sub-01_ses-{i}_task-rest_space-{MNI}_desc-preproc_bold.nii.gz"),
+                entities={"sub": "01", "ses": str(i), "task": "rest", "space": MNI}, anatomy=anat, simulated=True)
+            for i, anat in enumerate(anatomies, 1)]
+
+
+def _written(files) -> SimpleNamespace:
+    """The export as :func:`check_navigator_files` reads it: the files and the coordinates table written."""
+    coords = next(p for p in files if p.name.endswith("_coords.tsv"))
+    return SimpleNamespace(files=list(files), table=read_tsv(coords))
+
+
+#: The Brainsight coordinate system of each space (Brainsight names the image frame, not the space).
+BRAINSIGHT_SYSTEM = {"T1w": "NIfTI:Scanner", MNI: "NIfTI:MNI-152"}
+
+
+def _check_space(files, space: str) -> None:
+    """Every navigator file names its space, in its name, its contents and its sidecar."""
+    for path in files:
+        if path.name.endswith(".json"):
+            continue
+        assert f"space-{space}" in path.name and f"desc-{PARTICIPANT_NAVIGATION_DESC}_" in path.name, path.name
+        sidecar = path.with_name(re.sub(r"(\.nii\.gz|\.tsv|\.txt|\.xml)$", ".json", path.name))
+        assert json.loads(sidecar.read_text())["Space"] == space, sidecar.name
+        if path.name.endswith(".nii.gz"):
+            assert f"space-{space}" in nib.load(path).header["descrip"].tobytes().decode(), path.name
+        elif path.name.endswith("_brainsight.txt"):
+            assert f"# Coordinate system: {BRAINSIGHT_SYSTEM[space]}\n" in path.read_text(), path.name
+        else:
+            assert space in path.read_text(), path.name
+
+
+def test_participant_target_written_for_the_navigator_on_the_participants_t1w(simulated_anat, tmp_path):
+    anat = find_native_anatomy(simulated_anat.root, "01")
+    targets = _participant_table()
+    summary, files = export_participant_target(_runs([anat, anat]), targets, ENTITIES, tmp_path, Settings())
+    # one T1w for both sessions: one set of files, in the participant's folder, with no session
+    assert {p.parent for p in files} == {tmp_path / "sub-01" / "func"}
+    assert all(p.name.startswith("sub-01_task-rest_space-T1w_") for p in files)
+    kinds = {p.name.split("navtargets_")[1] for p in files}
+    assert {"coords.tsv", "brainsight.txt", "localiteEntryTarget.xml", "localiteInstrumentMarker.xml",
+            "dseg.nii.gz"} <= kinds
+    _check_space(files, "T1w")
+    result = _written(files)
+    table = result.table.set_index("name")
+    # the exported target is the participant target row, carried to the T1w by the simulator's exact map
+    for name, row in targets.set_index("target").iterrows():
+        source = table.loc[name, ["source_x", "source_y", "source_z"]].to_numpy(float)
+        np.testing.assert_allclose(source, row[["x", "y", "z"]].to_numpy(float), atol=0.01)
+        truth = simulated_anat.paths["truth"].mni_to_t1w(row[["x", "y", "z"]].to_numpy(float)[None])[0]
+        np.testing.assert_allclose(table.loc[name, ["x", "y", "z"]].to_numpy(float), truth, atol=0.05)
+    # Brainsight and Localite hold those coordinates (within 1e-4 mm of the table) and a coil pose on the scalp
+    head = ScalpOracle(nib.load(simulated_anat.paths["t1w"]), SCALP_LEVEL)
+    check_navigator_files(result, head, "NIfTI:Scanner",
+                          _truth_axes(simulated_anat.paths["truth"].mni_to_t1w, result.table))
+    assert summary["navigation_space"] == "T1w" and summary["navigation_t1w"] == [anat.t1w.name]
+    np.testing.assert_allclose([summary[f"navigation_{a}"] for a in "xyz"],
+                               table.loc["personalised_cluster", ["x", "y", "z"]].to_numpy(float), atol=1e-3)
+
+
+def test_participant_target_without_anatomy_stays_in_the_template(tmp_path):
+    targets = _participant_table()
+    _, files = export_participant_target(_runs([None, None]), targets, ENTITIES, tmp_path, Settings())
+    _check_space(files, MNI)
+    result = _written(files)
+    np.testing.assert_allclose(result.table[["x", "y", "z"]].to_numpy(float),
+                               targets[["x", "y", "z"]].to_numpy(float), atol=0.01)
+    brainsight = next(p for p in files if p.name.endswith("_brainsight.txt")).read_text()
+    assert "# Coordinate system: NIfTI:MNI-152" in brainsight and "SIMULATED" in brainsight
+
+
+def test_sessions_with_their_own_t1w_get_one_set_of_files_each(simulated_anat, tmp_path):
+    anatomies = []
+    for ses in ("1", "2"):
+        simulated_anat.copy(tmp_path / f"anat{ses}")
+        anatomies.append(dataclasses.replace(find_native_anatomy(tmp_path / f"anat{ses}", "01"), session=ses))
+    targets = _participant_table()
+    summary, files = export_participant_target(_runs(anatomies), targets, ENTITIES, tmp_path / "out", Settings())
+    for ses, anat in zip(("1", "2"), anatomies):
+        own = [p for p in files if p.parent == tmp_path / "out" / "sub-01" / f"ses-{ses}" / "func"]
+        assert own and all(p.name.startswith(f"sub-01_ses-{ses}_task-rest_space-T1w_") for p in own)
+        _check_space(own, "T1w")
+        coords = _written(own).table.set_index("name")
+        np.testing.assert_allclose(coords.loc["personalised_cluster", ["source_x", "source_y", "source_z"]]
+                                   .to_numpy(float), targets.loc[0, ["x", "y", "z"]].to_numpy(float), atol=0.01)
+        assert json.loads(next(p for p in own if p.name.endswith("_coords.json")).read_text())[
+            "SourceImage"].endswith(anat.t1w.name)
+    assert len(files) == 2 * len(own)
+    assert summary["navigation_t1w"] == [a.t1w.name for a in anatomies]
+    # a target in T1w space from runs of two T1w images belongs to neither: refused, nothing written
+    with pytest.raises(ExportError, match=r"in T1w space but its runs come with different T1w images"):
+        export_participant_target(_runs(anatomies), _participant_table("T1w"), ENTITIES, tmp_path / "t1w",
+                                  Settings())
+    assert not (tmp_path / "t1w").exists()
+
+
+def test_participant_target_on_a_mesh_goes_through_the_surface_export(simulated_anat, tmp_path):
+    from trdnet.inputs.surface import MNI305_TO_MNI152
+
+    anat = find_native_anatomy(simulated_anat.root, "01")
+    mni152 = nib.affines.apply_affine(MNI305_TO_MNI152, [-40.0, 30.0, 40.0])
+    # a surface participant's row: mesh coordinates (MNI305), vertex, and its MNI152 position
+    targets = pd.DataFrame({"participant_id": ["sub-01"], "target": ["personalised_cluster"], "method": ["cluster"],
+                            "space": ["MNI305"], "x": [-40.0], "y": [30.0], "z": [40.0], "hemi": ["R"],
+                            "vertex": [2345], "mesh": ["fsaverage5"], "mni152_x": [mni152[0]],
+                            "mni152_y": [mni152[1]], "mni152_z": [mni152[2]], "r_sgacc": [-0.3],
+                            "primary": [True]})
+    entities = {"sub": "01", "task": "rest", "space": "fsaverage5"}
+    _, files = export_participant_target(_runs([anat, anat]), targets, entities, tmp_path, Settings())
+    _check_space(files, "T1w")
+    coords = _written(files).table
+    truth = simulated_anat.paths["truth"].mni_to_t1w(mni152[None])[0]
+    np.testing.assert_allclose(coords[["x", "y", "z"]].to_numpy(float)[0], truth, atol=0.05)
+    notes = json.loads(next(p for p in files if p.name.endswith("_coords.json")).read_text())["Notes"]
+    assert any("vertex 2345 of the R fsaverage5 mesh" in n for n in notes)
+
+
+# --- the participant step and the report, on the session's processed cohort (marked slow by its fixture) ---
+
+
+@pytest.fixture(scope="module")
+def cohort_out(processed_cohort, tmp_path_factory):
+    """The processed SIMULATED cohort copied (the report is written into the copy)."""
+    return processed_cohort.copy(tmp_path_factory.mktemp("participant-export") / "out")
+
+
+PREFIX = f"sub-01_task-rest_space-{MNI}"
+
+
+def test_the_participant_step_writes_and_records_the_navigator_files(cohort_out):
+    folder = cohort_out / "sub-01" / "func"
+    row = read_tsv(folder / f"{PREFIX}_desc-participant_targets.tsv").set_index("target")
+    record = json.loads((cohort_out / "logs" / "participant" / f"{PREFIX}_done.json").read_text())
+    navigation = [f for f in record["Files"] if f"desc-{PARTICIPANT_NAVIGATION_DESC}_" in f]
+    files = [cohort_out / f for f in navigation]
+    assert files and all(p.is_file() for p in files)
+    _check_space(files, "T1w")
+    coords = _written(files).table.set_index("name")
+    for name in row.index:
+        np.testing.assert_allclose(coords.loc[name, ["source_x", "source_y", "source_z"]].to_numpy(float),
+                                   row.loc[name, ["x", "y", "z"]].to_numpy(float), atol=0.01)
+    assert record["Summary"]["navigation_space"] == "T1w"
+    # the runs' report sections do not take the participant's files for their own
+    from trdnet.report import collect
+
+    for run in collect.find_runs(cohort_out, "01"):
+        assert not [p for p in run.export_files() if PARTICIPANT_NAVIGATION_DESC in p.name]
+
+
+def _table_values(page: str, name: str, run: str) -> pd.DataFrame:
+    """The numeric cells of the ``data-table=name`` table tagged ``data-run=run``, column by column."""
+    found = re.search(rf'<table[^>]*data-table="{name}" data-run="{re.escape(run)}">(.*?)</table>', page, re.S)
+    assert found, (name, run)
+    columns = re.findall(r"<th>(.*?)</th>", found.group(1))
+    rows = re.findall(r"<tr>(.*?)</tr>", found.group(1).split("</thead>")[1])
+    values = {}
+    for row in rows:
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", row):
+            for item in browser.tagged_values(cell):
+                values.setdefault(item["data-name"], []).append(float(item["data-value"]))
+    assert values, (name, run)
+    return pd.DataFrame(values)[[c for c in columns if c in values]]
+
+
+def test_the_report_shows_the_participant_target_and_every_competing_site(cohort_out):
+    from trdnet.report import write_participant_report
+
+    page = write_participant_report(cohort_out, "sub-01").read_text()
+    folder = cohort_out / "sub-01" / "func"
+    table = read_tsv(folder / f"{PREFIX}_desc-participant_targets.tsv")
+    primary = table[table["primary"].astype(str) == "True"].iloc[0]
+    shown = {v["data-name"]: v for v in browser.tagged_values(page) if v.get("data-run") == PREFIX
+             and v["data-name"] in ("target_x", "target_y", "target_z", "r_sgacc", "retest_mm", "n_runs",
+                                    "reliability", "target_space", "sufficiency_note")}
+    for name, column in (("target_x", "x"), ("target_y", "y"), ("target_z", "z"), ("r_sgacc", "r_sgacc"),
+                         ("retest_mm", "retest_mm"), ("n_runs", "n_runs")):
+        assert float(shown[name]["data-value"]) == pytest.approx(float(primary[column]), abs=1e-9), name
+    assert shown["target_x"]["text"] == f"{primary['x']:.1f}"
+    assert shown["reliability"]["text"] == str(primary["reliability"])
+    assert shown["target_space"]["text"] == str(primary["space"]) == MNI
+    assert shown["sufficiency_note"]["text"] == str(primary["sufficiency_note"])
+    # the participant's sites: every site of its primary method, with the values on disk
+    sites = read_tsv(folder / f"{PREFIX}_desc-participantsites_targets.tsv")
+    sites = sites[sites["method"] == primary["method"]].reset_index(drop=True)
+    on_page = _table_values(page, "sites", PREFIX)
+    assert len(on_page) == len(sites) >= 1
+    for column in ("x", "y", "z", "share"):
+        np.testing.assert_allclose(on_page[column], sites[column].astype(float), atol=1e-9, err_msg=column)
+    # each run's sites, from its own table, and drawn: the figure captions say what the markers are
+    from trdnet.report import collect
+
+    for run in collect.find_runs(cohort_out, "01"):
+        run_sites = run.table("desc-sites_targets.tsv")
+        run_sites = run_sites[run_sites["method"] == "cluster"].reset_index(drop=True)
+        np.testing.assert_allclose(_table_values(page, "sites", run.prefix)["share"], run_sites["share"],
+                                   atol=1e-9)
+    assert page.count("orange circles: sites of the bootstrap targets") == 3  # two runs' maps + the participant's
+    assert re.search(r"<figcaption>The participant-level target \(gold star\)", page)
+    # its navigator files are listed
+    export = re.search(rf'<table[^>]*data-table="export" data-run="{PREFIX}">(.*?)</table>', page, re.S)
+    assert export and f"desc-{PARTICIPANT_NAVIGATION_DESC}_brainsight.txt" in export.group(1)
