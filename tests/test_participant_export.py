@@ -208,9 +208,10 @@ def test_the_report_shows_the_participant_target_and_every_competing_site(cohort
     folder = cohort_out / "sub-01" / "func"
     table = read_tsv(folder / f"{PREFIX}_desc-participant_targets.tsv")
     primary = table[table["primary"].astype(str) == "True"].iloc[0]
-    shown = {v["data-name"]: v for v in browser.tagged_values(page) if v.get("data-run") == PREFIX
-             and v["data-name"] in ("target_x", "target_y", "target_z", "r_sgacc", "retest_mm", "n_runs",
-                                    "reliability", "target_space", "sufficiency_note")}
+    shown = {}
+    for v in browser.tagged_values(page):  # the summary's spans come first, before the tables' cells
+        if v.get("data-run") == PREFIX:
+            shown.setdefault(v["data-name"], v)
     for name, column in (("target_x", "x"), ("target_y", "y"), ("target_z", "z"), ("r_sgacc", "r_sgacc"),
                          ("retest_mm", "retest_mm"), ("n_runs", "n_runs")):
         assert float(shown[name]["data-value"]) == pytest.approx(float(primary[column]), abs=1e-9), name
@@ -233,8 +234,88 @@ def test_the_report_shows_the_participant_target_and_every_competing_site(cohort
         run_sites = run_sites[run_sites["method"] == "cluster"].reset_index(drop=True)
         np.testing.assert_allclose(_table_values(page, "sites", run.prefix)["share"], run_sites["share"],
                                    atol=1e-9)
-    assert page.count("orange circles: sites of the bootstrap targets") == 3  # two runs' maps + the participant's
+    # two runs' maps and the participant's figure
+    assert len(re.findall(r"<figcaption>[^<]*orange circles: sites of the bootstrap targets", page)) == 3
     assert re.search(r"<figcaption>The participant-level target \(gold star\)", page)
     # its navigator files are listed
     export = re.search(rf'<table[^>]*data-table="export" data-run="{PREFIX}">(.*?)</table>', page, re.S)
     assert export and f"desc-{PARTICIPANT_NAVIGATION_DESC}_brainsight.txt" in export.group(1)
+
+
+# --- competing sites drawn and listed (fast: tables written here) ---
+
+TARGET = np.array([-38.0, 44.0, 30.0])
+
+
+def _sites_and_candidates():
+    """A target holding 60% of the resamples and a competing site 23 mm away holding 40%."""
+    far = TARGET + np.array([-5.0, -10.0, 20.0]) * 23.0 / np.linalg.norm([-5.0, -10.0, 20.0])
+    sites = pd.DataFrame({"method": "cluster", "site": [1, 2], "x": [TARGET[0], far[0]], "y": [TARGET[1], far[1]],
+                          "z": [TARGET[2], far[2]], "n_resamples": [12, 8], "share": [0.6, 0.4],
+                          "holds_target": [True, False]})
+    candidates = pd.DataFrame({"method": "cluster", "rank": [1, 2, 3], "x": [TARGET[0], far[0] + 2.0, -20.0],
+                               "y": [TARGET[1], far[1], 10.0], "z": [TARGET[2], far[2], 60.0],
+                               "n_voxels": [40, 25, 5], "volume_mm3": [2560.0, 1600.0, 320.0],
+                               "mean_r": [-0.21, -0.27, -0.15], "peak_r": [-0.4, -0.45, -0.2],
+                               "score": [40.0, 25.0, 5.0], "chosen": [True, False, False]})
+    return sites, candidates, far
+
+
+def test_a_competing_site_23_mm_away_is_drawn_on_every_cut_and_listed_with_its_share():
+    from trdnet.report import figures_brain, participant
+
+    sites, candidates, far = _sites_and_candidates()
+    styles = figures_brain.competing_styles(sites.drop(columns="method"), candidates.drop(columns="method"))
+    fig = figures_brain.competing_sites_figure(TARGET, styles, title="participant-level target")
+    cuts = {"x": (1, 2), "y": (0, 2), "z": (0, 1)}  # the ortho cuts' horizontal and vertical world axes
+    drawn = [ax for ax in fig.axes if any(t.get_text() == "site 2 40%" for t in ax.texts)]
+    assert len(drawn) == 3
+    for ax, (h, v) in zip(drawn, cuts.values()):
+        # the site is inside the visible window of every cut (the zoom widened to hold it)
+        (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        assert x0 < far[h] < x1 and y0 < far[v] < y1, (ax.get_xlim(), ax.get_ylim(), far)
+        # and its marker is there, 23 mm off every slice through the target (not only its label)
+        points = np.vstack([np.asarray(c.get_offsets(), float).reshape(-1, 2) for c in ax.collections])
+        assert np.linalg.norm(points - [far[h], far[v]], axis=1).min() < 1e-6, (h, v)
+    assert all(any(t.get_text() == "cluster 3" for t in ax.texts) for ax in drawn)
+    shown = participant.site_table(sites.drop(columns="method"), candidates.drop(columns="method"), MNI, 10.0)
+    assert list(shown["space"]) == [MNI, MNI]
+    np.testing.assert_allclose(shown["share"], [0.6, 0.4])
+    # each site's cluster: the one whose centre is within the site separation, with its mean r
+    assert list(shown["cluster"]) == [1, 2]
+    np.testing.assert_allclose(shown["mean_r"], [-0.21, -0.27])
+    np.testing.assert_allclose(shown["cluster_distance_mm"], [0.0, 2.0], atol=1e-9)
+    alone = participant.site_table(sites.drop(columns="method"), candidates.drop(columns="method").iloc[[2]],
+                                   MNI, 10.0)
+    assert list(alone["cluster"]) == [0, 0] and alone["mean_r"].isna().all()
+
+
+def test_the_participant_block_reads_its_values_from_the_tables_on_disk(tmp_path):
+    from trdnet.outputs import write_tsv
+    from trdnet.report import participant
+
+    sites, candidates, _ = _sites_and_candidates()
+    targets = _participant_table().assign(retest_kind=["session", ""], retest_mm=[7.25, np.nan],
+                                          reliability=["fair", ""], minutes_for_5mm=[38.5, np.nan],
+                                          sufficiency_note=["about 38.5 minutes would be needed for 5 mm", ""])
+    folder = tmp_path / "sub-01" / "func"
+    folder.mkdir(parents=True)
+    write_tsv(folder / f"{PREFIX}_desc-participant_targets.tsv", targets)
+    write_tsv(folder / f"{PREFIX}_desc-participantsites_targets.tsv", sites)
+    write_tsv(folder / f"{PREFIX}_desc-participantcandidates_targets.tsv", candidates)
+    page = participant.participant_block(tmp_path, "01")
+    shown = {}
+    for v in browser.tagged_values(page):  # the summary's spans come first, before the tables' cells
+        if v.get("data-run") == PREFIX:
+            shown.setdefault(v["data-name"], v)
+    for name, expected in (("target_x", -38.3), ("target_y", 41.7), ("target_z", 30.2), ("r_sgacc", -0.31),
+                           ("retest_mm", 7.25), ("n_runs", 2)):
+        assert float(shown[name]["data-value"]) == expected, name
+    assert shown["target_space"]["text"] == MNI and shown["reliability"]["text"] == "fair"
+    assert shown["sufficiency_note"]["text"] == "about 38.5 minutes would be needed for 5 mm"
+    on_page = _table_values(page, "sites", PREFIX)
+    for column in ("x", "y", "z", "share"):
+        np.testing.assert_allclose(on_page[column], sites[column], atol=1e-9, err_msg=column)
+    np.testing.assert_allclose(on_page["mean_r"], [-0.21, -0.27])
+    assert "orange circles: sites of the bootstrap targets" in page
+    assert f'<p data-name="export" data-run="{PREFIX}">none written</p>' in page

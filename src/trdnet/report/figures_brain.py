@@ -64,11 +64,11 @@ def competing_styles(sites=None, candidates=None) -> list[tuple]:
     for row in ([] if sites is None else sites.to_dict("records")):
         share = float(row["share"])
         styles.append((f"site {int(row['site'])} {share:.0%}", (row["x"], row["y"], row["z"]),
-                       COMPETING_SITE_COLOR, "o", 30.0 + 250.0 * share))
+                       COMPETING_SITE_COLOR, "o", 60.0 + 400.0 * share))
     for row in ([] if candidates is None else candidates.to_dict("records")):
         chosen = str(row.get("chosen")) in ("True", "true", "1")
         styles.append((f"cluster {int(row['rank'])}" + (" (chosen)" if chosen else ""),
-                       (row["x"], row["y"], row["z"]), CANDIDATE_COLOR, "s", 45.0))
+                       (row["x"], row["y"], row["z"]), CANDIDATE_COLOR, "s", 60.0))
     return styles
 
 
@@ -81,17 +81,23 @@ COMPETING_LEGEND = (
 
 
 def _add_competing(display, competing) -> None:
-    """Competing sites as labelled markers, projected onto every cut (a site far from the slice is drawn too)."""
-    for label, point, color, marker, size in competing:
-        display.add_markers([point], marker_color=color, marker_size=size, marker=marker, edgecolors="black",
-                            linewidths=0.6, alpha=0.85)
+    """Competing sites as labelled markers, projected onto every cut.
+
+    Drawn on each cut's axes directly: nilearn's ``add_markers`` leaves out
+    markers more than 2 mm from the slice, which would hide exactly the
+    competing site away from the target.
+    """
     for cut, cut_axes in display.axes.items():
         if cut not in _CUT_AXES:
             continue
         h, v = _CUT_AXES[cut]
-        for label, point, color, _, _ in competing:
-            cut_axes.ax.text(point[h] - 1.5, point[v] - 4.0, label, color=color, fontsize=6,
-                             bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0})
+        for label, point, color, marker, size in competing:
+            cut_axes.ax.scatter([point[h]], [point[v]], s=size, c=color, marker=marker, edgecolors="black",
+                                linewidths=0.6, alpha=0.85, zorder=5)
+            # sites labelled above their marker, clusters below, so a site on its cluster keeps both readable
+            shift = 2.5 if marker == "o" else -5.0
+            cut_axes.ax.text(point[h] + 2.5, point[v] + shift, label, color=color, fontsize=7,
+                             bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "lw": 0})
 
 
 def _add_points(display, styles, label_near_mm: float | None = None):

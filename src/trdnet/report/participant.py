@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from ..entities import parse_entities
+from ..entities import parse_entities, participant_output_path
 from ..errors import InputError
 from ..inputs.surface import is_surface_space
 from ..outputs import atomic_write_text, read_tsv
@@ -452,19 +452,20 @@ def cortex_figure(values: dict, primary, sites, candidates, caption: str, thresh
 
 
 def competing_sites_block(candidates: pd.DataFrame | None, sites: pd.DataFrame | None, method: str,
-                          space: str = "", targeting: dict | None = None, data_run: str | None = None) -> str:
+                          space: str = "", targeting: dict | None = None, data_run: str | None = None,
+                          heading: str = "Competing sites") -> str:
     """The primary method's candidate clusters and bootstrap sites (one method's rows), when written.
 
     ``targeting`` is the recorded targeting settings (its ``site_separation_mm``
     decides which candidate cluster is a site's); ``data_run`` tags the tables
-    (``data-run``) when several targets share a page.
+    (``data-run``) when several targets share a page; ``heading`` titles the block.
     """
     from ..config import TargetSettings
 
     out = []
     if candidates is not None and len(candidates):
         rows = candidates.head(5)
-        out.append("<h4>Competing sites</h4>")
+        out.append(f"<h4>{esc(heading)}</h4>")
         out.append(table(rows, digits=2, name="candidates", numeric_names=True, run=data_run))
         where = space or "the target's space"
         out.append(note(f"The {len(rows)} best-ranked candidate clusters of {method} (centre in {where}, size, mean "
@@ -473,7 +474,7 @@ def competing_sites_block(candidates: pd.DataFrame | None, sites: pd.DataFrame |
     shown = site_table(sites, candidates, space, separation)
     if shown is not None:
         if not out:
-            out.append("<h4>Competing sites</h4>")
+            out.append(f"<h4>{esc(heading)}</h4>")
         out.append(table(shown, digits=2, name="sites", numeric_names=True, run=data_run))
         competing = (~shown["holds_target"].astype(str).isin(["True", "true", "1"])
                      & (shown["share"].astype(float) > 0.1)).any()
@@ -507,7 +508,7 @@ def participant_block(out_dir: Path, label: str) -> str:
     out = []
     for path in tables:
         prefix = path.name[: -len(PARTICIPANT_TARGETS)]
-        out.append(participant_target_block(Path(out_dir), folder, prefix, read_tsv(path)))
+        out.append(participant_target_block(Path(out_dir), prefix, read_tsv(path)))
     out.append(note("One target from all of the participant's runs, each run cleaned on its own and then joined: "
                     "the target a TMS team would stimulate. retest_mm compares targets from disjoint data (the "
                     "sessions, or each run against the others); minutes_for_5mm is the data length at which two "
@@ -515,7 +516,7 @@ def participant_block(out_dir: Path, label: str) -> str:
     return section("participant", "Target from all runs", "".join(out))
 
 
-def participant_target_block(out_dir: Path, folder: Path, prefix: str, frame: pd.DataFrame) -> str:
+def participant_target_block(out_dir: Path, prefix: str, frame: pd.DataFrame) -> str:
     """One participant-level target (one task and space): summary spans, figure, tables and navigator files."""
     import json
 
@@ -544,9 +545,11 @@ def participant_target_block(out_dir: Path, folder: Path, prefix: str, frame: pd
     out = [f"<h3>{esc(prefix)}</h3>", _boxes(cells, prefix),
            f'<p class="note">Data sufficiency: <span data-name="sufficiency_note" data-run="{esc(prefix)}">'
            f'{esc(sufficiency or "n/a")}</span></p>']
-    sites = method_rows(read_optional(folder / f"{prefix}_desc-participantsites_targets.tsv"), method)
-    candidates = method_rows(read_optional(folder / f"{prefix}_desc-participantcandidates_targets.tsv"), method)
-    sidecar = folder / f"{prefix}{PARTICIPANT_TARGETS[:-4]}.json"
+    sites = method_rows(read_optional(participant_output_path(out_dir, prefix, "targets", ".tsv",
+                                                              desc="participantsites")), method)
+    candidates = method_rows(read_optional(participant_output_path(out_dir, prefix, "targets", ".tsv",
+                                                                   desc="participantcandidates")), method)
+    sidecar = participant_output_path(out_dir, prefix, "targets", ".json", desc="participant")
     provenance = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
     out.append(participant_figure(primary, sites, candidates, provenance, prefix))
     keep = [c for c in ("target", "method", "space", "hemi", "vertex", "x", "y", "z", "r_sgacc", "n_runs",
@@ -554,7 +557,8 @@ def participant_target_block(out_dir: Path, folder: Path, prefix: str, frame: pd
                         "competing_share", "minutes_for_5mm", "reliability", "sufficiency_note") if c in frame]
     out.append(table(personal[keep], digits=2, name="participant_targets", numeric_names=True, run=prefix))
     out.append(competing_sites_block(candidates, sites, method, space,
-                                     provenance.get("Settings", {}).get("targeting", {}), prefix))
+                                     provenance.get("Settings", {}).get("targeting", {}), prefix,
+                                     "Competing sites of the target from all runs"))
     out.append(participant_export_block(out_dir, prefix))
     return "".join(out)
 
