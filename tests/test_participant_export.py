@@ -319,3 +319,33 @@ def test_the_participant_block_reads_its_values_from_the_tables_on_disk(tmp_path
     np.testing.assert_allclose(on_page["mean_r"], [-0.21, -0.27])
     assert "orange circles: sites of the bootstrap targets" in page
     assert f'<p data-name="export" data-run="{PREFIX}">none written</p>' in page
+
+
+def test_surface_sites_are_outlined_at_their_nearest_vertex(monkeypatch):
+    from trdnet.inputs.surface import standard_meshes
+    from trdnet.report import figures_surface, participant
+
+    meshes, _ = standard_meshes("fsaverage5")
+    left, right = meshes["L"][0], meshes["R"][0]
+    # a site on a left vertex, one 0.5 mm off a right vertex
+    points = np.vstack([left[1234], right[4321] + [0.5, 0.0, 0.0]])
+    found = figures_surface.site_vertices(points)
+    assert [(h, v) for h, v, _ in found] == [("L", 1234), ("R", 4321)]
+    assert found[0][2] == pytest.approx(0.0, abs=1e-9) and found[1][2] <= 0.5 + 1e-9
+    # the participant figure on the cortex outlines the target and each site at those vertices
+    drawn = {}
+    original = figures_surface.seed_map_on_cortex
+
+    def spy(values, **kwargs):
+        drawn.update(kwargs)
+        return original(values, **kwargs)
+
+    monkeypatch.setattr(figures_surface, "seed_map_on_cortex", spy)
+    sites = pd.DataFrame({"site": [1, 2], "x": points[:, 0], "y": points[:, 1], "z": points[:, 2],
+                          "n_resamples": [6, 4], "share": [0.6, 0.4], "holds_target": [True, False]})
+    primary = {"target": "personalised_cluster", "hemi": "L", "vertex": 1234, "space": "MNI305",
+               "x": points[0, 0], "y": points[0, 1], "z": points[0, 2]}
+    html = participant.participant_figure(primary, sites, None, {}, "sub-01_task-rest_space-fsaverage5")
+    assert "orange outlines: sites of the bootstrap targets" in html and "<img" in html
+    assert drawn["marks"] == {"L": [1234]}
+    assert {hemi: [v for v, _ in items] for hemi, items in drawn["competing"].items()} == {"L": [1234], "R": [4321]}

@@ -53,7 +53,9 @@ def test_participant_report_is_self_contained(reports):
     sources = re.findall(r'src="([^"]*)"', text)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     # one section per run (two sessions), each with QC, networks and target figures
-    assert text.count('class="summary" data-run=') == 2
+    # (and the participant target from both sessions has its own summary boxes)
+    assert text.count('class="summary" data-run=') == 3
+    assert text.count('class="summary" data-run="sub-01_task-rest_space-MNI152NLin2009cAsym"') == 1
     assert text.count("<section id=\"run") == 2
     # the split-half targets the pipeline wrote are drawn with the bootstrap cloud
     assert len(re.findall(r"<figcaption>[^<]*and of the two split halves", text)) == 2
