@@ -6,13 +6,12 @@ import hashlib
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from trdnet import pipeline
 from trdnet.cli import main
 from trdnet.config import Settings
-from trdnet.errors import InputError
+from trdnet.errors import TrdnetError
 from trdnet.inputs.bids import find_runs
 
 from conftest import write_mni_run
@@ -22,13 +21,10 @@ SETTINGS = {"denoise": {"min_volumes": 40, "min_minutes": 1.0}, "targeting": {"n
 
 @pytest.fixture(scope="module")
 def derivatives(tmp_path_factory):
-    """Three participants on a 4 mm MNI grid; sub-02's confounds table is 5 rows short (its run fails)."""
+    """Three participants on a 4 mm MNI grid; sub-02's run is shorter than the settings accept (it fails)."""
     root = tmp_path_factory.mktemp("reexport") / "fmriprep"
-    write_mni_run(root, "01", seed=1)
-    broken = write_mni_run(root, "02", seed=2)
-    table = pd.read_csv(broken["confounds"], sep="\t")
-    table.iloc[:-5].to_csv(broken["confounds"], sep="\t", index=False, na_rep="n/a")
-    write_mni_run(root, "03", seed=3)
+    for label, volumes in (("01", 120), ("02", 30), ("03", 120)):
+        write_mni_run(root, label, seed=int(label), n_volumes=volumes)
     return root
 
 
@@ -76,7 +72,7 @@ def test_interrupted_run_is_named_as_interrupted_with_how_to_resume(derivatives,
 def test_failed_run_is_named_as_failed_with_its_recorded_reason(derivatives, tmp_path, capsys):
     run = run_of(derivatives, "02")
     out = tmp_path / "out"
-    with pytest.raises(InputError):
+    with pytest.raises(TrdnetError):
         pipeline.process_run(run, out, settings())
     recorded = json.loads((out / "logs" / f"{run.prefix}_failed.json").read_text())["Reason"]
     code, printed, err = export(capsys, derivatives, out, "--participant-label", "02")

@@ -660,16 +660,13 @@ def test_lock_timeout_waits_for_a_busy_run(derivatives, tmp_path, capsys):
 
 
 def test_unreachable_dask_scheduler_writes_nothing(derivatives, tmp_path, capsys):
-    import dask
-    import distributed  # noqa: F401 - its configuration defaults are loaded before one is changed here
-
     out = tmp_path / "out"
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps(SETTINGS))
-    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
-        _refused(capsys, ["run", str(derivatives), str(out), "participant", "--participant-label", "01",
-                          "--no-report", "--settings", str(settings_file), "--dask", "tcp://127.0.0.1:1"],
-                 "--dask tcp://127.0.0.1:1: cannot reach a Dask scheduler")
+    _refused(capsys, ["run", str(derivatives), str(out), "participant", "--participant-label", "01",
+                      "--no-report", "--settings", str(settings_file), "--dask", "tcp://127.0.0.1:1",
+                      "--dask-timeout", "2"],
+             "--dask tcp://127.0.0.1:1: cannot reach a Dask scheduler there within 2 s")
     assert not out.exists()
 
 
