@@ -54,9 +54,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
-#: Test files none of whose tests share a module-scoped fixture: under ``--dist loadfile`` each of their tests
-#: is a work unit of its own, so the workers share them (the tutorials, each a subprocess, take minutes).
-PER_TEST_FILES = ("test_examples.py",)
+#: Test files whose tests share no module-scoped fixture, or only inputs written once per test run
+#: (:func:`build_once`): under ``--dist loadfile`` each of their tests is a work unit of its own, so the workers
+#: share them (the tutorials, each a subprocess, take minutes; the results-folder tests a third of the fast lane).
+PER_TEST_FILES = ("test_examples.py", "test_results_folder.py")
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -179,8 +180,14 @@ def write_fmriprep_run(
     data=None,
     write_tr_json: bool = True,
     dtype=np.float32,
+    affine=None,
+    mask=None,
 ) -> dict:
-    """Write one run (BOLD, mask, confounds, sidecars) and return its paths."""
+    """Write one run (BOLD, mask, confounds, sidecars) and return its paths.
+
+    ``affine`` (4 x 4) and ``mask`` (boolean, ``shape``) replace the default grid centred on the origin and
+    its box mask one voxel in from the edges.
+    """
     rng = np.random.default_rng(seed)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -193,8 +200,9 @@ def write_fmriprep_run(
     func.mkdir(parents=True, exist_ok=True)
     stem = "_".join(p for p in (f"sub-{sub}", f"ses-{ses}" if ses else "", f"task-{task}",
                                 f"run-{run}" if run else "") if p)
-    affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
-    affine[:3, 3] = -np.array(shape) * voxel_mm / 2
+    if affine is None:
+        affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
+        affine[:3, 3] = -np.array(shape) * voxel_mm / 2
     if data is None:
         data = 1000 + rng.normal(0, 10, size=(*shape, n_volumes))
     bold_img = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
@@ -205,8 +213,11 @@ def write_fmriprep_run(
     if write_tr_json:
         bold.with_name(bold.name.replace(".nii.gz", ".json")).write_text(
             json.dumps({"RepetitionTime": tr, "TaskName": task, "SkullStripped": False}))
-    mask_data = np.zeros(shape, dtype=np.uint8)
-    mask_data[1:-1, 1:-1, 1:-1] = 1
+    if mask is None:
+        mask_data = np.zeros(shape, dtype=np.uint8)
+        mask_data[1:-1, 1:-1, 1:-1] = 1
+    else:
+        mask_data = np.asarray(mask).astype(np.uint8)
     mask = func / f"{stem}_space-{space}_desc-brain_mask.nii.gz"
     nib.save(nib.Nifti1Image(mask_data, affine), mask)
     confounds = func / f"{stem}_desc-confounds_{confounds_suffix}.tsv"
@@ -244,15 +255,9 @@ def write_mni_run(root: Path, sub: str, voxel_mm: int = 4, n_volumes: int = 120,
     values = 1000 + components @ loadings * 0.5 + rng.normal(0, 3, size=(n_volumes, n_vox))
     data = np.zeros((*mask.shape, n_volumes), dtype=np.float32)
     data[mask] = values.T
-    paths = write_fmriprep_run(root, sub=sub, shape=mask.shape, n_volumes=n_volumes, data=data, seed=seed, **kwargs)
-    for key in ("bold", "mask"):
-        img = nib.load(paths[key])
-        fixed = nib.Nifti1Image(np.asanyarray(img.dataobj), affine, img.header)
-        if key == "mask":
-            fixed = nib.Nifti1Image(mask.astype(np.uint8), affine)
-        nib.save(fixed, paths[key])
-    paths["affine"] = affine
-    return paths
+    # each image written once, on its grid: the BOLD series is the costliest file the tests write
+    return write_fmriprep_run(root, sub=sub, shape=mask.shape, n_volumes=n_volumes, data=data, seed=seed,
+                              affine=affine, mask=mask, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from trdnet.outputs import read_tsv
 from trdnet.records import finished_runs
 from trdnet.staging import RunBusyError, run_lock, staging_dir
 
-from conftest import write_fmriprep_run, write_mni_run
+from conftest import build_once, write_fmriprep_run, write_mni_run
 
 SETTINGS = {"denoise": {"min_volumes": 40, "min_minutes": 1.0}, "targeting": {"n_bootstrap": 5}}
 PREFIX = "sub-{}_task-rest_space-MNI152NLin2009cAsym"
@@ -37,14 +37,40 @@ PREFIX = "sub-{}_task-rest_space-MNI152NLin2009cAsym"
 
 @pytest.fixture(scope="module")
 def derivatives(tmp_path_factory):
-    """Two participants on a 4 mm MNI grid; sub-02's confounds table is 5 rows short (it fails)."""
-    root = tmp_path_factory.mktemp("results") / "fmriprep"
-    write_mni_run(root, "01", seed=1)
-    broken = write_mni_run(root, "02", seed=2)
-    table = pd.read_csv(broken["confounds"], sep="\t")
-    table.iloc[:-5].to_csv(broken["confounds"], sep="\t", index=False, na_rep="n/a")
-    write_mni_run(root, "03", seed=3)
-    return root
+    """Three participants on a 4 mm MNI grid; sub-02's confounds table is 5 rows short (it fails).
+
+    Written once per test run and shared by the pytest-xdist workers: read only.
+    """
+    def build(folder: Path) -> Path:
+        root = folder / "fmriprep"
+        write_mni_run(root, "01", seed=1)
+        broken = write_mni_run(root, "02", seed=2)
+        table = pd.read_csv(broken["confounds"], sep="\t")
+        table.iloc[:-5].to_csv(broken["confounds"], sep="\t", index=False, na_rep="n/a")
+        write_mni_run(root, "03", seed=3)
+        return root
+
+    return build_once(tmp_path_factory, "results-derivatives", build)
+
+
+@pytest.fixture(scope="module")
+def processed_01(derivatives, tmp_path_factory):
+    """sub-01 of ``derivatives`` processed with :data:`SETTINGS` by ``pipeline.process_run``, once per test run.
+
+    Read only: a test takes a private copy (:func:`copy_of`). The same inputs and settings give the same files
+    (test_pipeline.py checks it byte for byte), so the copy stands for a run of the test's own.
+    """
+    def build(folder: Path) -> Path:
+        run = find_runs(derivatives, participant_labels=["01"])[0]
+        assert pipeline.process_run(run, folder / "out", settings()).status == "done"
+        return folder / "out"
+
+    return build_once(tmp_path_factory, "results-processed-01", build)
+
+
+def copy_of(processed: Path, out: Path) -> Path:
+    """A private copy of a processed output folder at ``out``."""
+    return Path(shutil.copytree(processed, out, symlinks=True))
 
 
 def settings() -> Settings:
@@ -94,11 +120,10 @@ def test_failed_run_leaves_no_outputs_only_its_failure_record(derivatives, tmp_p
     assert not (out / "logs" / f"{run.prefix}_done.json").exists()
 
 
-def test_interrupted_overwrite_never_leaves_the_old_record(derivatives, tmp_path, monkeypatch):
+def test_interrupted_overwrite_never_leaves_the_old_record(derivatives, processed_01, tmp_path, monkeypatch):
     run = find_runs(derivatives, participant_labels=["01"])[0]
-    out = tmp_path / "out"
-    first = pipeline.process_run(run, out, settings())
-    assert first.status == "done" and outputs_of(out, run.prefix)
+    out = copy_of(processed_01, tmp_path / "out")
+    assert (out / "logs" / f"{run.prefix}_done.json").is_file() and outputs_of(out, run.prefix)
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
@@ -135,11 +160,10 @@ KILLED_RUN = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow  # four whole runs, one in a child process
-def test_kill_9_during_overwrite_leaves_no_record_and_is_reported(derivatives, tmp_path):
+@pytest.mark.slow  # three whole runs, one in a child process
+def test_kill_9_during_overwrite_leaves_no_record_and_is_reported(derivatives, processed_01, tmp_path):
     run = find_runs(derivatives, participant_labels=["01"])[0]
-    out = tmp_path / "out"
-    pipeline.process_run(run, out, settings())
+    out = copy_of(processed_01, tmp_path / "out")
     old_qc = (out / "sub-01" / "func" / f"{run.prefix}_qc.tsv").read_bytes()
     child = subprocess.run([sys.executable, "-c", KILLED_RUN, str(derivatives), str(out), repr(SETTINGS)],
                            capture_output=True, text=True)
@@ -488,13 +512,12 @@ def test_read_only_part_of_the_output_folder_is_refused_before_any_work(shared_d
     assert_records_match_outputs(out)
 
 
-def test_a_record_that_cannot_be_removed_keeps_its_outputs(derivatives, tmp_path, monkeypatch):
+def test_a_record_that_cannot_be_removed_keeps_its_outputs(derivatives, processed_01, tmp_path, monkeypatch):
     """Past the checks (a folder made read-only during the run): the old record and its outputs stay together."""
     from trdnet import staging
 
     run = find_runs(derivatives, participant_labels=["01"])[0]
-    out = tmp_path / "out"
-    pipeline.process_run(run, out, settings())
+    out = copy_of(processed_01, tmp_path / "out")
     outputs = outputs_of(out, run.prefix)
     unlink = Path.unlink
 
@@ -707,10 +730,9 @@ def test_ctrl_c_with_worker_processes_is_one_line(derivatives, tmp_path):
 # --- trdnet export publishes like a run --------------------------------------------------------------------------
 
 
-def test_export_goes_through_the_runs_lock_staging_and_record(derivatives, tmp_path, capsys):
+def test_export_goes_through_the_runs_lock_staging_and_record(derivatives, processed_01, tmp_path, capsys):
     run = find_runs(derivatives, participant_labels=["01"])[0]
-    out = tmp_path / "out"
-    pipeline.process_run(run, out, settings())
+    out = copy_of(processed_01, tmp_path / "out")
     record_path = out / "logs" / f"{run.prefix}_done.json"
     navigation = lambda: sorted(p.name for p in out.glob("sub-01/func/*desc-navtargets*"))  # noqa: E731
     assert any("brainsight" in name for name in navigation())
@@ -736,11 +758,10 @@ def test_export_goes_through_the_runs_lock_staging_and_record(derivatives, tmp_p
 # --- nothing describes outputs that are gone: reports, navigator files, settings, the group folder -------------
 
 
-def test_interrupted_overwrite_takes_the_participant_report_and_report_removes_stale_ones(derivatives, tmp_path,
-                                                                                         monkeypatch, capsys):
+def test_interrupted_overwrite_takes_the_participant_report_and_report_removes_stale_ones(derivatives, processed_01,
+                                                                                         tmp_path, monkeypatch, capsys):
     run = find_runs(derivatives, participant_labels=["01"])[0]
-    out = tmp_path / "out"
-    assert pipeline.process_run(run, out, settings()).status == "done"
+    out = copy_of(processed_01, tmp_path / "out")
     old_report = out / "sub-01.html"
     old_report.write_text("<html>old target of sub-01</html>")
 
@@ -761,10 +782,9 @@ def test_interrupted_overwrite_takes_the_participant_report_and_report_removes_s
     assert (out / "sub-03.html").is_file() and "sub-01.html" not in printed
 
 
-def test_export_refuses_outputs_without_a_completion_record(derivatives, tmp_path, capsys):
+def test_export_refuses_outputs_without_a_completion_record(derivatives, processed_01, tmp_path, capsys):
     run = find_runs(derivatives, participant_labels=["01"])[0]
-    out = tmp_path / "out"
-    assert pipeline.process_run(run, out, settings()).status == "done"
+    out = copy_of(processed_01, tmp_path / "out")
     # what kill -9 during --overwrite leaves: the old outputs, their record already removed
     (out / "logs" / f"{run.prefix}_done.json").unlink()
     for path in out.glob("sub-01/**/*navtargets*"):
