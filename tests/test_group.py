@@ -46,7 +46,7 @@ def make_run(out: Path, sub: str, z, mean_fd=0.1, minutes=8.0, ses=None, r_map=N
         files.append(path)
     (func / f"{prefix}_qc.json").write_text(json.dumps({"Sources": sources or []}))
     if r_map is not None:
-        path = func / f"{prefix}_desc-sgacc_stat-r_boldmap.nii.gz"
+        path = func / f"{prefix}_stat-r_desc-sgacc_boldmap.nii.gz"
         nib.save(nib.Nifti1Image(np.asarray(r_map, np.float32), affine), path)
         files.append(path)
     if done:
@@ -345,9 +345,28 @@ def test_reads_what_the_pipeline_writes(processed_cohort, tmp_path):
     assert (stats_table["n_a"] == 2).all() and (stats_table["n_b"] == 1).all()
     assert json.loads((out / "group" / "qc.json").read_text())["Simulated"] is True
 
-    maps = sorted(out.glob("sub-*/ses-*/func/*_desc-sgacc_stat-r_boldmap.nii.gz"))
+    maps = sorted(out.glob("sub-*/ses-*/func/*_stat-r_desc-sgacc_boldmap.nii.gz"))
     r = np.stack([nib.load(p).get_fdata(dtype=np.float32) for p in maps])
     covered = (r != 0).all(axis=0)
     expected = np.arctanh(np.clip(r, -1 + 1e-6, 1 - 1e-6)).mean(axis=0)
     group = nib.load(result.files["seedmap"]).get_fdata()
     np.testing.assert_allclose(group[covered], expected[covered], atol=1e-5)
+
+
+def test_a_run_named_by_an_earlier_version_is_left_out_naming_its_file(tmp_path):
+    from trdnet.group.collect import discover_runs
+
+    out = tmp_path / "out"
+    make_run(out, "01", [0.1, 0.2, 0.3], r_map=np.full(SHAPE, 0.1, np.float32))
+    old = make_run(out, "02", [0.1, 0.2, 0.3], r_map=np.full(SHAPE, 0.5, np.float32))
+    # sub-02 as trdnet wrote it before the seed map followed the schema's entity order
+    func = out / "sub-02" / "func"
+    (func / f"{old}_stat-r_desc-sgacc_boldmap.nii.gz").rename(func / f"{old}_desc-sgacc_stat-r_boldmap.nii.gz")
+    record = out / "logs" / f"{old}_done.json"
+    record.write_text(record.read_text().replace("stat-r_desc-sgacc", "desc-sgacc_stat-r"))
+    records, problems = discover_runs(out)
+    assert [r.participant_id for r in records] == ["sub-01"]
+    reasons = [p["reason"] for p in problems if p["run"] == old]
+    assert len(reasons) == 1 and f"{old}_desc-sgacc_stat-r_boldmap.nii.gz" in reasons[0]
+    assert "earlier trdnet version" in reasons[0]
+    assert group_seed_map(out).get_fdata()[1, 1, 1] == pytest.approx(np.arctanh(0.1), abs=1e-6)

@@ -7,9 +7,9 @@ from pathlib import Path
 from trdnet.config import Settings
 from trdnet.console import report_results
 from trdnet.inputs.runs import Run
-from trdnet.participants import KEPT, completion_record, process_participants, runs_left_out
+from trdnet.participants import KEPT, process_participants, runs_left_out
 from trdnet.pipeline import RunResult
-from trdnet.records import write_completion_record
+from trdnet.records import participant_record_path, write_completion_record
 from trdnet.outputs import write_json
 
 SPACE = "MNI152NLin2009cAsym"
@@ -31,7 +31,7 @@ def test_a_selection_of_some_sessions_leaves_the_participant_target_as_it_was(tm
     everything = _runs(["1", "2"])
     _finished(tmp_path, everything)
     prefix = f"sub-01_task-rest_space-{SPACE}"
-    record = completion_record(tmp_path, prefix)
+    record = participant_record_path(tmp_path, prefix)
     write_json(record, {"Participant": prefix, "Runs": sorted(r.prefix for r in everything), "Files": []})
     before = record.read_text()
     session_1 = everything[:2]
@@ -51,7 +51,7 @@ def test_a_selection_of_some_sessions_leaves_the_participant_target_as_it_was(tm
 def test_runs_known_only_from_the_participant_record_count_as_left_out(tmp_path):
     everything = _runs(["1", "2"])
     prefix = f"sub-01_task-rest_space-{SPACE}"
-    write_json(completion_record(tmp_path, prefix), {"Runs": [r.prefix for r in everything]})
+    write_json(participant_record_path(tmp_path, prefix), {"Runs": [r.prefix for r in everything]})
     assert runs_left_out(tmp_path, prefix, everything[:2]) == sorted(r.prefix for r in everything[2:])
     assert runs_left_out(tmp_path, prefix, everything) == []
 
@@ -83,7 +83,7 @@ def test_runs_of_other_sessions_in_the_input_folder_count_as_left_out_even_befor
     assert runs_left_out(out, prefix, everything, settings) == []
     results = process_participants(session_1, [RunResult(r.prefix, "01", "done", summary={"target_x": 0.0})
                                                for r in session_1], out, settings)
-    assert [r.status for r in results] == [KEPT] and not completion_record(out, prefix).exists()
+    assert [r.status for r in results] == [KEPT] and not participant_record_path(out, prefix).exists()
     assert results[0].error.startswith("participant target not written: this selection leaves out 2")
 
 

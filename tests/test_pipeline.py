@@ -2,6 +2,7 @@
 
 import html
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -41,7 +42,7 @@ def test_cli_runs_a_foreign_folder_and_resumes(foreign_derivatives, tmp_path, ca
     prefix = "sub-A01_ses-pre_task-rest_run-1_space-MNI152NLin2009cAsym"
     func = out / "sub-A01" / "ses-pre" / "func"
     for suffix in ("_seg-Seitzman2018_timeseries.tsv", "_seg-Seitzman2018_meas-PearsonCorrelation_relmat.tsv",
-                   "_networks.tsv", "_graph.tsv", "_desc-sgacc_stat-r_boldmap.nii.gz", "_targets.tsv", "_qc.tsv"):
+                   "_networks.tsv", "_graph.tsv", "_stat-r_desc-sgacc_boldmap.nii.gz", "_targets.tsv", "_qc.tsv"):
         assert (func / f"{prefix}{suffix}").is_file(), suffix
         sidecar = json.loads((func / f"{prefix}{suffix.split('.')[0]}.json").read_text())
         assert sidecar["Simulated"] is False and sidecar["Settings"]["denoise"]["min_volumes"] == 40
@@ -120,6 +121,25 @@ def test_settings_mismatch_error_names_the_record(foreign_derivatives, tmp_path)
     with pytest.raises(SettingsError, match="_done.json"):
         process_run(run, tmp_path, other)
     assert np.isfinite(process_run(run, tmp_path, other, overwrite=True).summary["target_x"])
+
+
+def test_a_run_finished_under_an_earlier_versions_names_is_rewritten_not_mixed(foreign_derivatives, tmp_path):
+    settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
+                                   "targeting": {"n_bootstrap": 5}})
+    run = find_runs(foreign_derivatives, participant_labels=["B02"])[0]
+    process_run(run, tmp_path, settings)
+    func = tmp_path / run.subject_dir
+    new, old = (f"{run.prefix}_{tail}_boldmap" for tail in ("stat-r_desc-sgacc", "desc-sgacc_stat-r"))
+    # the seed map as an earlier version named it, listed so in the run's completion record
+    for extension in (".nii.gz", ".json"):
+        (func / f"{new}{extension}").rename(func / f"{old}{extension}")
+    record = tmp_path / "logs" / f"{run.prefix}_done.json"
+    record.write_text(record.read_text().replace(new, old))
+    result = process_run(run, tmp_path, settings)
+    assert result.status == "done"  # not skipped: rewritten under the current names
+    assert (func / f"{new}.nii.gz").is_file() and (func / f"{new}.json").is_file()
+    assert not list(func.glob("*desc-sgacc_stat-r*"))
+    assert process_run(run, tmp_path, settings).status == "skipped"
 
 
 @pytest.mark.slow  # three whole runs
@@ -322,3 +342,63 @@ def test_t1w_space_run_finds_mni_regions_through_the_fmriprep_transform(simulate
     assert main(["report", str(out), "--n-jobs", "1"]) == 0
     page = html.unescape((out / "sub-01.html").read_text())
     assert f"drawn on the participant's T1w ({anat['t1w'].name})" in page
+
+
+def _own_entities(name: str, owner: dict) -> tuple[dict, str, str]:
+    """Entities of an output beyond its owner's (run or participant), after checking the name is the
+    one written in schema order and carries every entity of its owner."""
+    from trdnet.entities import ENTITY_ORDER, parse_bids_name
+
+    parsed = parse_bids_name(name)
+    keys = list(parsed.entities)
+    assert keys == sorted(keys, key=ENTITY_ORDER.index), f"{name}: entities out of schema order"
+    assert "_".join(f"{k}-{v}" for k, v in parsed.entities.items()) + f"_{parsed.suffix}{parsed.extension}" == name
+    navigator = parsed.entities.get("desc", "").endswith("navtargets")  # written in the navigation space
+    for key, label in owner.items():
+        if not (navigator and key == "space"):
+            assert parsed.entities.get(key) == label, f"{name}: {key}-{parsed.entities.get(key)} != {key}-{label}"
+    own = {k: v for k, v in parsed.entities.items() if k not in owner or (navigator and k == "space")}
+    return own, parsed.suffix, parsed.extension
+
+
+#: The entities each kind of output adds to its run's (beside desc, which any output may carry).
+RUN_OUTPUT_ENTITIES = {"timeseries": {"seg"}, "relmat": {"seg", "meas"}, "boldmap": {"stat"}, "coords": {"space"},
+                       "brainsight": {"space"}, "localiteEntryTarget": {"space"},
+                       "localiteInstrumentMarker": {"space"}, "dseg": {"space"}}
+
+
+def test_every_output_name_parses_back_to_its_runs_entities_in_schema_order(processed_cohort):
+    from trdnet.entities import parse_entities, subject_folder
+    from trdnet.records import finished_participants, finished_runs
+
+    out = processed_cohort.out
+    finished, broken = finished_runs(out)
+    assert len(finished) == 6 and not broken
+    for record in finished:
+        run = parse_entities(record.prefix)
+        folder = out / subject_folder(run)
+        names = sorted(p.name for p in folder.iterdir())
+        # the run's folder holds its recorded outputs and nothing else
+        assert names == sorted(Path(f).name for f in record.files)
+        kinds = set()
+        for name in names:
+            own, suffix, extension = _own_entities(name, run)
+            assert set(own) - {"desc"} <= RUN_OUTPUT_ENTITIES.get(suffix, set()), name
+            kinds.add((suffix, extension, tuple(own.items())))
+        assert ("boldmap", ".nii.gz", (("stat", "r"), ("desc", "sgacc"))) in kinds
+        assert f"{record.prefix}_stat-r_desc-sgacc_boldmap.nii.gz" in names
+        assert ("relmat", ".tsv", (("seg", "Seitzman2018"), ("meas", "PearsonCorrelation"))) in kinds
+        assert {("targets", ".tsv", ()), ("qc", ".tsv", ()), ("networks", ".tsv", ())} <= kinds
+    participants = finished_participants(out)
+    assert len(participants) == 3
+    for record in participants:
+        owner = parse_entities(record.prefix)
+        assert set(owner) == {"sub", "task", "space"}
+        for name in (Path(f).name for f in record.files):
+            own, suffix, _ = _own_entities(name, owner)
+            assert own["desc"].startswith("participant"), name
+            if own["desc"] == "participantnavtargets":  # navigator files: in the navigation space, per session
+                assert set(own) - {"desc", "ses"} <= RUN_OUTPUT_ENTITIES.get(suffix, set()), name
+            else:
+                assert suffix == "targets" and set(own) == {"desc"}, name
+        assert f"{record.prefix}_desc-participant_targets.tsv" in {Path(f).name for f in record.files}

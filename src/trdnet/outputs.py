@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ._version import __version__
+from .entities import output_name, sidecar_path
 
 def _default_mode() -> int:
     umask = os.umask(0)
@@ -114,11 +115,11 @@ def write_atlas_table(out_dir: Path, seg: str, rois: pd.DataFrame, description: 
     pathlib.Path
         The TSV.
     """
-    path = Path(out_dir) / f"atlas-{seg}_dseg.tsv"
+    path = Path(out_dir) / output_name({}, "dseg", ".tsv", atlas=seg)
     text = rois.to_csv(sep="\t", index=False, na_rep="n/a", float_format=TSV_FLOAT_FORMAT, lineterminator="\n")
     if not path.is_file() or path.read_text() != text:
         atomic_write_text(path, text)
-        write_json(path.with_suffix(".json"), {"Description": description, "Atlas": seg})
+        write_json(sidecar_path(path), {"Description": description, "Atlas": seg})
     return path
 
 

@@ -21,23 +21,21 @@ them), which costs about as much as reading them once more.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from pathlib import Path
 
 from .config import Settings
-from .entities import output_prefix, parse_entities, subject_folder
+from .entities import (PARTICIPANT_ENTITIES, output_prefix, parse_entities, participant_output_path,
+                       sidecar_path)
 from .errors import TrdnetError
 from .inputs.runs import Run
 from .outputs import write_json, write_tsv
+from .records import completion_records, participant_record_path, read_participant_record, write_participant_record
 from .sidecars import SIMULATED_NOTE, sidecar
 
 #: Status of a participant whose participant-level outputs were left as they were.
 KEPT = "kept"
-
-#: Entities that name a participant-level output (sessions and runs are joined).
-PARTICIPANT_ENTITIES = ("sub", "task", "acq", "space")
 
 
 def participant_prefix(run: Run) -> str:
@@ -71,7 +69,7 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
         start = time.perf_counter()
         left_out = [] if overwrite else runs_left_out(Path(out_dir), prefix, members, settings)
         if left_out:
-            done = completion_record(Path(out_dir), prefix).is_file()
+            done = participant_record_path(Path(out_dir), prefix).is_file()
             out.append(RunResult(prefix, members[0].subject, KEPT, error=(
                 f"participant target {'left as it was' if done else 'not written'}: this selection leaves out "
                 f"{len(left_out)} of the participant's runs ({', '.join(left_out)}); select all of them (or add "
@@ -97,7 +95,6 @@ def runs_left_out(out_dir: Path, prefix: str, members: list[Run], settings: Sett
     replace, or stand in for, one from all of them.
     """
     from .inputs.bids import derivatives_root, find_runs
-    from .records import completion_records
 
     known = {record.prefix for record in completion_records(out_dir, members[0].subject)
              if "target_x" in record.summary
@@ -110,9 +107,9 @@ def runs_left_out(out_dir: Path, prefix: str, members: list[Run], settings: Sett
         except TrdnetError:  # the folder was readable when the runs were found; records still apply
             found = []
         known.update(run.prefix for run in found if participant_prefix(run) == prefix)
-    previous = completion_record(out_dir, prefix)
+    previous = participant_record_path(out_dir, prefix)
     if previous.is_file():
-        known.update(json.loads(previous.read_text()).get("Runs", []))
+        known.update(read_participant_record(previous).runs)
     return sorted(known - {r.prefix for r in members})
 
 
@@ -125,11 +122,6 @@ def _participant_group_map(group_map, settings: Settings, out_dir: Path, subject
     if group_map == LEAVE_ONE_OUT:
         return leave_one_out_group_map(out_dir, subject) if "seedmap" in settings.targeting.methods else None
     return group_map
-
-
-def completion_record(out_dir: Path, prefix: str) -> Path:
-    """Record written last by the participant step (kept apart from the per-run records)."""
-    return Path(out_dir) / "logs" / "participant" / f"{prefix}_done.json"
 
 
 def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: Settings, overwrite: bool = False,
@@ -145,14 +137,15 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
     from .export.participant import export_participant_target
     from .pipeline import clean
 
-    record = completion_record(out_dir, prefix)
+    record = participant_record_path(out_dir, prefix)
     names = sorted(r.prefix for r in runs)
     if record.is_file() and not overwrite:
-        previous = json.loads(record.read_text())
-        if (previous.get("SettingsDigest") == settings.digest() and previous.get("Runs") == names
-                and all((out_dir / f).is_file() for f in previous.get("Files", []))):
-            return previous["Files"], previous.get("Summary", {}), "skipped"
+        previous = read_participant_record(record)
+        if (previous.settings_digest == settings.digest() and previous.runs == names
+                and previous.unfinished_reason(out_dir) is None):
+            return previous.files, previous.summary, "skipped"
     runs = sorted(runs, key=lambda r: r.prefix)
+    record.unlink(missing_ok=True)  # as for runs: a record never describes outputs being replaced
     group_map = _participant_group_map(group_map, settings, out_dir, runs[0].subject)
     cleaned = [clean(run, settings.denoise) for run in runs]
     result = targeting.participant_targets(
@@ -160,7 +153,6 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
         sessions=[r.entities.get("ses") for r in runs], group_map=group_map,
         high_pass_hz=settings.denoise.high_pass,
     )
-    folder = out_dir / subject_folder({"sub": runs[0].entities["sub"]})
     extra = {"Targeting": result.output.details, "Runs": names,
              "Combination": "each run cleaned on its own (own confounds, filter, censoring), "
                             "columns z-scored within the run, runs joined in time"}
@@ -169,24 +161,24 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
     table = result.output.table.copy()
     table.insert(0, "participant_id", f"sub-{runs[0].subject}")
     tables = (
-        ("participant_targets", "participanttargets", table,
+        ("participant", "participanttargets", table,
          "Participant-level DLPFC targets from all of the participant's runs, with a retest distance and "
          "the minutes of data needed for a 5 mm agreement"),
-        ("participantretest_targets", "participantretest", result.retest,
+        ("participantretest", "participantretest", result.retest,
          "Targets of held-out runs (or of each session) and of the rest of the data; their distance is retest_mm"),
-        ("participantsufficiency_targets", "participantsufficiency", result.sufficiency,
+        ("participantsufficiency", "participantsufficiency", result.sufficiency,
          "Median distance between targets of two disjoint stretches of the joined data, by stretch length"),
-        ("participantcandidates_targets", "candidates", result.output.candidates,
+        ("participantcandidates", "candidates", result.output.candidates,
          "Every candidate cluster of the participant-level map"),
-        ("participantsites_targets", "sites", result.output.sites,
+        ("participantsites", "sites", result.output.sites,
          "The participant-level bootstrap targets grouped into sites"),
     )
     entities = {k: runs[0].entities[k] for k in PARTICIPANT_ENTITIES if k in runs[0].entities}
     navigation, files = export_participant_target(runs, table, entities, out_dir, settings)
-    for name, kind, values, description in tables:
-        path = folder / f"{prefix}_desc-{name}.tsv"
+    for desc, kind, values, description in tables:
+        path = participant_output_path(out_dir, prefix, "targets", ".tsv", desc=desc)
         files.append(write_tsv(path, values))
-        files.append(write_json(path.with_suffix(".json"),
+        files.append(write_json(sidecar_path(path),
                                 sidecar(kind, description, runs[0], settings, extra=extra)))
     primary = table.iloc[0]
     summary = {"n_runs": len(runs), "target_x": float(primary["x"]), "target_y": float(primary["y"]),
@@ -195,6 +187,6 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
                "reliability": str(primary["reliability"]), "minutes_for_5mm": float(primary["minutes_for_5mm"]),
                "sufficiency_note": str(primary["sufficiency_note"]), **navigation}
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
-    write_json(record, {"Participant": prefix, "Runs": names, "SettingsDigest": settings.digest(),
-                        "Files": relative, "Summary": summary, "Simulated": any(r.simulated for r in runs)})
+    write_participant_record(out_dir, prefix, names, settings.digest(), relative, summary,
+                             any(r.simulated for r in runs))
     return relative, summary, "done"

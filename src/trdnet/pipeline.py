@@ -14,6 +14,7 @@ import pandas as pd
 from . import denoise
 from .cleaned import CleanedRun
 from .config import LEAVE_ONE_OUT, Settings
+from .entities import SEED_MAP_ENTITIES, output_path, sidecar_path
 from .errors import SettingsError, TrdnetError
 from .inputs.runs import Run
 from .inputs.surface import SurfaceRun
@@ -21,7 +22,7 @@ from .outputs import atomic_write_bytes, write_atlas_table, write_json, write_ni
 from .records import completion_record_path, read_completion_record
 from .sidecars import SIMULATED_NOTE, sidecar
 from .staging import run_lock, staged_run
-from .surface_pipeline import SEED_MAP_ENTITIES, clean_surface_run, write_surface_maps
+from .surface_pipeline import clean_surface_run, write_surface_maps
 from .template_lookup import with_template_coordinates
 
 
@@ -57,6 +58,8 @@ class FinishedWithOtherSettings(SettingsError):
 def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = False) -> bool:
     """Whether a run is finished (see :mod:`trdnet.records`) with the same settings.
 
+    A run whose record lists missing files, or files named by an earlier version, is not: it is processed again.
+
     Raises
     ------
     FinishedWithOtherSettings
@@ -72,7 +75,7 @@ def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
             f"(digest {record.settings_digest} != {settings.digest()}); "
             "use --overwrite or another output folder"
         )
-    return not record.missing_files(out_dir)
+    return record.unfinished_reason(out_dir) is None
 
 
 def _skipped(run, out_dir: Path) -> RunResult:
@@ -178,11 +181,10 @@ def leave_one_out_group_map(out_dir: Path, subject: str):
         ) from None
 
 
-def _paths(run: Run, out_dir: Path, name: str) -> tuple[Path, Path]:
-    folder = output_dir_for(run, out_dir)
-    data = folder / f"{run.prefix}_{name}"
-    stem = data.name.split(".")[0]
-    return data, folder / f"{stem}.json"
+def _paths(run: Run, out_dir: Path, suffix: str, extension: str, **extra) -> tuple[Path, Path]:
+    """An output of ``run`` (see :func:`trdnet.entities.output_path`) and its JSON sidecar."""
+    data = output_path(out_dir, run.prefix, suffix, extension, **extra)
+    return data, sidecar_path(data)
 
 
 def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -> list[Path]:
@@ -190,17 +192,17 @@ def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -
     qc_keys = ["n_volumes", "n_retained", "n_censored", "minutes_total", "minutes_retained", "mean_fd", "max_fd",
                "median_tsnr", "n_voxels", "n_flat_voxels", "n_zero_voxels", "tr", "n_confounds"]
     table = pd.DataFrame([{"participant_id": f"sub-{run.subject}", **{k: cleaned.qc.get(k) for k in qc_keys}}])
-    qc_tsv, qc_json = _paths(run, out_dir, "qc.tsv")
+    qc_tsv, qc_json = _paths(run, out_dir, "qc", ".tsv")
     files = [write_tsv(qc_tsv, table)]
     extra = {"Denoising": getattr(cleaned, "denoising", None) or denoise.describe(settings.denoise, cleaned.tr),
              **denoise.qc_provenance(cleaned.qc)}
     files.append(write_json(qc_json, sidecar("qc", "Run-level quality control", run, settings, extra=extra)))
     if cleaned.volume_qc is not None:
-        cen_tsv, cen_json = _paths(run, out_dir, "desc-censoring_timeseries.tsv")
+        cen_tsv, cen_json = _paths(run, out_dir, "timeseries", ".tsv", desc="censoring")
         files.append(write_tsv(cen_tsv, cleaned.volume_qc))
         files.append(write_json(cen_json, sidecar("censoring", "Per-volume motion and censoring", run, settings)))
     if cleaned.carpet is not None:
-        carpet_path, carpet_json = _paths(run, out_dir, "desc-carpet_samples.npz")
+        carpet_path, carpet_json = _paths(run, out_dir, "samples", ".npz", desc="carpet")
         buffer = io.BytesIO()
         unit = cleaned.carpet.get("unit", "voxel")
         named = {} if unit == "voxel" else {"unit": np.array(unit)}
@@ -248,20 +250,20 @@ def write_network_tables(run, result, seg: str, tr, out_dir: Path, settings: Set
         "RepetitionTime": tr,
     }
     outputs = [
-        (f"seg-{seg}_timeseries.tsv", result.timeseries_frame(), "timeseries",
+        ("timeseries", {"seg": seg}, result.timeseries_frame(), "timeseries",
          "Mean cleaned signal of each network ROI over the retained volumes (columns = ROIs; the ROIs are "
          "described in AtlasTable and listed with this run's voxel counts in the relmat sidecar)"),
-        (f"seg-{seg}_meas-{net.connectivity}_relmat.tsv", result.relmat_frame(), "relmat",
+        ("relmat", {"seg": seg, "meas": net.connectivity}, result.relmat_frame(), "relmat",
          "ROI-by-ROI Pearson correlation; rows are in the same order as the columns"),
-        ("networks.tsv", result.table, "networks",
+        ("networks", {}, result.table, "networks",
          "Within- (network_a == network_b) and between-network connectivity"),
-        ("graph.tsv", result.graph_frame(), "graph",
+        ("graph", {}, result.graph_frame(), "graph",
          f"Graph measures of the ROI graph keeping the strongest {net.graph_density:.0%} of positive edges "
          "(level roi: per ROI; level run: whole graph); networkx"),
     ]
     files = []
-    for name, table, kind, description in outputs:
-        tsv, json_path = _paths(run, out_dir, name)
+    for suffix, entities, table, kind, description in outputs:
+        tsv, json_path = _paths(run, out_dir, suffix, ".tsv", **entities)
         files.append(write_tsv(tsv, table))
         # the node table (with this run's voxel counts) once per run, beside the matrix it orders
         roi_list = {"ROIs": kept.to_dict(orient="list")} if kind == "relmat" else {}
@@ -315,7 +317,7 @@ def write_other_gsr_networks(run, rois, out_dir: Path, settings: Settings) -> li
     cleaned = clean_roi_run(run, other.denoise)
     label = "gsron" if other.denoise.gsr else "gsroff"
     table = networks.network_table(networks.connectivity_matrix(cleaned.signals), rois["network"])
-    tsv, json_path = _paths(run, out_dir, f"desc-{label}_networks.tsv")
+    tsv, json_path = _paths(run, out_dir, "networks", ".tsv", desc=label)
     description = (f"Within- and between-network connectivity with global signal regression "
                    f"{'on' if other.denoise.gsr else 'off'} (--gsr both; the main table has it "
                    f"{'on' if settings.denoise.gsr else 'off'})")
@@ -350,17 +352,17 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
             *[({"desc": desc}, "mask", indicator, "mask", description + ", per {}")
               for desc, indicator, description in masks]], extra)
     else:
-        map_path, map_json = _paths(run, out_dir, "desc-sgacc_stat-r_boldmap.nii.gz")
+        map_path, map_json = _paths(run, out_dir, "boldmap", ".nii.gz", **SEED_MAP_ENTITIES)
         files.append(write_nifti(map_path, cleaned.space.to_img(result.seed_map)))
         files.append(write_json(map_json, sidecar(
             "boldmap", "Pearson r of every in-mask voxel with the mean sgACC seed signal", run, settings,
             extra=extra)))
         for desc, indicator, description in masks:
-            mask_path, mask_json = _paths(run, out_dir, f"desc-{desc}_mask.nii.gz")
+            mask_path, mask_json = _paths(run, out_dir, "mask", ".nii.gz", desc=desc)
             files.append(write_nifti(mask_path, cleaned.space.to_img(indicator, dtype=np.uint8)))
             files.append(write_json(mask_json, sidecar("mask", description, run, settings, extra=extra)))
 
-    tgt_tsv, tgt_json = _paths(run, out_dir, "targets.tsv")
+    tgt_tsv, tgt_json = _paths(run, out_dir, "targets", ".tsv")
     table = result.table.copy()
     if settings.targeting.compare_gsr:
         table = add_gsr_comparison(run, table, settings, group_map)
@@ -370,18 +372,18 @@ def write_targets(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settin
         "targets", "Personalised and reference DLPFC TMS targets with their sgACC correlation and reliability",
         run, settings, extra=extra)))
 
-    for name, kind, values, description in (
-        ("desc-bootstrap_targets.tsv", "bootstrap", result.bootstrap_cloud,
+    for desc, kind, values, description in (
+        ("bootstrap", "bootstrap", result.bootstrap_cloud,
          "Targets from circular block-bootstrap resamples of the retained volumes"),
-        ("desc-splithalf_targets.tsv", "splithalf", result.split_half_targets,
+        ("splithalf", "splithalf", result.split_half_targets,
          "Targets from the first and the second half of the retained volumes"),
-        ("desc-candidates_targets.tsv", "candidates", result.candidates,
+        ("candidates", "candidates", result.candidates,
          "Every candidate cluster of each cluster-based method (centre, size, mean and peak value)"),
-        ("desc-sites_targets.tsv", "sites", result.sites,
+        ("sites", "sites", result.sites,
          "Bootstrap targets grouped into sites, with each site's share of the resamples"),
     ):
         if values is not None and len(values):
-            values_tsv, values_json = _paths(run, out_dir, name)
+            values_tsv, values_json = _paths(run, out_dir, "targets", ".tsv", desc=desc)
             files.append(write_tsv(values_tsv, values))
             files.append(write_json(values_json, sidecar(kind, description, run, settings, extra=extra)))
 

@@ -2,10 +2,20 @@
 
 One definition of a finished run, used by resume, the reports, the group step
 and ROI time-series runs alike: its completion record
-``<out>/logs/<prefix>_done.json`` exists, is readable, and every file it lists
-is in place. The record is written last, after the run's outputs were
-published (see :mod:`trdnet.staging`), and removed first when a run is
-recomputed, so it never describes outputs that are not there.
+``<out>/logs/<prefix>_done.json`` exists, is readable, every file it lists is
+in place, and every one is named as this version names it
+(:func:`trdnet.entities.output_name`: entities in the schema's order). A run an
+earlier version wrote under other names (``desc-sgacc_stat-r_boldmap``) is not
+finished: a re-run rewrites it (removing the old names), the group step and the
+reports leave it out with the reason. The record is written last, after the
+run's outputs were published (see :mod:`trdnet.staging`), and removed first
+when a run is recomputed, so it never describes outputs that are not there.
+
+The participant step (one target from all of a person's runs,
+:mod:`trdnet.participants`) keeps its records apart, in
+``<out>/logs/participant/<prefix>_done.json`` under the participant prefix
+(``sub-<l>_task-<l>_space-<l>``), with the same fields and the runs it joined;
+a participant output is finished by the same rule.
 
 A run that fails gets a failure record ``<out>/logs/<prefix>_failed.json``
 (one per run, like completion records), so a later job of a cohort never
@@ -23,11 +33,13 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock
 
-from .entities import parse_entities
+from .entities import build_name, parse_bids_name, parse_entities
 from .errors import InputError
 from .outputs import write_json, write_tsv
 
 LOGS = "logs"
+#: Folder of the participant step's records, inside ``logs/``.
+PARTICIPANT_LOGS = "participant"
 DONE_SUFFIX = "_done.json"
 FAILED_SUFFIX = "_failed.json"
 FAILURES_TABLE = "failures.tsv"
@@ -46,6 +58,11 @@ def participant_report_path(out_dir: Path, participant_id: str) -> Path:
 def completion_record_path(out_dir: Path, prefix: str) -> Path:
     """``<out>/logs/<prefix>_done.json``."""
     return Path(out_dir) / LOGS / f"{prefix}{DONE_SUFFIX}"
+
+
+def participant_record_path(out_dir: Path, prefix: str) -> Path:
+    """``<out>/logs/participant/<prefix>_done.json``: the record the participant step writes last."""
+    return Path(out_dir) / LOGS / PARTICIPANT_LOGS / f"{prefix}{DONE_SUFFIX}"
 
 
 def failure_record_path(out_dir: Path, prefix: str) -> Path:
@@ -89,6 +106,50 @@ class CompletionRecord:
         """Listed outputs that are not in ``out_dir``."""
         return [f for f in self.files if not (Path(out_dir) / f).is_file()]
 
+    def outdated_files(self) -> list[str]:
+        """Listed outputs not named as this version names them (written by an earlier version)."""
+        return [f for f in self.files if not _named_as_now(Path(f).name)]
+
+    def unfinished_reason(self, out_dir: Path) -> str | None:
+        """Why the outputs this record lists are not a finished run (``None`` when they are).
+
+        A listed file is missing, or is named as an earlier version of trdnet
+        named it (the run is rewritten when processed again).
+        """
+        for problem, names, remedy in (
+                ("missing output(s)", self.missing_files(out_dir), ""),
+                ("output(s) named by an earlier trdnet version", self.outdated_files(),
+                 "; process it again to rewrite them under the current names")):
+            if names:
+                return (f"{problem} listed in {self.path.name}: {', '.join(names[:3])}"
+                        + (f" and {len(names) - 3} more" if len(names) > 3 else "") + remedy)
+        return None
+
+
+@dataclass
+class ParticipantRecord(CompletionRecord):
+    """The record of one participant-level result (see :mod:`trdnet.participants`).
+
+    Attributes
+    ----------
+    prefix : str
+        The participant prefix (``sub-<l>_task-<l>[_acq-<l>]_space-<l>``).
+    runs : list of str
+        Prefixes of the runs the result joins.
+    Others as :class:`CompletionRecord`.
+    """
+
+    runs: list[str] = field(default_factory=list)
+
+
+def _named_as_now(name: str) -> bool:
+    """Whether a file name is the one :func:`trdnet.entities.output_name` builds from its parts."""
+    parsed = parse_bids_name(name)
+    try:
+        return build_name(parsed.entities, parsed.suffix, parsed.extension) == name
+    except ValueError:
+        return False
+
 
 def _participant_of(prefix: str) -> str | None:
     label = parse_entities(prefix).get("sub")
@@ -103,6 +164,16 @@ def read_completion_record(path: Path) -> CompletionRecord:
     InputError
         If it cannot be read or is not a trdnet completion record.
     """
+    path, content = _read_record(path)
+    prefix = content.get("Run") or path.name[: -len(DONE_SUFFIX)]
+    participant = content.get("Participant") or _participant_of(prefix)
+    if not participant:
+        raise InputError(f"{path}: run name {prefix!r} has no sub- entity; expected sub-<label>_...")
+    return CompletionRecord(path, prefix, participant, content.get("SettingsDigest"), list(content.get("Files", [])),
+                            dict(content.get("Summary", {})), bool(content.get("Simulated", False)))
+
+
+def _read_record(path: Path) -> tuple[Path, dict]:
     path = Path(path)
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
@@ -110,12 +181,78 @@ def read_completion_record(path: Path) -> CompletionRecord:
         raise InputError(f"{path}: unreadable completion record ({exc}); delete it and re-run the run") from None
     if not isinstance(content, dict):
         raise InputError(f"{path}: not a trdnet completion record (expected a JSON object)")
-    prefix = content.get("Run") or path.name[: -len(DONE_SUFFIX)]
-    participant = content.get("Participant") or _participant_of(prefix)
+    return path, content
+
+
+def read_participant_record(path: Path) -> ParticipantRecord:
+    """Read one record of the participant step.
+
+    Records of earlier versions (``Participant`` holding the participant
+    prefix) are read too.
+
+    Raises
+    ------
+    InputError
+        If it cannot be read, is not a trdnet record, or its name has no ``sub-`` entity.
+    """
+    path, content = _read_record(path)
+    prefix = content.get("Prefix") or path.name[: -len(DONE_SUFFIX)]
+    participant = _participant_of(prefix)
     if not participant:
-        raise InputError(f"{path}: run name {prefix!r} has no sub- entity; expected sub-<label>_...")
-    return CompletionRecord(path, prefix, participant, content.get("SettingsDigest"), list(content.get("Files", [])),
-                            dict(content.get("Summary", {})), bool(content.get("Simulated", False)))
+        raise InputError(f"{path}: participant name {prefix!r} has no sub- entity; expected sub-<label>_...")
+    runs = content.get("Runs", [])
+    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+        raise InputError(f"{path}: Runs must be a list of run prefixes; delete the record and re-run the "
+                         "participant step")
+    return ParticipantRecord(path, prefix, participant, content.get("SettingsDigest"),
+                             list(content.get("Files", [])), dict(content.get("Summary", {})),
+                             bool(content.get("Simulated", False)), list(runs))
+
+
+def write_participant_record(out_dir: Path, prefix: str, runs: list[str], settings_digest: str,
+                             files: list[str], summary: dict, simulated: bool) -> Path:
+    """Write the participant step's record of one participant (last, when every listed file is in place).
+
+    Parameters
+    ----------
+    out_dir : Path
+    prefix : str
+        Participant prefix (``sub-<l>_task-<l>_space-<l>``).
+    runs : list of str
+        Prefixes of the runs joined.
+    settings_digest : str
+    files : list of str
+        Outputs relative to ``out_dir``.
+    summary : dict
+    simulated : bool
+    """
+    return write_json(participant_record_path(out_dir, prefix), {
+        "Prefix": prefix, "Participant": _participant_of(prefix), "Runs": sorted(runs),
+        "SettingsDigest": settings_digest, "Files": sorted(files), "Summary": summary, "Simulated": bool(simulated)})
+
+
+def participant_records(out_dir: Path, subject: str | None = None) -> list[ParticipantRecord]:
+    """Every record of the participant step in an output folder, sorted by prefix (an unreadable one raises).
+
+    Parameters
+    ----------
+    out_dir : Path
+    subject : str, optional
+        Only this participant (label, without ``sub-``).
+    """
+    return _records(Path(out_dir) / LOGS / PARTICIPANT_LOGS, subject, read_participant_record)
+
+
+def _records(folder: Path, subject: str | None, read) -> list:
+    """``read`` of every ``*_done.json`` in ``folder`` (of one participant), sorted by prefix."""
+    pattern = f"sub-{subject}_*{DONE_SUFFIX}" if subject else f"*{DONE_SUFFIX}"
+    records = [read(p) for p in sorted(folder.glob(pattern))]
+    return sorted((r for r in records if subject is None or r.subject == subject), key=lambda r: r.prefix)
+
+
+def finished_participants(out_dir: Path, subject: str | None = None) -> list[ParticipantRecord]:
+    """Participant-level results whose record lists only files in place and named as now."""
+    return [r for r in participant_records(out_dir, subject) if r.unfinished_reason(out_dir) is None]
 
 
 def write_completion_record(out_dir: Path, prefix: str, participant_id: str, settings_digest: str,
@@ -135,11 +272,7 @@ def completion_records(out_dir: Path, subject: str | None = None) -> list[Comple
     subject : str, optional
         Only this participant (label, without ``sub-``).
     """
-    pattern = f"sub-{subject}_*{DONE_SUFFIX}" if subject else f"*{DONE_SUFFIX}"
-    records = [read_completion_record(p) for p in sorted((Path(out_dir) / LOGS).glob(pattern))]
-    if subject:
-        records = [r for r in records if r.subject == subject]
-    return sorted(records, key=lambda r: r.prefix)
+    return _records(Path(out_dir) / LOGS, subject, read_completion_record)
 
 
 def finished_runs(out_dir: Path, subject: str | None = None) -> tuple[list[CompletionRecord], list[dict]]:
@@ -148,17 +281,15 @@ def finished_runs(out_dir: Path, subject: str | None = None) -> tuple[list[Compl
     Returns
     -------
     finished : list of CompletionRecord
-        Records whose every listed file exists.
+        Records whose every listed file exists and is named as this version names it.
     broken : list of dict
-        ``participant_id``, ``run``, ``reason`` for records listing missing files.
+        ``participant_id``, ``run``, ``reason`` for the other records.
     """
     finished, broken = [], []
     for record in completion_records(out_dir, subject):
-        missing = record.missing_files(out_dir)
-        if missing:
-            broken.append({"participant_id": record.participant_id, "run": record.prefix,
-                           "reason": f"missing output(s) listed in {record.path.name}: {', '.join(missing[:3])}"
-                                     + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")})
+        reason = record.unfinished_reason(out_dir)
+        if reason:
+            broken.append({"participant_id": record.participant_id, "run": record.prefix, "reason": reason})
         else:
             finished.append(record)
     return finished, broken

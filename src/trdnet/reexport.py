@@ -17,14 +17,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .entities import parse_entities
+from .entities import NAVIGATION_DESC, output_path, parse_entities
 from .errors import InputError
 from .outputs import read_tsv
 from .records import completion_record_path, failure_record_path, failure_records, read_completion_record
 from .staging import RunStaging, run_lock, staged_runs
-
-#: ``desc-`` entity of every navigator file (:mod:`trdnet.export`).
-NAVIGATION_DESC = "navtargets"
 
 
 def is_navigation_file(name) -> bool:
@@ -107,7 +104,7 @@ def select_export_runs(runs, out_dir: Path, settings_digest: str | None = None):
         Finished runs with two or more digests and none chosen, or a chosen
         digest that no finished run has (:func:`trdnet.group.digests.select_settings_digest`).
     """
-    from .group.collect import RunRecord
+    from .group.collect import RunRecord, run_file_name
     from .group.digests import select_settings_digest
 
     out_dir = Path(out_dir)
@@ -116,7 +113,7 @@ def select_export_runs(runs, out_dir: Path, settings_digest: str | None = None):
         path = completion_record_path(out_dir, run.prefix)
         if path.is_file():
             done = read_completion_record(path)
-            networks = [out_dir / f for f in done.files if f.endswith(f"{run.prefix}_networks.tsv")]
+            networks = [out_dir / f for f in done.files if Path(f).name == run_file_name(run.prefix, "networks")]
             finished.append(RunRecord(done.prefix, done.participant_id, None, done.simulated,
                                       {"networks": networks[0]} if networks else {}, done.settings_digest))
     if not finished:
@@ -160,10 +157,10 @@ def reexport_run(run, out_dir: Path, settings, lock_timeout: float = 0):
     ExportError
         If the participant's anatomy is refused (nothing is changed).
     """
-    from .pipeline import output_dir_for, write_navigation
+    from .pipeline import write_navigation
 
     out_dir = Path(out_dir)
-    targets = output_dir_for(run, out_dir) / f"{run.prefix}_targets.tsv"
+    targets = output_path(out_dir, run.prefix, "targets", ".tsv")
     with run_lock(out_dir, run.prefix, lock_timeout):
         record_path = completion_record_path(out_dir, run.prefix)
         unfinished = unfinished_reason(out_dir, run.prefix)

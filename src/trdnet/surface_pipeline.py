@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .cleaned import CleanedRun
+from .entities import SEED_MAP_ENTITIES
 from .config import DenoiseSettings
 from .errors import InputError
 from .inputs.repetition import RepetitionTime, check_plausible, resolve_tr_values
@@ -111,6 +112,7 @@ def write_surface_maps(run: SurfaceRun, geometry, out_dir: Path, settings, maps,
     -------
     list of Path
     """
+    from .entities import sidecar_path
     from .outputs import atomic_write_bytes, write_json
     from .sidecars import sidecar
 
@@ -134,7 +136,7 @@ def write_surface_maps(run: SurfaceRun, geometry, out_dir: Path, settings, maps,
             files.append(path)
             where = "brain-model column (cortex vertex or subcortical voxel)" if not hemi else \
                 f"{hemi} vertex of the {geometry.space} mesh"
-            files.append(write_json(_sidecar_path(path), sidecar(kind, description.format(where), run, settings,
+            files.append(write_json(sidecar_path(path), sidecar(kind, description.format(where), run, settings,
                                                                  extra=extra)))
     return files
 
@@ -203,26 +205,14 @@ def map_paths(folder: Path, prefix: str, entities: dict, suffix: str, kind: str 
     dict
         ``{"L": path, "R": path}`` or ``{"": path}``.
     """
-    from .entities import build_name, parse_entities
+    from .entities import output_name
 
-    entities = parse_entities(prefix) | dict(entities)
     if kind == "cifti":
-        return {"": Path(folder) / build_name(entities, suffix, ".dscalar.nii")}
+        return {"": Path(folder) / output_name(prefix, suffix, ".dscalar.nii", **entities)}
     extension = ".label.gii" if suffix == "mask" else ".func.gii"
-    return {hemi: Path(folder) / build_name(entities | {"hemi": hemi}, suffix, extension) for hemi in ("L", "R")}
-
-
-#: Entities of the sgACC seed map's name.
-SEED_MAP_ENTITIES = {"stat": "r", "desc": "sgacc"}
+    return {hemi: Path(folder) / output_name(prefix, suffix, extension, **entities, hemi=hemi) for hemi in ("L", "R")}
 
 
 def seed_map_paths(folder: Path, prefix: str, kind: str = "gifti") -> dict:
     """Where a surface run's sgACC seed map is written (see :func:`map_paths`)."""
     return map_paths(folder, prefix, SEED_MAP_ENTITIES, "boldmap", kind)
-
-
-def _sidecar_path(path: Path) -> Path:
-    from .entities import build_name, parse_bids_name
-
-    parsed = parse_bids_name(path.name)
-    return path.with_name(build_name(parsed.entities, parsed.suffix, ".json"))

@@ -17,9 +17,10 @@ from pathlib import Path
 import nibabel as nib
 
 from .._version import __version__
+from ..entities import sidecar_path
 from ..outputs import atomic_write_text
 from .coil import IDENTITY_LABEL, CoilPose
-from .writers import ExportMeta, sidecar_path, write_json
+from .writers import ExportMeta, write_json
 
 #: Brainsight's names of the NIfTI xform codes.
 CODE_NAMES = {1: "Scanner", 2: "Aligned", 3: "Talairach", 4: "MNI-152"}

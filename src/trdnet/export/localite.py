@@ -23,13 +23,17 @@ from __future__ import annotations
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from ..entities import sidecar_path
 from ..outputs import atomic_write_text
 from .coil import IDENTITY_LABEL, CoilPose
-from .writers import ExportMeta, sidecar_path, write_json
+from .writers import ExportMeta, write_json
 
-#: File-name suffixes (after the BIDS prefix and ``desc-navtargets_``).
-ENTRY_TARGET_SUFFIX = "localiteEntryTarget.xml"
-INSTRUMENT_MARKER_SUFFIX = "localiteInstrumentMarker.xml"
+#: BIDS suffix and extension of each file (the name is built by :func:`trdnet.entities.output_name`).
+ENTRY_TARGET_NAME = ("localiteEntryTarget", ".xml")
+INSTRUMENT_MARKER_NAME = ("localiteInstrumentMarker", ".xml")
+#: File-name endings (after the BIDS prefix and ``desc-navtargets_``).
+ENTRY_TARGET_SUFFIX = "".join(ENTRY_TARGET_NAME)
+INSTRUMENT_MARKER_SUFFIX = "".join(INSTRUMENT_MARKER_NAME)
 #: Where each file goes in a Localite patient folder, and the name Localite gives such files.
 SESSION_FILES = {
     ENTRY_TARGET_SUFFIX: "Sessions/Session_<datetime>/EntryTarget/EntryTarget<yyyyMMddHHmmssSSS>.xml",

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import MNI_SPACE, ExportSettings
-from ..entities import parse_entities, participant_session, replace_entities
+from ..entities import NAVIGATION_DESC, output_name, parse_entities, participant_session
 from ..errors import ExportError, SettingsError
 from ..resources import read_table
 from ..templates import mni152_2mm
@@ -65,7 +65,7 @@ def export_targets(
     prefix: str,
     settings: ExportSettings | None = None,
     simulated: bool = False,
-    desc: str = "navtargets",
+    desc: str = NAVIGATION_DESC,
 ) -> ExportResult:
     """Map targets to native T1w space, check them and write navigator files.
 
@@ -513,7 +513,9 @@ def _participant(prefix: str, anat: NativeAnatomy | None) -> str:
 
 
 def _write(out, ctx, meta, out_dir: Path, prefix: str, settings, desc: str) -> list[Path]:
-    stem = replace_entities(prefix, space=ctx["space"], desc=desc)
+    def path(suffix: str, extension: str) -> Path:
+        return out_dir / output_name(prefix, suffix, extension, space=ctx["space"], desc=desc)
+
     names = list(out["name"])
     xyz = out[["x", "y", "z"]].to_numpy(float)
     system = ctx["brainsight_system"]
@@ -536,7 +538,7 @@ def _write(out, ctx, meta, out_dir: Path, prefix: str, settings, desc: str) -> l
         if pose is not None and inside}}
     files = list(
         writers.write_table(
-            out_dir / f"{stem}_coords.tsv",
+            path("coords", ".tsv"),
             out,
             meta,
             {
@@ -553,15 +555,15 @@ def _write(out, ctx, meta, out_dir: Path, prefix: str, settings, desc: str) -> l
     )
     if poses and "brainsight" in settings.formats:
         if system.name is not None:
-            files += brainsight.write_brainsight(out_dir / f"{stem}_brainsight.txt", poses, meta, system,
+            files += brainsight.write_brainsight(path("brainsight", ".txt"), poses, meta, system,
                                                  navigator_files)
     if poses and "localite" in settings.formats:
-        files += localite.write_entry_targets(out_dir / f"{stem}_{localite.ENTRY_TARGET_SUFFIX}", poses,
+        files += localite.write_entry_targets(path(*localite.ENTRY_TARGET_NAME), poses,
                                               meta, navigator_files)
-        files += localite.write_instrument_markers(out_dir / f"{stem}_{localite.INSTRUMENT_MARKER_SUFFIX}",
+        files += localite.write_instrument_markers(path(*localite.INSTRUMENT_MARKER_NAME),
                                                    poses, meta, navigator_files)
     if "nifti" in settings.formats:
         files += writers.write_sphere_nifti(
-            out_dir / f"{stem}_dseg.nii.gz", names, xyz, ctx["image"], settings.sphere_radius_mm, meta
+            path("dseg", ".nii.gz"), names, xyz, ctx["image"], settings.sphere_radius_mm, meta
         )
     return files

@@ -18,6 +18,7 @@ import nibabel as nib
 import numpy as np
 
 from .._version import __version__
+from ..entities import sidecar_path
 from ..outputs import atomic_write_text, write_json, write_nifti
 
 
@@ -131,11 +132,3 @@ def write_table(path, table, meta: ExportMeta, extra: dict | None = None) -> tup
     return path, side
 
 
-def sidecar_path(path: str | Path) -> Path:
-    """``x.nii.gz`` / ``x.tsv`` / ``x.txt`` -> ``x.json``."""
-    path = Path(path)
-    name = path.name
-    for ext in (".nii.gz", ".nii", ".tsv", ".txt", ".xml"):
-        if name.endswith(ext):
-            return path.with_name(name[: -len(ext)] + ".json")
-    return path.with_suffix(".json")

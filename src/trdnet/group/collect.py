@@ -18,20 +18,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..entities import parse_entities
+from ..entities import SEED_MAP_ENTITIES, build_name, output_name, parse_bids_name, parse_entities
 from ..errors import InputError, SettingsError
 from ..inputs.requested import check_labels_present
 from ..outputs import read_tsv, source_datasets
 from ..records import failure_records, finished_runs
 from ..staging import RunBusyError, run_lock, staged_runs
 
-#: Per-run outputs read by the group step, by kind: file name after ``<prefix>_``.
+#: Per-run outputs read by the group step, by kind: suffix, extension and own entities
+#: (the name is :func:`trdnet.entities.output_name` of the run's prefix and these).
 RUN_FILES = {
-    "networks": "networks.tsv",
-    "targets": "targets.tsv",
-    "qc": "qc.tsv",
-    "boldmap": "desc-sgacc_stat-r_boldmap.nii.gz",
+    "networks": ("networks", ".tsv", {}),
+    "targets": ("targets", ".tsv", {}),
+    "qc": ("qc", ".tsv", {}),
+    "boldmap": ("boldmap", ".nii.gz", SEED_MAP_ENTITIES),
 }
+
+
+def run_file_name(prefix: str, kind: str) -> str:
+    """File name of one of a run's outputs the group step reads (``kind`` a key of :data:`RUN_FILES`)."""
+    suffix, extension, entities = RUN_FILES[kind]
+    return output_name(prefix, suffix, extension, **entities)
 
 #: Tables every run must have to be collected. Targets, QC and the seed map are
 #: optional: ROI time-series runs have networks only (their record says so).
@@ -154,9 +161,9 @@ def discover_runs(out_dir: Path, participant_labels=None) -> tuple[list[RunRecor
     for done in finished:
         entities = parse_prefix(done.prefix)
         listed = {Path(f).name: out_dir / f for f in done.files}
-        files = {kind: listed[f"{done.prefix}_{suffix}"] for kind, suffix in RUN_FILES.items()
-                 if f"{done.prefix}_{suffix}" in listed}
-        missing = [f"{done.prefix}_{RUN_FILES[kind]}" for kind in REQUIRED if kind not in files]
+        names = {kind: run_file_name(done.prefix, kind) for kind in RUN_FILES}
+        files = {kind: listed[name] for kind, name in names.items() if name in listed}
+        missing = [names[kind] for kind in REQUIRED if kind not in files]
         if missing:
             problems.append({"participant_id": done.participant_id, "run": done.prefix,
                              "reason": f"not listed in its completion record: {', '.join(missing)}"})
@@ -176,7 +183,10 @@ def discover_runs(out_dir: Path, participant_labels=None) -> tuple[list[RunRecor
             problems.append({"participant_id": f"sub-{parse_prefix(prefix).get('sub', '?')}", "run": prefix,
                              "reason": _staged_reason(out_dir, prefix)})
     for table in sorted(out_dir.glob("sub-*/**/func/*_networks.tsv")):
-        prefix = table.name[: -len("_networks.tsv")]
+        parsed = parse_bids_name(table.name)
+        if "desc" in parsed.entities:  # a variant (desc-gsroff), not the run's own table
+            continue
+        prefix = build_name(parsed.entities)
         if prefix not in seen:
             problems.append({"participant_id": f"sub-{parse_prefix(prefix).get('sub', '?')}", "run": prefix,
                              "reason": "incomplete: no completion record in logs/ (re-run the participant step)"})

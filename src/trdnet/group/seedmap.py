@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..targeting.seedmap import group_mean_map
-from .collect import RunRecord, discover_runs
+from .collect import RunRecord, discover_runs, run_file_name
 
 #: Largest accepted difference between two maps' affines (mm).
 AFFINE_TOLERANCE_MM = 1e-4
@@ -71,7 +71,7 @@ def mean_seed_map(records: list[RunRecord], exclude_subject: str | None = None):
             raise InputError(f"exclude_subject={exclude_subject!r} has no sgACC map; participants: {known}")
         with_map = [r for r in with_map if r.participant_id != excluded]
     if not with_map:
-        raise InputError("no participant's sgACC map (*_desc-sgacc_stat-r_boldmap.nii.gz) is left to average")
+        raise InputError(f"no participant's sgACC map (*_{run_file_name('', 'boldmap')}) is left to average")
     with_map = sorted(with_map, key=lambda r: r.participant_id)  # stable: each participant's runs together
     first_path = with_map[0].files["boldmap"]
     first_img, first = _load(first_path, None)

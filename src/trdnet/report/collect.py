@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..entities import parse_entities, participant_session, subject_folder
+from ..entities import (output_name, parse_bids_name, parse_entities, participant_output_path, participant_session,
+                        subject_folder)
 from ..errors import InputError
 from ..outputs import read_tsv
-from ..records import failure_records, finished_runs
+from ..records import failure_records, finished_participants, finished_runs
 
 #: Export files shown beside a run (written by the export stage).
 EXPORT_PATTERNS = ("*_brainsight.txt", "*_localite.xml", "*space-T1w*", "*_desc-navtargets*")
@@ -36,14 +37,37 @@ class RunOutputs:
     prefix: str
     _cache: dict = field(default_factory=dict, repr=False)
 
-    def path(self, suffix: str) -> Path:
-        """Path of ``<prefix>_<suffix>`` in the run folder."""
-        return self.folder / f"{self.prefix}_{suffix}"
+    def path(self, name: str) -> Path:
+        """Path of one of the run's outputs, named as the run names it (:func:`trdnet.entities.output_name`).
 
-    def find(self, pattern: str) -> Path | None:
-        """First file matching ``<prefix>_<pattern>`` (glob), or None."""
-        hits = sorted(self.folder.glob(f"{self.prefix}_{pattern}"))
-        return hits[0] if hits else None
+        Parameters
+        ----------
+        name : str
+            The output's own part: its entities, suffix and extension (``targets.tsv``,
+            ``stat-r_desc-sgacc_boldmap.nii.gz``); the order of the entities does not matter.
+        """
+        own = parse_bids_name(name)
+        return self.folder / output_name(self.prefix, own.suffix, own.extension, **own.entities)
+
+    def find(self, name: str) -> Path | None:
+        """The run's output whose own part is ``name`` (see :meth:`path`), or None if there is none.
+
+        A ``*`` part stands for any other entities (``*_relmat.tsv``: the relationship matrix whatever
+        its ``seg`` and ``meas``); without it, the output has exactly the entities named. The first in
+        sorted order when several match.
+        """
+        wanted = parse_bids_name(name)
+        any_other = "*" in name.split("_")
+        run = self.entities
+        for path in sorted(self.folder.glob(f"*_{wanted.suffix}{wanted.extension}")):
+            found = parse_bids_name(path.name)
+            own = {k: v for k, v in found.entities.items() if k not in run}
+            if ((found.suffix, found.extension) == (wanted.suffix, wanted.extension)
+                    and all(found.entities.get(k) == v for k, v in run.items())
+                    and all(own.get(k) == v for k, v in wanted.entities.items())
+                    and (any_other or own.keys() == wanted.entities.keys())):
+                return path
+        return None
 
     def table(self, suffix: str) -> pd.DataFrame | None:
         """A TSV output read once, or None if it was not written."""
@@ -162,6 +186,24 @@ def find_runs(out_dir: Path, subject: str | None = None) -> list[RunOutputs]:
     label = subject.removeprefix("sub-") if subject else None
     finished, _ = finished_runs(out_dir, label)
     return [RunOutputs(out_dir / subject_folder(parse_entities(r.prefix)), r.prefix) for r in finished]
+
+
+def participant_target_tables(out_dir: Path, subject: str) -> list[Path]:
+    """The participant-level target tables of a participant the participant step finished
+    (see :func:`trdnet.records.finished_participants`), one per task and space, sorted.
+
+    Parameters
+    ----------
+    out_dir : Path
+    subject : str
+        Participant label with or without ``sub-``.
+    """
+    out_dir = Path(out_dir)
+    tables = []
+    for record in finished_participants(out_dir, subject.removeprefix("sub-")):
+        wanted = participant_output_path(out_dir, record.prefix, "targets", ".tsv", desc="participant")
+        tables += [out_dir / f for f in record.files if out_dir / f == wanted]
+    return sorted(tables)
 
 
 def failures(out_dir: Path) -> pd.DataFrame:

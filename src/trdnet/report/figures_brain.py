@@ -131,7 +131,7 @@ def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, th
     Parameters
     ----------
     seed_img : Niimg-like
-        ``desc-sgacc_stat-r_boldmap`` (Pearson r).
+        ``stat-r_desc-sgacc_boldmap`` (Pearson r).
     search_img : Niimg-like or None
         Search-region mask, outlined.
     names, xyz : sequences

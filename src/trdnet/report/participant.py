@@ -16,7 +16,7 @@ from ..inputs.surface import is_surface_space
 from ..outputs import atomic_write_text, read_tsv
 from ..parallel import worker_count
 from . import figures_brain, figures_qc
-from .collect import RunOutputs, find_runs
+from .collect import RunOutputs, find_runs, participant_target_tables
 from .html import esc, figure, fmt, note, number, page, section, table
 from .methods_text import methods_paragraph, references_html, software_html
 from .plotting import to_data_uri
@@ -275,7 +275,7 @@ def target_block(run: RunOutputs) -> str:
     out = ["<h3>TMS target</h3>"]
     targets = run.targets
     primary = run.primary
-    map_path = run.find("desc-sgacc_stat-r_boldmap.nii.gz")
+    map_path = run.find("stat-r_desc-sgacc_boldmap.nii.gz")
     if run.roi_input:
         return "".join(out) + note("Not computed: the input is ROI time series, and a personalised target needs "
                                    "voxel-wise data (an sgACC seed map over the DLPFC).")
@@ -501,8 +501,7 @@ def participant_block(out_dir: Path, label: str) -> str:
     its competing sites, the targets, candidate-cluster and site tables, and
     the navigator files written for it.
     """
-    folder = Path(out_dir) / f"sub-{label}" / "func"
-    tables = sorted(folder.glob(f"sub-{label}_*{PARTICIPANT_TARGETS}"))
+    tables = participant_target_tables(out_dir, label)
     if not tables:
         return ""
     out = []
