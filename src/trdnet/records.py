@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock
 
-from .entities import build_name, parse_bids_name, parse_entities
+from .entities import order_entities, parse_bids_name, parse_entities
 from .errors import InputError
 from .outputs import write_json, write_tsv
 
@@ -143,12 +143,9 @@ class ParticipantRecord(CompletionRecord):
 
 
 def _named_as_now(name: str) -> bool:
-    """Whether a file name is the one :func:`trdnet.entities.output_name` builds from its parts."""
-    parsed = parse_bids_name(name)
-    try:
-        return build_name(parsed.entities, parsed.suffix, parsed.extension) == name
-    except ValueError:
-        return False
+    """Whether a file name's entities are in the order :func:`trdnet.entities.output_name` writes them."""
+    entities = parse_bids_name(name).entities
+    return list(entities) == [key for key, _ in order_entities(entities)]
 
 
 def _participant_of(prefix: str) -> str | None:
