@@ -219,6 +219,10 @@ def test_the_report_shows_the_participant_target_and_every_competing_site(cohort
     assert shown["reliability"]["text"] == str(primary["reliability"])
     assert shown["target_space"]["text"] == str(primary["space"]) == MNI
     assert shown["sufficiency_note"]["text"] == str(primary["sufficiency_note"])
+    coords = read_tsv(next((cohort_out / "sub-01" / "func").glob(
+        f"sub-01_task-rest_space-T1w_desc-{PARTICIPANT_NAVIGATION_DESC}_coords.tsv"))).set_index("name")
+    native = coords.loc[primary["target"], ["x", "y", "z"]].to_numpy(float)
+    assert shown["target_t1w"]["text"] == "({:.1f}, {:.1f}, {:.1f}) mm".format(*native)
     # the participant's sites: every site of its primary method, with the values on disk
     sites = read_tsv(folder / f"{PREFIX}_desc-participantsites_targets.tsv")
     sites = sites[sites["method"] == primary["method"]].reset_index(drop=True)
@@ -319,6 +323,7 @@ def test_the_participant_block_reads_its_values_from_the_tables_on_disk(tmp_path
     np.testing.assert_allclose(on_page["mean_r"], [-0.21, -0.27])
     assert "orange circles: sites of the bootstrap targets" in page
     assert f'<p data-name="export" data-run="{PREFIX}">none written</p>' in page
+    assert shown["target_t1w"]["text"] == "not exported"
 
 
 def test_surface_sites_are_outlined_at_their_nearest_vertex(monkeypatch):

@@ -302,7 +302,7 @@ def target_block(run: RunOutputs) -> str:
     method = str(primary.get("method", ""))
     sites = method_rows(run.table("desc-sites_targets.tsv"), method)
     candidates = method_rows(run.table("desc-candidates_targets.tsv"), method)
-    competing = figures_brain.competing_styles(sites, candidates)
+    competing = figures_brain.competing_styles(sites, shown_candidates(candidates))
     out.append(figure(to_data_uri(figures_brain.seed_map_slices(
         seed_img, search_img, names, xyz, center, "sgACC seed map (r)", background=background,
         competing=competing)),
@@ -338,8 +338,18 @@ def target_block(run: RunOutputs) -> str:
 
 #: Caption of the competing sites drawn over a target figure.
 COMPETING_CAPTION = ("; orange circles: sites of the bootstrap targets (labelled with their share of the resamples, "
-                     "area growing with it); white squares: candidate clusters of the map (labelled with their "
-                     "rank). Markers are projected onto every slice, so a site away from the cut is drawn too.")
+                     "area growing with it); white squares: the five best-ranked candidate clusters of the map "
+                     "(labelled with their rank). Markers are projected onto every slice, so a site away from the "
+                     "cut is drawn too.")
+
+
+#: Best-ranked candidate clusters drawn and listed (every cluster is in the ``desc-candidates`` table).
+SHOWN_CANDIDATES = 5
+
+
+def shown_candidates(candidates: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The candidate clusters the report draws and lists: the best-ranked :data:`SHOWN_CANDIDATES`."""
+    return None if candidates is None else candidates.head(SHOWN_CANDIDATES)
 
 
 def method_rows(frame: pd.DataFrame | None, method: str) -> pd.DataFrame | None:
@@ -439,7 +449,7 @@ def cortex_figure(values: dict, primary, sites, candidates, caption: str, thresh
     if primary is not None and str(primary.get("hemi")) in values:
         marks = {str(primary["hemi"]): [int(primary["vertex"])]}
     competing: dict = {}
-    for frame, color in ((sites, COMPETING_SITE_COLOR), (candidates, CANDIDATE_COLOR)):
+    for frame, color in ((sites, COMPETING_SITE_COLOR), (shown_candidates(candidates), CANDIDATE_COLOR)):
         if frame is not None and len(frame):
             for hemi, vertex, _ in site_vertices(frame[["x", "y", "z"]].to_numpy(float)):
                 competing.setdefault(hemi, []).append((vertex, color))
@@ -464,7 +474,7 @@ def competing_sites_block(candidates: pd.DataFrame | None, sites: pd.DataFrame |
 
     out = []
     if candidates is not None and len(candidates):
-        rows = candidates.head(5)
+        rows = shown_candidates(candidates)
         out.append(f"<h4>{esc(heading)}</h4>")
         out.append(table(rows, digits=2, name="candidates", numeric_names=True, run=data_run))
         where = space or "the target's space"
@@ -541,6 +551,9 @@ def participant_target_block(out_dir: Path, prefix: str, frame: pd.DataFrame) ->
         ("Reliability", f'<span class="{esc(word)}" data-name="reliability" data-run="{esc(prefix)}">'
                         f'{esc(word)}</span>'),
     ]
+    navigation = participant_navigation_files(out_dir, prefix)
+    cells.insert(2, ("Target, T1w", f'<span data-name="target_t1w" data-run="{esc(prefix)}">'
+                                    f'{esc(navigation_t1w(navigation, primary))}</span>'))
     out = [f"<h3>{esc(prefix)}</h3>", _boxes(cells, prefix),
            f'<p class="note">Data sufficiency: <span data-name="sufficiency_note" data-run="{esc(prefix)}">'
            f'{esc(sufficiency or "n/a")}</span></p>']
@@ -558,8 +571,23 @@ def participant_target_block(out_dir: Path, prefix: str, frame: pd.DataFrame) ->
     out.append(competing_sites_block(candidates, sites, method, space,
                                      provenance.get("Settings", {}).get("targeting", {}), prefix,
                                      "Competing sites of the target from all runs"))
-    out.append(participant_export_block(out_dir, prefix))
+    out.append(participant_export_block(out_dir, navigation, prefix))
     return "".join(out)
+
+
+def navigation_t1w(files: list[Path], primary: dict) -> str:
+    """The target's T1w coordinates from its navigator tables (one per T1w image; several name their session)."""
+    shown = []
+    for path in files:
+        if not (path.name.endswith("_coords.tsv") and parse_entities(path.name).get("space") == "T1w"):
+            continue
+        coords = read_tsv(path)
+        hit = coords[coords["name"].astype(str) == str(primary.get("target"))]
+        if len(hit):
+            x, y, z = hit.iloc[0][["x", "y", "z"]].to_numpy(float)
+            ses = parse_entities(path.name).get("ses")
+            shown.append(f"({x:.1f}, {y:.1f}, {z:.1f}) mm" + (f" on the ses-{ses} T1w" if ses else ""))
+    return "; ".join(shown) or "not exported"
 
 
 def read_optional(path: Path) -> pd.DataFrame | None:
@@ -593,21 +621,25 @@ def participant_figure(primary: dict, sites, candidates, provenance: dict, prefi
             return note(f"The participant target in {space} is not drawn (no image of that space is at hand); its "
                         "competing sites are in the tables below.")
         background = t1w
-    competing = figures_brain.competing_styles(sites, candidates)
+    competing = figures_brain.competing_styles(sites, shown_candidates(candidates))
     return figure(to_data_uri(figures_brain.competing_sites_figure(center, competing, background,
                                                                    "participant-level target")),
                   f"The participant-level target (gold star) on slices of the "
                   f"{'MNI template' if background == 'template' else 'participant T1w'} ({space})" + COMPETING_CAPTION)
 
 
-def participant_export_block(out_dir: Path, prefix: str) -> str:
-    """The navigator files written for a participant-level target (every session folder included)."""
+def participant_navigation_files(out_dir: Path, prefix: str) -> list[Path]:
+    """The navigator files written for a participant-level target (every session folder included; no sidecars)."""
     from ..export.participant import PARTICIPANT_NAVIGATION_DESC
 
     ents = parse_entities(prefix)
-    files = sorted(p for p in Path(out_dir).glob(f"sub-{ents['sub']}/**/*_desc-{PARTICIPANT_NAVIGATION_DESC}_*")
-                   if p.is_file() and not p.name.endswith(".json")
-                   and all(parse_entities(p.name).get(k) == v for k, v in ents.items() if k != "space"))
+    return sorted(p for p in Path(out_dir).glob(f"sub-{ents['sub']}/**/*_desc-{PARTICIPANT_NAVIGATION_DESC}_*")
+                  if p.is_file() and not p.name.endswith(".json")
+                  and all(parse_entities(p.name).get(k) == v for k, v in ents.items() if k != "space"))
+
+
+def participant_export_block(out_dir: Path, files: list[Path], prefix: str) -> str:
+    """The table of a participant-level target's navigator files, and in which coordinates."""
     out = ["<h4>Export for neuronavigation</h4>"]
     if not files:
         return "".join(out) + f'<p data-name="export" data-run="{esc(prefix)}">none written</p>'
