@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -357,17 +358,44 @@ def test_report_labels_are_checked(tmp_path, capsys):
 
 # --- permissions, as an unprivileged user (CI runs as root, which reads everything) -------------------------
 
-UNPRIVILEGED = textwrap.dedent("""
-    import os, sys
-    # import everything the refusal path needs while the interpreter's files are still readable
-    import trdnet.cli, trdnet.cohort, trdnet.config, trdnet.inputs.bids, trdnet.inputs.requested
-    import trdnet.output_folder, trdnet.records, trdnet.staging
+def _as_nobody(argv: list[str], cwd: str, stdout: str, stderr: str) -> None:
+    """``trdnet.cli.main(argv)`` as user nobody, in a process forked from :func:`_unprivileged_server`.
+
+    The output files are opened before privileges are dropped; the exit status is ``main``'s value.
+    """
+    import trdnet.cli
+
+    os.chdir(cwd)
+    for fd, path in ((1, stdout), (2, stderr)):
+        with open(path, "w") as file:
+            os.dup2(file.fileno(), fd)
+    sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
     if os.geteuid() == 0:
         os.setgroups([])
         os.setgid(65534)
         os.setuid(65534)
-    sys.exit(trdnet.cli.main(sys.argv[1:]))
-""")
+    try:
+        code = trdnet.cli.main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+_SERVER = []
+
+
+def _unprivileged_server():
+    """A multiprocessing context whose processes fork from one server that imported trdnet and this module
+    (everything the refusal path needs) while the interpreter's files were still readable: each command is a
+    process of its own without paying for a fresh interpreter's imports."""
+    if not _SERVER:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__, "trdnet.cli", "trdnet.cohort", "trdnet.config", "trdnet.inputs.bids",
+                                        "trdnet.inputs.requested", "trdnet.output_folder", "trdnet.records",
+                                        "trdnet.staging"])
+        _SERVER.append(context)
+    return _SERVER[0]
 
 
 @pytest.fixture
@@ -383,8 +411,18 @@ def shared_dir():
 
 
 def run_unprivileged(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", UNPRIVILEGED, *argv], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    """``trdnet`` with ``argv`` in a new process running as user nobody (uid 65534) in ``cwd``."""
+    with tempfile.TemporaryDirectory() as captured:
+        stdout, stderr = Path(captured) / "stdout", Path(captured) / "stderr"
+        child = _unprivileged_server().Process(target=_as_nobody, args=(list(argv), str(cwd), str(stdout),
+                                                                       str(stderr)))
+        child.start()
+        child.join(300)
+        if child.exitcode is None:
+            child.kill()
+            child.join()
+            pytest.fail(f"trdnet {' '.join(argv)} as nobody did not end within 300 s")
+        return subprocess.CompletedProcess(argv, child.exitcode, stdout.read_text(), stderr.read_text())
 
 
 def _permission_case(shared_dir, make_unreadable, *expected, out_mode=0o777):
@@ -606,8 +644,8 @@ def test_more_workers_than_cores_are_capped_with_one_warning(derivatives, tmp_pa
         return fake
 
     monkeypatch.setattr(trdnet.cohort, "_run_joblib", backend("joblib"))
-    monkeypatch.setattr(trdnet.cohort, "_run_dask", lambda runs, args, address, workers, progress, prepare:
-                        backend("dask")(runs, args, workers, progress, prepare))
+    monkeypatch.setattr(trdnet.cohort, "_run_dask", lambda runs, args, address, workers, progress, prepare,
+                        timeout: backend("dask")(runs, args, workers, progress, prepare))
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps(SETTINGS))
     assert main(["run", str(derivatives), str(tmp_path / "out"), "participant", "--participant-label", "01", "03",
