@@ -398,6 +398,22 @@ def test_report_names_each_report_it_removes(tmp_path, capsys):
     assert not any(p.exists() for p in stale) and (out / "sub-01.html").is_file()
 
 
+def test_report_on_a_folder_without_a_finished_run_refuses_before_removing_anything(tmp_path, capsys):
+    """No finished run: nothing to report, so the refusal comes first and every report is left as it was."""
+    from trdnet.records import write_failure_record
+
+    out = tmp_path / "out"
+    write_failure_record(out, "sub-01_task-rest_space-MNI152NLin2009cAsym", "sub-01", "a reason")
+    reports = {out / "sub-01.html": "<html>an earlier report</html>", out / "group.html": "<html>cohort</html>"}
+    for path, text in reports.items():
+        path.write_text(text)
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"trdnet: error: {out}: no finished run (logs/*_done.json), so no report to write; run "
+                   "'trdnet run' first"]
+    assert {path: path.read_text() for path in reports} == reports
+
+
 def _short_runs(tmp_path):
     path = tmp_path / "short.json"
     path.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))

@@ -70,11 +70,19 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None)
     Returns
     -------
     list of pathlib.Path
+
+    Raises
+    ------
+    InputError
+        The folder holds no finished run: refused before any report is removed.
     """
     from joblib import Parallel, delayed
 
     out_dir = Path(out_dir)
     finished = sorted({run.subject for run in find_runs(out_dir)})
+    if not finished:  # nothing to report on: keep every file as it is
+        raise InputError(f"{out_dir}: no finished run (logs/*_done.json), so no report to write; "
+                         "run 'trdnet run' first")
     remove_stale_reports(out_dir, finished)
     if subjects is None:
         subjects = finished
