@@ -12,7 +12,7 @@ from trdnet.errors import SettingsError
 from trdnet.grid import VoxelSpace
 from trdnet.targeting import cluster_target, compute_targets
 from trdnet.targeting.reliability import reliability_word, target_reliability
-from trdnet.targeting.sites import bootstrap_sites, competing_share, stronger_runner_up
+from trdnet.targeting.sites import bootstrap_sites, competing_share, own_site_r95, stronger_runner_up
 
 
 def box_space(shape=(16, 16, 16), voxel=2.0):
@@ -101,6 +101,17 @@ def test_bootstrap_cloud_grouped_into_sites_with_shares():
     # A target away from every resample is a site of its own with no share.
     alone = bootstrap_sites(cloud[:70], np.array([0.0, 0.0, 0.0]), separation_mm=10.0)
     assert alone.loc[alone["holds_target"], "share"].item() == 0.0 and competing_share(alone) == 1.0
+
+
+def test_own_site_radius_leaves_out_the_resamples_of_another_site():
+    a, b = np.array([-40.0, 30.0, 40.0]), np.array([-40.0, 50.0, 40.0])  # 20 mm apart
+    steps = np.arange(1, 21, dtype=float)  # 1 ... 20 resamples at 0.1 ... 2.0 mm from the target along x
+    near = a + np.outer(steps / 10, [1.0, 0.0, 0.0])
+    cloud = np.vstack([near, np.tile(b, (5, 1)), np.full((2, 3), np.nan)])
+    assert own_site_r95(cloud, a, 10.0) == pytest.approx(np.percentile(steps / 10, 95))
+    # one site when the step joins them: the 95th percentile now reaches the other site
+    assert own_site_r95(cloud, a, 25.0) == pytest.approx(20.0)
+    assert np.isnan(own_site_r95(cloud[:20], np.array([0.0, 0.0, 0.0]), 10.0))  # no resample on its site
 
 
 def test_reliability_word_is_never_good_with_a_competing_site_or_disagreeing_runs():

@@ -187,3 +187,12 @@ def test_older_rows_get_their_retained_minutes_from_the_same_simulation(validati
     with pytest.raises(ValueError, match="planted target is not the stored one"):
         validation.recover_minutes_retained(rows.assign(true_x=planted[0] + 3.0), grid, seed,
                                             tmp_path / "retained")
+
+
+def test_site_radius_summary_counts_what_the_own_site_radius_covers(validation):
+    rows = _worded([10.0, 10.0, 10.0, 10.0], 1.0, site_r95_raw_mm=[2.0, 2.0, 4.0, 4.0],
+                   session_distance_mm=[1.0, 3.0, 4.0, 20.0], competing_share=[0.0, 0.3, 0.0, 0.0])
+    found = validation.site_radius_summary(rows).iloc[0]
+    assert found["n"] == 4 and found["site_r95_coverage"] == pytest.approx(2 / 4)  # 1 <= 2 and 4 <= 4
+    assert found["site_r95_scale_for_coverage"] == pytest.approx(5.0)  # ratios 0.5, 1.5, 1, 5: the largest of 4
+    assert found["n_missed"] == 2 and found["missed_flagged_by_competing_share"] == pytest.approx(0.5)

@@ -151,6 +151,8 @@ def run_participant(index: int, grid: StudyGrid, seed: int, workdir: Path, varia
                                                     "n_sites", "retest_mm", "minutes_for_5mm", "reliability",
                                                     "n_voxels", "minutes_retained")},
                              "bootstrap_r95_raw_mm": row["bootstrap_r95_mm"] / base.r95_scale,
+                             "site_r95_raw_mm": result.output.details["methods"][row["method"]]["reliability"].get(
+                                 "site_r95_mm", np.nan),
                              "runner_up": stronger_runner_up(candidates),
                              "seconds": time.perf_counter() - started})
             except TargetingError as error:
@@ -378,6 +380,44 @@ def minutes_for_5mm_summary(minutes: pd.Series) -> dict:
             "n_minutes_for_5mm_none": int(np.isnan(values).sum())}
 
 
+def site_radius_summary(targets: pd.DataFrame, coverage: float = 0.9) -> pd.DataFrame:
+    """Per cell, the radius of the target's own bootstrap site against the session-to-session distance.
+
+    A measurement beside the word, not an input of it: ``site_r95_raw_mm``
+    (:func:`~trdnet.targeting.sites.own_site_r95`) leaves out resamples that
+    jumped to another site, so it is narrower than the bootstrap's raw
+    radius; a session whose retest lands on another site is what it cannot
+    cover, and ``competing_share`` is what should warn of that.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``minutes``, ``n``, medians of both raw radii and of the session
+        distance, the share of sessions the unscaled site radius covers,
+        the factor it needs to cover ``coverage`` of them (inverted CDF), and,
+        among the sessions whose retest landed beyond the site radius, the
+        share flagged by ``competing_share`` > 0.1.
+    """
+    rows = []
+    part = targets[(targets["variant"] == "default") & targets.get("site_r95_raw_mm", pd.Series(dtype=float)).notna()]
+    for minutes, cell in part.groupby("minutes"):
+        ratio = (cell["session_distance_mm"] / cell["site_r95_raw_mm"]).replace(np.inf, np.nan).dropna()
+        missed = cell[cell["session_distance_mm"] > cell["site_r95_raw_mm"]]
+        rows.append({
+            "minutes": minutes, "n": len(cell),
+            "median_site_r95_raw_mm": cell["site_r95_raw_mm"].median(),
+            "median_bootstrap_r95_raw_mm": cell["bootstrap_r95_raw_mm"].median(),
+            "median_session_distance_mm": cell["session_distance_mm"].median(),
+            "site_r95_coverage": float((cell["site_r95_raw_mm"] >= cell["session_distance_mm"]).mean()),
+            "site_r95_scale_for_coverage": float(np.quantile(ratio, coverage, method="inverted_cdf"))
+            if len(ratio) else np.nan,
+            "n_missed": len(missed),
+            "missed_flagged_by_competing_share": float((missed["competing_share"] > 0.1).mean())
+            if len(missed) else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
 def r95_scale_for_coverage(targets: pd.DataFrame, scale_used: float, coverage: float = 0.9) -> float:
     """Factor of the bootstrap's raw 95th percentile that covers the session-to-session distance as often as asked.
 
@@ -554,6 +594,9 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
         "wall_seconds": round(time.perf_counter() - started, 1), "n_jobs": n_jobs,
     }
     (out_dir / "validation.json").write_text(json.dumps(record, indent=2) + "\n")
+    sites = site_radius_summary(targets)
+    if len(sites):
+        sites.to_csv(out_dir / "site_radius.tsv", sep="\t", index=False, float_format="%.3f", na_rep="n/a")
     if record["calibration"]:
         calibration_table(record["calibration"]).to_csv(out_dir / "calibration.tsv", sep="\t", index=False,
                                                         float_format="%.3f", na_rep="n/a")

@@ -20,7 +20,7 @@ from .regions import search_columns, seed_columns
 from .result import TargetResult
 from .seedmap import group_map_values, reference_signal, seed_map
 from .select import run_method
-from .sites import bootstrap_sites, competing_share, stronger_runner_up
+from .sites import bootstrap_sites, competing_share, own_site_r95, stronger_runner_up
 
 #: High-pass cut-off assumed when neither the caller nor the run's QC gives one.
 DEFAULT_HIGH_PASS_HZ = 0.01
@@ -234,7 +234,10 @@ def target_reliability(
         half the data), ``too_little_data`` (reason from
         :func:`too_little_data`, empty when the data suffice), ``sites`` (the cloud grouped into sites, see
         :func:`~trdnet.targeting.sites.bootstrap_sites`), ``competing_share``
-        (largest share of another site), ``n_sites`` (the target's site plus
+        (largest share of another site), ``site_r95_mm`` (the 95th
+        percentile within the target's own site, unscaled, see
+        :func:`~trdnet.targeting.sites.own_site_r95`; reported, not used by
+        the word), ``n_sites`` (the target's site plus
         every other site above ``max_competing_share``), ``reliability``,
         ``reliability_reason``, ``random_state``.
     """
@@ -308,6 +311,7 @@ def target_reliability(
         bootstrap_cloud=cloud,
         bootstrap_median_mm=median,
         bootstrap_r95_mm=r95,
+        site_r95_mm=own_site_r95(cloud, full_target.xyz, settings.site_separation_mm),
         n_bootstrap=int(settings.n_bootstrap),
         n_failed=int((~ok).sum()),
         block_length_volumes=block,

@@ -154,30 +154,60 @@ def bootstrap_sites(cloud: np.ndarray, target_xyz, separation_mm: float) -> pd.D
         :data:`SITE_COLUMNS`, largest share first; ``share`` is over the
         resamples that found a target; x, y, z the site's mean.
     """
-    cloud = np.asarray(cloud, dtype=float).reshape(-1, 3)
-    ok = cloud[np.all(np.isfinite(cloud), axis=1)]
+    ok, cloud_labels, target_label = _site_labels(cloud, target_xyz, separation_mm)
     if ok.shape[0] == 0:
         return pd.DataFrame(columns=list(SITE_COLUMNS))
-    points = np.vstack([ok, np.asarray(target_xyz, dtype=float)[None]])
-    if points.shape[0] == 1:
-        labels = np.ones(1, dtype=int)
-    else:
-        tree = hierarchy.linkage(points, method="single")
-        labels = hierarchy.fcluster(tree, t=separation_mm, criterion="distance")
-    cloud_labels, target_label = labels[:-1], labels[-1]
     rows = []
-    for label in np.unique(labels):
+    for label in np.unique(np.append(cloud_labels, target_label)):
         inside = ok[cloud_labels == label]
-        if inside.shape[0] == 0:
-            centre = points[-1]
-        else:
-            centre = inside.mean(axis=0)
+        centre = inside.mean(axis=0) if inside.shape[0] else np.asarray(target_xyz, dtype=float)
         rows.append({"x": centre[0], "y": centre[1], "z": centre[2], "n_resamples": int(inside.shape[0]),
                      "share": inside.shape[0] / ok.shape[0], "holds_target": bool(label == target_label)})
     table = pd.DataFrame(rows).sort_values(["share", "holds_target"], ascending=False, kind="stable")
     table = table.reset_index(drop=True)
     table.insert(0, "site", np.arange(1, len(table) + 1))
     return table[list(SITE_COLUMNS)]
+
+
+def _site_labels(cloud, target_xyz, separation_mm: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Resamples that found a target, their single-linkage site labels and the full-data target's label."""
+    cloud = np.asarray(cloud, dtype=float).reshape(-1, 3)
+    ok = cloud[np.all(np.isfinite(cloud), axis=1)]
+    points = np.vstack([ok, np.asarray(target_xyz, dtype=float)[None]])
+    if points.shape[0] == 1:
+        labels = np.ones(1, dtype=int)
+    else:
+        labels = hierarchy.fcluster(hierarchy.linkage(points, method="single"), t=separation_mm,
+                                    criterion="distance")
+    return ok, labels[:-1], int(labels[-1])
+
+
+def own_site_r95(cloud: np.ndarray, target_xyz, separation_mm: float) -> float:
+    """95th percentile of the distances to the target of the resamples in the target's own site (mm).
+
+    A radius of the site the target sits on, leaving out resamples that
+    jumped to another site (their share is
+    :func:`competing_share`'s business). Not scaled by ``r95_scale`` and
+    not used by the reliability word.
+
+    Parameters
+    ----------
+    cloud : numpy.ndarray, shape (n, 3)
+        Bootstrap targets (world RAS mm; NaN rows where a resample found none).
+    target_xyz : array-like, shape (3,)
+    separation_mm : float
+        Single-linkage step that joins resamples into one site.
+
+    Returns
+    -------
+    float
+        NaN when no resample sits on the target's site.
+    """
+    ok, labels, target_label = _site_labels(cloud, target_xyz, separation_mm)
+    mine = ok[labels == target_label]
+    if mine.shape[0] == 0:
+        return float("nan")
+    return float(np.percentile(np.linalg.norm(mine - np.asarray(target_xyz, dtype=float), axis=1), 95))
 
 
 def stronger_runner_up(candidates: pd.DataFrame | None) -> str:
