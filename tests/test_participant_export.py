@@ -296,6 +296,7 @@ def test_a_competing_site_23_mm_away_is_drawn_on_every_cut_and_listed_with_its_s
 
 def test_the_participant_block_reads_its_values_from_the_tables_on_disk(tmp_path):
     from trdnet.outputs import write_tsv
+    from trdnet.records import write_participant_record
     from trdnet.report import participant
 
     sites, candidates, _ = _sites_and_candidates()
@@ -307,6 +308,10 @@ def test_the_participant_block_reads_its_values_from_the_tables_on_disk(tmp_path
     write_tsv(folder / f"{PREFIX}_desc-participant_targets.tsv", targets)
     write_tsv(folder / f"{PREFIX}_desc-participantsites_targets.tsv", sites)
     write_tsv(folder / f"{PREFIX}_desc-participantcandidates_targets.tsv", candidates)
+    # the report shows what the participant step finished: its record, written last, lists the tables
+    written = sorted(str(p.relative_to(tmp_path)) for p in folder.iterdir())
+    write_participant_record(tmp_path, PREFIX, ["sub-01_ses-1_task-rest", "sub-01_ses-2_task-rest"], "digest",
+                             written, {}, simulated=True)
     page = participant.participant_block(tmp_path, "01")
     shown = {}
     for v in browser.tagged_values(page):  # the summary's spans come first, before the tables' cells

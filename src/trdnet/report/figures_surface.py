@@ -15,7 +15,7 @@ MARK_RINGS = 3
 
 
 def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = None, competing: dict | None = None,
-                       threshold: float | None = None):
+                       threshold: float | None = None, colorbar: bool = True):
     """The sgACC seed map on nilearn's inflated fsaverage5, lateral and medial views of each hemisphere.
 
     Marked vertices are outlined on the surface itself (nilearn's
@@ -36,6 +36,8 @@ def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = Non
         colours (:func:`site_vertices`).
     threshold : float, optional
         |value| below which the map is transparent (nilearn's ``threshold``).
+    colorbar : bool
+        Draw the colour scale (not for a figure without a map).
 
     Returns
     -------
@@ -50,7 +52,7 @@ def seed_map_on_cortex(values: dict, vmax: float = 0.5, marks: dict | None = Non
         ax = fig.add_subplot(1, 4, index + 1, projection="3d")
         plotting.plot_surf_stat_map(
             fsaverage[f"infl_{side}"], np.nan_to_num(np.asarray(values[hemi], dtype=float)), hemi=side, view=view,
-            bg_map=fsaverage[f"sulc_{side}"], vmax=vmax, colorbar=index == 3, axes=ax, figure=fig,
+            bg_map=fsaverage[f"sulc_{side}"], vmax=vmax, colorbar=colorbar and index == 3, axes=ax, figure=fig,
             title=f"{hemi} {view}", threshold=threshold)
         outlines = [(vertex, color) for vertex, color in (competing or {}).get(hemi, [])]
         outlines += [(vertex, TARGET_COLOR) for vertex in (marks or {}).get(hemi, [])]  # drawn last, on top

@@ -448,7 +448,7 @@ def surface_seed_map(run: RunOutputs, primary: dict | None = None, sites=None, c
                          "and medial); grey: medial wall or no signal")
 
 
-def cortex_figure(values: dict, primary, sites, candidates, caption: str, threshold=None) -> str:
+def cortex_figure(values: dict, primary, sites, candidates, caption: str, threshold=None, colorbar=True) -> str:
     """A map on the inflated fsaverage5 with the target vertex (gold) and competing sites outlined."""
     from .figures_surface import seed_map_on_cortex, site_vertices
     from .plotting import CANDIDATE_COLOR, COMPETING_SITE_COLOR
@@ -465,7 +465,8 @@ def cortex_figure(values: dict, primary, sites, candidates, caption: str, thresh
     if competing:
         text += ("; orange outlines: sites of the bootstrap targets, white outlines: candidate clusters (each at "
                  "the vertex nearest its centre; shares and values in the table below)")
-    return figure(to_data_uri(seed_map_on_cortex(values, marks=marks, competing=competing, threshold=threshold)),
+    return figure(to_data_uri(seed_map_on_cortex(values, marks=marks, competing=competing, threshold=threshold,
+                                                 colorbar=colorbar)),
                   text + ".")
 
 
@@ -620,7 +621,8 @@ def participant_figure(primary: dict, sites, candidates, provenance: dict, prefi
         blank = {hemi: np.full(10242, np.nan) for hemi in ("L", "R")}
         return cortex_figure(blank, primary, sites, candidates,
                              "The participant-level target on the inflated fsaverage5 cortex (left and right, "
-                             "lateral and medial; no map: the participant step writes none)", threshold=1e-6)
+                             "lateral and medial; no map: the participant step writes none)", threshold=1e-6,
+                             colorbar=False)
     center = [float(primary[c]) for c in ("x", "y", "z")]
     background = "template"
     if not space.upper().startswith("MNI"):
