@@ -452,5 +452,6 @@ def test_ctrl_c_with_n_jobs_records_the_runs_a_stopped_worker_left(small_derivat
         run_cohort(runs, out, settings, n_jobs=2)
     recorded = json.loads((out / "logs" / f"{runs[1].prefix}_failed.json").read_text())
     assert recorded["Reason"].startswith("interrupted") and recorded["SettingsDigest"] == settings.digest()
+    assert recorded["Interrupted"] is True
     assert not (out / "logs" / f"{runs[2].prefix}_failed.json").exists()
     assert list(read_tsv(out / "failures.tsv")["run"]) == [runs[1].prefix]

@@ -123,3 +123,42 @@ def test_negative_lock_timeout_is_refused_at_argument_parsing(derivatives, tmp_p
             err = capsys.readouterr().err
             assert f"argument --lock-timeout: {value!r} is not a number of seconds; accepted: a number >= 0" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("reason", "field", "said"), [
+    # the field decides, whatever the reason's wording
+    ("stopped by the cluster's job end; re-run to resume", True, "was interrupted"),
+    ("interrupted stream in the confounds table (line 12)", False, "failed"),
+    # records written before the field existed: the wording trdnet gave stopped runs
+    ("terminated by SIGTERM (no outputs published); re-run to resume", None, "was interrupted"),
+    ("interrupted (no outputs published); re-run to resume", None, "was interrupted"),
+    ("internal error: ValueError: bad", None, "failed"),
+])
+def test_interrupted_or_failed_is_read_from_the_failure_records_field(tmp_path, reason, field, said):
+    from trdnet.reexport import unfinished_reason
+    from trdnet.records import failure_record_path, write_failure_record
+
+    prefix = "sub-01_task-rest_space-MNI152NLin2009cAsym"
+    path = write_failure_record(tmp_path, prefix, "sub-01", reason, "digest", interrupted=bool(field))
+    if field is None:
+        content = json.loads(path.read_text())
+        del content["Interrupted"]
+        path.write_text(json.dumps(content))
+    assert path == failure_record_path(tmp_path, prefix)
+    line = unfinished_reason(tmp_path, prefix)
+    assert f"it {said} ({path.name}: {reason})" in line
+    assert ("fix that, then resume" in line) == (said == "failed")
+
+
+@pytest.mark.parametrize(("stop", "interrupted"), [(KeyboardInterrupt, True), ("Terminated", True),
+                                                    (ValueError, False)])
+def test_a_run_records_whether_it_was_stopped_or_failed(tmp_path, stop, interrupted):
+    from trdnet import errors
+    from trdnet.staging import run_lock, staged_run
+
+    stop = getattr(errors, stop) if isinstance(stop, str) else stop
+    prefix = "sub-01_task-rest_space-MNI152NLin2009cAsym"
+    with pytest.raises(stop), run_lock(tmp_path, prefix), staged_run(tmp_path, prefix, "sub-01", "digest"):
+        raise stop()
+    record = json.loads((tmp_path / "logs" / f"{prefix}_failed.json").read_text())
+    assert record["Interrupted"] is interrupted

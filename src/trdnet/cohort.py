@@ -351,7 +351,7 @@ def record_stopped_runs(runs, out_dir: Path, settings: Settings) -> list[str]:
         try:
             with run_lock(out_dir, run.prefix):
                 write_failure_record(out_dir, run.prefix, f"sub-{run.subject}", failure_reason(KeyboardInterrupt()),
-                                     settings.digest())
+                                     settings.digest(), interrupted=True)
         except (RunBusyError, OSError):  # a worker still finishing records itself; a record that cannot be
             continue                     # written leaves the run to the group step, which calls it interrupted
         recorded.append(run.prefix)

@@ -293,11 +293,31 @@ def finished_runs(out_dir: Path, subject: str | None = None) -> tuple[list[Compl
 
 
 def write_failure_record(out_dir: Path, prefix: str, participant_id: str, reason: str,
-                         settings_digest: str | None = None) -> Path:
-    """Record why a run failed (``<out>/logs/<prefix>_failed.json``)."""
+                         settings_digest: str | None = None, interrupted: bool = False) -> Path:
+    """Record why a run did not finish (``<out>/logs/<prefix>_failed.json``).
+
+    Parameters
+    ----------
+    out_dir : Path
+    prefix : str
+        The run's BIDS prefix.
+    participant_id : str
+        ``sub-<label>``.
+    reason : str
+        One line: why it failed, or that it was stopped.
+    settings_digest : str, optional
+    interrupted : bool
+        True when the run was stopped (Ctrl-C or SIGTERM) rather than failed:
+        re-running the same command resumes it. Stored as ``Interrupted``.
+
+    Returns
+    -------
+    Path
+        The record.
+    """
     return write_json(failure_record_path(out_dir, prefix), {
         "Run": prefix, "Participant": participant_id, "Reason": reason, "SettingsDigest": settings_digest,
-        "Time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        "Interrupted": bool(interrupted), "Time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
 
 def remove_failure_record(out_dir: Path, prefix: str) -> None:
@@ -305,19 +325,53 @@ def remove_failure_record(out_dir: Path, prefix: str) -> None:
     failure_record_path(out_dir, prefix).unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class FailureRecord:
+    """The failure record of one run (see :func:`write_failure_record`).
+
+    Attributes
+    ----------
+    participant_id : str
+        ``sub-<label>`` (``n/a`` when neither the record nor its name gives one).
+    run : str
+        The run's BIDS prefix.
+    reason : str
+        Why it did not finish (for an unreadable record, why it cannot be read).
+    interrupted : bool
+        Stopped by Ctrl-C or SIGTERM rather than failed.
+    """
+
+    participant_id: str
+    run: str
+    reason: str
+    interrupted: bool
+
+
+def read_failure_record(path: Path) -> FailureRecord:
+    """Read one failure record; an unreadable one is read as a failure saying so.
+
+    Records written before the ``Interrupted`` field existed are told apart by
+    their reason's first word, which :func:`trdnet.staging.failure_reason` wrote
+    as ``interrupted`` or ``terminated`` for a stopped run.
+    """
+    path = Path(path)
+    prefix = path.name[: -len(FAILED_SUFFIX)]
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+        reason = str(content["Reason"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        content, reason = {}, f"unreadable failure record {path.name} ({exc})"
+    interrupted = content.get("Interrupted")
+    if not isinstance(interrupted, bool):
+        interrupted = bool(content) and reason.lstrip().startswith(("interrupted", "terminated"))
+    participant = content.get("Participant") or _participant_of(prefix) or "n/a"
+    return FailureRecord(participant, content.get("Run", prefix), reason, interrupted)
+
+
 def failure_records(out_dir: Path) -> pd.DataFrame:
     """Every failure record of an output folder as a table (``participant_id``, ``run``, ``reason``)."""
-    rows = []
-    for path in sorted((Path(out_dir) / LOGS).glob(f"*{FAILED_SUFFIX}")):
-        prefix = path.name[: -len(FAILED_SUFFIX)]
-        try:
-            content = json.loads(path.read_text(encoding="utf-8"))
-            reason = str(content["Reason"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            content, reason = {}, f"unreadable failure record {path.name} ({exc})"
-        participant = content.get("Participant") or _participant_of(prefix) or "n/a"
-        rows.append({"participant_id": participant, "run": content.get("Run", prefix), "reason": reason})
-    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+    rows = [read_failure_record(path) for path in sorted((Path(out_dir) / LOGS).glob(f"*{FAILED_SUFFIX}"))]
+    return pd.DataFrame([[r.participant_id, r.run, r.reason] for r in rows], columns=FAILURE_COLUMNS)
 
 
 def write_failures_table(out_dir: Path) -> Path | None:

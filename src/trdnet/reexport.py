@@ -20,7 +20,7 @@ from pathlib import Path
 from .entities import NAVIGATION_DESC, output_path, parse_entities
 from .errors import InputError
 from .outputs import read_tsv
-from .records import completion_record_path, failure_record_path, failure_records, read_completion_record
+from .records import completion_record_path, failure_record_path, read_completion_record, read_failure_record
 from .staging import RunStaging, run_lock, staged_runs
 
 
@@ -64,15 +64,13 @@ def unfinished_reason(out_dir: Path, prefix: str) -> str | None:
         return None
     resume = (f"resume it by running the same 'trdnet run ... {out_dir} participant' command again (finished runs "
               "are skipped, this one is computed again), then export")
-    failures = failure_records(out_dir)
-    reasons = failures.loc[failures["run"] == prefix, "reason"]
-    if len(reasons):
-        reason = " ".join(str(reasons.iloc[0]).split())
-        interrupted = reason.startswith(("interrupted", "terminated"))
-        what = "was interrupted" if interrupted else "failed"
-        source = failure_record_path(out_dir, prefix).name
-        return (f"{prefix}: the run did not finish in {out_dir}: it {what} ({source}: {reason}); "
-                f"{resume if interrupted else 'fix that, then ' + resume}")
+    failed = failure_record_path(out_dir, prefix)
+    if failed.is_file():
+        failure = read_failure_record(failed)
+        reason = " ".join(failure.reason.split())
+        what = "was interrupted" if failure.interrupted else "failed"
+        return (f"{prefix}: the run did not finish in {out_dir}: it {what} ({failed.name}: {reason}); "
+                f"{resume if failure.interrupted else 'fix that, then ' + resume}")
     if prefix in staged_runs(out_dir):
         return (f"{prefix}: the run did not finish in {out_dir}: it was interrupted (its staging folder is left and "
                 f"there is no failure record: the process was killed); {resume}")

@@ -251,7 +251,8 @@ def staged_run(out_dir: Path, prefix: str, participant_id: str, settings_digest:
     except BaseException as exc:
         # the record first: a worker stopped during the clean-up (Ctrl-C with --n-jobs) still leaves it
         try:
-            write_failure_record(out_dir, prefix, participant_id, failure_reason(exc), settings_digest)
+            write_failure_record(out_dir, prefix, participant_id, failure_reason(exc), settings_digest,
+                                 interrupted=isinstance(exc, KeyboardInterrupt))
         except OSError as record_error:  # keep the run's own error, which says what went wrong first
             logger.error("%s: its failure record could not be written (%s)", prefix, record_error)
         stage.abandon()
