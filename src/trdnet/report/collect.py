@@ -11,14 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..entities import (output_name, parse_bids_name, parse_entities, participant_output_path, participant_session,
+from ..entities import (NAVIGATION_DESC, output_name, parse_bids_name, parse_entities, participant_output_path,
                         subject_folder)
 from ..errors import InputError
 from ..outputs import read_tsv
 from ..records import failure_records, finished_participants, finished_runs
 
-#: Export files shown beside a run (written by the export stage).
-EXPORT_PATTERNS = ("*_brainsight.txt", "*_localite.xml", "*space-T1w*", "*_desc-navtargets*")
 
 
 @dataclass
@@ -145,24 +143,19 @@ class RunOutputs:
             return {k: data[k] for k in data.files}
 
     def export_files(self) -> list[Path]:
-        """Files written for neuronavigation next to this run (may be empty)."""
-        entities = self.entities
-        stem = participant_session(entities)
-        found: set[Path] = set()
-        folders = {self.folder, self.folder.parent}
-        for folder in folders:
-            for pattern in EXPORT_PATTERNS:
-                found.update(p for p in folder.glob(f"{stem}_{pattern}") if p.is_file() and
-                             not p.name.endswith(".json") and _same_run(p.name, entities))
-        return sorted(found)
+        """The navigator files written for this run (may be empty).
 
-
-def _same_run(filename: str, entities: dict[str, str]) -> bool:
-    """A file belongs to a run if its task/run entities (when present) agree."""
-    found = parse_entities(filename)
-    if str(found.get("desc", "")).startswith("participant"):
-        return False  # a participant-level output (all of the participant's runs), not this run's
-    return all(found.get(k, entities.get(k)) == entities.get(k) for k in ("task", "run", "ses") if k in entities)
+        Those named with the run's entities, in whatever navigation space, and
+        ``desc-navtargets`` (:mod:`trdnet.export`); not the participant step's
+        (``desc-participantnavtargets``) nor another run's.
+        """
+        run = {k: v for k, v in self.entities.items() if k != "space"}
+        found = []
+        for path in sorted(self.folder.glob(f"*_desc-{NAVIGATION_DESC}_*")):
+            named = {k: v for k, v in parse_entities(path.name).items() if k not in ("space", "desc")}
+            if path.is_file() and not path.name.endswith(".json") and named == run:
+                found.append(path)
+        return found
 
 
 def find_runs(out_dir: Path, subject: str | None = None) -> list[RunOutputs]:
