@@ -358,19 +358,32 @@ def test_report_labels_are_checked(tmp_path, capsys):
 
 # --- permissions, as an unprivileged user (CI runs as root, which reads everything) -------------------------
 
-def _as_nobody(argv: list[str], cwd: str, stdout: str, stderr: str) -> None:
-    """``trdnet.cli.main(argv)`` as user nobody, in a process forked from :func:`_unprivileged_server`.
+def _cli_in_child(argv: list[str], cwd: str, stdout: str, stderr: str, as_nobody: bool,
+                  sigterm_after_targets: bool) -> None:
+    """``trdnet.cli.main(argv)`` in a process forked from :func:`_forkserver`; its value is the exit status.
 
-    The output files are opened before privileges are dropped; the exit status is ``main``'s value.
+    ``as_nobody``: as user nobody (uid 65534), the output files opened before privileges are dropped.
+    ``sigterm_after_targets``: the process sends itself SIGTERM, as kill or a cluster's job end does, once a
+    run has written its targets.
     """
     import trdnet.cli
+    from trdnet import pipeline
 
     os.chdir(cwd)
     for fd, path in ((1, stdout), (2, stderr)):
         with open(path, "w") as file:
             os.dup2(file.fileno(), fd)
     sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
-    if os.geteuid() == 0:
+    if sigterm_after_targets:
+        write_targets = pipeline.write_targets
+
+        def terminated_midway(*args, **kwargs):
+            written = write_targets(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return written
+
+        pipeline.write_targets = terminated_midway
+    if as_nobody and os.geteuid() == 0:
         os.setgroups([])
         os.setgid(65534)
         os.setuid(65534)
@@ -385,10 +398,10 @@ def _as_nobody(argv: list[str], cwd: str, stdout: str, stderr: str) -> None:
 _SERVER = []
 
 
-def _unprivileged_server():
+def _forkserver():
     """A multiprocessing context whose processes fork from one server that imported trdnet and this module
-    (everything the refusal path needs) while the interpreter's files were still readable: each command is a
-    process of its own without paying for a fresh interpreter's imports."""
+    (everything the refusal path needs) while the interpreter's files were still readable to all: each command
+    is a process of its own without paying for a fresh interpreter's imports."""
     if not _SERVER:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__, "trdnet.cli", "trdnet.cohort", "trdnet.config", "trdnet.inputs.bids",
@@ -396,6 +409,27 @@ def _unprivileged_server():
                                         "trdnet.staging"])
         _SERVER.append(context)
     return _SERVER[0]
+
+
+def run_in_child(*argv: str, cwd: Path, as_nobody: bool = False,
+                 sigterm_after_targets: bool = False) -> subprocess.CompletedProcess:
+    """``trdnet`` with ``argv`` in a new process in ``cwd`` (see :func:`_cli_in_child`); ends it after 300 s."""
+    with tempfile.TemporaryDirectory() as captured:
+        stdout, stderr = Path(captured) / "stdout", Path(captured) / "stderr"
+        child = _forkserver().Process(target=_cli_in_child, args=(list(argv), str(cwd), str(stdout), str(stderr),
+                                                                  as_nobody, sigterm_after_targets))
+        child.start()
+        child.join(300)
+        if child.exitcode is None:
+            child.kill()
+            child.join()
+            pytest.fail(f"trdnet {' '.join(argv)} did not end within 300 s")
+        return subprocess.CompletedProcess(argv, child.exitcode, stdout.read_text(), stderr.read_text())
+
+
+def run_unprivileged(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``trdnet`` with ``argv`` in a new process running as user nobody in ``cwd``."""
+    return run_in_child(*argv, cwd=cwd, as_nobody=True)
 
 
 @pytest.fixture
@@ -408,21 +442,6 @@ def shared_dir():
         if not path.is_symlink():
             path.chmod(0o755 if path.is_dir() else 0o644)
     shutil.rmtree(folder)
-
-
-def run_unprivileged(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``trdnet`` with ``argv`` in a new process running as user nobody (uid 65534) in ``cwd``."""
-    with tempfile.TemporaryDirectory() as captured:
-        stdout, stderr = Path(captured) / "stdout", Path(captured) / "stderr"
-        child = _unprivileged_server().Process(target=_as_nobody, args=(list(argv), str(cwd), str(stdout),
-                                                                       str(stderr)))
-        child.start()
-        child.join(300)
-        if child.exitcode is None:
-            child.kill()
-            child.join()
-            pytest.fail(f"trdnet {' '.join(argv)} as nobody did not end within 300 s")
-        return subprocess.CompletedProcess(argv, child.exitcode, stdout.read_text(), stderr.read_text())
 
 
 def _permission_case(shared_dir, make_unreadable, *expected, out_mode=0o777):
@@ -659,30 +678,13 @@ def test_more_workers_than_cores_are_capped_with_one_warning(derivatives, tmp_pa
 
 # --- signals, busy runs and schedulers ---------------------------------------------------------------------------
 
-TERMINATED_RUN = textwrap.dedent("""
-    import os, signal, sys
-    from trdnet import cli, pipeline
-
-    write_targets = pipeline.write_targets
-
-    def terminated_midway(*args, **kwargs):
-        written = write_targets(*args, **kwargs)
-        os.kill(os.getpid(), signal.SIGTERM)  # what kill or a cluster's job end sends
-        return written
-
-    pipeline.write_targets = terminated_midway
-    sys.exit(cli.main(sys.argv[1:]))
-""")
-
-
 def test_sigterm_leaves_a_failure_record_and_no_outputs(derivatives, tmp_path):
     run = find_runs(derivatives, participant_labels=["01"])[0]
     out = tmp_path / "out"
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps(SETTINGS))
-    child = subprocess.run([sys.executable, "-c", TERMINATED_RUN, "run", str(derivatives), str(out), "participant",
-                            "--participant-label", "01", "--no-report", "--settings", str(settings_file)],
-                           capture_output=True, text=True, timeout=300)
+    child = run_in_child("run", str(derivatives), str(out), "participant", "--participant-label", "01", "--no-report",
+                         "--settings", str(settings_file), cwd=tmp_path, sigterm_after_targets=True)
     assert child.returncode == 143, child.stderr
     assert "Traceback" not in child.stderr
     assert child.stderr.strip().splitlines()[-1] == ("trdnet: terminated (SIGTERM); finished runs are kept, re-run "
