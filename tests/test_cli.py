@@ -381,6 +381,55 @@ def test_an_unreachable_dask_scheduler_is_given_a_short_configurable_time(small_
         assert "argument --dask-timeout" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("options", "settings", "words"), [
+    (["--dask", "tcp://127.0.0.1:9", "--dask-timeout", "1.5"], None,
+     "--dask tcp://127.0.0.1:9: cannot reach a Dask scheduler there within 1.5 s"),
+    (["--dask", "local:abc"], None, "--dask local:abc: the number of local workers must be a whole number"),
+    (["--n-volumes", "40"], None, "--n-volumes 40 (simulated runs, TR 2 s): 40 volumes (1.3 min) before any "
+                                  "censoring; at least"),
+    ([], {"denoise": {"low_pass": 0.3}}, "--n-volumes 300 (simulated runs, TR 2 s): denoise.low_pass = 0.3 Hz is "
+                                         "not below the Nyquist frequency"),
+    ([], {"networks": {"atlas": "labels", "labels_img": "missing.nii.gz", "labels_table": "missing.tsv"}},
+     "networks.labels_img"),
+])
+def test_demo_refuses_what_the_run_would_refuse_before_simulating_anything(tmp_path, capsys, monkeypatch, options,
+                                                                           settings, words):
+    import dask.distributed
+
+    from trdnet.inputs import simulate
+
+    def unreachable(address, timeout=None, **kwargs):
+        raise OSError(f"Timed out trying to connect to {address} after {timeout} s")
+
+    def must_not_simulate(*args, **kwargs):
+        raise AssertionError("the cohort was simulated before the request was checked")
+
+    monkeypatch.setattr(dask.distributed, "Client", unreachable)
+    monkeypatch.setattr(simulate, "simulate_cohort", must_not_simulate)
+    if settings is not None:
+        path = tmp_path / "settings.json"
+        path.write_text(json.dumps(settings))
+        options = [*options, "--settings", path]
+    out = tmp_path / "demo"
+    err = refused(capsys, ["demo", out, "--n-subjects", "1", *options], out)
+    assert words in err, err
+
+
+def test_a_scheduler_that_answers_passes_the_check_and_local_clusters_are_not_contacted(monkeypatch):
+    import dask.distributed
+    from dask.distributed import LocalCluster
+
+    from trdnet.cohort import check_scheduler
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        check_scheduler(cluster.scheduler_address, 5)
+    contacted = []
+    monkeypatch.setattr(dask.distributed, "Client", lambda *a, **k: contacted.append(a))
+    check_scheduler("local:2")
+    check_scheduler("local")
+    assert not contacted
+
+
 def test_report_names_each_report_it_removes(tmp_path, capsys):
     """A report beside no finished run describes outputs that are gone: 'trdnet report' removes it and says so."""
     root = tmp_path / "fmriprep"

@@ -316,7 +316,7 @@ def cmd_run(args) -> int:
 
     bids_dir = None if (args.dataset or args.roi_timeseries) else args.dirs[0]
     check_request(output_dir, [bids_dir, args.roi_timeseries, args.labels, args.data_dir], bids_dir,
-                  args.participant_label, args.dask)
+                  args.participant_label, args.dask, args.dask_timeout)
     runs, settings = collect_runs(args, settings)
     log.debug("%d run(s) to process; settings digest %s", len(runs), settings.digest())
     results = run_cohort(runs, output_dir, settings, n_jobs=args.n_jobs, dask=args.dask,

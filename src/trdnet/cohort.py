@@ -224,7 +224,7 @@ def parse_dask(address: str) -> int | None:
 
 
 def check_request(out_dir: Path, inputs=(), bids_dir: Path | None = None, participant_labels=None,
-                  dask: str | None = None) -> None:
+                  dask: str | None = None, dask_timeout: float | None = None) -> None:
     """Everything about a ``trdnet run`` request that can be refused before any work.
 
     Parameters
@@ -241,7 +241,9 @@ def check_request(out_dir: Path, inputs=(), bids_dir: Path | None = None, partic
         Labels without ``sub-`` (labels that are absent are refused with the
         other filters once the runs are found).
     dask : str, optional
-        ``--dask`` address (checked for form).
+        ``--dask`` address: checked for form, and a scheduler address must answer (:func:`check_scheduler`).
+    dask_timeout : float, optional
+        Seconds that scheduler has to answer.
 
     Raises
     ------
@@ -256,6 +258,50 @@ def check_request(out_dir: Path, inputs=(), bids_dir: Path | None = None, partic
     if bids_dir is not None:
         check_participants(bids_dir, participant_labels)
     check_output_folder(out_dir, inputs)
+    if dask:  # last: an address that does not answer takes dask_timeout to refuse
+        check_scheduler(dask, dask_timeout)
+
+
+def check_scheduler(address: str, timeout: float | None = None) -> None:
+    """Refuse, before any work, a Dask scheduler address that does not answer (``local`` clusters are started later).
+
+    Parameters
+    ----------
+    address : str
+        ``--dask`` value.
+    timeout : float, optional
+        Seconds the scheduler has to answer (default :data:`DASK_CONNECT_SECONDS`).
+
+    Raises
+    ------
+    SettingsError
+        A malformed address.
+    TrdnetError
+        dask.distributed is not installed, or the scheduler does not answer.
+    """
+    if parse_dask(address) is None:
+        connect_scheduler(address, timeout).close()
+
+
+def connect_scheduler(address: str, timeout: float | None = None):
+    """A ``distributed.Client`` connected to a scheduler address.
+
+    Raises
+    ------
+    TrdnetError
+        dask.distributed is not installed, or the scheduler does not answer within ``timeout`` seconds
+        (default :data:`DASK_CONNECT_SECONDS`).
+    """
+    timeout = DASK_CONNECT_SECONDS if timeout is None else timeout
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise TrdnetError("--dask needs dask.distributed: pip install 'trdnet[dask]'") from None
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, ValueError, TypeError) as exc:
+        raise TrdnetError(f"--dask {address}: cannot reach a Dask scheduler there within {timeout:g} s ({exc}); "
+                          "--dask-timeout SECONDS waits longer") from None
 
 
 class _Progress:
@@ -380,11 +426,7 @@ def _run_dask(runs, args, address: str, n_workers: int | None, progress, prepare
                              dashboard_address=":0") as cluster, Client(cluster) as client:
             prepare()
             return _submit(client, runs, args, progress)
-    try:
-        client = Client(address, timeout=timeout)
-    except (OSError, ValueError, TypeError) as exc:
-        raise TrdnetError(f"--dask {address}: cannot reach a Dask scheduler there within {timeout:g} s ({exc}); "
-                          "--dask-timeout SECONDS waits longer") from None
+    client = connect_scheduler(address, timeout)
     with client:
         prepare()
         return _submit(client, runs, args, progress)

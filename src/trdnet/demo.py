@@ -17,6 +17,8 @@ from .sidecars import COORDINATE_CONVENTION, SIMULATED_NOTE
 
 #: Space of the simulated cohort and of every coordinate of ``demo_accuracy.tsv``.
 DEMO_SPACE = "MNI152NLin2009cAsym"
+#: Repetition time of the simulated runs (seconds).
+DEMO_TR = 2.0
 
 #: What each column of ``demo_accuracy.tsv`` holds, with its unit.
 ACCURACY_COLUMNS = {
@@ -63,16 +65,16 @@ def run_demo(
     from .cohort import run_cohort
     from .inputs.bids import find_runs
     from .inputs.simulate import simulate_cohort
-    from .preflight import check_denoise_fits, check_setting_files
+    from .preflight import check_denoise_fits
 
     output_dir = Path(output_dir)
     sim_root = output_dir / "simulated"
     out = output_dir / "trdnet"
-    check_setting_files(settings)
+    check_demo_request(out, sim_root, settings, n_volumes, dask, dask_timeout)
     start = time.perf_counter()
     # The easy preset: white noise, the analysis's own seed and search spheres, a strong
     # patch and no shared group region. It shows the pipeline working, not its accuracy.
-    cohort = simulate_cohort(sim_root, n_subjects=n_subjects, n_volumes=n_volumes,
+    cohort = simulate_cohort(sim_root, n_subjects=n_subjects, n_volumes=n_volumes, tr=DEMO_TR,
                              resolution_mm=resolution_mm, random_state=seed, preset="easy")
     print(f"SIMULATED cohort (EASY preset) of {n_subjects} participants written to {cohort.fmriprep_dir} "
           f"({time.perf_counter() - start:.0f} s); ground truth in {cohort.truth_dir}")
@@ -99,6 +101,44 @@ def run_demo(
               f"see {out / 'demo_accuracy.tsv'})")
     print(f"demo finished in {time.perf_counter() - start:.0f} s")
     return code
+
+
+def check_demo_request(out: Path, sim_root: Path, settings: Settings, n_volumes: int, dask: str | None = None,
+                       dask_timeout: float | None = None) -> None:
+    """Everything ``trdnet run`` would refuse about the demo, checked before anything is simulated.
+
+    The output folder (writable, apart from the simulated inputs), the Dask
+    address (its form, and a scheduler that answers), the files the settings
+    name and the atlas, and the settings against the runs about to be
+    simulated (their TR and length; the rest is checked on their files).
+
+    Parameters
+    ----------
+    out : Path
+        Folder of trdnet's outputs.
+    sim_root : Path
+        Folder the simulated cohort is written into.
+    settings : Settings
+    n_volumes : int
+        Volumes per simulated run (``--n-volumes``).
+    dask : str, optional
+    dask_timeout : float, optional
+
+    Raises
+    ------
+    TrdnetError
+        One line naming the option, file or setting and the problem.
+    """
+    from .cohort import check_request
+    from .networks.atlas_check import check_atlas_fits
+    from .preflight import check_run_length, check_setting_files
+
+    check_setting_files(settings)
+    check_atlas_fits(settings.networks, [])
+    source = f"--n-volumes {n_volumes} (simulated runs, TR {DEMO_TR:g} s)"
+    settings.denoise.check_sampling(DEMO_TR, source)
+    check_run_length(n_volumes, DEMO_TR, settings.denoise, source, "give more --n-volumes, or lower them")
+    check_request(out, [sim_root], dask=dask, dask_timeout=dask_timeout)
 
 
 def accuracy_table(results, truth: pd.DataFrame) -> pd.DataFrame:

@@ -94,13 +94,35 @@ def _check_length(run: Run, tr: float | None, denoise: DenoiseSettings) -> None:
         return
     if len(shape) != 4:
         return  # a 3D image fails that run with its own message
-    n_volumes = shape[3]
+    check_run_length(shape[3], tr, denoise, run.bold)
+
+
+def check_run_length(n_volumes: int, tr: float | None, denoise: DenoiseSettings, source: str | Path,
+                     remedy: str = "lower them, or leave the run out (--bids-filter-file)") -> None:
+    """Refuse a run shorter than ``min_volumes`` / ``min_minutes`` before any censoring: it could only fail.
+
+    Parameters
+    ----------
+    n_volumes : int
+        Volumes of the run.
+    tr : float or None
+        Repetition time in seconds; None: only the volume count is checked.
+    denoise : trdnet.config.DenoiseSettings
+    source : str or Path
+        The file (or option) the length comes from, named in the error.
+    remedy : str
+        What the user can do, ending the error.
+
+    Raises
+    ------
+    SettingsError
+    """
     minutes = n_volumes * tr / 60.0 if tr is not None else None
     if n_volumes < denoise.min_volumes or (minutes is not None and minutes < denoise.min_minutes):
         length = f"{n_volumes} volumes" + (f" ({minutes:.1f} min)" if minutes is not None else "")
-        raise SettingsError(f"{run.bold}: {length} before any censoring; at least {denoise.min_volumes} volumes "
+        raise SettingsError(f"{source}: {length} before any censoring; at least {denoise.min_volumes} volumes "
                             f"and {denoise.min_minutes} min are required (denoise.min_volumes, denoise.min_minutes): "
-                            "lower them, or leave the run out (--bids-filter-file)")
+                            f"{remedy}")
 
 
 def _known_tr(run: Run) -> float | None:
