@@ -72,6 +72,14 @@ def write_surface_run(root: Path, sub: str = "01", space: str = "fsaverage5", n_
     return paths
 
 
+def write_t1w(anat: Path, sub: str = "01") -> Path:
+    """fMRIPrep's ``desc-preproc_T1w`` beside the surfaces: without it ``anat/`` is not the participant's anatomy."""
+    anat.mkdir(parents=True, exist_ok=True)
+    path = anat / f"sub-{sub}_desc-preproc_T1w.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)), path)
+    return path
+
+
 SGACC = np.array([6.0, 16.0, -10.0])
 PLANTED_DLPFC = np.array([-40.0, 36.0, 34.0])
 
@@ -197,7 +205,7 @@ def test_fsnative_run_reads_the_participants_surfaces(tmp_path):
     root = tmp_path / "fmriprep"
     write_surface_run(root, space="fsnative", n_volumes=60, n_vertices=300)
     anat = root / "sub-01" / "anat"
-    anat.mkdir(parents=True)
+    write_t1w(anat)
     rng = np.random.default_rng(0)
     for hemi, shift in (("L", -40.0), ("R", 40.0)):
         coords = rng.normal(0, 20, (300, 3)) + [shift, 0, 0]
@@ -205,13 +213,45 @@ def test_fsnative_run_reads_the_participants_surfaces(tmp_path):
         nib.save(surf_gifti(coords, faces), anat / f"sub-01_hemi-{hemi}_pial.surf.gii")
         nib.save(surf_gifti(coords + 2.0, faces), anat / f"sub-01_hemi-{hemi}_white.surf.gii")
     run = find_runs(root, space="fsnative")[0]
-    cleaned = clean_surface_run(run, DenoiseSettings(), root)
+    cleaned = clean_surface_run(run, DenoiseSettings())
     pial = nib.load(anat / "sub-01_hemi-L_pial.surf.gii").agg_data("NIFTI_INTENT_POINTSET")
     np.testing.assert_allclose(cleaned.space.xyz[:300], pial + 1.0, atol=1e-4)
     assert cleaned.space.template_xyz is None and "T1w world" in cleaned.qc["surface"]
     (anat / "sub-01_hemi-R_white.surf.gii").unlink()
-    with pytest.raises(InputError, match="no fsnative surface for hemisphere R"):
-        clean_surface_run(run, DenoiseSettings(), root)
+    with pytest.raises(InputError, match=f"{anat}: no fsnative surface for hemisphere R"):
+        clean_surface_run(find_runs(root, space="fsnative")[0], DenoiseSettings())
+
+
+def test_an_fsnative_run_reads_the_anatomy_it_was_found_with_not_anat(tmp_path):
+    """The surfaces and spheres come from the run's anatomy record (found once with the run), whatever anat/
+    holds when the run is read; a run found without an anatomy is refused in one line."""
+    import dataclasses
+
+    root = tmp_path / "fmriprep"
+    write_surface_run(root, space="fsnative", n_volumes=60, n_vertices=300)
+    anat = root / "sub-01" / "anat"
+    write_t1w(anat)
+    elsewhere = tmp_path / "surfaces"
+    elsewhere.mkdir()
+    rng = np.random.default_rng(1)
+    faces = np.column_stack([np.arange(298), np.arange(1, 299), np.arange(2, 300)])
+    surfaces = {}
+    for hemi, shift in (("L", -40.0), ("R", 40.0)):
+        coords = rng.normal(0, 20, (300, 3)) + [shift, 0, 0]
+        path = elsewhere / f"sub-01_hemi-{hemi}_midthickness.surf.gii"
+        nib.save(surf_gifti(coords, faces), path)
+        surfaces[hemi] = {"midthickness": path}
+        # a decoy in anat/ that the record does not name
+        nib.save(surf_gifti(coords + 100.0, faces), anat / f"sub-01_hemi-{hemi}_midthickness.surf.gii")
+    run = find_runs(root, space="fsnative")[0]
+    run = dataclasses.replace(run, anatomy=dataclasses.replace(run.anatomy, surfaces=surfaces))
+    cleaned = clean_surface_run(run, DenoiseSettings())
+    np.testing.assert_allclose(cleaned.space.xyz[:300], nib.load(surfaces["L"]["midthickness"]).agg_data(
+        "NIFTI_INTENT_POINTSET"), atol=1e-4)
+    with pytest.raises(InputError) as info:
+        clean_surface_run(dataclasses.replace(run, anatomy=None), DenoiseSettings())
+    assert "an fsnative run needs the participant's fMRIPrep anatomy" in str(info.value)
+    assert "sub-01_desc-preproc_T1w" in str(info.value) and "\n" not in str(info.value)
 
 
 def test_cifti_dense_series_structures(tmp_path):
@@ -401,7 +441,7 @@ def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path
     root = tmp_path / "fmriprep"
     write_surface_run(root, space="fsnative", n_volumes=150, data=fsaverage5_networks_data(150))
     anat = root / "sub-01" / "anat"
-    anat.mkdir(parents=True)
+    write_t1w(anat)
     meshes, _ = standard_meshes("fsaverage5")
     fsaverage = load_fsaverage("fsaverage5")
     for hemi, part in (("L", "left"), ("R", "right")):
@@ -410,12 +450,16 @@ def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path
         sphere = fsaverage["sphere"].parts[part].coordinates * 1.02 + [1.0, 2.0, -3.0]
         nib.save(surf_gifti(sphere, faces), anat / f"sub-01_hemi-{hemi}_desc-reg_sphere.surf.gii")
     run = find_runs(root, space="fsnative")[0]
-    cleaned = clean_surface_run(run, DenoiseSettings(), root)
+    cleaned = clean_surface_run(run, DenoiseSettings())
     expected = np.concatenate([xyz[40:] for xyz in fsaverage5_mni152().values()])
     np.testing.assert_allclose(cleaned.space.template_xyz, expected, atol=1e-4)
     np.testing.assert_allclose(cleaned.space.xyz[0], meshes["L"][0][40] + [3.0, -20.0, 10.0], atol=1e-4)
     out = tmp_path / "out"
-    assert main(["run", str(root), str(out), "participant", "--space", "fsnative", "--no-report"]) == 0
+    # the navigator files are another test's (they need fMRIPrep's T1w <-> MNI transform, not written here)
+    no_navigator = tmp_path / "no_navigator.json"
+    no_navigator.write_text(json.dumps({"export": {"native": False}}))
+    assert main(["run", str(root), str(out), "participant", "--space", "fsnative", "--no-report",
+                 "--settings", str(no_navigator)]) == 0
     table = pd.read_csv(out / "sub-01" / "func" / "sub-01_task-rest_space-fsnative_networks.tsv", sep="\t")
     assert table[table.network_a == table.network_b].mean_z.mean() > table[
         table.network_a != table.network_b].mean_z.mean() + 0.3
@@ -433,7 +477,7 @@ def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path
     (anat / "sub-01_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5").write_bytes(b"")
     capsys.readouterr()
     assert main(["run", str(root), str(tmp_path / "out2"), "participant", "--space", "fsnative",
-                 "--no-report"]) == 1
+                 "--no-report", "--settings", str(no_navigator)]) == 1
     failed = [line for line in capsys.readouterr().out.splitlines() if "FAILED" in line]
     assert len(failed) == 1 and "without a transform to MNI" in failed[0]
     assert "sub-01_hemi-L_desc-reg_sphere.surf.gii is missing" in failed[0]

@@ -77,7 +77,7 @@ def write_cifti_and_gifti(tmp_path: Path) -> tuple[Path, Path, dict]:
 
 def _targets(root: Path):
     run = find_runs(root, space="fsLR")[0]
-    cleaned = clean_surface_run(run, DenoiseSettings(), root)
+    cleaned = clean_surface_run(run, DenoiseSettings())
     settings = dataclasses.replace(TargetSettings(), methods=("cluster", "peak"), reliability=False)
     return run, cleaned.space, compute_targets(cleaned, settings, 0)
 

@@ -152,7 +152,7 @@ def clean(run: Run, denoise_settings, reader=None) -> CleanedRun:
     The transform used is recorded as ``qc["template_transform"]`` (in every sidecar's QC).
     """
     if isinstance(run, SurfaceRun):
-        return clean_surface_run(run, denoise_settings, fmriprep_root(run))
+        return clean_surface_run(run, denoise_settings)
     cleaned = denoise.clean_run(run, denoise_settings, reader=reader)
     cleaned, transform = with_template_coordinates(cleaned, run.anatomy)
     if transform is not None:

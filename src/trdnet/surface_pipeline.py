@@ -27,15 +27,13 @@ from .inputs.surface import MNI305_NOTE, SurfaceRun, cifti_tr, load_surface_run
 log = logging.getLogger(__name__)
 
 
-def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings, root: Path | None = None) -> CleanedRun:
+def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings) -> CleanedRun:
     """Read a surface run's vertices with signal and clean them.
 
     Parameters
     ----------
     run : SurfaceRun
     settings : DenoiseSettings
-    root : Path, optional
-        The derivatives folder (fsnative surfaces are read from its ``anat/``).
 
     Returns
     -------
@@ -53,7 +51,7 @@ def clean_surface_run(run: SurfaceRun, settings: DenoiseSettings, root: Path | N
     from .denoise import clean_columns
 
     tr = surface_repetition_time(run)
-    data, geometry = load_surface_run(run, root)
+    data, geometry = load_surface_run(run)
     cleaned = clean_columns(run, settings, geometry, tr, int(data.shape[0]), lambda: data)
     cleaned.qc["n_vertices_excluded"] = int(sum(geometry.n_excluded.values()))
     cleaned.qc["surface"] = geometry.surface

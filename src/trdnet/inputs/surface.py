@@ -16,7 +16,7 @@ from
   (``meshes=``), nilearn would have to download them;
 - fsnative: the participant's ``anat/sub-<l>[_ses-<l>]_hemi-{L,R}_midthickness.surf.gii``
   written by fMRIPrep (T1w world coordinates), else the mean of its pial and
-  white surfaces;
+  white surfaces, as found with the run (``Run.anatomy``, :mod:`trdnet.inputs.anatomy`);
 - fsLR-32k: the Conte69 midthickness meshes inside the ``brainspace`` wheel on
   PyPI (fetched with :mod:`trdnet.inputs.registry`, not installed), or
   meshes given with ``meshes=``.
@@ -302,11 +302,15 @@ def standard_meshes(space: str) -> tuple[dict, str]:
     )
 
 
-def fsnative_meshes(root: Path, subject: str, session: str | None = None) -> tuple[dict, str]:
+def fsnative_meshes(anatomy) -> tuple[dict, str]:
     """The participant's fMRIPrep surfaces (T1w world coordinates) as midthickness meshes.
 
-    Looks in ``sub-<l>[/ses-<l>]/anat`` for ``..._hemi-{L,R}_midthickness.surf.gii``;
-    without it, the vertex-wise mean of ``_pial`` and ``_white``.
+    Parameters
+    ----------
+    anatomy : trdnet.inputs.anatomy.NativeAnatomy
+        Found with the run (``Run.anatomy``): its ``surfaces`` are fMRIPrep's
+        ``..._hemi-{L,R}_{midthickness,pial,white}.surf.gii``; the midthickness
+        is used, else the vertex-wise mean of pial and white.
 
     Raises
     ------
@@ -314,24 +318,13 @@ def fsnative_meshes(root: Path, subject: str, session: str | None = None) -> tup
         No usable surfaces for a hemisphere; the message names the folder and
         the files looked for.
     """
-    folders = [Path(root) / f"sub-{subject}" / f"ses-{session}" / "anat"] if session else []
-    folders.append(Path(root) / f"sub-{subject}" / "anat")
     out, kinds = {}, set()
     for hemi in HEMISPHERES:
-        found = None
-        for folder in folders:
-            for prefix in ([f"sub-{subject}_ses-{session}"] if session else []) + [f"sub-{subject}"]:
-                files = {kind: folder / f"{prefix}_hemi-{hemi}_{kind}.surf.gii" for kind in ("midthickness", "pial",
-                                                                                             "white")}
-                found, kind = native_mesh({k: p for k, p in files.items() if p.is_file()})
-                if found is not None:
-                    break
-            if found is not None:
-                break
+        found, kind = native_mesh(anatomy.surfaces.get(hemi, {}))
         if found is None:
             raise InputError(
-                f"{folders[-1]}: no fsnative surface for hemisphere {hemi} (expected "
-                f"sub-{subject}_hemi-{hemi}_midthickness.surf.gii, or _pial and _white)"
+                f"{Path(anatomy.t1w).parent}: no fsnative surface for hemisphere {hemi} (expected "
+                f"sub-{anatomy.subject}_hemi-{hemi}_midthickness.surf.gii, or _pial and _white)"
             )
         out[hemi] = found
         kinds.add(kind)
@@ -361,39 +354,11 @@ def native_mesh(files: dict) -> tuple:
     return None, ""
 
 
-def _anat_file(root: Path, subject: str, session: str | None, tail: str) -> Path | None:
-    """``anat/sub-<l>[_ses-<l>]<tail>`` of a participant (session folder first), or None."""
-    folders = [Path(root) / f"sub-{subject}" / f"ses-{session}" / "anat"] if session else []
-    folders.append(Path(root) / f"sub-{subject}" / "anat")
-    prefixes = ([f"sub-{subject}_ses-{session}"] if session else []) + [f"sub-{subject}"]
-    found = [f / f"{p}{tail}" for f in folders for p in prefixes]
-    return next((p for p in found if p.is_file()), None)
-
-
 #: fMRIPrep's registered spheres (the participant's fsnative vertices placed on a template sphere), by the
 #: template mesh family they register to: FreeSurfer's ``sphere.reg`` (fsaverage) and the fsLR one fMRIPrep
 #: writes with CIFTI output.
 REGISTERED_SPHERES = {"fsaverage": "_hemi-{hemi}_desc-reg_sphere.surf.gii",
                       "fsLR": "_hemi-{hemi}_space-fsLR_desc-reg_sphere.surf.gii"}
-
-
-def registered_sphere(root: Path, subject: str, session: str | None, space: str, hemi: str) -> Path | None:
-    """fMRIPrep's registered sphere of one hemisphere for a template surface space, or None when absent.
-
-    Parameters
-    ----------
-    root : Path
-        fMRIPrep derivatives folder.
-    subject, session : str
-        Labels without ``sub-``/``ses-``.
-    space : str
-        ``fsaverage`` of any density (FreeSurfer's ``sphere.reg``:
-        ``anat/sub-<l>_hemi-<h>_desc-reg_sphere.surf.gii``) or ``fsLR``
-        (``anat/sub-<l>_hemi-<h>_space-fsLR_desc-reg_sphere.surf.gii``).
-    hemi : str
-        ``L`` or ``R``.
-    """
-    return _anat_file(root, subject, session, REGISTERED_SPHERES[sphere_family(space)].format(hemi=hemi))
 
 
 def sphere_family(space: str) -> str:
@@ -535,7 +500,7 @@ def participant_vertices(anatomy, space: str, hemi: str, template_vertices) -> d
             "surface": f"{surface}, T1w world coordinates"}
 
 
-def fsnative_template_points(root: Path, subject: str, session: str | None = None) -> dict | None:
+def fsnative_template_points(anatomy) -> dict | None:
     """MNI152 coordinates of every fsnative vertex, through fMRIPrep's registered spheres.
 
     fMRIPrep writes ``anat/sub-<l>[_ses-<l>]_hemi-{L,R}_desc-reg_sphere.surf.gii``:
@@ -545,6 +510,11 @@ def fsnative_template_points(root: Path, subject: str, session: str | None = Non
     (directions compared, so a shifted or rescaled sphere gives the same
     answer); fsaverage5's vertex spacing (about 3 mm) bounds the precision.
 
+    Parameters
+    ----------
+    anatomy : trdnet.inputs.anatomy.NativeAnatomy
+        Found with the run (``Run.anatomy``): its ``registered_spheres["fsaverage"]``.
+
     Returns
     -------
     dict or None
@@ -552,23 +522,24 @@ def fsnative_template_points(root: Path, subject: str, session: str | None = Non
     """
     from scipy.spatial import cKDTree
 
+    spheres = anatomy.registered_spheres.get("fsaverage", {})
+    if any(hemi not in spheres for hemi in HEMISPHERES):
+        return None
     meshes, _ = standard_meshes("fsaverage5")
     out = {}
     for hemi in HEMISPHERES:
-        found = registered_sphere(root, subject, session, "fsaverage", hemi)
-        if found is None:
-            return None
-        sphere = np.asarray(nib.load(found).agg_data("NIFTI_INTENT_POINTSET"), dtype=float)
+        sphere = np.asarray(nib.load(spheres[hemi]).agg_data("NIFTI_INTENT_POINTSET"), dtype=float)
         _, nearest = cKDTree(_directions(template_sphere("fsaverage5", hemi))).query(_directions(sphere))
         out[hemi] = nib.affines.apply_affine(MNI305_TO_MNI152, meshes[hemi][0][nearest])
     return out
 
 
-def _missing_spheres(root: Path, subject: str, session: str | None) -> str:
+def _missing_spheres(anatomy) -> str:
     """Which of fMRIPrep's fsaverage registered spheres are missing, as a phrase naming the files."""
-    anat = Path(root) / f"sub-{subject}" / "anat"
-    missing = [str(anat / f"sub-{subject}{REGISTERED_SPHERES['fsaverage'].format(hemi=hemi)}")
-               for hemi in HEMISPHERES if registered_sphere(root, subject, session, "fsaverage", hemi) is None]
+    spheres = anatomy.registered_spheres.get("fsaverage", {})
+    prefix = f"sub-{anatomy.subject}" + (f"_ses-{anatomy.session}" if anatomy.session else "")
+    missing = [str(Path(anatomy.t1w).parent / f"{prefix}{REGISTERED_SPHERES['fsaverage'].format(hemi=hemi)}")
+               for hemi in HEMISPHERES if hemi not in spheres]
     if not missing:
         return ""
     return (f"fMRIPrep's registered sphere{'s' if len(missing) > 1 else ''} {' and '.join(missing)} "
@@ -624,18 +595,24 @@ def fslr_meshes() -> dict:
     return out
 
 
-def run_meshes(run: SurfaceRun, root: Path | None = None) -> tuple[dict, str]:
-    """Meshes of a surface run: given ones, fsnative from fMRIPrep's anat/, or the standard ones."""
+def run_meshes(run: SurfaceRun) -> tuple[dict, str]:
+    """Meshes of a surface run: given ones, fsnative from the run's anatomy record, or the standard ones."""
     if run.meshes:
         return dict(run.meshes), "given meshes"
     if run.space == "fsnative":
-        if root is None:
-            raise InputError(f"{run.bold}: fsnative run without its derivatives folder for the surfaces")
-        return fsnative_meshes(root, run.subject, run.entities.get("ses"))
+        return fsnative_meshes(_fsnative_anatomy(run))
     return standard_meshes(run.space)
 
 
-def load_surface_run(run: SurfaceRun, root: Path | None = None) -> tuple[np.ndarray, MeshGeometry]:
+def _fsnative_anatomy(run: SurfaceRun):
+    """The anatomy an fsnative run was found with (its surfaces and spheres), refusing a run without one."""
+    if run.anatomy is None:
+        raise InputError(f"{run.bold}: an fsnative run needs the participant's fMRIPrep anatomy (anat/ with "
+                         f"sub-{run.subject}_desc-preproc_T1w and its surfaces), and none was found with the run")
+    return run.anatomy
+
+
+def load_surface_run(run: SurfaceRun) -> tuple[np.ndarray, MeshGeometry]:
     """Read a surface run: the T x V matrix of vertices with signal and their geometry.
 
     GIFTI per hemisphere, or CIFTI-2 (see :func:`load_cifti_run`).
@@ -643,8 +620,7 @@ def load_surface_run(run: SurfaceRun, root: Path | None = None) -> tuple[np.ndar
     Parameters
     ----------
     run : SurfaceRun
-    root : Path, optional
-        Derivatives folder (for fsnative surfaces in ``anat/``).
+        An fsnative run reads its surfaces and registered spheres from ``run.anatomy``.
 
     Returns
     -------
@@ -663,7 +639,7 @@ def load_surface_run(run: SurfaceRun, root: Path | None = None) -> tuple[np.ndar
     """
     if run.kind == "cifti":
         return load_cifti_run(run)
-    meshes, surface = run_meshes(run, root)
+    meshes, surface = run_meshes(run)
     from nilearn.surface import load_surf_mesh
 
     series, keep = {}, {}
@@ -686,12 +662,12 @@ def load_surface_run(run: SurfaceRun, root: Path | None = None) -> tuple[np.ndar
     if not any(k.any() for k in keep.values()):
         raise InputError(f"{run.bold}: no vertex carries signal (all constant or non-finite)")
     points, missing = None, ""
-    if run.space == "fsnative" and root is not None:
-        points = fsnative_template_points(root, run.subject, run.entities.get("ses"))
+    if run.space == "fsnative" and run.anatomy is not None:
+        points = fsnative_template_points(run.anatomy)
         if points is not None:
             surface += "; MNI152 positions through fMRIPrep's desc-reg_sphere and fsaverage5"
         else:
-            missing = _missing_spheres(root, run.subject, run.entities.get("ses"))
+            missing = _missing_spheres(run.anatomy)
     geometry = MeshGeometry.from_meshes(meshes, run.space, keep=keep, template_affine=template_affine(run.space),
                                         surface=surface, template_points=points, template_missing=missing)
     data = np.concatenate([series[h][:, keep[h]] for h in HEMISPHERES], axis=1)
