@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cache import cache_dir
 from ..errors import DatasetError
 from ..outputs import atomic_write_bytes, write_json, write_tsv
 from .datasets import Preprocessing, PublicDataset
@@ -52,6 +51,7 @@ from .motion import (
 )
 from .registry import Wheel, read_members
 from .timeseries import find_roi_timeseries_runs
+from .wheel_data import dataset_folder, is_laid_out
 
 NAME = "brainfc_rest01"
 
@@ -97,12 +97,6 @@ NOTES = (
 )
 
 
-def default_folder(data_dir: str | Path | None = None) -> Path:
-    """Where the laid-out sample lives: ``<data_dir>/brainfc_rest01``, else ``<trdnet cache>/datasets/brainfc_rest01``."""
-    root = Path(data_dir) if data_dir is not None else cache_dir() / "datasets"
-    return root / NAME
-
-
 def fetch_brainfc_rest01(data_dir: str | Path | None = None, *, verbose: bool = False):
     """Fetch (or reuse) the brainfc wheel and lay the rest01 sample out as ROI input.
 
@@ -128,8 +122,8 @@ def fetch_brainfc_rest01(data_dir: str | Path | None = None, *, verbose: bool = 
         files are not what this converter expects.
     """
 
-    folder = default_folder(data_dir)
-    if not _is_laid_out(folder):
+    folder = dataset_folder(NAME, data_dir)
+    if not is_laid_out(folder, LAYOUT_VERSION, BRAINFC_WHEEL):
         files = read_members(BRAINFC_WHEEL, [SAMPLE_FOLDER + n for n in (*DATA_FILES, *PROVENANCE_FILES)],
                              verbose=verbose)
         write_sample(folder, {name.removeprefix(SAMPLE_FOLDER): data for name, data in files.items()})
@@ -249,16 +243,6 @@ def confounds_sidecar() -> dict:
                                                       "discards"},
         "InputNotes": list(NOTES),
     }
-
-
-def _is_laid_out(folder: Path) -> bool:
-    description = folder / "dataset_description.json"
-    try:
-        content = json.loads(description.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return (content.get("TrdnetLayoutVersion") == LAYOUT_VERSION
-            and content.get("WheelSHA256") == BRAINFC_WHEEL.sha256)
 
 
 def _table(files: dict[str, bytes], name: str) -> pd.DataFrame:
