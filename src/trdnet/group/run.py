@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..entities import sidecar_path
 from ..errors import SettingsError
 from ..output_folder import check_group_folder_writable
 from ..outputs import software_versions, write_json, write_nifti, write_tsv
@@ -24,6 +25,8 @@ from .participants import find_participants_tsv, read_groups
 from .seedmap import mean_seed_map
 from .stats import participant_mean_fd, participant_means, qcfc_table, two_sample_table
 
+#: The group sgACC map's name, kept as first published (``desc-`` before ``stat-``, against the schema's order that
+#: per-run maps follow) because other cohorts' settings point to it with ``--group-map``.
 GROUP_MAP_NAME = "desc-sgacc_stat-z_boldmap.nii.gz"
 
 _ID_DOCS = {
@@ -265,7 +268,7 @@ def _write_seed_map(context, kept, group_dir: Path, result: GroupResult) -> None
     img, used = mean_seed_map(kept)
     result.files["seedmap"] = write_nifti(path, img)
     inputs = [r.files["boldmap"] for r in kept if "boldmap" in r.files]
-    write_json(path.with_name(GROUP_MAP_NAME.replace(".nii.gz", ".json")), context.sidecar(
+    write_json(sidecar_path(path), context.sidecar(
         "Group sgACC seed map: mean Fisher z (arctanh r) of the participants' sgACC r maps; a participant's runs "
         "are averaged first so each participant counts once; a voxel outside a participant's mask does not count "
         "for them; 0 where no participant has data. For the 'seedmap' targeting method.",
@@ -313,5 +316,4 @@ class _Context:
     def remove(path: Path) -> None:
         """Remove a stale output (and its sidecar) that this run does not produce."""
         path.unlink(missing_ok=True)
-        stem = path.name.split(".")[0]
-        path.with_name(f"{stem}.json").unlink(missing_ok=True)
+        sidecar_path(path).unlink(missing_ok=True)
