@@ -223,3 +223,22 @@ def test_a_participant_with_little_data_in_all_is_poor_and_says_why(settings):
     reason = short.output.details["methods"]["cluster"]["reliability"]["participant_reason"]
     assert reason.startswith("too little data: 10.0 min retained, 15 min needed for a word better than poor")
     assert "too little data: 10.0 min retained" in top["note"]
+
+
+def test_a_short_participant_whose_stretches_agree_is_still_told_not_to_use_the_target(settings):
+    # A strong planted block: stretches of the 10 minutes agree within 5 mm, but 15 minutes are needed for a
+    # word better than poor. The note may report the agreement, never as if the target were usable.
+    runs = [run_with_block(100, (6, 6, 6), seed, effect=1.0) for seed in range(3)]
+    lenient = dataclasses.replace(settings, good_r95_mm=50.0, fair_r95_mm=60.0, good_split_half_mm=50.0,
+                                  max_competing_share=1.0, bootstrap_block_s=20.0)
+    table = participant_targets(runs, lenient, 0).output.table
+    personal = table[table["target"].astype(str).str.startswith("personalised")]
+    assert len(personal) and (personal["reliability"] == "poor").all()
+    for _, row in personal.iterrows():
+        note = row["sufficiency_note"]
+        assert note.startswith("do not use this target yet (too little data: 10.0 min retained"), note
+        assert "already agree within 5 mm" in note  # what the curve found is still reported, after the verdict
+        assert "do not use this target yet" in row["note"]  # the targets table's own note agrees
+    # With enough data by the rule, the curve's note stands alone.
+    enough = participant_targets(runs, dataclasses.replace(lenient, min_minutes_for_word=5.0), 0).output.table
+    assert enough.iloc[0]["sufficiency_note"].startswith("stretches of")

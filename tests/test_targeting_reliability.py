@@ -239,5 +239,6 @@ def test_the_targets_table_note_says_the_data_are_too_short(mni_run):
     short = compute_targets(run, TargetSettings(n_bootstrap=5), random_state=0).table.iloc[0]
     assert short["reliability"] == "poor"
     assert "too little data: 6.7 min retained, 15 min needed for a word better than poor" in short["note"]
+    assert "do not use this target yet" in short["note"]  # the note says what the word means for the team
     enough = compute_targets(run, TargetSettings(n_bootstrap=5, min_minutes_for_word=5.0), random_state=0).table.iloc[0]
     assert "too little data" not in enough["note"]

@@ -28,7 +28,7 @@ from ..cleaned import CleanedRun, zscore_columns
 from ..config import TargetSettings
 from ..errors import InputError, TargetingError
 from .api import TargetingOutput, compute_targets
-from .reliability import _Subset, reliability_word
+from .reliability import _Subset, data_rule_note, reliability_word
 from .sites import stronger_runner_up
 from .seedmap import group_map_values, reference_signal
 
@@ -199,6 +199,8 @@ def participant_targets(
         if candidates is not None and len(candidates) and "method" in candidates:
             candidates = candidates[candidates["method"] == method]
         bootstrap = output.details["methods"].get(method, {}).get("reliability", {})
+        table.loc[index, "sufficiency_note"] = sufficiency_statement(table.loc[index, "sufficiency_note"],
+                                                                     bootstrap.get("too_little_data", ""))
         word, reason = reliability_word(
             row["bootstrap_r95_mm"], row["split_half_mm"], settings,
             competing_share=row["competing_share"], retest_mm=table.loc[index, "retest_mm"],
@@ -220,6 +222,32 @@ def participant_targets(
         sufficiency=pd.DataFrame(sufficiency_rows, columns=list(SUFFICIENCY_COLUMNS)),
         run_labels=labels,
     )
+
+
+def sufficiency_statement(note: str, too_little: str) -> str:
+    """The data-sufficiency note of a target, never contradicting the data rule behind its word.
+
+    When the data are too short for a word better than ``poor``
+    (:func:`~trdnet.targeting.reliability.too_little_data`), the note says
+    first that the target is not to be used yet; what the stability curve
+    found (stretches that already agree, say) follows as a detail, since
+    agreement between stretches of too little data does not make the
+    target usable.
+
+    Parameters
+    ----------
+    note : str
+        Note of :func:`minutes_to_reach` (empty when not computed).
+    too_little : str
+        Reason of the data rule (empty: the data suffice).
+
+    Returns
+    -------
+    str
+    """
+    if not too_little:
+        return note
+    return data_rule_note(too_little) + (f"; stability of stretches alone: {note}" if note else "")
 
 
 def cap_for_retest(word: str, reason: str, retest_mm: float, settings: TargetSettings) -> tuple[str, str]:

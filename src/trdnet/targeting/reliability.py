@@ -117,6 +117,26 @@ def too_little_data(minutes_retained: float, settings: TargetSettings, *, block_
     return "too little data: " + "; ".join(reasons) if reasons else ""
 
 
+def data_rule_note(too_little: str) -> str:
+    """What a target's note says when the data rule (:func:`too_little_data`) makes its word ``poor``.
+
+    The rule wins over every other measure of agreement (bootstrap radius,
+    split-half, stability of stretches): the note says plainly that the
+    target is not to be used yet.
+
+    Parameters
+    ----------
+    too_little : str
+        Reason from :func:`too_little_data` (empty: the data suffice).
+
+    Returns
+    -------
+    str
+        The note, or ``""`` when ``too_little`` is empty.
+    """
+    return f"do not use this target yet ({too_little}); acquire more data" if too_little else ""
+
+
 def circular_block_rows(n_rows: int, block: int, rng: np.random.Generator) -> np.ndarray:
     """Row indices of one circular block-bootstrap resample of ``n_rows`` rows."""
     n_blocks = math.ceil(n_rows / block)
