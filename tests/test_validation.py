@@ -157,6 +157,17 @@ def test_quick_study_writes_results(validation, tmp_path):
     rows = written["variant"] == "default"
     np.testing.assert_allclose(again.loc[rows, "bootstrap_r95_mm"], written.loc[rows, "bootstrap_r95_mm"], rtol=1e-12)
     assert again.loc[rows, "reliability"].tolist() == written.loc[rows, "reliability"].tolist()
+    # A summary of the participants already run keeps the run's time and adds its own beside it.
+    import json
+
+    record = json.loads((out / "validation.json").read_text())
+    assert "summarise_wall_seconds" not in record
+    (out / "validation.json").write_text(json.dumps({**record, "wall_seconds": 1234.5}))
+    assert validation.main(["--quick", "--set", "choose", "--n-jobs", "1", "--out", str(out),
+                            "--variants", "cluster_sum_4mm", "peak", "--summarise-only"]) == 0
+    summarised = json.loads((out / "validation.json").read_text())
+    assert summarised["wall_seconds"] == 1234.5
+    assert summarised["summarise_wall_seconds"] >= 0
 
 
 @pytest.mark.slow

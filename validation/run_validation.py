@@ -510,6 +510,22 @@ def markdown(table: pd.DataFrame, digits: int = 1) -> str:
     return "\n".join(lines) + "\n"
 
 
+def study_seconds(previous: Path, seconds: float, summarise_only: bool) -> dict:
+    """``wall_seconds`` of the study (the participants' run) and, for a summary alone, ``summarise_wall_seconds``.
+
+    A summary of participants run earlier keeps the run's ``wall_seconds``
+    from the ``validation.json`` it replaces (``None`` when there is none or
+    it cannot be read) and records its own time beside it.
+    """
+    if not summarise_only:
+        return {"wall_seconds": seconds}
+    try:
+        run_seconds = json.loads(previous.read_text()).get("wall_seconds")
+    except (OSError, ValueError, AttributeError):
+        run_seconds = None
+    return {"wall_seconds": run_seconds, "summarise_wall_seconds": seconds}
+
+
 def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VARIANTS), n_jobs: int = 1,
               workdir=None, summarise_only: bool = False) -> dict[str, pd.DataFrame]:
     """Run every participant, write the tables; return them.
@@ -528,7 +544,8 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
         Keep the simulated files there (default: a temporary folder).
     summarise_only : bool
         Only summarise the participants already written in ``out_dir/participants`` (an
-        interrupted study; ``validation.json`` records how many).
+        interrupted study; ``validation.json`` records how many, keeps the run's ``wall_seconds``
+        and adds the summary's own as ``summarise_wall_seconds``).
 
     Returns
     -------
@@ -591,7 +608,8 @@ def run_study(out_dir, grid: StudyGrid, which: str = "report", variants=tuple(VA
         "r95_scale_for_90pct_coverage": r95_scale_for_coverage(targets, Settings().targeting.r95_scale),
         "calibration": calibrate_words(targets, Settings().targeting) if "bootstrap_r95_raw_mm" in targets else None,
         "participants_summarised": len(done),
-        "wall_seconds": round(time.perf_counter() - started, 1), "n_jobs": n_jobs,
+        **study_seconds(out_dir / "validation.json", round(time.perf_counter() - started, 1), summarise_only),
+        "n_jobs": n_jobs,
     }
     (out_dir / "validation.json").write_text(json.dumps(record, indent=2) + "\n")
     sites = site_radius_summary(targets)
