@@ -183,6 +183,7 @@ def test_a_small_cell_reproduces_the_method_ordering_the_readme_states(validatio
     assert errors["default"] < errors["peak"] and errors["default"] < errors["hierarchical"], errors.to_dict()
 
 
+@pytest.mark.slow  # simulates and cleans a participant's sessions of the validation study
 def test_older_rows_get_their_retained_minutes_from_the_same_simulation(validation, tmp_path):
     grid = validation.QUICK_GRID
     seed = grid.seed + validation.SETS["choose"]
