@@ -359,3 +359,106 @@ def test_surface_sites_are_outlined_at_their_nearest_vertex(monkeypatch):
     assert "orange outlines: sites of the bootstrap targets" in html and "<img" in html
     assert drawn["marks"] == {"L": [1234]}
     assert {hemi: [v for v, _ in items] for hemi, items in drawn["competing"].items()} == {"L": [1234], "R": [4321]}
+
+
+def _participant_runs(processed_cohort, subject: str = "01"):
+    from trdnet.inputs.bids import find_runs
+
+    return find_runs(processed_cohort.fmriprep_dir, [subject], processed_cohort.settings.space)
+
+
+def _files_of(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_a_rerun_writing_fewer_files_withdraws_the_others_and_leaves_the_runs_alone(processed_cohort, tmp_path):
+    from trdnet.participants import participant_prefix, process_participant
+
+    out = processed_cohort.copy(tmp_path / "out")
+    runs = _participant_runs(processed_cohort)
+    prefix = participant_prefix(runs[0])
+    record = out / "logs" / "participant" / f"{prefix}_done.json"
+    before = set(json.loads(record.read_text())["Files"])
+    others = {k: v for k, v in _files_of(out).items() if k not in before and not k.startswith("logs/")}
+    settings = processed_cohort.settings
+    fewer = dataclasses.replace(settings, export=dataclasses.replace(settings.export, formats=("brainsight",)))
+    files, _, status = process_participant(runs, prefix, out, fewer, overwrite=True)
+    assert status == "done"
+    gone = before - set(files)
+    assert any(name.endswith(".xml") for name in gone) and any(name.endswith(".nii.gz") for name in gone), gone
+    assert not [name for name in gone if (out / name).exists()]
+    # what is on disk of the participant step is exactly what its record lists
+    on_disk = {str(p.relative_to(out)) for p in out.rglob("sub-01_*desc-participant*")}
+    assert on_disk == set(files) == set(json.loads(record.read_text())["Files"])
+    # every other output (the runs', other participants') is as it was
+    after = _files_of(out)
+    assert {k: after.get(k) for k in others} == others
+
+
+def test_a_failed_rerun_leaves_no_earlier_participant_file_and_the_next_one_publishes_its_set(
+        processed_cohort, tmp_path, monkeypatch):
+    from trdnet import targeting
+    from trdnet.errors import TargetingError
+    from trdnet.participants import participant_prefix, process_participant
+
+    out = processed_cohort.copy(tmp_path / "out")
+    runs = _participant_runs(processed_cohort)
+    prefix = participant_prefix(runs[0])
+    settings = processed_cohort.settings
+
+    def no_target(*args, **kwargs):
+        raise TargetingError("no DLPFC cluster")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(targeting, "participant_targets", no_target)
+        with pytest.raises(TargetingError):
+            process_participant(runs, prefix, out, settings, overwrite=True)
+    assert not list(out.rglob("sub-01_*desc-participant*"))
+    assert not (out / "logs" / "participant" / f"{prefix}_done.json").exists()
+    files, _, status = process_participant(runs, prefix, out, settings)
+    assert status == "done" and {str(p.relative_to(out)) for p in out.rglob("sub-01_*desc-participant*")} == set(files)
+
+
+def test_a_surface_participant_summary_carries_its_vertex_and_the_console_says_approximate(capsys):
+    from trdnet.console import report_results
+    from trdnet.participants import participant_summary
+    from trdnet.pipeline import RunResult
+
+    table = pd.DataFrame({"target": ["personalised"], "space": ["MNI305"], "x": [-38.0], "y": [40.0], "z": [28.0],
+                          "hemi": ["L"], "vertex": pd.array([2345], dtype="Int64"), "r_sgacc": [-0.3],
+                          "n_runs": [2], "retest_mm": [4.2], "reliability": ["fair"], "minutes_for_5mm": [12.0],
+                          "sufficiency_note": ["about 12 min needed for 5 mm; 16.0 min available"]})
+    navigation = {"navigation_space": MNI, "navigation_x": -37.5, "navigation_y": 41.0, "navigation_z": 27.0}
+    summary = participant_summary(table, navigation)
+    assert summary["target_hemi"] == "L" and summary["target_vertex"] == 2345
+    report_results([RunResult("sub-01_task-rest_space-fsaverage5", "01", "done", [], summary)], Path("out"))
+    printed = capsys.readouterr().out
+    assert "(vertex 2345, hemi-L)" in printed and "approximate: the mesh's MNI152" in printed
+    # a volume participant has neither, and no such note
+    volume = participant_summary(table.drop(columns=["hemi", "vertex"]).assign(space=MNI), navigation)
+    assert "target_vertex" not in volume and "target_hemi" not in volume
+
+
+def test_a_replacement_cut_short_is_finished_by_the_next_one_and_never_reaches_run_outputs(tmp_path):
+    from trdnet.participants import replacing_record_path, set_aside, withdraw_replaced
+    from trdnet.records import participant_record_path, write_participant_record
+
+    prefix = f"sub-01_task-rest_space-{MNI}"
+    names = [f"sub-01/func/{prefix}_desc-participant_targets.tsv",
+             f"sub-01/func/sub-01_task-rest_space-T1w_desc-{PARTICIPANT_NAVIGATION_DESC}_localite.xml",
+             f"sub-01/ses-2/func/sub-01_ses-2_task-rest_space-T1w_desc-{PARTICIPANT_NAVIGATION_DESC}_coords.tsv",
+             # a list edited by hand naming a run's output: never removed
+             f"sub-01/ses-1/func/sub-01_ses-1_task-rest_run-1_space-{MNI}_desc-target_coords.tsv",
+             f"sub-01/ses-1/func/sub-01_ses-1_task-rest_space-{MNI}_desc-target_coords.tsv"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    write_participant_record(tmp_path, prefix, ["a", "b"], "digest", names, {}, True)
+    set_aside(tmp_path, prefix)  # a re-run starts, then dies before its record
+    assert not participant_record_path(tmp_path, prefix).exists()
+    write_participant_record(tmp_path, prefix, ["a", "b"], "digest", names[:1], {}, True)
+    set_aside(tmp_path, prefix)  # the next re-run: the earlier list is kept, not replaced
+    removed = withdraw_replaced(tmp_path, prefix, keep=names[:1])
+    assert sorted(removed) == sorted(names[1:3])
+    assert [(tmp_path / n).exists() for n in names] == [True, False, False, True, True]
+    assert not replacing_record_path(tmp_path, prefix).exists()

@@ -25,6 +25,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pandas as pd
+
 from .config import Settings
 from .entities import (PARTICIPANT_ENTITIES, output_prefix, parse_entities, participant_output_path,
                        sidecar_path)
@@ -36,6 +38,9 @@ from .sidecars import SIMULATED_NOTE, sidecar
 
 #: Status of a participant whose participant-level outputs were left as they were.
 KEPT = "kept"
+
+#: Suffix of a participant record set aside while its outputs are replaced (see :func:`set_aside`).
+REPLACING_SUFFIX = "_replacing.json"
 
 
 def participant_prefix(run: Run) -> str:
@@ -110,6 +115,7 @@ def runs_left_out(out_dir: Path, prefix: str, members: list[Run], settings: Sett
     previous = participant_record_path(out_dir, prefix)
     if previous.is_file():
         known.update(read_participant_record(previous).runs)
+    known.update(_replaced(replacing_record_path(out_dir, prefix), "Runs"))  # a replacement cut short
     return sorted(known - {r.prefix for r in members})
 
 
@@ -124,6 +130,34 @@ def _participant_group_map(group_map, settings: Settings, out_dir: Path, subject
     return group_map
 
 
+def participant_summary(table, navigation: dict) -> dict:
+    """The summary of a participant-level target (console line and record), as a run's summary reads.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The participant-level targets (primary row first), with ``n_runs``,
+        ``retest_mm``, ``minutes_for_5mm`` and ``sufficiency_note``; on a
+        cortical mesh also ``hemi`` and ``vertex``.
+    navigation : dict
+        ``navigation_*`` values of the participant's navigator files.
+
+    Returns
+    -------
+    dict
+        ``target_hemi`` and ``target_vertex`` are present only for a target on a mesh.
+    """
+    primary = table.iloc[0]
+    summary = {"n_runs": int(primary["n_runs"]), "target_x": float(primary["x"]), "target_y": float(primary["y"]),
+               "target_z": float(primary["z"]), "target_space": str(primary["space"]),
+               "r_sgacc": float(primary["r_sgacc"]), "retest_mm": float(primary["retest_mm"]),
+               "reliability": str(primary["reliability"]), "minutes_for_5mm": float(primary["minutes_for_5mm"]),
+               "sufficiency_note": str(primary["sufficiency_note"])}
+    if "vertex" in primary and not pd.isna(primary["vertex"]):
+        summary |= {"target_hemi": str(primary["hemi"]), "target_vertex": int(primary["vertex"])}
+    return summary | navigation
+
+
 def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: Settings, overwrite: bool = False,
                         group_map=None) -> tuple[list[str], dict, str]:
     """Participant-level target of one person's runs; writes the tables and their sidecars.
@@ -132,20 +166,42 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
     -------
     (list of str, dict, str)
         Files written (relative to ``out_dir``), a summary, and ``done`` or ``skipped``.
-    """
-    from . import targeting
-    from .export.participant import export_participant_target
-    from .pipeline import clean
 
+    Notes
+    -----
+    The participant's files are published as one set: files of the
+    previous result that this one does not write again (fewer sessions'
+    T1w images, a format no longer asked for) are removed once the new
+    record is written, and all of them when the step fails
+    (:func:`set_aside`, :func:`withdraw_replaced`). Run-level outputs are
+    never touched.
+    """
     record = participant_record_path(out_dir, prefix)
     names = sorted(r.prefix for r in runs)
     if record.is_file() and not overwrite:
         previous = read_participant_record(record)
         if (previous.settings_digest == settings.digest() and previous.runs == names
                 and previous.unfinished_reason(out_dir) is None):
+            withdraw_replaced(out_dir, prefix, keep=previous.files)  # a publication interrupted at its end
             return previous.files, previous.summary, "skipped"
     runs = sorted(runs, key=lambda r: r.prefix)
-    record.unlink(missing_ok=True)  # as for runs: a record never describes outputs being replaced
+    set_aside(out_dir, prefix)  # as for runs: a record never describes outputs being replaced
+    try:
+        relative, summary = _write_participant(runs, prefix, names, out_dir, settings, group_map)
+    except TrdnetError:
+        withdraw_replaced(out_dir, prefix, keep=())  # no result: nothing of the earlier one may pass for it
+        raise
+    withdraw_replaced(out_dir, prefix, keep=relative)
+    return relative, summary, "done"
+
+
+def _write_participant(runs: list[Run], prefix: str, names: list[str], out_dir: Path, settings: Settings,
+                       group_map) -> tuple[list[str], dict]:
+    """Compute and write one participant's outputs, then its record; the files written and the summary."""
+    from . import targeting
+    from .export.participant import export_participant_target
+    from .pipeline import clean
+
     group_map = _participant_group_map(group_map, settings, out_dir, runs[0].subject)
     cleaned = [clean(run, settings.denoise) for run in runs]
     result = targeting.participant_targets(
@@ -180,13 +236,82 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
         files.append(write_tsv(path, values))
         files.append(write_json(sidecar_path(path),
                                 sidecar(kind, description, runs[0], settings, extra=extra)))
-    primary = table.iloc[0]
-    summary = {"n_runs": len(runs), "target_x": float(primary["x"]), "target_y": float(primary["y"]),
-               "target_z": float(primary["z"]), "target_space": str(primary["space"]),
-               "r_sgacc": float(primary["r_sgacc"]), "retest_mm": float(primary["retest_mm"]),
-               "reliability": str(primary["reliability"]), "minutes_for_5mm": float(primary["minutes_for_5mm"]),
-               "sufficiency_note": str(primary["sufficiency_note"]), **navigation}
+    summary = participant_summary(table, navigation)
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
     write_participant_record(out_dir, prefix, names, settings.digest(), relative, summary,
                              any(r.simulated for r in runs))
-    return relative, summary, "done"
+    return relative, summary
+
+
+def replacing_record_path(out_dir: Path, prefix: str) -> Path:
+    """``logs/participant/<prefix>_replacing.json``: the file list of a participant result being replaced."""
+    record = participant_record_path(out_dir, prefix)
+    return record.with_name(f"{prefix}{REPLACING_SUFFIX}")
+
+
+def set_aside(out_dir: Path, prefix: str) -> None:
+    """Retire the participant's record before its outputs are replaced, keeping its file list.
+
+    The record is removed (a record never describes outputs being
+    replaced); the files it listed are kept in
+    :func:`replacing_record_path`, together with those of an earlier
+    replacement that did not finish, so that :func:`withdraw_replaced` can
+    remove whatever the new result does not write again, even after a crash.
+    """
+    record = participant_record_path(out_dir, prefix)
+    aside = replacing_record_path(out_dir, prefix)
+    files, runs = set(_replaced(aside, "Files")), set(_replaced(aside, "Runs"))
+    if record.is_file():
+        previous = read_participant_record(record)
+        files.update(previous.files)
+        runs.update(previous.runs)
+    if files:
+        write_json(aside, {"Prefix": prefix, "Runs": sorted(runs), "Files": sorted(files)})
+    record.unlink(missing_ok=True)
+
+
+def withdraw_replaced(out_dir: Path, prefix: str, keep) -> list[str]:
+    """Remove the participant-level files of a replaced result that the new one did not write again.
+
+    Parameters
+    ----------
+    out_dir : Path
+    prefix : str
+        Participant prefix.
+    keep : iterable of str
+        Files of the new result (relative to ``out_dir``); empty when the
+        new result failed, so that no earlier file passes for it.
+
+    Returns
+    -------
+    list of str
+        The files removed (relative to ``out_dir``). Only files named as
+        participant-level outputs (``desc-participant...``, no ``run-``
+        entity) inside ``out_dir`` are ever removed: a list edited by hand
+        cannot reach a run's outputs.
+    """
+    aside = replacing_record_path(out_dir, prefix)
+    if not aside.is_file():
+        return []
+    removed = []
+    root = Path(out_dir).resolve()
+    for name in sorted(set(_replaced(aside, "Files")) - set(keep)):
+        path = (root / name).resolve()
+        entities = parse_entities(path.name)
+        if (root in path.parents and str(entities.get("desc", "")).startswith("participant")
+                and "run" not in entities and path.is_file()):
+            path.unlink()
+            removed.append(name)
+    aside.unlink(missing_ok=True)
+    return removed
+
+
+def _replaced(aside: Path, key: str) -> list[str]:
+    """``Files`` or ``Runs`` of a set-aside record (none when absent or unreadable)."""
+    import json
+
+    try:
+        values = json.loads(aside.read_text()).get(key, [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [v for v in values if isinstance(v, str)]
