@@ -15,6 +15,11 @@ per-run outputs in ``sub-<l>/func/`` under the participant's prefix
 - ``..._space-<T1w or template>_desc-participantnavtargets_*``: the navigator files of the
   participant target (:mod:`trdnet.export.participant`).
 
+The files are published as one set through the step's record
+(``logs/participant/<prefix>_done.json``): a re-run sets the record aside,
+and files of the earlier result it does not write again are removed when
+the new record is in place (all of them when the step fails).
+
 The runs are cleaned a second time here (the per-run step does not keep
 them), which costs about as much as reading them once more.
 """
