@@ -180,12 +180,14 @@ def test_qc_exclusions_and_broken_runs_are_written_down(tmp_path, cohort):
     make_run(out, "08", [0.1, 0.1, 0.1], minutes=3.0)  # too little data
     make_run(out, "09", [0.1, 0.1, 0.1], done=False)  # outputs but no completion record
     write_failure_record(out, "sub-10_task-rest_space-X", "sub-10", "boom")
+    write_failure_record(out, "sub-11_task-rest_space-X", "sub-11", "stopped by Ctrl-C", interrupted=True)
     result = run_group(out, participants, exclude=QcThresholds(max_mean_fd=0.5, min_minutes=5.0))
     exclusions = read_tsv(result.files["exclusions"]).set_index("participant_id")
     assert "mean FD 0.900 mm > 0.5 mm" in exclusions.loc["sub-07", "reason"]
     assert "3.00 min retained < 5 min" in exclusions.loc["sub-08", "reason"]
     assert "no completion record" in exclusions.loc["sub-09", "reason"]
-    assert "boom" in exclusions.loc["sub-10", "reason"]
+    assert exclusions.loc["sub-10", "reason"] == "run failed: boom"
+    assert exclusions.loc["sub-11", "reason"] == "run was interrupted: stopped by Ctrl-C"
     assert (exclusions.loc[["sub-07", "sub-08"], "applies_to"] == "all").all()
     qc = read_tsv(result.files["qc"]).set_index("participant_id")
     assert not qc.loc["sub-07", "included"] and qc.loc["sub-01", "included"]

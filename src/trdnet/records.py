@@ -368,10 +368,15 @@ def read_failure_record(path: Path) -> FailureRecord:
     return FailureRecord(participant, content.get("Run", prefix), reason, interrupted)
 
 
+def read_failure_records(out_dir: Path) -> list[FailureRecord]:
+    """Every failure record of an output folder, sorted by run prefix."""
+    return [read_failure_record(path) for path in sorted((Path(out_dir) / LOGS).glob(f"*{FAILED_SUFFIX}"))]
+
+
 def failure_records(out_dir: Path) -> pd.DataFrame:
     """Every failure record of an output folder as a table (``participant_id``, ``run``, ``reason``)."""
-    rows = [read_failure_record(path) for path in sorted((Path(out_dir) / LOGS).glob(f"*{FAILED_SUFFIX}"))]
-    return pd.DataFrame([[r.participant_id, r.run, r.reason] for r in rows], columns=FAILURE_COLUMNS)
+    return pd.DataFrame([[r.participant_id, r.run, r.reason] for r in read_failure_records(out_dir)],
+                        columns=FAILURE_COLUMNS)
 
 
 def write_failures_table(out_dir: Path) -> Path | None:

@@ -22,7 +22,7 @@ from ..entities import SEED_MAP_ENTITIES, build_name, output_name, parse_bids_na
 from ..errors import InputError, SettingsError
 from ..inputs.requested import check_labels_present
 from ..outputs import read_tsv, source_datasets
-from ..records import failure_records, finished_runs
+from ..records import finished_runs, read_failure_records
 from ..staging import RunBusyError, run_lock, staged_runs
 
 #: Per-run outputs read by the group step, by kind: suffix, extension and own entities
@@ -172,10 +172,11 @@ def discover_runs(out_dir: Path, participant_labels=None) -> tuple[list[RunRecor
                                  done.settings_digest))
     seen = {r.prefix for r in records} | {p["run"] for p in problems}
     collected = {r.prefix for r in records}
-    for row in failure_records(out_dir).itertuples(index=False):
+    for row in read_failure_records(out_dir):
         seen.add(row.run)
-        reason = (f"the latest attempt failed, the outputs of an earlier one are used: {row.reason}"
-                  if row.run in collected else f"run failed: {row.reason}")
+        ended = "was interrupted" if row.interrupted else "failed"
+        reason = (f"the latest attempt {ended}, the outputs of an earlier one are used: {row.reason}"
+                  if row.run in collected else f"run {ended}: {row.reason}")
         problems.append({"participant_id": row.participant_id, "run": row.run, "reason": reason})
     for prefix in staged_runs(out_dir):
         if prefix not in seen:

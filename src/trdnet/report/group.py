@@ -42,7 +42,7 @@ def write_group_report(out_dir) -> Path:
     out_dir = Path(out_dir)
     runs = find_runs(out_dir)
     if not runs:
-        raise InputError(f"{out_dir}: no processed run (no sub-*_qc.tsv); run 'trdnet run' first")
+        raise InputError(f"{out_dir}: no finished run (no completion record in logs/); run 'trdnet run' first")
     provenance = runs[0].provenance
     write_citation_files(out_dir / "logs", provenance.get("Settings", {}), provenance.get("Software", {}),
                          runs[0].simulated, runs[0].qc.get("tr"))

@@ -48,7 +48,7 @@ def write_participant_report(out_dir, subject: str) -> Path:
     label = subject[4:] if subject.startswith("sub-") else subject
     runs = find_runs(out_dir, label)
     if not runs:
-        raise InputError(f"{out_dir}: no processed run of sub-{label} (no sub-{label}*_qc.tsv); "
+        raise InputError(f"{out_dir}: no finished run of sub-{label} (no completion record in logs/); "
                          "run 'trdnet run' first or give a processed participant")
     html = participant_html(runs, label, out_dir)
     return atomic_write_text(out_dir / f"sub-{label}.html", html)
