@@ -430,23 +430,6 @@ def test_a_scheduler_that_answers_passes_the_check_and_local_clusters_are_not_co
     assert not contacted
 
 
-def test_report_names_each_report_it_removes(tmp_path, capsys):
-    """A report beside no finished run describes outputs that are gone: 'trdnet report' removes it and says so."""
-    root = tmp_path / "fmriprep"
-    write_mni_run(root, "01", seed=1)
-    out = tmp_path / "out"
-    assert main(["run", str(root), str(out), "participant", *FAST, "--settings", str(_short_runs(tmp_path))]) == 0
-    stale = [out / "sub-07.html", out / "sub-08.html"]
-    for path in stale:
-        path.write_text("<html>a report of outputs that are gone</html>")
-    capsys.readouterr()
-    assert main(["report", str(out)]) == 0
-    lines = [line for line in capsys.readouterr().err.splitlines() if "removed" in line]
-    assert lines == [f"trdnet: info: {p.name} removed: {p.stem} has no finished run in {out} (its report described "
-                     "outputs that are gone)" for p in stale]
-    assert not any(p.exists() for p in stale) and (out / "sub-01.html").is_file()
-
-
 def test_report_on_a_folder_without_a_finished_run_refuses_before_removing_anything(tmp_path, capsys):
     """No finished run: nothing to report, so the refusal comes first and every report is left as it was."""
     from trdnet.records import write_failure_record
@@ -461,12 +444,6 @@ def test_report_on_a_folder_without_a_finished_run_refuses_before_removing_anyth
     assert err == [f"trdnet: error: {out}: no finished run (logs/*_done.json), so no report to write; run "
                    "'trdnet run' first"]
     assert {path: path.read_text() for path in reports} == reports
-
-
-def _short_runs(tmp_path):
-    path = tmp_path / "short.json"
-    path.write_text(json.dumps({"denoise": {"min_volumes": 40, "min_minutes": 1.0}}))
-    return path
 
 
 def test_ctrl_c_with_n_jobs_records_the_runs_a_stopped_worker_left(small_derivatives, tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ import dataclasses
 import gzip
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -78,11 +79,28 @@ def progress_log():
     logger.setLevel(level)
 
 
-def test_parallel_backends_give_the_same_tables(small_cohort, progress_log):
+@pytest.fixture(scope="module")
+def serial_run(small_cohort):
+    """``small_cohort`` processed once by a serial run (read-ahead on, the default): its output folder and the
+    progress lines it logged. Read only: the tests comparing with it, or resuming it, take a copy."""
     runs, settings, root = small_cohort
-    serial = run_cohort(runs, root / "serial", settings)
-    assert all(r.status == "done" for r in serial), [r.error for r in serial]
-    progress = {"serial": progress_log.take()}
+    logger = logging.getLogger("trdnet")
+    handler, level = _Collect(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        results = run_cohort(runs, root / "serial", settings)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert all(r.status == "done" for r in results), [r.error for r in results]
+    return root / "serial", handler.take()
+
+
+def test_parallel_backends_give_the_same_tables(small_cohort, serial_run, progress_log):
+    runs, settings, root = small_cohort
+    serial, serial_progress = serial_run
+    progress = {"serial": serial_progress}
     joblib_results = run_cohort(runs, root / "joblib", settings, n_jobs=2)
     progress["joblib"] = progress_log.take()
     dask_results = run_cohort(runs, root / "dask", settings, dask="local:2")
@@ -95,7 +113,7 @@ def test_parallel_backends_give_the_same_tables(small_cohort, progress_log):
         assert [line.split("]")[0] for line in lines] == ["[1/3", "[2/3", "[3/3"], backend
         assert sorted(line.split(" ")[1].rstrip(":") for line in lines) == sorted(r.prefix for r in runs), backend
         assert all(line.endswith(": done") for line in lines), backend
-    reference = _tables(root / "serial")
+    reference = _tables(serial)
     assert len(reference) >= 3 * 8
     _assert_same_tables(_tables(root / "joblib"), reference)
     _assert_same_tables(_tables(root / "dask"), reference)
@@ -107,10 +125,9 @@ def _bytes(out):
     return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("sub-*/func/*.tsv"))}
 
 
-def test_interrupted_cohort_resumes_only_unfinished_runs(small_cohort, progress_log):
+def test_interrupted_cohort_resumes_only_unfinished_runs(small_cohort, serial_run, progress_log):
     runs, settings, root = small_cohort
-    out = root / "resume"
-    run_cohort(runs, out, settings)
+    out = Path(shutil.copytree(serial_run[0], root / "resume"))  # a finished cohort run of these settings
     # an interrupted run has outputs but no completion record (it is written last)
     next(out.glob("logs/sub-02_*_done.json")).unlink()
     progress_log.take()
@@ -121,12 +138,12 @@ def test_interrupted_cohort_resumes_only_unfinished_runs(small_cohort, progress_
     assert progress_log.take() == []
 
 
-def test_prefetching_gives_the_same_bytes_and_the_same_errors(small_cohort, tmp_path):
+def test_prefetching_gives_the_same_bytes_and_the_same_errors(small_cohort, serial_run, tmp_path):
     runs, settings, root = small_cohort
     plain = run_cohort(runs, tmp_path / "plain", settings, prefetch=False)
-    ahead = run_cohort(runs, tmp_path / "ahead", settings, prefetch=True)
-    assert [r.status for r in ahead] == [r.status for r in plain] == ["done"] * 3
-    assert _bytes(tmp_path / "ahead") == _bytes(tmp_path / "plain")
+    assert [r.status for r in plain] == ["done"] * 3
+    ahead = serial_run[0]  # read ahead, the default
+    assert _bytes(ahead) == _bytes(tmp_path / "plain")
 
     # a truncated image in the middle: the same one-line reason, the others continue
     broken_root = tmp_path / "broken"

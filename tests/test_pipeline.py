@@ -72,8 +72,12 @@ def test_cli_runs_a_foreign_folder_and_resumes(foreign_derivatives, tmp_path, ca
     assert "other settings" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in sorted((out / "logs").rglob("*")) if p.is_file()} == records
     assert not (out / "failures.tsv").exists()
-    assert main(["run", *args, "--no-gsr", "--overwrite"]) == 0
+    # --overwrite lets them in, run by run: one participant's run is enough to show it (the refusal above is
+    # made run by run over the runs selected, so selecting fewer runs does not get round it)
+    assert main(["run", *args, "--no-gsr", "--overwrite", "--participant-label", "B02"]) == 0
     assert not (out / "failures.tsv").exists()
+    rerun = json.loads(next(out.glob("sub-B02/func/*_targets.json")).read_text())
+    assert rerun["Settings"]["denoise"]["global_signal"] == "none"
 
 
 def test_same_inputs_give_byte_identical_tables(foreign_derivatives, tmp_path):

@@ -822,6 +822,20 @@ def test_interrupted_overwrite_takes_the_participant_report_and_report_removes_s
     assert (out / "sub-03.html").is_file() and "sub-01.html" not in printed
 
 
+def test_report_names_each_report_it_removes(processed_01, tmp_path, capsys):
+    """A report beside no finished run describes outputs that are gone: 'trdnet report' removes it and says so."""
+    out = copy_of(processed_01, tmp_path / "out")
+    stale = [out / "sub-07.html", out / "sub-08.html"]
+    for path in stale:
+        path.write_text("<html>a report of outputs that are gone</html>")
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "removed" in line]
+    assert lines == [f"trdnet: info: {p.name} removed: {p.stem} has no finished run in {out} (its report described "
+                     "outputs that are gone)" for p in stale]
+    assert not any(p.exists() for p in stale) and (out / "sub-01.html").is_file()
+
+
 def test_export_refuses_outputs_without_a_completion_record(derivatives, processed_01, tmp_path, capsys):
     run = find_runs(derivatives, participant_labels=["01"])[0]
     out = copy_of(processed_01, tmp_path / "out")
