@@ -27,7 +27,7 @@ from trdnet.inputs.runs import Run, check_distinct_outputs
 from trdnet.inputs.simulate import simulate_cohort
 from trdnet.targeting import compute_targets
 
-N_VOLUMES = 120
+N_VOLUMES = 80
 SEED_MNI = np.array([6.0, 16.0, -10.0])
 
 
