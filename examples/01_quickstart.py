@@ -51,7 +51,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 cohort = simulate_cohort(
     OUT / "simulated",
     n_subjects=2 if FAST else 4,
-    n_volumes=120 if FAST else 300,  # 300 volumes at TR 2 s = 10 minutes
+    n_volumes=200 if FAST else 300,  # 300 volumes at TR 2 s = 10 minutes
     resolution_mm=4 if FAST else 3,
     random_state=0,
 )

@@ -43,7 +43,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 # %%
 # One simulated participant (SIMULATED DATA)
 # ------------------------------------------
-cohort = simulate_cohort(OUT / "simulated", n_subjects=1, n_volumes=120 if FAST else 300,
+cohort = simulate_cohort(OUT / "simulated", n_subjects=1, n_volumes=200 if FAST else 300,
                          resolution_mm=4 if FAST else 3, random_state=1, anatomy=False)
 settings = Settings()
 settings.targeting.reliability = False  # this example is about networks

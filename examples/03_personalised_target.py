@@ -46,7 +46,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 # %%
 # One simulated participant (SIMULATED DATA)
 # ------------------------------------------
-cohort = simulate_cohort(OUT / "simulated", n_subjects=1, n_volumes=150 if FAST else 300,
+cohort = simulate_cohort(OUT / "simulated", n_subjects=1, n_volumes=200 if FAST else 300,
                          resolution_mm=4 if FAST else 3, random_state=2, anatomy=False)
 planted = cohort.truth_table.iloc[0][["x", "y", "z"]].to_numpy(dtype=float)
 print(f"planted target (SIMULATED): {planted} mm, MNI152NLin2009cAsym RAS")

@@ -59,7 +59,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 # scanner-like RAS frame (rotated, shifted, scaled, gently warped), not in
 # MNI, and we keep the true mapping to check the export.
 settings = Settings()
-cohort = simulate_cohort(OUT / "simulated", n_subjects=1, n_volumes=120 if FAST else 300,
+cohort = simulate_cohort(OUT / "simulated", n_subjects=1, n_volumes=200 if FAST else 300,
                          resolution_mm=4 if FAST else 3, random_state=3, anatomy=False)
 anat_files = write_simulated_anat(cohort.fmriprep_dir, "01", rng_or_seed=3)
 truth = anat_files["truth"]

@@ -50,7 +50,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 fmriprep_dir = os.environ.get("TRDNET_FMRIPREP_DIR")
 if fmriprep_dir is None:
     # Stand-in for your data: a one-participant SIMULATED folder.
-    fmriprep_dir = simulate_cohort(OUT / "simulated", n_subjects=1, n_volumes=120 if FAST else 300,
+    fmriprep_dir = simulate_cohort(OUT / "simulated", n_subjects=1, n_volumes=200 if FAST else 300,
                                    resolution_mm=4 if FAST else 3, random_state=5).fmriprep_dir
 out_dir = OUT / "trdnet"
 

@@ -45,7 +45,7 @@ if __name__ == "__main__":  # Dask starts worker processes that re-import this f
     # ------------------
     # ``participants.tsv`` of the simulated folder labels participants
     # ``patient`` / ``control`` (arbitrarily).
-    cohort = simulate_cohort(OUT / "simulated", n_subjects=4 if FAST else 8, n_volumes=120 if FAST else 300,
+    cohort = simulate_cohort(OUT / "simulated", n_subjects=4 if FAST else 8, n_volumes=200 if FAST else 300,
                              resolution_mm=4 if FAST else 3, random_state=6, anatomy=False)
     settings = Settings()
     settings.targeting.n_bootstrap = 10 if FAST else 100

@@ -75,6 +75,23 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _short_runs_analysed():
+    """The fixtures' runs (80-120 volumes, for speed) leave fewer temporal degrees of freedom than the default
+    ``denoise.min_dof``: settings built in the tests default to 0 (the cleaning still runs and is checked). The
+    minimum itself is tested in test_dof.py, on explicit settings; subprocesses keep the shipped default."""
+    import dataclasses
+
+    from trdnet.config import DenoiseSettings
+
+    defaults = DenoiseSettings.__init__.__defaults__
+    names = [f.name for f in dataclasses.fields(DenoiseSettings) if f.init]
+    index = names.index("min_dof") - (len(names) - len(defaults))
+    DenoiseSettings.__init__.__defaults__ = (*defaults[:index], 0.0, *defaults[index + 1:])
+    yield
+    DenoiseSettings.__init__.__defaults__ = defaults
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory):
     """Keep trdnet's on-disk template cache inside the test run (children inherit it; the workers share it,
     the cache's writes being atomic)."""

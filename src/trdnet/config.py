@@ -236,6 +236,11 @@ class DenoiseSettings(_Checked):
     extrapolate: bool = False
     min_volumes: int = 50  # refuse to analyse fewer retained volumes than this
     min_minutes: float = 2.0  # ... or less retained time than this
+    #: refuse a run with fewer temporal degrees of freedom left after censoring, confound regression and band-pass
+    #: (:mod:`trdnet.dof`). trdnet's choice, not a published threshold: the null SD of r is about 1/sqrt(dof), so
+    #: below 20 chance correlations exceed +-0.43 one time in 20. With the default strategy (27 regressors,
+    #: 0.01-0.1 Hz, TR 2 s) a 10-min run keeps about 79, a 2.5-min run none. 0: no minimum.
+    min_dof: float = field(default=20.0, metadata={_DIGEST_SKIPS_DEFAULT: True})
     #: aCompCor / tCompCor components of fMRIPrep's confounds (nilearn's ``compcor``); none: not used
     compcor: str = field(default="none", metadata={_DIGEST_SKIPS_DEFAULT: True})
     #: number of CompCor components, or "all" (those fMRIPrep kept: 50% of the variance)
@@ -257,6 +262,7 @@ class DenoiseSettings(_Checked):
         "butterworth_order": _number(1, 10, integer=True),
         "min_volumes": _number(2, integer=True),
         "min_minutes": _number(0),
+        "min_dof": _number(0),
         "compcor": _one_of(*COMPCOR_KINDS),
     }
 

@@ -24,6 +24,7 @@ from nilearn import signal
 from .cleaned import CleanedRun, zscore_columns
 from .config import MNI_SPACE, DenoiseSettings
 from .confounds import confound_arguments, load_run_confounds
+from .dof import check_dof
 from .errors import DenoiseError, InputError
 from .grid import VoxelSpace
 from .inputs.repetition import RepetitionTime, check_plausible, resolve_repetition_time
@@ -367,6 +368,7 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int
     n_retained = len(sample_mask)
     check_retained(run.bold, n_retained, n_volumes, tr, settings,
                    f" (FD > {settings.fd_threshold} mm, std DVARS > {settings.std_dvars_threshold})")
+    dof = check_dof(run.bold, n_retained, None if confounds is None else confounds.columns, tr, settings, DenoiseError)
 
     data = read()
     mean, std = column_statistics(data, sample_mask)
@@ -396,6 +398,7 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int
         "tr_source": repetition.source,
         "tr_note": repetition.note,
         "n_confounds": 0 if confounds is None else int(confounds.shape[1]),
+        **dof,
         "decompressor": decompressor_name(),
     }
     return CleanedRun(
@@ -531,6 +534,12 @@ def qc_provenance(qc: dict) -> dict:
                                             "largest shift (mm) of its extent against it")}}
            if "template_overlap" in qc else {}),
         **({"TSNRNote": qc["tsnr_note"]} if qc.get("tsnr_note") else {}),
+        **({"DegreesOfFreedom": (
+            "dof_remaining: temporal degrees of freedom left after cleaning, retained volumes x dof_band_fraction "
+            "(an ideal band-pass: (low_pass - high_pass) / Nyquist) minus dof_n_regressors (confound columns, "
+            "cosines left out under a high-pass, plus 2 for detrending); DoF lost to regression and censoring as "
+            "counted by Parkes et al. 2018 (NeuroImage 171:415-436); runs below denoise.min_dof are refused")}
+           if "dof_remaining" in qc else {}),
         "FlatVoxels": ("n_flat_voxels: in-mask voxels with zero variance over the retained volumes (n_zero_voxels "
                        "of them all zero); left out of tSNR, the sgACC seed, the search region and every ROI"),
     }

@@ -190,7 +190,8 @@ def _paths(run: Run, out_dir: Path, suffix: str, extension: str, **extra) -> tup
 def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -> list[Path]:
     """Write ``<prefix>_qc.tsv`` and the per-volume censoring table."""
     qc_keys = ["n_volumes", "n_retained", "n_censored", "minutes_total", "minutes_retained", "mean_fd", "max_fd",
-               "median_tsnr", "n_voxels", "n_flat_voxels", "n_zero_voxels", "tr", "n_confounds"]
+               "median_tsnr", "n_voxels", "n_flat_voxels", "n_zero_voxels", "tr", "n_confounds",
+               "dof_n_regressors", "dof_band_fraction", "dof_remaining"]
     table = pd.DataFrame([{"participant_id": f"sub-{run.subject}", **{k: cleaned.qc.get(k) for k in qc_keys}}])
     qc_tsv, qc_json = _paths(run, out_dir, "qc", ".tsv")
     files = [write_tsv(qc_tsv, table)]

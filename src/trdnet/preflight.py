@@ -30,6 +30,9 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
     - A NIfTI run with fewer volumes (or minutes, when its TR is known) than
       ``min_volumes`` / ``min_minutes`` before any censoring: it could only
       fail. Only the image header is read.
+    - A NIfTI run with fewer temporal degrees of freedom left after censoring,
+      confound regression and band-pass than ``min_dof``
+      (:func:`trdnet.dof.check_dof`); its header and confounds are read, not its data.
 
     Parameters
     ----------
@@ -49,9 +52,11 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
         tr = _known_tr(run)
         if tr is not None:
             denoise.check_sampling(tr, run.bold)
-        _check_length(run, tr, denoise)
+        n_volumes = _check_length(run, tr, denoise)
         if run.confounds_format == "fmriprep" and run.confounds is not None:
             check_confounds_header(run.confounds, denoise)
+        if n_volumes is not None and tr is not None:
+            _check_dof(run, n_volumes, tr, denoise)
     if denoise.compcor == "none":
         return
     prefixes = []
@@ -81,20 +86,40 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
                 "(it says which components fMRIPrep kept); give n_compcor as a number or restore the sidecar")
 
 
-def _check_length(run: Run, tr: float | None, denoise: DenoiseSettings) -> None:
-    """Refuse a NIfTI run shorter than the settings' minimum before censoring (its header's volume count)."""
+def _check_length(run: Run, tr: float | None, denoise: DenoiseSettings) -> int | None:
+    """Refuse a NIfTI run shorter than the settings' minimum before censoring (its header's volume count).
+
+    Returns the volume count, or None when the header does not give one (surface files are counted when read).
+    """
     import nibabel as nib
 
     name = Path(run.bold).name
     if not name.endswith((".nii", ".nii.gz")) or name.endswith(".dtseries.nii"):
-        return  # surface files: counted when read
+        return None  # surface files: counted when read
     try:
         shape = nib.load(run.bold).shape
     except Exception:  # noqa: BLE001 - an unreadable image fails that run with its own message
-        return
+        return None
     if len(shape) != 4:
-        return  # a 3D image fails that run with its own message
+        return None  # a 3D image fails that run with its own message
     check_run_length(shape[3], tr, denoise, run.bold)
+    return int(shape[3])
+
+
+def _check_dof(run: Run, n_volumes: int, tr: float, denoise: DenoiseSettings) -> None:
+    """Refuse a run left with fewer temporal degrees of freedom than ``denoise.min_dof`` (:mod:`trdnet.dof`).
+
+    Reads the confounds table (the censoring mask and the regressors), not the BOLD data.
+    """
+    from .confounds import load_run_confounds
+    from .dof import check_dof
+
+    try:
+        confounds, sample_mask, _ = load_run_confounds(run, n_volumes, denoise)
+    except TrdnetError:  # a confounds table the run cannot use fails that run with its own message
+        return
+    check_dof(run.confounds or run.bold, len(sample_mask), None if confounds is None else confounds.columns, tr,
+              denoise, SettingsError)
 
 
 def check_run_length(n_volumes: int, tr: float | None, denoise: DenoiseSettings, source: str | Path,

@@ -27,7 +27,8 @@ from . import denoise
 from .cleaned import zscore_columns
 from .config import DenoiseSettings
 from .confounds import check_confound_values, check_confounds_header, select_confounds
-from .errors import InputError
+from .dof import check_dof
+from .errors import DenoiseError, InputError, SettingsError
 
 
 @dataclass
@@ -118,11 +119,13 @@ def clean_roi_run(run, settings: DenoiseSettings) -> CleanedRois:
     confounds, sample_mask, table = select_confounds(Path(run.confounds), n_volumes, settings)
     n_retained = len(sample_mask)
     denoise.check_retained(run.path, n_retained, n_volumes, tr, settings)
+    dof = check_dof(run.path, n_retained, None if confounds is None else confounds.columns, tr, settings, DenoiseError)
     operator = denoise.cleaning_operator(n_volumes, tr, confounds, sample_mask, settings)
     signals = zscore_columns(operator @ raw)
     fd = denoise.framewise_displacement(table)
     qc = _qc(n_volumes, n_retained, tr, raw[sample_mask], fd, 0 if confounds is None else int(confounds.shape[1]))
     qc["n_flat_rois"] = len(dropped)
+    qc.update(dof)
     return CleanedRois(signals=signals, rois=rois, raw=raw, tr=tr, retained=np.asarray(sample_mask, dtype=int),
                        qc=qc, volume_qc=denoise.volume_qc_table(table, n_volumes, sample_mask),
                        denoising=denoise.describe(settings, tr) | {
@@ -186,7 +189,8 @@ def check_roi_runs(settings: DenoiseSettings, runs) -> None:
     ``settings.min_minutes`` are refused for every run, already cleaned or
     not. For runs cleaned by trdnet the confounds table is read too: its row
     count, its values and the columns the settings need, and the band-pass
-    against the run's Nyquist frequency. Image runs are skipped.
+    against the run's Nyquist frequency, and the temporal degrees of freedom left
+    after cleaning against ``settings.min_dof``. Image runs are skipped.
 
     Parameters
     ----------
@@ -222,6 +226,9 @@ def check_roi_runs(settings: DenoiseSettings, runs) -> None:
         check_confound_values(Path(run.confounds), n_volumes)
         if run.tr is not None:
             settings.check_sampling(run.tr, run.path)
+            confounds, sample_mask, _ = select_confounds(Path(run.confounds), n_volumes, settings)
+            check_dof(run.path, len(sample_mask), None if confounds is None else confounds.columns, run.tr, settings,
+                      SettingsError)
 
 
 def _as_given(run, raw: np.ndarray, rois: pd.DataFrame, tr: float | None) -> CleanedRois:

@@ -34,6 +34,9 @@ COLUMNS = {
         "n_voxels": "In-mask voxels analysed",
         "tr": "Repetition time (s)",
         "n_confounds": "Confound regressors used",
+        "dof_n_regressors": "Regressors spending a temporal degree of freedom each (confounds, trend terms)",
+        "dof_band_fraction": "Fraction of the spectrum kept by the band-pass, as an ideal filter",
+        "dof_remaining": "Temporal degrees of freedom left after censoring, regression and band-pass",
     },
     "censoring": {
         "volume": "Volume index (0-based)",
