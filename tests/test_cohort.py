@@ -1,5 +1,6 @@
 """Many participants: joblib and a real Dask LocalCluster give the same tables as a serial run."""
 
+import contextlib
 import dataclasses
 import gzip
 import logging
@@ -68,15 +69,24 @@ class _Collect(logging.Handler):
         return lines
 
 
-@pytest.fixture
-def progress_log():
+@contextlib.contextmanager
+def _collecting_progress():
+    """A :class:`_Collect` on the ``trdnet`` logger, at INFO, while the block runs."""
     logger = logging.getLogger("trdnet")
     handler, level = _Collect(), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@pytest.fixture
+def progress_log():
+    with _collecting_progress() as handler:
+        yield handler
 
 
 @pytest.fixture(scope="module")
@@ -84,15 +94,8 @@ def serial_run(small_cohort):
     """``small_cohort`` processed once by a serial run (read-ahead on, the default): its output folder and the
     progress lines it logged. Read only: the tests comparing with it, or resuming it, take a copy."""
     runs, settings, root = small_cohort
-    logger = logging.getLogger("trdnet")
-    handler, level = _Collect(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with _collecting_progress() as handler:
         results = run_cohort(runs, root / "serial", settings)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     assert all(r.status == "done" for r in results), [r.error for r in results]
     return root / "serial", handler.take()
 
