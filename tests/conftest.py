@@ -74,11 +74,11 @@ def pytest_xdist_make_scheduler(config, log):
     return FileOrTestScheduling(config, log)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _short_runs_analysed():
+def _analyse_short_runs() -> float:
     """The fixtures' runs (80-120 volumes, for speed) leave fewer temporal degrees of freedom than the default
-    ``denoise.min_dof``: settings built in the tests default to 0 (the cleaning still runs and is checked). The
-    minimum itself is tested in test_dof.py, on explicit settings; subprocesses keep the shipped default."""
+    ``denoise.min_dof``: settings built in the tests default to 0 (the cleaning still runs and is checked). Done
+    when this file is imported, before the test modules build their settings. The minimum itself is tested in
+    test_dof.py, on explicit settings; child processes keep the shipped default. Returns the shipped default."""
     import dataclasses
 
     from trdnet.config import DenoiseSettings
@@ -91,9 +91,11 @@ def _short_runs_analysed():
     # the constructor's default, and the field's (settings digests leave out a value equal to it)
     DenoiseSettings.__init__.__defaults__ = (*defaults[:index], 0.0, *defaults[index + 1:])
     field.default = 0.0
-    yield
-    DenoiseSettings.__init__.__defaults__ = defaults
-    field.default = shipped
+    return shipped
+
+
+#: ``denoise.min_dof`` as trdnet ships it.
+SHIPPED_MIN_DOF = _analyse_short_runs()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import confounds_table, write_fmriprep_run
+from conftest import SHIPPED_MIN_DOF, confounds_table, write_fmriprep_run
 
 from trdnet.config import DenoiseSettings
 from trdnet.denoise import clean_run
@@ -17,9 +15,6 @@ from trdnet.inputs.bids import find_runs
 from trdnet.inputs.timeseries import RoiTimeseriesRun
 from trdnet.preflight import check_denoise_fits
 from trdnet.roi_denoise import check_roi_runs, clean_roi_run
-
-#: The minimum trdnet ships (the test session builds settings with no minimum: see conftest.py).
-SHIPPED_MIN_DOF = next(f.default for f in dataclasses.fields(DenoiseSettings) if f.name == "min_dof")
 
 
 def _run(tmp_path, n_volumes):
