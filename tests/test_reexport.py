@@ -162,3 +162,58 @@ def test_a_run_records_whether_it_was_stopped_or_failed(tmp_path, stop, interrup
         raise stop()
     record = json.loads((tmp_path / "logs" / f"{prefix}_failed.json").read_text())
     assert record["Interrupted"] is interrupted
+
+
+def _participant_set(out: Path, prefix: str) -> tuple[set, set]:
+    """The participant step's files its record lists, and those on disk."""
+    record = json.loads((out / "logs" / "participant" / f"{prefix}_done.json").read_text())
+    subject = prefix.split("_")[0]
+    return set(record["Files"]), {str(p.relative_to(out)) for p in out.rglob(f"{subject}_*desc-participant*")}
+
+
+def test_export_rewrites_the_participant_navigator_files_as_one_set(processed_cohort, tmp_path, capsys):
+    from trdnet.export.coil import IDENTITY_LABEL
+    from trdnet.participants import participant_prefix
+
+    out = processed_cohort.copy(tmp_path / "out")
+    fmriprep = processed_cohort.fmriprep_dir
+    prefix = participant_prefix(find_runs(fmriprep, participant_labels=["01"])[0])
+    listed, on_disk = _participant_set(out, prefix)
+    before = {name: (out / name).read_bytes() for name in listed if "desc-participantnavtargets" not in name}
+    code, printed, err = export(capsys, fmriprep, out, "--participant-label", "01", "--coil-orientation", "identity")
+    assert code == 0, err
+    assert f"{prefix} (participant):" in printed, printed
+    listed, on_disk = _participant_set(out, prefix)
+    assert listed == on_disk
+    brainsight = [out / f for f in listed if f.endswith("desc-participantnavtargets_brainsight.txt")]
+    runs = list(out.rglob("sub-01_*_desc-navtargets_brainsight.txt"))
+    assert brainsight and runs
+    for path in brainsight + runs:  # run-level and participant-level files now agree
+        assert IDENTITY_LABEL in path.read_text(), path.name
+    # the participant step's other files are as they were
+    assert {name: (out / name).read_bytes() for name in before} == before
+    # a format no longer asked for is withdrawn, and the record lists exactly what is on disk
+    only = tmp_path / "brainsight.json"
+    only.write_text(json.dumps({**SETTINGS, "export": {"formats": ["brainsight"]}}))
+    code, printed, err = export(capsys, fmriprep, out, "--participant-label", "01", "--settings", only)
+    assert code == 0, err
+    listed, on_disk = _participant_set(out, prefix)
+    assert listed == on_disk
+    navigation = {Path(f).name.split("desc-participantnavtargets_")[1] for f in listed if "participantnavtargets" in f}
+    assert navigation == {"coords.tsv", "coords.json", "brainsight.txt", "brainsight.json"}, navigation
+
+
+def test_export_of_a_participant_without_its_record_says_so_in_one_line(processed_cohort, tmp_path, capsys):
+    from trdnet.participants import participant_prefix
+
+    out = processed_cohort.copy(tmp_path / "out")
+    fmriprep = processed_cohort.fmriprep_dir
+    prefix = participant_prefix(find_runs(fmriprep, participant_labels=["02"])[0])
+    (out / "logs" / "participant" / f"{prefix}_done.json").unlink()
+    files = {p: p.read_bytes() for p in out.rglob("sub-02_*desc-participantnavtargets*")}
+    code, printed, err = export(capsys, fmriprep, out, "--participant-label", "02")
+    assert code != 0
+    assert "\n" not in err and prefix in err and "no participant record" in err, err
+    assert "Traceback" not in err
+    assert {p: p.read_bytes() for p in files} == files  # nothing of the participant's files changed
+    assert "(participant)" not in printed

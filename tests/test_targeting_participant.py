@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,8 @@ from trdnet.config import TargetSettings
 from trdnet.errors import InputError
 from trdnet.grid import VoxelSpace
 from trdnet.targeting import combine_runs, compute_targets, participant_targets
-from trdnet.targeting.participant import minutes_to_reach
+from trdnet.targeting.participant import minutes_to_reach, sufficiency_statement
+from trdnet.targeting.reliability import too_little_data
 
 SPACE = VoxelSpace(np.ones((14, 14, 14), bool), np.diag([3.0, 3.0, 3.0, 1.0]), "synthetic")
 INDEX = SPACE.column_index()
@@ -222,7 +224,7 @@ def test_a_participant_with_little_data_in_all_is_poor_and_says_why(settings):
     assert top["reliability"] == "poor"
     reason = short.output.details["methods"]["cluster"]["reliability"]["participant_reason"]
     assert reason.startswith("too little data: 10.0 min retained, 15 min needed for a word better than poor")
-    assert "too little data: 10.0 min retained" in top["note"]
+    assert "Too little data (10.0 min retained" in top["note"]
 
 
 def test_a_short_participant_whose_stretches_agree_is_still_told_not_to_use_the_target(settings):
@@ -236,9 +238,54 @@ def test_a_short_participant_whose_stretches_agree_is_still_told_not_to_use_the_
     assert len(personal) and (personal["reliability"] == "poor").all()
     for _, row in personal.iterrows():
         note = row["sufficiency_note"]
-        assert note.startswith("do not use this target yet (too little data: 10.0 min retained"), note
+        assert note.startswith("Too little data (10.0 min retained"), note
+        assert "do not use this target yet" in note.split(".")[0] + note.split(".")[1], note
         assert "already agree within 5 mm" in note  # what the curve found is still reported, after the verdict
         assert "do not use this target yet" in row["note"]  # the targets table's own note agrees
     # With enough data by the rule, the curve's note stands alone.
     enough = participant_targets(runs, dataclasses.replace(lenient, min_minutes_for_word=5.0), 0).output.table
-    assert enough.iloc[0]["sufficiency_note"].startswith("stretches of")
+    assert enough.iloc[0]["sufficiency_note"].startswith("Stretches of")
+
+
+def assert_sentences(text: str) -> None:
+    """Whole sentences: each opens with a capital, ends with a full stop, and holds at most one colon."""
+    assert text and text == text.strip(), repr(text)
+    assert text.endswith(".") and not text.endswith(".."), text
+    # a full stop followed by a space ends a sentence (decimals such as 8.0 have no space after the stop)
+    for sentence in re.split(r"(?<=\.) ", text):
+        assert sentence[0].isupper(), (sentence, text)
+        assert sentence.count(":") <= 1, (sentence, text)
+        assert "; ;" not in sentence and ";." not in sentence and ":." not in sentence, (sentence, text)
+
+
+#: One stability curve per branch of minutes_to_reach (5 mm goal), and the minutes available.
+SUFFICIENCY_BRANCHES = {
+    "one point": (pd.DataFrame({"minutes": [1.0], "median_distance_mm": [3.0]}), 8.0),
+    "already agree": (pd.DataFrame({"minutes": [1.0, 2.0], "median_distance_mm": [2.0, 1.0]}), 8.0),
+    "no convergence": (pd.DataFrame({"minutes": [1.0, 2.0, 4.0], "median_distance_mm": [10.0, 12.0, 15.0]}), 8.0),
+    "bumpy": (pd.DataFrame({"minutes": [2.9, 5.9, 11.8], "median_distance_mm": [17.9, 30.2, 3.3]}), 23.5),
+    "beyond 10x": (pd.DataFrame({"minutes": [1.0, 2.0, 4.0], "median_distance_mm": [20.0, 19.0, 18.0]}), 8.0),
+    "enough": (pd.DataFrame({"minutes": [1.0, 2.0, 4.0], "median_distance_mm": [20.0, 20 / np.sqrt(2), 10.0]}), 20.0),
+    "not enough": (pd.DataFrame({"minutes": [1.0, 2.0, 4.0], "median_distance_mm": [20.0, 20 / np.sqrt(2), 10.0]}),
+                   8.0),
+}
+
+
+@pytest.mark.parametrize("branch", sorted(SUFFICIENCY_BRANCHES))
+@pytest.mark.parametrize("retest_mm", [np.nan, 3.0, 39.3])
+@pytest.mark.parametrize("minutes_retained", [8.0, 20.0])
+def test_every_sufficiency_note_reads_as_sentences(settings, branch, retest_mm, minutes_retained):
+    curve, available = SUFFICIENCY_BRANCHES[branch]
+    _, note = minutes_to_reach(curve, 5.0, minutes_available=available, retest_mm=retest_mm)
+    # the data rule (15 min by default; with and without a shortened bootstrap block) opens the note
+    for too_little in (too_little_data(minutes_retained, settings),
+                       too_little_data(minutes_retained, settings, block_volumes=50, intended_block_volumes=60,
+                                       tr=2.0)):
+        statement = sufficiency_statement(note, too_little)
+        assert_sentences(statement)
+        assert note in statement
+        if too_little:
+            assert statement.startswith("Too little data (") and "do not use this target yet" in statement, statement
+            assert "too little data:" not in statement, statement  # the reason is not stated twice
+        else:
+            assert statement == note

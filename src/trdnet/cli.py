@@ -475,7 +475,7 @@ def cmd_export(args) -> int:
 
     from .config import Settings
     from .inputs.bids import find_runs
-    from .reexport import processed_here, reexport_run, select_export_runs
+    from .reexport import export_participants, processed_here, reexport_participant, reexport_run, select_export_runs
 
     settings = Settings.from_json(args.settings) if args.settings else Settings()
     if args.space:
@@ -504,6 +504,16 @@ def cmd_export(args) -> int:
         print(f"{run.prefix}: {summary.get('navigation_space')} target ({summary.get('navigation_x', 0):.1f}, "
               f"{summary.get('navigation_y', 0):.1f}, {summary.get('navigation_z', 0):.1f}) mm; "
               f"{len(files)} files")
+    for prefix, members in export_participants(runs, args.output_dir).items():
+        try:
+            summary, files = reexport_participant(prefix, members, args.output_dir, settings, args.lock_timeout)
+        except TrdnetError as exc:  # as for a run: this participant is refused, the others are exported
+            print(f"trdnet: error: {exc}", file=sys.stderr)
+            refused += 1
+            continue
+        print(f"{prefix} (participant): {summary.get('navigation_space')} target "
+              f"({summary.get('navigation_x', 0):.1f}, {summary.get('navigation_y', 0):.1f}, "
+              f"{summary.get('navigation_z', 0):.1f}) mm; {len(files)} files")
     if refused:  # like a failed run: the others went on
         return EXIT_RUN_FAILED
     return 0 if exported else 1

@@ -53,6 +53,11 @@ def participant_prefix(run: Run) -> str:
     return output_prefix(run.entities, keep=PARTICIPANT_ENTITIES)
 
 
+def participant_entities(run: Run) -> dict:
+    """The participant's entities of a run (``sub``, ``task``, ``acq``, ``space``: no session or run)."""
+    return {k: run.entities[k] for k in PARTICIPANT_ENTITIES if k in run.entities}
+
+
 def group_runs(runs: list[Run], results) -> dict[str, list[Run]]:
     """Runs with a finished per-run target, grouped by participant prefix (two or more runs only)."""
     groups: dict[str, list[Run]] = defaultdict(list)
@@ -234,8 +239,7 @@ def _write_participant(runs: list[Run], prefix: str, names: list[str], out_dir: 
         ("participantsites", "sites", result.output.sites,
          "The participant-level bootstrap targets grouped into sites"),
     )
-    entities = {k: runs[0].entities[k] for k in PARTICIPANT_ENTITIES if k in runs[0].entities}
-    navigation, files = export_participant_target(runs, table, entities, out_dir, settings)
+    navigation, files = export_participant_target(runs, table, participant_entities(runs[0]), out_dir, settings)
     for desc, kind, values, description in tables:
         path = participant_output_path(out_dir, prefix, "targets", ".tsv", desc=desc)
         files.append(write_tsv(path, values))

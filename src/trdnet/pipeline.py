@@ -438,6 +438,39 @@ def fmriprep_root(run: Run) -> Path:
     return derivatives_root(run.bold)
 
 
+def reliability_notes(targets: pd.DataFrame) -> list[str]:
+    """What each target's reliability means for the team, from its ``note`` and ``sufficiency_note``.
+
+    Parameters
+    ----------
+    targets : pandas.DataFrame
+        A targets table (run-level: ``note``; participant-level: also ``sufficiency_note``).
+
+    Returns
+    -------
+    list of str
+        One text per row, the notes joined (empty when neither says anything).
+    """
+    columns = [c for c in ("note", "sufficiency_note") if c in targets]
+    out = []
+    for _, row in targets.iterrows():
+        texts = [row[c].strip() for c in columns if isinstance(row[c], str) and row[c].strip()]
+        # a clause the participant's sufficiency note repeats (the data rule) is said once
+        parts = []
+        for i, text in enumerate(texts):
+            later = " ".join(texts[i + 1:])
+            kept = "; ".join(p for p in text.split("; ") if p.strip(" .") not in later)
+            if kept.strip(" ;."):
+                parts.append(_as_sentence(kept))
+        out.append(" ".join(parts))
+    return out
+
+
+def _as_sentence(text: str) -> str:
+    text = text.strip()
+    return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: Settings, desc: str = "navtargets"):
     """Export the targets for neuronavigation, in the participant's T1w space when possible.
 
@@ -460,7 +493,9 @@ def write_navigation(run: Run, targets: pd.DataFrame, out_dir: Path, settings: S
     from .export.surface import MESH_COLUMNS
 
     table = targets.rename(columns={"target": "name"})
-    table = table[["name", "x", "y", "z", "space", *[c for c in MESH_COLUMNS if c in table]]]
+    table["reliability_note"] = reliability_notes(table)
+    table = table[["name", "x", "y", "z", "space", *[c for c in MESH_COLUMNS if c in table],
+                   *[c for c in ("reliability", "reliability_note") if c in table]]]
     result = export_targets(table, anat, output_dir_for(run, out_dir), run.prefix, settings.export,
                             simulated=run.simulated, desc=desc)
     first = result.table.iloc[0]

@@ -10,6 +10,12 @@ is refused with the reason its failure record gives and how to resume it, and
 runs processed with different settings are refused together unless one
 settings digest is chosen, as the group step does
 (:func:`trdnet.group.digests.select_settings_digest`).
+
+A participant-level target's navigator files (``desc-participantnavtargets``,
+:mod:`trdnet.export.participant`) are rewritten the same way
+(:func:`reexport_participant`), through the participant step's record: its
+file set is published as a whole, and files no longer written (a format no
+longer asked for) are withdrawn, as the participant step does.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from pathlib import Path
 from .entities import NAVIGATION_DESC, output_path, parse_entities
 from .errors import InputError
 from .outputs import read_tsv
-from .records import completion_record_path, failure_record_path, read_completion_record, read_failure_record
+from .records import (completion_record_path, failure_record_path, participant_record_path, read_completion_record,
+                      read_failure_record, read_participant_record, write_participant_record)
 from .staging import RunStaging, run_lock, staged_runs
 
 
@@ -177,4 +184,118 @@ def reexport_run(run, out_dir: Path, settings, lock_timeout: float = 0):
             summary, written = write_navigation(run, read_tsv(targets), stage.root, settings)
             return summary, stage.update(written, is_navigation_file, summary)
         finally:  # refused or interrupted: the finished run stays as it was
+            shutil.rmtree(stage.root, ignore_errors=True)
+
+
+def is_participant_navigation_file(name) -> bool:
+    """Whether an output (path or name) is a participant-level navigator file (``desc-participantnavtargets``)."""
+    from .export.participant import PARTICIPANT_NAVIGATION_DESC
+
+    return parse_entities(Path(name).name).get("desc") == PARTICIPANT_NAVIGATION_DESC
+
+
+def export_participants(runs, out_dir: Path) -> dict[str, list]:
+    """The participants whose participant-level navigator files an export rewrites, with their runs.
+
+    Parameters
+    ----------
+    runs : list of trdnet.inputs.runs.Run
+        The runs selected for export.
+    out_dir : Path
+
+    Returns
+    -------
+    dict
+        Participant prefix -> its selected runs, for participants with a
+        participant record or with two or more finished runs (the
+        participant step's condition; :func:`reexport_participant` says
+        when such a participant has no record).
+    """
+    from .participants import participant_prefix
+
+    groups: dict[str, list] = {}
+    for run in runs:
+        groups.setdefault(participant_prefix(run), []).append(run)
+    out_dir = Path(out_dir)
+    return {prefix: members for prefix, members in groups.items()
+            if participant_record_path(out_dir, prefix).is_file()
+            or sum(completion_record_path(out_dir, r.prefix).is_file() for r in members) >= 2}
+
+
+def reexport_participant(prefix: str, runs, out_dir: Path, settings, lock_timeout: float = 0):
+    """Write a participant-level target's navigator files again, from its ``desc-participant_targets.tsv``.
+
+    The files are exported into a staging folder first (a refused export
+    changes nothing), then published as one set through the participant
+    step's record: the record is set aside
+    (:func:`trdnet.participants.set_aside`), the files are renamed into
+    place, the record is written again listing the new navigator files with
+    the step's other files, and earlier navigator files not written again
+    are withdrawn (:func:`trdnet.participants.withdraw_replaced`).
+
+    Parameters
+    ----------
+    prefix : str
+        Participant prefix (``sub-<l>_task-<l>[_acq-<l>]_space-<l>``).
+    runs : list of trdnet.inputs.runs.Run
+        The participant's runs selected for export (their anatomy).
+    out_dir : Path
+    settings : trdnet.config.Settings
+        Its ``export`` section chooses the formats and the coil pose.
+    lock_timeout : float
+        Seconds to wait for another export of the participant (0: refuse at once).
+
+    Returns
+    -------
+    summary : dict
+        ``navigation_*`` values (also merged into the participant record's summary).
+    files : list of str
+        The navigator files written, relative to ``out_dir``.
+
+    Raises
+    ------
+    InputError
+        No participant record (the participant step did not finish), runs of
+        the participant target not among ``runs``, or files its record lists
+        missing.
+    ExportError
+        What :func:`trdnet.export.participant.export_participant_target` refuses (nothing is changed).
+    """
+    from .entities import participant_output_path
+    from .export.participant import export_participant_target
+    from .participants import participant_entities, set_aside, withdraw_replaced
+
+    out_dir = Path(out_dir)
+    record_path = participant_record_path(out_dir, prefix)
+    with run_lock(out_dir, prefix, lock_timeout):
+        if not record_path.is_file():
+            raise InputError(f"{prefix}: no participant record {record_path.relative_to(out_dir)}: the participant "
+                             "step did not finish, so its navigator files were not rewritten; run 'trdnet run ... "
+                             "participant' on all of the participant's runs, then export")
+        record = read_participant_record(record_path)
+        chosen = {run.prefix: run for run in runs}
+        absent = [name for name in record.runs if name not in chosen]
+        if absent:
+            raise InputError(f"{prefix}: the participant target was made from runs not selected for export "
+                             f"({', '.join(absent)}); its navigator files were not rewritten: select all of them")
+        missing = [f for f in record.missing_files(out_dir) if not is_participant_navigation_file(f)]
+        if missing:
+            raise InputError(f"{record_path}: lists output(s) that are missing ({', '.join(missing[:3])}); "
+                             "re-run the participant step with 'trdnet run ... --overwrite' before exporting")
+        members = [chosen[name] for name in record.runs]
+        targets = participant_output_path(out_dir, prefix, "targets", ".tsv", desc="participant")
+        stage = RunStaging(out_dir, prefix)
+        stage.clear()
+        try:
+            summary, written = export_participant_target(members, read_tsv(targets),
+                                                         participant_entities(members[0]), stage.root, settings)
+            set_aside(out_dir, prefix)  # as the participant step: a record never describes files being replaced
+            new = stage.update(written, is_participant_navigation_file, summary)  # no run record: publishes only
+            files = sorted({f for f in record.files if not is_participant_navigation_file(f)} | set(new))
+            kept = {k: v for k, v in record.summary.items() if not k.startswith("navigation_")}
+            write_participant_record(out_dir, prefix, record.runs, record.settings_digest, files,
+                                     kept | summary, record.simulated)
+            withdraw_replaced(out_dir, prefix, keep=files)
+            return summary, new
+        finally:  # refused or interrupted before publication: the participant's files stay as they were
             shutil.rmtree(stage.root, ignore_errors=True)

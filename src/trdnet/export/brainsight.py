@@ -126,12 +126,15 @@ def write_brainsight(path, poses: list[CoilPose], meta: ExportMeta, system: Coor
         "# Units: millimetres, degrees, milliseconds, and microvolts",
         "# Encoding: UTF-8",
         NOTES_LINE,
+        # comment lines, as the header's: what the reliability of each target means for the team
+        *[f"# Warning: {_clean(line)}" for line in meta.warnings()],
         "\t".join(COLUMNS),
     ]
     for pose in poses:
         matrix = pose.brainsight()
         values = [*matrix[:3, 3], *matrix[:3, :3].T.ravel()]  # axis i, component j
-        name = pose.name if pose.orientation != "identity" else f"{pose.name} ({IDENTITY_LABEL})"
+        name = meta.display_name(pose.name)
+        name = name if pose.orientation != "identity" else f"{name} ({IDENTITY_LABEL})"
         lines.append(_clean(name) + "\t" + "\t".join(f"{v:.4f}" for v in values))
     path = atomic_write_text(Path(path), "\n".join(lines) + "\n")
     side = write_json(sidecar_path(path), {

@@ -67,8 +67,8 @@ def write_entry_targets(path, poses: list[CoilPose], meta: ExportMeta, extra: di
     body = []
     for index, pose in enumerate(poses):
         for tag, point, color, label, aura in (
-            ("Entry", pose.entry, "#00ff00", f"{pose.name} entry", "false"),
-            ("Target", pose.target, "#00ffff", pose.name, "true"),
+            ("Entry", pose.entry, "#00ff00", f"{meta.display_name(pose.name)} entry", "false"),
+            ("Target", pose.target, "#00ffff", meta.display_name(pose.name), "true"),
         ):
             body += [
                 f'    <{tag} alwaysVisible="false" index="{index}" selected="false">',
@@ -97,11 +97,13 @@ def write_instrument_markers(path, poses: list[CoilPose], meta: ExportMeta,
     body = []
     for index, pose in enumerate(poses):
         matrix = pose.localite()
-        name = pose.name if pose.orientation != "identity" else f"{pose.name} ({IDENTITY_LABEL})"
+        name = meta.display_name(pose.name)
+        name = name if pose.orientation != "identity" else f"{name} ({IDENTITY_LABEL})"
+        warning = meta.warning(pose.name)
         data = " ".join(f'data{r}{c}="{matrix[r, c]:.6f}"' for r in range(4) for c in range(4))
         body += [
             f'    <InstrumentMarker alwaysVisible="false" index="{index}" selected="false">',
-            f'        <Marker additionalInformation="" color="#ff0000" description={quoteattr(name)} '
+            f'        <Marker additionalInformation={quoteattr(warning)} color="#ff0000" description={quoteattr(name)} '
             'set="true">',
             f"            <Matrix4D {data}/>",
             "        </Marker>",
@@ -114,7 +116,7 @@ def write_instrument_markers(path, poses: list[CoilPose], meta: ExportMeta,
 
 
 def _document(root: str, body: list[str], meta: ExportMeta) -> str:
-    comments = [meta.summary(), *meta.notes]
+    comments = [meta.summary(), *meta.notes, *meta.warnings()]
     return "\n".join([
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<{root} coordinateSpace="RAS">',

@@ -75,7 +75,12 @@ def export_targets(
         Columns ``x``, ``y``, ``z`` (world RAS mm); optional ``name`` and
         ``space`` (``MNI152NLin2009cAsym`` when absent, or ``T1w`` for targets
         already found in native space, or a cortical mesh with ``hemi`` and
-        ``vertex``: see :mod:`trdnet.export.surface`).
+        ``vertex``: see :mod:`trdnet.export.surface`); optional ``reliability``
+        (the target's word) and ``reliability_note`` (what it means for the
+        team), carried into every file a person reads: the coords TSV, the
+        sidecars, Brainsight's comment lines, Localite's comments and marker
+        fields, and the target's name in both navigators unless the word is
+        ``good`` (:meth:`trdnet.export.writers.ExportMeta.display_name`).
     anat : NativeAnatomy or None
         The participant's T1w files; None keeps the template space and uses
         the template head (labelled in every output).
@@ -127,6 +132,8 @@ def export_targets(
         space=ctx["space"],
         simulated=simulated,
         notes=list(ctx["notes"]) + mesh_notes,
+        reliability={n: w for n, w in zip(out["name"], out["reliability"]) if w},
+        reliability_notes={n: t for n, t in zip(out["name"], out["reliability_note"]) if t},
     )
     files = _write(out, ctx, meta, Path(out_dir), prefix, settings, desc)
     _log_problems(participant, ctx["notes"], out)
@@ -171,6 +178,8 @@ def _normalise(targets: pd.DataFrame) -> pd.DataFrame:
             "source_z": targets["z"].astype(float).to_numpy(),
         }
     )
+    for column in ("reliability", "reliability_note"):
+        table[column] = targets[column].fillna("").astype(str).to_numpy() if column in targets else ""
     table["space"] = table["source_space"]
     bad = set(table["source_space"]) - {MNI_SPACE, "T1w"}
     if bad:
@@ -533,8 +542,10 @@ def _write(out, ctx, meta, out_dir: Path, prefix: str, settings, desc: str) -> l
     # every written target keeps its checks: a target flagged (outside the brain mask, not in grey
     # matter...) is still written, for the team to judge, with the flag and its reason beside it
     navigator_files = {**navigator, "Targets": {
-        pose.name: {"Ok": bool(ok), "Note": str(note)}
-        for pose, inside, ok, note in zip(ctx["poses"], out["in_fov"], out["ok"], out["note"])
+        pose.name: {"Ok": bool(ok), "Note": str(note), "Reliability": str(word), "ReliabilityNote": str(why),
+                    "NavigatorName": meta.display_name(pose.name)}
+        for pose, inside, ok, note, word, why in zip(ctx["poses"], out["in_fov"], out["ok"], out["note"],
+                                                     out["reliability"], out["reliability_note"])
         if pose is not None and inside}}
     files = list(
         writers.write_table(

@@ -39,6 +39,12 @@ class ExportMeta:
         True when the data are simulated.
     notes : list of str
         Extra notes (checks, fallbacks).
+    reliability : dict of str to str
+        Target name -> reliability word of the targets that have one
+        (personalised targets; reference sites have none).
+    reliability_notes : dict of str to str
+        Target name -> what the reliability word means for the team (too
+        little data, do not use yet, competing sites...); empty when none.
     """
 
     participant: str
@@ -46,6 +52,30 @@ class ExportMeta:
     space: str
     simulated: bool = False
     notes: list[str] = field(default_factory=list)
+    reliability: dict[str, str] = field(default_factory=dict)
+    reliability_notes: dict[str, str] = field(default_factory=dict)
+
+    def display_name(self, name: str) -> str:
+        """The target's name as a navigator lists it: ``<name> [reliability <word>]`` unless the word is good.
+
+        Brainsight target names and Localite marker descriptions are free
+        text, and the name is the one thing a team sees in every navigator
+        list, so a target that is not reliably placed says so there too.
+        """
+        word = self.reliability.get(str(name), "")
+        return str(name) if word in ("", "good") else f"{name} [reliability {word}]"
+
+    def warning(self, name: str) -> str:
+        """``target <name>: reliability <word>. <note>`` (empty for a target without a word)."""
+        word = self.reliability.get(str(name), "")
+        if not word:
+            return ""
+        note = self.reliability_notes.get(str(name), "")
+        return f"target {name}: reliability {word}." + (f" {note}" if note else "")
+
+    def warnings(self) -> list[str]:
+        """:meth:`warning` of every target with a reliability word."""
+        return [self.warning(name) for name in self.reliability]
 
     def summary(self) -> str:
         """One line naming participant, source image, space and version."""
@@ -66,7 +96,7 @@ class ExportMeta:
             "CoordinateConvention": "RAS world millimetres",
             "Simulated": self.simulated,
             "Software": f"trdnet {__version__}",
-            "Notes": list(self.notes),
+            "Notes": list(self.notes) + self.warnings(),
         }
 
 

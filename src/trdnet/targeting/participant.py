@@ -232,7 +232,7 @@ def sufficiency_statement(note: str, too_little: str) -> str:
     first that the target is not to be used yet; what the stability curve
     found (stretches that already agree, say) follows as a detail, since
     agreement between stretches of too little data does not make the
-    target usable.
+    target usable. Both are whole sentences.
 
     Parameters
     ----------
@@ -244,10 +244,11 @@ def sufficiency_statement(note: str, too_little: str) -> str:
     Returns
     -------
     str
+        Sentences (each begins with a capital and ends with a full stop).
     """
     if not too_little:
         return note
-    return data_rule_note(too_little) + (f"; stability of stretches alone: {note}" if note else "")
+    return " ".join(n for n in (data_rule_note(too_little), note) if n)
 
 
 def cap_for_retest(word: str, reason: str, retest_mm: float, settings: TargetSettings) -> tuple[str, str]:
@@ -365,37 +366,37 @@ def minutes_to_reach(curve: pd.DataFrame, goal_mm: float, minutes_available: flo
         not converge) and a plain note.
     """
     retest_fails = bool(np.isfinite(retest_mm) and retest_mm > goal_mm)
-    not_enough = (f"the retest distance {retest_mm:.1f} mm exceeds {goal_mm:g} mm: the {minutes_available:.1f} min "
-                  "available do not suffice; treat this target as unreliable and scan again")
+    not_enough = (f"The retest distance {retest_mm:.1f} mm exceeds {goal_mm:g} mm, so the {minutes_available:.1f} "
+                  "min available do not suffice: treat this target as unreliable and scan again.")
     usable = curve[np.isfinite(curve["median_distance_mm"])] if len(curve) else curve
     if len(usable) < 2:
-        return float("nan"), not_enough if retest_fails else "too little data to estimate how much is needed"
+        return float("nan"), not_enough if retest_fails else "Too little data to estimate how much is needed."
     usable = usable.sort_values("minutes")
     if (usable["median_distance_mm"] <= goal_mm).all():
         if retest_fails:
             return float("nan"), not_enough
         minutes = float(usable["minutes"].min())
-        return minutes, (f"stretches of {minutes:.1f} min already agree within {goal_mm:g} mm; "
-                         f"{minutes_available:.1f} min available")
+        return minutes, (f"Stretches of {minutes:.1f} min already agree within {goal_mm:g} mm "
+                         f"({minutes_available:.1f} min available).")
     # A distance of 0 (same voxel) is floored at 0.1 mm so that the logarithm exists.
     distances = np.maximum(usable["median_distance_mm"].to_numpy(float), 0.1)
     slope, intercept = np.polyfit(np.log(usable["minutes"].to_numpy(float)), np.log(distances), 1)
     if slope >= 0:
         return float("inf"), (
-            "targets do not converge with more data in this run: do not use this target; acquire more data"
+            "Targets do not converge with more data: do not use this target; acquire more data."
         )
-    cannot = f"the minutes needed for {goal_mm:g} mm cannot be estimated from these data"
+    cannot = f"The minutes needed for {goal_mm:g} mm cannot be estimated from these data"
     if (np.diff(distances) > 0).any():
         curve_text = ", ".join(f"{d:.1f}" for d in distances)
-        return float("nan"), (f"{cannot} (stability {curve_text} mm does not fall with length); "
-                              + (not_enough if retest_fails else "treat this target with caution"))
+        return float("nan"), (f"{cannot} (stability {curve_text} mm does not fall with length). "
+                              + (not_enough if retest_fails else "Treat this target with caution."))
     minutes = float(np.exp((np.log(goal_mm) - intercept) / slope))
     if minutes > max_extrapolation * minutes_available:
         return float("nan"), (f"{cannot} (beyond {max_extrapolation:g}x the {minutes_available:.1f} min available): "
-                              "treat this target as unreliable and scan again")
+                              "treat this target as unreliable and scan again.")
     if retest_fails:
         return float("nan"), not_enough
     if minutes <= minutes_available:
-        return minutes, f"about {minutes:.0f} min needed for {goal_mm:g} mm; {minutes_available:.1f} min available"
-    return minutes, (f"about {minutes:.0f} min needed for {goal_mm:g} mm but only {minutes_available:.1f} min "
-                     "available: treat this target as unreliable and scan again")
+        return minutes, f"About {minutes:.0f} min needed for {goal_mm:g} mm; {minutes_available:.1f} min available."
+    return minutes, (f"About {minutes:.0f} min needed for {goal_mm:g} mm but only {minutes_available:.1f} min "
+                     "available: treat this target as unreliable and scan again.")

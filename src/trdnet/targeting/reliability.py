@@ -80,6 +80,10 @@ def block_length(n_rows: int, tr: float, settings: TargetSettings, high_pass_hz:
     return int(max(1, min(intended_block_length(tr, settings, high_pass_hz), n_rows // 2)))
 
 
+#: How the reason of :func:`too_little_data` begins.
+TOO_LITTLE_DATA = "too little data"
+
+
 def too_little_data(minutes_retained: float, settings: TargetSettings, *, block_volumes: int | None = None,
                     intended_block_volumes: int | None = None, tr: float | None = None) -> str:
     """Why the data are too short for a reliability word better than ``poor`` (empty: they are not).
@@ -114,7 +118,7 @@ def too_little_data(minutes_retained: float, settings: TargetSettings, *, block_
         unit, scale = (" s", tr) if tr else (" volumes", 1.0)
         reasons.append(f"the bootstrap block was cut to {block_volumes * scale:g}{unit} (half the data) from "
                        f"{intended_block_volumes * scale:g}{unit}")
-    return "too little data: " + "; ".join(reasons) if reasons else ""
+    return f"{TOO_LITTLE_DATA}: " + "; ".join(reasons) if reasons else ""
 
 
 def data_rule_note(too_little: str) -> str:
@@ -132,9 +136,13 @@ def data_rule_note(too_little: str) -> str:
     Returns
     -------
     str
-        The note, or ``""`` when ``too_little`` is empty.
+        One sentence (``Too little data (<reasons>): do not use this target
+        yet; acquire more data.``), or ``""`` when ``too_little`` is empty.
     """
-    return f"do not use this target yet ({too_little}); acquire more data" if too_little else ""
+    if not too_little:
+        return ""
+    reasons = too_little.removeprefix(f"{TOO_LITTLE_DATA}: ")
+    return f"{TOO_LITTLE_DATA.capitalize()} ({reasons}): do not use this target yet; acquire more data."
 
 
 def circular_block_rows(n_rows: int, block: int, rng: np.random.Generator) -> np.ndarray:
