@@ -472,6 +472,7 @@ def _check_reliability_in_every_file(files, name: str, word: str, note: str) -> 
     coords = _written(files).table.set_index("name")
     assert coords.loc[name, "reliability"] == word and note in coords.loc[name, "reliability_note"]
     shown = f"{name} [reliability {word}]"
+    assert coords.loc[name, "navigator_name"] == shown
     for path in files:
         text = path.read_text() if not path.name.endswith(".nii.gz") else ""
         if path.name.endswith(".json"):

@@ -244,7 +244,7 @@ def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(
     np.testing.assert_allclose(nav[["x", "y", "z"]].to_numpy(float), target[["x", "y", "z"]].to_numpy(float),
                                atol=1e-3)
     brainsight = read_brainsight(func / "sub-01_task-rest_space-T1w_desc-navtargets_brainsight.txt")
-    np.testing.assert_allclose(brainsight["targets"][nav["name"]][:3, 3],
+    np.testing.assert_allclose(brainsight["targets"][nav["navigator_name"]][:3, 3],
                                nav[["coil_x", "coil_y", "coil_z"]].to_numpy(float), atol=1e-3)
     sidecar = json.dumps(json.loads((func / "sub-01_task-rest_space-T1w_desc-navtargets_coords.json").read_text()))
     assert "T1w world coordinates of fMRIPrep's surface; no volume transform" in sidecar

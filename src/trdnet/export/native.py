@@ -135,6 +135,8 @@ def export_targets(
         reliability={n: w for n, w in zip(out["name"], out["reliability"]) if w},
         reliability_notes={n: t for n, t in zip(out["name"], out["reliability_note"]) if t},
     )
+    # the name each target has in Brainsight and Localite, to match their rows to this table's
+    out["navigator_name"] = [meta.display_name(name) for name in out["name"]]
     files = _write(out, ctx, meta, Path(out_dir), prefix, settings, desc)
     _log_problems(participant, ctx["notes"], out)
     return ExportResult(table=out, files=files, space=ctx["space"], notes=list(ctx["notes"]) + mesh_notes)
