@@ -32,7 +32,8 @@ def test_a_selection_of_some_sessions_leaves_the_participant_target_as_it_was(tm
     _finished(tmp_path, everything)
     prefix = f"sub-01_task-rest_space-{SPACE}"
     record = participant_record_path(tmp_path, prefix)
-    write_json(record, {"Participant": prefix, "Runs": sorted(r.prefix for r in everything), "Files": []})
+    write_json(record, {"Participant": prefix, "Runs": sorted(r.prefix for r in everything), "Files": [],
+                        "SettingsDigest": "digest"})
     before = record.read_text()
     session_1 = everything[:2]
     assert runs_left_out(tmp_path, prefix, session_1) == sorted(r.prefix for r in everything[2:])
@@ -97,3 +98,49 @@ def test_a_participant_step_left_as_it_was_keeps_its_failure_record(tmp_path):
     assert failure_record_path(tmp_path, prefix).is_file()
     record_participant_step(tmp_path, [RunResult(prefix, "01", "done")], Settings())
     assert not failure_record_path(tmp_path, prefix).is_file()
+
+
+def _quick_settings():
+    import dataclasses
+
+    settings = Settings()
+    return dataclasses.replace(settings, targeting=dataclasses.replace(settings.targeting, reliability=False))
+
+
+def test_sessions_processed_in_two_commands_make_one_target_that_a_partial_overwrite_withdraws(tmp_path, capsys):
+    from trdnet.cohort import run_cohort
+    from trdnet.config import with_gsr
+    from trdnet.inputs.bids import find_runs
+    from trdnet.inputs.simulate import simulate_cohort
+    from trdnet.records import finished_participants
+
+    sim = simulate_cohort(tmp_path / "sim", n_subjects=1, n_volumes=80, resolution_mm=4, sessions=["pre", "post"],
+                          random_state=0, anatomy=False, preset="easy")
+    settings = _quick_settings()
+    out = tmp_path / "out"
+    prefix = f"sub-01_task-rest_space-{SPACE}"
+    record = participant_record_path(out, prefix)
+
+    def command(session, chosen, overwrite=False):
+        runs = find_runs(sim.fmriprep_dir, space=chosen.space, sessions=[session])
+        return run_cohort(runs, out, chosen, overwrite=overwrite, progress=False)
+
+    first = command("pre", settings)
+    assert [r.status for r in first] == ["done", KEPT] and not record.exists()
+    assert first[-1].error.startswith("participant target not written: this selection leaves out 1")
+    second = command("post", settings)
+    assert [r.status for r in second] == ["done", "done"], [r.error for r in second]
+    assert second[-1].error.startswith("participant target made from 2 runs: 1 of this selection and 1 finished")
+    assert [r.runs for r in finished_participants(out)] == [sorted(r.prefix for r in find_runs(sim.fmriprep_dir))]
+    participant_files = [out / f for f in finished_participants(out)[0].files]
+    report_results(second, out)
+    assert "participant target made from 2 runs" in capsys.readouterr().out
+
+    # ses-pre again with other settings: the participant target would mix two settings digests.
+    other = with_gsr(settings, not settings.denoise.gsr)
+    third = command("pre", other, overwrite=True)
+    assert [r.status for r in third] == ["done", KEPT], [r.error for r in third]
+    line = third[-1].error
+    assert line.startswith("participant target withdrawn") and settings.digest() in line and other.digest() in line
+    assert not record.exists() and finished_participants(out) == []
+    assert not any(path.exists() for path in participant_files)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from trdnet.errors import InputError
-from trdnet.records import (finished_participants, finished_runs, participant_record_path, participant_records,
-                            read_participant_record, write_completion_record, write_participant_record)
+from trdnet.records import (completion_record_path, finished_participants, finished_runs, participant_record_path,
+                            participant_records, read_participant_record, write_completion_record, write_participant_record)
 
 PREFIX = "sub-01_task-rest_space-MNI152NLin2009cAsym"
 RUNS = [f"sub-01_ses-{s}_task-rest_space-MNI152NLin2009cAsym" for s in ("1", "2")]
@@ -24,6 +24,8 @@ def _touch(out, *names):
 
 def test_participant_record_is_read_back_with_its_runs(tmp_path):
     files = _touch(tmp_path, f"{PREFIX}_desc-participant_targets.tsv")
+    for run in RUNS:  # a participant result is finished only while the runs it joins are
+        write_completion_record(tmp_path, run, "sub-01", "abc", [], {}, simulated=True)
     path = write_participant_record(tmp_path, PREFIX, RUNS[::-1], "abc", files, {"n_runs": 2}, simulated=True)
     assert path == tmp_path / "logs" / "participant" / f"{PREFIX}_done.json"
     record = read_participant_record(path)
@@ -69,3 +71,23 @@ def test_a_run_whose_record_lists_a_name_of_an_earlier_version_is_not_finished(t
     assert finished == [] and len(broken) == 1
     assert f"{run}_desc-sgacc_stat-r_boldmap.nii.gz" in broken[0]["reason"]
     assert "earlier trdnet version" in broken[0]["reason"] and "targets.tsv" not in broken[0]["reason"]
+
+
+def test_a_participant_result_is_valid_only_while_its_runs_are_unchanged(tmp_path):
+    runs = ["sub-01_ses-1_task-rest_space-MNI", "sub-01_ses-2_task-rest_space-MNI"]
+    for run in runs:
+        write_completion_record(tmp_path, run, "sub-01", "aaa", [], {"target_x": 0.0}, simulated=True)
+    write_participant_record(tmp_path, "sub-01_task-rest_space-MNI", runs, "aaa", [], {}, simulated=True)
+    assert [r.runs for r in finished_participants(tmp_path)] == [runs]
+    # the same settings, but the run was processed again (another summary): the result no longer describes it
+    write_completion_record(tmp_path, runs[0], "sub-01", "aaa", [], {"target_x": 1.0}, simulated=True)
+    assert finished_participants(tmp_path) == []
+    write_participant_record(tmp_path, "sub-01_task-rest_space-MNI", runs, "aaa", [], {}, simulated=True)
+    assert len(finished_participants(tmp_path)) == 1
+    # another settings digest, as a partial --overwrite with other settings leaves it
+    write_completion_record(tmp_path, runs[1], "sub-01", "bbb", [], {"target_x": 0.0}, simulated=True)
+    reason = participant_records(tmp_path)[0].unfinished_reason(tmp_path)
+    assert runs[1] in reason and "bbb" in reason and "aaa" in reason
+    assert finished_participants(tmp_path) == []
+    completion_record_path(tmp_path, runs[1]).unlink()
+    assert "no readable completion record" in participant_records(tmp_path)[0].unfinished_reason(tmp_path)

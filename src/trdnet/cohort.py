@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import Settings
+from .console import configure_worker_logging, logging_level
 from .errors import SettingsError, Terminated, TrdnetError, handle_sigterm, restore_sigterm
 from .inputs.bids import derivatives_root
 from .inputs.runs import Run
@@ -59,7 +60,8 @@ def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, g
         return RunResult(run.prefix, run.subject, "failed", error=failure_reason(exc))
 
 
-def _indexed(index: int, *args):
+def _indexed(index: int, *args, log_level: int | None = None):
+    configure_worker_logging(log_level)  # a worker process does not inherit the parent's logging setup
     return index, _safe_process(*args)
 
 
@@ -363,7 +365,9 @@ def _run_joblib(runs, args, n_jobs, progress):
     parallel = Parallel(n_jobs=workers, backend="loky", verbose=0, return_as="generator_unordered",
                         idle_worker_timeout=IDLE_WORKER_SECONDS)
     try:
-        for index, result in parallel(delayed(_indexed)(i, run, *args, blas) for i, run in enumerate(runs)):
+        level = logging_level()
+        for index, result in parallel(delayed(_indexed)(i, run, *args, blas, log_level=level)
+                                      for i, run in enumerate(runs)):
             results[index] = result
             progress(result)
     except KeyboardInterrupt:
@@ -436,7 +440,7 @@ def _submit(client, runs, args, progress):
     from dask.distributed import as_completed
 
     futures = client.map(_indexed, range(len(runs)), runs, *[[a] * len(runs) for a in args], [1] * len(runs),
-                         pure=False)
+                         log_level=logging_level(), pure=False)
     results = [None] * len(runs)
     for future in as_completed(futures):
         index, result = future.result()

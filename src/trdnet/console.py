@@ -65,6 +65,8 @@ def report_results(results, output_dir: Path) -> int:
                   f"reliability {s.get('reliability', '?')}"
                   + (f", retest {s['retest_mm']:.1f} mm" if math.isfinite(s.get("retest_mm", math.nan)) else "")
                   + (f"; {s['sufficiency_note']}" if s.get("sufficiency_note") else ""))
+            if r.error:  # a participant step's note on the runs it joined
+                print(f"    {r.error}")
             if s.get("navigation_space") and s.get("navigation_space") != s.get("target_space"):
                 print(f"    for navigation: ({s['navigation_x']:.1f}, {s['navigation_y']:.1f}, "
                       f"{s['navigation_z']:.1f}) mm {s['navigation_space']}"
@@ -101,3 +103,69 @@ def write_html_reports(output_dir: Path, subjects, n_jobs: int | None = None) ->
         log.warning("reports not written (%s); retry with 'trdnet report'", exc)
         return
     print(f"reports: {len(paths) - 1} participant report(s) and {paths[-1]}")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is at the time of the message."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+class _OneLine(logging.Formatter):
+    """``trdnet: warning: message``, the form of the command's error lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"trdnet: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def configure_logging(verbose: int = 0, quiet: int = 0) -> None:
+    """Send the ``trdnet`` loggers to stderr at the level ``-v``/``-q`` ask for.
+
+    Library modules only log (``logging.getLogger("trdnet...")``); the
+    command line alone decides where messages go. Default level INFO;
+    ``-v`` DEBUG; ``-q`` WARNING; ``-qq`` ERROR.
+    """
+    level = logging.INFO + 10 * (quiet - verbose)
+    logger = logging.getLogger("trdnet")
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(_OneLine())
+    logger.addHandler(handler)
+    logger.setLevel(min(max(level, logging.DEBUG), logging.CRITICAL))
+    logger.propagate = False
+
+
+def logging_level() -> int | None:
+    """The ``trdnet`` logger's level when the command line set it up (:func:`configure_logging`), else None.
+
+    Handed to worker processes (:func:`configure_worker_logging`), which do
+    not inherit the parent's logging setup.
+    """
+    logger = logging.getLogger("trdnet")
+    return logger.level if any(isinstance(h, _StderrHandler) for h in logger.handlers) else None
+
+
+def configure_worker_logging(level: int | None) -> None:
+    """In a worker process, send the ``trdnet`` loggers where the parent's go, at the parent's level.
+
+    Without it a loky or Dask worker has no handler for them: Python's last
+    resort handler prints warnings without the ``trdnet: warning:`` prefix
+    and whatever ``-q`` asked for. ``None`` (a library caller's own logging
+    setup) leaves the worker as it is.
+    """
+    if level is None:
+        return
+    logger = logging.getLogger("trdnet")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_OneLine())
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False

@@ -38,7 +38,8 @@ from .entities import (PARTICIPANT_ENTITIES, output_prefix, parse_entities, part
 from .errors import TrdnetError
 from .inputs.runs import Run
 from .outputs import write_json, write_tsv
-from .records import completion_records, participant_record_path, read_participant_record, write_participant_record
+from .records import (completion_records, finished_runs, participant_record_path, read_participant_record,
+                      write_participant_record)
 from .sidecars import SIMULATED_NOTE, sidecar
 
 #: Status of a participant whose participant-level outputs were left as they were.
@@ -58,18 +59,27 @@ def participant_entities(run: Run) -> dict:
     return {k: run.entities[k] for k in PARTICIPANT_ENTITIES if k in run.entities}
 
 
-def group_runs(runs: list[Run], results) -> dict[str, list[Run]]:
-    """Runs with a finished per-run target, grouped by participant prefix (two or more runs only)."""
+def group_runs(runs: list[Run], results, minimum: int = 2) -> dict[str, list[Run]]:
+    """Runs with a finished per-run target, grouped by participant prefix (``minimum`` runs or more)."""
     groups: dict[str, list[Run]] = defaultdict(list)
     for run, result in zip(runs, results):
         if isinstance(run, Run) and result.status in ("done", "skipped") and "target_x" in result.summary:
             groups[participant_prefix(run)].append(run)
-    return {prefix: members for prefix, members in groups.items() if len(members) >= 2}
+    return {prefix: members for prefix, members in groups.items() if len(members) >= minimum}
 
 
 def process_participants(runs: list[Run], results, out_dir: Path, settings: Settings, overwrite: bool = False,
                          group_map=None) -> list:
     """Run the participant step for every participant with two or more processed runs.
+
+    A selection that leaves out some of a person's runs makes the target
+    from all of them when every left-out run is finished with the same
+    settings (say, sessions processed in two commands), with one line
+    saying so. Otherwise an earlier participant target that is still valid
+    is left as it was; one that no longer is (a run it joins was processed
+    again, the runs now have different settings digests) is withdrawn, with
+    one line naming the runs and their digests. ``overwrite`` with two or
+    more selected runs makes the target from the selected runs only.
 
     Returns
     -------
@@ -79,25 +89,86 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
     """
     from .pipeline import RunResult
 
+    out_dir = Path(out_dir)
     out = []
-    for prefix, members in group_runs(runs, results).items():
+    for prefix, members in group_runs(runs, results, minimum=1).items():
         start = time.perf_counter()
-        left_out = [] if overwrite else runs_left_out(Path(out_dir), prefix, members, settings)
-        if left_out:
-            done = participant_record_path(Path(out_dir), prefix).is_file()
-            out.append(RunResult(prefix, members[0].subject, KEPT, error=(
-                f"participant target {'left as it was' if done else 'not written'}: this selection leaves out "
-                f"{len(left_out)} of the participant's runs ({', '.join(left_out)}); select all of them (or add "
-                "--overwrite to make it from the selected runs only)")))
+        left_out = runs_left_out(out_dir, prefix, members, settings)
+        note = ""
+        if left_out and overwrite and len(members) >= 2:
+            note = (f"participant target made from the {len(members)} selected runs only (--overwrite); "
+                    f"left out: {', '.join(left_out)}")
+        elif left_out:
+            earlier = finished_elsewhere(out_dir, prefix, members, left_out, settings)
+            if earlier is None:
+                out.append(RunResult(prefix, members[0].subject, KEPT,
+                                     error=_left_as_it_was(out_dir, prefix, members, left_out, settings)))
+                continue
+            note = (f"participant target made from {len(members) + len(earlier)} runs: {len(members)} of this "
+                    f"selection and {len(earlier)} finished earlier with the same settings "
+                    f"({', '.join(sorted(r.prefix for r in earlier))})")
+            members = members + earlier
+        elif len(members) < 2:
             continue
         try:
-            files, summary, status = process_participant(members, prefix, Path(out_dir), settings, overwrite,
+            files, summary, status = process_participant(members, prefix, out_dir, settings, overwrite,
                                                          group_map)
-            out.append(RunResult(prefix, members[0].subject, status, files, summary,
+            out.append(RunResult(prefix, members[0].subject, status, files, summary, error=note,
                                  seconds=time.perf_counter() - start))
         except TrdnetError as exc:
             out.append(RunResult(prefix, members[0].subject, "failed", error=f"participant step: {exc}"))
     return out
+
+
+def finished_elsewhere(out_dir: Path, prefix: str, members: list[Run], left_out: list[str],
+                       settings: Settings) -> list[Run] | None:
+    """The left-out runs as :class:`Run` records when each is finished with these settings, else None.
+
+    They are found again in the fMRIPrep folder the members come from (the
+    only place a run's inputs are known); a left-out run that is not
+    finished in ``out_dir``, was finished with other settings, or is not in
+    that folder any more means the participant target cannot join them.
+    """
+    from .inputs.bids import derivatives_root, find_runs
+
+    digests = _finished_digests(out_dir, members[0].subject)
+    if any(digests.get(name) != settings.digest() for name in left_out):
+        return None
+    first = members[0]
+    if first.source not in ("fmriprep", "simulated") or not Path(first.bold).is_file():
+        return None
+    try:
+        found = {run.prefix: run for run in find_runs(derivatives_root(first.bold), [first.subject],
+                                                      settings.space, first.entities.get("task"))}
+    except TrdnetError:
+        return None
+    if not set(left_out) <= set(found):
+        return None
+    return [found[name] for name in left_out]
+
+
+def _finished_digests(out_dir: Path, subject: str) -> dict[str, str | None]:
+    """``run prefix -> settings digest`` of the participant's finished runs with a target."""
+    return {record.prefix: record.settings_digest for record in finished_runs(out_dir, subject)[0]
+            if "target_x" in record.summary}
+
+
+def _left_as_it_was(out_dir: Path, prefix: str, members: list[Run], left_out: list[str],
+                    settings: Settings) -> str:
+    """One line for a selection that leaves out runs; withdraws a participant target that is no longer valid."""
+    record = participant_record_path(out_dir, prefix)
+    stale = record.is_file() and read_participant_record(record).unfinished_reason(out_dir)
+    if stale:
+        set_aside(out_dir, prefix)
+        withdraw_replaced(out_dir, prefix, keep=())
+        digests = _finished_digests(out_dir, members[0].subject)
+        runs = sorted({r.prefix for r in members} | set(left_out))
+        named = ", ".join(f"{run} ({digests.get(run) or 'not finished'})" for run in runs)
+        return (f"participant target withdrawn: {stale}; the participant's runs and settings digests: {named}; "
+                "process all of them with one set of settings to make it again")
+    return (f"participant target {'left as it was' if record.is_file() else 'not written'}: this selection "
+            f"leaves out {len(left_out)} of the participant's runs ({', '.join(left_out)}); select all of them"
+            + (" (or add --overwrite to make it from the selected runs only)" if len(members) >= 2 else ""))
 
 
 def runs_left_out(out_dir: Path, prefix: str, members: list[Run], settings: Settings | None = None) -> list[str]:
@@ -224,7 +295,7 @@ def _write_participant(runs: list[Run], prefix: str, names: list[str], out_dir: 
                             "columns z-scored within the run, runs joined in time"}
     if any(r.simulated for r in runs):
         extra["Note"] = SIMULATED_NOTE
-    table = result.output.table.copy()
+    table = targeting.flag_not_anticorrelated(result.output.table)  # the participant rows got their word anew
     table.insert(0, "participant_id", f"sub-{runs[0].subject}")
     tables = (
         ("participant", "participanttargets", table,

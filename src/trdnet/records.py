@@ -25,6 +25,7 @@ records. A run that later succeeds removes its own failure record.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -140,6 +141,46 @@ class ParticipantRecord(CompletionRecord):
     """
 
     runs: list[str] = field(default_factory=list)
+    #: ``run prefix -> SHA-256`` of each joined run's completion record when the result was made (empty in
+    #: records of earlier versions: only the settings digests are compared then).
+    run_records: dict = field(default_factory=dict)
+
+    def unfinished_reason(self, out_dir: Path) -> str | None:
+        """Why this participant result is not finished and valid (``None`` when it is).
+
+        Besides the files it lists (as for a run), every run it joins must
+        still be finished, with the result's settings digest, and its
+        completion record unchanged since the result was made: a run
+        processed again (other settings, or ``--overwrite``) leaves the
+        participant target describing data it no longer has.
+        """
+        return super().unfinished_reason(out_dir) or self.stale_reason(out_dir)
+
+    def stale_reason(self, out_dir: Path) -> str | None:
+        """Which joined run no longer stands behind this result, and why (``None``: all do)."""
+        for prefix in self.runs:
+            path = completion_record_path(out_dir, prefix)
+            try:
+                run = read_completion_record(path)
+            except InputError:
+                return f"run {prefix} it joins has no readable completion record"
+            reason = run.unfinished_reason(out_dir)
+            if reason:
+                return f"run {prefix} it joins is not finished ({reason})"
+            if run.settings_digest != self.settings_digest:
+                return (f"run {prefix} it joins has settings digest {run.settings_digest}, "
+                        f"the participant result {self.settings_digest}")
+            if prefix in self.run_records and self.run_records[prefix] != record_checksum(path):
+                return f"run {prefix} it joins was processed again after the participant result was made"
+        return None
+
+
+def record_checksum(path: Path) -> str | None:
+    """SHA-256 of a completion record's bytes (None when it cannot be read): a re-processed run rewrites it."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _named_as_now(name: str) -> bool:
@@ -201,9 +242,13 @@ def read_participant_record(path: Path) -> ParticipantRecord:
     if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
         raise InputError(f"{path}: Runs must be a list of run prefixes; delete the record and re-run the "
                          "participant step")
+    run_records = content.get("RunRecords", {})
+    if not isinstance(run_records, dict):
+        raise InputError(f"{path}: RunRecords must map run prefixes to checksums; delete the record and re-run "
+                         "the participant step")
     return ParticipantRecord(path, prefix, participant, content.get("SettingsDigest"),
                              list(content.get("Files", [])), dict(content.get("Summary", {})),
-                             bool(content.get("Simulated", False)), list(runs))
+                             bool(content.get("Simulated", False)), list(runs), dict(run_records))
 
 
 def write_participant_record(out_dir: Path, prefix: str, runs: list[str], settings_digest: str,
@@ -222,9 +267,17 @@ def write_participant_record(out_dir: Path, prefix: str, runs: list[str], settin
         Outputs relative to ``out_dir``.
     summary : dict
     simulated : bool
+
+    Notes
+    -----
+    The record keeps a checksum of each joined run's completion record
+    (``RunRecords``): the result stays valid only while those records are
+    unchanged (:meth:`ParticipantRecord.unfinished_reason`).
     """
+    checksums = {run: record_checksum(completion_record_path(out_dir, run)) for run in sorted(runs)}
     return write_json(participant_record_path(out_dir, prefix), {
         "Prefix": prefix, "Participant": _participant_of(prefix), "Runs": sorted(runs),
+        "RunRecords": {run: value for run, value in checksums.items() if value},
         "SettingsDigest": settings_digest, "Files": sorted(files), "Summary": summary, "Simulated": bool(simulated)})
 
 
@@ -248,7 +301,12 @@ def _records(folder: Path, subject: str | None, read) -> list:
 
 
 def finished_participants(out_dir: Path, subject: str | None = None) -> list[ParticipantRecord]:
-    """Participant-level results whose record lists only files in place and named as now."""
+    """Participant-level results that are finished and valid, the one reader the reports use.
+
+    Valid: the record lists only files in place and named as now, and every
+    run it joins is still finished with the same settings digest and
+    unchanged since (:meth:`ParticipantRecord.unfinished_reason`).
+    """
     return [r for r in participant_records(out_dir, subject) if r.unfinished_reason(out_dir) is None]
 
 

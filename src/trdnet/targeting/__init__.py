@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .api import TABLE_COLUMNS, TargetingOutput, compute_targets
+from .api import TABLE_COLUMNS, TargetingOutput, compute_targets, flag_not_anticorrelated
 from .hierarchical import hierarchical_target
 from .methods import cluster_target, peak_target, seedmap_target
 from .participant import ParticipantTargets, combine_runs, participant_targets
@@ -21,6 +21,7 @@ __all__ = [
     "cluster_target",
     "combine_runs",
     "compute_targets",
+    "flag_not_anticorrelated",
     "fisher_z",
     "grey_matter_probability",
     "group_map_values",

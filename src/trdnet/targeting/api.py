@@ -182,7 +182,7 @@ def compute_targets(
             table[col] = table[col].astype("Int64")
     table["reliability"] = table["reliability"].fillna("")
     table["note"] = table["note"].fillna("")
-    table = table[table_columns(space)]
+    table = flag_not_anticorrelated(table[table_columns(space)])
     cloud = (
         pd.concat(clouds, ignore_index=True) if clouds
         else pd.DataFrame(columns=["method", "resample", "x", "y", "z"])
@@ -254,3 +254,37 @@ def _describe_group_map(group_map) -> str | None:
     if hasattr(group_map, "affine"):
         return "image given in memory"
     return "array with one value per column"
+
+
+#: Reliability word of a personalised target whose own point is not anticorrelated with the sgACC.
+NOT_ANTICORRELATED_WORD = "poor"
+
+
+def flag_not_anticorrelated(table: pd.DataFrame) -> pd.DataFrame:
+    """Call ``poor`` every personalised target whose own ``r_sgacc`` is >= 0, saying why in its note.
+
+    A cluster's weighted centre can land on a voxel or vertex outside the
+    anticorrelated part of a non-convex cluster (seen on random-noise data:
+    target r +0.38 while its cluster's mean r was -0.29). The target is not
+    moved: the TMS team is told, and chooses.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Targets with ``target`` (``personalised...`` rows are checked),
+        ``r_sgacc``, ``reliability`` and ``note``; reference rows are left as they are.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy, the flagged rows' ``reliability`` set to ``poor`` and their note extended.
+    """
+    table = table.copy()
+    flagged = table["target"].astype(str).str.startswith("personalised") & (table["r_sgacc"] >= 0)
+    for index in table.index[flagged]:
+        reason = (f"the target point is not anticorrelated with the sgACC (r_sgacc "
+                  f"{table.at[index, 'r_sgacc']:+.2f} >= 0)")
+        note = str(table.at[index, "note"] or "")
+        table.at[index, "note"] = f"{reason}; {note}" if note else reason
+        table.at[index, "reliability"] = NOT_ANTICORRELATED_WORD
+    return table
