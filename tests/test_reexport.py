@@ -217,3 +217,24 @@ def test_export_of_a_participant_without_its_record_says_so_in_one_line(processe
     assert "Traceback" not in err
     assert {p: p.read_bytes() for p in files} == files  # nothing of the participant's files changed
     assert "(participant)" not in printed
+
+
+def test_a_run_whose_record_lists_names_of_an_earlier_version_is_not_exported(tmp_path):
+    from trdnet.reexport import unfinished_reason
+    from trdnet.records import write_completion_record
+
+    prefix = "sub-01_task-rest_space-MNI152NLin2009cAsym"
+    folder = tmp_path / "sub-01" / "func"
+    folder.mkdir(parents=True)
+    names = [f"{prefix}_desc-sgacc_stat-r_boldmap.nii.gz", f"{prefix}_targets.tsv",
+             "sub-01_task-rest_space-T1w_desc-navtargets_markers.tsv"]  # missing: the export writes it again
+    for name in names[:2]:
+        (folder / name).write_text("x")
+    write_completion_record(tmp_path, prefix, "sub-01", "digest", [f"sub-01/func/{n}" for n in names], {}, False)
+    line = unfinished_reason(tmp_path, prefix)
+    assert line.startswith(f"{prefix}: the run is not finished") and names[0] in line and "\n" not in line
+    (folder / names[0]).rename(folder / f"{prefix}_stat-r_desc-sgacc_boldmap.nii.gz")
+    write_completion_record(tmp_path, prefix, "sub-01", "digest",
+                            [f"sub-01/func/{n}" for n in [f"{prefix}_stat-r_desc-sgacc_boldmap.nii.gz", *names[1:]]],
+                            {}, False)
+    assert unfinished_reason(tmp_path, prefix) is None

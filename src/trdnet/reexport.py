@@ -21,6 +21,7 @@ longer asked for) are withdrawn, as the participant step does.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from .entities import NAVIGATION_DESC, output_path, parse_entities
@@ -48,7 +49,12 @@ def processed_here(run, out_dir: Path) -> bool:
 
 
 def unfinished_reason(out_dir: Path, prefix: str) -> str | None:
-    """Why a run has no completion record in ``out_dir``, and how to resume it (None: it has one).
+    """Why a run is not finished in ``out_dir``, and how to resume it (None: it is).
+
+    Finished as :mod:`trdnet.records` defines it for every step (the reports
+    and the group step too): a readable completion record whose files are
+    all in place and named as this version names them; only the navigator
+    files it lists may be missing, since the export writes them again.
 
     Parameters
     ----------
@@ -60,7 +66,8 @@ def unfinished_reason(out_dir: Path, prefix: str) -> str | None:
     Returns
     -------
     str or None
-        One line: the run failed (the reason from its failure record,
+        One line: its completion record lists outputs that are missing or
+        named by an earlier version; or the run failed (the reason from its failure record,
         ``logs/<prefix>_failed.json``), was interrupted (Ctrl-C, SIGTERM, or a
         killed process that left its staging folder), or left outputs without
         a record; then how to resume.
@@ -68,7 +75,10 @@ def unfinished_reason(out_dir: Path, prefix: str) -> str | None:
     out_dir = Path(out_dir)
     record = completion_record_path(out_dir, prefix)
     if record.is_file():
-        return None
+        finished = read_completion_record(record)  # an unreadable record raises, naming it
+        reason = replace(finished, files=[f for f in finished.files if not is_navigation_file(f)]
+                         ).unfinished_reason(out_dir)
+        return (f"{prefix}: the run is not finished in {out_dir}: {reason}" if reason else None)
     resume = (f"resume it by running the same 'trdnet run ... {out_dir} participant' command again (finished runs "
               "are skipped, this one is computed again), then export")
     failed = failure_record_path(out_dir, prefix)
