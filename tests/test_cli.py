@@ -481,3 +481,39 @@ def test_ctrl_c_with_n_jobs_records_the_runs_a_stopped_worker_left(small_derivat
     assert recorded["Interrupted"] is True
     assert not (out / "logs" / f"{runs[2].prefix}_failed.json").exists()
     assert list(read_tsv(out / "failures.tsv")["run"]) == [runs[1].prefix]
+
+
+def test_repeated_label_options_add_up(small_derivatives, tmp_path, capsys):
+    err = refused(capsys, ["run", small_derivatives, tmp_path / "out", "participant", "--participant-label", "01",
+                           "--participant_label", "98", "--participant-label", "99"])
+    assert "--participant-label 98 99" in err  # 01 is kept, and both later ones are checked
+    err = refused(capsys, ["run", small_derivatives, tmp_path / "out", "participant", "--session-label", "a",
+                           "--session_label", "z"])
+    assert "--session-label z" in err
+
+
+def test_a_session_label_no_run_has_is_refused_with_the_sessions_present(small_derivatives, tmp_path, capsys):
+    err = refused(capsys, ["run", small_derivatives, tmp_path / "out", "participant", "--session-label", "xyz"])
+    assert "sessions present: ['a', 'b']" in err
+    err = refused(capsys, ["run", small_derivatives, tmp_path / "out", "participant", "--participant-label", "02",
+                           "--session-label", "xyz"])
+    assert "sessions present: none" in err
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly():
+    command = subprocess.Popen([sys.executable, "-m", "trdnet", "settings", "--defaults"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    command.stdout.close()  # as `| head -1` does once it has its line
+    err = command.stderr.read().decode()
+    assert command.wait() == 141 and err == ""
+
+
+def test_workers_log_at_the_parents_level_and_in_its_form():
+    # a fresh interpreter has no handler for the trdnet loggers, as a loky or Dask worker has none
+    code = ("import logging, sys\nfrom trdnet.console import configure_worker_logging\n"
+            "configure_worker_logging(int(sys.argv[1]))\nlog = logging.getLogger('trdnet.pipeline')\n"
+            "log.warning('careful'); log.error('broken')")
+    for level, expected in ((40, "trdnet: error: broken"), (30, "trdnet: warning: careful\ntrdnet: error: broken")):
+        err = subprocess.run([sys.executable, "-c", code, str(level)], capture_output=True, text=True,
+                             check=True).stderr.strip()
+        assert err == expected

@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import re
 import sys
 from pathlib import Path
 
 from ._version import __version__
 from .config import TARGET_METHODS as METHODS
-from .console import (EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TERMINATED, report_results,
-                      write_html_reports)
+from .console import (EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TERMINATED,
+                      configure_logging, report_results, write_html_reports)
 from .errors import InputError, SettingsError, Terminated, TrdnetError, handle_sigterm, restore_sigterm
 from .inputs.datasets import DATASETS
 
@@ -78,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="FMRIPREP_DIR OUTPUT_DIR (or only OUTPUT_DIR with --dataset / --roi-timeseries)")
     run.add_argument("analysis_level", choices=["participant", "group"], help="participant or group")
     run.add_argument("--participant-label", "--participant_label", dest="participant_label", nargs="+",
-                     metavar="L", help="participants to process (without sub-)")
-    run.add_argument("--session-label", "--session_label", dest="session_label", nargs="+", metavar="L",
+                     action="extend", metavar="L", help="participants to process (without sub-)")
+    run.add_argument("--session-label", "--session_label", dest="session_label", nargs="+",
+                     action="extend", metavar="L",
                      help="sessions to process (without ses-)")
     run.add_argument("--task", help="task to process (default: every task)")
     run.add_argument("--bids-filter-file", "--bids_filter_file", dest="bids_filter_file", type=Path,
@@ -117,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("fmriprep_dir", type=Path, help="fMRIPrep output folder (anat/ T1w and transforms)")
     export.add_argument("output_dir", type=Path, help="trdnet output folder holding *_targets.tsv")
     export.add_argument("--participant-label", "--participant_label", dest="participant_label", nargs="+",
-                        metavar="L", help="participants (without sub-)")
+                        action="extend", metavar="L", help="participants (without sub-)")
     export.add_argument("--space", help="space of the processed BOLD runs (default: the settings' space, "
                         "MNI152NLin2009cAsym)")
     export.add_argument("--coil-orientation", choices=("identity", "scalp_normal"),
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "from the tables and maps already written (nothing is recomputed).")
     report.add_argument("output_dir", type=Path, help="trdnet output folder")
     report.add_argument("--participant-label", "--participant_label", dest="participant_label", nargs="+",
-                        metavar="L", help="participants (default: all)")
+                        action="extend", metavar="L", help="participants (default: all)")
     report.add_argument("--n-jobs", type=int, help="parallel worker processes (default: every available core)")
 
     fetch = _command(
@@ -567,41 +569,21 @@ COMMANDS = {"run": cmd_run, "demo": cmd_demo, "fetch": cmd_fetch, "export": cmd_
             "settings": cmd_settings}
 
 
-class _StderrHandler(logging.StreamHandler):
-    """A handler that writes to whatever ``sys.stderr`` is at the time of the message."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value):
-        pass
+#: Exit code when whoever reads the output stopped reading (``trdnet settings --defaults | head -1``):
+#: 128 + SIGPIPE, as a shell reports a command-line tool that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
 
 
-class _OneLine(logging.Formatter):
-    """``trdnet: warning: message``, the form of the command's error lines."""
+def _discard_stdout() -> None:
+    """Point stdout at the null device so the interpreter's last flush at exit cannot fail again.
 
-    def format(self, record: logging.LogRecord) -> str:
-        return f"trdnet: {record.levelname.lower()}: {record.getMessage()}"
-
-
-def configure_logging(verbose: int = 0, quiet: int = 0) -> None:
-    """Send the ``trdnet`` loggers to stderr at the level ``-v``/``-q`` ask for.
-
-    Library modules only log (``logging.getLogger("trdnet...")``); the
-    command line alone decides where messages go. Default level INFO;
-    ``-v`` DEBUG; ``-q`` WARNING; ``-qq`` ERROR.
+    As the Python documentation advises for a closed pipe (``signal`` module, "Note on SIGPIPE").
     """
-    level = logging.INFO + 10 * (quiet - verbose)
-    logger = logging.getLogger("trdnet")
-    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
-        logger.removeHandler(handler)
-    handler = _StderrHandler()
-    handler.setFormatter(_OneLine())
-    logger.addHandler(handler)
-    logger.setLevel(min(max(level, logging.DEBUG), logging.CRITICAL))
-    logger.propagate = False
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (a test's StringIO): nothing to flush
+        pass
 
 
 def main(argv=None) -> int:
@@ -612,7 +594,12 @@ def main(argv=None) -> int:
     previous = handle_sigterm()  # like Ctrl-C: a run in progress is recorded as failed
     try:
         _bids_labels(args)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that stopped reading (| head) shows here, not as a traceback at exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except Terminated:
         print("trdnet: terminated (SIGTERM); finished runs are kept, re-run to resume", file=sys.stderr)
         return EXIT_TERMINATED

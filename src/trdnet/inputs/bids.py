@@ -162,9 +162,12 @@ def find_runs(
         filters.append(f"space {':'.join([space, *(f'{k}-{v}' for k, v in space_entities.items())])!r}")
         hint = f"; images exist in space(s) {sorted(other_spaces)} (use --space)" if other_spaces else ""
         found = sorted({parse_entities(p.name).get("sub") for p in candidates})
-        raise InputError(
-            f"{root}: no BOLD run matches {', '.join(filters)}{hint}; participants present: {found}"
-        )
+        present = f"participants present: {found}"
+        if wanted_sessions:  # of the participants asked for: the session labels that would match
+            sessions = sorted({e["ses"] for e in map(parse_entities, (p.name for p in candidates))
+                               if "ses" in e and (not labels or e.get("sub") in labels)})
+            present += f"; sessions present: {sessions or 'none (no ses- entity)'}"
+        raise InputError(f"{root}: no BOLD run matches {', '.join(filters)}{hint}; {present}")
     anatomy = functools.cache(lambda subject, session: find_native_anatomy(root, subject, session))
     runs = [dataclasses.replace(run, anatomy=anatomy(run.subject, run.entities.get("ses"))) for run in runs]
     runs = sorted(runs, key=lambda r: tuple(r.entities.get(k, "") for k in ENTITY_ORDER))
