@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trdnet.entities import output_path, participant_output_path
-from trdnet.records import write_participant_record
+from trdnet.records import write_completion_record, write_participant_record
 from trdnet.report.collect import RunOutputs, participant_target_tables
 
 PREFIX = "sub-01_ses-1_task-rest_space-T1w_res-2"
@@ -50,7 +50,10 @@ def test_participant_tables_come_from_finished_participant_records(tmp_path):
                                              desc="participant"))  # a table without a record
     assert participant_target_tables(tmp_path, "01") == []  # no record: not a finished result
     files = [str(table.relative_to(tmp_path))]
-    write_participant_record(tmp_path, prefix, ["a", "b"], "abc", files, {}, simulated=False)
+    runs = [f"sub-01_ses-{s}_task-rest_space-T1w" for s in ("1", "2")]
+    for run in runs:  # a participant result stands only while the runs it joins are finished
+        write_completion_record(tmp_path, run, "sub-01", "abc", [], {}, simulated=False)
+    write_participant_record(tmp_path, prefix, runs, "abc", files, {}, simulated=False)
     assert participant_target_tables(tmp_path, "sub-01") == [table]
     table.unlink()
     assert participant_target_tables(tmp_path, "01") == []

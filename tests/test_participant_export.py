@@ -296,7 +296,7 @@ def test_a_competing_site_23_mm_away_is_drawn_on_every_cut_and_listed_with_its_s
 
 def test_the_participant_block_reads_its_values_from_the_tables_on_disk(tmp_path):
     from trdnet.outputs import write_tsv
-    from trdnet.records import write_participant_record
+    from trdnet.records import write_completion_record, write_participant_record
     from trdnet.report import participant
 
     sites, candidates, _ = _sites_and_candidates()
@@ -310,8 +310,10 @@ def test_the_participant_block_reads_its_values_from_the_tables_on_disk(tmp_path
     write_tsv(folder / f"{PREFIX}_desc-participantcandidates_targets.tsv", candidates)
     # the report shows what the participant step finished: its record, written last, lists the tables
     written = sorted(str(p.relative_to(tmp_path)) for p in folder.iterdir())
-    write_participant_record(tmp_path, PREFIX, ["sub-01_ses-1_task-rest", "sub-01_ses-2_task-rest"], "digest",
-                             written, {}, simulated=True)
+    runs = ["sub-01_ses-1_task-rest", "sub-01_ses-2_task-rest"]
+    for run in runs:  # and stands only while the runs it joins are finished
+        write_completion_record(tmp_path, run, "sub-01", "digest", [], {}, simulated=True)
+    write_participant_record(tmp_path, PREFIX, runs, "digest", written, {}, simulated=True)
     page = participant.participant_block(tmp_path, "01")
     shown = {}
     for v in browser.tagged_values(page):  # the summary's spans come first, before the tables' cells

@@ -8,7 +8,8 @@ import pytest
 
 from trdnet.errors import InputError
 from trdnet.records import (completion_record_path, finished_participants, finished_runs, participant_record_path,
-                            participant_records, read_participant_record, write_completion_record, write_participant_record)
+                            participant_records, read_participant_record, write_completion_record,
+                            write_participant_record)
 
 PREFIX = "sub-01_task-rest_space-MNI152NLin2009cAsym"
 RUNS = [f"sub-01_ses-{s}_task-rest_space-MNI152NLin2009cAsym" for s in ("1", "2")]

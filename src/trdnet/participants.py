@@ -90,16 +90,16 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
     from .pipeline import RunResult
 
     out_dir = Path(out_dir)
-    out = []
+    out, folders = [], {}
     for prefix, members in group_runs(runs, results, minimum=1).items():
         start = time.perf_counter()
-        left_out = runs_left_out(out_dir, prefix, members, settings)
+        left_out = runs_left_out(out_dir, prefix, members, settings, folders)
         note = ""
         if left_out and overwrite and len(members) >= 2:
             note = (f"participant target made from the {len(members)} selected runs only (--overwrite); "
                     f"left out: {', '.join(left_out)}")
         elif left_out:
-            earlier = finished_elsewhere(out_dir, prefix, members, left_out, settings)
+            earlier = finished_elsewhere(out_dir, prefix, members, left_out, settings, folders)
             if earlier is None:
                 out.append(RunResult(prefix, members[0].subject, KEPT,
                                      error=_left_as_it_was(out_dir, prefix, members, left_out, settings)))
@@ -121,7 +121,7 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
 
 
 def finished_elsewhere(out_dir: Path, prefix: str, members: list[Run], left_out: list[str],
-                       settings: Settings) -> list[Run] | None:
+                       settings: Settings, folders: dict | None = None) -> list[Run] | None:
     """The left-out runs as :class:`Run` records when each is finished with these settings, else None.
 
     They are found again in the fMRIPrep folder the members come from (the
@@ -129,22 +129,35 @@ def finished_elsewhere(out_dir: Path, prefix: str, members: list[Run], left_out:
     finished in ``out_dir``, was finished with other settings, or is not in
     that folder any more means the participant target cannot join them.
     """
-    from .inputs.bids import derivatives_root, find_runs
-
     digests = _finished_digests(out_dir, members[0].subject)
     if any(digests.get(name) != settings.digest() for name in left_out):
         return None
-    first = members[0]
-    if first.source not in ("fmriprep", "simulated") or not Path(first.bold).is_file():
-        return None
-    try:
-        found = {run.prefix: run for run in find_runs(derivatives_root(first.bold), [first.subject],
-                                                      settings.space, first.entities.get("task"))}
-    except TrdnetError:
-        return None
+    found = {run.prefix: run for run in source_runs(members[0], settings, folders)}
     if not set(left_out) <= set(found):
         return None
     return [found[name] for name in left_out]
+
+
+def source_runs(first: Run, settings: Settings, folders: dict | None = None) -> list[Run]:
+    """The runs of ``first``'s participant in the fMRIPrep folder it comes from (none for other sources).
+
+    ``folders`` caches each folder's runs over one participant step, so a
+    cohort's folder is listed once, not once per participant.
+    """
+    from .inputs.bids import derivatives_root, find_runs
+
+    if first.source not in ("fmriprep", "simulated") or not Path(first.bold).is_file():
+        return []
+    key = (derivatives_root(first.bold), settings.space, first.entities.get("task"))
+    if folders is None or key not in folders:
+        try:
+            runs = find_runs(key[0], space=key[1], task=key[2])
+        except TrdnetError:  # the folder was readable when the runs were found; records still apply
+            runs = []
+        if folders is None:
+            return [run for run in runs if run.subject == first.subject]
+        folders[key] = runs
+    return [run for run in folders[key] if run.subject == first.subject]
 
 
 def _finished_digests(out_dir: Path, subject: str) -> dict[str, str | None]:
@@ -171,28 +184,22 @@ def _left_as_it_was(out_dir: Path, prefix: str, members: list[Run], left_out: li
             + (" (or add --overwrite to make it from the selected runs only)" if len(members) >= 2 else ""))
 
 
-def runs_left_out(out_dir: Path, prefix: str, members: list[Run], settings: Settings | None = None) -> list[str]:
+def runs_left_out(out_dir: Path, prefix: str, members: list[Run], settings: Settings | None = None,
+                  folders: dict | None = None) -> list[str]:
     """Runs of this participant that exist but are not among ``members``.
 
     A run exists when it has a per-run completion record with a target in
     ``out_dir``, when the participant step's own record lists it, or (given
     ``settings``) when the fMRIPrep folder the members come from holds it in
     ``settings.space``. A participant target from fewer runs would silently
-    replace, or stand in for, one from all of them.
+    replace, or stand in for, one from all of them. ``folders``: as for :func:`source_runs`.
     """
-    from .inputs.bids import derivatives_root, find_runs
-
     known = {record.prefix for record in completion_records(out_dir, members[0].subject)
              if "target_x" in record.summary
              and output_prefix(parse_entities(record.prefix), keep=PARTICIPANT_ENTITIES) == prefix}
-    first = members[0]
-    if settings is not None and first.source in ("fmriprep", "simulated") and Path(first.bold).is_file():
-        try:
-            found = find_runs(derivatives_root(first.bold), [first.subject], settings.space,
-                              first.entities.get("task"))
-        except TrdnetError:  # the folder was readable when the runs were found; records still apply
-            found = []
-        known.update(run.prefix for run in found if participant_prefix(run) == prefix)
+    if settings is not None:
+        known.update(run.prefix for run in source_runs(members[0], settings, folders)
+                     if participant_prefix(run) == prefix)
     previous = participant_record_path(out_dir, prefix)
     if previous.is_file():
         known.update(read_participant_record(previous).runs)
