@@ -80,6 +80,13 @@ def test_a_participant_result_is_valid_only_while_its_runs_are_unchanged(tmp_pat
         write_completion_record(tmp_path, run, "sub-01", "aaa", [], {"target_x": 0.0}, simulated=True)
     write_participant_record(tmp_path, "sub-01_task-rest_space-MNI", runs, "aaa", [], {}, simulated=True)
     assert [r.runs for r in finished_participants(tmp_path)] == [runs]
+    # trdnet export rewrites a run's navigator files and navigation_* values: the analysis is the same
+    navigator = "sub-01/ses-1/func/sub-01_ses-1_task-rest_space-T1w_desc-navtargets_coords.tsv"
+    (tmp_path / navigator).parent.mkdir(parents=True)
+    (tmp_path / navigator).write_text("x")
+    write_completion_record(tmp_path, runs[0], "sub-01", "aaa", [navigator],
+                            {"target_x": 0.0, "navigation_x": 1.0}, simulated=True)
+    assert [r.runs for r in finished_participants(tmp_path)] == [runs]
     # the same settings, but the run was processed again (another summary): the result no longer describes it
     write_completion_record(tmp_path, runs[0], "sub-01", "aaa", [], {"target_x": 1.0}, simulated=True)
     assert finished_participants(tmp_path) == []

@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock
 
-from .entities import order_entities, parse_bids_name, parse_entities
+from .entities import NAVIGATION_DESC, order_entities, parse_bids_name, parse_entities
 from .errors import InputError
 from .outputs import write_json, write_tsv
 
@@ -176,11 +176,23 @@ class ParticipantRecord(CompletionRecord):
 
 
 def record_checksum(path: Path) -> str | None:
-    """SHA-256 of a completion record's bytes (None when it cannot be read): a re-processed run rewrites it."""
+    """SHA-256 of what a run's completion record says about its analysis (None when it cannot be read).
+
+    Its settings digest, files and summary, without the navigator files and
+    ``navigation_*`` values, which ``trdnet export`` rewrites without
+    changing the analysis: a run processed again changes the checksum, an
+    export of it does not.
+    """
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
+        content = json.loads(Path(path).read_text(encoding="utf-8"))
+        analysis = {"SettingsDigest": content.get("SettingsDigest"),
+                    "Files": sorted(f for f in content.get("Files", [])
+                                    if parse_entities(Path(f).name).get("desc") != NAVIGATION_DESC),
+                    "Summary": {k: v for k, v in content.get("Summary", {}).items()
+                                if not k.startswith("navigation_")}}
+    except (OSError, ValueError, AttributeError, TypeError):
         return None
+    return hashlib.sha256(json.dumps(analysis, sort_keys=True).encode()).hexdigest()
 
 
 def _named_as_now(name: str) -> bool:
