@@ -213,7 +213,8 @@ def test_export_of_a_participant_without_its_record_says_so_in_one_line(processe
     files = {p: p.read_bytes() for p in out.rglob("sub-02_*desc-participantnavtargets*")}
     code, printed, err = export(capsys, fmriprep, out, "--participant-label", "02")
     assert code != 0
-    assert "\n" not in err and prefix in err and "no participant record" in err, err
+    errors = [line for line in err.splitlines() if line.startswith("trdnet: error:")]
+    assert len(errors) == 1 and prefix in errors[0] and "no participant record" in errors[0], err
     assert "Traceback" not in err
     assert {p: p.read_bytes() for p in files} == files  # nothing of the participant's files changed
     assert "(participant)" not in printed
@@ -238,3 +239,23 @@ def test_a_run_whose_record_lists_names_of_an_earlier_version_is_not_exported(tm
                             [f"sub-01/func/{n}" for n in [f"{prefix}_stat-r_desc-sgacc_boldmap.nii.gz", *names[1:]]],
                             {}, False)
     assert unfinished_reason(tmp_path, prefix) is None
+
+
+def test_export_refuses_a_participant_target_its_runs_no_longer_stand_behind(processed_cohort, tmp_path, capsys):
+    from trdnet.participants import participant_prefix
+
+    out = processed_cohort.copy(tmp_path / "out")
+    fmriprep = processed_cohort.fmriprep_dir
+    runs = find_runs(fmriprep, participant_labels=["03"])
+    prefix = participant_prefix(runs[0])
+    # one of its runs processed again since the participant target was made (its analysis changed)
+    path = out / "logs" / f"{runs[0].prefix}_done.json"
+    record = json.loads(path.read_text())
+    record["Summary"]["r_sgacc"] = -0.99
+    path.write_text(json.dumps(record))
+    files = {p: p.read_bytes() for p in out.rglob("sub-03_*desc-participant*")}
+    code, printed, err = export(capsys, fmriprep, out, "--participant-label", "03")
+    assert code != 0
+    errors = [line for line in err.splitlines() if line.startswith("trdnet: error:")]
+    assert len(errors) == 1 and "out of date" in errors[0] and "processed again" in errors[0], err
+    assert {p: p.read_bytes() for p in out.rglob("sub-03_*desc-participant*")} == files

@@ -266,8 +266,9 @@ def reexport_participant(prefix: str, runs, out_dir: Path, settings, lock_timeou
     ------
     InputError
         No participant record (the participant step did not finish), runs of
-        the participant target not among ``runs``, or files its record lists
-        missing.
+        the participant target not among ``runs``, a run it joins processed
+        again since (:meth:`trdnet.records.ParticipantRecord.stale_reason`),
+        or files its record lists missing.
     ExportError
         What :func:`trdnet.export.participant.export_participant_target` refuses (nothing is changed).
     """
@@ -288,6 +289,10 @@ def reexport_participant(prefix: str, runs, out_dir: Path, settings, lock_timeou
         if absent:
             raise InputError(f"{prefix}: the participant target was made from runs not selected for export "
                              f"({', '.join(absent)}); its navigator files were not rewritten: select all of them")
+        stale = record.stale_reason(out_dir)
+        if stale:  # rewriting its record would pass an out-of-date target off as current
+            raise InputError(f"{record_path}: the participant target is out of date: {stale}; its navigator files "
+                             "were not rewritten: run 'trdnet run ... participant' again, then export")
         missing = [f for f in record.missing_files(out_dir) if not is_participant_navigation_file(f)]
         if missing:
             raise InputError(f"{record_path}: lists output(s) that are missing ({', '.join(missing[:3])}); "
