@@ -753,11 +753,15 @@ def test_ctrl_c_with_worker_processes_is_one_line(derivatives, tmp_path):
     settings_file = tmp_path / "settings.json"
     # enough resamples that a run is still computing when the interrupt comes, on an idle machine too
     settings_file.write_text(json.dumps({**SETTINGS, "targeting": {"n_bootstrap": 2000}}))
+    # A command started in the background by a script (``make test &``, a job runner) inherits SIGINT ignored,
+    # and Python keeps it ignored (signal module docs): Ctrl-C from a terminal has the default disposition.
     child = subprocess.Popen([sys.executable, "-m", "trdnet", "run", str(derivatives), str(out), "participant",
                               "--no-report", "--settings", str(settings_file), "--n-jobs", "2"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    staging = out / ".trdnet" / "staging"
-    while child.poll() is None and not (staging.is_dir() and any(staging.iterdir())):
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # a run that computes (sub-01, sub-03), not sub-02, whose staging folder may come first and goes at once
+    computing = [staging_dir(out, PREFIX.format(label)) for label in ("01", "03")]
+    while child.poll() is None and not any(folder.is_dir() for folder in computing):
         time.sleep(0.1)
     assert child.poll() is None, "the command ended before a run was in progress: nothing was interrupted"
     os.killpg(child.pid, signal.SIGINT)
