@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import Settings
 from .console import configure_worker_logging, logging_level
-from .errors import SettingsError, Terminated, TrdnetError, handle_sigterm, restore_sigterm
+from .errors import SettingsError, Terminated, TrdnetError, handle_sigterm, restore_sigterm, worker_sigint
 from .inputs.bids import derivatives_root
 from .inputs.runs import Run
 from .outputs import write_dataset_description
@@ -41,11 +41,13 @@ def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, g
         if blas_threads is None:  # in this process: Ctrl-C and SIGTERM stop the cohort
             return work()
         previous = handle_sigterm()  # a cluster ending the job: the run is recorded as failed, like Ctrl-C
+        worker_sigint(running=True)
         try:
             with threadpool_limits(limits=blas_threads):
                 return work()
         finally:  # an idle worker is the pool's to stop
             restore_sigterm(previous)
+            worker_sigint(running=False)
     except KeyboardInterrupt as exc:
         if blas_threads is None:
             raise

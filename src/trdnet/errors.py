@@ -7,6 +7,8 @@ the offending file or value and what would be accepted.
 
 from __future__ import annotations
 
+import os
+
 
 class TrdnetError(Exception):
     """Base class of every error caused by input or settings, not by a bug."""
@@ -67,6 +69,41 @@ def handle_sigterm():
     if threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _leave_quietly(signum, frame):
+    # an idle pool worker holds no run to record, and a KeyboardInterrupt raised in loky's own loop is printed
+    # as a traceback; the parent, interrupted too, records and reports what was in progress
+    os._exit(128 + signum)
+
+
+def worker_sigint(running: bool) -> None:
+    """Set how a pool worker's main thread takes Ctrl-C: raise in a run, leave quietly between runs.
+
+    Parameters
+    ----------
+    running : bool
+        True as a run starts (SIGINT raises :class:`KeyboardInterrupt`, and
+        the run records its interruption), False when it ends (SIGINT ends
+        the idle worker with exit status 130 and no output).
+
+    Notes
+    -----
+    Nothing is changed in the command's own process (joblib runs a pool of
+    one there), outside the main thread (Dask's worker threads), or when
+    SIGINT is ignored, as in a process started in the background by a shell.
+    """
+    import multiprocessing
+    import signal
+    import threading
+
+    if multiprocessing.current_process().name == "MainProcess":
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler if running else _leave_quietly)
 
 
 def restore_sigterm(previous) -> None:
