@@ -242,3 +242,16 @@ def test_the_targets_table_note_says_the_data_are_too_short(mni_run):
     assert "do not use this target yet" in short["note"]  # the note says what the word means for the team
     enough = compute_targets(run, TargetSettings(n_bootstrap=5, min_minutes_for_word=5.0), random_state=0).table.iloc[0]
     assert "too little data" not in enough["note"].lower()
+
+
+def test_a_poor_word_says_its_reason_and_not_to_use_the_target():
+    from trdnet.targeting.reliability import poor_note
+
+    word, reason = reliability_word(76.1, 3.0, TargetSettings())
+    assert word == "poor"
+    note = poor_note(word, reason)
+    assert note.startswith("Reliability poor (r95 76.1 > ") and "do not use this target" in note
+    # the data rule already says it: not twice
+    assert poor_note(word, reason, too_little="too little data: 6.8 min retained") == ""
+    good, good_reason = reliability_word(3.0, 2.0, TargetSettings())
+    assert poor_note(good, good_reason) == ""

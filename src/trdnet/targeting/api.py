@@ -13,7 +13,7 @@ from ..cleaned import CleanedRun
 from ..config import MNI_SPACE, TargetSettings
 from ..errors import TargetingError
 from .regions import is_mni, usable_regions
-from .reliability import data_rule_note, target_reliability
+from .reliability import data_rule_note, poor_note, target_reliability
 from .seedmap import group_map_values, reference_signal, seed_map
 from .select import check_methods, reference_rows, run_method
 from .sites import CANDIDATE_COLUMNS, SITE_COLUMNS
@@ -157,7 +157,9 @@ def compute_targets(
             "bootstrap_r95_mm": rel["bootstrap_r95_mm"],
             "reliability": rel["reliability"],
             # a TMS team reads the table: say there why the word is poor whatever the radius
-            "note": "; ".join(n for n in (result.note, data_rule_note(rel.get("too_little_data", ""))) if n),
+            "note": "; ".join(n for n in (result.note, data_rule_note(rel.get("too_little_data", "")),
+                                          poor_note(rel["reliability"], rel.get("reliability_reason", ""),
+                                                    rel.get("too_little_data", ""))) if n),
         })
         method_details[method] = {
             **result.details,

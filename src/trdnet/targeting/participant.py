@@ -28,7 +28,7 @@ from ..cleaned import CleanedRun, zscore_columns
 from ..config import TargetSettings
 from ..errors import InputError, TargetingError
 from .api import TargetingOutput, compute_targets
-from .reliability import _Subset, data_rule_note, reliability_word
+from .reliability import _Subset, data_rule_note, poor_note, reliability_word
 from .sites import stronger_runner_up
 from .seedmap import group_map_values, reference_signal
 
@@ -208,6 +208,10 @@ def participant_targets(
         ) if settings.reliability else (row["reliability"], "")
         word, reason = cap_for_retest(word, reason, table.loc[index, "retest_mm"], settings)
         table.loc[index, "reliability"] = word
+        warning = poor_note(word, reason, bootstrap.get("too_little_data", ""))
+        if warning:  # the word's own reason, said where the team reads the note
+            table.loc[index, "sufficiency_note"] = " ".join(
+                n for n in (warning, table.loc[index, "sufficiency_note"]) if isinstance(n, str) and n)
         output.details["methods"].get(method, {}).setdefault("reliability", {})["participant_reason"] = reason
     output.table = table
     output.details["participant"] = {

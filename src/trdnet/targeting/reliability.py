@@ -121,6 +121,26 @@ def too_little_data(minutes_retained: float, settings: TargetSettings, *, block_
     return f"{TOO_LITTLE_DATA}: " + "; ".join(reasons) if reasons else ""
 
 
+def poor_note(word: str, reason: str, too_little: str = "") -> str:
+    """What a target's note says when its word is ``poor`` for a reason other than the data rule.
+
+    Parameters
+    ----------
+    word, reason : str
+        From :func:`reliability_word` (or :func:`~trdnet.targeting.participant.cap_for_retest`).
+    too_little : str, optional
+        Reason of the data rule; when set, :func:`data_rule_note` already says it.
+
+    Returns
+    -------
+    str
+        ``Reliability poor (<reason>): do not use this target as it stands.``, or empty.
+    """
+    if word != "poor" or too_little or not reason:
+        return ""
+    return f"Reliability poor ({reason}): do not use this target as it stands."
+
+
 def data_rule_note(too_little: str) -> str:
     """What a target's note says when the data rule (:func:`too_little_data`) makes its word ``poor``.
 
