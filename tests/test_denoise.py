@@ -233,3 +233,31 @@ def test_stream_reader_truncated_and_late_nan(tmp_path):
     path.write_bytes(raw[: len(raw) - 3 * 5 * 6 * 4 * 4])
     with pytest.raises(InputError, match="truncated"):
         read_masked_volumes(path, mask, block_volumes=6)
+
+
+def test_template_brain_is_dilated_once_per_process_and_equals_scipys(monkeypatch):
+    from pathlib import Path
+
+    from scipy import ndimage
+
+    from trdnet import templates
+    from trdnet.denoise import TEMPLATE_DILATION_VOXELS, check_template_grid
+    from trdnet.grid import VoxelSpace
+    from trdnet.inputs.runs import Run
+
+    template = templates.mni152_2mm("brain_mask")
+    mask = np.asanyarray(template.dataobj) > 0
+    expected = ndimage.binary_dilation(mask, iterations=TEMPLATE_DILATION_VOXELS)
+    calls = []
+    dilate = ndimage.binary_dilation
+    monkeypatch.setattr(ndimage, "binary_dilation", lambda *a, **k: calls.append(1) or dilate(*a, **k))
+    templates.dilated_brain_mask.cache_clear()
+    space = VoxelSpace(mask=mask, affine=template.affine, space="MNI152NLin2009cAsym")
+    run = Run(bold=Path("bold.nii.gz"), entities={"sub": "01"})
+    fits = [check_template_grid(run, space) for _ in range(3)]
+    assert len(calls) == 1
+    assert fits[0] == fits[2] == {"template_overlap": 1.0, "template_shift_mm": 0.0}
+    dilated, affine, brain_xyz = templates.dilated_brain_mask(TEMPLATE_DILATION_VOXELS)
+    np.testing.assert_array_equal(dilated, expected)
+    np.testing.assert_array_equal(brain_xyz, nib.affines.apply_affine(template.affine, np.argwhere(mask)))
+    assert not dilated.flags.writeable

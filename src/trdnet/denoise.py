@@ -104,6 +104,8 @@ def load_brain_space(run: Run, header) -> VoxelSpace:
 #: dilated by 4 mm). fMRIPrep's template-space masks lie all but entirely
 #: inside it; a scanner- or T1w-space image named ``space-MNI...`` does not.
 MIN_TEMPLATE_OVERLAP = 0.8
+#: Voxels (2 mm each) by which the template's brain mask is dilated for that overlap.
+TEMPLATE_DILATION_VOXELS = 2
 
 #: Largest shift (mm, along any axis) allowed between a template-space brain
 #: mask and the template's brain mask. The shift along an axis is counted only
@@ -161,14 +163,10 @@ def check_template_grid(run: Run, space: VoxelSpace) -> dict:
     """
     if space.space != MNI_SPACE:
         return {}
-    from scipy import ndimage
+    from .templates import dilated_brain_mask
 
-    from .templates import mni152_2mm
-
-    template = mni152_2mm("brain_mask")
-    template_mask = np.asanyarray(template.dataobj) > 0
-    brain = ndimage.binary_dilation(template_mask, iterations=2)
-    ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(template.affine), space.xyz)).astype(int)
+    brain, affine, template_xyz = dilated_brain_mask(TEMPLATE_DILATION_VOXELS)
+    ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(affine), space.xyz)).astype(int)
     inside_grid = np.all((ijk >= 0) & (ijk < np.array(brain.shape)), axis=1)
     inside = np.zeros(len(ijk), dtype=bool)
     inside[inside_grid] = brain[tuple(ijk[inside_grid].T)]
@@ -179,7 +177,6 @@ def check_template_grid(run: Run, space: VoxelSpace) -> dict:
             f"(at least {MIN_TEMPLATE_OVERLAP:.0%} expected), so the image is not in the space its name says; "
             "check that it is fMRIPrep's template-space output"
         )
-    template_xyz = nib.affines.apply_affine(template.affine, np.argwhere(template_mask))
     shift = template_shift_mm(space.xyz, template_xyz)
     largest = float(np.max(np.abs(shift)))
     if largest > MAX_TEMPLATE_SHIFT_MM:

@@ -58,3 +58,35 @@ def mni152_2mm(kind: str) -> nib.Nifti1Image:
     header = cached_array(f"{key}_header", lambda: np.frombuffer(load().header.binaryblock, dtype=np.uint8))
     data.setflags(write=False)
     return nib.Nifti1Image(data, affine, header=nib.Nifti1Header(binaryblock=header.tobytes()))
+
+
+@functools.lru_cache(maxsize=None)
+def dilated_brain_mask(iterations: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """nilearn's MNI152 2 mm brain mask dilated by ``iterations`` voxels, computed once per process.
+
+    Parameters
+    ----------
+    iterations : int
+        Passes of :func:`scipy.ndimage.binary_dilation` (6-connected), each one voxel (2 mm).
+
+    Returns
+    -------
+    dilated : numpy.ndarray of bool, shape (91, 109, 91)
+        The dilated mask on the template's grid.
+    affine : numpy.ndarray, shape (4, 4)
+        The template's voxel-to-world (RAS mm) affine.
+    brain_xyz : numpy.ndarray, shape (n, 3)
+        World coordinates (mm) of the undilated mask's voxels.
+
+    All three are read-only: the same arrays are returned to every caller of this process.
+    """
+    from scipy import ndimage
+
+    template = mni152_2mm("brain_mask")
+    mask = np.asanyarray(template.dataobj) > 0
+    dilated = ndimage.binary_dilation(mask, iterations=iterations)
+    affine = np.array(template.affine, dtype=float)
+    brain_xyz = nib.affines.apply_affine(affine, np.argwhere(mask))
+    for array in (dilated, affine, brain_xyz):
+        array.setflags(write=False)
+    return dilated, affine, brain_xyz
