@@ -50,13 +50,32 @@ def test_gsr_switch_changes_confound_strategy():
 # Changed on purpose again: r95_scale and good_r95_mm / fair_r95_mm were calibrated on the validation's calibrate
 # set (12 participants, seeds of their own) instead of the 6-participant choose set, whose factor did not replicate:
 # radii and reliability words differ from the ones old folders hold.
-DEFAULT_DIGEST = "323258b1adb8"
-NO_GSR_DIGEST = "f3ac4ef39d6f"
+# Changed on purpose again: denoise.min_dof and targeting.min_minutes_for_word count even at their defaults (a run
+# may be refused, a reliability word lowered); the digests recorded before them are EARLIER_* and such runs are
+# processed again instead of resumed.
+DEFAULT_DIGEST = "b72d5c4c9f43"
+NO_GSR_DIGEST = "adfe21317ac4"
+EARLIER_DEFAULT_DIGEST = "323258b1adb8"
+EARLIER_NO_GSR_DIGEST = "f3ac4ef39d6f"
 
 
-def test_digest_of_unchanged_settings_is_the_one_earlier_versions_recorded():
-    assert Settings().digest() == DEFAULT_DIGEST
-    assert with_gsr(Settings(), False).digest() == NO_GSR_DIGEST
+@pytest.fixture
+def shipped_settings(monkeypatch):
+    """``Settings()`` as trdnet ships it: the tests' settings default to ``denoise.min_dof = 0`` (conftest)."""
+    from conftest import SHIPPED_MIN_DOF
+
+    monkeypatch.setattr(DenoiseSettings.__dataclass_fields__["min_dof"], "default", SHIPPED_MIN_DOF)
+    return lambda: Settings(denoise=DenoiseSettings(min_dof=SHIPPED_MIN_DOF))
+
+
+def test_digest_of_unchanged_settings_is_the_one_earlier_versions_recorded(shipped_settings):
+    assert shipped_settings().digest() == DEFAULT_DIGEST
+    assert with_gsr(shipped_settings(), False).digest() == NO_GSR_DIGEST
+    assert shipped_settings().earlier_digest() == EARLIER_DEFAULT_DIGEST
+    assert with_gsr(shipped_settings(), False).earlier_digest() == EARLIER_NO_GSR_DIGEST
+    # with every added rule set explicitly, earlier versions wrote the same digest
+    explicit = Settings.from_dict({"denoise": {"min_dof": 10}, "targeting": {"min_minutes_for_word": 5}})
+    assert explicit.earlier_digest() is None
     # a new field changes the digest only when it is used
     assert Settings.from_dict({"denoise": {"n_compcor": 5}}).digest() != DEFAULT_DIGEST
 
@@ -177,3 +196,32 @@ def test_a_strategy_named_beside_values_that_make_it_another_strategy_is_refused
     assert strategy_name(agreeing.denoise) == "simple"
     custom = Settings.from_dict({"denoise": {"strategy": "scrubbing.2", "fd_threshold": 0.3}})
     assert strategy_name(custom.denoise) is None
+
+
+def test_a_run_recorded_before_the_added_rules_is_processed_again_not_resumed(tmp_path, caplog, shipped_settings):
+    """A run an earlier version recorded for the default settings (no min_dof, no min_minutes_for_word) is not
+    finished for this version; other settings are still refused; this version's own record resumes."""
+    from pathlib import Path
+
+    from trdnet.cohort import check_same_settings
+    from trdnet.inputs.runs import Run
+    from trdnet.pipeline import FinishedWithOtherSettings, is_finished
+    from trdnet.records import write_completion_record
+
+    settings = shipped_settings()
+    run = Run(bold=Path("sub-01_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"),
+              entities={"sub": "01", "task": "rest", "space": "MNI152NLin2009cAsym"})
+
+    def recorded(digest):
+        write_completion_record(tmp_path, run.prefix, "sub-01", digest, [], {}, False)
+
+    recorded(settings.digest())
+    assert is_finished(run, tmp_path, settings)
+    recorded(EARLIER_DEFAULT_DIGEST)
+    assert not is_finished(run, tmp_path, settings)
+    with caplog.at_level("WARNING", logger="trdnet"):
+        check_same_settings([run], tmp_path, settings, overwrite=False)
+    assert "denoise.min_dof and targeting.min_minutes_for_word" in caplog.text and run.prefix in caplog.text
+    recorded(NO_GSR_DIGEST)
+    with pytest.raises(FinishedWithOtherSettings, match="other settings"):
+        is_finished(run, tmp_path, settings)

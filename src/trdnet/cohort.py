@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import Settings
+from .config import Settings, added_rules
 from .console import configure_worker_logging, logging_level
 from .errors import SettingsError, Terminated, TrdnetError, handle_sigterm, restore_sigterm, worker_sigint
 from .inputs.bids import derivatives_root
@@ -20,7 +20,8 @@ from .parallel import available_cores, worker_count
 from .pipeline import FinishedWithOtherSettings, RunResult, is_finished, process_roi_run, process_run
 from .participants import KEPT, process_participants
 from .prefetch import RunPrefetcher
-from .records import remove_failure_record, write_failure_record, write_failures_table
+from .records import (completion_record_path, read_completion_record, remove_failure_record, write_failure_record,
+                      write_failures_table)
 from .staging import RunBusyError, failure_reason
 
 logger = logging.getLogger("trdnet")
@@ -137,8 +138,10 @@ def run_cohort(
 
     def prepare():  # once the workers are there
         out_dir.mkdir(parents=True, exist_ok=True)
-        sources = {derivatives_root(r.bold) for r in runs if r.source in ("fmriprep", "simulated")}
-        write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
+        # the description names the version that writes results: a re-run that only resumes leaves it as it is
+        if any(_needs_processing(run, out_dir, settings, overwrite) for run in runs):
+            sources = {derivatives_root(r.bold) for r in runs if r.source in ("fmriprep", "simulated")}
+            write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
 
     if dask:
         results = _run_dask(runs, args, dask, dask_workers, progress, prepare,
@@ -177,6 +180,11 @@ def check_same_settings(runs, out_dir: Path, settings: Settings, overwrite: bool
     ------
     SettingsError
         Naming the first such run's completion record and how many there are.
+
+    Notes
+    -----
+    Runs recorded before rules that change results at their default (:meth:`Settings.earlier_digest`) are
+    processed again, with one warning line saying how many.
     """
     if overwrite:
         return
@@ -189,6 +197,20 @@ def check_same_settings(runs, out_dir: Path, settings: Settings, overwrite: bool
     if clashes:
         more = f" (and {len(clashes) - 1} more run(s))" if len(clashes) > 1 else ""
         raise SettingsError(clashes[0] + more)
+    earlier = settings.earlier_digest()
+    recorded = [run for run in runs if _recorded_digest(run, out_dir) == earlier] if earlier else []
+    if recorded:
+        logger.warning("%s: %d run(s) (%s%s) were recorded by an earlier trdnet version, before %s: processing "
+                       "them again", out_dir, len(recorded), recorded[0].prefix, ", ..." if len(recorded) > 1 else "",
+                       " and ".join(added_rules()))
+
+
+def _recorded_digest(run, out_dir: Path) -> str | None:
+    """The settings digest of a run's completion record (None: no readable record)."""
+    try:
+        return read_completion_record(completion_record_path(out_dir, run.prefix)).settings_digest
+    except TrdnetError:
+        return None
 
 
 def capped_workers(requested: int | None, option: str) -> int | None:
@@ -340,10 +362,11 @@ def _run_serial(runs, args, prefetch: bool, progress) -> list[RunResult]:
 
 
 def _needs_processing(run, out_dir: Path, settings: Settings, overwrite: bool) -> bool:
+    """Whether processing a run would compute it (not skip it as finished)."""
     try:
         return not is_finished(run, out_dir, settings, overwrite)
     except TrdnetError:
-        return False  # the run reports its own problem when processed; nothing to read ahead
+        return False  # the run reports its own problem when processed: nothing to read ahead, no result
 
 
 #: Warning filter handed to loky's resource tracker process (see :func:`_run_joblib`).

@@ -43,9 +43,15 @@ COMPCOR_KINDS = ("none", "anat_combined", "anat_separated", "temporal", "tempora
 #: copy of the run; 10,000 resamples already pin a 95% radius far below a voxel.
 MAX_BOOTSTRAP = 10_000
 
-#: Fields added after output folders already recorded digests: at their default they are left out of
-#: :meth:`Settings.digest`, so folders processed before keep their digest and resume.
+#: Fields added after output folders already recorded digests whose default does what trdnet did before them:
+#: at their default they are left out of :meth:`Settings.digest`, so folders processed before keep their digest
+#: and resume. Only for such fields: a new rule that changes results at its default is a :data:`_DIGEST_ADDED_RULE`.
 _DIGEST_SKIPS_DEFAULT = "digest_skips_default"
+#: Rules added after output folders already recorded digests, which change results at their default (a run may be
+#: refused, a reliability word lowered, columns added). They count in :meth:`Settings.digest` even at their
+#: default; a run recorded under :meth:`Settings.earlier_digest` (the same settings before these rules) is
+#: processed again rather than resumed as if made under them.
+_DIGEST_ADDED_RULE = "digest_added_rule"
 
 
 # -- checks -------------------------------------------------------------------------------------------------
@@ -240,7 +246,7 @@ class DenoiseSettings(_Checked):
     #: (:mod:`trdnet.dof`). trdnet's choice, not a published threshold: the null SD of r is about 1/sqrt(dof), so
     #: below 20 chance correlations exceed +-0.43 one time in 20. With the default strategy (27 regressors,
     #: 0.01-0.1 Hz, TR 2 s) a 10-min run keeps about 79, a 2.5-min run none. 0: no minimum.
-    min_dof: float = field(default=20.0, metadata={_DIGEST_SKIPS_DEFAULT: True})
+    min_dof: float = field(default=20.0, metadata={_DIGEST_ADDED_RULE: True})
     #: aCompCor / tCompCor components of fMRIPrep's confounds (nilearn's ``compcor``); none: not used
     compcor: str = field(default="none", metadata={_DIGEST_SKIPS_DEFAULT: True})
     #: number of CompCor components, or "all" (those fMRIPrep kept: 50% of the variance)
@@ -429,7 +435,7 @@ class TargetSettings(_Checked):
     # apart (Ning et al. 2019, Brain Stimul 12:129; HCP), i.e. each about 26 mm from a common site, the fair
     # limit; about 28 minutes were needed for under 1 cm (Cao et al. 2024, Front Psychiatry). 15 min is the
     # shortest length with published real-data retest evidence; multi-echo data may justify less (Lynch 2020).
-    min_minutes_for_word: float = field(default=15.0, metadata={_DIGEST_SKIPS_DEFAULT: True})
+    min_minutes_for_word: float = field(default=15.0, metadata={_DIGEST_ADDED_RULE: True})
 
     _section: ClassVar[str] = "targeting"
     _rules: ClassVar[dict] = {
@@ -581,14 +587,35 @@ class Settings(_Checked):
         settings that did not change keep the digest earlier versions wrote.
         Signals declared already cleaned get no denoising at all, so the
         denoise section then counts only as that declaration (``--gsr on``
-        and ``off`` give the same digest).
+        and ``off`` give the same digest). Rules added later that change
+        results at their default (:func:`added_rules`) always count.
         """
+        return self._digest(_DIGEST_SKIPS_DEFAULT)
+
+    def earlier_digest(self) -> str | None:
+        """The digest earlier versions recorded for these settings, before the rules of :func:`added_rules`.
+
+        Returns
+        -------
+        str or None
+            The digest with those rules left out at their default, as
+            versions without them wrote it; None when it equals
+            :meth:`digest` (no rule at its default). A run recorded under it
+            was made without those rules and is processed again
+            (:func:`trdnet.pipeline.is_finished`).
+        """
+        earlier = self._digest(_DIGEST_SKIPS_DEFAULT, _DIGEST_ADDED_RULE)
+        return None if earlier == self.digest() else earlier
+
+    def _digest(self, *skipped_at_default: str) -> str:
+        """Hash of the settings, leaving out fields whose metadata holds one of ``skipped_at_default`` at default."""
         values = json.loads(json.dumps(dataclasses.asdict(self)))
         if self.denoise.already_cleaned:
             values["denoise"] = {"already_cleaned": True}
         for section_name, section_cls in SECTIONS.items():
             for f in dataclasses.fields(section_cls):
-                if f.metadata.get(_DIGEST_SKIPS_DEFAULT) and values[section_name].get(f.name) == f.default:
+                if (any(f.metadata.get(key) for key in skipped_at_default)
+                        and values[section_name].get(f.name) == f.default):
                     del values[section_name][f.name]
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -648,6 +675,13 @@ class Settings(_Checked):
             return cls.from_dict(values)
         except SettingsError as exc:
             raise SettingsError(f"{path}: {exc}") from None
+
+
+def added_rules() -> list[str]:
+    """Settings keys (``section.field``) of rules added after folders recorded digests that change results at
+    their default, e.g. ``denoise.min_dof`` (see :meth:`Settings.earlier_digest`)."""
+    return [f"{name}.{f.name}" for name, section_cls in SECTIONS.items() for f in dataclasses.fields(section_cls)
+            if f.metadata.get(_DIGEST_ADDED_RULE)]
 
 
 def _json_kind(value: Any) -> str:

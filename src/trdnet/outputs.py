@@ -161,18 +161,35 @@ def code_url() -> str | None:
 
 
 def write_dataset_description(out_dir: Path, simulated: bool, sources=()) -> Path:
-    """Write the derivative dataset's ``dataset_description.json``.
+    """Write the derivative dataset's ``dataset_description.json``, keeping what it said of earlier results.
+
+    Call it only when a command writes results into the folder: it then
+    names this trdnet version. An existing description is extended, not
+    replaced, because a newer version resumes runs an older one finished
+    (:mod:`trdnet.records` checks their settings digest and names, not the
+    version): ``GeneratedBy`` lists this version first, then every other
+    version that wrote results here (each run's sidecars say which made it,
+    ``Software.trdnet``); ``SourceDatasets`` keeps earlier inputs; a folder
+    holding simulated results stays labelled simulated.
 
     Parameters
     ----------
     out_dir : Path
         Root of trdnet's output.
     simulated : bool
-        Whether any input was simulated (the name says so).
+        Whether any input of this command was simulated (the name says so).
     sources : iterable of Path
         Input derivatives folders, written as ``SourceDatasets`` (file URLs),
         together with what their own ``dataset_description.json`` says generated them.
+
+    Returns
+    -------
+    Path
+        The description.
     """
+    path = Path(out_dir) / "dataset_description.json"
+    previous = _read_description(path)
+    simulated = bool(simulated) or previous.get("Simulated") is True
     name = "trdnet network connectivity and TMS targets"
     if simulated:
         name += " (SIMULATED DATA)"
@@ -180,17 +197,40 @@ def write_dataset_description(out_dir: Path, simulated: bool, sources=()) -> Pat
     url = code_url()
     if url:
         generated_by["CodeURL"] = url
+    earlier = [entry for entry in previous.get("GeneratedBy", [])
+               if isinstance(entry, dict) and (entry.get("Name"), entry.get("Version")) != ("trdnet", __version__)]
+    if any(entry.get("Name") == "trdnet" for entry in earlier):
+        generated_by["Description"] = ("this folder also holds results of the other trdnet versions listed; each "
+                                       "run's sidecars name the version that made it (Software.trdnet)")
     description = {
         "Name": name,
         "BIDSVersion": "1.9.0",
         "DatasetType": "derivative",
-        "GeneratedBy": [generated_by],
-        "Simulated": bool(simulated),
+        "GeneratedBy": [generated_by, *earlier],
+        "Simulated": simulated,
     }
-    source_datasets = [_source_dataset(Path(folder)) for folder in sorted({Path(s) for s in sources})]
+    source_datasets = {entry["URL"]: entry for entry in previous.get("SourceDatasets", [])
+                       if isinstance(entry, dict) and "URL" in entry}
+    for folder in sorted({Path(s) for s in sources}):
+        entry = _source_dataset(folder)
+        source_datasets[entry["URL"]] = entry
     if source_datasets:
-        description["SourceDatasets"] = source_datasets
-    return write_json(Path(out_dir) / "dataset_description.json", description)
+        description["SourceDatasets"] = [source_datasets[url] for url in sorted(source_datasets)]
+    return write_json(path, description)
+
+
+def _read_description(path: Path) -> dict:
+    """An existing ``dataset_description.json`` (empty when there is none or it cannot be read as one)."""
+    try:
+        description = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(description, dict):
+        return {}
+    for key in ("GeneratedBy", "SourceDatasets"):
+        if not isinstance(description.get(key, []), list):
+            description[key] = []
+    return description
 
 
 def _source_dataset(folder: Path) -> dict:

@@ -59,6 +59,8 @@ def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     """Whether a run is finished (see :mod:`trdnet.records`) with the same settings.
 
     A run whose record lists missing files, or files named by an earlier version, is not: it is processed again.
+    Nor is a run recorded under :meth:`~trdnet.config.Settings.earlier_digest` (these settings before rules that
+    change results at their default, such as ``denoise.min_dof``): it was not made under them.
 
     Raises
     ------
@@ -70,6 +72,8 @@ def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
         return False
     record = read_completion_record(record_path)
     if record.settings_digest != settings.digest():
+        if record.settings_digest == settings.earlier_digest():
+            return False
         raise FinishedWithOtherSettings(
             f"{record_path}: {run.prefix} was processed with other settings "
             f"(digest {record.settings_digest} != {settings.digest()}); "
