@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Settings
+from .errors import SettingsError
 from .console import report_results, write_html_reports
 from .entities import sidecar_path
 from .outputs import software_versions, write_json, write_tsv
@@ -70,7 +71,7 @@ def run_demo(
     output_dir = Path(output_dir)
     sim_root = output_dir / "simulated"
     out = output_dir / "trdnet"
-    check_demo_request(out, sim_root, settings, n_volumes, dask, dask_timeout)
+    check_demo_request(out, sim_root, settings, n_volumes, dask, dask_timeout, overwrite)
     start = time.perf_counter()
     # The easy preset: white noise, the analysis's own seed and search spheres, a strong
     # patch and no shared group region. It shows the pipeline working, not its accuracy.
@@ -104,10 +105,11 @@ def run_demo(
 
 
 def check_demo_request(out: Path, sim_root: Path, settings: Settings, n_volumes: int, dask: str | None = None,
-                       dask_timeout: float | None = None) -> None:
+                       dask_timeout: float | None = None, overwrite: bool = False) -> None:
     """Everything ``trdnet run`` would refuse about the demo, checked before anything is simulated.
 
-    The output folder (writable, apart from the simulated inputs), the Dask
+    The output folder (writable, apart from the simulated inputs, and
+    without runs finished with other settings unless ``overwrite``), the Dask
     address (its form, and a scheduler that answers), the files the settings
     name and the atlas, and the settings against the runs about to be
     simulated (their TR and length; the rest is checked on their files).
@@ -123,6 +125,8 @@ def check_demo_request(out: Path, sim_root: Path, settings: Settings, n_volumes:
         Volumes per simulated run (``--n-volumes``).
     dask : str, optional
     dask_timeout : float, optional
+    overwrite : bool
+        ``--overwrite``: finished runs are recomputed, whatever their settings.
 
     Raises
     ------
@@ -139,6 +143,35 @@ def check_demo_request(out: Path, sim_root: Path, settings: Settings, n_volumes:
     settings.denoise.check_sampling(DEMO_TR, source)
     check_run_length(n_volumes, DEMO_TR, settings.denoise, source, "give more --n-volumes, or lower them")
     check_request(out, [sim_root], dask=dask, dask_timeout=dask_timeout)
+    if not overwrite:
+        check_demo_settings(out, settings)
+
+
+def check_demo_settings(out: Path, settings: Settings) -> None:
+    """Refuse a demo output folder whose finished runs were processed with other settings.
+
+    The demo's runs are known only once simulated, and the group step would
+    refuse the mixture anyway, so every completion record of the folder is
+    compared (a run recorded before rules added since,
+    :meth:`~trdnet.config.Settings.earlier_digest`, is processed again, as by
+    ``trdnet run``).
+
+    Raises
+    ------
+    SettingsError
+        One line naming the folder, how many runs, and the settings that differ (recorded vs asked).
+    """
+    from .group.digests import settings_differences
+    from .records import completion_records, recorded_settings
+
+    accepted = {settings.digest(), settings.earlier_digest()}
+    clashes = [record for record in completion_records(out) if record.settings_digest not in accepted]
+    if clashes:
+        differences = settings_differences([recorded_settings(out, clashes[0]), settings.to_dict()])
+        raise SettingsError(
+            f"{out}: {len(clashes)} finished demo run(s) were processed with other settings (digest "
+            f"{clashes[0].settings_digest} != {settings.digest()}; recorded vs asked: {differences}); "
+            "use --overwrite or another output folder")
 
 
 def accuracy_table(results, truth: pd.DataFrame) -> pd.DataFrame:

@@ -175,6 +175,20 @@ class ParticipantRecord(CompletionRecord):
         return None
 
 
+def recorded_settings(out_dir: Path, record: CompletionRecord) -> dict:
+    """The settings a run was processed with, as the first JSON sidecar its record lists holds them ({} if none)."""
+    for name in record.files:
+        if not name.endswith(".json"):
+            continue
+        try:
+            content = json.loads((Path(out_dir) / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(content, dict) and isinstance(content.get("Settings"), dict):
+            return content["Settings"]
+    return {}
+
+
 def record_checksum(path: Path) -> str | None:
     """SHA-256 of what a run's completion record says about its analysis (None when it cannot be read).
 

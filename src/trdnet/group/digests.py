@@ -43,7 +43,24 @@ def _recorded_settings(record) -> dict:
 
 
 def _differences(by_digest: dict) -> str:
-    recorded = [_recorded_settings(runs[0]) for runs in by_digest.values()]
+    return settings_differences([_recorded_settings(runs[0]) for runs in by_digest.values()])
+
+
+def settings_differences(recorded: list[dict]) -> str:
+    """The settings that differ between sets of settings, in words: ``they differ in key (a vs b), ...``.
+
+    Parameters
+    ----------
+    recorded : list of dict
+        Settings as sidecars record them (:meth:`trdnet.config.Settings.to_dict`, nested or flattened), in the
+        order their values are shown.
+
+    Returns
+    -------
+    str
+        At most :data:`SHOWN` keys, then how many more; a sentence saying the settings are the same when none differs.
+    """
+    recorded = [_flatten(r) for r in recorded]
     keys = sorted({k for r in recorded for k in r})
     differing = [k for k in keys if len({json.dumps(r.get(k), sort_keys=True) for r in recorded}) > 1]
     if not differing:
