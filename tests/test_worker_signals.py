@@ -67,3 +67,26 @@ def test_an_idle_worker_interrupted_prints_nothing_and_exits_130():
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert done.stdout.strip() == "130", done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr
+
+
+
+#: What SIGINT does in the workers of the pool trdnet makes, before any run has set it: each task here is not a run.
+POOL_HANDLERS = textwrap.dedent("""
+    import signal
+    from joblib import delayed
+    from trdnet.cohort import worker_pool
+
+    def handler():
+        return getattr(signal.getsignal(signal.SIGINT), "__name__", str(signal.getsignal(signal.SIGINT)))
+
+    if __name__ == "__main__":
+        print(sorted(set(worker_pool(2)(delayed(handler)() for _ in range(4)))))
+""")
+
+
+def test_pool_workers_leave_quietly_from_their_start_not_only_after_a_run():
+    """A worker waiting for its first run is idle like one between runs: Ctrl-C ends it with exit 130 and no
+    output (test above), instead of raising KeyboardInterrupt in loky's loop."""
+    done = subprocess.run([sys.executable, "-c", POOL_HANDLERS], capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert done.stdout.strip() == "['_leave_quietly']", done.stdout + done.stderr

@@ -377,8 +377,41 @@ QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 IDLE_WORKER_SECONDS = 10
 
 
+def worker_pool(workers: int):
+    """The joblib (loky) pool of worker processes that runs a cohort.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes.
+
+    Returns
+    -------
+    joblib.Parallel
+        Results in the order runs end; idle workers exit after
+        :data:`IDLE_WORKER_SECONDS`. Each worker, once started, takes Ctrl-C
+        as an idle worker does (:func:`trdnet.errors.worker_sigint`, loky's
+        ``initializer``): it leaves quietly until its first run starts,
+        instead of raising KeyboardInterrupt in loky's loop while it waits
+        for work.
+
+    Notes
+    -----
+    Ctrl-C while a worker process is still starting (Python importing
+    loky, joblib and numpy, before any code of trdnet's runs in it; about
+    the first second) can still print that worker's traceback. Only a SIGINT
+    ignored from the process's creation would cover it, which means the
+    command ignoring Ctrl-C itself whenever loky starts a worker (also later,
+    from its own thread, after an idle worker exits): not done.
+    """
+    from joblib import Parallel
+
+    return Parallel(n_jobs=workers, backend="loky", verbose=0, return_as="generator_unordered",
+                    idle_worker_timeout=IDLE_WORKER_SECONDS, initializer=worker_sigint, initargs=(False,))
+
+
 def _run_joblib(runs, args, n_jobs, progress):
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     workers = worker_count(n_jobs, len(runs))
     blas = max(1, available_cores() // workers)
@@ -387,8 +420,7 @@ def _run_joblib(runs, args, n_jobs, progress):
     if QUIET_TRACKER not in sys.warnoptions:
         sys.warnoptions.append(QUIET_TRACKER)
     results = [None] * len(runs)
-    parallel = Parallel(n_jobs=workers, backend="loky", verbose=0, return_as="generator_unordered",
-                        idle_worker_timeout=IDLE_WORKER_SECONDS)
+    parallel = worker_pool(workers)
     try:
         level = logging_level()
         for index, result in parallel(delayed(_indexed)(i, run, *args, blas, log_level=level)
