@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from trdnet.inputs.registry import wheels_dir
+from trdnet.stream import save_image
 
 
 def session_folder(tmp_path_factory) -> Path:
@@ -233,7 +234,7 @@ def write_fmriprep_run(
     bold_img.header.set_xyzt_units("mm", "sec")
     bold_img.header["pixdim"][4] = tr
     bold = func / f"{stem}_space-{space}_desc-preproc_bold.nii.gz"
-    nib.save(bold_img, bold)
+    save_image(bold_img, bold)
     if write_tr_json:
         bold.with_name(bold.name.replace(".nii.gz", ".json")).write_text(
             json.dumps({"RepetitionTime": tr, "TaskName": task, "SkullStripped": False}))
@@ -243,7 +244,7 @@ def write_fmriprep_run(
     else:
         mask_data = np.asarray(mask).astype(np.uint8)
     mask = func / f"{stem}_space-{space}_desc-brain_mask.nii.gz"
-    nib.save(nib.Nifti1Image(mask_data, affine), mask)
+    save_image(nib.Nifti1Image(mask_data, affine), mask)
     confounds = func / f"{stem}_desc-confounds_{confounds_suffix}.tsv"
     confounds_table(data.shape[-1], rng, spikes).to_csv(confounds, sep="\t", index=False, na_rep="n/a")
     confounds.with_suffix(".json").write_text("{}")

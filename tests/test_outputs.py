@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import trdnet.outputs
 from trdnet.outputs import atomic_write_text, read_tsv, write_json, write_nifti, write_tsv
 
 
@@ -38,7 +39,7 @@ def test_failed_nifti_save_leaves_no_temporary(tmp_path, monkeypatch):
             handle.write(b"partial")
         raise OSError("interrupted")
 
-    monkeypatch.setattr(nib, "save", failing_save)
+    monkeypatch.setattr(trdnet.outputs, "save_image", failing_save)
     with pytest.raises(OSError, match="interrupted"):
         write_nifti(target, nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4)))
     assert list(tmp_path.iterdir()) == []

@@ -11,8 +11,8 @@ from trdnet.errors import worker_sigint
 
 
 def _handlers_in_child(queue, ignored):
-    if ignored:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # as under a terminal, or as a shell's background job (whatever the test process itself inherited)
+    signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else signal.default_int_handler)
     worker_sigint(running=True)
     during = signal.getsignal(signal.SIGINT)
     worker_sigint(running=False)

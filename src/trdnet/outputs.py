@@ -20,6 +20,7 @@ import pandas as pd
 
 from ._version import __version__
 from .entities import output_name, sidecar_path
+from .stream import save_image
 
 def _default_mode() -> int:
     umask = os.umask(0)
@@ -124,9 +125,10 @@ def write_atlas_table(out_dir: Path, seg: str, rois: pd.DataFrame, description: 
 
 
 def write_nifti(path: Path, img: nib.Nifti1Image) -> Path:
-    """Save a NIfTI image atomically (the temporary name keeps the extension)."""
+    """Save a NIfTI image atomically (the temporary name keeps the extension; :func:`trdnet.stream.save_image`
+    compresses ``.nii.gz``)."""
     suffix = ".nii.gz" if str(path).endswith(".nii.gz") else ".nii"
-    return _atomic(path, lambda tmp: nib.save(img, tmp), suffix)
+    return _atomic(path, lambda tmp: save_image(img, tmp), suffix)
 
 
 def software_versions() -> dict[str, str]:

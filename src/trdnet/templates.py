@@ -1,12 +1,12 @@
-"""nilearn's bundled MNI152 (2009) templates on the 2 mm grid, loaded once.
+"""nilearn's bundled MNI152 (2009) templates on a grid of 1 mm or coarser, loaded once.
 
-nilearn resamples its 1 mm files at every ``load_mni152_*(resolution=2)``
+nilearn resamples its 1 mm files at every ``load_mni152_*(resolution=r)``
 call (about half a second to a second each). trdnet needs them per run
 (grey matter for the search region; template, brain mask and grey matter for
-the navigator export without anatomy) and per report, so each is computed
-once and kept in trdnet's on-disk cache (:mod:`trdnet.cache`), keyed by the
-nilearn version. The images returned equal nilearn's: same data, affine and
-header.
+the navigator export without anatomy), per report and per simulated
+participant, so each is computed once and kept in trdnet's on-disk cache
+(:mod:`trdnet.cache`), keyed by the nilearn version. The images returned equal
+nilearn's: same data, affine and header.
 """
 
 from __future__ import annotations
@@ -28,31 +28,45 @@ KINDS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
 def mni152_2mm(kind: str) -> nib.Nifti1Image:
-    """One of nilearn's MNI152 templates at 2 mm (``T1w``, ``brain_mask``, ``GM``, ``WM``).
+    """:func:`mni152` at 2 mm, the grid of trdnet's search regions and exports."""
+    return mni152(kind, 2)
+
+
+@functools.lru_cache(maxsize=None)
+def mni152(kind: str, resolution_mm: int = 2) -> nib.Nifti1Image:
+    """One of nilearn's MNI152 templates (``T1w``, ``brain_mask``, ``GM``, ``WM``) on a ``resolution_mm`` grid.
 
     Parameters
     ----------
     kind : str
         A key of :data:`KINDS`.
+    resolution_mm : int
+        Voxel size in mm (1 is nilearn's file itself), as nilearn's ``resolution``.
 
     Returns
     -------
     nibabel.Nifti1Image
-        Equal to ``nilearn.datasets.<loader>(resolution=2)``. Treat as read-only:
+        Equal to ``nilearn.datasets.<loader>(resolution=resolution_mm)``. Treat as read-only:
         the same image is returned to every caller of this process.
+
+    Raises
+    ------
+    ValueError
+        For a kind not in :data:`KINDS`.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown template kind {kind!r}; one of {sorted(KINDS)}")
+    resolution_mm = int(resolution_mm)
 
     @functools.cache
     def load() -> nib.Nifti1Image:
         from nilearn import datasets
 
-        return getattr(datasets, KINDS[kind])(resolution=2)
+        return getattr(datasets, KINDS[kind])(resolution=resolution_mm)
 
-    key = f"mni152_{kind}_2mm_nilearn-{nilearn.__version__}"
+    # the 2 mm key is the one older caches hold
+    key = f"mni152_{kind}_{resolution_mm}mm_nilearn-{nilearn.__version__}"
     data = cached_array(key, lambda: np.asanyarray(load().dataobj))
     affine = cached_array(f"{key}_affine", lambda: np.asarray(load().affine, dtype=float))
     header = cached_array(f"{key}_header", lambda: np.frombuffer(load().header.binaryblock, dtype=np.uint8))

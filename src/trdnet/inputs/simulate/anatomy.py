@@ -11,6 +11,7 @@ import numpy as np
 from scipy import ndimage, spatial
 
 from ...errors import SettingsError
+from ...templates import mni152
 from .parameters import SignalParameters
 
 
@@ -37,17 +38,11 @@ class _Anatomy:
 
 @functools.lru_cache(maxsize=3)
 def _templates(resolution_mm: int):
-    """nilearn's MNI152 2009 brain mask, grey and white matter on one grid.
-
-    Cached: nilearn resamples its 1 mm templates on every call, which takes
-    seconds.
-    """
-    from nilearn import datasets
-
-    mask_img = datasets.load_mni152_brain_mask(resolution=resolution_mm)
+    """nilearn's MNI152 2009 brain mask, grey and white matter on one grid (trdnet's template cache)."""
+    mask_img = mni152("brain_mask", resolution_mm)
     mask = np.asanyarray(mask_img.dataobj) > 0
-    gm = datasets.load_mni152_gm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
-    wm = datasets.load_mni152_wm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
+    gm = mni152("GM", resolution_mm).get_fdata(dtype=np.float32)
+    wm = mni152("WM", resolution_mm).get_fdata(dtype=np.float32)
     for array in (mask, gm, wm):
         array.flags.writeable = False
     return mask, mask_img.affine.copy(), gm, wm
