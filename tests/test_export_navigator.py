@@ -381,10 +381,10 @@ def test_problems_reach_the_console_and_flags_reach_the_navigator_sidecars(simul
     with caplog.at_level(logging.WARNING, logger="trdnet"):
         result = export_targets(sites, anat, tmp_path, PREFIX, ExportSettings())
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any(m.startswith("sub-01: no desc-brain_mask found") for m in warned)
+    assert any(m.startswith(f"{PREFIX}: no desc-brain_mask found") for m in warned)
     table = result.table.set_index("name")
     assert not table.loc["midline", "ok"]
-    assert sum(m.startswith("sub-01: target midline not ok") for m in warned) == 1
+    assert sum(m.startswith(f"{PREFIX}: target midline not ok") for m in warned) == 1
     assert len(warned) == len(set(warned))
     files = _files(result)
     for key in ("brainsight.json", "localiteInstrumentMarker.json", "localiteEntryTarget.json"):
@@ -416,6 +416,21 @@ def test_header_warnings_reach_the_console(simulated, tmp_path, caplog):
     assert sum("sheared voxel axes" in m for m in warned) == 1
     (qs,) = [m for m in warned if "qform and sform disagree" in m]
     assert "version 14" in qs and qs.startswith("sub-01: ")
+
+
+def test_each_runs_export_warnings_name_that_run_once(tmp_path, caplog):
+    """Two runs of one participant and session, and the participant target: each warning names its own files."""
+    runs = [f"sub-01_ses-1_task-rest_run-{r}_space-{MNI}" for r in (1, 2)]
+    with caplog.at_level(logging.WARNING, logger="trdnet"):
+        for prefix in runs:
+            export_targets(SITES.iloc[:1], None, tmp_path / prefix, prefix, ExportSettings(), simulated=True)
+        export_targets(SITES.iloc[:1], None, tmp_path / "participant", PREFIX, ExportSettings(), simulated=True,
+                       desc="participantnavtargets")
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for files in (*runs, f"{PREFIX} (participant)"):
+        about = [m for m in warned if m.startswith(f"{files}: ")]
+        assert sum("no native anatomy" in m for m in about) == 1, warned
+    assert len(warned) == len(set(warned)) == 3 * len([m for m in warned if m.startswith(runs[0])]), warned
 
 
 def test_mni_fallback_names_the_template_meant(tmp_path, caplog):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from trdnet.config import Settings
 from trdnet.console import report_results
 from trdnet.inputs.runs import Run
-from trdnet.participants import KEPT, process_participants, runs_left_out
+from trdnet.participants import (KEPT, process_participants, runs_left_out, withdrawal_record_path,
+                                 withdrawals)
 from trdnet.pipeline import RunResult
 from trdnet.records import participant_record_path, write_completion_record
+from trdnet.report.participant import participant_block
 from trdnet.outputs import write_json
 
 SPACE = "MNI152NLin2009cAsym"
@@ -23,7 +26,7 @@ def _runs(sessions, runs=("1", "2")):
 
 def _finished(out, runs):
     for run in runs:
-        write_completion_record(out, run.prefix, "sub-01", "digest", [], {"target_x": 0.0}, simulated=True)
+        write_completion_record(out, run.prefix, "sub-01", Settings().digest(), [], {"target_x": 0.0}, simulated=True)
     return [RunResult(run.prefix, "01", "done", summary={"target_x": 0.0}) for run in runs]
 
 
@@ -33,7 +36,7 @@ def test_a_selection_of_some_sessions_leaves_the_participant_target_as_it_was(tm
     prefix = f"sub-01_task-rest_space-{SPACE}"
     record = participant_record_path(tmp_path, prefix)
     write_json(record, {"Participant": prefix, "Runs": sorted(r.prefix for r in everything), "Files": [],
-                        "SettingsDigest": "digest"})
+                        "SettingsDigest": Settings().digest()})
     before = record.read_text()
     session_1 = everything[:2]
     assert runs_left_out(tmp_path, prefix, session_1) == sorted(r.prefix for r in everything[2:])
@@ -142,5 +145,49 @@ def test_sessions_processed_in_two_commands_make_one_target_that_a_partial_overw
     assert [r.status for r in third] == ["done", KEPT], [r.error for r in third]
     line = third[-1].error
     assert line.startswith("participant target withdrawn") and settings.digest() in line and other.digest() in line
+    assert "they differ in denoise.global_signal" in line, line  # as the export names a mixture
     assert not record.exists() and finished_participants(out) == []
     assert not any(path.exists() for path in participant_files)
+    # the report says, where the target was, that it was withdrawn and why (from the step's record)
+    reason = line.removeprefix("participant target withdrawn: ")
+    assert withdrawals(out, "01") == {prefix: reason}
+    block = participant_block(out, "01")
+    assert f'data-name="participant_withdrawn" data-run="{prefix}">{html.escape(reason)}</span>' in block
+
+    # ses-post with the same other settings: the target is made again from both, no longer withdrawn
+    fourth = command("post", other, overwrite=True)
+    assert [r.status for r in fourth] == ["done", "done"], [r.error for r in fourth]
+    assert record.exists() and withdrawals(out, "01") == {} and not withdrawal_record_path(out, prefix).exists()
+    assert "participant_withdrawn" not in participant_block(out, "01")
+
+
+def _finished_with(out, runs, settings):
+    """Completion records of ``runs`` made with ``settings``, each with a networks sidecar recording them."""
+    from trdnet.entities import output_name
+
+    for run in runs:
+        name = f"sub-01/ses-{run.entities['ses']}/func/{output_name(run.prefix, 'networks', '.tsv')}"
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("network_a\tnetwork_b\tz\n")
+        write_json(out / name.replace(".tsv", ".json"), {"Settings": settings.to_dict()})
+        write_completion_record(out, run.prefix, "sub-01", settings.digest(), [name, name.replace(".tsv", ".json")],
+                                {"target_x": 0.0}, simulated=True)
+    return [RunResult(run.prefix, "01", "done", summary={"target_x": 0.0}) for run in runs]
+
+
+def test_runs_left_out_with_other_settings_are_named_with_the_settings_that_differ(tmp_path):
+    import dataclasses
+
+    everything = _runs(["1", "2"], runs=("1",))
+    settings = Settings()
+    other = dataclasses.replace(settings, denoise=dataclasses.replace(settings.denoise, fd_threshold=0.3))
+    _finished_with(tmp_path, everything[1:], other)
+    results = process_participants(everything[:1], _finished_with(tmp_path, everything[:1], settings), tmp_path,
+                                   settings)
+    assert [r.status for r in results] == [KEPT]
+    line = results[0].error
+    assert line.startswith("participant target not written: 1 of the participant's runs left out of this "
+                           f"selection was processed with other settings ({everything[1].prefix} (digest "
+                           f"{other.digest()}); this command {settings.digest()})"), line
+    # the wording of the export's and the group step's refusals, this command's value first
+    assert "they differ in denoise.fd_threshold (0.5 vs 0.3)" in line, line

@@ -121,3 +121,21 @@ def test_where_things_are_check_notices_a_wrong_path():
     text = "\n## Where things are\n\n- **Naming**: in `src/trdnet/naming.py`.\n\n## Next\n"
     (path,) = where_things_are(text)["Naming"]
     assert not (ROOT / path).exists()
+
+
+def test_the_readme_names_every_verbosity_level_the_help_offers():
+    """``-v``, ``-q`` and ``-qq`` as ``--help`` lists them, each with what it shows, where the options are described."""
+    import argparse
+
+    from trdnet.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = " ".join(a.help or "" for a in commands.choices["run"]._actions if a.dest in ("verbose", "quiet"))
+    levels = sorted(set(re.findall(r"-v+\b|-q+\b", helps)))
+    assert levels == ["-q", "-qq", "-v"], helps
+    # the paragraph describing the options of 'trdnet run'
+    (options,) = [p for p in (ROOT / "README.md").read_text(encoding="utf-8").split("\n\n")
+                  if p.startswith("`trdnet run FMRIPREP_DIR OUTPUT_DIR participant` follows")]
+    for level in levels:
+        assert re.search(rf"`{level}` [a-z]", options), f"{level} is not described with the options"

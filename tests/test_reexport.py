@@ -90,6 +90,37 @@ def test_participant_never_processed_here_is_told_to_run_first(derivatives, tmp_
     assert not list(out.glob("logs/sub-03*"))
 
 
+def test_plain_export_counts_the_runs_never_processed_instead_of_naming_each(derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert pipeline.process_run(run_of(derivatives, "01"), out, settings()).status == "done"
+    code, printed, err = export(capsys, derivatives, out)
+    assert code == 0, err
+    others = [run_of(derivatives, label).prefix for label in ("02", "03")]
+    assert not any(prefix in printed + err for prefix in others), printed
+    assert f"2 other run(s) of {derivatives} (2 participant(s)) were not processed in {out}" in printed
+    assert f"{run_of(derivatives, '01').prefix}: " in printed
+    # a folder where nothing was processed says so in one line
+    code, printed, err = export(capsys, derivatives, tmp_path / "empty")
+    assert code == 1 and printed.splitlines() == [
+        f"none of the 3 run(s) of {derivatives} (3 participant(s)) was processed in {tmp_path / 'empty'}; "
+        "run 'trdnet run' first"], printed
+
+
+def test_a_run_processed_again_with_other_settings_is_refused_naming_the_settings_that_differ(derivatives,
+                                                                                                tmp_path):
+    from trdnet.pipeline import FinishedWithOtherSettings
+
+    out = tmp_path / "out"
+    run = run_of(derivatives, "01")
+    assert pipeline.process_run(run, out, settings()).status == "done"
+    with pytest.raises(FinishedWithOtherSettings) as refused:
+        pipeline.process_run(run, out, settings(n_bootstrap=6))
+    message = str(refused.value)
+    # the wording the export and the group step use for the same mixture
+    assert "they differ in targeting.n_bootstrap (5 vs 6)" in message and "\n" not in message, message
+    assert settings().digest() in message and settings(n_bootstrap=6).digest() in message
+
+
 def test_runs_of_two_settings_are_refused_together_or_one_digest_is_chosen(derivatives, tmp_path, capsys):
     out = tmp_path / "out"
     first, second = run_of(derivatives, "01"), run_of(derivatives, "03")

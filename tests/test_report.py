@@ -312,3 +312,19 @@ def test_reused_glass_brain_draws_what_nilearn_draws_and_leaves_nothing_behind()
                         for n, c in figures_brain.NETWORK_COLORS.items()],
                loc="lower center", ncol=3, fontsize=8, frameon=False)
     np.testing.assert_array_equal(_pixels(to_data_uri(fig)), _pixels(uri_first))
+
+
+def test_a_participant_target_its_runs_no_longer_stand_behind_is_named_where_it_would_be(tmp_path):
+    """Its record stays but no longer holds (a run processed again since): the report says so, from the records."""
+    from trdnet.records import write_completion_record, write_participant_record
+
+    prefix = "sub-01_task-rest_space-MNI152NLin2009cAsym"
+    runs = [f"sub-01_ses-{s}_task-rest_space-MNI152NLin2009cAsym" for s in ("1", "2")]
+    for run in runs:
+        write_completion_record(tmp_path, run, "sub-01", "digest", [], {"target_x": 0.0}, simulated=True)
+    write_participant_record(tmp_path, prefix, runs, "digest", [], {}, simulated=True)
+    assert participant.participant_block(tmp_path, "01") == ""  # valid, but no table to show: nothing
+    write_completion_record(tmp_path, runs[1], "sub-01", "digest", [], {"target_x": 1.0}, simulated=True)
+    block = participant.participant_block(tmp_path, "01")
+    shown = re.search(rf'data-name="participant_withdrawn" data-run="{prefix}">([^<]*)<', block)
+    assert shown and f"run {runs[1]} it joins was processed again" in html_module.unescape(shown.group(1)), block

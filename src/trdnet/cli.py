@@ -477,7 +477,7 @@ def cmd_export(args) -> int:
 
     from .config import Settings
     from .inputs.bids import find_runs
-    from .reexport import export_participants, processed_here, reexport_participant, reexport_run, select_export_runs
+    from .reexport import export_participants, reexport_participant, reexport_run, runs_to_export, select_export_runs
 
     settings = Settings.from_json(args.settings) if args.settings else Settings()
     if args.space:
@@ -486,12 +486,10 @@ def cmd_export(args) -> int:
         settings = dataclasses.replace(
             settings, export=dataclasses.replace(settings.export, coil_orientation=args.coil_orientation))
     exported = refused = 0
-    runs = []
-    for run in find_runs(args.fmriprep_dir, args.participant_label, settings.space):
-        if processed_here(run, args.output_dir):
-            runs.append(run)
-        else:
-            print(f"{run.prefix}: not processed in {args.output_dir}; run 'trdnet run' first")
+    runs, lines = runs_to_export(find_runs(args.fmriprep_dir, args.participant_label, settings.space),
+                                 args.output_dir, args.fmriprep_dir, requested=bool(args.participant_label))
+    for line in lines:
+        print(line)
     runs, left_out = select_export_runs(runs, args.output_dir, args.settings_digest)
     for line in left_out:
         print(line)

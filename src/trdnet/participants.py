@@ -39,7 +39,7 @@ from .errors import TrdnetError
 from .inputs.runs import Run
 from .outputs import write_json, write_tsv
 from .records import (completion_records, finished_runs, participant_record_path, read_participant_record,
-                      write_participant_record)
+                      recorded_settings, write_participant_record)
 from .sidecars import SIMULATED_NOTE, sidecar
 
 #: Status of a participant whose participant-level outputs were left as they were.
@@ -47,6 +47,9 @@ KEPT = "kept"
 
 #: Suffix of a participant record set aside while its outputs are replaced (see :func:`set_aside`).
 REPLACING_SUFFIX = "_replacing.json"
+
+#: Suffix of the record of a participant target withdrawn because its runs changed (see :func:`withdrawals`).
+WITHDRAWN_SUFFIX = "_withdrawn.json"
 
 
 def participant_prefix(run: Run) -> str:
@@ -129,8 +132,8 @@ def finished_elsewhere(out_dir: Path, prefix: str, members: list[Run], left_out:
     finished in ``out_dir``, was finished with other settings, or is not in
     that folder any more means the participant target cannot join them.
     """
-    digests = _finished_digests(out_dir, members[0].subject)
-    if any(digests.get(name) != settings.digest() for name in left_out):
+    finished = _finished_targets(out_dir, members[0].subject)
+    if any(name not in finished or finished[name].settings_digest != settings.digest() for name in left_out):
         return None
     found = {run.prefix: run for run in source_runs(members[0], settings, folders)}
     if not set(left_out) <= set(found):
@@ -160,28 +163,65 @@ def source_runs(first: Run, settings: Settings, folders: dict | None = None) -> 
     return [run for run in folders[key] if run.subject == first.subject]
 
 
-def _finished_digests(out_dir: Path, subject: str) -> dict[str, str | None]:
-    """``run prefix -> settings digest`` of the participant's finished runs with a target."""
-    return {record.prefix: record.settings_digest for record in finished_runs(out_dir, subject)[0]
-            if "target_x" in record.summary}
+def _finished_targets(out_dir: Path, subject: str) -> dict:
+    """``run prefix -> completion record`` of the participant's finished runs with a target."""
+    return {record.prefix: record for record in finished_runs(out_dir, subject)[0] if "target_x" in record.summary}
 
 
 def _left_as_it_was(out_dir: Path, prefix: str, members: list[Run], left_out: list[str],
                     settings: Settings) -> str:
-    """One line for a selection that leaves out runs; withdraws a participant target that is no longer valid."""
+    """One line for a selection that leaves out runs; withdraws a participant target that is no longer valid.
+
+    The line names the settings that differ (:func:`trdnet.group.digests.settings_differences`, as the
+    export and the group step do) when runs of the participant were processed with other settings.
+    """
+    from .sidecars import settings_block
+
     record = participant_record_path(out_dir, prefix)
-    stale = record.is_file() and read_participant_record(record).unfinished_reason(out_dir)
+    previous = read_participant_record(record) if record.is_file() else None
+    stale = previous is not None and previous.unfinished_reason(out_dir)
+    finished = _finished_targets(out_dir, members[0].subject)
     if stale:
+        # the participant result's own settings, from its sidecars, before its files are withdrawn
+        made_with = recorded_settings(out_dir, previous)
+        differing = _differing_settings(out_dir, finished, previous.settings_digest, made_with)
         set_aside(out_dir, prefix)
         withdraw_replaced(out_dir, prefix, keep=())
-        digests = _finished_digests(out_dir, members[0].subject)
         runs = sorted({r.prefix for r in members} | set(left_out))
-        named = ", ".join(f"{run} ({digests.get(run) or 'not finished'})" for run in runs)
-        return (f"participant target withdrawn: {stale}; the participant's runs and settings digests: {named}; "
-                "process all of them with one set of settings to make it again")
-    return (f"participant target {'left as it was' if record.is_file() else 'not written'}: this selection "
+        named = ", ".join(f"{run} ({finished[run].settings_digest if run in finished else 'not finished'})"
+                          for run in runs)
+        reason = (f"{stale}; the participant's runs and settings digests: {named}{differing}; process all of them "
+                  "with one set of settings to make it again")
+        write_withdrawal_record(out_dir, prefix, reason, runs)
+        return f"participant target withdrawn: {reason}"
+    state = "left as it was" if previous is not None else "not written"
+    other = [name for name in left_out if name in finished and finished[name].settings_digest != settings.digest()]
+    if other:
+        named = ", ".join(f"{name} (digest {finished[name].settings_digest})" for name in other)
+        differing = _differing_settings(out_dir, finished, settings.digest(), settings_block(members[0], settings))
+        return (f"participant target {state}: {len(other)} of the participant's runs left out of this selection "
+                f"{'was' if len(other) == 1 else 'were'} processed with other settings ({named}; this command "
+                f"{settings.digest()}){differing}; process all of them with one set of settings")
+    return (f"participant target {state}: this selection "
             f"leaves out {len(left_out)} of the participant's runs ({', '.join(left_out)}); select all of them"
             + (" (or add --overwrite to make it from the selected runs only)" if len(members) >= 2 else ""))
+
+
+def _differing_settings(out_dir: Path, finished: dict, digest: str | None, settings: dict) -> str:
+    """``; they differ in ...`` between ``settings`` (of ``digest``) and one finished run of every other digest.
+
+    Empty when every run in ``finished`` has ``digest``. The wording is the
+    export's and the group step's (:func:`trdnet.group.digests.settings_differences`).
+    """
+    from .group.digests import settings_differences
+
+    others: dict = {}
+    for record in finished.values():
+        if record.settings_digest != digest:
+            others.setdefault(str(record.settings_digest), record)
+    if not others:
+        return ""
+    return "; " + settings_differences([settings, *(recorded_settings(out_dir, others[d]) for d in sorted(others))])
 
 
 def runs_left_out(out_dir: Path, prefix: str, members: list[Run], settings: Settings | None = None,
@@ -327,6 +367,7 @@ def _write_participant(runs: list[Run], prefix: str, names: list[str], out_dir: 
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
     write_participant_record(out_dir, prefix, names, settings.digest(), relative, summary,
                              any(r.simulated for r in runs))
+    withdrawal_record_path(out_dir, prefix).unlink(missing_ok=True)  # made again: no longer withdrawn
     return relative, summary
 
 
@@ -334,6 +375,55 @@ def replacing_record_path(out_dir: Path, prefix: str) -> Path:
     """``logs/participant/<prefix>_replacing.json``: the file list of a participant result being replaced."""
     record = participant_record_path(out_dir, prefix)
     return record.with_name(f"{prefix}{REPLACING_SUFFIX}")
+
+
+def withdrawal_record_path(out_dir: Path, prefix: str) -> Path:
+    """``logs/participant/<prefix>_withdrawn.json``: why a participant target was withdrawn."""
+    record = participant_record_path(out_dir, prefix)
+    return record.with_name(f"{prefix}{WITHDRAWN_SUFFIX}")
+
+
+def write_withdrawal_record(out_dir: Path, prefix: str, reason: str, runs: list[str]) -> Path:
+    """Record that the participant target of ``prefix`` was withdrawn, and why (as the step's line said).
+
+    Kept until the participant step makes the target again, so that the
+    report can say where the target was that it is gone and why
+    (:func:`withdrawals`).
+    """
+    return write_json(withdrawal_record_path(out_dir, prefix),
+                      {"Prefix": prefix, "Reason": reason, "Runs": sorted(runs)})
+
+
+def withdrawals(out_dir: Path, subject: str) -> dict[str, str]:
+    """``participant prefix -> reason`` of the participant's withdrawn targets that were not made again.
+
+    Parameters
+    ----------
+    out_dir : Path
+    subject : str
+        Participant label, with or without ``sub-``.
+
+    Returns
+    -------
+    dict
+        Read from the withdrawal records (:func:`write_withdrawal_record`); a
+        record that cannot be read gives a reason saying so.
+    """
+    import json
+
+    label = subject.removeprefix("sub-")
+    folder = participant_record_path(out_dir, f"sub-{label}").parent
+    found = {}
+    for path in sorted(folder.glob(f"sub-{label}_*{WITHDRAWN_SUFFIX}")):
+        prefix = path.name[: -len(WITHDRAWN_SUFFIX)]
+        if parse_entities(prefix).get("sub") != label or participant_record_path(out_dir, prefix).is_file():
+            continue
+        try:
+            reason = json.loads(path.read_text(encoding="utf-8"))["Reason"]
+        except (OSError, ValueError, KeyError, TypeError):
+            reason = f"the reason could not be read from {path.name}"
+        found[prefix] = str(reason)
+    return found
 
 
 def set_aside(out_dir: Path, prefix: str) -> None:

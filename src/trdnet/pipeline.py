@@ -74,9 +74,14 @@ def is_finished(run: Run, out_dir: Path, settings: Settings, overwrite: bool = F
     if record.settings_digest != settings.digest():
         if record.settings_digest == settings.earlier_digest():
             return False
+        from .group.digests import settings_differences
+        from .records import recorded_settings
+        from .sidecars import settings_block
+
+        differences = settings_differences([recorded_settings(out_dir, record), settings_block(run, settings)])
         raise FinishedWithOtherSettings(
             f"{record_path}: {run.prefix} was processed with other settings "
-            f"(digest {record.settings_digest} != {settings.digest()}); "
+            f"(digest {record.settings_digest} != {settings.digest()}: {differences}); "
             "use --overwrite or another output folder"
         )
     return record.unfinished_reason(out_dir) is None

@@ -48,6 +48,41 @@ def processed_here(run, out_dir: Path) -> bool:
             or any(output_dir_for(run, out_dir).glob(f"{run.prefix}_*")))
 
 
+def runs_to_export(runs, out_dir: Path, source: Path, requested: bool = False) -> tuple[list, list[str]]:
+    """The runs with a trace in ``out_dir`` (:func:`processed_here`), and lines about the others.
+
+    Parameters
+    ----------
+    runs : list of trdnet.inputs.runs.Run
+        The runs found in the fMRIPrep folder.
+    out_dir : Path
+    source : Path
+        The fMRIPrep folder, named in the lines.
+    requested : bool
+        The runs were asked for (``--participant-label``): each one not
+        processed is named. Otherwise a folder's runs that were never
+        processed (say, participants left out of ``trdnet run`` with
+        ``--participant-label``) are counted in one line, not listed.
+
+    Returns
+    -------
+    kept : list of Run
+    lines : list of str
+    """
+    kept = [run for run in runs if processed_here(run, out_dir)]
+    others = [run for run in runs if run not in kept]
+    if not others:
+        return kept, []
+    if requested:
+        return kept, [f"{run.prefix}: not processed in {out_dir}; run 'trdnet run' first" for run in others]
+    subjects = len({run.subject for run in others})
+    if not kept:
+        return kept, [f"none of the {len(others)} run(s) of {source} ({subjects} participant(s)) was processed in "
+                      f"{out_dir}; run 'trdnet run' first"]
+    return kept, [f"{len(others)} other run(s) of {source} ({subjects} participant(s)) were not processed in "
+                  f"{out_dir} and are not exported (--participant-label names them one by one)"]
+
+
 def unfinished_reason(out_dir: Path, prefix: str) -> str | None:
     """Why a run is not finished in ``out_dir``, and how to resume it (None: it is).
 

@@ -211,26 +211,36 @@ def anatomy_files(anatomy) -> dict:
     return {key: str(path) for key, path in files.items() if path is not None}
 
 
+def settings_block(run: Run, settings: Settings) -> dict:
+    """The ``Settings`` block a sidecar of this run records: the settings as they apply to its input."""
+    values = settings.to_dict()
+    if hasattr(run, "labels"):
+        # ROI time series: the networks come from the input's parcellation and labels table, not an atlas setting
+        values["networks"]["atlas"] = getattr(run, "atlas", "") or "labels table"
+        values["space"] = _space(run) or "unknown (not stated by the input)"
+    if getattr(run, "already_cleaned", False):
+        # nothing of the denoise section was applied: the sidecar must not read as if it had been
+        values["denoise"] = {"already_cleaned": True, "applied": "none"}
+    return values
+
+
+def _space(run: Run) -> str:
+    return getattr(run, "space", run.entities.get("space", ""))
+
+
 def provenance(run: Run, settings: Settings, qc: dict | None = None, extra: dict | None = None) -> dict:
     """The provenance block common to every sidecar of one run."""
     block = {
         "Simulated": run.simulated,
         "Sources": [str(p) for p in (getattr(run, k, None) for k in ("bold", "path", "mask", "confounds"))
                     if p is not None],
-        "Space": getattr(run, "space", run.entities.get("space", "")),
+        "Space": _space(run),
         "InputSource": run.source,
         "CoordinateConvention": COORDINATE_CONVENTION,
-        "Settings": settings.to_dict(),
+        "Settings": settings_block(run, settings),
         "SettingsDigest": settings.digest(),
         "Software": software_versions(),
     }
-    if hasattr(run, "labels"):
-        # ROI time series: the networks come from the input's parcellation and labels table, not an atlas setting
-        block["Settings"]["networks"]["atlas"] = getattr(run, "atlas", "") or "labels table"
-        block["Settings"]["space"] = block["Space"] or "unknown (not stated by the input)"
-    if getattr(run, "already_cleaned", False):
-        # nothing of the denoise section was applied: the sidecar must not read as if it had been
-        block["Settings"]["denoise"] = {"already_cleaned": True, "applied": "none"}
     if getattr(run, "notes", ()):
         block["InputNotes"] = list(run.notes)
     if getattr(run, "anatomy", None) is not None:

@@ -138,16 +138,21 @@ def export_targets(
     # the name each target has in Brainsight and Localite, to match their rows to this table's
     out["navigator_name"] = [meta.display_name(name) for name in out["name"]]
     files = _write(out, ctx, meta, Path(out_dir), prefix, settings, desc)
-    _log_problems(participant, ctx["notes"], out)
+    _log_problems(prefix if desc == NAVIGATION_DESC else f"{prefix} (participant)", ctx["notes"], out)
     return ExportResult(table=out, files=files, space=ctx["space"], notes=list(ctx["notes"]) + mesh_notes)
 
 
-def _log_problems(participant: str, notes: list[str], out: pd.DataFrame) -> None:
-    """One warning per problem of the export, and one per target not ok (through logging)."""
-    for note in notes:
-        log.warning("%s: %s", participant, note)
+def _log_problems(files: str, notes: list[str], out: pd.DataFrame) -> None:
+    """One warning per problem of the export, and one per target not ok (through logging).
+
+    ``files`` names the navigator files the warnings are about: the run's
+    BIDS prefix (several runs of a participant each have their own files and
+    warnings), with ``(participant)`` for a participant-level target's.
+    """
+    for note in dict.fromkeys(notes):
+        log.warning("%s: %s", files, note)
     for name, note in zip(out.loc[~out["ok"], "name"], out.loc[~out["ok"], "note"]):
-        log.warning("%s: target %s not ok: %s", participant, name, note or "see the header notes")
+        log.warning("%s: target %s not ok: %s", files, name, note or "see the header notes")
 
 
 def _validate(settings: ExportSettings) -> None:

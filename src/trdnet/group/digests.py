@@ -58,9 +58,12 @@ def settings_differences(recorded: list[dict]) -> str:
     Returns
     -------
     str
-        At most :data:`SHOWN` keys, then how many more; a sentence saying the settings are the same when none differs.
+        At most :data:`SHOWN` keys, then how many more; a sentence saying the settings are the same when none
+        differs, or that they are not named when a set is empty (its sidecar is missing).
     """
     recorded = [_flatten(r) for r in recorded]
+    if any(not r for r in recorded):
+        return "the settings that differ are not named: a sidecar that records them is missing"
     keys = sorted({k for r in recorded for k in r})
     differing = [k for k in keys if len({json.dumps(r.get(k), sort_keys=True) for r in recorded}) > 1]
     if not differing:

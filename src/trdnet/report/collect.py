@@ -15,7 +15,7 @@ from ..entities import (NAVIGATION_DESC, output_name, parse_bids_name, parse_ent
                         subject_folder)
 from ..errors import InputError
 from ..outputs import read_tsv
-from ..records import failure_records, finished_participants, finished_runs
+from ..records import failure_records, finished_participants, finished_runs, participant_records
 
 
 
@@ -197,6 +197,33 @@ def participant_target_tables(out_dir: Path, subject: str) -> list[Path]:
         wanted = participant_output_path(out_dir, record.prefix, "targets", ".tsv", desc="participant")
         tables += [out_dir / f for f in record.files if out_dir / f == wanted]
     return sorted(tables)
+
+
+def withdrawn_participant_targets(out_dir: Path, subject: str) -> dict[str, str]:
+    """``participant prefix -> why`` of the participant's targets that are not shown, as their records say.
+
+    A target the participant step withdrew (its withdrawal record,
+    :func:`trdnet.participants.withdrawals`), or one whose record no longer
+    holds (:meth:`trdnet.records.ParticipantRecord.unfinished_reason`: a run it
+    joins was processed again since). Nothing is recomputed.
+
+    Parameters
+    ----------
+    out_dir : Path
+    subject : str
+        Participant label with or without ``sub-``.
+    """
+    from ..participants import withdrawals
+
+    label = subject.removeprefix("sub-")
+    found = withdrawals(out_dir, label)
+    for record in participant_records(out_dir, label):
+        reason = record.unfinished_reason(out_dir)
+        if reason:
+            found[record.prefix] = (f"its runs no longer stand behind it ({reason}); not shown until the "
+                                    "participant step makes it again ('trdnet run ... participant' on all of "
+                                    "the participant's runs)")
+    return dict(sorted(found.items()))
 
 
 def failures(out_dir: Path) -> pd.DataFrame:

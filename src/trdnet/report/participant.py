@@ -9,6 +9,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from ..entities import parse_entities, participant_output_path
 from ..errors import InputError
@@ -16,7 +17,7 @@ from ..inputs.surface import is_surface_space
 from ..outputs import atomic_write_text, read_tsv
 from ..parallel import worker_count
 from . import figures_brain, figures_qc
-from .collect import RunOutputs, find_runs, participant_target_tables
+from .collect import RunOutputs, find_runs, participant_target_tables, withdrawn_participant_targets
 from .html import esc, figure, fmt, note, number, page, section, table
 from .methods_text import methods_paragraph, references_html, software_html
 from .plotting import to_data_uri
@@ -520,18 +521,28 @@ def participant_block(out_dir: Path, label: str) -> str:
     its competing sites, the targets, candidate-cluster and site tables, and
     the navigator files written for it.
     """
-    tables = participant_target_tables(out_dir, label)
-    if not tables:
+    tables = {path.name[: -len(PARTICIPANT_TARGETS)]: path for path in participant_target_tables(out_dir, label)}
+    withdrawn = withdrawn_participant_targets(out_dir, label)
+    if not tables and not withdrawn:
         return ""
     out = []
-    for path in tables:
-        prefix = path.name[: -len(PARTICIPANT_TARGETS)]
-        out.append(participant_target_block(Path(out_dir), prefix, read_tsv(path)))
+    for prefix in sorted(set(tables) | set(withdrawn)):
+        if prefix in tables:
+            out.append(participant_target_block(Path(out_dir), prefix, read_tsv(tables[prefix])))
+        else:
+            out.append(withdrawn_block(prefix, withdrawn[prefix]))
     out.append(note("One target from all of the participant's runs, each run cleaned on its own and then joined: "
                     "the target a TMS team would stimulate. retest_mm compares targets from disjoint data (the "
                     "sessions, or each run against the others); minutes_for_5mm is the data length at which two "
                     "independent scans would agree within 5 mm."))
     return section("participant", "Target from all runs", "".join(out))
+
+
+def withdrawn_block(prefix: str, reason: str) -> str:
+    """Where a withdrawn participant target would be: that it was withdrawn, and why (from its record)."""
+    return (f"<h3>{esc(prefix)}</h3>"
+            + note(Markup(f'Participant target withdrawn: <span data-name="participant_withdrawn" '
+                          f'data-run="{esc(prefix)}">{esc(reason)}</span>'), "warn"))
 
 
 def participant_target_block(out_dir: Path, prefix: str, frame: pd.DataFrame) -> str:
