@@ -469,8 +469,9 @@ def test_a_replacement_cut_short_is_finished_by_the_next_one_and_never_reaches_r
 DO_NOT_USE = "Too little data (8.0 min retained, 15 min needed for a word better than poor): do not use this target yet"
 
 
-def _check_reliability_in_every_file(files, name: str, word: str, note: str) -> None:
-    """Every navigator file a person reads gives the target's reliability word and note, and the name says it."""
+def _check_reliability_in_every_file(files, name: str, word: str, note: str, of: str) -> None:
+    """Every navigator file a person reads gives the target's reliability word and note, and the name says it;
+    each warning names the run (or the participant target, ``of``) whose target it is, once."""
     coords = _written(files).table.set_index("name")
     assert coords.loc[name, "reliability"] == word and note in coords.loc[name, "reliability_note"]
     shown = f"{name} [reliability {word}]"
@@ -479,21 +480,24 @@ def _check_reliability_in_every_file(files, name: str, word: str, note: str) -> 
         text = path.read_text() if not path.name.endswith(".nii.gz") else ""
         if path.name.endswith(".json"):
             sidecar = json.loads(text)
-            assert any(f"reliability {word}." in n and note in n for n in sidecar["Notes"]), path.name
+            warned = [n for n in sidecar["Notes"] if f"reliability {word}." in n]
+            assert len(warned) == 1 and note in warned[0] and f" of {of}: " in warned[0], path.name
+            assert sidecar["TargetsOf"] == of, path.name
             if "Targets" in sidecar:
                 entry = sidecar["Targets"][name]
                 assert entry["Reliability"] == word and note in entry["ReliabilityNote"], path.name
                 assert entry["NavigatorName"] == shown, path.name
         elif path.name.endswith("_brainsight.txt"):
             comments = [line for line in text.splitlines() if line.startswith("# Warning:")]
-            assert any(f"target {name}: reliability {word}." in c and note in c for c in comments), text
+            assert [c for c in comments if f"target {name} of {of}: reliability {word}." in c and note in c], text
             rows = [line.split("\t")[0] for line in text.splitlines() if not line.startswith("#")]
             assert shown in rows, rows
         elif path.name.endswith(".xml"):
-            assert f"<!--target {name}: reliability {word}. {note}" in text, path.name
+            assert text.count(f"<!--target {name} of {of}: reliability {word}. {note}") == 1, path.name
+            assert f"targets of {of}; " in text, path.name
             assert f'description="{shown}' in text, path.name
             if "InstrumentMarker" in path.name:
-                assert f'additionalInformation="target {name}: reliability {word}. {note}' in text, path.name
+                assert f'additionalInformation="target {name} of {of}: reliability {word}. {note}' in text, path.name
 
 
 def test_a_target_not_to_be_used_says_so_in_every_navigator_file_of_the_participant(tmp_path):
@@ -503,7 +507,8 @@ def test_a_target_not_to_be_used_says_so_in_every_navigator_file_of_the_particip
     targets["sufficiency_note"] = [f"{DO_NOT_USE}; acquire more data. Stretches of 2.0 min already agree.", ""]
     _, files = export_participant_target(_runs([None, None]), targets, ENTITIES, tmp_path, Settings())
     assert {p.suffix for p in files} >= {".txt", ".xml", ".tsv", ".json"}
-    _check_reliability_in_every_file(files, "personalised_cluster", "poor", DO_NOT_USE)
+    _check_reliability_in_every_file(files, "personalised_cluster", "poor", DO_NOT_USE,
+                                     f"sub-01_task-rest_space-{MNI} (participant)")
     # a reference site has no reliability word: its name and the files stay as they were
     coords = _written(files).table.set_index("name")
     assert coords.loc["f3_beam", "reliability"] == "" or pd.isna(coords.loc["f3_beam", "reliability"])
@@ -519,7 +524,7 @@ def test_a_run_target_not_to_be_used_says_so_in_every_navigator_file(tmp_path):
     targets["note"] = [f"{DO_NOT_USE}; acquire more data.", ""]
     _, files = write_navigation(run, targets, tmp_path, Settings())
     assert any("desc-navtargets_" in p.name for p in files)
-    _check_reliability_in_every_file(files, "personalised_cluster", "unknown", DO_NOT_USE)
+    _check_reliability_in_every_file(files, "personalised_cluster", "unknown", DO_NOT_USE, run.prefix)
 
 
 def test_a_good_target_keeps_its_name_in_the_navigators(tmp_path):
@@ -527,5 +532,6 @@ def test_a_good_target_keeps_its_name_in_the_navigators(tmp_path):
     targets["reliability"] = ["good", ""]
     _, files = export_participant_target(_runs([None, None]), targets, ENTITIES, tmp_path, Settings())
     brainsight = next(p for p in files if p.name.endswith("_brainsight.txt")).read_text()
-    assert "personalised_cluster\t" in brainsight and "# Warning: target personalised_cluster: reliability good." \
-        in brainsight
+    assert "personalised_cluster\t" in brainsight and ("# Warning: target personalised_cluster of "
+                                                       f"sub-01_task-rest_space-{MNI} (participant): reliability "
+                                                       "good.") in brainsight

@@ -124,6 +124,7 @@ def export_targets(
     ctx["notes"] += mesh_warnings
     out = _evaluate(table, ctx, settings)
     participant = _participant(prefix, anat)
+    targets_of = prefix if desc == NAVIGATION_DESC else f"{prefix} (participant)"
     if "brainsight" in settings.formats and ctx["brainsight_system"].name is None:
         ctx["notes"].append(f"no Brainsight file: {ctx['brainsight_system'].reason}")
     meta = writers.ExportMeta(
@@ -134,11 +135,12 @@ def export_targets(
         notes=list(ctx["notes"]) + mesh_notes,
         reliability={n: w for n, w in zip(out["name"], out["reliability"]) if w},
         reliability_notes={n: t for n, t in zip(out["name"], out["reliability_note"]) if t},
+        targets_of=targets_of,
     )
     # the name each target has in Brainsight and Localite, to match their rows to this table's
     out["navigator_name"] = [meta.display_name(name) for name in out["name"]]
     files = _write(out, ctx, meta, Path(out_dir), prefix, settings, desc)
-    _log_problems(prefix if desc == NAVIGATION_DESC else f"{prefix} (participant)", ctx["notes"], out)
+    _log_problems(targets_of, ctx["notes"], out)
     return ExportResult(table=out, files=files, space=ctx["space"], notes=list(ctx["notes"]) + mesh_notes)
 
 

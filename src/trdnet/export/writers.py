@@ -45,6 +45,11 @@ class ExportMeta:
     reliability_notes : dict of str to str
         Target name -> what the reliability word means for the team (too
         little data, do not use yet, competing sites...); empty when none.
+    targets_of : str
+        Whose targets the file holds: the run's BIDS prefix, or the
+        participant prefix and ``(participant)`` for a target from all of a
+        participant's runs; named in the summary and in every warning, so a
+        file and each warning say which run they are about.
     """
 
     participant: str
@@ -54,6 +59,7 @@ class ExportMeta:
     notes: list[str] = field(default_factory=list)
     reliability: dict[str, str] = field(default_factory=dict)
     reliability_notes: dict[str, str] = field(default_factory=dict)
+    targets_of: str = ""
 
     def display_name(self, name: str) -> str:
         """The target's name as a navigator lists it: ``<name> [reliability <word>]`` unless the word is good.
@@ -66,21 +72,23 @@ class ExportMeta:
         return str(name) if word in ("", "good") else f"{name} [reliability {word}]"
 
     def warning(self, name: str) -> str:
-        """``target <name>: reliability <word>. <note>`` (empty for a target without a word)."""
+        """``target <name> of <targets_of>: reliability <word>. <note>`` (empty for a target without a word)."""
         word = self.reliability.get(str(name), "")
         if not word:
             return ""
         note = self.reliability_notes.get(str(name), "")
-        return f"target {name}: reliability {word}." + (f" {note}" if note else "")
+        of = f" of {self.targets_of}" if self.targets_of else ""
+        return f"target {name}{of}: reliability {word}." + (f" {note}" if note else "")
 
     def warnings(self) -> list[str]:
         """:meth:`warning` of every target with a reliability word."""
         return [self.warning(name) for name in self.reliability]
 
     def summary(self) -> str:
-        """One line naming participant, source image, space and version."""
+        """One line naming participant, whose targets, source image, space and version."""
+        of = f"targets of {self.targets_of}; " if self.targets_of else ""
         text = (
-            f"participant {self.participant}; source image {self.source_image}; "
+            f"participant {self.participant}; {of}source image {self.source_image}; "
             f"space {self.space} (world RAS mm); trdnet {__version__}"
         )
         if self.simulated:
@@ -91,6 +99,7 @@ class ExportMeta:
         """JSON form."""
         return {
             "Participant": self.participant,
+            **({"TargetsOf": self.targets_of} if self.targets_of else {}),
             "SourceImage": self.source_image,
             "Space": self.space,
             "CoordinateConvention": "RAS world millimetres",
