@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
 import nibabel as nib
 import pandas as pd
 import pytest
+
+import forked
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("[0-9][0-9]_*.py"))
@@ -135,11 +136,10 @@ def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
         "MPLBACKEND": "Agg",
     }
     env.pop("TRDNET_FMRIPREP_DIR", None)
-    return subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return forked.run([EXAMPLES / script], cwd=tmp_path, env=env, timeout=300)
 
 
-@pytest.mark.slow  # every tutorial in a subprocess
+@pytest.mark.slow  # every tutorial in a process of its own
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_example_runs_in_fast_mode(script, tmp_path):
     completed = _run(script, tmp_path)
