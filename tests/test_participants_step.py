@@ -154,11 +154,6 @@ def test_sessions_processed_in_two_commands_make_one_target_that_a_partial_overw
     block = participant_block(out, "01")
     assert f'data-name="participant_withdrawn" data-run="{prefix}">{html.escape(reason)}</span>' in block
 
-    # ses-post with the same other settings: the target is made again from both, no longer withdrawn
-    fourth = command("post", other, overwrite=True)
-    assert [r.status for r in fourth] == ["done", "done"], [r.error for r in fourth]
-    assert record.exists() and withdrawals(out, "01") == {} and not withdrawal_record_path(out, prefix).exists()
-    assert "participant_withdrawn" not in participant_block(out, "01")
 
 
 def _finished_with(out, runs, settings):
@@ -191,3 +186,23 @@ def test_runs_left_out_with_other_settings_are_named_with_the_settings_that_diff
                            f"{other.digest()}); this command {settings.digest()})"), line
     # the wording of the export's and the group step's refusals, this command's value first
     assert "they differ in denoise.fd_threshold (0.5 vs 0.3)" in line, line
+
+
+def test_a_participant_target_made_again_is_no_longer_reported_withdrawn(tmp_path, monkeypatch):
+    from trdnet import participants
+    from trdnet.participants import process_participant, write_withdrawal_record
+
+    prefix = f"sub-01_task-rest_space-{SPACE}"
+    everything = _runs(["1", "2"], runs=("1",))
+    write_withdrawal_record(tmp_path, prefix, "run X it joins was processed again", [r.prefix for r in everything])
+    assert withdrawals(tmp_path, "01") == {prefix: "run X it joins was processed again"}
+
+    def made(runs, prefix, names, out_dir, settings, group_map):  # the target's computation, not under test here
+        from trdnet.records import write_participant_record
+
+        write_participant_record(out_dir, prefix, names, settings.digest(), [], {}, True)
+        return [], {}
+
+    monkeypatch.setattr(participants, "_write_participant", made)
+    assert process_participant(everything, prefix, tmp_path, Settings())[2] == "done"
+    assert not withdrawal_record_path(tmp_path, prefix).exists() and withdrawals(tmp_path, "01") == {}

@@ -320,6 +320,7 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
         withdraw_replaced(out_dir, prefix, keep=())  # no result: nothing of the earlier one may pass for it
         raise
     withdraw_replaced(out_dir, prefix, keep=relative)
+    withdrawal_record_path(out_dir, prefix).unlink(missing_ok=True)  # made again: no longer withdrawn
     return relative, summary, "done"
 
 
@@ -367,7 +368,6 @@ def _write_participant(runs: list[Run], prefix: str, names: list[str], out_dir: 
     relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
     write_participant_record(out_dir, prefix, names, settings.digest(), relative, summary,
                              any(r.simulated for r in runs))
-    withdrawal_record_path(out_dir, prefix).unlink(missing_ok=True)  # made again: no longer withdrawn
     return relative, summary
 
 
