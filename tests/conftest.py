@@ -342,3 +342,19 @@ def _process_cohort(root: Path) -> ProcessedCohort:
     # six runs, then each participant's step joining their two sessions
     assert [r.status for r in results] == ["done"] * (6 + 3), [r.error for r in results]
     return ProcessedCohort(cohort.fmriprep_dir, root / "out", cohort.truth_table, settings)
+
+
+@pytest.fixture(scope="session")
+def surface_networks_runs(tmp_path_factory) -> dict:
+    """sub-01's 150-volume surface run whose networks and left DLPFC patch are planted
+    (``test_surface.fsaverage5_networks_data``), as fMRIPrep writes it in ``fsaverage5`` and in ``fsnative``
+    (same values), written once per test run: {space: fMRIPrep folder}. Read only: a test copies the folder
+    (``shutil.copytree(..., dirs_exist_ok=True)``) before adding or changing files."""
+    def build(folder: Path) -> dict:
+        from test_surface import fsaverage5_networks_data, write_surface_run
+
+        data = fsaverage5_networks_data(150)
+        return {space: write_surface_run(folder / space, space=space, n_volumes=150, data=data)["root"]
+                for space in ("fsaverage5", "fsnative")}
+
+    return build_once(tmp_path_factory, "surface-networks-runs", build)

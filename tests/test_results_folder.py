@@ -79,6 +79,15 @@ def settings() -> Settings:
     return Settings.from_dict(SETTINGS)
 
 
+def sub_01_of(derivatives: Path, root: Path) -> Path:
+    """sub-01 of ``derivatives`` alone, copied to a new fMRIPrep folder ``root``: the run
+    ``write_mni_run(root, "01", seed=1)`` writes, without writing it again."""
+    root.mkdir()
+    shutil.copy(derivatives / "dataset_description.json", root)
+    shutil.copytree(derivatives / "sub-01", root / "sub-01")
+    return root
+
+
 def outputs_of(out: Path, prefix: str) -> list[str]:
     return sorted(str(p.relative_to(out)) for p in out.glob(f"sub-*/**/{prefix}_*"))
 
@@ -550,9 +559,8 @@ def _open_to_everyone(root: Path) -> None:
 
 
 @pytest.mark.parametrize("locked", ["logs", ".trdnet", "sub-01/func"])
-def test_read_only_part_of_the_output_folder_is_refused_before_any_work(shared_dir, locked):
-    root = shared_dir / "fmriprep"
-    write_mni_run(root, "01", seed=1)
+def test_read_only_part_of_the_output_folder_is_refused_before_any_work(derivatives, shared_dir, locked):
+    root = sub_01_of(derivatives, shared_dir / "fmriprep")
     out = shared_dir / "out"
     argv = ["run", str(root), str(out), "participant", "--no-report", "--n-bootstrap", "5", "--settings"]
     settings_file = shared_dir / "settings.json"
@@ -866,9 +874,8 @@ def test_settings_command_refuses_a_setting_naming_a_missing_file(tmp_path, caps
     assert capsys.readouterr().out == ""
 
 
-def test_read_only_group_folder_is_refused_before_any_work(shared_dir):
-    root = shared_dir / "fmriprep"
-    write_mni_run(root, "01", seed=1)
+def test_read_only_group_folder_is_refused_before_any_work(derivatives, shared_dir):
+    root = sub_01_of(derivatives, shared_dir / "fmriprep")
     out = shared_dir / "out"
     settings_file = shared_dir / "settings.json"
     settings_file.write_text(json.dumps(SETTINGS))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -278,9 +279,9 @@ def test_cifti_dense_series_structures(tmp_path):
     assert set(names) == {"CIFTI_STRUCTURE_THALAMUS_LEFT"}
 
 
-def test_trdnet_run_on_fsaverage5_writes_networks_the_seed_map_and_the_target(tmp_path, capsys):
-    root = tmp_path / "fmriprep"
-    write_surface_run(root, n_volumes=150, data=fsaverage5_networks_data(150))
+def test_trdnet_run_on_fsaverage5_writes_networks_the_seed_map_and_the_target(surface_networks_runs, tmp_path,
+                                                                            capsys):
+    root = Path(shutil.copytree(surface_networks_runs["fsaverage5"], tmp_path / "fmriprep"))
     out = tmp_path / "out"
     code = main(["run", str(root), str(out), "participant", "--space", "fsaverage5", "--no-report",
                  "--n-bootstrap", "5"])
@@ -433,13 +434,12 @@ def test_trdnet_run_on_fslr_cifti(tmp_path, capsys):
     assert search.sum() == record["Summary"]["search_vertices"] and search[5] == 0
 
 
-def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path, capsys):
+def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(surface_networks_runs, tmp_path, capsys):
     # a participant whose cortex happens to be fsaverage5's, in T1w coordinates shifted from MNI305,
     # and whose registered sphere is fsaverage5's sphere, rescaled and moved (as tkr/scanner offsets do)
     from nilearn.datasets import load_fsaverage
 
-    root = tmp_path / "fmriprep"
-    write_surface_run(root, space="fsnative", n_volumes=150, data=fsaverage5_networks_data(150))
+    root = Path(shutil.copytree(surface_networks_runs["fsnative"], tmp_path / "fmriprep"))
     anat = root / "sub-01" / "anat"
     write_t1w(anat)
     meshes, _ = standard_meshes("fsaverage5")
@@ -455,9 +455,10 @@ def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(tmp_path
     np.testing.assert_allclose(cleaned.space.template_xyz, expected, atol=1e-4)
     np.testing.assert_allclose(cleaned.space.xyz[0], meshes["L"][0][40] + [3.0, -20.0, 10.0], atol=1e-4)
     out = tmp_path / "out"
-    # the navigator files are another test's (they need fMRIPrep's T1w <-> MNI transform, not written here)
+    # the navigator files are another test's (they need fMRIPrep's T1w <-> MNI transform, not written here);
+    # the target's reliability is the fsaverage5 run's test's
     no_navigator = tmp_path / "no_navigator.json"
-    no_navigator.write_text(json.dumps({"export": {"native": False}}))
+    no_navigator.write_text(json.dumps({"export": {"native": False}, "targeting": {"n_bootstrap": 5}}))
     assert main(["run", str(root), str(out), "participant", "--space", "fsnative", "--no-report",
                  "--settings", str(no_navigator)]) == 0
     table = pd.read_csv(out / "sub-01" / "func" / "sub-01_task-rest_space-fsnative_networks.tsv", sep="\t")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -209,21 +211,21 @@ def nib_affine(affine, point):
 
 
 @pytest.mark.slow  # a whole fsnative run with its anatomy, through the command line
-def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(simulated_anat, tmp_path, capsys):
+def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(simulated_anat, surface_networks_runs,
+                                                                               tmp_path, capsys):
     # SIMULATED participant: T1w anatomy and transforms, a cortex that happens to be fsaverage5's (in T1w mm),
     # its registered sphere, and an fsnative BOLD run
     import json
 
     import nibabel as nib
     from nilearn.datasets import load_fsaverage
-    from test_surface import fsaverage5_networks_data, write_surface_run
 
     from navigator_files import read_brainsight
     from trdnet.cli import main
 
     root = tmp_path / "fmriprep"
     simulated_anat.copy(root)
-    write_surface_run(root, space="fsnative", n_volumes=150, data=fsaverage5_networks_data(150))
+    shutil.copytree(surface_networks_runs["fsnative"], root, dirs_exist_ok=True)
     anat = root / "sub-01" / "anat"
     meshes, fsaverage = standard_meshes("fsaverage5")[0], load_fsaverage("fsaverage5")
     for hemi, part in (("L", "left"), ("R", "right")):
@@ -251,18 +253,18 @@ def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(
     assert "no volume transform" not in capsys.readouterr().err  # said in the files, not warned about
 
 
-def test_trdnet_run_on_fsaverage5_with_fmripreps_anatomy_writes_the_participants_own_vertex(simulated_anat, tmp_path):
+def test_trdnet_run_on_fsaverage5_with_fmripreps_anatomy_writes_the_participants_own_vertex(simulated_anat,
+                                                                                          surface_networks_runs,
+                                                                                          tmp_path):
     # SIMULATED participant with T1w anatomy, fsnative surfaces and a registered sphere (fsaverage's, turned by
     # 4 degrees: the registration of this made-up brain), and an fsaverage5 BOLD run
     import nibabel as nib
     from nilearn.datasets import load_fsaverage
-    from test_surface import fsaverage5_networks_data, write_surface_run
-
     from trdnet.cli import main
 
     root = tmp_path / "fmriprep"
     simulated_anat.copy(root)
-    write_surface_run(root, space="fsaverage5", n_volumes=150, data=fsaverage5_networks_data(150))
+    shutil.copytree(surface_networks_runs["fsaverage5"], root, dirs_exist_ok=True)
     anat = root / "sub-01" / "anat"
     meshes, fsaverage = standard_meshes("fsaverage5")[0], load_fsaverage("fsaverage5")
     turn = Rotation.from_euler("z", 4, degrees=True)
