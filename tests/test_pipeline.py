@@ -2,6 +2,7 @@
 
 import html
 import json
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -29,6 +30,23 @@ def foreign_derivatives(tmp_path_factory):
     write_mni_run(root, "A01", ses="post", run="2", tr=1.5, seed=2)
     write_mni_run(root, "B02", tr=1.5, seed=3, confounds_suffix="regressors")
     return root
+
+
+#: sub-B02's settings in the tests that call ``process_run`` (the run's minimum length, 5 resamples).
+B02_SETTINGS = {"denoise": {"min_volumes": 40, "min_minutes": 1.0}, "targeting": {"n_bootstrap": 5}}
+
+
+@pytest.fixture(scope="module")
+def processed_b02(foreign_derivatives, tmp_path_factory):
+    """sub-B02 of ``foreign_derivatives`` processed by ``process_run`` with :data:`B02_SETTINGS`, once per module:
+    (output folder, the run's result). Read only: a test works on a copy. The same inputs and settings give the
+    same files (:func:`test_same_inputs_give_byte_identical_tables`), so a copy stands for a run of the test's own.
+    """
+    out = tmp_path_factory.mktemp("processed-b02") / "out"
+    run = find_runs(foreign_derivatives, participant_labels=["B02"])[0]
+    result = process_run(run, out, Settings.from_dict(B02_SETTINGS))
+    assert result.status == "done", result.error
+    return out, result
 
 
 def test_cli_runs_a_foreign_folder_and_resumes(foreign_derivatives, tmp_path, capsys):
@@ -80,16 +98,14 @@ def test_cli_runs_a_foreign_folder_and_resumes(foreign_derivatives, tmp_path, ca
     assert rerun["Settings"]["denoise"]["global_signal"] == "none"
 
 
-def test_same_inputs_give_byte_identical_tables(foreign_derivatives, tmp_path):
-    settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
-                                   "targeting": {"n_bootstrap": 5}})
+def test_same_inputs_give_byte_identical_tables(foreign_derivatives, processed_b02, tmp_path):
+    first, a = processed_b02  # one run, processed for the module
     run = find_runs(foreign_derivatives, participant_labels=["B02"])[0]
-    a = process_run(run, tmp_path / "a", settings)
-    b = process_run(run, tmp_path / "b", settings)
+    b = process_run(run, tmp_path / "b", Settings.from_dict(B02_SETTINGS))
     assert a.files == b.files
     for name in a.files:
         if name.endswith(".tsv"):
-            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+            assert (first / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, capsys):
@@ -115,11 +131,9 @@ def test_failed_run_is_recorded_and_others_continue(tmp_path, capsys):
     assert (tmp_path / "out" / "logs" / "sub-01_task-rest_space-MNI152NLin2009cAsym_done.json").is_file()
 
 
-def test_settings_mismatch_error_names_the_record(foreign_derivatives, tmp_path):
-    settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
-                                   "targeting": {"n_bootstrap": 5}})
+def test_settings_mismatch_error_names_the_record(foreign_derivatives, processed_b02, tmp_path):
     run = find_runs(foreign_derivatives, participant_labels=["B02"])[0]
-    process_run(run, tmp_path, settings)
+    shutil.copytree(processed_b02[0], tmp_path, dirs_exist_ok=True)  # B02 processed with B02_SETTINGS
     other = Settings.from_dict({"denoise": {"min_volumes": 41, "min_minutes": 1.0},
                                 "targeting": {"n_bootstrap": 5}})
     with pytest.raises(SettingsError, match="_done.json"):
@@ -127,11 +141,11 @@ def test_settings_mismatch_error_names_the_record(foreign_derivatives, tmp_path)
     assert np.isfinite(process_run(run, tmp_path, other, overwrite=True).summary["target_x"])
 
 
-def test_a_run_finished_under_an_earlier_versions_names_is_rewritten_not_mixed(foreign_derivatives, tmp_path):
-    settings = Settings.from_dict({"denoise": {"min_volumes": 40, "min_minutes": 1.0},
-                                   "targeting": {"n_bootstrap": 5}})
+def test_a_run_finished_under_an_earlier_versions_names_is_rewritten_not_mixed(foreign_derivatives, processed_b02,
+                                                                             tmp_path):
+    settings = Settings.from_dict(B02_SETTINGS)
     run = find_runs(foreign_derivatives, participant_labels=["B02"])[0]
-    process_run(run, tmp_path, settings)
+    shutil.copytree(processed_b02[0], tmp_path, dirs_exist_ok=True)  # B02 processed with these settings
     func = tmp_path / run.subject_dir
     new, old = (f"{run.prefix}_{tail}_boldmap" for tail in ("stat-r_desc-sgacc", "desc-sgacc_stat-r"))
     # the seed map as an earlier version named it, listed so in the run's completion record

@@ -70,6 +70,22 @@ def processed_01(derivatives, tmp_path_factory):
     return build_once(tmp_path_factory, "results-processed-01", build)
 
 
+@pytest.fixture(scope="module")
+def cli_processed_01(derivatives, tmp_path_factory):
+    """sub-01 of ``derivatives`` processed by ``trdnet run ... participant --participant-label 01 --no-report
+    --settings`` (:data:`SETTINGS`), once per test run: the output folder, with the command's
+    ``dataset_description.json`` naming ``derivatives``. Read only: a test takes a private copy (:func:`copy_of`).
+    """
+    def build(folder: Path) -> Path:
+        settings_file = folder / "settings.json"
+        settings_file.write_text(json.dumps(SETTINGS))
+        assert main(["run", str(derivatives), str(folder / "out"), "participant", "--participant-label", "01",
+                     "--no-report", "--settings", str(settings_file)]) == 0
+        return folder / "out"
+
+    return build_once(tmp_path_factory, "results-cli-01", build)
+
+
 def copy_of(processed: Path, out: Path) -> Path:
     """A private copy of a processed output folder at ``out``."""
     return Path(shutil.copytree(processed, out, symlinks=True))
@@ -222,14 +238,10 @@ def test_a_later_job_never_erases_an_earlier_failure(derivatives, tmp_path, caps
     assert sorted(read_tsv(out / "group" / "qc.tsv")["participant_id"]) == ["sub-01", "sub-03"]
 
 
-def test_group_step_lists_input_participants_that_never_ran(derivatives, tmp_path, capsys):
+def test_group_step_lists_input_participants_that_never_ran(derivatives, cli_processed_01, tmp_path, capsys):
     """The output's dataset_description.json names the fMRIPrep folder read; its participants without a result
     are listed, and a label in neither folder is refused."""
-    out = tmp_path / "out"
-    settings_file = tmp_path / "settings.json"
-    settings_file.write_text(json.dumps(SETTINGS))
-    assert main(["run", str(derivatives), str(out), "participant", "--participant-label", "01", "--no-report",
-                 "--settings", str(settings_file)]) == 0
+    out = copy_of(cli_processed_01, tmp_path / "out")  # 'trdnet run' on sub-01 alone
     assert main(["run", str(out), "group", "--no-report"]) == 0
     exclusions = read_tsv(out / "group" / "exclusions.tsv").set_index("participant_id")
     assert sorted(exclusions.index) == ["sub-02", "sub-03"]
@@ -606,15 +618,15 @@ def test_a_record_that_cannot_be_removed_keeps_its_outputs(derivatives, processe
 # --- runs of different settings in one folder --------------------------------------------------------------------
 
 
-def test_group_step_refuses_runs_of_different_settings(derivatives, tmp_path, capsys):
-    out = tmp_path / "out"
+def test_group_step_refuses_runs_of_different_settings(derivatives, cli_processed_01, tmp_path, capsys):
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     first.write_text(json.dumps(SETTINGS))
     second.write_text(json.dumps({**SETTINGS, "targeting": {"n_bootstrap": 6}}))
-    # two jobs of a cluster array, each with its own settings, each on its own participant
-    for label, settings_file in (("01", first), ("03", second)):
-        assert main(["run", str(derivatives), str(out), "participant", "--participant-label", label, "--no-report",
-                     "--settings", str(settings_file)]) == 0
+    # two jobs of a cluster array, each with its own settings, each on its own participant: sub-01's job ran
+    # with the first settings (cli_processed_01)
+    out = copy_of(cli_processed_01, tmp_path / "out")
+    assert main(["run", str(derivatives), str(out), "participant", "--participant-label", "03", "--no-report",
+                 "--settings", str(second)]) == 0
     digests = {label: Settings.from_json(f).digest() for label, f in (("01", first), ("03", second))}
     capsys.readouterr()
     err = _refused(capsys, ["run", str(out), "group", "--no-report"], digests["01"], digests["03"],

@@ -491,7 +491,7 @@ def test_report_of_a_declared_clean_run_without_repetition_time(tmp_path, labels
     root = _declared_clean_folder(tmp_path, tr=None)
     out = tmp_path / "out"
     assert main(["run", "--roi-timeseries", str(root), "--labels", str(labels_file), str(out), "participant",
-                 "--already-cleaned"]) == 0
+                 "--already-cleaned", "--no-report"]) == 0
     assert main(["report", str(out)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     page = (out / "sub-01.html").read_text()
