@@ -153,14 +153,8 @@ def seed_map_slices(seed_img, search_img, names, xyz, cut_coords, title: str, th
     matplotlib.figure.Figure
     """
     fig = new_figure(9.5, 3.9)
-    display = plotting.plot_stat_map(seed_img, bg_img=_background(background), cut_coords=cut_coords, display_mode="ortho",
-                                     threshold=threshold, cmap="RdBu_r", symmetric_cbar=True, figure=fig,
-                                     axes=[0.0, 0.12, 1.0, 0.86], title=title, annotate=True,
-                                     draw_cross=False, black_bg=True)
-    if search_img is not None:
-        display.add_contours(search_img, levels=[0.5], colors="lime", linewidths=1.2)
-    styles = _markers(names, xyz)
-    _add_competing(display, competing)
+    display, styles = _seed_display(fig, seed_img, search_img, names, xyz, cut_coords, background, competing,
+                                    threshold=threshold, title=title, annotate=True)
     _add_points(display, styles)
     _legend(fig, styles, [Line2D([], [], color="lime", label="search region")]
             + (list(COMPETING_LEGEND) if competing else []))
@@ -180,19 +174,25 @@ def dlpfc_zoom(seed_img, search_img, names, xyz, cut_coords, half_width: float =
     matplotlib.figure.Figure
     """
     fig = new_figure(9.5, 3.6)
-    display = plotting.plot_stat_map(seed_img, bg_img=_background(background), cut_coords=cut_coords, display_mode="ortho",
-                                     threshold=0.1, cmap="RdBu_r", symmetric_cbar=True, figure=fig,
-                                     axes=[0.0, 0.12, 1.0, 0.86], colorbar=False, annotate=False,
-                                     draw_cross=False, black_bg=True)
-    if search_img is not None:
-        display.add_contours(search_img, levels=[0.5], colors="lime", linewidths=1.2)
-    styles = _markers(names, xyz)
-    _add_competing(display, competing)
+    display, styles = _seed_display(fig, seed_img, search_img, names, xyz, cut_coords, background, competing,
+                                    threshold=0.1, colorbar=False, annotate=False)
     _add_points(display, styles, label_near_mm=half_width)
     _zoom(display, cut_coords, _reach(cut_coords, competing, half_width))
     _legend(fig, styles, list(COMPETING_LEGEND) if competing else [])
     fig.set_facecolor("white")
     return fig
+
+
+def _seed_display(fig, seed_img, search_img, names, xyz, cut_coords, background, competing, **options):
+    """The seed map in three orthogonal cuts, its search region outlined and the competing sites drawn;
+    ``options`` go to :func:`nilearn.plotting.plot_stat_map`. Returns the display and the targets' styles."""
+    display = plotting.plot_stat_map(seed_img, bg_img=_background(background), cut_coords=cut_coords,
+                                     display_mode="ortho", cmap="RdBu_r", symmetric_cbar=True, figure=fig,
+                                     axes=[0.0, 0.12, 1.0, 0.86], draw_cross=False, black_bg=True, **options)
+    if search_img is not None:
+        display.add_contours(search_img, levels=[0.5], colors="lime", linewidths=1.2)
+    _add_competing(display, competing)
+    return display, _markers(names, xyz)
 
 
 def _reach(center, competing, half_width: float, margin_mm: float = 8.0) -> float:
