@@ -345,16 +345,18 @@ def _process_cohort(root: Path) -> ProcessedCohort:
 
 
 @pytest.fixture(scope="session")
-def surface_networks_runs(tmp_path_factory) -> dict:
-    """sub-01's 150-volume surface run whose networks and left DLPFC patch are planted
-    (``test_surface.fsaverage5_networks_data``), as fMRIPrep writes it in ``fsaverage5`` and in ``fsnative``
-    (same values), written once per test run: {space: fMRIPrep folder}. Read only: a test copies the folder
+def surface_networks_run(tmp_path_factory):
+    """``surface_networks_run(space)``: the fMRIPrep folder of sub-01's 150-volume surface run whose networks and
+    left DLPFC patch are planted (``test_surface.fsaverage5_networks_data``), in ``space`` (``fsaverage5`` or
+    ``fsnative``: the same values), written once per test run. Read only: a test copies the folder
     (``shutil.copytree(..., dirs_exist_ok=True)``) before adding or changing files."""
-    def build(folder: Path) -> dict:
-        from test_surface import fsaverage5_networks_data, write_surface_run
+    def folder(space: str) -> Path:
+        def build(destination: Path) -> Path:
+            from test_surface import fsaverage5_networks_data, write_surface_run
 
-        data = fsaverage5_networks_data(150)
-        return {space: write_surface_run(folder / space, space=space, n_volumes=150, data=data)["root"]
-                for space in ("fsaverage5", "fsnative")}
+            return write_surface_run(destination / "fmriprep", space=space, n_volumes=150,
+                                     data=fsaverage5_networks_data(150))["root"]
 
-    return build_once(tmp_path_factory, "surface-networks-runs", build)
+        return build_once(tmp_path_factory, f"surface-networks-{space}", build)
+
+    return folder

@@ -279,9 +279,9 @@ def test_cifti_dense_series_structures(tmp_path):
     assert set(names) == {"CIFTI_STRUCTURE_THALAMUS_LEFT"}
 
 
-def test_trdnet_run_on_fsaverage5_writes_networks_the_seed_map_and_the_target(surface_networks_runs, tmp_path,
+def test_trdnet_run_on_fsaverage5_writes_networks_the_seed_map_and_the_target(surface_networks_run, tmp_path,
                                                                             capsys):
-    root = Path(shutil.copytree(surface_networks_runs["fsaverage5"], tmp_path / "fmriprep"))
+    root = Path(shutil.copytree(surface_networks_run("fsaverage5"), tmp_path / "fmriprep"))
     out = tmp_path / "out"
     code = main(["run", str(root), str(out), "participant", "--space", "fsaverage5", "--no-report",
                  "--n-bootstrap", "5"])
@@ -434,12 +434,12 @@ def test_trdnet_run_on_fslr_cifti(tmp_path, capsys):
     assert search.sum() == record["Summary"]["search_vertices"] and search[5] == 0
 
 
-def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(surface_networks_runs, tmp_path, capsys):
+def test_fsnative_run_finds_mni_positions_through_the_registered_sphere(surface_networks_run, tmp_path, capsys):
     # a participant whose cortex happens to be fsaverage5's, in T1w coordinates shifted from MNI305,
     # and whose registered sphere is fsaverage5's sphere, rescaled and moved (as tkr/scanner offsets do)
     from nilearn.datasets import load_fsaverage
 
-    root = Path(shutil.copytree(surface_networks_runs["fsnative"], tmp_path / "fmriprep"))
+    root = Path(shutil.copytree(surface_networks_run("fsnative"), tmp_path / "fmriprep"))
     anat = root / "sub-01" / "anat"
     write_t1w(anat)
     meshes, _ = standard_meshes("fsaverage5")

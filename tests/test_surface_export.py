@@ -211,7 +211,7 @@ def nib_affine(affine, point):
 
 
 @pytest.mark.slow  # a whole fsnative run with its anatomy, through the command line
-def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(simulated_anat, surface_networks_runs,
+def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(simulated_anat, surface_networks_run,
                                                                                tmp_path, capsys):
     # SIMULATED participant: T1w anatomy and transforms, a cortex that happens to be fsaverage5's (in T1w mm),
     # its registered sphere, and an fsnative BOLD run
@@ -225,7 +225,7 @@ def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(
 
     root = tmp_path / "fmriprep"
     simulated_anat.copy(root)
-    shutil.copytree(surface_networks_runs["fsnative"], root, dirs_exist_ok=True)
+    shutil.copytree(surface_networks_run("fsnative"), root, dirs_exist_ok=True)
     anat = root / "sub-01" / "anat"
     meshes, fsaverage = standard_meshes("fsaverage5")[0], load_fsaverage("fsaverage5")
     for hemi, part in (("L", "left"), ("R", "right")):
@@ -254,7 +254,7 @@ def test_trdnet_run_on_fsnative_writes_t1w_navigator_files_at_the_target_vertex(
 
 
 def test_trdnet_run_on_fsaverage5_with_fmripreps_anatomy_writes_the_participants_own_vertex(simulated_anat,
-                                                                                          surface_networks_runs,
+                                                                                          surface_networks_run,
                                                                                           tmp_path):
     # SIMULATED participant with T1w anatomy, fsnative surfaces and a registered sphere (fsaverage's, turned by
     # 4 degrees: the registration of this made-up brain), and an fsaverage5 BOLD run
@@ -264,7 +264,7 @@ def test_trdnet_run_on_fsaverage5_with_fmripreps_anatomy_writes_the_participants
 
     root = tmp_path / "fmriprep"
     simulated_anat.copy(root)
-    shutil.copytree(surface_networks_runs["fsaverage5"], root, dirs_exist_ok=True)
+    shutil.copytree(surface_networks_run("fsaverage5"), root, dirs_exist_ok=True)
     anat = root / "sub-01" / "anat"
     meshes, fsaverage = standard_meshes("fsaverage5")[0], load_fsaverage("fsaverage5")
     turn = Rotation.from_euler("z", 4, degrees=True)
