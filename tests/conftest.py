@@ -53,6 +53,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if any(name in item.fixturenames for name in WHOLE_COHORT_FIXTURES):
             item.add_marker(pytest.mark.slow)
+    # Longest work first, so that the workers end together: the files holding slow tests (minutes of
+    # whole runs each) go before the rest, whose many short files fill the end evenly. Every worker
+    # collects the same order, as pytest-xdist requires.
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 #: Test files whose tests share no module-scoped fixture, or only inputs written once per test run
