@@ -71,13 +71,15 @@ def test_the_participant_line_names_space_r_retest_and_sufficiency(tmp_path, cap
 
 
 def test_runs_of_other_sessions_in_the_input_folder_count_as_left_out_even_before_any_output(tmp_path):
+    from conftest import write_fmriprep_run
     from trdnet.inputs.bids import find_runs
-    from trdnet.inputs.simulate import simulate_cohort
 
-    sim = simulate_cohort(tmp_path / "sim", n_subjects=1, n_volumes=30, resolution_mm=4, sessions=["1", "2"],
-                          runs=2, random_state=0, anatomy=False)
+    # two sessions of two runs each; no run is read, only found
+    root = tmp_path / "fmriprep"
+    for seed, (ses, run) in enumerate((ses, run) for ses in ("1", "2") for run in ("1", "2")):
+        write_fmriprep_run(root, ses=ses, run=run, n_volumes=30, seed=seed)
     settings = Settings()
-    everything = find_runs(sim.fmriprep_dir, space=settings.space)
+    everything = find_runs(root, space=settings.space)
     session_1 = [run for run in everything if run.entities["ses"] == "1"]
     assert len(everything) == 4 and len(session_1) == 2
     prefix = f"sub-01_task-rest_space-{SPACE}"
