@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 #: Imported once by the server (everything a tutorial or a command imports that takes long).
@@ -31,7 +32,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 for name in sys.argv[1:]:
     __import__(name)
 requests, replies = sys.stdin, sys.stdout
-print("ready", file=replies, flush=True)
+print(json.dumps("ready"), file=replies, flush=True)
 for line in requests:
     request = json.loads(line)
     pid = os.fork()
@@ -76,16 +77,23 @@ for line in requests:
 """
 
 _SERVERS: list[subprocess.Popen] = []
+_PENDING = bytearray()  # replies read from the server's pipe and not yet returned
 
 
 def _server() -> subprocess.Popen:
     if _SERVERS and _SERVERS[0].poll() is None:
         return _SERVERS[0]
     _SERVERS.clear()
+    _PENDING.clear()
     server = subprocess.Popen([sys.executable, "-c", _SERVER_CODE, *PRELOAD], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, bufsize=1)
-    if server.stdout.readline().strip() != "ready":
-        raise RuntimeError(f"the fork server did not start (exit status {server.wait()})")
+                              stdout=subprocess.PIPE)
+    try:
+        ready = _reply(server, 300)
+    except (TimeoutError, RuntimeError, ValueError):
+        server.kill()
+        raise RuntimeError(f"the fork server did not start (exit status {server.wait()})") from None
+    if ready != "ready":
+        raise RuntimeError(f"the fork server said {ready!r} instead of starting")
     atexit.register(_stop, server)
     _SERVERS.append(server)
     return server
@@ -97,13 +105,21 @@ def _stop(server: subprocess.Popen) -> None:
         server.wait(timeout=30)
 
 
-def _reply(server: subprocess.Popen, deadline_s: float) -> dict:
-    ready, _, _ = select.select([server.stdout], [], [], deadline_s)
-    if not ready:
-        raise TimeoutError
-    line = server.stdout.readline()
-    if not line:
-        raise RuntimeError("the fork server ended")
+def _reply(server: subprocess.Popen, deadline_s: float):
+    """The server's next line (JSON), read from the pipe itself: a buffered reader could hold a second line
+    that ``select`` would never see."""
+    end = time.monotonic() + deadline_s
+    descriptor = server.stdout.fileno()
+    while b"\n" not in _PENDING:
+        remaining = end - time.monotonic()
+        if remaining <= 0 or not select.select([descriptor], [], [], remaining)[0]:
+            raise TimeoutError
+        chunk = os.read(descriptor, 65536)
+        if not chunk:
+            raise RuntimeError("the fork server ended")
+        _PENDING.extend(chunk)
+    line, _, rest = bytes(_PENDING).partition(b"\n")
+    _PENDING[:] = rest
     return json.loads(line)
 
 
@@ -132,13 +148,16 @@ def run(argv: list[str], cwd: Path, env: dict | None = None, module: bool = Fals
         stdout, stderr = Path(captured) / "stdout", Path(captured) / "stderr"
         request = {"argv": [str(a) for a in argv], "cwd": str(cwd), "module": module,
                    "env": dict(os.environ if env is None else env), "stdout": str(stdout), "stderr": str(stderr)}
-        server.stdin.write(json.dumps(request) + "\n")
+        server.stdin.write((json.dumps(request) + "\n").encode())
         server.stdin.flush()
         pid = _reply(server, 60)["pid"]
         try:
             status = _reply(server, timeout)["status"]
         except TimeoutError:
-            os.killpg(pid, signal.SIGKILL)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:  # ended meanwhile
+                pass
             _reply(server, 60)
             raise TimeoutError(f"{' '.join(map(str, argv))} did not end within {timeout:g} s") from None
         return subprocess.CompletedProcess(argv, status, stdout.read_text(), stderr.read_text())

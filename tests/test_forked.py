@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import forked
 from conftest import SHIPPED_MIN_DOF
 
@@ -39,3 +43,16 @@ def test_the_suites_changed_defaults_do_not_reach_the_child(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("from trdnet.config import DenoiseSettings\nprint(DenoiseSettings().min_dof)\n")
     assert float(forked.run([probe], cwd=tmp_path).stdout) == SHIPPED_MIN_DOF > 0  # the suite sets 0
+
+
+
+def test_two_replies_arriving_in_one_read_are_both_returned():
+    """A quick child's two lines (its pid, then its status) can reach the pipe together."""
+    writer = subprocess.Popen([sys.executable, "-c", "import time; print(1); print(2, flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE)
+    try:
+        time.sleep(1)  # both lines are in the pipe before the first is read
+        assert [forked._reply(writer, 10), forked._reply(writer, 10)] == [1, 2]
+    finally:
+        writer.kill()
+        writer.wait()
