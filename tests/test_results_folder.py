@@ -765,6 +765,7 @@ def test_settings_no_run_can_meet_are_refused_before_any_work(small_input, tmp_p
         assert not out.exists()
 
 
+@pytest.mark.slow  # a joblib pool of two workers, each a new interpreter
 def test_ctrl_c_with_worker_processes_is_one_line(derivatives, tmp_path):
     """Ctrl-C reaches the whole process group (the command and its joblib workers), as from a terminal."""
     import time
