@@ -162,6 +162,10 @@ def code_url() -> str | None:
     return urls.get("Repository") or urls.get("Source") or urls.get("Homepage")
 
 
+#: ``GeneratedBy`` name of trdnet's own ``dataset_description.json`` (how an output folder is recognised as trdnet's).
+PIPELINE_NAME = "trdnet"
+
+
 def write_dataset_description(out_dir: Path, simulated: bool, sources=()) -> Path:
     """Write the derivative dataset's ``dataset_description.json``, keeping what it said of earlier results.
 
@@ -195,13 +199,13 @@ def write_dataset_description(out_dir: Path, simulated: bool, sources=()) -> Pat
     name = "trdnet network connectivity and TMS targets"
     if simulated:
         name += " (SIMULATED DATA)"
-    generated_by = {"Name": "trdnet", "Version": __version__}
+    generated_by = {"Name": PIPELINE_NAME, "Version": __version__}
     url = code_url()
     if url:
         generated_by["CodeURL"] = url
     earlier = [entry for entry in previous.get("GeneratedBy", [])
-               if isinstance(entry, dict) and (entry.get("Name"), entry.get("Version")) != ("trdnet", __version__)]
-    if any(entry.get("Name") == "trdnet" for entry in earlier):
+               if isinstance(entry, dict) and (entry.get("Name"), entry.get("Version")) != (PIPELINE_NAME, __version__)]
+    if any(entry.get("Name") == PIPELINE_NAME for entry in earlier):
         generated_by["Description"] = ("this folder also holds results of the other trdnet versions listed; each "
                                        "run's sidecars name the version that made it (Software.trdnet)")
     description = {
@@ -219,6 +223,29 @@ def write_dataset_description(out_dir: Path, simulated: bool, sources=()) -> Pat
     if source_datasets:
         description["SourceDatasets"] = [source_datasets[url] for url in sorted(source_datasets)]
     return write_json(path, description)
+
+
+def generated_by_trdnet(description) -> bool:
+    """Whether a parsed ``dataset_description.json`` is one :func:`write_dataset_description` wrote.
+
+    Such a description is a derivative one whose first ``GeneratedBy`` entry
+    is trdnet (any version: a newer one resumes an older one's folder). A raw
+    dataset's, or one another pipeline generated, is not.
+
+    Parameters
+    ----------
+    description : object
+        The parsed JSON.
+
+    Returns
+    -------
+    bool
+    """
+    if not isinstance(description, dict) or description.get("DatasetType") != "derivative":
+        return False
+    generated_by = description.get("GeneratedBy")
+    return (isinstance(generated_by, list) and bool(generated_by) and isinstance(generated_by[0], dict)
+            and generated_by[0].get("Name") == PIPELINE_NAME)
 
 
 def _read_description(path: Path) -> dict:
