@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -102,6 +103,16 @@ def _analyse_short_runs() -> float:
 
 #: ``denoise.min_dof`` as trdnet ships it.
 SHIPPED_MIN_DOF = _analyse_short_runs()
+
+
+@pytest.fixture(autouse=True)
+def _trdnet_logging_restored():
+    """Undo what a command run in a test (``main``, ``configure_logging``) did to the ``trdnet`` logger: its
+    stderr handler and ``propagate = False`` would hide later tests' messages from ``caplog``."""
+    logger = logging.getLogger("trdnet")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture(autouse=True, scope="session")

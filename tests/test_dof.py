@@ -79,9 +79,13 @@ def test_run_above_minimum_is_cleaned_and_reports_dof(tmp_path, caplog):
     assert cleaned.qc["dof_remaining"] == round(kept * 0.36 - 29, 1) > 20 * 1.5
     assert cleaned.qc["dof_n_regressors"] == 29 and cleaned.qc["dof_band_fraction"] == 0.36
     assert not [r for r in caplog.records if "min_dof" in r.getMessage()]
-    # just above the minimum: analysed, with one warning line
-    check_denoise_fits(DenoiseSettings(min_dof=cleaned.qc["dof_remaining"] - 1), [run])
-    assert any("just above denoise.min_dof" in r.getMessage() for r in caplog.records)
+    # just above the minimum: analysed, with one warning line for the run (the check before any work and the
+    # run's own check see the same numbers: only the run's says it, naming the BOLD run)
+    settings = DenoiseSettings(min_dof=cleaned.qc["dof_remaining"] - 1)
+    check_denoise_fits(settings, [run])
+    clean_run(run, settings)
+    warned = [r.getMessage() for r in caplog.records if "just above denoise.min_dof" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(f"{run.bold}: "), warned
 
 
 def _roi_run(tmp_path, n_volumes):
@@ -102,3 +106,14 @@ def test_roi_runs_refused_too(tmp_path):
         check_roi_runs(DenoiseSettings(min_dof=20), [run])
     with pytest.raises(DenoiseError, match="denoise.min_dof = 20"):
         clean_roi_run(run, DenoiseSettings(min_dof=20))
+
+
+def test_roi_run_just_above_the_minimum_is_warned_about_once(tmp_path, caplog):
+    run = _roi_run(tmp_path, 240)
+    remaining = clean_roi_run(run, DenoiseSettings(min_dof=20)).qc["dof_remaining"]
+    caplog.clear()
+    settings = DenoiseSettings(min_dof=remaining - 1)
+    check_roi_runs(settings, [run])
+    clean_roi_run(run, settings)
+    warned = [r.getMessage() for r in caplog.records if "just above denoise.min_dof" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(f"{run.path}: "), warned

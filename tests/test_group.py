@@ -235,6 +235,22 @@ def test_missing_participants_file_means_no_statistics(cohort):
         run_group(out, participants, group_column="diagnosis")
 
 
+def test_group_notes_are_messages_that_name_the_option_and_obey_quiet(cohort, capsys):
+    """The command's notes are warnings on stderr like its other messages (-qq: errors only), naming the flag."""
+    from trdnet.cli import main
+
+    out, _ = cohort
+    assert main(["run", str(out), "group", "--no-report"]) == 0
+    printed = capsys.readouterr()
+    assert "note:" not in printed.out and "participants.tsv" not in printed.out
+    warned = [line for line in printed.err.splitlines() if "no participants.tsv found" in line]
+    assert len(warned) == 1 and warned[0].startswith("trdnet: warning: group: ")
+    assert "--participants-tsv" in warned[0] and "pass participants_tsv" not in warned[0]
+    assert main(["run", str(out), "group", "--no-report", "-qq"]) == 0
+    printed = capsys.readouterr()
+    assert "participants.tsv" not in printed.out + printed.err
+
+
 def test_participants_file_found_in_the_raw_bids_root(tmp_path):
     bids = tmp_path / "bids"
     fmriprep = bids / "derivatives" / "fmriprep"

@@ -208,3 +208,24 @@ def test_a_participant_target_made_again_is_no_longer_reported_withdrawn(tmp_pat
     monkeypatch.setattr(participants, "_write_participant", made)
     assert process_participant(everything, prefix, tmp_path, Settings())[2] == "done"
     assert not withdrawal_record_path(tmp_path, prefix).exists() and withdrawals(tmp_path, "01") == {}
+
+
+def test_each_participant_target_is_counted_in_a_progress_line(tmp_path, caplog):
+    """After the runs' ``[k/N]`` lines, the participant step says how far it is, one line per participant."""
+    caplog.set_level("INFO", logger="trdnet")
+    runs = _runs(["1"]) + [Run(bold=Path(f"sub-02_task-rest_run-{r}_space-{SPACE}_desc-preproc_bold.nii.gz"),
+                               entities={"sub": "02", "task": "rest", "run": r, "space": SPACE})
+                           for r in ("1", "2")]
+    single = Run(bold=Path(f"sub-03_task-rest_space-{SPACE}_desc-preproc_bold.nii.gz"),
+                 entities={"sub": "03", "task": "rest", "space": SPACE})  # one run: no participant step
+    finished = [RunResult(run.prefix, run.subject, "done", summary={"target_x": 0.0}) for run in runs + [single]]
+    # The runs' files do not exist: each participant target fails, and is counted all the same.
+    results = process_participants(runs + [single], finished, tmp_path, Settings())
+    assert [r.status for r in results] == ["failed", "failed"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[participant ")]
+    assert [line.split(": ")[0] for line in lines] == [
+        f"[participant 1/2] sub-01_task-rest_space-{SPACE}", f"[participant 2/2] sub-02_task-rest_space-{SPACE}"]
+    assert all(": failed: participant step: " in line for line in lines)
+    caplog.clear()
+    process_participants(runs, finished[:4], tmp_path, Settings(), progress=False)
+    assert not [r for r in caplog.records if r.getMessage().startswith("[participant ")]

@@ -714,11 +714,11 @@ def test_labels_table_with_roi_id_column_is_accepted(tmp_path):
 
 def test_failed_run_line_ends_with_a_newline_on_a_terminal(capsys):
     from trdnet.cli import configure_logging
-    from trdnet.cohort import _Progress
+    from trdnet.progress import Progress
     from trdnet.pipeline import RunResult
 
     configure_logging()
-    _Progress(3)(RunResult("sub-01_task-rest", "01", "failed", error="x.nii.gz: bad " + "y" * 120))
+    Progress(3)(RunResult("sub-01_task-rest", "01", "failed", error="x.nii.gz: bad " + "y" * 120))
     err = capsys.readouterr().err
     assert err.endswith("\n")
     assert "y" * 120 in err

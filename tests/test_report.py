@@ -197,6 +197,19 @@ def test_cohort_tables_collect_every_run(cohort_out):
     assert set(tables["targets"]["reliability"]) <= {"good", "fair", "poor"}
 
 
+def test_each_participant_report_is_counted_in_a_progress_line(tmp_path, monkeypatch, caplog):
+    """After the runs, the reports say how far they are on the trdnet logger (``-q`` silences them)."""
+    from types import SimpleNamespace
+
+    caplog.set_level("INFO", logger="trdnet")
+    monkeypatch.setattr(participant, "find_runs", lambda out: [SimpleNamespace(subject=s) for s in ("01", "02")])
+    monkeypatch.setattr(participant, "write_participant_report", lambda out, s: Path(out) / f"sub-{s}.html")
+    paths = participant.write_participant_reports(tmp_path, n_jobs=1)
+    assert [p.name for p in paths] == ["sub-01.html", "sub-02.html"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[report ")]
+    assert lines == ["[report 1/2] sub-01.html: written", "[report 2/2] sub-02.html: written"]
+
+
 def test_banner_only_for_simulated_data():
     assert "simulated-banner" in html.page("t", "<p>x</p>", simulated=True)
     assert "simulated-banner" not in html.page("t", "<p>x</p>", simulated=False)
@@ -218,6 +231,19 @@ def test_methods_text_follows_settings():
     assert "no global signal regression" in text and "fMRIPrep" in text
     assert {"cole2020", "fox2012", "fmriprep"} <= set(cited)
     assert methods_text.references_html(cited).count("<li>") == len(cited)
+
+
+def test_methods_text_without_bootstrap_says_reliability_was_not_estimated():
+    """``--n-bootstrap 0`` leaves every target's reliability unknown: the text must not claim an estimate."""
+    settings = Settings().to_dict()
+    settings["targeting"]["n_bootstrap"] = 0
+    for text in (methods_text.methods_paragraph(settings, {}, simulated=False)[0],
+                 methods_text.citation_markdown(settings, {}, simulated=False)):
+        assert "No bootstrap was run" in text and "reliability was not estimated" in text
+        assert "block-bootstrap resamples" not in text and "0 circular" not in text
+    settings["targeting"]["n_bootstrap"] = 25
+    text, _ = methods_text.methods_paragraph(settings, {}, simulated=False)
+    assert "estimated from 25 circular block-bootstrap resamples" in text and "No bootstrap" not in text
 
 
 def test_methods_text_names_the_denoising_strategy_and_compcor():

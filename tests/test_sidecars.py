@@ -40,6 +40,14 @@ def test_timeseries_sidecar_has_the_sampling_frequency(fmriprep_run):
         {"Measure", "SamplingFrequency"})
 
 
+def test_censoring_table_sidecar_has_the_sampling_frequency(fmriprep_run):
+    """The per-volume censoring table is a ``_timeseries.tsv`` too: one row per volume, every TR."""
+    content = sidecar("censoring", "Per-volume motion and censoring", _run(fmriprep_run), Settings(),
+                      extra={"RepetitionTime": 0.8})
+    assert content["SamplingFrequency"] == pytest.approx(1 / 0.8) and content["RepetitionTime"] == 0.8
+    assert "Measure" not in content
+
+
 def test_unknown_measure_is_not_described_silently():
     # a stand-in: the settings themselves may refuse the measure before this point
     settings = SimpleNamespace(networks=SimpleNamespace(connectivity="PartialCorrelation"))
@@ -83,6 +91,9 @@ def test_pipeline_sidecars_and_the_atlas_table(processed_cohort):
         timeseries = json.loads((relmat.parent / series_name).read_text())
         assert timeseries["SamplingFrequency"] == pytest.approx(1 / timeseries["RepetitionTime"])
         prefix = output_prefix(entities, drop=("desc", "seg"))
+        censoring = json.loads((relmat.parent / f"{prefix}_desc-censoring_timeseries.json").read_text())
+        assert censoring["RepetitionTime"] == timeseries["RepetitionTime"] > 0
+        assert censoring["SamplingFrequency"] == pytest.approx(1 / censoring["RepetitionTime"])
         for name in (series_name, f"{prefix}_networks.json", f"{prefix}_graph.json"):
             other = json.loads((relmat.parent / name).read_text())
             assert "ROIs" not in other and other["AtlasTable"] == "atlas-Seitzman2018_dseg.tsv", name

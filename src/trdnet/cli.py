@@ -462,8 +462,6 @@ def cmd_group(args, output_dir: Path) -> int:
                        settings_digest=args.settings_digest)
     for path in result.files.values():
         print(path)
-    for note in result.notes:
-        print(f"note: {note}")
     if not args.no_report:
         from .report import write_group_report
 

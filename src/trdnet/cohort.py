@@ -20,6 +20,7 @@ from .parallel import available_cores, worker_count
 from .pipeline import FinishedWithOtherSettings, RunResult, is_finished, process_roi_run, process_run
 from .participants import KEPT, process_participants
 from .prefetch import RunPrefetcher
+from .progress import Progress
 from .records import (completion_record_path, read_completion_record, remove_failure_record, write_failure_record,
                       write_failures_table)
 from .staging import RunBusyError, failure_reason
@@ -102,8 +103,9 @@ def run_cohort(
     group_map : optional
         Group sgACC map for the ``seedmap`` method.
     progress : bool, optional
-        False: no progress lines. Otherwise one INFO line per finished run on
-        the ``trdnet`` logger (where it goes is the caller's logging setup).
+        False: no progress lines. Otherwise one INFO line per finished run,
+        then per participant of the participant step, on the ``trdnet``
+        logger (where it goes is the caller's logging setup).
     prefetch : bool
         Serial runs only: read the next run in a background thread while the
         current one computes (one extra masked matrix in memory).
@@ -134,7 +136,7 @@ def run_cohort(
         n_jobs = capped_workers(n_jobs, f"--n-jobs {n_jobs}")
     check_same_settings(runs, out_dir, settings, overwrite)
     args = (str(out_dir), settings, overwrite, group_map, lock_timeout)
-    progress = _Progress(len(runs), enabled=progress is not False)
+    progress = Progress(len(runs), enabled=progress is not False)
 
     def prepare():  # once the workers are there
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +160,8 @@ def run_cohort(
         write_failures_table(out_dir)
         raise KeyboardInterrupt
     # One target per person from all of their runs (participants with two or more runs).
-    participant_results = process_participants(runs, results, out_dir, settings, overwrite, group_map)
+    participant_results = process_participants(runs, results, out_dir, settings, overwrite, group_map,
+                                               progress=progress.enabled)
     record_participant_step(out_dir, participant_results, settings)
     write_failures_table(out_dir)
     return results + participant_results
@@ -328,20 +331,6 @@ def connect_scheduler(address: str, timeout: float | None = None):
     except (OSError, ValueError, TypeError) as exc:
         raise TrdnetError(f"--dask {address}: cannot reach a Dask scheduler there within {timeout:g} s ({exc}); "
                           "--dask-timeout SECONDS waits longer") from None
-
-
-class _Progress:
-    """One INFO line on the ``trdnet`` logger per finished run, in the order runs end."""
-
-    def __init__(self, total: int, enabled: bool = True):
-        self.total, self.count, self.enabled = total, 0, enabled
-
-    def __call__(self, result: RunResult) -> None:
-        self.count += 1
-        if not self.enabled:
-            return
-        status = f"{result.status}: {result.error}" if result.error else result.status
-        logger.info("[%d/%d] %s: %s", self.count, self.total, result.prefix, status)
 
 
 def _run_serial(runs, args, prefetch: bool, progress) -> list[RunResult]:

@@ -365,7 +365,8 @@ def clean_columns(run: Run, settings: DenoiseSettings, space, tr, n_volumes: int
     n_retained = len(sample_mask)
     check_retained(run.bold, n_retained, n_volumes, tr, settings,
                    f" (FD > {settings.fd_threshold} mm, std DVARS > {settings.std_dvars_threshold})")
-    dof = check_dof(run.bold, n_retained, None if confounds is None else confounds.columns, tr, settings, DenoiseError)
+    dof = check_dof(run.bold, n_retained, None if confounds is None else confounds.columns, tr, settings, DenoiseError,
+                    warn=True)
 
     data = read()
     mean, std = column_statistics(data, sample_mask)

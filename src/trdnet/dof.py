@@ -97,8 +97,11 @@ def temporal_dof(n_retained: int, confound_columns, tr: float, settings: Denoise
     }
 
 
-def check_dof(source, n_retained: int, confound_columns, tr: float, settings: DenoiseSettings, error) -> dict:
-    """Refuse a run with fewer remaining DoF than ``settings.min_dof``; warn just above it (``min_dof = 0``: never).
+def check_dof(source, n_retained: int, confound_columns, tr: float, settings: DenoiseSettings, error,
+              warn: bool = False) -> dict:
+    """Refuse a run with fewer remaining DoF than ``settings.min_dof``; with ``warn``, warn just above it.
+
+    ``min_dof = 0``: never refuse nor warn.
 
     Parameters
     ----------
@@ -114,6 +117,11 @@ def check_dof(source, n_retained: int, confound_columns, tr: float, settings: De
     error : type
         The exception raised (:class:`~trdnet.errors.SettingsError` before any work,
         :class:`~trdnet.errors.DenoiseError` when a run is cleaned).
+    warn : bool
+        Log a warning when the remaining DoF is above ``min_dof`` but below
+        :data:`WARN_FACTOR` times it. Only the check of the run as it is
+        cleaned warns: a check of the same run before any work leaves it
+        to that one, so the warning is said once per run.
 
     Returns
     -------
@@ -137,7 +145,7 @@ def check_dof(source, n_retained: int, confound_columns, tr: float, settings: De
         raise error(f"{source}: {numbers}, fewer than denoise.min_dof = {settings.min_dof:g}; correlations this "
                     "run gives would be artefacts of the cleaning: use a longer run, fewer confounds (a "
                     "smaller strategy) or a wider band")
-    if dof["dof_remaining"] < WARN_FACTOR * settings.min_dof:
+    if warn and dof["dof_remaining"] < WARN_FACTOR * settings.min_dof:
         logger.warning("%s: %s, just above denoise.min_dof = %g; its correlations are noisy", source, numbers,
                        settings.min_dof)
     return dof

@@ -38,6 +38,7 @@ from .entities import (PARTICIPANT_ENTITIES, output_prefix, parse_entities, part
 from .errors import TrdnetError
 from .inputs.runs import Run
 from .outputs import write_json, write_tsv
+from .progress import Progress
 from .records import (completion_records, finished_runs, participant_record_path, read_participant_record,
                       recorded_settings, write_participant_record)
 from .sidecars import SIMULATED_NOTE, sidecar
@@ -72,7 +73,7 @@ def group_runs(runs: list[Run], results, minimum: int = 2) -> dict[str, list[Run
 
 
 def process_participants(runs: list[Run], results, out_dir: Path, settings: Settings, overwrite: bool = False,
-                         group_map=None) -> list:
+                         group_map=None, progress: bool = True) -> list:
     """Run the participant step for every participant with two or more processed runs.
 
     A selection that leaves out some of a person's runs makes the target
@@ -84,6 +85,10 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
     one line naming the runs and their digests. ``overwrite`` with two or
     more selected runs makes the target from the selected runs only.
 
+    ``progress`` (default True) logs one INFO line per participant whose
+    target is made (``[participant k/N] <prefix>: <status>``, see
+    :class:`trdnet.progress.Progress`).
+
     Returns
     -------
     list of RunResult
@@ -93,9 +98,8 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
     from .pipeline import RunResult
 
     out_dir = Path(out_dir)
-    out, folders = [], {}
+    out, folders, todo = [], {}, []
     for prefix, members in group_runs(runs, results, minimum=1).items():
-        start = time.perf_counter()
         left_out = runs_left_out(out_dir, prefix, members, settings, folders)
         note = ""
         if left_out and overwrite and len(members) >= 2:
@@ -113,13 +117,20 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
             members = members + earlier
         elif len(members) < 2:
             continue
+        todo.append((len(out), prefix, members, note))
+        out.append(None)
+    # the runs' progress lines end before this step, which cleans every run again: count it too
+    advance = Progress(len(todo), enabled=progress, step="participant")
+    for index, prefix, members, note in todo:
+        start = time.perf_counter()
         try:
             files, summary, status = process_participant(members, prefix, out_dir, settings, overwrite,
                                                          group_map)
-            out.append(RunResult(prefix, members[0].subject, status, files, summary, error=note,
-                                 seconds=time.perf_counter() - start))
+            out[index] = RunResult(prefix, members[0].subject, status, files, summary, error=note,
+                                   seconds=time.perf_counter() - start)
         except TrdnetError as exc:
-            out.append(RunResult(prefix, members[0].subject, "failed", error=f"participant step: {exc}"))
+            out[index] = RunResult(prefix, members[0].subject, "failed", error=f"participant step: {exc}")
+        advance(out[index])
     return out
 
 

@@ -210,7 +210,8 @@ def write_qc(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Settings) -
     if cleaned.volume_qc is not None:
         cen_tsv, cen_json = _paths(run, out_dir, "timeseries", ".tsv", desc="censoring")
         files.append(write_tsv(cen_tsv, cleaned.volume_qc))
-        files.append(write_json(cen_json, sidecar("censoring", "Per-volume motion and censoring", run, settings)))
+        files.append(write_json(cen_json, sidecar("censoring", "Per-volume motion and censoring", run, settings,
+                                                  extra={"RepetitionTime": cleaned.tr})))
     if cleaned.carpet is not None:
         carpet_path, carpet_json = _paths(run, out_dir, "samples", ".npz", desc="carpet")
         buffer = io.BytesIO()

@@ -119,7 +119,8 @@ def clean_roi_run(run, settings: DenoiseSettings) -> CleanedRois:
     confounds, sample_mask, table = select_confounds(Path(run.confounds), n_volumes, settings)
     n_retained = len(sample_mask)
     denoise.check_retained(run.path, n_retained, n_volumes, tr, settings)
-    dof = check_dof(run.path, n_retained, None if confounds is None else confounds.columns, tr, settings, DenoiseError)
+    dof = check_dof(run.path, n_retained, None if confounds is None else confounds.columns, tr, settings, DenoiseError,
+                    warn=True)
     operator = denoise.cleaning_operator(n_volumes, tr, confounds, sample_mask, settings)
     signals = zscore_columns(operator @ raw)
     fd = denoise.framewise_displacement(table)

@@ -156,14 +156,18 @@ RELMAT_METADATA = {
 }
 
 
+#: Sidecar kinds of ``_timeseries.tsv`` tables (one row per volume), which carry ``SamplingFrequency``.
+TIME_SERIES = ("timeseries", "censoring")
+
+
 def bep017_metadata(kind: str, settings: Settings, tr: float | None = None) -> dict:
     """BEP017 fields of a network output's sidecar.
 
     Parameters
     ----------
     kind : str
-        ``"relmat"`` (ROI-by-ROI matrix) or ``"timeseries"`` (ROI signals);
-        other kinds have none.
+        ``"relmat"`` (ROI-by-ROI matrix) or one of :data:`TIME_SERIES`
+        (ROI signals, the per-volume censoring table); other kinds have none.
     settings : Settings
         The measure is ``settings.networks.connectivity``.
     tr : float, optional
@@ -185,7 +189,7 @@ def bep017_metadata(kind: str, settings: Settings, tr: float | None = None) -> d
             raise NotImplementedError(f"no BEP017 description of the connectivity measure {measure!r}; "
                                       f"known: {sorted(RELMAT_METADATA)}")
         return dict(RELMAT_METADATA[measure])
-    if kind == "timeseries" and tr:
+    if kind in TIME_SERIES and tr:
         return {"SamplingFrequency": 1.0 / float(tr)}
     return {}
 

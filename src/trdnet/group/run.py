@@ -9,6 +9,7 @@ Reads the per-run outputs of a trdnet folder and writes ``<out>/group/``:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from .stats import participant_mean_fd, participant_means, qcfc_table, two_sampl
 #: The group sgACC map's name, kept as first published (``desc-`` before ``stat-``, against the schema's order that
 #: per-run maps follow) because other cohorts' settings point to it with ``--group-map``.
 GROUP_MAP_NAME = "desc-sgacc_stat-z_boldmap.nii.gz"
+
+log = logging.getLogger("trdnet.group")
 
 _ID_DOCS = {
     "participant_id": "Participant (sub-<label>)",
@@ -88,7 +91,9 @@ class GroupResult:
         ``statistics``, ``qcfc``, ``seedmap``) -> path of the data file.
     n_runs, n_runs_included, n_participants_included : int
     notes : list of str
-        What was skipped and why (e.g. no participants.tsv: no statistics).
+        What was skipped and why (e.g. no participants.tsv: no statistics),
+        each also logged as a warning on the ``trdnet`` logger when added
+        (:meth:`note`) and written to ``group/notes.json``.
     exclusions : pandas.DataFrame
     """
 
@@ -99,6 +104,11 @@ class GroupResult:
     n_participants_included: int = 0
     notes: list[str] = field(default_factory=list)
     exclusions: pd.DataFrame | None = None
+
+    def note(self, text: str) -> None:
+        """Record what was skipped and why, and say it as the command's other messages are said."""
+        self.notes.append(text)
+        log.warning("group: %s", text)
 
 
 def run_group(
@@ -164,14 +174,14 @@ def run_group(
         qc = qc.reindex(columns=[*ID_COLUMNS, "mean_fd", "minutes_retained"])
     without_qc = [r.prefix for r in records if "qc" not in r.files]
     if without_qc and exclude is not None:
-        result.notes.append(f"{len(without_qc)} run(s) have no QC table (ROI time series): the QC thresholds "
+        result.note(f"{len(without_qc)} run(s) have no QC table (ROI time series): the QC thresholds "
                             "were not applied to them")
     without_targets = [r.prefix for r in records if "targets" not in r.files]
     if without_targets:
-        result.notes.append(f"{len(without_targets)} run(s) have no targets table (ROI time series or surface runs: "
+        result.note(f"{len(without_targets)} run(s) have no targets table (ROI time series or surface runs: "
                             "targeting needs voxel-wise data); targets.tsv lists only the others")
     if problems:
-        result.notes.append(f"{len(problems)} run(s) or participant(s) without a usable result: see exclusions.tsv")
+        result.note(f"{len(problems)} run(s) or participant(s) without a usable result: see exclusions.tsv")
 
     reasons = exclude.reasons(qc) if exclude is not None else pd.Series("", index=qc.index)
     excluded_runs = set(qc.loc[reasons != "", "run"])
@@ -181,7 +191,7 @@ def run_group(
     kept = [r for r in records if r.prefix not in excluded_runs]
     result.n_runs_included = len(kept)
     if not kept:
-        result.notes.append(f"every run broke the QC thresholds {exclude.to_dict()}: no statistics, no group map")
+        result.note(f"every run broke the QC thresholds {exclude.to_dict()}: no statistics, no group map")
     exclusions = [dict(p, applies_to="all") for p in problems]
     exclusions += [{"participant_id": row.participant_id, "run": row.run, "reason": f"QC: {row.excluded_reason}",
                     "applies_to": "all"} for row in qc[~qc["included"]].itertuples()]
@@ -200,14 +210,14 @@ def run_group(
     mean_fd = participant_mean_fd(qc[qc["included"]])
     result.n_participants_included = int(wide.shape[0])
     if wide.shape[0] < 3:
-        result.notes.append(f"QC-FC needs at least 3 participants; {wide.shape[0]} included: r and p are n/a")
+        result.note(f"QC-FC needs at least 3 participants; {wide.shape[0]} included: r and p are n/a")
     write("qcfc", qcfc_table(wide, mean_fd),
           "QC-FC motion check: correlation across participants of each network connectivity value with mean "
           "framewise displacement. " + PER_PARTICIPANT_NOTE, QCFC_COLUMNS, inputs["networks"] + inputs["qc"],
           {"Measure": "mean_z (Fisher z)", "Correlation": "Pearson (scipy.stats.pearsonr)"})
 
     stats_table, stats_extra, stats_exclusions = _statistics(
-        out_dir, records, wide, participants_tsv, group_column, contrast, equal_var, result.notes)
+        out_dir, records, wide, participants_tsv, group_column, contrast, equal_var, result.note)
     exclusions += stats_exclusions
     if stats_table is None:
         context.remove(group_dir / "statistics.tsv")
@@ -229,12 +239,12 @@ def run_group(
     return result
 
 
-def _statistics(out_dir, records, wide, participants_tsv, group_column, contrast, equal_var, notes):
+def _statistics(out_dir, records, wide, participants_tsv, group_column, contrast, equal_var, note):
     """Group comparison table, its sidecar extras and statistics-only exclusions; (None, None, []) if skipped."""
     path = Path(participants_tsv) if participants_tsv is not None else find_participants_tsv(out_dir, records)
     if path is None:
-        notes.append("no participants.tsv found beside the outputs or in the input's raw BIDS root: "
-                     "group statistics not computed (pass participants_tsv)")
+        note("no participants.tsv found beside the outputs or in the input's raw BIDS root: group statistics not "
+             "computed (give one with --participants-tsv; participants_tsv= of run_group)")
         return None, None, []
     groups = read_groups(path, group_column)
     exclusions = [{"participant_id": pid, "run": "all", "applies_to": "statistics",
@@ -249,8 +259,9 @@ def _statistics(out_dir, records, wide, participants_tsv, group_column, contrast
     elif len(levels) == 2:
         contrast = tuple(levels)
     else:
-        notes.append(f"{path}: column {group_column!r} has {len(levels)} label(s) {levels} among included "
-                     "participants; a two-sample comparison needs two (pass contrast): statistics not computed")
+        note(f"{path}: column {group_column!r} has {len(levels)} label(s) {levels} among included participants; "
+             "a two-sample comparison needs two (another column with --group-column, or two labels with "
+             "contrast= of run_group): statistics not computed")
         return None, None, exclusions
     test = "Student's t-test (pooled variance)" if equal_var else "Welch's t-test (unequal variances)"
     extra = {"ParticipantsFile": path, "GroupColumn": group_column, "Contrast": list(contrast),
@@ -262,7 +273,7 @@ def _statistics(out_dir, records, wide, participants_tsv, group_column, contrast
 def _write_seed_map(context, kept, group_dir: Path, result: GroupResult) -> None:
     path = group_dir / GROUP_MAP_NAME
     if not any("boldmap" in r.files for r in kept):
-        result.notes.append("no included run has an sgACC map: group sgACC map not written")
+        result.note("no included run has an sgACC map: group sgACC map not written")
         context.remove(path)
         return
     img, used = mean_seed_map(kept)

@@ -7,10 +7,13 @@ the tables, sidecars and maps a run already wrote.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from .group import write_group_report
 from .participant import write_participant_report, write_participant_reports
+
+log = logging.getLogger("trdnet.report")
 
 __all__ = ["write_group_report", "write_participant_report", "write_participant_reports", "write_reports"]
 
@@ -37,5 +40,6 @@ def write_reports(out_dir, subjects=None, n_jobs: int | None = None, group: bool
     """
     paths = write_participant_reports(out_dir, subjects, n_jobs)
     if group:
+        log.info("writing the cohort report (group.html)")
         paths.append(write_group_report(out_dir))
     return paths

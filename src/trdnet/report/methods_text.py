@@ -189,7 +189,12 @@ def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float
     if described:
         parts.append("Personalised targets were selected by " + "; ".join(described)
                      + f"; the first ({esc(methods[0])}) is the primary target.")
-    if tgt.get("reliability"):
+    if tgt.get("reliability") and not tgt.get("n_bootstrap"):
+        parts.append(
+            "No bootstrap was run (0 resamples asked for), so target reliability was not estimated: each target's "
+            "reliability is reported as unknown. Split halves of the retained volumes were still compared. "
+            f"Random seed: {settings.get('random_state')}.")
+    elif tgt.get("reliability"):
         block = tgt.get("bootstrap_block_s")
         parts.append(
             f"Target reliability was estimated from {tgt.get('n_bootstrap')} circular block-bootstrap resamples "

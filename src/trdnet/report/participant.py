@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..inputs.surface import is_surface_space
 from ..outputs import atomic_write_text, read_tsv
 from ..parallel import worker_count
+from ..progress import Progress
 from . import figures_brain, figures_qc
 from .collect import RunOutputs, find_runs, participant_target_tables, withdrawn_participant_targets
 from .html import esc, figure, fmt, note, number, page, section, table
@@ -71,6 +72,8 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None)
     Returns
     -------
     list of pathlib.Path
+        In the order of ``subjects``; one INFO line on the ``trdnet`` logger
+        per report written (``[report k/N] sub-<l>.html: written``).
 
     Raises
     ------
@@ -88,9 +91,17 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None)
     if subjects is None:
         subjects = finished
     workers = worker_count(n_jobs, len(subjects))
+    progress = Progress(len(subjects), step="report")
     if workers == 1:
-        return [write_participant_report(out_dir, s) for s in subjects]
-    return Parallel(n_jobs=workers, backend="loky")(delayed(write_participant_report)(out_dir, s) for s in subjects)
+        paths = (write_participant_report(out_dir, s) for s in subjects)
+    else:
+        paths = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
+            delayed(write_participant_report)(out_dir, s) for s in subjects)
+    written = []
+    for path in paths:
+        written.append(path)
+        progress.advance(path.name, "written")
+    return written
 
 
 def remove_stale_reports(out_dir: Path, finished: list[str]) -> list[Path]:
