@@ -72,6 +72,11 @@ SETTINGS_FILE_PROBLEMS = [
     ('{"networks": {"graph_density": 0}}', ["networks.graph_density = 0", "(0, 1]"]),
     ('{"networks": {"atlas": "yeo"}}', ["networks.atlas", "'seitzman2018'"]),
     ('{"networks": {"atlas": "labels"}}', ["networks.labels_img", "networks.labels_table"]),
+    ('{"networks": {"networks": {}}}', ["networks.networks = {}", "DMN"]),
+    ('{"networks": {"networks": {"DMN": ["Nope"]}}}', ['networks.networks.DMN = ["Nope"]', "'DefaultMode'"]),
+    ('{"targeting": {"search_sites": ["5cm", "nowhere"]}}', ['targeting.search_sites = ["5cm", "nowhere"]',
+                                                             "'f3_beam'"]),
+    ('{"targeting": {"reference_targets": ["moon"]}}', ['targeting.reference_targets = ["moon"]', "'ba46'"]),
     ('{"export": {"coil_orientation": "tangential"}}', ["export.coil_orientation", "'scalp_normal'"]),
     ('{"export": {"formats": ["brainsight", "neurosight"]}}', ["export.formats", "'localite'"]),
     ('{"random_state": -1}', ["random_state = -1", "an integer"]),
@@ -137,6 +142,75 @@ def test_a_setting_naming_a_missing_file_is_refused(small_derivatives, tmp_path,
     err = refused(capsys, ["run", small_derivatives, out, "participant", "--target-method", "seedmap",
                            "--group-map", tmp_path / "group.nii.gz"], out)
     assert "targeting.group_map" in err and "group.nii.gz" in err
+
+
+def test_seedmap_without_a_group_map_is_refused_naming_the_option(small_derivatives, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", small_derivatives, out, "participant", "--target-method", "cluster", "seedmap"], out)
+    assert "'seedmap' needs a group sgACC map" in err and "--group-map" in err and "targeting.group_map" in err
+
+
+@pytest.mark.parametrize("values, words", [
+    ({"targeting": {"search_sites": ["5cm", "nowhere"]}}, ["targeting.search_sites", "nowhere", "'ba9'"]),
+    ({"networks": {"networks": {"DMN": ["Nope"]}}}, ["networks.networks.DMN", "Nope", "'Salience'"]),
+])
+def test_settings_command_refuses_unknown_names_in_the_file(tmp_path, capsys, values, words):
+    settings_file = tmp_path / "s.json"
+    settings_file.write_text(json.dumps(values))
+    code = main(["settings", "--settings", str(settings_file)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f"trdnet: error: {settings_file}: ") and "\n" not in err, err
+    for word in words:
+        assert word in err, (word, err)
+
+
+def _compcor_run(root, sidecar):
+    """One fMRIPrep run whose confounds table has a_comp_cor_00..04 and the given JSON sidecar (None: removed)."""
+    import pandas as pd
+
+    paths = write_fmriprep_run(root, sub="04")
+    table = pd.read_csv(paths["confounds"], sep="\t")
+    for i in range(5):
+        table[f"a_comp_cor_{i:02d}"] = [((i + 1) * v) % 7 - 3.0 for v in range(len(table))]
+    table.to_csv(paths["confounds"], sep="\t", index=False, na_rep="n/a")
+    json_path = paths["confounds"].with_suffix(".json")
+    if sidecar is None:
+        json_path.unlink()
+    else:
+        json_path.write_text(json.dumps(sidecar))
+    return paths
+
+
+COMPCOR_SIDECARS = [
+    (None, "no confounds JSON sidecar"),
+    ({}, "describes no a_comp_cor_* component with Mask 'combined'"),
+    ({f"a_comp_cor_{i:02d}": {"Mask": "CSF"} for i in range(5)}, "with Mask 'combined'"),
+    ({f"a_comp_cor_{i:02d}": {"Method": "aCompCor"} for i in range(5)}, "no usable 'Mask'"),
+    ({f"a_comp_cor_{i:02d}": {"Mask": "combined"} for i in range(7)}, "absent from"),
+]
+
+
+@pytest.mark.parametrize("sidecar, words", COMPCOR_SIDECARS, ids=[w for _, w in COMPCOR_SIDECARS])
+def test_compcor_needs_a_sidecar_describing_the_components(tmp_path, capsys, sidecar, words):
+    paths = _compcor_run(tmp_path / "fmriprep", sidecar)
+    out = tmp_path / "out"
+    err = refused(capsys, ["run", paths["root"], out, "participant", "--denoise-strategy", "compcor"], out)
+    assert str(paths["confounds"].with_suffix(".json")) in err and words in err, err
+
+
+def test_compcor_sidecar_accepted_by_the_check_is_one_nilearn_selects_from(tmp_path):
+    from trdnet.confounds import load_run_confounds
+    from trdnet.inputs.bids import find_runs
+    from trdnet.preflight import check_denoise_fits
+    from trdnet.strategies import apply_strategy
+
+    sidecar = {f"a_comp_cor_{i:02d}": {"Mask": "combined" if i < 3 else "CSF"} for i in range(5)}
+    paths = _compcor_run(tmp_path / "fmriprep", sidecar)
+    denoise = apply_strategy(Settings(), "compcor").denoise
+    runs = find_runs(paths["root"])
+    check_denoise_fits(denoise, runs)
+    confounds, _, _ = load_run_confounds(runs[0], 80, denoise)
+    assert [c for c in confounds.columns if "comp_cor" in c] == ["a_comp_cor_00", "a_comp_cor_01", "a_comp_cor_02"]
 
 
 def test_band_pass_above_the_runs_nyquist_frequency_is_refused(small_derivatives, tmp_path, capsys):

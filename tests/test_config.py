@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from trdnet.config import DenoiseSettings, Settings, TargetSettings, with_gsr
+from trdnet.config import DenoiseSettings, NetworkSettings, Settings, TargetSettings, with_gsr
 from trdnet.denoise import confound_arguments
 from trdnet.errors import SettingsError
 from trdnet.strategies import apply_strategy, strategies, strategy_name, strategy_values
@@ -136,6 +136,59 @@ def test_values_are_checked_when_built_and_when_assigned():
     settings.denoise.low_pass = None  # None switches the low-pass off
     assert settings.targeting.seed_center_mm == (6.0, 16.0, -10.0)
     assert Settings.from_dict({"targeting": {"seed_center_mm": [1, 2, 3]}}).targeting.seed_center_mm == (1, 2, 3)
+
+
+@pytest.mark.parametrize("key", ["search_sites", "reference_targets"])
+def test_reference_site_names_are_checked_against_the_shipped_table(key):
+    from trdnet.config import reference_site_names
+    from trdnet.targeting.regions import reference_sites
+
+    assert set(reference_site_names()) == set(reference_sites())  # the runs look coordinates up by these names
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_dict({"targeting": {key: ["5cm", "nowhere"]}})
+    message = str(refused.value)
+    assert message.startswith(f'targeting.{key} = ["5cm", "nowhere"] is not accepted')
+    assert all(repr(name) in message for name in reference_site_names())
+    every = TargetSettings(**{key: reference_site_names()})  # each shipped site is accepted
+    with pytest.raises(SettingsError, match=f"targeting.{key}"):
+        setattr(every, key, ("moon",))
+    assert getattr(every, key) == reference_site_names()
+    with pytest.raises(SettingsError, match="each name once"):
+        TargetSettings(**{key: ("5cm", "5cm")})
+
+
+def test_network_mapping_is_checked_against_the_atlas_labels():
+    from trdnet.networks.rois import network_rois, preset_network_labels
+
+    with pytest.raises(SettingsError, match=r"^networks\.networks = \{\} is not accepted; accepted: .*DMN"):
+        Settings.from_dict({"networks": {"networks": {}}})
+    labels = preset_network_labels("seitzman2018")
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_dict({"networks": {"networks": {"DMN": ["Nope"]}}})
+    message = str(refused.value)
+    assert message.startswith('networks.networks.DMN = ["Nope"] is not accepted')
+    assert all(repr(label) in message for label in labels)
+    with pytest.raises(SettingsError, match=r"networks\.networks\.DMN = \[\]"):  # nothing would map to DMN
+        NetworkSettings(networks={"DMN": []})
+    # the labels are the atlas's: another preset refuses Seitzman's names and accepts its own
+    with pytest.raises(SettingsError, match="'dosenbach2010'"):
+        NetworkSettings(atlas="dosenbach2010", networks={"DMN": ["DefaultMode"]})
+    for atlas in ("seitzman2018", "dosenbach2010", "raichle_nodes"):
+        first = preset_network_labels(atlas)[0]
+        rois = network_rois(NetworkSettings(atlas=atlas, networks={"DMN": [first]}))
+        assert set(rois["network"]) == {"DMN"} and len(rois) > 0
+    # a user atlas's labels are in its table, read before any work (trdnet.networks.atlas_check)
+    assert NetworkSettings(atlas="labels", labels_img="a.nii.gz", labels_table="a.tsv",
+                           networks={"DMN": ["Anything"]}).networks == {"DMN": ["Anything"]}
+
+
+def test_seedmap_without_a_group_map_is_refused_before_any_work():
+    from trdnet.preflight import check_setting_files
+
+    settings = Settings.from_dict({"targeting": {"methods": ["cluster", "seedmap"]}})  # a caller may pass the map
+    with pytest.raises(SettingsError, match=r"'seedmap' needs a group sgACC map.*--group-map.*targeting\.group_map"):
+        check_setting_files(settings)
+    check_setting_files(Settings.from_dict({"targeting": {"methods": ["seedmap"], "group_map": "loo"}}))
 
 
 def test_nyquist_check_names_the_file():

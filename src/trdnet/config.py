@@ -14,6 +14,7 @@ data files; see :mod:`trdnet.strategies`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -91,6 +92,31 @@ def _one_of(*accepted):
             _fail(key, value, text)
 
     return rule
+
+
+@functools.cache
+def reference_site_names() -> tuple[str, ...]:
+    """Names of the reference DLPFC sites shipped in ``data/reference_targets.tsv``, in the table's order.
+
+    The accepted values of ``targeting.search_sites`` and ``targeting.reference_targets``; their coordinates
+    are read by :func:`trdnet.targeting.regions.reference_sites`.
+    """
+    from .resources import read_table
+
+    return tuple(str(name) for name in read_table("reference_targets.tsv")["name"])
+
+
+def _reference_sites(key: str, value: tuple) -> None:
+    """Rule: reference sites named in the shipped table, each once (none: no reference rows)."""
+    if len(set(value)) != len(value):
+        _fail(key, list(value), "each name once")
+    _one_of(*reference_site_names())(key, value)
+
+
+def _search_sites(key: str, value: tuple) -> None:
+    """Rule: at least one reference site, named in the shipped table, each once."""
+    _not_empty_unique(key, value)
+    _reference_sites(key, value)
 
 
 def _not_empty_unique(key: str, value: tuple) -> None:
@@ -366,6 +392,29 @@ class NetworkSettings(_Checked):
             raise SettingsError(
                 "networks.atlas = \"labels\" needs both networks.labels_img (a labels image) and "
                 "networks.labels_table (each label's network)")
+        if self.networks is not None:
+            self._check_mapping(self.networks)
+
+    def _check_mapping(self, mapping: dict[str, list[str]]) -> None:
+        """Refuse a network mapping that would leave no network, or name labels the preset atlas lacks.
+
+        A user atlas's labels are those of its table, read before any work
+        (:func:`trdnet.networks.atlas_check.check_atlas_fits`).
+        """
+        from .networks.rois import NETWORK_ORDER, preset_network_labels
+
+        if not mapping:
+            _fail("networks.networks", mapping, f"at least one network (e.g. {', '.join(NETWORK_ORDER)}) mapped to "
+                                                "atlas labels, or null for the atlas's own mapping")
+        if self.atlas == "labels":
+            return
+        labels = preset_network_labels(self.atlas)
+        for name, given in mapping.items():
+            # a label equal to the network's name always maps to it (trdnet.networks.rois)
+            unknown = [label for label in given if label not in labels]
+            if unknown or not {*given, name} & set(labels):
+                _fail(f"networks.networks.{name}", given,
+                      f"labels of networks.atlas = {self.atlas!r}: {', '.join(map(repr, labels))}")
 
 
 @dataclass
@@ -441,7 +490,7 @@ class TargetSettings(_Checked):
     _rules: ClassVar[dict] = {
         "seed_center_mm": lambda key, value: [_number(-200, 200)(key, v) for v in value],
         "seed_radius_mm": _number(0, 50, low_open=True),
-        "search_sites": _not_empty_unique,
+        "search_sites": _search_sites,
         "search_radius_mm": _number(0, 100, low_open=True),
         "grey_matter_threshold": _number(0, 1, high_open=True),
         "methods": lambda key, value: (_not_empty_unique(key, value), _one_of(*TARGET_METHODS)(key, value)),
@@ -451,6 +500,7 @@ class TargetSettings(_Checked):
         "hierarchical_distance_threshold": _number(0, 2, low_open=True),
         # linkages that work on a precomputed 1 - rho distance with a connectivity constraint (scikit-learn)
         "hierarchical_linkage": _one_of("average", "complete", "single"),
+        "reference_targets": _reference_sites,
         "n_bootstrap": _number(0, MAX_BOOTSTRAP, integer=True),
         "reference_radius_mm": _number(0, 50, low_open=True),
         "min_half_volumes": _number(2, integer=True),

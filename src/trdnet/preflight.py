@@ -22,9 +22,10 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
     - A band-pass cut-off at or above a run's Nyquist frequency (nilearn
       would lower it silently); the TR is the sidecar's, else the header's.
     - CompCor without fMRIPrep confounds holding ``a_comp_cor_*``
-      (anatomical) or ``t_comp_cor_*`` (temporal) columns, or, for
-      ``n_compcor = "all"``, without their JSON sidecar (a public dataset's
-      own regressor table has neither). Only each table's header line is read.
+      (anatomical) or ``t_comp_cor_*`` (temporal) columns (a public dataset's
+      own regressor table has none), or without a JSON sidecar from which
+      nilearn selects components of each requested kind, all in the table.
+      Only each table's header line and its sidecar are read.
     - An empty or comma-separated confounds table, or one without the
       columns the settings select (:func:`trdnet.confounds.check_confounds_header`).
     - A NIfTI run with fewer volumes (or minutes, when its TR is known) than
@@ -79,11 +80,49 @@ def check_denoise_fits(denoise: DenoiseSettings, runs) -> None:
             raise SettingsError(
                 f"{run.confounds}: no {'/'.join(p + '*' for p in missing)} columns for denoise.compcor = "
                 f"{denoise.compcor!r}; choose a strategy without CompCor (e.g. scrubbing.5)")
-        sidecar = Path(run.confounds).with_suffix(".json")
-        if denoise.n_compcor == "all" and not sidecar.is_file():
-            raise SettingsError(
-                f"{run.confounds}: denoise.n_compcor = 'all' needs the confounds JSON sidecar {sidecar.name} "
-                "(it says which components fMRIPrep kept); give n_compcor as a number or restore the sidecar")
+        _check_compcor_sidecar(Path(run.confounds), header, prefixes, denoise)
+
+
+def _check_compcor_sidecar(confounds: Path, header: list[str], prefixes: list[str], denoise: DenoiseSettings) -> None:
+    """Refuse a confounds JSON sidecar from which nilearn would select no CompCor component of a requested kind.
+
+    nilearn's ``load_confounds`` takes the CompCor columns from the sidecar,
+    not from the table: it counts the sidecar's ``a_comp_cor_*`` /
+    ``t_comp_cor_*`` entries, keeps the anatomical ones whose ``Mask`` is the
+    requested mask (``combined``, or ``WM`` and ``CSF``), then the first
+    ``n_compcor``. The selection is made here by nilearn's own function, on
+    the sidecar alone (a few kB).
+    """
+    import json
+
+    from nilearn.interfaces.fmriprep.load_confounds_compcor import find_compcor
+
+    sidecar = confounds.with_suffix(".json")
+    remedy = "restore fMRIPrep's sidecar, or choose a strategy without CompCor (e.g. scrubbing.5)"
+    try:
+        metadata = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{sidecar}: no confounds JSON sidecar; denoise.compcor = {denoise.compcor!r} needs it "
+                            f"(it describes the CompCor components fMRIPrep kept); {remedy}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SettingsError(f"{sidecar}: cannot read the confounds JSON sidecar ({exc}); {remedy}") from None
+    try:
+        selected = find_compcor(metadata if isinstance(metadata, dict) else {}, denoise.compcor, denoise.n_compcor)
+    except (KeyError, TypeError) as exc:
+        raise SettingsError(f"{sidecar}: a CompCor entry has no usable 'Mask' ({exc}); denoise.compcor = "
+                            f"{denoise.compcor!r} selects anatomical components by their mask; {remedy}") from None
+    # anatomical components with a WM or CSF mask are named w_comp_cor_* / c_comp_cor_* by recent fMRIPrep
+    kinds = {"a_comp_cor_": ("a_comp_cor_", "w_comp_cor_", "c_comp_cor_"), "t_comp_cor_": ("t_comp_cor_",)}
+    empty = [p + "*" for p in prefixes if not any(column.startswith(kinds[p]) for column in selected)]
+    if empty:
+        mask = {"anat_combined": " with Mask 'combined'", "anat_separated": " with Mask 'WM' or 'CSF'"}.get(
+            denoise.compcor.replace("temporal_", ""), "")
+        raise SettingsError(f"{sidecar}: describes no {'/'.join(empty)} component{mask}, so nilearn would select "
+                            f"none for denoise.compcor = {denoise.compcor!r}; {remedy}")
+    absent = [column for column in selected if column not in header]
+    if absent:
+        raise SettingsError(f"{sidecar}: describes CompCor component(s) {absent[:3]} absent from {confounds.name}; "
+                            f"the sidecar and the table are not from one fMRIPrep run; {remedy}")
 
 
 def _check_length(run: Run, tr: float | None, denoise: DenoiseSettings) -> int | None:
@@ -172,7 +211,11 @@ SETTING_FILES = PATH_SETTINGS
 
 
 def check_setting_files(settings: Settings) -> None:
-    """Refuse, before any work, a setting that names a file that is not there.
+    """Refuse, before any work, a setting that names a file that is not there, or a file a method needs unnamed.
+
+    The ``seedmap`` target method needs a group sgACC map (``targeting.group_map``,
+    ``--group-map``); a Python caller may instead pass the map itself to
+    :func:`trdnet.targeting.compute_targets`, so the settings alone do not refuse it.
 
     Parameters
     ----------
@@ -183,6 +226,10 @@ def check_setting_files(settings: Settings) -> None:
     SettingsError
         Naming the key and the path (``targeting.group_map = "loo"`` names no file).
     """
+    if "seedmap" in settings.targeting.methods and settings.targeting.group_map is None:
+        raise SettingsError(
+            "target method 'seedmap' needs a group sgACC map: give --group-map FILE (a NIfTI map) or --group-map "
+            f"{LEAVE_ONE_OUT} (the other participants of the output folder), or set targeting.group_map")
     for section, key in SETTING_FILES:
         value = getattr(getattr(settings, section), key)
         if value is None or (key == "group_map" and value == LEAVE_ONE_OUT):

@@ -11,6 +11,7 @@ empty), ``source``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -105,18 +106,37 @@ def network_rois(settings: NetworkSettings) -> pd.DataFrame:
         raise SettingsError(
             f"networks.roi_radius_mm={settings.roi_radius_mm!r} must be > 0 (or None)"
         )
-    if atlas == "seitzman2018":
-        table = _seitzman_table()
-    elif atlas == "dosenbach2010":
-        table = _dosenbach_table()
-    elif atlas == "raichle_nodes":
-        table = read_table("networks_raichle_nodes.tsv").rename(columns={"network": "atlas_network"})
-    else:
-        table = _user_atlas_table(settings)
+    table = _user_atlas_table(settings) if atlas == "labels" else _preset_table(atlas)
     if settings.roi_radius_mm is not None and atlas != "labels":
         table["radius_mm"] = float(settings.roi_radius_mm)
     mapping = _effective_mapping(settings)
     return _assign_networks(table, mapping, atlas)
+
+
+def _preset_table(atlas: str) -> pd.DataFrame:
+    """ROI table of a preset atlas, its network labels in column ``atlas_network``."""
+    if atlas == "seitzman2018":
+        return _seitzman_table()
+    if atlas == "dosenbach2010":
+        return _dosenbach_table()
+    return read_table("networks_raichle_nodes.tsv").rename(columns={"network": "atlas_network"})
+
+
+@functools.cache
+def preset_network_labels(atlas: str) -> tuple[str, ...]:
+    """The network labels of a preset atlas: the values ``networks.networks`` can map to.
+
+    Parameters
+    ----------
+    atlas : str
+        One of :data:`PRESETS` except ``"labels"`` (a user atlas's labels are its table's).
+
+    Returns
+    -------
+    tuple of str
+        Sorted labels, e.g. Seitzman 2018's ``DefaultMode``, ``Salience``, ``FrontoParietal``, ...
+    """
+    return tuple(sorted(set(_preset_table(atlas)["atlas_network"].astype(str))))
 
 
 def _effective_mapping(settings: NetworkSettings) -> dict[str, list[str]]:
