@@ -465,6 +465,7 @@ def test_an_unreachable_dask_scheduler_is_given_a_short_configurable_time(small_
                                          "not below the Nyquist frequency"),
     ([], {"networks": {"atlas": "labels", "labels_img": "missing.nii.gz", "labels_table": "missing.tsv"}},
      "networks.labels_img"),
+    (["--target-method", "seedmap"], None, "'seedmap' needs a group sgACC map"),
 ])
 def test_demo_refuses_what_the_run_would_refuse_before_simulating_anything(tmp_path, capsys, monkeypatch, options,
                                                                            settings, words):

@@ -183,12 +183,12 @@ def test_network_mapping_is_checked_against_the_atlas_labels():
 
 
 def test_seedmap_without_a_group_map_is_refused_before_any_work():
-    from trdnet.preflight import check_setting_files
+    from trdnet.preflight import check_group_map_given
 
     settings = Settings.from_dict({"targeting": {"methods": ["cluster", "seedmap"]}})  # a caller may pass the map
     with pytest.raises(SettingsError, match=r"'seedmap' needs a group sgACC map.*--group-map.*targeting\.group_map"):
-        check_setting_files(settings)
-    check_setting_files(Settings.from_dict({"targeting": {"methods": ["seedmap"], "group_map": "loo"}}))
+        check_group_map_given(settings)
+    check_group_map_given(Settings.from_dict({"targeting": {"methods": ["seedmap"], "group_map": "loo"}}))
 
 
 def test_nyquist_check_names_the_file():

@@ -349,7 +349,7 @@ def collect_runs(args, settings):
     """
     from .inputs.timeseries import record_roi_input
     from .networks.atlas_check import check_atlas_fits
-    from .preflight import check_denoise_fits, check_setting_files
+    from .preflight import check_denoise_fits, check_group_map_given, check_setting_files
     from .roi_denoise import check_roi_runs
     from .strategies import strategy_name
     from .targeting.select import check_targeting_fits
@@ -407,6 +407,7 @@ def collect_runs(args, settings):
     check_denoise_fits(settings.denoise, runs)
     check_atlas_fits(settings.networks, runs)
     check_targeting_fits(settings.targeting, runs)
+    check_group_map_given(settings)
     check_roi_runs(settings.denoise, runs)
     return runs, record_roi_input(settings, runs)
 

@@ -135,9 +135,10 @@ def check_demo_request(out: Path, sim_root: Path, settings: Settings, n_volumes:
     """
     from .cohort import check_request
     from .networks.atlas_check import check_atlas_fits
-    from .preflight import check_run_length, check_setting_files
+    from .preflight import check_group_map_given, check_run_length, check_setting_files
 
     check_setting_files(settings)
+    check_group_map_given(settings)
     check_atlas_fits(settings.networks, [])
     source = f"--n-volumes {n_volumes} (simulated runs, TR {DEMO_TR:g} s)"
     settings.denoise.check_sampling(DEMO_TR, source)

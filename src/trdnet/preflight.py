@@ -210,12 +210,26 @@ def _known_tr(run: Run) -> float | None:
 SETTING_FILES = PATH_SETTINGS
 
 
-def check_setting_files(settings: Settings) -> None:
-    """Refuse, before any work, a setting that names a file that is not there, or a file a method needs unnamed.
+def check_group_map_given(settings: Settings) -> None:
+    """Refuse, before any work, the ``seedmap`` target method without a group sgACC map.
 
-    The ``seedmap`` target method needs a group sgACC map (``targeting.group_map``,
-    ``--group-map``); a Python caller may instead pass the map itself to
-    :func:`trdnet.targeting.compute_targets`, so the settings alone do not refuse it.
+    A Python caller may pass the map itself to :func:`trdnet.targeting.compute_targets`,
+    so the settings alone do not refuse it; a cohort run can take it only from
+    ``targeting.group_map`` (``--group-map``).
+
+    Raises
+    ------
+    SettingsError
+        Naming ``--group-map`` and ``targeting.group_map``.
+    """
+    if "seedmap" in settings.targeting.methods and settings.targeting.group_map is None:
+        raise SettingsError(
+            "target method 'seedmap' needs a group sgACC map: give --group-map FILE (a NIfTI map) or --group-map "
+            f"{LEAVE_ONE_OUT} (the other participants of the output folder), or set targeting.group_map")
+
+
+def check_setting_files(settings: Settings) -> None:
+    """Refuse, before any work, a setting that names a file that is not there.
 
     Parameters
     ----------
@@ -226,10 +240,6 @@ def check_setting_files(settings: Settings) -> None:
     SettingsError
         Naming the key and the path (``targeting.group_map = "loo"`` names no file).
     """
-    if "seedmap" in settings.targeting.methods and settings.targeting.group_map is None:
-        raise SettingsError(
-            "target method 'seedmap' needs a group sgACC map: give --group-map FILE (a NIfTI map) or --group-map "
-            f"{LEAVE_ONE_OUT} (the other participants of the output folder), or set targeting.group_map")
     for section, key in SETTING_FILES:
         value = getattr(getattr(settings, section), key)
         if value is None or (key == "group_map" and value == LEAVE_ONE_OUT):
