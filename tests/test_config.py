@@ -158,7 +158,8 @@ def test_reference_site_names_are_checked_against_the_shipped_table(key):
 
 
 def test_network_mapping_is_checked_against_the_atlas_labels():
-    from trdnet.networks.rois import network_rois, preset_network_labels
+    from trdnet.networks.presets import preset_network_labels
+    from trdnet.networks.rois import network_rois
 
     with pytest.raises(SettingsError, match=r"^networks\.networks = \{\} is not accepted; accepted: .*DMN"):
         Settings.from_dict({"networks": {"networks": {}}})

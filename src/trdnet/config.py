@@ -401,7 +401,7 @@ class NetworkSettings(_Checked):
         A user atlas's labels are those of its table, read before any work
         (:func:`trdnet.networks.atlas_check.check_atlas_fits`).
         """
-        from .networks.rois import NETWORK_ORDER, preset_network_labels
+        from .networks.presets import NETWORK_ORDER, preset_network_labels
 
         if not mapping:
             _fail("networks.networks", mapping, f"at least one network (e.g. {', '.join(NETWORK_ORDER)}) mapped to "

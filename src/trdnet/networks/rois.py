@@ -11,7 +11,6 @@ empty), ``source``.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,8 @@ import pandas as pd
 
 from ..config import NetworkSettings
 from ..errors import InputError, SettingsError
-from ..resources import read_table
+from .presets import NETWORK_ORDER, PRESETS, preset_table
 from .surface_atlas import is_surface_atlas, read_surface_labels
-
-#: trdnet's network names, in output order.
-NETWORK_ORDER = ("DMN", "SN", "ECN")
 
 #: Columns of every ROI table returned by :func:`network_rois`.
 ROI_COLUMNS = (
@@ -39,8 +35,6 @@ ROI_COLUMNS = (
     "source",
 )
 
-PRESETS = ("seitzman2018", "dosenbach2010", "raichle_nodes", "labels")
-
 # Each preset's own network labels. ``NetworkSettings.networks`` is written in
 # Seitzman's labels by default; for another preset that default means "this
 # preset's own mapping", any other value is used as given.
@@ -54,18 +48,6 @@ _PRESET_NETWORKS = {
     },
     "raichle_nodes": {"DMN": ["DMN"], "SN": ["SN"], "ECN": ["ECN"]},
 }
-
-_SEITZMAN_SOURCE = (
-    "Seitzman et al. 2018 (NeuroImage) ROI set via nilearn fetch_coords_seitzman_2018; "
-    "MNI per nilearn (template version not stated, used as MNI152NLin2009cAsym)"
-)
-_DOSENBACH_SOURCE = (
-    "Dosenbach et al. 2010 (Science) ROI set via nilearn fetch_coords_dosenbach_2010; "
-    "MNI per nilearn (template version not stated, used as MNI152NLin2009cAsym); "
-    "5 mm radius (10 mm diameter spheres, unverified)"
-)
-_DOSENBACH_RADIUS_MM = 5.0
-
 
 def network_rois(settings: NetworkSettings) -> pd.DataFrame:
     """ROIs of the DMN, SN and ECN for the chosen atlas.
@@ -106,37 +88,11 @@ def network_rois(settings: NetworkSettings) -> pd.DataFrame:
         raise SettingsError(
             f"networks.roi_radius_mm={settings.roi_radius_mm!r} must be > 0 (or None)"
         )
-    table = _user_atlas_table(settings) if atlas == "labels" else _preset_table(atlas)
+    table = _user_atlas_table(settings) if atlas == "labels" else preset_table(atlas)
     if settings.roi_radius_mm is not None and atlas != "labels":
         table["radius_mm"] = float(settings.roi_radius_mm)
     mapping = _effective_mapping(settings)
     return _assign_networks(table, mapping, atlas)
-
-
-def _preset_table(atlas: str) -> pd.DataFrame:
-    """ROI table of a preset atlas, its network labels in column ``atlas_network``."""
-    if atlas == "seitzman2018":
-        return _seitzman_table()
-    if atlas == "dosenbach2010":
-        return _dosenbach_table()
-    return read_table("networks_raichle_nodes.tsv").rename(columns={"network": "atlas_network"})
-
-
-@functools.cache
-def preset_network_labels(atlas: str) -> tuple[str, ...]:
-    """The network labels of a preset atlas: the values ``networks.networks`` can map to.
-
-    Parameters
-    ----------
-    atlas : str
-        One of :data:`PRESETS` except ``"labels"`` (a user atlas's labels are its table's).
-
-    Returns
-    -------
-    tuple of str
-        Sorted labels, e.g. Seitzman 2018's ``DefaultMode``, ``Salience``, ``FrontoParietal``, ...
-    """
-    return tuple(sorted(set(_preset_table(atlas)["atlas_network"].astype(str))))
 
 
 def _effective_mapping(settings: NetworkSettings) -> dict[str, list[str]]:
@@ -193,47 +149,6 @@ def _assign_networks(table: pd.DataFrame, mapping: dict[str, list[str]], atlas: 
         ["x", "y", "z", "radius_mm", "label_value"]
     ].astype(float)
     return table
-
-
-def _seitzman_table() -> pd.DataFrame:
-    from nilearn.datasets import fetch_coords_seitzman_2018
-
-    # the atlas's own file order, so that roi names do not depend on nilearn's sorting
-    bunch = fetch_coords_seitzman_2018(ordered_regions=False)
-    coords = bunch.rois
-    index = np.asarray(coords.index)
-    return pd.DataFrame(
-        {
-            "atlas_network": np.asarray(bunch.networks, dtype=str),
-            "atlas_label": [
-                f"roi{i + 1:03d} {region}" for i, region in zip(index, np.asarray(bunch.regions))
-            ],
-            "x": coords["x"].to_numpy(float),
-            "y": coords["y"].to_numpy(float),
-            "z": coords["z"].to_numpy(float),
-            "radius_mm": np.asarray(bunch.radius, dtype=float),
-            "source": _SEITZMAN_SOURCE,
-        }
-    )
-
-
-def _dosenbach_table() -> pd.DataFrame:
-    from nilearn.datasets import fetch_coords_dosenbach_2010
-
-    # the atlas's own file order, so that roi names do not depend on nilearn's sorting
-    bunch = fetch_coords_dosenbach_2010(ordered_regions=False)
-    coords = bunch.rois
-    return pd.DataFrame(
-        {
-            "atlas_network": np.asarray(bunch.networks, dtype=str),
-            "atlas_label": np.asarray(bunch.labels, dtype=str),
-            "x": coords["x"].to_numpy(float),
-            "y": coords["y"].to_numpy(float),
-            "z": coords["z"].to_numpy(float),
-            "radius_mm": _DOSENBACH_RADIUS_MM,
-            "source": _DOSENBACH_SOURCE,
-        }
-    )
 
 
 def _user_atlas_table(settings: NetworkSettings) -> pd.DataFrame:
