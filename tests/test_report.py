@@ -179,6 +179,20 @@ def test_search_region_is_the_mask_the_run_wrote(cohort_out, tmp_path):
     assert "DLPFC search region" in participant.target_block(copied)  # still drawn, without the outline
 
 
+def test_a_run_without_bootstrap_has_no_cloud_of_zero_resamples(cohort_out, tmp_path):
+    """``--n-bootstrap 0``: the figure shows the split halves and says reliability was not estimated."""
+    run = collect.find_runs(cohort_out, "01")[0]
+    copy = tmp_path / "func"
+    shutil.copytree(run.folder, copy)
+    with_cloud = participant.target_block(collect.RunOutputs(copy, run.prefix))
+    assert "block-bootstrap resamples and of the two split halves" in with_cloud
+    table = copy / f"{run.prefix}_desc-bootstrap_targets.tsv"
+    read_tsv(table).iloc[:0].to_csv(table, sep="\t", index=False)  # what a run with no resample writes
+    block = participant.target_block(collect.RunOutputs(copy, run.prefix))
+    assert "Targets of the two split halves" in block and "no bootstrap was run" in block
+    assert "0 block-bootstrap" not in block
+
+
 def test_group_statistics_tables_are_shown(cohort_out, tmp_path):
     out = tmp_path / "out"
     (out / "group").mkdir(parents=True)

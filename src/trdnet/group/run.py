@@ -175,11 +175,11 @@ def run_group(
     without_qc = [r.prefix for r in records if "qc" not in r.files]
     if without_qc and exclude is not None:
         result.note(f"{len(without_qc)} run(s) have no QC table (ROI time series): the QC thresholds "
-                            "were not applied to them")
+                    "were not applied to them")
     without_targets = [r.prefix for r in records if "targets" not in r.files]
     if without_targets:
         result.note(f"{len(without_targets)} run(s) have no targets table (ROI time series or surface runs: "
-                            "targeting needs voxel-wise data); targets.tsv lists only the others")
+                    "targeting needs voxel-wise data); targets.tsv lists only the others")
     if problems:
         result.note(f"{len(problems)} run(s) or participant(s) without a usable result: see exclusions.tsv")
 

@@ -91,6 +91,7 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None)
     if subjects is None:
         subjects = finished
     workers = worker_count(n_jobs, len(subjects))
+    log.info("writing %d participant report(s)", len(subjects))
     progress = Progress(len(subjects), step="report")
     if workers == 1:
         paths = (write_participant_report(out_dir, s) for s in subjects)
@@ -102,6 +103,15 @@ def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None)
         written.append(path)
         progress.advance(path.name, "written")
     return written
+
+
+def cloud_caption(n_resamples: int, split_halves: bool) -> str:
+    """Caption of the figure of a target's bootstrap resamples and split halves (no bootstrap: says so)."""
+    if not n_resamples:
+        return ("Targets of the two split halves around the personalised target; no bootstrap was run, so its "
+                "reliability was not estimated.")
+    return (f"Targets of {n_resamples} block-bootstrap resamples"
+            + (" and of the two split halves" if split_halves else "") + " around the personalised target.")
 
 
 def remove_stale_reports(out_dir: Path, finished: list[str]) -> list[Path]:
@@ -340,9 +350,7 @@ def target_block(run: RunOutputs) -> str:
             rows = cloud[cloud["method"].astype(str) == method] if "method" in cloud else cloud
             points = rows[["x", "y", "z"]].to_numpy(float)
         out.append(figure(to_data_uri(figures_brain.bootstrap_cloud(points, center, split)),
-                          f"Targets of {len(points)} block-bootstrap resamples"
-                          + (" and of the two split halves" if split is not None else "")
-                          + " around the personalised target."))
+                          cloud_caption(len(points), split is not None)))
     shown = targets.copy()
     distance = np.where(in_space, np.linalg.norm(xyz_all - center, axis=1), np.nan)
     shown.insert(shown.columns.get_loc("x"), "distance_mm", distance)
