@@ -232,7 +232,7 @@ def test_a_later_job_never_erases_an_earlier_failure(derivatives, tmp_path, caps
     assert not (out / "group").exists()
     assert main(["run", str(derivatives), str(out), "group", "--participant-label", "01", "02", "03",
                  "--no-report"]) == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err  # the group step's notes are warnings
     assert "without a usable result" in printed
     exclusions = read_tsv(out / "group" / "exclusions.tsv").set_index("participant_id")
     assert "run failed" in exclusions.loc["sub-02", "reason"] and "rows" in exclusions.loc["sub-02", "reason"]
@@ -460,6 +460,7 @@ def _cli_in_child(argv: list[str], cwd: str, stdout: str, stderr: str, as_nobody
     run has written its targets.
     """
     import trdnet.cli
+    import trdnet.config
     from trdnet import pipeline
 
     os.chdir(cwd)
@@ -477,6 +478,9 @@ def _cli_in_child(argv: list[str], cwd: str, stdout: str, stderr: str, as_nobody
 
         pipeline.write_targets = terminated_midway
     if as_nobody and os.geteuid() == 0:
+        # what trdnet reads from its own installation (the settings' name tables), read while it can be: an
+        # install is readable by its users, this checkout need not be readable by nobody
+        trdnet.config.Settings()
         os.setgroups([])
         os.setgid(65534)
         os.setuid(65534)
@@ -708,6 +712,7 @@ def test_group_step_refuses_runs_of_different_settings(derivatives, cli_processe
     assert read_tsv(out / "group" / "qc.tsv")["participant_id"].tolist() == ["sub-03"]
     exclusions = read_tsv(out / "group" / "exclusions.tsv").set_index("run")
     assert f"other settings (digest {digests['01']}" in exclusions.loc[PREFIX.format("01"), "reason"]
+    capsys.readouterr()  # the pooled group step's notes
     _refused(capsys, ["run", str(out), "group", "--no-report", "--settings-digest", "0123456789ab"],
              "no finished run", digests["01"], digests["03"])
 
