@@ -68,8 +68,23 @@ def write_json(path: Path, payload: dict) -> Path:
 
 def write_tsv(path: Path, table: pd.DataFrame) -> Path:
     """Write a table as BIDS TSV atomically (``n/a`` for missing values)."""
-    text = table.to_csv(sep="\t", index=False, na_rep="n/a", float_format=TSV_FLOAT_FORMAT, lineterminator="\n")
-    return atomic_write_text(path, text)
+    return atomic_write_text(path, tsv_text(table))
+
+
+def tsv_text(table: pd.DataFrame) -> str:
+    """The BIDS TSV text of ``table``: pandas' ``to_csv`` with :data:`TSV_FLOAT_FORMAT` and ``n/a``.
+
+    A table of floats only (a connectivity matrix, ROI time series) is formatted row by row with the same
+    format, which gives the same text several times faster (a 1,000-ROI matrix in a fraction of a second).
+    """
+    names = [str(name) for name in table.columns]
+    if (len(table) and names and all(pd.api.types.is_float_dtype(dtype) for dtype in table.dtypes)
+            and not any(set(name) & set('\t\n\r"') for name in names)):
+        row = "\t".join([TSV_FLOAT_FORMAT] * len(names))
+        lines = [row % tuple(values) for values in table.to_numpy(dtype=float).tolist()]
+        body = "\n".join(lines).replace("nan", "n/a")  # numbers only: "nan" is always a whole cell
+        return "\t".join(names) + "\n" + body + "\n"
+    return table.to_csv(sep="\t", index=False, na_rep="n/a", float_format=TSV_FLOAT_FORMAT, lineterminator="\n")
 
 
 def read_tsv(path: Path, integers: bool = False) -> pd.DataFrame:
@@ -117,7 +132,7 @@ def write_atlas_table(out_dir: Path, seg: str, rois: pd.DataFrame, description: 
         The TSV.
     """
     path = Path(out_dir) / output_name({}, "dseg", ".tsv", atlas=seg)
-    text = rois.to_csv(sep="\t", index=False, na_rep="n/a", float_format=TSV_FLOAT_FORMAT, lineterminator="\n")
+    text = tsv_text(rois)
     if not path.is_file() or path.read_text() != text:
         atomic_write_text(path, text)
         write_json(sidecar_path(path), {"Description": description, "Atlas": seg})
