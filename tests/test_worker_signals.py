@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from trdnet.errors import worker_sigint
 
 
@@ -84,6 +86,7 @@ POOL_HANDLERS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a joblib pool: new interpreters importing numpy and joblib
 def test_pool_workers_leave_quietly_from_their_start_not_only_after_a_run():
     """A worker waiting for its first run is idle like one between runs: Ctrl-C ends it with exit 130 and no
     output (test above), instead of raising KeyboardInterrupt in loky's loop."""
