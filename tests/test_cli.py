@@ -592,3 +592,14 @@ def test_workers_log_at_the_parents_level_and_in_its_form():
         err = subprocess.run([sys.executable, "-c", code, str(level)], capture_output=True, text=True,
                              check=True).stderr.strip()
         assert err == expected
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_n_jobs_zero_or_less_is_every_core_and_the_help_says_so(command, capsys, monkeypatch):
+    import trdnet.parallel
+
+    monkeypatch.setattr(trdnet.parallel, "available_cores", lambda: 3)
+    assert [trdnet.parallel.worker_count(n, 100) for n in (0, -1, 2, 64)] == [3, 3, 2, 64]  # 64: capped later
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "0 or less" in " ".join(capsys.readouterr().out.split())

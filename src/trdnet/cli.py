@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("output_dir", type=Path, help="trdnet output folder")
     report.add_argument("--participant-label", "--participant_label", dest="participant_label", nargs="+",
                         action="extend", metavar="L", help="participants (default: all)")
-    report.add_argument("--n-jobs", type=int, help="parallel worker processes (default: every available core)")
+    report.add_argument("--n-jobs", type=int, metavar="N",
+                        help="parallel worker processes (default, or 0 or less: every available core)")
 
     fetch = _command(
         sub, "fetch", help="download (or find in the cache) a public dataset",
@@ -232,7 +233,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help=f"targeting method(s), first is primary; one or more of {', '.join(METHODS)}")
     parser.add_argument("--n-bootstrap", type=int, help="block-bootstrap resamples for target reliability")
     parser.add_argument("--settings", type=Path, help="JSON file of settings (see trdnet.config)")
-    parser.add_argument("--n-jobs", type=int, default=1, help="parallel worker processes (default: 1)")
+    parser.add_argument("--n-jobs", type=int, default=1, metavar="N",
+                        help="parallel worker processes (default: 1; 0 or less, as joblib's -1: every available "
+                        "core; more than the cores: capped, with a warning)")
     parser.add_argument("--dask", metavar="ADDRESS", help="run on Dask: 'local:N' or a scheduler address")
     parser.add_argument("--dask-timeout", type=positive_seconds, metavar="SECONDS",
                         help="seconds a --dask scheduler address has to answer before the request is refused "
