@@ -284,18 +284,13 @@ def reexport_participant(prefix: str, runs, out_dir: Path, settings, lock_timeou
         Participant prefix (``sub-<l>_task-<l>[_acq-<l>]_space-<l>``).
     runs : list of trdnet.inputs.runs.Run
         The participant's runs selected for export (their anatomy).
-    out_dir : Path
-    settings : trdnet.config.Settings
-        Its ``export`` section chooses the formats and the coil pose.
-    lock_timeout : float
-        Seconds to wait for another export of the participant (0: refuse at once).
+    out_dir, settings, lock_timeout
+        As :func:`reexport_run`; the lock waited for is the participant's.
 
     Returns
     -------
-    summary : dict
-        ``navigation_*`` values (also merged into the participant record's summary).
-    files : list of str
-        The navigator files written, relative to ``out_dir``.
+    summary, files
+        As :func:`reexport_run`; the summary is merged into the participant record's.
 
     Raises
     ------
