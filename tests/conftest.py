@@ -10,13 +10,29 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
-import pandas as pd
-import pytest
 
-from trdnet.inputs.registry import wheels_dir
-from trdnet.stream import save_image
+def blas_threads_per_worker() -> int | None:
+    """BLAS threads each pytest-xdist worker may use: the cores shared out among the workers (None when the
+    tests run in one process). OpenBLAS threads spin while they wait, so two workers each running a pool as
+    large as the machine use about a third more CPU for the same work."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 2:
+        return None
+    return max(1, len(os.sched_getaffinity(0)) // workers)
+
+
+if blas_threads_per_worker() is not None:
+    # set before numpy loads its BLAS, and inherited by the commands the tests start
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, str(blas_threads_per_worker()))
+
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from trdnet.inputs.registry import wheels_dir  # noqa: E402
+from trdnet.stream import save_image  # noqa: E402
 
 
 def session_folder(tmp_path_factory) -> Path:
@@ -376,3 +392,11 @@ def surface_networks_run(tmp_path_factory):
         return build_once(tmp_path_factory, f"surface-networks-{space}", build)
 
     return folder
+
+
+def pytest_configure(config):
+    threads = blas_threads_per_worker()
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)  # also when numpy's BLAS was loaded before this file
