@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -211,3 +212,85 @@ def test_bad_inputs(sim, tmp_path):
         export_targets(_targets().assign(space="T1w"), None, tmp_path, "sub-01")
     with pytest.raises(SettingsError, match="coil_orientation"):
         export_targets(_targets(), anat, tmp_path, "sub-01", ExportSettings(coil_orientation="x"))
+
+
+@pytest.mark.parametrize("connectivity", ["faces", "axial slices", "corners"])
+def test_fill_holes_is_scipys_binary_fill_holes(connectivity):
+    from trdnet.export.scalp import fill_holes
+
+    structure = {"faces": None, "corners": ndimage.generate_binary_structure(3, 3)}.get(connectivity)
+    rng = np.random.default_rng(7)
+    filled = 0
+    for trial in range(12):
+        shape = tuple(int(n) for n in rng.integers(6, 30, 3))
+        if connectivity == "axial slices":
+            axis = trial % 3
+            structure = np.zeros((3, 3, 3), dtype=bool)
+            index = [slice(None)] * 3
+            index[axis] = 1
+            structure[tuple(index)] = ndimage.generate_binary_structure(2, 1)
+        # blobs with enclosed background, some of it cut by the array's border
+        mask = ndimage.gaussian_filter(rng.random(shape), rng.uniform(0.6, 1.6)) > rng.uniform(0.47, 0.53)
+        corner = [int(rng.integers(0, n - 4)) for n in shape]  # and a hollow cube, whatever the connectivity
+        mask[tuple(slice(c, c + 4) for c in corner)] = True
+        mask[tuple(slice(c + 1, c + 3) for c in corner)] = False
+        expected = ndimage.binary_fill_holes(mask, structure=structure)
+        filled += int((expected & ~mask).sum())
+        np.testing.assert_array_equal(fill_holes(mask, structure), expected)
+    assert filled, "no case had a hole to fill"
+
+
+def test_head_is_found_once_per_t1w_file_and_again_when_the_file_changes(sim, result, tmp_path, monkeypatch):
+    from trdnet.export import native, scalp
+
+    root, _, anat = sim
+    calls = []
+    head_mask = scalp.head_mask
+    monkeypatch.setattr(scalp, "head_mask", lambda *a, **k: calls.append(1) or head_mask(*a, **k))
+    monkeypatch.setattr(native, "_HEADS", type(native._HEADS)())
+    again = [export_targets(_targets(), anat, tmp_path / f"out{i}", "sub-01_task-rest_space-MNI152NLin2009cAsym",
+                            ExportSettings()) for i in range(2)]
+    assert len(calls) == 1
+    for other in again:
+        pd.testing.assert_frame_equal(other.table, result.table)
+    # a T1w replaced in place (a re-run of fMRIPrep) is read anew
+    copy = tmp_path / "anat"
+    shutil.copytree(root / "sub-01" / "anat", copy)
+    moved = dataclasses.replace(anat, t1w=copy / Path(anat.t1w).name)
+    export_targets(_targets(), moved, tmp_path / "out2", "sub-01_task-rest_space-MNI152NLin2009cAsym",
+                   ExportSettings())
+    assert len(calls) == 2
+    image = nib.load(moved.t1w)
+    nib.save(nib.Nifti1Image(np.asanyarray(image.dataobj) * 2, image.affine, image.header), moved.t1w)
+    export_targets(_targets(), moved, tmp_path / "out3", "sub-01_task-rest_space-MNI152NLin2009cAsym",
+                   ExportSettings())
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("radius_mm", [0.3, 4.0])
+def test_nearest_in_mask_is_the_nearest_voxel_of_the_whole_mask_on_oblique_grids(radius_mm):
+    from scipy.spatial import cKDTree
+
+    from trdnet.export.checks import nearest_in_mask
+
+    rng = np.random.default_rng(11)
+    for trial in range(25):
+        shape = tuple(int(n) for n in rng.integers(5, 35, 3))
+        mask = ndimage.gaussian_filter(rng.random(shape), 1.5) > rng.uniform(0.5, 0.56)
+        mask[tuple(int(rng.integers(0, n)) for n in shape)] = True
+        affine = np.eye(4)  # anisotropic voxels, rotated, sheared, shifted
+        rotation = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        shear = np.eye(3) + np.triu(rng.normal(0, 1, (3, 3)), 1)
+        affine[:3, :3] = rotation @ np.diag(rng.uniform(0.5, 4.0, 3)) @ shear
+        affine[:3, 3] = rng.normal(0, 20, 3)
+        img = nib.Nifti1Image(mask.astype(np.uint8), affine)
+        # inside, near and far outside the grid
+        points = nib.affines.apply_affine(affine, rng.uniform(-40, np.array(shape) + 40, (6, 3)))
+        world = nib.affines.apply_affine(affine, np.argwhere(mask))
+        expected, _ = cKDTree(world).query(points)
+        nearest, distance = nearest_in_mask(img, mask, points, radius_mm)
+        np.testing.assert_allclose(distance, expected, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(np.linalg.norm(nearest - points, axis=1), expected, rtol=1e-12, atol=1e-9)
+        assert cKDTree(world).query(nearest)[0].max() < 1e-9  # a voxel centre of the mask
+    empty = nearest_in_mask(img, np.zeros(shape, dtype=bool), points)
+    assert np.isnan(empty[0]).all() and np.isnan(empty[1]).all()

@@ -106,22 +106,56 @@ def values_at(img, points_ras) -> np.ndarray:
     return out
 
 
-def nearest_in_mask(img, mask: np.ndarray, points_ras) -> tuple[np.ndarray, np.ndarray]:
+def nearest_in_mask(img, mask: np.ndarray, points_ras, radius_mm: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
     """Nearest voxel centre of ``mask`` to each point.
+
+    Searched in growing boxes around each point (``radius_mm``, doubled until
+    a voxel lies within the radius): every voxel within the radius is in the
+    box, so the voxel found is the nearest of the whole mask, without
+    placing all of a 1 mm grey-matter mask's voxels in space.
+
+    Parameters
+    ----------
+    img : nibabel image
+        Gives the voxel -> RAS affine of ``mask``.
+    mask : numpy.ndarray of bool, shape (I, J, K)
+    points_ras : array-like, shape (N, 3)
+        RAS mm.
+    radius_mm : float
+        First search radius.
 
     Returns
     -------
     nearest : numpy.ndarray, shape (N, 3)
-        World coordinates (NaN if the mask is empty).
+        World coordinates (NaN if the mask is empty). Of voxels at the same
+        distance, the first in the array's (C) order.
     distance : numpy.ndarray, shape (N,)
         Distances in mm.
     """
-    from scipy.spatial import cKDTree
-
-    points = np.atleast_2d(points_ras)
-    voxels = np.argwhere(mask)
-    if voxels.size == 0:
-        return np.full(points.shape, np.nan), np.full(len(points), np.nan)
-    world = nib.affines.apply_affine(img.affine, voxels)
-    dist, idx = cKDTree(world).query(points)
-    return world[idx], dist
+    points = np.atleast_2d(np.asarray(points_ras, dtype=float))
+    nearest, distance = np.full(points.shape, np.nan), np.full(len(points), np.nan)
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return nearest, distance
+    shape = np.array(mask.shape)
+    to_voxel = np.linalg.inv(img.affine)
+    # half-widths of the voxel box holding a ball of 1 mm around a point, whatever the affine
+    reach = np.linalg.norm(to_voxel[:3, :3], axis=1)
+    for n, point in enumerate(points):
+        centre = nib.affines.apply_affine(to_voxel, point)
+        radius = radius_mm
+        while True:
+            low = np.clip(np.floor(centre - radius * reach).astype(int), 0, shape)
+            high = np.clip(np.ceil(centre + radius * reach).astype(int) + 1, 0, shape)
+            whole = np.all(low == 0) and np.all(high == shape)
+            box = tuple(slice(a, b) for a, b in zip(low, high))
+            voxels = np.argwhere(mask[box]) + low
+            if len(voxels):
+                world = nib.affines.apply_affine(img.affine, voxels)
+                gaps = np.linalg.norm(world - point, axis=1)
+                best = int(np.argmin(gaps))
+                if gaps[best] <= radius or whole:
+                    nearest[n], distance[n] = world[best], gaps[best]
+                    break
+            radius *= 2
+    return nearest, distance

@@ -4,6 +4,8 @@ scalp and write the files a TMS team loads in its navigator."""
 from __future__ import annotations
 
 import logging
+import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,7 +232,7 @@ def _native_context(table: pd.DataFrame, anat: NativeAnatomy, settings: ExportSe
         notes.append("no desc-brain_mask found: brain-mask check not done")
     if gm is None:
         notes.append("no label-GM_probseg or dseg found: grey-matter check not done")
-    head = _native_head(t1w, mask, xfm, settings, notes)
+    head = _native_head(t1w, anat.t1w, mask, xfm, settings, notes)
     return {
         "space": "T1w",
         "image": t1w,
@@ -246,15 +248,13 @@ def _native_context(table: pd.DataFrame, anat: NativeAnatomy, settings: ExportSe
     }
 
 
-def _native_head(t1w, mask, xfm: PointTransform | None, settings, notes) -> dict:
-    data = np.asarray(t1w.dataobj, dtype=np.float32)
-    threshold = scalp.otsu_threshold(data)
-    head = scalp.head_mask(t1w, data, threshold)
+def _native_head(t1w, t1w_path, mask, xfm: PointTransform | None, settings, notes) -> dict:
+    head = t1w_head(t1w, t1w_path)
     voxel = abs(np.linalg.det(t1w.affine[:3, :3]))
     brain_volume = None
     if mask is not None:
         brain_volume = float((np.asanyarray(mask.dataobj) > settings.brain_mask_threshold).sum() * voxel)
-    head_volume = float(head.sum() * voxel)
+    head_volume = float(head["mask"].sum() * voxel)
     if brain_volume and head_volume < settings.min_head_to_brain_ratio * brain_volume:
         if xfm is None:
             notes.append("T1w looks skull-stripped and no transform: scalp projection not done")
@@ -264,9 +264,52 @@ def _native_head(t1w, mask, xfm: PointTransform | None, settings, notes) -> dict
         notes.append(f"T1w looks skull-stripped: scalp from the {label}, mapped to T1w")
         mapped, _ = xfm.map(np.vstack([surface, center]))
         return {"surface": mapped[:-1], "center": mapped[-1], "source": "template"}
-    center = nib.affines.apply_affine(t1w.affine, np.argwhere(head).mean(axis=0))
-    return {"surface": scalp.surface_points(t1w, head), "center": center, "source": "T1w",
-            "mask": head, "affine": t1w.affine, "intensity": data, "threshold": threshold}
+    return {**head, "source": "T1w", "affine": t1w.affine}
+
+
+#: Heads found in T1w files, by file (see :func:`t1w_head`); the newest last.
+_HEADS: OrderedDict = OrderedDict()
+#: T1w files whose head is kept: a participant's runs and their participant target share one.
+HEADS_KEPT = 2
+
+
+def t1w_head(t1w, path) -> dict:
+    """The head in a T1w (:func:`trdnet.export.scalp.head_mask`), found once per file and process.
+
+    Every run of a participant and the participant target are exported on
+    the same ``desc-preproc_T1w``; the head (Otsu's threshold, filled mask,
+    scalp voxels) is found at the first and kept for the next ones while the
+    file is unchanged (same path, size, modification time and inode).
+
+    Parameters
+    ----------
+    t1w : nibabel image
+        The T1w, loaded from ``path``.
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        ``intensity`` (float32 array, read-only), ``threshold`` (float),
+        ``mask`` (bool array, read-only), ``surface`` (S x 3 scalp points,
+        RAS mm) and ``center`` (3,): shared, not to be modified.
+    """
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key in _HEADS:
+        _HEADS.move_to_end(key)
+        return _HEADS[key]
+    data = np.asarray(t1w.dataobj, dtype=np.float32)
+    threshold = scalp.otsu_threshold(data)
+    mask = scalp.head_mask(t1w, data, threshold)
+    center = nib.affines.apply_affine(t1w.affine, np.argwhere(mask).mean(axis=0))
+    surface = scalp.surface_points(t1w, mask)
+    for array in (data, mask, surface, center):
+        array.setflags(write=False)
+    _HEADS[key] = {"intensity": data, "threshold": threshold, "mask": mask, "surface": surface, "center": center}
+    while len(_HEADS) > HEADS_KEPT:
+        _HEADS.popitem(last=False)
+    return _HEADS[key]
 
 
 def _template_context(settings: ExportSettings) -> dict:
