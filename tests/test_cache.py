@@ -70,19 +70,31 @@ def test_grey_matter_equals_nilearn_linear_resampling(resolution):
 
 
 @pytest.mark.parametrize("kind, resolution", [("T1w", 2), ("brain_mask", 2), ("GM", 2), ("WM", 2), ("GM", 4)])
-def test_cached_templates_equal_nilearn(kind, resolution, cache):
+def test_cached_templates_equal_nilearn(kind, resolution, cache, monkeypatch):
     from trdnet import templates
 
     templates.mni152.cache_clear()
     loader = getattr(datasets, templates.KINDS[kind])
     expected = loader(resolution=resolution)
+    # nilearn resamples at every call (a second each): the cold cache gets the image just made, so what is
+    # checked is what trdnet asks nilearn for and what its cache gives back
+    calls = []
+
+    def nilearn_once(resolution):
+        calls.append(resolution)
+        return expected if resolution == asked else loader(resolution=resolution)
+
+    asked = resolution
+    monkeypatch.setattr(datasets, templates.KINDS[kind], nilearn_once)
     for _ in range(2):  # computed, then read back from the cache
         img = templates.mni152(kind, resolution)
         np.testing.assert_array_equal(np.asanyarray(img.dataobj), np.asanyarray(expected.dataobj))
         np.testing.assert_array_equal(img.affine, expected.affine)
         assert img.header.binaryblock == expected.header.binaryblock
         templates.mni152.cache_clear()
-    assert (cache / f"mni152_{kind}_{resolution}mm_nilearn-{__import__('nilearn').__version__}.npy").is_file()
+    assert calls == [resolution]  # computed once, then read from the cache
+    versions = f"nilearn-{__import__('nilearn').__version__}_scipy-{__import__('scipy').__version__}"
+    assert (cache / f"mni152_{kind}_{resolution}mm_{versions}.npy").is_file()
     assert templates.mni152_2mm(kind).shape == templates.mni152(kind, 2).shape
     with pytest.raises(ValueError, match="unknown template kind"):
         templates.mni152("T2w", resolution)

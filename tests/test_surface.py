@@ -610,3 +610,15 @@ def test_seed_map_figure_shows_the_target_in_gold_at_the_target_vertex():
     px, py = lateral.transData.transform((x, y))
     centre = gold.mean(axis=0) + [rows.start, cols.start]  # (row, column)
     assert np.hypot(centre[0] - (pixels.shape[0] - py), centre[1] - px) < 10
+
+
+def test_standard_meshes_are_read_once_per_process_and_cannot_be_changed_by_a_caller():
+    from trdnet.inputs.surface import standard_meshes
+
+    first, surface = standard_meshes("fsaverage5")
+    first.pop("R")  # a caller's own dict
+    second, again = standard_meshes("fsaverage5")
+    assert set(second) == {"L", "R"} and again == surface
+    assert second["L"][0] is first["L"][0]
+    with pytest.raises(ValueError, match="read-only"):
+        second["L"][0][0, 0] = 0.0

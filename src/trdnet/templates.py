@@ -5,7 +5,7 @@ call (about half a second to a second each). trdnet needs them per run
 (grey matter for the search region; template, brain mask and grey matter for
 the navigator export without anatomy), per report and per simulated
 participant, so each is computed once and kept in trdnet's on-disk cache
-(:mod:`trdnet.cache`), keyed by the nilearn version. The images returned equal
+(:mod:`trdnet.cache`), keyed by the nilearn and scipy versions. The images returned equal
 nilearn's: same data, affine and header.
 """
 
@@ -16,6 +16,7 @@ import functools
 import nibabel as nib
 import nilearn
 import numpy as np
+import scipy
 
 from .cache import cached_array
 
@@ -65,8 +66,8 @@ def mni152(kind: str, resolution_mm: int = 2) -> nib.Nifti1Image:
 
         return getattr(datasets, KINDS[kind])(resolution=resolution_mm)
 
-    # the 2 mm key is the one older caches hold
-    key = f"mni152_{kind}_{resolution_mm}mm_nilearn-{nilearn.__version__}"
+    # nilearn resamples its 1 mm files with scipy.ndimage: both versions make the values
+    key = f"mni152_{kind}_{resolution_mm}mm_nilearn-{nilearn.__version__}_scipy-{scipy.__version__}"
     data = cached_array(key, lambda: np.asanyarray(load().dataobj))
     affine = cached_array(f"{key}_affine", lambda: np.asarray(load().affine, dtype=float))
     header = cached_array(f"{key}_header", lambda: np.frombuffer(load().header.binaryblock, dtype=np.uint8))

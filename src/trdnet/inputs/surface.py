@@ -29,6 +29,7 @@ mapped to MNI152 with FreeSurfer's published linear matrix
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -274,7 +275,8 @@ def standard_meshes(space: str) -> tuple[dict, str]:
     Returns
     -------
     meshes : dict
-        Hemisphere -> ``(coordinates, faces)``.
+        Hemisphere -> ``(coordinates, faces)``; the arrays are read once per process and shared
+        (read-only).
     surface : str
         What the coordinates are (for the sidecars).
 
@@ -284,6 +286,20 @@ def standard_meshes(space: str) -> tuple[dict, str]:
         A space without a mesh available offline (fsaverage6, fsaverage, ...):
         give the meshes explicitly.
     """
+    meshes, surface = _standard_meshes(space)
+    return dict(meshes), surface
+
+
+@functools.lru_cache(maxsize=None)
+def _standard_meshes(space: str) -> tuple[dict, str]:
+    meshes, surface = _read_standard_meshes(space)
+    for arrays in meshes.values():
+        for array in arrays:
+            array.setflags(write=False)
+    return meshes, surface
+
+
+def _read_standard_meshes(space: str) -> tuple[dict, str]:
     if space == "fsaverage5":
         from nilearn.datasets import load_fsaverage
 
