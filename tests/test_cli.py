@@ -456,8 +456,8 @@ def test_an_unreachable_dask_scheduler_is_given_a_short_configurable_time(small_
 
 
 @pytest.mark.parametrize(("options", "settings", "words"), [
-    (["--dask", "tcp://127.0.0.1:9", "--dask-timeout", "1.5"], None,
-     "--dask tcp://127.0.0.1:9: cannot reach a Dask scheduler there within 1.5 s"),
+    (["--dask", "tcp://127.0.0.1:9", "--dask-timeout", "0.5"], None,
+     "--dask tcp://127.0.0.1:9: cannot reach a Dask scheduler there within 0.5 s"),
     (["--dask", "local:abc"], None, "--dask local:abc: the number of local workers must be a whole number"),
     (["--n-volumes", "40"], None, "--n-volumes 40 (simulated runs, TR 2 s): 40 volumes (1.3 min) before any "
                                   "censoring; at least"),

@@ -825,8 +825,8 @@ def test_unreachable_dask_scheduler_writes_nothing(derivatives, tmp_path, capsys
     settings_file.write_text(json.dumps(SETTINGS))
     _refused(capsys, ["run", str(derivatives), str(out), "participant", "--participant-label", "01",
                       "--no-report", "--settings", str(settings_file), "--dask", "tcp://127.0.0.1:1",
-                      "--dask-timeout", "2"],
-             "--dask tcp://127.0.0.1:1: cannot reach a Dask scheduler there within 2 s")
+                      "--dask-timeout", "0.5"],
+             "--dask tcp://127.0.0.1:1: cannot reach a Dask scheduler there within 0.5 s")
     assert not out.exists()
 
 
