@@ -17,6 +17,7 @@ from ..inputs.surface import is_surface_space
 from ..outputs import atomic_write_text, read_tsv
 from ..parallel import worker_count
 from ..progress import Progress
+from ..records import participant_report_path
 from . import figures_brain, figures_qc
 from .collect import RunOutputs, find_runs, participant_target_tables, withdrawn_participant_targets
 from .html import esc, figure, fmt, note, number, page, section, table
@@ -53,7 +54,7 @@ def write_participant_report(out_dir, subject: str) -> Path:
         raise InputError(f"{out_dir}: no finished run of sub-{label} (no completion record in logs/); "
                          "run 'trdnet run' first or give a processed participant")
     html = participant_html(runs, label, out_dir)
-    return atomic_write_text(out_dir / f"sub-{label}.html", html)
+    return atomic_write_text(participant_report_path(out_dir, label), html)
 
 
 def write_participant_reports(out_dir, subjects=None, n_jobs: int | None = None) -> list[Path]:
