@@ -359,14 +359,9 @@ def collect_runs(args, settings):
 
     check_setting_files(settings)
     strategy = getattr(args, "denoise_strategy", None)
-    selection = None
-    if args.bids_filter_file:
-        if args.dataset or args.roi_timeseries:
-            raise SettingsError("--bids-filter-file selects runs of an fMRIPrep folder; it cannot be used with "
-                                "--dataset or --roi-timeseries")
-        from .inputs.bids_filter import read_bids_filter
-
-        selection = read_bids_filter(args.bids_filter_file)
+    if args.bids_filter_file and (args.dataset or args.roi_timeseries):
+        raise SettingsError("--bids-filter-file selects runs of an fMRIPrep folder; it cannot be used with "
+                            "--dataset or --roi-timeseries")
     if settings.denoise.already_cleaned:  # only --already-cleaned declares it; a settings file's value was ignored
         raise SettingsError(f"{args.settings}: denoise.already_cleaned = true is not a setting: it applies only to "
                             "ROI time series declared cleaned on the command line (--roi-timeseries ... "
@@ -401,11 +396,8 @@ def collect_runs(args, settings):
     else:
         from .inputs.bids import find_runs
 
-        runs = find_runs(args.dirs[0], args.participant_label, settings.space, args.task, args.session_label)
-        if selection is not None:
-            from .inputs.bids_filter import select_runs
-
-            runs = select_runs(runs, selection, args.bids_filter_file)
+        runs = find_runs(args.dirs[0], args.participant_label, settings.space, args.task, args.session_label,
+                         bids_filter=args.bids_filter_file)
         runs = _requested(runs, args, args.dirs[0])
     check_denoise_fits(settings.denoise, runs)
     check_atlas_fits(settings.networks, runs)

@@ -8,18 +8,24 @@ import json
 from pathlib import Path
 
 from ..config import MNI_SPACE
-from ..entities import ENTITY_ORDER, parse_entities, split_space_spec
+from ..entities import ENTITY_ORDER, parse_bids_name, parse_entities, split_space_spec
 from ..errors import InputError
 from .anatomy import find_native_anatomy
 from .runs import Run, check_distinct_outputs
-from .surface import is_surface_space, make_surface_run, surface_bold_files
+from .surface import CIFTI_SUFFIX, GIFTI_SUFFIX, is_surface_space, make_surface_run, surface_bold_files
 
 __all__ = [
-    "BOLD_SUFFIX", "SUPPORTED_SPACES", "check_derivatives_folder", "check_space", "derivatives_root", "find_runs",
+    "BOLD_EXTENSIONS", "BOLD_SUFFIX", "SUPPORTED_SPACES", "check_derivatives_folder", "check_space", "derivatives_root", "find_runs",
     "find_companion", "find_confounds", "parse_entities",
 ]
 
 BOLD_SUFFIX = "_desc-preproc_bold.nii.gz"
+#: Preprocessed volume BOLD files trdnet reads: fMRIPrep's compressed form and
+#: the uncompressed one (BIDS allows both; SPM users often decompress).
+VOLUME_SUFFIXES = (BOLD_SUFFIX, "_desc-preproc_bold.nii")
+#: Extensions a BOLD file trdnet reads can have (PyBIDS ``extension``):
+#: volumes, GIFTI (one file per hemisphere) and CIFTI.
+BOLD_EXTENSIONS = tuple(parse_bids_name(s).extension for s in (*VOLUME_SUFFIXES, GIFTI_SUFFIX, CIFTI_SUFFIX))
 
 #: Spaces of BOLD runs trdnet analyses. Its regions (sgACC seed, DLPFC sites,
 #: network ROIs, grey matter) are MNI152NLin2009cAsym coordinates; a T1w run
@@ -90,6 +96,7 @@ def find_runs(
     space: str = "MNI152NLin2009cAsym",
     task: str | None = None,
     sessions=None,
+    bids_filter: str | Path | None = None,
 ) -> list[Run]:
     """List the preprocessed BOLD runs of an fMRIPrep derivatives folder.
 
@@ -107,6 +114,12 @@ def find_runs(
         Keep only this task (with or without ``task-``).
     sessions : list of str, optional
         Keep only these sessions (with or without ``ses-``).
+    bids_filter : str or Path, optional
+        A BIDS filter file (fMRIPrep's ``--bids-filter-file``); only the runs
+        its ``"bold"`` query selects are kept (see
+        :mod:`trdnet.inputs.bids_filter`). Applied before the check that no
+        two runs share output names, so it can choose between a run's
+        ``.nii`` and ``.nii.gz`` copies.
 
     Returns
     -------
@@ -118,7 +131,8 @@ def find_runs(
     Raises
     ------
     InputError
-        If nothing matches; the message says what exists instead.
+        If nothing matches; the message says what exists instead. If the
+        filter file is unreadable or wrong, naming it and the problem.
     """
     root = Path(root)
     try:
@@ -131,8 +145,14 @@ def find_runs(
     labels = _strip(participant_labels, "sub-")
     wanted_sessions = _strip(sessions, "ses-")
     task = task.removeprefix("task-") if task else task
-    candidates = sorted(root.glob(f"sub-*/**/func/*{BOLD_SUFFIX}")) + sorted(root.glob(f"sub-*/func/*{BOLD_SUFFIX}"))
-    candidates = sorted(set(candidates) | set(surface_bold_files(root.glob("sub-*/**/func/*"))))
+    selection = None
+    if bids_filter is not None:
+        from .bids_filter import read_bids_filter, select_runs  # it reads BOLD_EXTENSIONS from here
+
+        selection = read_bids_filter(bids_filter)
+    candidates = {path for suffix in VOLUME_SUFFIXES for pattern in (f"sub-*/**/func/*{suffix}", f"sub-*/func/*{suffix}")
+                  for path in root.glob(pattern)}
+    candidates = sorted(candidates | set(surface_bold_files(root.glob("sub-*/**/func/*"))))
     if not candidates:
         raise InputError(f"{root}: no '*{BOLD_SUFFIX}' files under sub-*/[ses-*/]func/")
 
@@ -171,6 +191,8 @@ def find_runs(
     anatomy = functools.cache(lambda subject, session: find_native_anatomy(root, subject, session))
     runs = [dataclasses.replace(run, anatomy=anatomy(run.subject, run.entities.get("ses"))) for run in runs]
     runs = sorted(runs, key=lambda r: tuple(r.entities.get(k, "") for k in ENTITY_ORDER))
+    if selection is not None:
+        runs = select_runs(runs, selection, bids_filter)
     check_distinct_outputs(runs)
     return runs
 
@@ -195,10 +217,12 @@ def check_space(space: str) -> None:
 
 
 def _make_run(bold: Path, entities: dict, simulated: bool) -> Run:
-    if not bold.name.endswith(BOLD_SUFFIX):
+    if not bold.name.endswith(VOLUME_SUFFIXES):
         return make_surface_run(bold, entities, simulated, find_confounds)
-    mask = find_companion(bold, entities, "brain", "mask", ".nii.gz", MASK_OPTIONAL)
-    sidecar = bold.parent / (bold.name[: -len(".nii.gz")] + ".json")
+    extension = parse_bids_name(bold).extension
+    mask = (find_companion(bold, entities, "brain", "mask", extension, MASK_OPTIONAL)
+            or find_companion(bold, entities, "brain", "mask", ".nii.gz", MASK_OPTIONAL))
+    sidecar = bold.parent / (bold.name[: -len(extension)] + ".json")
     tr, meta_simulated = None, False
     if sidecar.is_file():
         try:

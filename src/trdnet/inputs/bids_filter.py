@@ -9,9 +9,16 @@ is a label, a list of labels, or null (the entity must be absent). They are
 matched against the preprocessed images' names, so ``"desc": "preproc"``
 keeps fMRIPrep's volume runs (``desc-preproc_bold.nii.gz``) and
 ``"desc": null`` its surface runs (``_bold.func.gii``, ``_bold.dtseries.nii``,
-which have no ``desc``). ``datatype``, ``suffix`` and ``extension`` may be
-given and must admit preprocessed BOLD images. Queries for other files
-(``t1w``, ``fmap``, ...) do not select BOLD runs and are ignored with a note.
+which have no ``desc``). ``extension`` is matched as PyBIDS matches it: the
+BOLD file's whole extension, with or without the leading dot, so ``".nii"``
+keeps uncompressed ``_bold.nii`` runs only, ``".nii.gz"`` compressed ones,
+``".func.gii"`` and ``".dtseries.nii"`` surface runs, and a list any of them;
+an extension no BOLD file trdnet reads can have (``.tsv``) is refused.
+``datatype`` and ``suffix`` may be given and must admit preprocessed BOLD
+images (``func``, ``bold``). Queries for other files (``t1w``, ``fmap``, ...)
+do not select BOLD runs and are ignored with a note.
+
+:func:`trdnet.inputs.bids.find_runs` applies the filter (``bids_filter=``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import json
 import logging
 from pathlib import Path
 
+from ..entities import parse_bids_name
 from ..errors import InputError, NotImplementedFeatureError
+from .bids import BOLD_EXTENSIONS
 
 log = logging.getLogger("trdnet.inputs.bids_filter")
 
@@ -31,7 +40,7 @@ ENTITY_KEYS = {
     "resolution": "res", "density": "den", "desc": "desc",
 }
 #: Keys that describe the file kind rather than an entity, and the values that admit a BOLD image.
-_KIND_KEYS = {"datatype": {"func"}, "suffix": {"bold"}, "extension": {".nii.gz", "nii.gz", ".nii", "nii"}}
+_KIND_KEYS = {"datatype": {"func"}, "suffix": {"bold"}}
 
 
 def read_bids_filter(path: str | Path) -> dict[str, list[str] | None]:
@@ -46,14 +55,16 @@ def read_bids_filter(path: str | Path) -> dict[str, list[str] | None]:
     -------
     dict
         Entity key (``ses``, ``task``, ...) -> accepted labels as strings, or
-        None when the entity must be absent. Empty when the file has no
+        None when the entity must be absent; ``extension`` -> accepted
+        extensions with their leading dot. Empty when the file has no
         ``"bold"`` query.
 
     Raises
     ------
     InputError
         Naming the file and what is wrong (unreadable, not JSON, not an
-        object, unknown entity, a value that is not a label).
+        object, unknown entity, a value that is not a label, an extension no
+        BOLD file trdnet reads has).
     NotImplementedFeatureError
         For PyBIDS regular-expression queries (``"regex_search": true``).
     """
@@ -85,9 +96,12 @@ def read_bids_filter(path: str | Path) -> dict[str, list[str] | None]:
                 raise InputError(f"{path}: bold.{name} = {json.dumps(value)} excludes preprocessed BOLD images; "
                                  f"accepted: {sorted(_KIND_KEYS[name])}")
             continue
+        if name == "extension":
+            selection["extension"] = _extensions(path, value)
+            continue
         if name not in ENTITY_KEYS:
             raise InputError(f"{path}: unknown entity {name!r} in the bold query; accepted: "
-                             f"{sorted([*ENTITY_KEYS, *_KIND_KEYS])}")
+                             f"{sorted([*ENTITY_KEYS, *_KIND_KEYS, 'extension'])}")
         selection[ENTITY_KEYS[name]] = _labels(path, name, value)
     return selection
 
@@ -100,6 +114,19 @@ def _labels(path: Path, name: str, value) -> list[str] | None:
         raise InputError(f"{path}: bold.{name} = {json.dumps(value)} is not accepted; accepted: a label, "
                          "a list of labels, or null (entity absent)")
     return [str(v) for v in values]
+
+
+def _extensions(path: Path, value) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise InputError(f"{path}: bold.extension = {json.dumps(value)} is not an extension; accepted: "
+                         f"{list(BOLD_EXTENSIONS)}, one or a list")
+    extensions = ["." + v.removeprefix(".") for v in values]  # PyBIDS: with or without the leading dot
+    unread = [v for v in extensions if v not in BOLD_EXTENSIONS]
+    if unread:
+        raise InputError(f"{path}: bold.extension = {json.dumps(value)}: no BOLD file trdnet reads has extension "
+                         f"{', '.join(unread)}; accepted: {list(BOLD_EXTENSIONS)}")
+    return extensions
 
 
 def _same_label(found: str, wanted: str) -> bool:
@@ -131,6 +158,10 @@ def select_runs(runs, selection: dict[str, list[str] | None], source: str | Path
     """
     def passes(run) -> bool:
         for key, wanted in selection.items():
+            if key == "extension":
+                if parse_bids_name(run.bold).extension not in wanted:
+                    return False
+                continue
             found = run.entities.get(key)
             if wanted is None:
                 if found:

@@ -107,6 +107,6 @@ def check_distinct_outputs(runs) -> None:
             raise InputError(
                 f"{second}: its outputs would be named like those of {first} ({run.prefix}_*); "
                 "trdnet keeps every entity that tells inputs apart, so rename one of them or select one "
-                "(--participant-label, --task, --space)"
+                "(--participant-label, --task, --space, a --bids-filter-file)"
             )
         seen[key] = run
