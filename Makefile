@@ -19,12 +19,15 @@ demo: $(STAMP)
 # one pytest-xdist worker per core; a test file stays in one worker, so its module fixtures are built once
 # (session fixtures once per run: tests/conftest.py build_once)
 TEST_WORKERS ?= 2
+# Bytecode caches (__pycache__, ignored by git) are written even where PYTHONDONTWRITEBYTECODE is set: a test run
+# imports trdnet in many processes and pytest rewrites every test module's asserts, seconds per process each time.
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 examples: $(STAMP)
 	$(BIN)/python examples/run_all.py
