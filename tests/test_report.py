@@ -276,6 +276,72 @@ def test_methods_text_names_the_denoising_strategy_and_compcor():
     assert "strategy" not in methods_text.methods_paragraph(custom, {}, simulated=False)[0]
 
 
+def test_methods_text_names_where_each_strategy_comes_from():
+    """A strategy's stored source is quoted: nilearn has no 'simple+gsr' or 'scrubbing.5', giga-connectome does."""
+    for name, source in (("compcor", "giga-connectome 'acompcor50'"),
+                         ("scrubbing.5+gsr", "load_confounds_strategy('scrubbing', fd_threshold=0.5")):
+        text, _ = methods_text.methods_paragraph(Settings.from_dict({"denoise": {"strategy": name}}).to_dict(), {},
+                                                 simulated=False)
+        quoted = text.split(f"the {name} denoising strategy (", 1)[1].split(". Each run", 1)[0]
+        assert html_module.escape(source) in quoted, text
+
+
+def test_methods_text_says_what_gsr_both_computed_and_where():
+    """``--gsr both``: outputs keep the settings' choice; the targets table (volume runs) or a desc-gsr<other>
+    network table (ROI runs) holds the other; nothing is said without it."""
+    for gsr, other in ((True, "without"), (False, "with")):
+        settings = Settings.from_dict({"denoise": {"global_signal": "basic" if gsr else "none"}}).to_dict()
+        assert "--gsr both" not in methods_text.methods_paragraph(settings, {}, simulated=False)[0]
+        settings["targeting"]["compare_gsr"] = True
+        text, _ = methods_text.methods_paragraph(settings, {}, simulated=False)
+        assert f"also cleaned {other} global signal regression and the personalised targets recomputed" in text
+        assert f"all outputs use global signal regression {'on' if gsr else 'off'}" in text
+        assert "other_gsr_x/y/z" in text and "gsr_distance_mm" in text
+        roi = {"n_rois": 100, "atlas": "Schaefer", "space": "MNI152NLin2009cAsym", "already_cleaned": False}
+        text, _ = methods_text.methods_paragraph(settings, {}, simulated=False, roi=roi)
+        assert f"desc-gsr{'off' if gsr else 'on'}_networks.tsv" in text and "gsr_distance_mm" not in text
+        text, _ = methods_text.methods_paragraph(settings, {}, simulated=False, roi={**roi, "already_cleaned": True})
+        assert "--gsr both" not in text
+
+
+def test_methods_text_without_reliability_claims_no_comparison():
+    settings = Settings().to_dict()
+    settings["targeting"]["reliability"] = False
+    text, _ = methods_text.methods_paragraph(settings, {}, simulated=False)
+    assert "reliability was not estimated (reliability switched off)" in text
+    assert "split halves" not in text and "block-bootstrap" not in text
+
+
+def test_trdnet_is_cited_as_citation_cff_and_pyproject_say():
+    """Title and authors kept in methods_text agree with CITATION.cff; its URL is pyproject's Repository."""
+    import yaml
+
+    from trdnet import __version__
+    from trdnet.outputs import code_url
+
+    cff = yaml.safe_load((Path(__file__).resolve().parents[1] / "CITATION.cff").read_text())
+    assert cff["title"] == methods_text.TRDNET_TITLE
+    assert tuple(author["name"] for author in cff["authors"]) == methods_text.TRDNET_AUTHORS
+    assert cff["repository-code"] == code_url() == methods_text.BIBTEX["trdnet"][1]["url"]
+    assert str(cff["version"]) == __version__
+
+
+def test_citation_files_cite_trdnet_with_the_version_that_wrote_the_outputs():
+    settings = Settings().to_dict()
+    software = {"trdnet": "7.7.7", "nilearn": "0.13"}
+    text, cited = methods_text.methods_paragraph(settings, software, simulated=False)
+    number = cited.index("trdnet") + 1
+    assert f"with trdnet 7.7.7 [{number}]" in text
+    markdown = methods_text.citation_markdown(settings, software, simulated=False)
+    assert f"{number}. The trdnet developers. {methods_text.TRDNET_TITLE}. Software, " in markdown
+    assert f"Please cite trdnet [{number}] with the version that wrote these outputs (7.7.7)" in markdown
+    bib = methods_text.citation_bibtex(settings, software, simulated=False)
+    entry = re.search(r"@software\{trdnet,\n(.*?)\n\}", bib, flags=re.DOTALL).group(1)
+    assert "author = {{The trdnet developers}}" in entry and "version = {7.7.7}" in entry
+    assert "title = {{trdnet}: brain-network connectivity" in entry and "url = {https://" in entry
+    assert "version not recorded" in methods_text.citation_bibtex(settings, {}, simulated=False)
+
+
 def test_citation_files_hold_the_reports_methods_paragraph(reports, cohort_out):
     logs = cohort_out / "logs"
     markdown = (logs / "CITATION.md").read_text()

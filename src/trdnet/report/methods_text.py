@@ -6,11 +6,30 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from ..outputs import atomic_write_text
+from ..outputs import atomic_write_text, code_url
+from ..strategies import strategies
 from .html import esc
+
+#: trdnet's own title and authors as ``CITATION.cff`` (top of the repository) gives them; its URL is the
+#: ``Repository`` of pyproject.toml. A test checks the three agree with ``CITATION.cff``.
+TRDNET_TITLE = ("trdnet: brain-network connectivity and personalised sgACC-anticorrelated DLPFC TMS targets from "
+                "resting-state fMRI")
+TRDNET_AUTHORS = ("The trdnet developers",)
+
+
+def _trdnet_fields() -> dict:
+    """BibTeX fields citing trdnet (without the version, which is the one that wrote the outputs)."""
+    fields = {"author": " and ".join(f"{{{name}}}" for name in TRDNET_AUTHORS),  # braces: names of groups
+              "title": TRDNET_TITLE.replace("trdnet:", "{trdnet}:", 1)}
+    url = code_url()
+    if url:
+        fields["url"] = url
+    return fields
+
 
 #: Every reference the generated text can cite: key -> (BibTeX entry type, fields).
 BIBTEX = {
+    "trdnet": ("software", _trdnet_fields()),
     "fmriprep": ("article", {"author": "Esteban, Oscar and others", "year": "2019", "journal": "Nature Methods",
                              "title": "{fMRIPrep}: a robust preprocessing pipeline for functional {MRI}",
                              "volume": "16", "pages": "111--116"}),
@@ -72,16 +91,20 @@ def _short_author(name: str) -> str:
 
 def reference_text(key: str) -> str:
     """One reference of :data:`BIBTEX` as a line of text: ``Fox M.D. et al. (2012). Title. Journal 72:595-603.``"""
-    _, fields = BIBTEX[key]
+    kind, fields = BIBTEX[key]
     names = fields["author"].split(" and ")
     others = names[-1] == "others"
-    authors = ", ".join(_short_author(n) for n in names if n != "others") + (" et al." if others else "")
+    authors = ", ".join(name.strip("{}") if name.startswith("{") else _short_author(name)
+                        for name in names if name != "others") + (" et al." if others else "")
     venue = fields.get("journal") or fields.get("booktitle", "")
     if fields.get("volume"):
         venue += f" {fields['volume']}:{fields['pages'].replace('--', '-')}"
+    if kind == "software":
+        venue = "Software" + (f", {fields['url']}" if fields.get("url") else "")
     note = f" ({fields['note']})" if fields.get("note") else ""
     title = fields["title"].replace("{", "").replace("}", "")
-    return f"{authors} ({fields['year']}). {title}. {venue}{note}."
+    year = f" ({fields['year']})" if fields.get("year") else ""
+    return f"{authors}{year}. {title}. {venue}{note}."
 
 
 #: Citations used by the generated text (key -> reference line).
@@ -146,12 +169,12 @@ def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float
     tgt = settings.get("targeting", {})
     versions = software or {}
     if roi is not None:
-        return _roi_methods(roi, den, net, versions, tr, cite), cited
+        return _roi_methods(roi, den, net, versions, tr, cite, bool(tgt.get("compare_gsr"))), cited
     source = ("simulated resting-state data (trdnet's built-in simulation, not a real scan)" if simulated
               else f"resting-state BOLD data preprocessed with fMRIPrep {cite('fmriprep')}")
     parts = [f"We analysed {source} in {esc(settings.get('space', 'n/a'))} space"
-             + (f" (TR {tr:g} s)" if tr else "") + f" with trdnet {esc(versions.get('trdnet', '?'))}, "
-             f"using nilearn {esc(versions.get('nilearn', '?'))} {cite('nilearn')}."]
+             + (f" (TR {tr:g} s)" if tr else "") + f" with trdnet {esc(versions.get('trdnet', '?'))} "
+             f"{cite('trdnet')}, using nilearn {esc(versions.get('nilearn', '?'))} {cite('nilearn')}."]
     parts += _cleaning_sentences(den, cite)
     atlas_text, atlas_key = _ATLAS.get(net.get("atlas"), (esc(net.get("atlas", "?")), None))
     radius = net.get("roi_radius_mm")
@@ -189,21 +212,42 @@ def methods_paragraph(settings: dict, software: dict, simulated: bool, tr: float
     if described:
         parts.append("Personalised targets were selected by " + "; ".join(described)
                      + f"; the first ({esc(methods[0])}) is the primary target.")
-    if tgt.get("reliability") and not tgt.get("n_bootstrap"):
+    halves = (f"split halves of the retained volumes (when each half has at least {tgt.get('min_half_volumes')} "
+              "volumes)")
+    if not tgt.get("reliability"):
+        parts.append("Target reliability was not estimated (reliability switched off): no bootstrap or split-half "
+                     "comparison was run.")
+    elif not tgt.get("n_bootstrap"):
         parts.append(
             "No bootstrap was run (0 resamples asked for), so target reliability was not estimated: each target's "
-            "reliability is reported as unknown. Split halves of the retained volumes were still compared. "
+            f"reliability is reported as unknown. The targets of {halves} were still compared. "
             f"Random seed: {settings.get('random_state')}.")
-    elif tgt.get("reliability"):
+    else:
         block = tgt.get("bootstrap_block_s")
         parts.append(
             f"Target reliability was estimated from {tgt.get('n_bootstrap')} circular block-bootstrap resamples "
             f"of the retained volumes (block {block if block else 'one high-pass period'}"
-            f"{' s' if block else ''}) and from split halves; the word is good when the 95% bootstrap radius is "
+            f"{' s' if block else ''}) and from {halves}; the word is good when the 95% bootstrap radius is "
             f"under {tgt.get('good_r95_mm')} mm and the split-half distance under {tgt.get('good_split_half_mm')} "
             f"mm, fair when the radius is under {tgt.get('fair_r95_mm')} mm, poor otherwise (trdnet's documented "
             f"thresholds, not clinical standards). Random seed: {settings.get('random_state')}.")
+    if tgt.get("compare_gsr") and described:
+        parts.append(_gsr_both_sentence(den, "targets"))
     return " ".join(parts), cited
+
+
+def _gsr_both_sentence(den: dict, outputs: str) -> str:
+    """What ``--gsr both`` computed: the run's outputs with the settings' choice, one table with the other."""
+    used = den.get("global_signal", "none") != "none"
+    other = "without" if used else "with"
+    if outputs == "targets":
+        return (f"With --gsr both, each run was also cleaned {other} global signal regression and the personalised "
+                f"targets recomputed from it (no reliability estimate for them): all outputs use global "
+                f"signal regression {'on' if used else 'off'}; the targets table adds the other choice's targets "
+                "(other_gsr_x/y/z, other_gsr) and their distance from the main ones (gsr_distance_mm).")
+    return (f"With --gsr both, each run was also cleaned {other} global signal regression: all outputs use "
+            f"it {'on' if used else 'off'}, and the network table of the other choice is written as "
+            f"desc-gsr{'off' if used else 'on'}_networks.tsv.")
 
 
 #: Number of motion regressors of each ``denoise.motion`` choice (nilearn's load_confounds).
@@ -234,9 +278,10 @@ def _cleaning_sentences(den: dict, cite) -> list[str]:
     if den.get("global_signal", "none") != "none":
         confounds.append(f"{den['global_signal']} global signal (global signal regression)")
     strategy = den.get("strategy")
+    source = strategies().get(strategy, {}).get("source")
     named = ("" if not strategy else "Confounds followed trdnet's default denoising strategy. "
-             if strategy == "default" else f"Confounds followed the {esc(strategy)} denoising strategy (named "
-             "as in nilearn's load_confounds_strategy and giga-connectome). ")
+             if strategy == "default" else f"Confounds followed the {esc(strategy)} denoising strategy"
+             + (f" ({esc(source)})" if source else "") + ". ")
     parts = [(named + "Each run was cleaned in one projection: " + ", ".join(confounds) + " were regressed out"
               + ("" if den.get("global_signal", "none") != "none" else " (no global signal regression)")
               + (", the signals detrended" if den.get("detrend") else "")
@@ -251,12 +296,12 @@ def _cleaning_sentences(den: dict, cite) -> list[str]:
     return parts
 
 
-def _roi_methods(roi: dict, den: dict, net: dict, versions: dict, tr, cite) -> str:
+def _roi_methods(roi: dict, den: dict, net: dict, versions: dict, tr, cite, compare_gsr=False) -> str:
     """The methods of a run given as ROI time series: the input, its cleaning (or not), the networks."""
     parts = [f"We analysed parcel-level ROI time series ({roi.get('n_rois', '?')} ROIs, atlas "
              f"{esc(roi.get('atlas', '?'))}, {esc(roi.get('space') or 'space not stated')})"
-             + (f" (TR {tr:g} s)" if tr else "") + f" with trdnet {esc(versions.get('trdnet', '?'))}, "
-             f"using nilearn {esc(versions.get('nilearn', '?'))} {cite('nilearn')}."]
+             + (f" (TR {tr:g} s)" if tr else "") + f" with trdnet {esc(versions.get('trdnet', '?'))} "
+             f"{cite('trdnet')}, using nilearn {esc(versions.get('nilearn', '?'))} {cite('nilearn')}."]
     if roi.get("already_cleaned"):
         parts.append("The signals were declared already cleaned and analysed as given: trdnet applied no "
                      "detrending, filtering, confound regression or censoring.")
@@ -271,6 +316,8 @@ def _roi_methods(roi: dict, den: dict, net: dict, versions: dict, tr, cite) -> s
         f"with networkx {esc(versions.get('networkx', '?'))} {cite('networkx')} on the strongest "
         f"{float(net.get('graph_density', 0)):.0%} of positive edges. No TMS target was computed: that needs "
         "voxel-wise data.")
+    if compare_gsr and not roi.get("already_cleaned"):
+        parts.append(_gsr_both_sentence(den, "networks"))
     return " ".join(parts)
 
 
@@ -287,22 +334,35 @@ def software_html(software: dict) -> str:
 
 
 def citation_markdown(settings: dict, software: dict, simulated: bool, tr: float | None = None) -> str:
-    """``CITATION.md``: the methods paragraph of :func:`methods_paragraph` and its numbered references.
+    """``CITATION.md``: the methods paragraph of :func:`methods_paragraph`, its numbered references (trdnet
+    itself among them) and the trdnet version that wrote the outputs.
 
     Parameters are those of :func:`methods_paragraph`; the text is the same, unescaped.
     """
     paragraph, cited = methods_paragraph(settings, software, simulated, tr)
     references = "\n".join(f"{i}. {REFERENCES[key]}" for i, key in enumerate(cited, start=1))
     return (f"# Methods\n\n{html.unescape(paragraph)}\n\n## References\n\n{references}\n\n"
+            f"Please cite trdnet [{cited.index('trdnet') + 1}] with the version that wrote these outputs "
+            f"({_trdnet_version(software)}) and the methods it implemented for them. "
             "BibTeX entries of these references: `CITATION.bib`.\n")
 
 
+def _trdnet_version(software: dict) -> str:
+    return str((software or {}).get("trdnet") or "version not recorded")
+
+
 def citation_bibtex(settings: dict, software: dict, simulated: bool, tr: float | None = None) -> str:
-    """``CITATION.bib``: BibTeX entries of the references :func:`methods_paragraph` cites, in citation order."""
+    """``CITATION.bib``: BibTeX entries of the references :func:`methods_paragraph` cites, in citation order.
+
+    trdnet's own entry (``@software{trdnet, ...}``) carries the version the
+    ``software`` record names, i.e. the one that wrote the outputs.
+    """
     _, cited = methods_paragraph(settings, software, simulated, tr)
     entries = []
     for key in cited:
         kind, fields = BIBTEX[key]
+        if key == "trdnet":
+            fields = {**fields, "version": _trdnet_version(software)}
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields.items())
         entries.append(f"@{kind}{{{key},\n{body}\n}}\n")
     return "\n".join(entries)
