@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 
 import numpy as np
@@ -369,7 +370,10 @@ def test_roi_run_report_draws_networks_and_qc_and_says_what_was_done(tmp_path, l
     assert "ROI-by-ROI correlations" in page and "Glass-brain connectome" in page
     assert "Not computed: the input is ROI time series" in page
     assert "parcel-level ROI time series (6 ROIs" in page and "load_confounds" in page
-    assert "preprocessed with fMRIPrep" not in page and "sgACC" not in page.split("Methods</h2>")[1]
+    methods = page.split('<p class="methods">')[1].split("</p>")[0]  # the references cite trdnet's title
+    assert "preprocessed with fMRIPrep" not in methods and "sgACC" not in methods
+    citation = (out / "logs" / "CITATION.md").read_text()  # the same paragraph as the page: no seed, no target
+    assert html.unescape(methods) in citation and "seed was" not in citation
     networks = pd.read_csv(next(out.rglob("*_networks.tsv")), sep="\t")
     dmn = networks[(networks["network_a"] == "DMN") & (networks["network_b"] == "DMN")]["mean_z"].iloc[0]
     assert f">{dmn:.3f}<" in page

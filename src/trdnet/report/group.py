@@ -13,7 +13,7 @@ from ..outputs import atomic_write_text, read_tsv
 from . import figures_brain, figures_group
 from .collect import RunOutputs, failures, find_runs
 from .html import esc, figure, note, number, page, section, table
-from .methods_text import write_citation_files
+from .methods_text import roi_summary, write_citation_files
 from .participant import methods_section
 from .plotting import RELIABILITY_COLORS, UNKNOWN_COLOR, to_data_uri
 
@@ -45,7 +45,7 @@ def write_group_report(out_dir) -> Path:
         raise InputError(f"{out_dir}: no finished run (no completion record in logs/); run 'trdnet run' first")
     provenance = runs[0].provenance
     write_citation_files(out_dir / "logs", provenance.get("Settings", {}), provenance.get("Software", {}),
-                         runs[0].simulated, runs[0].qc.get("tr"))
+                         runs[0].simulated, runs[0].qc.get("tr"), roi=roi_summary(runs[0]))
     return atomic_write_text(out_dir / "group.html", group_html(out_dir, runs))
 
 

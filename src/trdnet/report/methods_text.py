@@ -321,6 +321,21 @@ def _roi_methods(roi: dict, den: dict, net: dict, versions: dict, tr, cite, comp
     return " ".join(parts)
 
 
+def roi_summary(run) -> dict | None:
+    """The ``roi`` argument of :func:`methods_paragraph` for a processed run, or None for a voxel-wise run.
+
+    Parameters
+    ----------
+    run : trdnet.report.collect.RunOutputs
+    """
+    if not run.roi_input:
+        return None
+    denoising = run.sidecar("qc.json").get("Denoising", {})
+    relmat = run.sidecar("*_relmat.json")
+    return {"n_rois": len(relmat.get("ROIs", {}).get("roi", [])), "atlas": relmat.get("Atlas", ""),
+            "space": run.provenance.get("Space", ""), "already_cleaned": bool(denoising.get("already_cleaned"))}
+
+
 def references_html(cited: list[str]) -> str:
     """Numbered reference list for :func:`methods_paragraph` citations."""
     items = "".join(f"<li>{esc(REFERENCES[k])}</li>" for k in cited)
@@ -333,13 +348,14 @@ def software_html(software: dict) -> str:
         f"{esc(k)} <code>{esc(v)}</code>" for k, v in sorted((software or {}).items())) + "</p>"
 
 
-def citation_markdown(settings: dict, software: dict, simulated: bool, tr: float | None = None) -> str:
+def citation_markdown(settings: dict, software: dict, simulated: bool, tr: float | None = None,
+                      roi: dict | None = None) -> str:
     """``CITATION.md``: the methods paragraph of :func:`methods_paragraph`, its numbered references (trdnet
     itself among them) and the trdnet version that wrote the outputs.
 
     Parameters are those of :func:`methods_paragraph`; the text is the same, unescaped.
     """
-    paragraph, cited = methods_paragraph(settings, software, simulated, tr)
+    paragraph, cited = methods_paragraph(settings, software, simulated, tr, roi)
     references = "\n".join(f"{i}. {REFERENCES[key]}" for i, key in enumerate(cited, start=1))
     return (f"# Methods\n\n{html.unescape(paragraph)}\n\n## References\n\n{references}\n\n"
             f"Please cite trdnet [{cited.index('trdnet') + 1}] with the version that wrote these outputs "
@@ -351,13 +367,14 @@ def _trdnet_version(software: dict) -> str:
     return str((software or {}).get("trdnet") or "version not recorded")
 
 
-def citation_bibtex(settings: dict, software: dict, simulated: bool, tr: float | None = None) -> str:
+def citation_bibtex(settings: dict, software: dict, simulated: bool, tr: float | None = None,
+                    roi: dict | None = None) -> str:
     """``CITATION.bib``: BibTeX entries of the references :func:`methods_paragraph` cites, in citation order.
 
     trdnet's own entry (``@software{trdnet, ...}``) carries the version the
     ``software`` record names, i.e. the one that wrote the outputs.
     """
-    _, cited = methods_paragraph(settings, software, simulated, tr)
+    _, cited = methods_paragraph(settings, software, simulated, tr, roi)
     entries = []
     for key in cited:
         kind, fields = BIBTEX[key]
@@ -369,15 +386,15 @@ def citation_bibtex(settings: dict, software: dict, simulated: bool, tr: float |
 
 
 def write_citation_files(logs_dir, settings: dict, software: dict, simulated: bool,
-                         tr: float | None = None) -> list[Path]:
+                         tr: float | None = None, roi: dict | None = None) -> list[Path]:
     """Write ``CITATION.md`` and ``CITATION.bib`` into ``logs_dir`` (atomically).
 
     Parameters
     ----------
     logs_dir : str or Path
         Usually ``<output>/logs``.
-    settings, software, simulated, tr
-        As for :func:`methods_paragraph`.
+    settings, software, simulated, tr, roi
+        As for :func:`methods_paragraph` (``roi`` from :func:`roi_summary`).
 
     Returns
     -------
@@ -385,5 +402,5 @@ def write_citation_files(logs_dir, settings: dict, software: dict, simulated: bo
         The two files.
     """
     logs_dir = Path(logs_dir)
-    return [atomic_write_text(logs_dir / "CITATION.md", citation_markdown(settings, software, simulated, tr)),
-            atomic_write_text(logs_dir / "CITATION.bib", citation_bibtex(settings, software, simulated, tr))]
+    return [atomic_write_text(logs_dir / "CITATION.md", citation_markdown(settings, software, simulated, tr, roi)),
+            atomic_write_text(logs_dir / "CITATION.bib", citation_bibtex(settings, software, simulated, tr, roi))]

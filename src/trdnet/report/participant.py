@@ -21,7 +21,7 @@ from ..records import participant_report_path
 from . import figures_brain, figures_qc
 from .collect import RunOutputs, find_runs, participant_target_tables, withdrawn_participant_targets
 from .html import esc, figure, fmt, note, number, page, section, table
-from .methods_text import methods_paragraph, references_html, software_html
+from .methods_text import methods_paragraph, references_html, roi_summary, software_html
 from .plotting import to_data_uri
 
 log = logging.getLogger("trdnet.report")
@@ -753,14 +753,8 @@ def export_space(path: Path) -> str:
 def methods_section(run: RunOutputs) -> str:
     """Methods paragraph, references and software versions."""
     prov = run.provenance
-    roi = None
-    if run.roi_input:
-        denoising = run.sidecar("qc.json").get("Denoising", {})
-        relmat = run.sidecar("*_relmat.json")
-        roi = {"n_rois": len(relmat.get("ROIs", {}).get("roi", [])), "atlas": relmat.get("Atlas", ""),
-               "space": prov.get("Space", ""), "already_cleaned": bool(denoising.get("already_cleaned"))}
     paragraph, cited = methods_paragraph(prov.get("Settings", {}), prov.get("Software", {}), run.simulated,
-                                         run.qc.get("tr"), roi=roi)
+                                         run.qc.get("tr"), roi=roi_summary(run))
     body = (f'<p class="methods">{paragraph}</p>' + references_html(cited) + software_html(prov.get("Software", {}))
             + note(f"Settings digest {prov.get('SettingsDigest', 'n/a')}; the full settings are in every "
                    "output's JSON sidecar."))
