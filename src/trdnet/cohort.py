@@ -1,22 +1,24 @@
 """Map :func:`trdnet.pipeline.process_run` over many runs: serially, with
-joblib worker processes, or on a Dask cluster. One failing run never stops the
+joblib worker processes, or on a Dask cluster (:mod:`trdnet.backends`), then
+the participant step's participants on the same workers. One failing run never stops the
 cohort: it gets a failure record (:mod:`trdnet.records`) and ``failures.tsv``
 is rebuilt from every record of the folder. Progress goes to the ``trdnet``
 logger, one line per run as it ends, whatever the backend."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import sys
 from pathlib import Path
 
+from .backends import (DASK_CONNECT_SECONDS, IDLE_WORKER_SECONDS, QUIET_TRACKER, DaskMap, JoblibMap,  # noqa: F401
+                       connect_scheduler, dask_client, run_guarded, serial_map, worker_pool)
 from .config import Settings, added_rules
-from .console import configure_worker_logging, logging_level
-from .errors import SettingsError, Terminated, TrdnetError, handle_sigterm, restore_sigterm, worker_sigint
+from .errors import SettingsError, Terminated, TrdnetError
 from .inputs.bids import derivatives_root
 from .inputs.runs import Run
 from .outputs import write_dataset_description
-from .parallel import available_cores, worker_count
+from .parallel import available_cores
 from .pipeline import FinishedWithOtherSettings, RunResult, is_finished, process_roi_run, process_run
 from .participants import KEPT, process_participants
 from .prefetch import RunPrefetcher
@@ -30,8 +32,8 @@ logger = logging.getLogger("trdnet")
 
 def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, group_map, lock_timeout: float,
                   blas_threads: int | None, reader=None):
-    """Worker entry point: never raises for a run-level failure (the failure record is written by the run)."""
-    from threadpoolctl import threadpool_limits
+    """Worker entry point of a run (:mod:`trdnet.backends`): never raises for a run-level failure (the failure
+    record is written by the run); Ctrl-C in this process (``blas_threads`` None) stops the cohort."""
 
     def work():
         if isinstance(run, Run):
@@ -39,34 +41,16 @@ def _safe_process(run: Run, out_dir: str, settings: Settings, overwrite: bool, g
                                lock_timeout=lock_timeout)
         return process_roi_run(run, Path(out_dir), settings, overwrite, lock_timeout=lock_timeout)
 
-    try:
-        if blas_threads is None:  # in this process: Ctrl-C and SIGTERM stop the cohort
-            return work()
-        previous = handle_sigterm()  # a cluster ending the job: the run is recorded as failed, like Ctrl-C
-        worker_sigint(running=True)
-        try:
-            with threadpool_limits(limits=blas_threads):
-                return work()
-        finally:  # an idle worker is the pool's to stop
-            restore_sigterm(previous)
-            worker_sigint(running=False)
-    except KeyboardInterrupt as exc:
-        if blas_threads is None:
-            raise
-        # a worker's run, interrupted: recorded by the run; the command says so in one line, not a traceback
+    def failed(exc):
+        if isinstance(exc, RunBusyError):
+            return RunResult(run.prefix, run.subject, "busy", error=str(exc))
+        if isinstance(exc, FinishedWithOtherSettings):  # finished by another process meanwhile: not a failure
+            return RunResult(run.prefix, run.subject, "other settings", error=str(exc))
+        # a worker's run interrupted, or a bug: recorded by the run; the command says so in one line
         return RunResult(run.prefix, run.subject, "failed", error=failure_reason(exc),
-                         interrupted=not isinstance(exc, Terminated))
-    except RunBusyError as exc:
-        return RunResult(run.prefix, run.subject, "busy", error=str(exc))
-    except FinishedWithOtherSettings as exc:  # finished by another process meanwhile: left as it is, not a failure
-        return RunResult(run.prefix, run.subject, "other settings", error=str(exc))
-    except Exception as exc:  # a bug: keep the cohort going but keep the evidence
-        return RunResult(run.prefix, run.subject, "failed", error=failure_reason(exc))
+                         interrupted=isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Terminated))
 
-
-def _indexed(index: int, *args, log_level: int | None = None):
-    configure_worker_logging(log_level)  # a worker process does not inherit the parent's logging setup
-    return index, _safe_process(*args)
+    return run_guarded(work, blas_threads, failed)
 
 
 def run_cohort(
@@ -94,10 +78,13 @@ def run_cohort(
         Worker processes on this machine (joblib), at most the available
         cores (more are capped, with a warning). BLAS is pinned to
         ``cores // n_jobs`` threads per worker so workers do not oversubscribe.
+        The participant step's participants run on the same pool, one task each.
     dask : str, optional
         ``local:N`` for a local Dask cluster of N single-threaded workers (at
         most the available cores, as ``n_jobs``), or the address of a running
         scheduler (``tcp://host:8786``), reached before anything is written.
+        The runs, then the participant step's participants, are tasks on that
+        one cluster (started once).
     overwrite : bool
         Recompute finished runs.
     group_map : optional
@@ -138,40 +125,61 @@ def run_cohort(
     args = (str(out_dir), settings, overwrite, group_map, lock_timeout)
     progress = Progress(len(runs), enabled=progress is not False)
 
-    def prepare():  # once the workers are there
+    def prepare():
         out_dir.mkdir(parents=True, exist_ok=True)
         # the description names the version that writes results: a re-run that only resumes leaves it as it is
         if any(_needs_processing(run, out_dir, settings, overwrite) for run in runs):
             sources = {derivatives_root(r.bold) for r in runs if r.source in ("fmriprep", "simulated")}
             write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
 
-    if dask:
-        results = _run_dask(runs, args, dask, dask_workers, progress, prepare,
-                            DASK_CONNECT_SECONDS if dask_timeout is None else dask_timeout)
-    elif n_jobs and n_jobs != 1 and len(runs) > 1:
-        prepare()
-        results = _run_joblib(runs, args, n_jobs, progress)
-    else:
-        prepare()
-        results = _run_serial(runs, args, prefetch, progress)
-    if any(result.interrupted for result in results):
-        # Ctrl-C reaches the workers too; whichever process saw it first, the command was interrupted
-        # (the parent's own KeyboardInterrupt can arrive after the pool has already returned every run).
-        write_failures_table(out_dir)
-        raise KeyboardInterrupt
-    # One target per person from all of their runs (participants with two or more runs).
-    participant_results = process_participants(runs, results, out_dir, settings, overwrite, group_map,
-                                               progress=progress.enabled)
+    with _cohort_map(dask, dask_workers, n_jobs, len(runs),
+                     DASK_CONNECT_SECONDS if dask_timeout is None else dask_timeout) as mapper:
+        prepare()  # once the workers are there: an unreachable scheduler writes nothing
+        if mapper is None:
+            results = _run_serial(runs, args, prefetch, progress)
+        elif isinstance(mapper, JoblibMap):
+            results = _run_joblib(runs, args, mapper, progress)
+        else:
+            results = _run_mapped(runs, args, mapper, progress)
+        _stop_if_interrupted(results, out_dir)
+        # One target per person from all of their runs (participants with two or more runs), on the same workers.
+        participant_results = process_participants(runs, results, out_dir, settings, overwrite, group_map,
+                                                   progress=progress.enabled, mapper=mapper or serial_map)
     record_participant_step(out_dir, participant_results, settings)
+    _stop_if_interrupted(participant_results, out_dir)
     write_failures_table(out_dir)
     return results + participant_results
+
+
+def _stop_if_interrupted(results, out_dir: Path) -> None:
+    """Raise KeyboardInterrupt when a worker's task was interrupted, after rebuilding ``failures.tsv``.
+
+    Ctrl-C reaches the workers too; whichever process saw it first, the command was interrupted (the parent's own
+    KeyboardInterrupt can arrive after the pool has already returned every task).
+    """
+    if any(result.interrupted for result in results):
+        write_failures_table(out_dir)
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _cohort_map(dask: str | None, dask_workers: int | None, n_jobs: int, n_runs: int, timeout: float):
+    """The map (:mod:`trdnet.backends`) both steps of a cohort run on: None for serial runs (read-ahead)."""
+    if dask:
+        with dask_client(dask, dask_workers, timeout) as client:
+            yield DaskMap(client)
+    elif n_jobs and n_jobs != 1 and n_runs > 1:
+        yield JoblibMap(n_jobs)
+    else:
+        yield None
 
 
 def record_participant_step(out_dir: Path, results, settings: Settings) -> None:
     """Give a failed participant step a failure record like a failed run (and forget it once it succeeds)."""
     for result in results:
         if result.status == "failed":
-            write_failure_record(out_dir, result.prefix, f"sub-{result.subject}", result.error, settings.digest())
+            write_failure_record(out_dir, result.prefix, f"sub-{result.subject}", result.error, settings.digest(),
+                                 interrupted=result.interrupted)
         elif result.status != KEPT:  # a participant step left as it was has not succeeded either
             remove_failure_record(out_dir, result.prefix)
 
@@ -312,27 +320,6 @@ def check_scheduler(address: str, timeout: float | None = None) -> None:
         connect_scheduler(address, timeout).close()
 
 
-def connect_scheduler(address: str, timeout: float | None = None):
-    """A ``distributed.Client`` connected to a scheduler address.
-
-    Raises
-    ------
-    TrdnetError
-        dask.distributed is not installed, or the scheduler does not answer within ``timeout`` seconds
-        (default :data:`DASK_CONNECT_SECONDS`).
-    """
-    timeout = DASK_CONNECT_SECONDS if timeout is None else timeout
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise TrdnetError("--dask needs dask.distributed: pip install 'trdnet[dask]'") from None
-    try:
-        return Client(address, timeout=timeout)
-    except (OSError, ValueError, TypeError) as exc:
-        raise TrdnetError(f"--dask {address}: cannot reach a Dask scheduler there within {timeout:g} s ({exc}); "
-                          "--dask-timeout SECONDS waits longer") from None
-
-
 def _run_serial(runs, args, prefetch: bool, progress) -> list[RunResult]:
     """One run after the other; with ``prefetch``, the next unfinished run is read meanwhile."""
     out_dir, settings, overwrite, _, _ = args
@@ -358,69 +345,27 @@ def _needs_processing(run, out_dir: Path, settings: Settings, overwrite: bool) -
         return False  # the run reports its own problem when processed: nothing to read ahead, no result
 
 
-#: Warning filter handed to loky's resource tracker process (see :func:`_run_joblib`).
-QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+def _run_mapped(runs, args, mapper, progress, results: list | None = None) -> list[RunResult]:
+    """Every run through ``mapper``, in the order of ``runs``; a progress line as each ends.
 
-#: Seconds an idle joblib (loky) worker waits for work before it exits. loky's default, 300 s, kept
-#: the workers of a parent killed with ``kill -9`` alive for about 6 minutes (they cannot be told).
-IDLE_WORKER_SECONDS = 10
-
-
-def worker_pool(workers: int):
-    """The joblib (loky) pool of worker processes that runs a cohort.
-
-    Parameters
-    ----------
-    workers : int
-        Worker processes.
-
-    Returns
-    -------
-    joblib.Parallel
-        Results in the order runs end; idle workers exit after
-        :data:`IDLE_WORKER_SECONDS`. Each worker, once started, takes Ctrl-C
-        as an idle worker does (:func:`trdnet.errors.worker_sigint`, loky's
-        ``initializer``): it leaves quietly until its first run starts,
-        instead of raising KeyboardInterrupt in loky's loop while it waits
-        for work.
-
-    Notes
-    -----
-    Ctrl-C while a worker process is still starting (Python importing
-    loky, joblib and numpy, before any code of trdnet's runs in it; about
-    the first second) can still print that worker's traceback. Only a SIGINT
-    ignored from the process's creation would cover it, which means the
-    command ignoring Ctrl-C itself whenever loky starts a worker (also later,
-    from its own thread, after an idle worker exits): not done.
+    ``results`` (one slot per run) is filled as runs end, so a caller interrupted meanwhile knows which did.
     """
-    from joblib import Parallel
+    results = [None] * len(runs) if results is None else results
+    for index, result in mapper(_safe_process, [(run, *args) for run in runs]):
+        results[index] = result
+        progress(result)
+    return results
 
-    return Parallel(n_jobs=workers, backend="loky", verbose=0, return_as="generator_unordered",
-                    idle_worker_timeout=IDLE_WORKER_SECONDS, initializer=worker_sigint, initargs=(False,))
 
-
-def _run_joblib(runs, args, n_jobs, progress):
-    from joblib import delayed
-
-    workers = worker_count(n_jobs, len(runs))
-    blas = max(1, available_cores() // workers)
-    # loky's resource tracker shares the terminal's process group: after Ctrl-C it warned on stderr about the
-    # semaphores of the workers joblib stopped. It takes its -W options from this interpreter's.
-    if QUIET_TRACKER not in sys.warnoptions:
-        sys.warnoptions.append(QUIET_TRACKER)
+def _run_joblib(runs, args, mapper, progress) -> list[RunResult]:
+    """:func:`_run_mapped` on joblib workers; after Ctrl-C, the runs stopped in a worker get their records."""
     results = [None] * len(runs)
-    parallel = worker_pool(workers)
     try:
-        level = logging_level()
-        for index, result in parallel(delayed(_indexed)(i, run, *args, blas, log_level=level)
-                                      for i, run in enumerate(runs)):
-            results[index] = result
-            progress(result)
+        return _run_mapped(runs, args, mapper, progress, results)
     except KeyboardInterrupt:
         out_dir, settings = Path(args[0]), args[1]
         record_stopped_runs([run for run, result in zip(runs, results) if result is None], out_dir, settings)
         raise
-    return results
 
 
 def record_stopped_runs(runs, out_dir: Path, settings: Settings) -> list[str]:
@@ -454,42 +399,3 @@ def record_stopped_runs(runs, out_dir: Path, settings: Settings) -> list[str]:
     if recorded:
         write_failures_table(out_dir)
     return recorded
-
-
-#: Seconds a scheduler address has to answer. distributed's own default (``distributed.comm.timeouts.connect``,
-#: 30 s) kept a mistyped address waiting half a minute before it was refused; a scheduler that is up answers in
-#: well under a second, on a busy cluster in a few.
-DASK_CONNECT_SECONDS = 10.0
-
-
-def _run_dask(runs, args, address: str, n_workers: int | None, progress, prepare, timeout: float):
-    try:
-        import dask
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise TrdnetError("--dask needs dask.distributed: pip install 'trdnet[dask]'") from None
-    if n_workers is not None:
-        # Dask's statistical profiler samples each worker's stack under the GIL:
-        # measured at 15% of a run's time here, for a dashboard nobody watches.
-        with dask.config.set({"distributed.worker.profile.enabled": False}), \
-                LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                             dashboard_address=":0") as cluster, Client(cluster) as client:
-            prepare()
-            return _submit(client, runs, args, progress)
-    client = connect_scheduler(address, timeout)
-    with client:
-        prepare()
-        return _submit(client, runs, args, progress)
-
-
-def _submit(client, runs, args, progress):
-    from dask.distributed import as_completed
-
-    futures = client.map(_indexed, range(len(runs)), runs, *[[a] * len(runs) for a in args], [1] * len(runs),
-                         log_level=logging_level(), pure=False)
-    results = [None] * len(runs)
-    for future in as_completed(futures):
-        index, result = future.result()
-        results[index] = result
-        progress(result)
-    return results

@@ -21,7 +21,11 @@ and files of the earlier result it does not write again are removed when
 the new record is in place (all of them when the step fails).
 
 The runs are cleaned a second time here (the per-run step does not keep
-them), which costs about as much as reading them once more.
+them), which costs about as much as reading them once more. Which
+participants get a target, and every line about it, is decided here, in the
+command's process; each participant's target is made and written by one task
+(:func:`make_participant_target`) on the cohort's workers
+(:mod:`trdnet.backends`), and writes only that participant's files.
 """
 
 from __future__ import annotations
@@ -32,16 +36,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from .backends import run_guarded, serial_map
 from .config import Settings
 from .entities import (PARTICIPANT_ENTITIES, output_prefix, parse_entities, participant_output_path,
                        sidecar_path)
-from .errors import TrdnetError
+from .errors import Terminated, TrdnetError
 from .inputs.runs import Run
 from .outputs import write_json, write_tsv
 from .progress import Progress
 from .records import (completion_records, finished_runs, participant_record_path, read_participant_record,
                       recorded_settings, write_participant_record)
 from .sidecars import SIMULATED_NOTE, sidecar
+from .staging import failure_reason
 
 #: Status of a participant whose participant-level outputs were left as they were.
 KEPT = "kept"
@@ -73,7 +79,7 @@ def group_runs(runs: list[Run], results, minimum: int = 2) -> dict[str, list[Run
 
 
 def process_participants(runs: list[Run], results, out_dir: Path, settings: Settings, overwrite: bool = False,
-                         group_map=None, progress: bool = True) -> list:
+                         group_map=None, progress: bool = True, mapper=serial_map) -> list:
     """Run the participant step for every participant with two or more processed runs.
 
     A selection that leaves out some of a person's runs makes the target
@@ -85,15 +91,43 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
     one line naming the runs and their digests. ``overwrite`` with two or
     more selected runs makes the target from the selected runs only.
 
-    ``progress`` (default True) logs one INFO line per participant whose
-    target is made (``[participant k/N] <prefix>: <status>``, see
-    :class:`trdnet.progress.Progress`).
+    Parameters
+    ----------
+    runs : list of Run
+        The runs of this command, and ``results`` their per-run results (same order).
+    results : list of RunResult
+    out_dir : Path
+    settings : Settings
+    overwrite : bool
+        Make every participant target again.
+    group_map : optional
+        As for :func:`trdnet.cohort.run_cohort`.
+    progress : bool
+        True (default): one INFO line per participant whose target is made,
+        as its task ends (``[participant k/N] <prefix>: <status>``, see
+        :class:`trdnet.progress.Progress`).
+    mapper : callable
+        Where the participants' targets are made, one task each
+        (:func:`make_participant_target`): a map of :mod:`trdnet.backends`.
+        :func:`trdnet.backends.serial_map` (default) makes them one after
+        the other in this process; ``trdnet.backends.JoblibMap(n_jobs)`` in
+        joblib worker processes, ``trdnet.backends.DaskMap(client)`` on a
+        Dask cluster. :func:`trdnet.cohort.run_cohort` passes the map its
+        runs ran on.
 
     Returns
     -------
     list of RunResult
-        One per participant (``prefix`` is the participant prefix); a
-        participant that fails is recorded, the others go on.
+        One per participant (``prefix`` is the participant prefix), in the
+        order participants are first met in ``runs`` whatever order their
+        tasks end in; a participant that fails (a user's input, or a bug, with
+        its reason) is recorded as failed, the others go on.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Ctrl-C in this process. A task interrupted in a worker is a result
+        with ``interrupted`` set instead (the caller stops the command).
     """
     from .pipeline import RunResult
 
@@ -121,17 +155,60 @@ def process_participants(runs: list[Run], results, out_dir: Path, settings: Sett
         out.append(None)
     # the runs' progress lines end before this step, which cleans every run again: count it too
     advance = Progress(len(todo), enabled=progress, step="participant")
-    for index, prefix, members, note in todo:
-        start = time.perf_counter()
-        try:
-            files, summary, status = process_participant(members, prefix, out_dir, settings, overwrite,
-                                                         group_map)
-            out[index] = RunResult(prefix, members[0].subject, status, files, summary, error=note,
-                                   seconds=time.perf_counter() - start)
-        except TrdnetError as exc:
-            out[index] = RunResult(prefix, members[0].subject, "failed", error=f"participant step: {exc}")
-        advance(out[index])
+    tasks = [(members, prefix, out_dir, settings, overwrite, group_map, note)
+             for _, prefix, members, note in todo]
+    for task_index, result in mapper(make_participant_target, tasks):
+        out[todo[task_index][0]] = result
+        advance(result)
     return out
+
+
+def make_participant_target(members: list[Run], prefix: str, out_dir: Path, settings: Settings, overwrite: bool,
+                            group_map, note: str = "", blas_threads: int | None = None):
+    """One participant's task of the participant step: :func:`process_participant` as a result that never raises.
+
+    The entry point a map of :mod:`trdnet.backends` calls, in a worker process or in this one.
+
+    Parameters
+    ----------
+    members : list of Run
+        The participant's runs to join.
+    prefix : str
+        The participant prefix.
+    out_dir, settings, overwrite, group_map
+        As for :func:`process_participant`.
+    note : str
+        The line decided for the participant (which runs the target is made from), kept as the result's ``error``.
+    blas_threads : int or None
+        None in this process; in a worker, its BLAS threads (:func:`trdnet.backends.worker_limits`).
+
+    Returns
+    -------
+    RunResult
+        ``done`` or ``skipped``; ``failed`` with ``participant step: <reason>``
+        for a user's input (the error's one line) or a bug (its exception),
+        and in a worker for Ctrl-C (``interrupted`` set) or SIGTERM.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Ctrl-C in this process (``blas_threads`` None).
+    """
+    from .pipeline import RunResult
+
+    subject = members[0].subject
+    start = time.perf_counter()
+
+    def work():
+        files, summary, status = process_participant(members, prefix, Path(out_dir), settings, overwrite,
+                                                     group_map)
+        return RunResult(prefix, subject, status, files, summary, error=note, seconds=time.perf_counter() - start)
+
+    def failed(exc):
+        return RunResult(prefix, subject, "failed", error=f"participant step: {failure_reason(exc)}",
+                         interrupted=isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Terminated))
+
+    return run_guarded(work, blas_threads, failed)
 
 
 def finished_elsewhere(out_dir: Path, prefix: str, members: list[Run], left_out: list[str],
