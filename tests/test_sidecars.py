@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from trdnet.config import Settings
 from trdnet.entities import build_name, output_prefix, parse_entities
+from trdnet.errors import InputError
 from trdnet.inputs.runs import Run
+from trdnet.inputs.timeseries import read_roi_timeseries
 from trdnet.outputs import read_tsv, write_dataset_description
-from trdnet.sidecars import bep017_metadata, sidecar
+from trdnet.sidecars import bep017_metadata, censored_rows, sidecar
 
 from conftest import write_fmriprep_run
 
@@ -46,6 +49,46 @@ def test_censoring_table_sidecar_has_the_sampling_frequency(fmriprep_run):
                       extra={"RepetitionTime": 0.8})
     assert content["SamplingFrequency"] == pytest.approx(1 / 0.8) and content["RepetitionTime"] == 0.8
     assert "Measure" not in content
+
+
+def test_a_censored_time_series_says_which_volume_each_row_is(fmriprep_run):
+    """Rows of the retained volumes only are not sampled every TR: no SamplingFrequency, the volume indices
+    instead; a run that kept every volume keeps its SamplingFrequency."""
+    assert censored_rows(range(5), 5, "censoring.tsv") == {}
+    rows = censored_rows([0, 1, 4], 5, "sub-01_desc-censoring_timeseries.tsv")
+    assert rows == {"SampleMask": [0, 1, 4], "NumberOfVolumes": 5,
+                    "CensoringTable": "sub-01_desc-censoring_timeseries.tsv"}
+    content = sidecar("timeseries", "ROI signals", _run(fmriprep_run), Settings(),
+                      extra={"RepetitionTime": 2.0, **rows})
+    assert "SamplingFrequency" not in content and content["SampleMask"] == [0, 1, 4]
+    assert content["RepetitionTime"] == 2.0  # the acquisition's, still
+
+
+def test_roi_series_of_a_run_with_censoring_name_their_volumes(tmp_path):
+    from test_timeseries_input import NETWORKS, ROIS, write_confounds, write_tsv
+
+    from trdnet.cli import main
+
+    labels = tmp_path / "labels.tsv"
+    pd.DataFrame({"index": range(1, 7), "name": ROIS, "network": NETWORKS}).to_csv(labels, sep="\t", index=False)
+    func = tmp_path / "derivs" / "sub-01" / "func"
+    write_tsv(func / "sub-01_task-rest_timeseries.tsv", n_volumes=120, seed=1)
+    (func / "sub-01_task-rest_timeseries.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    write_confounds(func / "sub-01_task-rest_desc-confounds_timeseries.tsv", 120, spikes=(50, 90))
+    out = tmp_path / "out"
+    assert main(["run", "--roi-timeseries", str(tmp_path / "derivs"), "--labels", str(labels), str(out),
+                 "participant", "--no-report", "-q"]) == 0
+    (series_json,) = out.glob("sub-01/func/*_seg-*_timeseries.json")
+    series, meta = read_tsv(series_json.with_suffix(".tsv")), json.loads(series_json.read_text())
+    censoring_tsv = series_json.parent / meta["CensoringTable"]
+    retained = read_tsv(censoring_tsv)["retained"].to_numpy()
+    assert 0 < retained.sum() < 120  # the spikes were censored
+    assert meta["SampleMask"] == [int(v) for v in retained.nonzero()[0]] and len(series) == retained.sum()
+    assert meta["NumberOfVolumes"] == 120 and "SamplingFrequency" not in meta
+    assert "not evenly spaced" in meta["Description"]
+    assert json.loads(censoring_tsv.with_suffix(".json").read_text())["SamplingFrequency"] == pytest.approx(0.5)
+    with pytest.raises(InputError, match="rows are only the volumes SampleMask lists"):  # not read back as evenly spaced
+        read_roi_timeseries(series_json.with_suffix(".tsv"), labels)
 
 
 def test_unknown_measure_is_not_described_silently():
@@ -89,8 +132,12 @@ def test_pipeline_sidecars_and_the_atlas_table(processed_cohort):
         entities = {k: v for k, v in parse_entities(relmat.name).items() if k != "meas"}
         series_name = build_name(entities, "timeseries", ".json")
         timeseries = json.loads((relmat.parent / series_name).read_text())
-        assert timeseries["SamplingFrequency"] == pytest.approx(1 / timeseries["RepetitionTime"])
         prefix = output_prefix(entities, drop=("desc", "seg"))
+        retained = read_tsv(relmat.parent / f"{prefix}_desc-censoring_timeseries.tsv")["retained"].to_numpy()
+        if retained.all():
+            assert timeseries["SamplingFrequency"] == pytest.approx(1 / timeseries["RepetitionTime"])
+        else:  # rows are the retained volumes only
+            assert "SamplingFrequency" not in timeseries and timeseries["SampleMask"] == retained.nonzero()[0].tolist()
         censoring = json.loads((relmat.parent / f"{prefix}_desc-censoring_timeseries.json").read_text())
         assert censoring["RepetitionTime"] == timeseries["RepetitionTime"] > 0
         assert censoring["SamplingFrequency"] == pytest.approx(1 / censoring["RepetitionTime"])

@@ -20,7 +20,7 @@ from .inputs.runs import Run
 from .inputs.surface import SurfaceRun
 from .outputs import atomic_write_bytes, write_atlas_table, write_json, write_nifti, write_tsv
 from .records import completion_record_path, read_completion_record
-from .sidecars import SIMULATED_NOTE, sidecar
+from .sidecars import SIMULATED_NOTE, censored_rows, sidecar
 from .staging import run_lock, staged_run
 from .surface_pipeline import clean_surface_run, write_surface_maps
 from .template_lookup import with_template_coordinates
@@ -239,12 +239,15 @@ def write_networks(run: Run, cleaned: CleanedRun, out_dir: Path, settings: Setti
 
     result = networks.analyse_networks(cleaned, settings.networks)
     seg = SEG_LABELS.get(settings.networks.atlas, settings.networks.atlas)
-    return write_network_tables(run, result, seg, cleaned.tr, out_dir, settings, cleaned.qc)
+    return write_network_tables(run, result, seg, cleaned.tr, out_dir, settings, cleaned.qc, cleaned.retained)
 
 
 def write_network_tables(run, result, seg: str, tr, out_dir: Path, settings: Settings,
-                         qc: dict | None = None) -> list[Path]:
-    """Write the four network tables of one run from its :class:`~trdnet.networks.NetworkResult`."""
+                         qc: dict | None = None, retained=None) -> list[Path]:
+    """Write the four network tables of one run from its :class:`~trdnet.networks.NetworkResult`.
+
+    ``retained`` (the volume index of each time-series row) marks a censored run's time series as such
+    (:func:`trdnet.sidecars.censored_rows`)."""
     from . import networks
 
     net = settings.networks
@@ -278,9 +281,13 @@ def write_network_tables(run, result, seg: str, tr, out_dir: Path, settings: Set
         tsv, json_path = _paths(run, out_dir, suffix, ".tsv", **entities)
         files.append(write_tsv(tsv, table))
         # the node table (with this run's voxel counts) once per run, beside the matrix it orders
-        roi_list = {"ROIs": kept.to_dict(orient="list")} if kind == "relmat" else {}
-        files.append(write_json(json_path, sidecar(kind, description, run, settings, qc=qc,
-                                                   extra={**extra, **roi_list})))
+        own = {"ROIs": kept.to_dict(orient="list")} if kind == "relmat" else {}
+        if kind == "timeseries" and retained is not None and qc:
+            own = censored_rows(retained, qc["n_volumes"], _paths(run, out_dir, "timeseries", ".tsv",
+                                                                  desc="censoring")[0].name)
+            if own:
+                description += "; rows are the retained volumes SampleMask lists, not evenly spaced in time"
+        files.append(write_json(json_path, sidecar(kind, description, run, settings, qc=qc, extra={**extra, **own})))
     return files
 
 
@@ -306,7 +313,8 @@ def process_roi_run(run, out_dir: Path, settings: Settings, overwrite: bool = Fa
             seg = run.entities.get("seg", "UserROIs")
             written = write_qc(run, cleaned, stage.root, settings)
             result = networks.network_result(cleaned.signals, cleaned.rois, dropped, settings.networks)
-            written += write_network_tables(run, result, seg, cleaned.tr, stage.root, settings, cleaned.qc)
+            written += write_network_tables(run, result, seg, cleaned.tr, stage.root, settings, cleaned.qc,
+                                            cleaned.retained)
             if settings.targeting.compare_gsr and not run.already_cleaned:
                 written += write_other_gsr_networks(run, cleaned.rois, stage.root, settings)
             summary = {"targeting": TARGETING_SKIPPED_ROI, "minutes_retained": cleaned.qc["minutes_retained"],

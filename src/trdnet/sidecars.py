@@ -160,7 +160,7 @@ RELMAT_METADATA = {
 TIME_SERIES = ("timeseries", "censoring")
 
 
-def bep017_metadata(kind: str, settings: Settings, tr: float | None = None) -> dict:
+def bep017_metadata(kind: str, settings: Settings, tr: float | None = None, sample_mask=None) -> dict:
     """BEP017 fields of a network output's sidecar.
 
     Parameters
@@ -172,6 +172,10 @@ def bep017_metadata(kind: str, settings: Settings, tr: float | None = None) -> d
         The measure is ``settings.networks.connectivity``.
     tr : float, optional
         Repetition time (s); a time series gets ``SamplingFrequency = 1 / tr`` (Hz).
+    sample_mask : sequence of int, optional
+        The run's volumes the rows are, when they are not all of them (see
+        :func:`censored_rows`): the rows are then not evenly spaced in time
+        and no ``SamplingFrequency`` is given.
 
     Returns
     -------
@@ -189,9 +193,40 @@ def bep017_metadata(kind: str, settings: Settings, tr: float | None = None) -> d
             raise NotImplementedError(f"no BEP017 description of the connectivity measure {measure!r}; "
                                       f"known: {sorted(RELMAT_METADATA)}")
         return dict(RELMAT_METADATA[measure])
-    if kind in TIME_SERIES and tr:
+    if kind in TIME_SERIES and tr and sample_mask is None:
         return {"SamplingFrequency": 1.0 / float(tr)}
     return {}
+
+
+def censored_rows(retained, n_volumes: int, censoring_table: str) -> dict:
+    """Sidecar fields of a time series whose rows are only the retained volumes of a censored run.
+
+    BIDS gives a ``_timeseries.tsv`` a ``SamplingFrequency``: row ``i`` at
+    ``i / SamplingFrequency`` s. Once censored volumes are dropped that is no
+    longer true, so the sidecar says which volume each row is instead
+    (XCP-D's censored series point to the per-volume outliers table the same
+    way).
+
+    Parameters
+    ----------
+    retained : array of int
+        0-based indices of the retained volumes in the run, one per row.
+    n_volumes : int
+        Volumes in the run.
+    censoring_table : str
+        File name of the run's per-volume censoring table (``desc-censoring_timeseries.tsv``).
+
+    Returns
+    -------
+    dict
+        Empty when every volume was kept (the rows are the run, evenly
+        spaced); else ``SampleMask`` (each row's volume index, nilearn's
+        ``sample_mask``), ``NumberOfVolumes`` and ``CensoringTable``.
+    """
+    retained = [int(v) for v in retained]
+    if retained == list(range(n_volumes)):
+        return {}
+    return {"SampleMask": retained, "NumberOfVolumes": int(n_volumes), "CensoringTable": censoring_table}
 
 
 def anatomy_files(anatomy) -> dict:
@@ -263,6 +298,7 @@ def sidecar(kind: str, description: str, run: Run, settings: Settings, qc=None, 
     content = {"Description": description}
     if kind in COLUMNS:
         content["Columns"] = COLUMNS[kind]
-    content.update(bep017_metadata(kind, settings, (extra or {}).get("RepetitionTime")))
+    content.update(bep017_metadata(kind, settings, (extra or {}).get("RepetitionTime"),
+                                   (extra or {}).get("SampleMask")))
     content.update(provenance(run, settings, qc, extra))
     return content

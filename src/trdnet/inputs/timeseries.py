@@ -526,6 +526,9 @@ def _sidecar_tr(path: Path) -> float | None:
         meta = json.loads(sidecar.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{sidecar}: cannot read JSON sidecar ({exc})") from None
+    if "SampleMask" in meta:  # e.g. trdnet's own series of a censored run
+        raise InputError(f"{sidecar}: its rows are only the volumes SampleMask lists (censored), not one per "
+                         "repetition time; give the series of every volume")
     if "RepetitionTime" in meta:
         return check_plausible(_positive_tr(meta["RepetitionTime"], sidecar), f"{sidecar}: RepetitionTime")
     if "SamplingFrequency" in meta:
