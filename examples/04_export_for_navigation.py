@@ -87,10 +87,11 @@ native_dir = OUT / "navigation" / "native"
 exported = export_targets(targets.rename(columns={"target": "name"}), anat, native_dir, run.prefix,
                           settings.export, simulated=True)
 columns = ["name", "x", "y", "z", "in_brain_mask", "in_grey_matter", "scalp_depth_mm", "nearest_electrode", "ok"]
+# Problems of the export (a target outside grey matter, an approximate
+# scalp) are logged as warnings when they are found, so they are not
+# printed again here; ``exported.notes`` keeps them for your own code.
 print(f"exported to space {exported.space} (the T1w image's world frame, RAS mm):")
 print(exported.table[columns].round(1).to_string(index=False))
-for note in exported.notes:
-    print(f"  note: {note}")
 
 # %%
 # 4. Check against the truth of the simulation

@@ -68,12 +68,13 @@ if __name__ == "__main__":  # Dask starts worker processes that re-import this f
     # ``run_group`` only reads the per-run outputs: it can run later, on
     # another machine, or after more participants were added. It finds
     # ``participants.tsv`` beside the outputs or in the fMRIPrep input.
+    # What it skips and why (e.g. no statistics without participants.tsv)
+    # is logged as a warning when it happens, so it is not printed again
+    # here; ``group.notes`` and ``group/notes.json`` keep it.
     group = run_group(out_dir)
     print(f"{group.n_runs_included} of {group.n_runs} runs included, {group.n_participants_included} participants")
     for name, path in group.files.items():
         print(f"  {name}: {path.relative_to(OUT)}")
-    for note in group.notes:
-        print(f"  note: {note}")
 
     networks = pd.read_csv(group.files["networks"], sep="\t")
     print(networks.head().to_string(index=False))

@@ -153,6 +153,27 @@ def test_example_runs_in_fast_mode(script, tmp_path):
     WRITES[script](folder)
 
 
+#: Calls whose result's ``notes`` trdnet already logs as warnings when they arise
+#: (``GroupResult.note``; ``export.native._log_problems``): a tutorial printing them says each twice.
+LOGGED_NOTES = ("run_group", "export_targets")
+
+
+def test_no_example_prints_notes_trdnet_already_logged():
+    import ast
+
+    for script in SCRIPTS:
+        tree = ast.parse((EXAMPLES / script).read_text(encoding="utf-8"))
+        logged = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                  and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", None) in LOGGED_NOTES
+                  for target in node.targets if isinstance(target, ast.Name)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.For) and isinstance(node.iter, ast.Attribute) and node.iter.attr == "notes"
+                    and getattr(node.iter.value, "id", None) in logged):
+                printed = any(isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"
+                              for n in ast.walk(node))
+                assert not printed, f"{script}:{node.lineno} prints {node.iter.value.id}.notes, already logged"
+
+
 def test_run_all_reports_a_failing_example(tmp_path, monkeypatch):
     import importlib.util
 
