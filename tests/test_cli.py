@@ -326,6 +326,7 @@ def test_bids_filter_file_problems_are_one_line(small_derivatives, tmp_path, cap
         ('{"bold": {"sesion": "a"}}', "unknown entity 'sesion'"),
         ('{"bold": {"session": {"a": 1}}}', "bold.session"),
         ('{"bold": {"suffix": "T1w"}}', "excludes preprocessed BOLD"),
+        ('{"bold": {"extension": ".tsv"}}', "no BOLD file trdnet reads has extension .tsv"),
         ('{"bold": {"session": "a", "regex_search": true}}', "not implemented"),
         ('{"bold": {"session": "z"}}', "no BOLD run passes"),
     ]
