@@ -3,6 +3,7 @@ and requests refused before any work (including as an unprivileged user)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -751,17 +752,13 @@ def test_more_workers_than_cores_are_capped_with_one_warning(derivatives, tmp_pa
     monkeypatch.setattr(trdnet.cohort, "available_cores", lambda: 2)
     started = {}
 
-    def backend(name):
-        def fake(runs, args, workers, progress, *rest):
-            started[name] = workers
-            for step in rest:
-                step()  # the Dask backend's preparation, once its workers are there
-            return [RunResult(r.prefix, r.subject, "skipped") for r in runs]
-        return fake
+    @contextlib.contextmanager
+    def backend(dask, dask_workers, n_jobs, n_runs, timeout):
+        started["dask" if dask else "joblib"] = dask_workers if dask else n_jobs
+        yield lambda function, tasks: ((i, RunResult(run.prefix, run.subject, "skipped"))
+                                       for i, (run, *_) in enumerate(tasks))
 
-    monkeypatch.setattr(trdnet.cohort, "_run_joblib", backend("joblib"))
-    monkeypatch.setattr(trdnet.cohort, "_run_dask", lambda runs, args, address, workers, progress, prepare,
-                        timeout: backend("dask")(runs, args, workers, progress, prepare))
+    monkeypatch.setattr(trdnet.cohort, "_cohort_map", backend)
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps(SETTINGS))
     assert main(["run", str(derivatives), str(tmp_path / "out"), "participant", "--participant-label", "01", "03",

@@ -234,9 +234,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-bootstrap", type=int, help="block-bootstrap resamples for target reliability")
     parser.add_argument("--settings", type=Path, help="JSON file of settings (see trdnet.config)")
     parser.add_argument("--n-jobs", type=int, default=1, metavar="N",
-                        help="parallel worker processes (default: 1; 0 or less, as joblib's -1: every available "
-                        "core; more than the cores: capped, with a warning)")
-    parser.add_argument("--dask", metavar="ADDRESS", help="run on Dask: 'local:N' or a scheduler address")
+                        help="parallel worker processes for the runs, then the participant step (default: 1; 0 or "
+                        "less, as joblib's -1: every available core; more than the cores: capped, with a warning)")
+    parser.add_argument("--dask", metavar="ADDRESS",
+                        help="run the runs, then the participant step, on Dask: 'local:N' or a scheduler address")
     parser.add_argument("--dask-timeout", type=positive_seconds, metavar="SECONDS",
                         help="seconds a --dask scheduler address has to answer before the request is refused "
                         "(default: 10)")
