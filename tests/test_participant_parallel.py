@@ -213,7 +213,7 @@ def test_an_interrupted_participant_task_interrupts_the_command_after_recording_
 
 @pytest.mark.slow  # a Dask LocalCluster
 def test_dask_makes_the_same_participant_files_on_the_cluster_of_the_runs(two_session_cohort, serial_reference,
-                                                                            monkeypatch):
+                                                                            monkeypatch, caplog):
     from distributed import LocalCluster
 
     runs, root = two_session_cohort
@@ -221,9 +221,12 @@ def test_dask_makes_the_same_participant_files_on_the_cluster_of_the_runs(two_se
     started = []
     monkeypatch.setattr(LocalCluster, "__init__",
                         lambda self, *a, _init=LocalCluster.__init__, **k: started.append(1) or _init(self, *a, **k))
-    results = run_cohort(runs, root / "dask", _settings(), dask="local:2", progress=False)
+    caplog.set_level("INFO", logger="trdnet")
+    results = run_cohort(runs, root / "dask", _settings(), dask="local:2")
     assert len(started) == 1  # one cluster for the runs and the participant step
     assert _steps(results, runs) == _steps(serial_results, runs)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[participant ")]
+    assert [line.split("]")[0] for line in lines] == ["[participant 1/3", "[participant 2/3", "[participant 3/3"]
     reference = _participant_files(serial_out)
     assert len(reference) >= 3 * 10
     assert _participant_files(root / "dask") == reference
