@@ -1,5 +1,5 @@
 """``make bench``: the per-run core benchmark, the seed-map agreement with a heterogeneous seed, the surface
-path against plain nibabel + nilearn, the cohort throughput and the report writing time."""
+path against plain nibabel + nilearn, the cohort throughput, the participant step on the cohort's workers and the report writing time."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cohort  # noqa: E402
 import bench_core  # noqa: E402
+import bench_participant_step  # noqa: E402
 import bench_reports  # noqa: E402
 import bench_seed  # noqa: E402
 import bench_surface  # noqa: E402
@@ -21,6 +22,7 @@ def main() -> None:
     print(bench_seed.main([]).to_string(index=False))
     print(bench_surface.main([]).to_string(index=False))
     print(bench_cohort.main([]).to_string(index=False))
+    print(bench_participant_step.main([]).to_string(index=False))
     print(bench_reports.main([]).to_string(index=False))
 
 
