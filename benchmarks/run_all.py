@@ -1,5 +1,6 @@
 """``make bench``: the per-run core benchmark, the seed-map agreement with a heterogeneous seed, the surface
-path against plain nibabel + nilearn, the cohort throughput, the participant step on the cohort's workers and the report writing time."""
+path against plain nibabel + nilearn, the cohort throughput, the participant step on the cohort's workers and the
+report writing time."""
 
 from __future__ import annotations
 
