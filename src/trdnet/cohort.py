@@ -1,8 +1,8 @@
 """Map :func:`trdnet.pipeline.process_run` over many runs: serially, with
 joblib worker processes, or on a Dask cluster (:mod:`trdnet.backends`), then
-the participant step's participants on the same workers. One failing run never stops the
-cohort: it gets a failure record (:mod:`trdnet.records`) and ``failures.tsv``
-is rebuilt from every record of the folder. Progress goes to the ``trdnet``
+the participant step's participants on the same workers. One failing run
+never stops the cohort: it gets a failure record (:mod:`trdnet.records`) and
+``failures.tsv`` is rebuilt from every record of the folder. Progress goes to the ``trdnet``
 logger, one line per run as it ends, whatever the backend."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import contextlib
 import logging
 from pathlib import Path
 
-from .backends import (DASK_CONNECT_SECONDS, IDLE_WORKER_SECONDS, QUIET_TRACKER, DaskMap, JoblibMap,  # noqa: F401
-                       connect_scheduler, dask_client, run_guarded, serial_map, worker_pool)
+from .backends import (DASK_CONNECT_SECONDS, DaskMap, JoblibMap, connect_scheduler, dask_client, run_guarded,
+                       serial_map, worker_pool)  # noqa: F401 - worker_pool: the cohort's pool, also from here
 from .config import Settings, added_rules
 from .errors import SettingsError, Terminated, TrdnetError
 from .inputs.bids import derivatives_root
