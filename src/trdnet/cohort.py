@@ -78,7 +78,8 @@ def run_cohort(
         Worker processes on this machine (joblib), at most the available
         cores (more are capped, with a warning). BLAS is pinned to
         ``cores // n_jobs`` threads per worker so workers do not oversubscribe.
-        The participant step's participants run on the same pool, one task each.
+        The participant step's participants run on the same pool, one task each
+        (a worker then holds one participant's cleaned runs at a time).
     dask : str, optional
         ``local:N`` for a local Dask cluster of N single-threaded workers (at
         most the available cores, as ``n_jobs``), or the address of a running
