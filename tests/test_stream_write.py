@@ -46,3 +46,18 @@ def test_written_file_reads_back_as_nibabels_own(tmp_path, name, extension):
 def test_the_test_environment_compresses_with_isal():
     """``isal`` is in the test extra, so the fast path above is the one tested."""
     assert stream._fast_gzip_writer is not None
+
+
+def test_the_same_image_gives_the_same_nii_gz_bytes_whatever_the_time_or_name(tmp_path):
+    """As nibabel's writer: no time stamp and no file name in the gzip header (a rerun is byte-identical)."""
+    import time
+
+    img = _images()["bold"]
+    first, second = tmp_path / "a" / "sub-01_bold.nii.gz", tmp_path / "b" / "sub-02_bold.nii.gz"
+    write_nifti(first, img)
+    time.sleep(1.1)  # the gzip header's time stamp counts whole seconds
+    write_nifti(second, img)
+    data = first.read_bytes()
+    assert data == second.read_bytes()
+    assert data[4:8] == b"\0\0\0\0"  # MTIME
+    assert not data[3] & 0x08  # FLG.FNAME: no file name (trdnet writes under a temporary one)

@@ -47,15 +47,18 @@ def open_image_stream(path: Path):
 def save_image(img: nib.Nifti1Image, path: Path) -> None:
     """Save a NIfTI-1/2 image as nibabel does, compressing ``.nii.gz`` with ISA-L when it is installed.
 
-    The file is the one :func:`nibabel.save` would write (same header and data; only the gzip stream's bytes
-    differ), streamed volume block by volume block, so no uncompressed copy is held in memory.
+    The file is the one :func:`nibabel.save` would write (same header and data, and as nibabel's no time stamp
+    or file name in the gzip header: the same image gives the same bytes; only the compressed stream differs
+    from nibabel's), streamed volume block by volume block, so no uncompressed copy is held in memory.
     Not atomic: :func:`trdnet.outputs.write_nifti` calls it on a temporary name.
     """
     path = Path(path)
     if _fast_gzip_writer is None or not path.name.endswith(".gz"):
         nib.save(img, path)
         return
-    with _fast_gzip_writer.open(path, "wb", compresslevel=COMPRESS_LEVEL) as stream:
+    # as nibabel's own writer: no time stamp or file name in the gzip header, so equal images give equal files
+    with open(path, "wb") as raw, _fast_gzip_writer.IGzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                               compresslevel=COMPRESS_LEVEL) as stream:
         img.to_file_map({"image": nib.FileHolder(fileobj=stream)})
 
 
