@@ -586,7 +586,7 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly():
 
 def test_workers_log_at_the_parents_level_and_in_its_form():
     # a fresh interpreter has no handler for the trdnet loggers, as a loky or Dask worker has none
-    code = ("import logging, sys\nfrom trdnet.console import configure_worker_logging\n"
+    code = ("import logging, sys\nfrom trdnet.logging_setup import configure_worker_logging\n"
             "configure_worker_logging(int(sys.argv[1]))\nlog = logging.getLogger('trdnet.pipeline')\n"
             "log.warning('careful'); log.error('broken')")
     for level, expected in ((40, "trdnet: error: broken"), (30, "trdnet: warning: careful\ntrdnet: error: broken")):

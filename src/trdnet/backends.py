@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from .console import configure_worker_logging, logging_level
+from .logging_setup import configure_worker_logging, logging_level
 from .errors import TrdnetError, handle_sigterm, restore_sigterm, worker_sigint
 from .parallel import available_cores, worker_count
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from ._version import __version__
 from .config import TARGET_METHODS as METHODS
-from .console import (EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TERMINATED,
-                      configure_logging, report_results, write_html_reports)
+from .console import (EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TERMINATED, report_results,
+                      write_html_reports)
+from .logging_setup import configure_logging
 from .errors import InputError, SettingsError, Terminated, TrdnetError, handle_sigterm, restore_sigterm
 from .inputs.datasets import DATASETS
 

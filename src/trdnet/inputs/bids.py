@@ -11,21 +11,14 @@ from ..config import MNI_SPACE
 from ..entities import ENTITY_ORDER, parse_bids_name, parse_entities, split_space_spec
 from ..errors import InputError
 from .anatomy import find_native_anatomy
-from .runs import Run, check_distinct_outputs
-from .surface import CIFTI_SUFFIX, GIFTI_SUFFIX, is_surface_space, make_surface_run, surface_bold_files
+from .runs import BOLD_SUFFIX, VOLUME_SUFFIXES, Run, check_distinct_outputs
+from .surface import is_surface_space, make_surface_run, surface_bold_files
 
 __all__ = [
-    "BOLD_EXTENSIONS", "BOLD_SUFFIX", "SUPPORTED_SPACES", "check_derivatives_folder", "check_space", "derivatives_root", "find_runs",
+    "BOLD_SUFFIX", "SUPPORTED_SPACES", "check_derivatives_folder", "check_space", "derivatives_root", "find_runs",
     "find_companion", "find_confounds", "parse_entities",
 ]
 
-BOLD_SUFFIX = "_desc-preproc_bold.nii.gz"
-#: Preprocessed volume BOLD files trdnet reads: fMRIPrep's compressed form and
-#: the uncompressed one (BIDS allows both; SPM users often decompress).
-VOLUME_SUFFIXES = (BOLD_SUFFIX, "_desc-preproc_bold.nii")
-#: Extensions a BOLD file trdnet reads can have (PyBIDS ``extension``):
-#: volumes, GIFTI (one file per hemisphere) and CIFTI.
-BOLD_EXTENSIONS = tuple(parse_bids_name(s).extension for s in (*VOLUME_SUFFIXES, GIFTI_SUFFIX, CIFTI_SUFFIX))
 
 #: Spaces of BOLD runs trdnet analyses. Its regions (sgACC seed, DLPFC sites,
 #: network ROIs, grey matter) are MNI152NLin2009cAsym coordinates; a T1w run
@@ -147,7 +140,7 @@ def find_runs(
     task = task.removeprefix("task-") if task else task
     selection = None
     if bids_filter is not None:
-        from .bids_filter import read_bids_filter, select_runs  # it reads BOLD_EXTENSIONS from here
+        from .bids_filter import read_bids_filter, select_runs
 
         selection = read_bids_filter(bids_filter)
     candidates = {path for suffix in VOLUME_SUFFIXES for pattern in (f"sub-*/**/func/*{suffix}", f"sub-*/func/*{suffix}")

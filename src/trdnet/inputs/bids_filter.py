@@ -29,9 +29,14 @@ from pathlib import Path
 
 from ..entities import parse_bids_name
 from ..errors import InputError, NotImplementedFeatureError
-from .bids import BOLD_EXTENSIONS
+from .runs import VOLUME_SUFFIXES
+from .surface import CIFTI_SUFFIX, GIFTI_SUFFIX
 
 log = logging.getLogger("trdnet.inputs.bids_filter")
+
+#: Extensions a BOLD file trdnet reads can have (PyBIDS ``extension``):
+#: volumes, GIFTI (one file per hemisphere) and CIFTI.
+BOLD_EXTENSIONS = tuple(parse_bids_name(s).extension for s in (*VOLUME_SUFFIXES, GIFTI_SUFFIX, CIFTI_SUFFIX))
 
 #: PyBIDS entity name -> the key in a file name (and in ``Run.entities``).
 ENTITY_KEYS = {

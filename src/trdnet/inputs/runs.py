@@ -12,6 +12,12 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from .anatomy import NativeAnatomy
 
+#: fMRIPrep's preprocessed volume BOLD file (the ending after the entities).
+BOLD_SUFFIX = "_desc-preproc_bold.nii.gz"
+#: Preprocessed volume BOLD files trdnet reads: fMRIPrep's compressed form and
+#: the uncompressed one (BIDS allows both; SPM users often decompress).
+VOLUME_SUFFIXES = (BOLD_SUFFIX, "_desc-preproc_bold.nii")
+
 __all__ = ["ENTITY_ORDER", "Run", "check_distinct_outputs", "subject_folder"]
 
 
