@@ -535,3 +535,32 @@ def test_a_good_target_keeps_its_name_in_the_navigators(tmp_path):
     assert "personalised_cluster\t" in brainsight and ("# Warning: target personalised_cluster of "
                                                        f"sub-01_task-rest_space-{MNI} (participant): reliability "
                                                        "good.") in brainsight
+
+
+def test_a_participant_step_interrupted_after_its_navigator_files_leaves_none_of_its_files(
+        processed_cohort, tmp_path, monkeypatch):
+    """Ctrl-C (or a worker stopped) between the navigator files and the record: no file a team could load
+    without the record that vouches for it."""
+    import trdnet.participants
+    from trdnet.participants import participant_prefix, process_participant
+
+    out = processed_cohort.copy(tmp_path / "out")
+    runs = _participant_runs(processed_cohort)
+    prefix = participant_prefix(runs[0])
+    for path in out.rglob("sub-01_*desc-participant*"):  # a first participant step
+        path.unlink()
+    (out / "logs" / "participant" / f"{prefix}_done.json").unlink()
+    placed, staged = [], []
+
+    def interrupted(path, values):  # the navigator files are written by now
+        for found in out.rglob("sub-01_*desc-participantnavtargets*"):
+            (staged if ".trdnet" in found.relative_to(out).parts else placed).append(found.name)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trdnet.participants, "write_tsv", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        process_participant(runs, prefix, out, processed_cohort.settings)
+    assert staged and not placed  # written, but not in place until all are
+    assert not list(out.rglob("sub-01_*desc-participant*"))
+    assert not list((out / ".trdnet" / "staging").glob("*_participant"))
+    assert not (out / "logs" / "participant" / f"{prefix}_done.json").exists()

@@ -199,7 +199,7 @@ def test_a_participant_target_made_again_is_no_longer_reported_withdrawn(tmp_pat
     write_withdrawal_record(tmp_path, prefix, "run X it joins was processed again", [r.prefix for r in everything])
     assert withdrawals(tmp_path, "01") == {prefix: "run X it joins was processed again"}
 
-    def made(runs, prefix, names, out_dir, settings, group_map):  # the target's computation, not under test here
+    def made(runs, prefix, names, out_dir, settings, group_map, stage):  # the computation, not under test here
         from trdnet.records import write_participant_record
 
         write_participant_record(out_dir, prefix, names, settings.digest(), [], {}, True)

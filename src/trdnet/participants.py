@@ -16,9 +16,12 @@ per-run outputs in ``sub-<l>/func/`` under the participant's prefix
   participant target (:mod:`trdnet.export.participant`).
 
 The files are published as one set through the step's record
-(``logs/participant/<prefix>_done.json``): a re-run sets the record aside,
-and files of the earlier result it does not write again are removed when
-the new record is in place (all of them when the step fails).
+(``logs/participant/<prefix>_done.json``): they are written into a staging
+folder (``.trdnet/staging/<prefix>_participant/``, :mod:`trdnet.staging`) and
+renamed into place once all are written, then the record is written; a
+step that fails or is interrupted leaves none of them. A re-run sets the
+record aside, and files of the earlier result it does not write again are
+removed when the new record is in place (all of them when the step fails).
 
 The runs are cleaned a second time here (the per-run step does not keep
 them), which costs about as much as reading them once more. Which
@@ -30,6 +33,7 @@ command's process; each participant's target is made and written by one task
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -47,6 +51,7 @@ from .progress import Progress
 from .records import (completion_records, finished_runs, participant_record_path, read_participant_record,
                       recorded_settings, write_participant_record)
 from .sidecars import SIMULATED_NOTE, sidecar
+from .staging import RunStaging
 from .staging import failure_reason
 
 #: Status of a participant whose participant-level outputs were left as they were.
@@ -54,6 +59,10 @@ KEPT = "kept"
 
 #: Suffix of a participant record set aside while its outputs are replaced (see :func:`set_aside`).
 REPLACING_SUFFIX = "_replacing.json"
+
+#: Suffix of the staging folder (:mod:`trdnet.staging`) a participant's files are written into before they are
+#: renamed into place together.
+STAGING_SUFFIX = "_participant"
 
 #: Suffix of the record of a participant target withdrawn because its runs changed (see :func:`withdrawals`).
 WITHDRAWN_SUFFIX = "_withdrawn.json"
@@ -402,10 +411,13 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
             return previous.files, previous.summary, "skipped"
     runs = sorted(runs, key=lambda r: r.prefix)
     set_aside(out_dir, prefix)  # as for runs: a record never describes outputs being replaced
+    stage = RunStaging(out_dir, f"{prefix}{STAGING_SUFFIX}")
+    stage.clear()
     try:
-        relative, summary = _write_participant(runs, prefix, names, out_dir, settings, group_map)
-    except TrdnetError:
-        withdraw_replaced(out_dir, prefix, keep=())  # no result: nothing of the earlier one may pass for it
+        relative, summary = _write_participant(runs, prefix, names, out_dir, settings, group_map, stage)
+    except BaseException:  # an error, a bug, Ctrl-C: nothing written stays, nothing earlier passes for the result
+        shutil.rmtree(stage.root, ignore_errors=True)
+        withdraw_replaced(out_dir, prefix, keep=())
         raise
     withdraw_replaced(out_dir, prefix, keep=relative)
     withdrawal_record_path(out_dir, prefix).unlink(missing_ok=True)  # made again: no longer withdrawn
@@ -413,8 +425,9 @@ def process_participant(runs: list[Run], prefix: str, out_dir: Path, settings: S
 
 
 def _write_participant(runs: list[Run], prefix: str, names: list[str], out_dir: Path, settings: Settings,
-                       group_map) -> tuple[list[str], dict]:
-    """Compute and write one participant's outputs, then its record; the files written and the summary."""
+                       group_map, stage: RunStaging) -> tuple[list[str], dict]:
+    """Compute one participant's outputs, write them into ``stage`` and rename them into place, then write its
+    record; the files written and the summary."""
     from . import targeting
     from .export.participant import export_participant_target
     from .pipeline import clean
@@ -446,14 +459,15 @@ def _write_participant(runs: list[Run], prefix: str, names: list[str], out_dir: 
         ("participantsites", "sites", result.output.sites,
          "The participant-level bootstrap targets grouped into sites"),
     )
-    navigation, files = export_participant_target(runs, table, participant_entities(runs[0]), out_dir, settings)
+    navigation, files = export_participant_target(runs, table, participant_entities(runs[0]), stage.root, settings)
     for desc, kind, values, description in tables:
-        path = participant_output_path(out_dir, prefix, "targets", ".tsv", desc=desc)
+        path = participant_output_path(stage.root, prefix, "targets", ".tsv", desc=desc)
         files.append(write_tsv(path, values))
         files.append(write_json(sidecar_path(path),
                                 sidecar(kind, description, runs[0], settings, extra=extra)))
     summary = participant_summary(table, navigation)
-    relative = sorted(str(Path(p).relative_to(out_dir)) for p in files)
+    relative = stage.relative(files)
+    stage.move_staged()
     write_participant_record(out_dir, prefix, names, settings.digest(), relative, summary,
                              any(r.simulated for r in runs))
     return relative, summary

@@ -155,7 +155,7 @@ class RunStaging:
         """
         relative = self.relative(written)
         self._remove_outputs(set(self.previous) - set(relative))
-        self._move_staged()
+        self.move_staged()
         write_completion_record(self.out_dir, self.prefix, participant_id, settings_digest, relative, summary,
                                 simulated)
         remove_failure_record(self.out_dir, self.prefix)
@@ -190,14 +190,14 @@ class RunStaging:
         if record is not None:
             path.unlink()
             self._remove_outputs({f for f in record.files if replaces(f)} - set(new))
-        self._move_staged()
+        self.move_staged()
         if record is not None:
             files = sorted({f for f in record.files if not replaces(f)} | set(new))
             write_completion_record(self.out_dir, self.prefix, record.participant_id, record.settings_digest, files,
                                     {**record.summary, **summary}, record.simulated)
         return new
 
-    def _move_staged(self) -> None:
+    def move_staged(self) -> None:
         """Rename every staged file into place (same file system: each rename is atomic)."""
         for name in self.relative(p for p in self.root.rglob("*") if p.is_file()):
             target = self.out_dir / name
