@@ -613,6 +613,8 @@ def test_roi_timeseries_runs_reach_the_group_step_and_the_reports(tmp_path, caps
     _refused(capsys, [*roi_run, "--participant-label", "01", "04"], "--participant-label 04", "present: 01 02 03")
     assert not (out / "logs").exists()
     assert main([*roi_run, "--participant-label", "01", "02", "03", "--no-report"]) == 0
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert [entry["URL"] for entry in description["SourceDatasets"]] == [root.resolve().as_uri()]
     from trdnet.report.collect import find_runs as report_runs
 
     assert [run.prefix for run in report_runs(out)] == [f"sub-{s}_task-rest" for s in ("01", "02", "03")]

@@ -130,7 +130,7 @@ def run_cohort(
         out_dir.mkdir(parents=True, exist_ok=True)
         # the description names the version that writes results: a re-run that only resumes leaves it as it is
         if any(_needs_processing(run, out_dir, settings, overwrite) for run in runs):
-            sources = {derivatives_root(r.bold) for r in runs if r.source in ("fmriprep", "simulated")}
+            sources = {folder for folder in map(source_dataset, runs) if folder is not None}
             write_dataset_description(out_dir, simulated=any(r.simulated for r in runs), sources=sources)
 
     with _cohort_map(dask, dask_workers, n_jobs, len(runs),
@@ -173,6 +173,22 @@ def _cohort_map(dask: str | None, dask_workers: int | None, n_jobs: int, n_runs:
         yield JoblibMap(n_jobs)
     else:
         yield None
+
+
+def source_dataset(run) -> Path | None:
+    """The input folder a run was read from, as ``dataset_description.json`` names it (``SourceDatasets``).
+
+    fMRIPrep and simulated runs: their derivatives folder. ROI time series the user gave: the BIDS folder above
+    ``sub-<l>/[ses-<l>/]func/``, else the folder holding the file. None for a public dataset trdnet fetched
+    (its sidecars name it).
+    """
+    if isinstance(run, Run):
+        return derivatives_root(run.bold) if run.source in ("fmriprep", "simulated") else None
+    if run.source != "timeseries":
+        return None
+    path = Path(run.path)
+    in_bids = path.parent.name == "func" and path.parent.parent.name.startswith(("sub-", "ses-"))
+    return derivatives_root(path) if in_bids else path.parent
 
 
 def record_participant_step(out_dir: Path, results, settings: Settings) -> None:
