@@ -28,9 +28,10 @@ from tables import machine_note, write_tables  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _configurations(with_dask: bool) -> list[tuple[str, dict, int]]:
-    configs = [("serial n_jobs=1, no read-ahead", {"n_jobs": 1, "prefetch": False}, 1),
-               ("serial n_jobs=1, read-ahead (default)", {"n_jobs": 1}, 1),
+def backend_configurations(with_dask: bool, read_ahead_off: bool = True) -> list[tuple[str, dict, int]]:
+    """``(name, run_cohort keyword arguments, workers)`` of each backend a cohort benchmark compares."""
+    serial = [("serial n_jobs=1, no read-ahead", {"n_jobs": 1, "prefetch": False}, 1)] if read_ahead_off else []
+    configs = [*serial, ("serial n_jobs=1, read-ahead (default)", {"n_jobs": 1}, 1),
                ("joblib n_jobs=2", {"n_jobs": 2}, 2)]
     if with_dask:
         configs.append(("dask local:2", {"dask": "local:2"}, 2))
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                                  resolution_mm=2, random_state=0)
         runs = find_runs(cohort.fmriprep_dir, space=settings.space)
         serial_s = None
-        for name, kwargs, workers in _configurations(not args.no_dask):
+        for name, kwargs, workers in backend_configurations(not args.no_dask):
             out = Path(tmp) / f"out-{workers}-{len(rows)}"
             start = time.perf_counter()
             try:

@@ -22,6 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_cohort import backend_configurations  # noqa: E402
 from tables import machine_note, write_tables  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -38,13 +39,6 @@ class _Stamps(logging.Handler):
         message = record.getMessage()
         if message.startswith("["):
             self.stamps.append((time.perf_counter(), message.startswith("[participant ")))
-
-
-def _configurations(with_dask: bool) -> list[tuple[str, dict, int]]:
-    configs = [("serial n_jobs=1", {"n_jobs": 1}, 1), ("joblib n_jobs=2", {"n_jobs": 2}, 2)]
-    if with_dask:
-        configs.append(("dask local:2", {"dask": "local:2"}, 2))
-    return configs
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -70,7 +64,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                                  resolution_mm=args.resolution, sessions=["1", "2"], random_state=0, anatomy=False)
         runs = find_runs(cohort.fmriprep_dir, space=settings.space)
         serial_step = None
-        for name, kwargs, workers in _configurations(not args.no_dask):
+        for name, kwargs, workers in backend_configurations(not args.no_dask, read_ahead_off=False):
             stamps = _Stamps()
             logger.addHandler(stamps)
             logger.setLevel(logging.INFO)
@@ -85,7 +79,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                 logger.setLevel(level)
             end = time.perf_counter()
             runs_end = max(t for t, participant in stamps.stamps if not participant)
-            step_s = max(t for t, participant in stamps.stamps if participant) - runs_end
+            ends = [t for t, participant in stamps.stamps if participant]
+            if not ends:
+                raise SystemExit(f"{name}: no participant target was made (statuses: "
+                                 f"{sorted({r.status for r in results})}); give more --volumes")
+            step_s = max(ends) - runs_end
             serial_step = step_s if serial_step is None else serial_step  # the first: serial
             steps = results[len(runs):]
             rows.append({
